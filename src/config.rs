@@ -1,0 +1,249 @@
+//! Configuration: a TOML file (`--config`), then `HUDDLE_*` environment variables, then command-line
+//! flags, each overriding the one before; defaults fill what none of them set.
+//!
+//! [`Settings`] is one struct for all three sources (clap reads flags and environment, serde reads
+//! the file), so a key is spelled the same everywhere: `max_body_bytes` in the file is
+//! `--max-body-bytes` on the command line and `HUDDLE_MAX_BODY_BYTES` in the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every setting, each optional so that sources can be layered.
+#[derive(Clone, Debug, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:8080]
+    #[arg(long, env = "HUDDLE_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Directory for the database and files [default: ./data]
+    #[arg(long, env = "HUDDLE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://PATH` or `postgres://…` [default: sqlite://DATA_DIR/huddle.db]
+    #[arg(long, env = "HUDDLE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The URL people use to reach Huddle, for links and secure cookies [default: http://BIND]
+    #[arg(long, env = "HUDDLE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log format [default: text]
+    #[arg(long, env = "HUDDLE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Largest accepted request body, in bytes [default: 1048576]
+    #[arg(long, env = "HUDDLE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Longest chat message, in characters [default: 4000]
+    #[arg(long, env = "HUDDLE_MAX_MESSAGE_CHARS")]
+    pub max_message_chars: Option<usize>,
+    /// Login attempts allowed per client address per minute [default: 20]
+    #[arg(long, env = "HUDDLE_LOGIN_PER_ADDRESS_PER_MINUTE")]
+    pub login_per_address_per_minute: Option<u32>,
+    /// Login attempts allowed per account per minute [default: 10]
+    #[arg(long, env = "HUDDLE_LOGIN_PER_ACCOUNT_PER_MINUTE")]
+    pub login_per_account_per_minute: Option<u32>,
+    /// How long a login session lasts, in days [default: 30]
+    #[arg(long, env = "HUDDLE_SESSION_DAYS")]
+    pub session_days: Option<u32>,
+    /// Frames a WebSocket client may fall behind before it must resync [default: 256]
+    #[arg(long, env = "HUDDLE_WS_QUEUE_FRAMES")]
+    pub ws_queue_frames: Option<usize>,
+    /// WebSocket ping interval in milliseconds [default: 20000]
+    #[arg(long, env = "HUDDLE_WS_PING_MS")]
+    pub ws_ping_ms: Option<u64>,
+    /// Recent events per main room kept for clients that resume [default: 1024]
+    #[arg(long, env = "HUDDLE_EVENT_REPLAY")]
+    pub event_replay: Option<usize>,
+}
+
+impl Settings {
+    /// Field by field, `self` where set, else `base`.
+    pub fn over(self, base: Settings) -> Settings {
+        Settings {
+            bind: self.bind.or(base.bind),
+            data_dir: self.data_dir.or(base.data_dir),
+            database_url: self.database_url.or(base.database_url),
+            public_url: self.public_url.or(base.public_url),
+            log_format: self.log_format.or(base.log_format),
+            max_body_bytes: self.max_body_bytes.or(base.max_body_bytes),
+            max_message_chars: self.max_message_chars.or(base.max_message_chars),
+            login_per_address_per_minute: self
+                .login_per_address_per_minute
+                .or(base.login_per_address_per_minute),
+            login_per_account_per_minute: self
+                .login_per_account_per_minute
+                .or(base.login_per_account_per_minute),
+            session_days: self.session_days.or(base.session_days),
+            ws_queue_frames: self.ws_queue_frames.or(base.ws_queue_frames),
+            ws_ping_ms: self.ws_ping_ms.or(base.ws_ping_ms),
+            event_replay: self.event_replay.or(base.event_replay),
+        }
+    }
+
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database URL.
+    pub database_url: String,
+    /// Public base URL, if set; otherwise derived from the bound address.
+    pub public_url: Option<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Limits and tunables.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Longest chat message in characters.
+    pub max_message_chars: usize,
+    /// Login attempts per address per minute.
+    pub login_per_address_per_minute: u32,
+    /// Login attempts per account per minute.
+    pub login_per_account_per_minute: u32,
+    /// Session lifetime.
+    pub session: Duration,
+    /// WebSocket queue depth in frames.
+    pub ws_queue_frames: usize,
+    /// WebSocket ping interval.
+    pub ws_ping: Duration,
+    /// Events kept per stream for replay.
+    pub event_replay: usize,
+}
+
+impl Config {
+    /// Applies defaults and checks ranges.
+    pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = s
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("huddle.db").display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:")) {
+            return Err(ConfigError(format!(
+                "database_url must start with sqlite:// or postgres://, not {database_url:?}"
+            )));
+        }
+        let positive = |name: &str, v: u64| {
+            if v == 0 {
+                Err(ConfigError(format!("{name} must be greater than 0")))
+            } else {
+                Ok(v)
+            }
+        };
+        let limits = Limits {
+            max_body_bytes: positive("max_body_bytes", s.max_body_bytes.unwrap_or(1 << 20) as u64)?
+                as usize,
+            max_message_chars: positive(
+                "max_message_chars",
+                s.max_message_chars.unwrap_or(4000) as u64,
+            )? as usize,
+            login_per_address_per_minute: positive(
+                "login_per_address_per_minute",
+                s.login_per_address_per_minute.unwrap_or(20).into(),
+            )? as u32,
+            login_per_account_per_minute: positive(
+                "login_per_account_per_minute",
+                s.login_per_account_per_minute.unwrap_or(10).into(),
+            )? as u32,
+            session: Duration::from_secs(
+                positive("session_days", s.session_days.unwrap_or(30).into())? * 86_400,
+            ),
+            ws_queue_frames: positive("ws_queue_frames", s.ws_queue_frames.unwrap_or(256) as u64)?
+                as usize,
+            ws_ping: Duration::from_millis(positive("ws_ping_ms", s.ws_ping_ms.unwrap_or(20_000))?),
+            event_replay: positive("event_replay", s.event_replay.unwrap_or(1024) as u64)? as usize,
+        };
+        Ok(Config {
+            bind: s
+                .bind
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir,
+            database_url,
+            public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            log_format: s.log_format.unwrap_or_default(),
+            limits,
+        })
+    }
+
+    /// Defaults for a data directory, as a test or an embedding program would start.
+    pub fn with_data_dir(data_dir: &Path) -> Config {
+        let settings = Settings {
+            data_dir: Some(data_dir.to_owned()),
+            ..Settings::default()
+        };
+        // Defaults always pass the range checks.
+        Config::resolve(settings).expect("default configuration is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_environment_override_file() {
+        let file: Settings =
+            toml::from_str("bind = \"127.0.0.1:1\"\nmax_body_bytes = 10\nsession_days = 2")
+                .unwrap();
+        let env_and_flags = Settings {
+            bind: Some("127.0.0.1:2".parse().unwrap()),
+            ..Default::default()
+        };
+        let config = Config::resolve(env_and_flags.over(file)).unwrap();
+        assert_eq!(config.bind.port(), 2);
+        assert_eq!(config.limits.max_body_bytes, 10);
+        assert_eq!(config.limits.session, Duration::from_secs(2 * 86_400));
+        assert_eq!(config.limits.ws_queue_frames, 256);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = toml::from_str::<Settings>("bnid = \"x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bnid"), "{err}");
+        let err = Config::resolve(Settings {
+            ws_queue_frames: Some(0),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("ws_queue_frames"));
+        let err = Config::resolve(Settings {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("database_url"));
+    }
+}

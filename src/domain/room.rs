@@ -1,0 +1,613 @@
+//! A main room and its breakout rooms as one state machine.
+//!
+//! One [`RoomState`] covers a main room, its breakout rooms (one level only) and every direct
+//! member of each. [`apply`] checks a [`Command`] against the rules and returns the [`Event`]s that
+//! follow; [`RoomState::fold`] applies an event. Nothing here touches a clock or a database: time
+//! and fresh ids come in through [`Ctx`].
+//!
+//! Visibility rule: a person sees a room if they are a direct member of it, or if it is a breakout
+//! room and they own or moderate its main room. Anyone who may not see a room is told it does not
+//! exist, so room ids cannot be probed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::DomainError;
+use crate::ids::{MessageId, PersonId, RoomId};
+
+/// A member's role in one room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Full control, including deleting the room and naming other owners.
+    Owner,
+    /// Co-moderator: manages members (but not owners) and runs breakout sessions.
+    Moderator,
+    /// Takes part.
+    Participant,
+}
+
+impl Role {
+    /// The role's name as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Moderator => "moderator",
+            Role::Participant => "participant",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "moderator" => Some(Role::Moderator),
+            "participant" => Some(Role::Participant),
+            _ => None,
+        }
+    }
+
+    /// Owners and moderators manage a room.
+    pub fn manages(self) -> bool {
+        matches!(self, Role::Owner | Role::Moderator)
+    }
+}
+
+/// A room as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RoomInfo {
+    /// The room's id.
+    pub id: RoomId,
+    /// The main room, for a breakout room; absent for a main room.
+    pub parent_id: Option<RoomId>,
+    /// The room's own name.
+    pub name: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A member as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    /// Who.
+    pub person_id: PersonId,
+    /// Their display name.
+    pub display_name: String,
+    /// Their role in this room.
+    pub role: Role,
+}
+
+/// Whether a chat message was written by a person or by Huddle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Written by a person.
+    User,
+    /// Written by Huddle: someone joined, a role changed…
+    System,
+}
+
+impl MessageKind {
+    /// The kind's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::User => "user",
+            MessageKind::System => "system",
+        }
+    }
+}
+
+/// A chat message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    /// The message's id.
+    pub id: MessageId,
+    /// The room it was posted in.
+    pub room_id: RoomId,
+    /// The author; absent for system messages.
+    pub author_id: Option<PersonId>,
+    /// The author's display name when they wrote it.
+    pub author_name: Option<String>,
+    /// `user` or `system`.
+    pub kind: MessageKind,
+    /// The text (plain text, never HTML).
+    pub text: String,
+    /// Posting time, milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Who is asking.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The person.
+    pub person_id: PersonId,
+    /// Their display name, for messages they write.
+    pub display_name: String,
+}
+
+/// What the outside world passes in: the time and a fresh id for a message the command may write.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// Now, milliseconds since the Unix epoch.
+    pub now: i64,
+    /// An unused id, for the chat message a command may post.
+    pub message_id: MessageId,
+}
+
+/// Something a person asks to do to a main room or one of its breakout rooms.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Give a room a new name.
+    Rename {
+        /// Which room.
+        room: RoomId,
+        /// Already validated.
+        name: String,
+    },
+    /// Make a person a member.
+    AddMember {
+        /// Which room.
+        room: RoomId,
+        /// The person to add.
+        person_id: PersonId,
+        /// Their display name.
+        display_name: String,
+        /// Their role.
+        role: Role,
+    },
+    /// Change a member's role.
+    ChangeRole {
+        /// Which room.
+        room: RoomId,
+        /// Whose role.
+        person_id: PersonId,
+        /// The new role.
+        role: Role,
+    },
+    /// Remove a member (or leave, when the caller removes themselves).
+    RemoveMember {
+        /// Which room.
+        room: RoomId,
+        /// Who goes.
+        person_id: PersonId,
+    },
+    /// Post a chat message.
+    PostMessage {
+        /// Which room.
+        room: RoomId,
+        /// Already validated.
+        text: String,
+    },
+    /// Delete the main room with its breakout rooms and everything they hold.
+    DeleteRoom,
+}
+
+/// Something that happened. Stored, sequenced, then sent to everyone who may see `room`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A room came into being.
+    RoomCreated {
+        /// The room.
+        room: RoomId,
+        /// Its description.
+        info: RoomInfo,
+    },
+    /// A room has a new name.
+    RoomRenamed {
+        /// The room.
+        room: RoomId,
+        /// The new name.
+        name: String,
+    },
+    /// A main room and all it held are gone. The last event of its stream.
+    RoomDeleted {
+        /// The main room.
+        room: RoomId,
+    },
+    /// Someone became a member.
+    MemberAdded {
+        /// The room.
+        room: RoomId,
+        /// The new member.
+        member: Member,
+    },
+    /// A member's role changed.
+    RoleChanged {
+        /// The room.
+        room: RoomId,
+        /// Whose.
+        person_id: PersonId,
+        /// The new role.
+        role: Role,
+    },
+    /// Someone stopped being a member.
+    MemberRemoved {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        person_id: PersonId,
+    },
+    /// A chat message, by a person or by Huddle.
+    MessagePosted {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        message: Message,
+    },
+}
+
+impl Event {
+    /// The room the event is about.
+    pub fn room(&self) -> RoomId {
+        match self {
+            Event::RoomCreated { room, .. }
+            | Event::RoomRenamed { room, .. }
+            | Event::RoomDeleted { room }
+            | Event::MemberAdded { room, .. }
+            | Event::RoleChanged { room, .. }
+            | Event::MemberRemoved { room, .. }
+            | Event::MessagePosted { room, .. } => *room,
+        }
+    }
+
+    /// The event's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RoomCreated { .. } => "room_created",
+            Event::RoomRenamed { .. } => "room_renamed",
+            Event::RoomDeleted { .. } => "room_deleted",
+            Event::MemberAdded { .. } => "member_added",
+            Event::RoleChanged { .. } => "role_changed",
+            Event::MemberRemoved { .. } => "member_removed",
+            Event::MessagePosted { .. } => "message_posted",
+        }
+    }
+}
+
+/// A main room, its breakout rooms and their members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomState {
+    /// The main room.
+    pub main: RoomInfo,
+    /// Its breakout rooms, by id.
+    pub breakouts: BTreeMap<RoomId, RoomInfo>,
+    /// Direct members of each room (main and breakout), by room.
+    pub members: HashMap<RoomId, HashMap<PersonId, Member>>,
+}
+
+impl RoomState {
+    /// A new main room with its first owner, and the events that say so.
+    pub fn create(ctx: Ctx, id: RoomId, name: String, owner: &Caller) -> (RoomState, Vec<Event>) {
+        let info = RoomInfo {
+            id,
+            parent_id: None,
+            name,
+            created_at: ctx.now,
+        };
+        let mut state = RoomState {
+            main: info.clone(),
+            breakouts: BTreeMap::new(),
+            members: HashMap::new(),
+        };
+        let events = vec![
+            Event::RoomCreated { room: id, info },
+            Event::MemberAdded {
+                room: id,
+                member: Member {
+                    person_id: owner.person_id,
+                    display_name: owner.display_name.clone(),
+                    role: Role::Owner,
+                },
+            },
+        ];
+        for event in &events {
+            state.fold(event);
+        }
+        (state, events)
+    }
+
+    /// The main room's id, which is also the id of the event stream.
+    pub fn id(&self) -> RoomId {
+        self.main.id
+    }
+
+    /// The room with this id, if it belongs here.
+    pub fn room(&self, room: RoomId) -> Option<&RoomInfo> {
+        if room == self.main.id {
+            Some(&self.main)
+        } else {
+            self.breakouts.get(&room)
+        }
+    }
+
+    /// The title clients show: `Main : Breakout` for a breakout room, the name for a main room.
+    pub fn title(&self, room: RoomId) -> Option<String> {
+        let info = self.room(room)?;
+        Some(match info.parent_id {
+            Some(_) => format!("{} : {}", self.main.name, info.name),
+            None => info.name.clone(),
+        })
+    }
+
+    /// A person's direct role in a room.
+    pub fn role(&self, room: RoomId, person: PersonId) -> Option<Role> {
+        self.members.get(&room)?.get(&person).map(|m| m.role)
+    }
+
+    /// The role that decides what a person may do in a room: their direct role, or for a breakout
+    /// room the main room's owner/moderator role when that is stronger.
+    pub fn effective_role(&self, room: RoomId, person: PersonId) -> Option<Role> {
+        let direct = self.role(room, person);
+        if room == self.main.id {
+            return direct;
+        }
+        match (self.role(self.main.id, person), direct) {
+            (_, Some(Role::Owner)) => Some(Role::Owner),
+            (Some(main), _) if main.manages() => Some(Role::Moderator),
+            _ => direct,
+        }
+    }
+
+    /// Whether a person may see a room (see the module docs).
+    pub fn can_see(&self, room: RoomId, person: PersonId) -> bool {
+        self.room(room).is_some() && self.effective_role(room, person).is_some()
+    }
+
+    /// Whether a person has anything in this stream they may see.
+    pub fn has_access(&self, person: PersonId) -> bool {
+        self.members
+            .values()
+            .any(|members| members.contains_key(&person))
+    }
+
+    /// Number of direct owners of a room.
+    fn owners(&self, room: RoomId) -> usize {
+        self.members
+            .get(&room)
+            .map_or(0, |m| m.values().filter(|m| m.role == Role::Owner).count())
+    }
+
+    /// Applies one event. Events come from [`apply`] or from the store, so they are trusted.
+    pub fn fold(&mut self, event: &Event) {
+        match event {
+            Event::RoomCreated { room, info } => {
+                if info.parent_id.is_some() {
+                    self.breakouts.insert(*room, info.clone());
+                } else {
+                    self.main = info.clone();
+                }
+            }
+            Event::RoomRenamed { room, name } => {
+                if *room == self.main.id {
+                    self.main.name.clone_from(name);
+                } else if let Some(info) = self.breakouts.get_mut(room) {
+                    info.name.clone_from(name);
+                }
+            }
+            Event::RoomDeleted { .. } => {
+                self.breakouts.clear();
+                self.members.clear();
+            }
+            Event::MemberAdded { room, member } => {
+                self.members
+                    .entry(*room)
+                    .or_default()
+                    .insert(member.person_id, member.clone());
+            }
+            Event::RoleChanged {
+                room,
+                person_id,
+                role,
+            } => {
+                if let Some(m) = self
+                    .members
+                    .get_mut(room)
+                    .and_then(|m| m.get_mut(person_id))
+                {
+                    m.role = *role;
+                }
+            }
+            Event::MemberRemoved { room, person_id } => {
+                if let Some(members) = self.members.get_mut(room) {
+                    members.remove(person_id);
+                }
+            }
+            Event::MessagePosted { .. } => {}
+        }
+    }
+
+    /// Whether `person` should receive `event`, judged on the state *after* the event was folded.
+    /// A removed member still hears of their own removal.
+    pub fn should_receive(&self, event: &Event, person: PersonId) -> bool {
+        match event {
+            Event::RoomDeleted { .. } => true,
+            Event::MemberRemoved { room, person_id } => {
+                *person_id == person || self.can_see(*room, person)
+            }
+            other => self.can_see(other.room(), person),
+        }
+    }
+}
+
+/// Decides what a command does. Refused commands return an error and change nothing; the caller
+/// folds the returned events into the state after storing them.
+pub fn apply(
+    state: &RoomState,
+    caller: &Caller,
+    command: Command,
+    ctx: Ctx,
+) -> Result<Vec<Event>, DomainError> {
+    let me = caller.person_id;
+    let system = |room: RoomId, text: String| Event::MessagePosted {
+        room,
+        message: Message {
+            id: ctx.message_id,
+            room_id: room,
+            author_id: None,
+            author_name: None,
+            kind: MessageKind::System,
+            text,
+            created_at: ctx.now,
+        },
+    };
+    match command {
+        Command::Rename { room, name } => {
+            let role = visible_role(state, room, me)?;
+            if !role.manages() {
+                return Err(DomainError::Forbidden(
+                    "only owners and moderators may rename a room",
+                ));
+            }
+            if state.room(room).is_some_and(|r| r.name == name) {
+                return Ok(vec![]);
+            }
+            let text = format!("{} renamed the room to {}", caller.display_name, name);
+            Ok(vec![Event::RoomRenamed { room, name }, system(room, text)])
+        }
+        Command::AddMember {
+            room,
+            person_id,
+            display_name,
+            role,
+        } => {
+            let my_role = visible_role(state, room, me)?;
+            if !my_role.manages() {
+                return Err(DomainError::Forbidden(
+                    "only owners and moderators may add members",
+                ));
+            }
+            if role == Role::Owner && my_role != Role::Owner {
+                return Err(DomainError::Forbidden(
+                    "only owners may make someone an owner",
+                ));
+            }
+            if state.role(room, person_id).is_some() {
+                return Err(DomainError::conflict(
+                    "already_member",
+                    format!("{display_name} is already a member of this room"),
+                ));
+            }
+            let text = format!("{display_name} joined as {}", role.as_str());
+            Ok(vec![
+                Event::MemberAdded {
+                    room,
+                    member: Member {
+                        person_id,
+                        display_name,
+                        role,
+                    },
+                },
+                system(room, text),
+            ])
+        }
+        Command::ChangeRole {
+            room,
+            person_id,
+            role,
+        } => {
+            let my_role = visible_role(state, room, me)?;
+            if !my_role.manages() {
+                return Err(DomainError::Forbidden(
+                    "only owners and moderators may change roles",
+                ));
+            }
+            let member = member(state, room, person_id)?;
+            if member.role == role {
+                return Ok(vec![]);
+            }
+            if (role == Role::Owner || member.role == Role::Owner) && my_role != Role::Owner {
+                return Err(DomainError::Forbidden(
+                    "only owners may grant or take the owner role",
+                ));
+            }
+            if member.role == Role::Owner && state.owners(room) == 1 {
+                return Err(DomainError::conflict(
+                    "last_owner",
+                    "the room's last owner cannot give up the owner role; make someone else owner first",
+                ));
+            }
+            let text = format!("{} is now {}", member.display_name, role.as_str());
+            Ok(vec![
+                Event::RoleChanged {
+                    room,
+                    person_id,
+                    role,
+                },
+                system(room, text),
+            ])
+        }
+        Command::RemoveMember { room, person_id } => {
+            let my_role = visible_role(state, room, me)?;
+            let member = member(state, room, person_id)?;
+            if person_id != me {
+                if !my_role.manages() {
+                    return Err(DomainError::Forbidden(
+                        "only owners and moderators may remove other members",
+                    ));
+                }
+                if member.role == Role::Owner && my_role != Role::Owner {
+                    return Err(DomainError::Forbidden("only owners may remove an owner"));
+                }
+            }
+            if member.role == Role::Owner && state.owners(room) == 1 {
+                return Err(DomainError::conflict(
+                    "last_owner",
+                    "the room's last owner cannot leave; make someone else owner first",
+                ));
+            }
+            let text = if person_id == me {
+                format!("{} left", member.display_name)
+            } else {
+                format!("{} removed {}", caller.display_name, member.display_name)
+            };
+            Ok(vec![
+                Event::MemberRemoved { room, person_id },
+                system(room, text),
+            ])
+        }
+        Command::PostMessage { room, text } => {
+            visible_role(state, room, me)?;
+            Ok(vec![Event::MessagePosted {
+                room,
+                message: Message {
+                    id: ctx.message_id,
+                    room_id: room,
+                    author_id: Some(me),
+                    author_name: Some(caller.display_name.clone()),
+                    kind: MessageKind::User,
+                    text,
+                    created_at: ctx.now,
+                },
+            }])
+        }
+        Command::DeleteRoom => {
+            let role = visible_role(state, state.id(), me)?;
+            if role != Role::Owner {
+                return Err(DomainError::Forbidden("only owners may delete a room"));
+            }
+            Ok(vec![Event::RoomDeleted { room: state.id() }])
+        }
+    }
+}
+
+/// The caller's effective role in a room they may see; `NotFound` otherwise.
+fn visible_role(state: &RoomState, room: RoomId, person: PersonId) -> Result<Role, DomainError> {
+    state
+        .room(room)
+        .and(state.effective_role(room, person))
+        .ok_or(DomainError::NotFound("room"))
+}
+
+fn member(state: &RoomState, room: RoomId, person: PersonId) -> Result<&Member, DomainError> {
+    state
+        .members
+        .get(&room)
+        .and_then(|m| m.get(&person))
+        .ok_or(DomainError::NotFound("member"))
+}
+
+#[cfg(test)]
+mod tests;

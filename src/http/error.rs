@@ -1,0 +1,244 @@
+//! The one error type of the HTTP layer, and extractors whose rejections use it.
+//!
+//! Every error leaves as `{"error": {"code", "message"}}` (plus `"field"` for invalid input) with
+//! one status per kind. Internal errors are logged once here and answered with a generic message,
+//! so no database detail leaks to clients.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::DomainError;
+use crate::rooms::RoomError;
+use crate::store::StoreError;
+
+/// An HTTP error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// Status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: Cow<'static, str>,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request field at fault, when one is.
+    pub field: Option<&'static str>,
+}
+
+/// The JSON body of every error.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `room_not_found`, `invalid_input`, `forbidden`.
+    pub code: String,
+    /// Human-readable explanation naming the field or rule.
+    pub message: String,
+    /// The request field at fault, for invalid input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// Any status and code.
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 422 for a field that breaks its rule.
+    pub fn invalid(field: &'static str, message: impl std::fmt::Display) -> Self {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_input".into(),
+            message: format!("{field}: {message}"),
+            field: Some(field),
+        }
+    }
+
+    /// 404 for a thing that does not exist (or that the caller may not know of).
+    pub fn not_found(what: &'static str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{what}_not_found"),
+            format!("{what} not found"),
+        )
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 401.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    }
+
+    /// 500; the detail is logged, not sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into_owned(),
+                message: self.message,
+                field: self.field.map(str::to_owned),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, message } => ApiError::invalid(field, message),
+            DomainError::Forbidden(message) => ApiError::forbidden(message),
+            DomainError::NotFound(what) => ApiError::not_found(what),
+            DomainError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict("email") => ApiError {
+                field: Some("email"),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    "email_taken",
+                    "email: an account with this email exists",
+                )
+            },
+            StoreError::Conflict("setup") => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_set_up",
+                "an account exists already; sign in instead",
+            ),
+            StoreError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} conflicts with existing data"),
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::Domain(d) => d.into(),
+            RoomError::Store(s) => s.into(),
+            RoomError::Unavailable => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the room is unavailable; try again",
+            ),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let status = r.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid_input",
+            _ => "invalid_json",
+        };
+        let message = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                "the request body is larger than the configured limit".to_owned()
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                "send the body as JSON with Content-Type: application/json".to_owned()
+            }
+            _ => r.body_text(),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", r.body_text())
+    }
+}
+
+/// A JSON body whose rejections are [`ApiError`]s.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// A query string whose rejections are [`ApiError`]s.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
+/// The path's named parameters, parsed one by one so that a bad one is named in the error.
+pub struct PathIds(HashMap<String, String>);
+
+impl PathIds {
+    /// Parses parameter `name`; a value that does not parse is a 400 naming it.
+    pub fn get<T: FromStr>(&self, name: &'static str) -> Result<T, ApiError> {
+        let raw = self.0.get(name).map(String::as_str).unwrap_or_default();
+        raw.parse().map_err(|_| ApiError {
+            field: Some(name),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                format!("{name}: {raw:?} is not a valid id"),
+            )
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(map) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
+        Ok(PathIds(map))
+    }
+}

@@ -1,0 +1,93 @@
+//! `GET /api/v1/events`: upgrade to the event WebSocket (see `realtime::ws` for the protocol).
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+
+use super::error::{ApiError, ApiQuery};
+use super::views::EventsQuery;
+use crate::App;
+use crate::auth::{Auth, Via};
+use crate::ids::RoomId;
+use crate::realtime::ws::{WsContext, serve_socket};
+
+/// Read buffer per connection. Clients send almost nothing, and tungstenite fills the buffer up to
+/// this size, so the 128 KiB default would dominate the memory of an idle connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Largest message a client may send.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+
+pub(super) fn router() -> Router<App> {
+    Router::new().route("/events", get(events))
+}
+
+fn parse_resume(raw: &str) -> Result<HashMap<RoomId, u64>, ApiError> {
+    raw.split(',')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let parsed = part
+                .split_once(':')
+                .and_then(|(room, seq)| Some((room.parse().ok()?, seq.parse().ok()?)));
+            parsed.ok_or_else(|| ApiError {
+                field: Some("resume"),
+                ..ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("resume: {part:?} is not STREAM:SEQ"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Open the event stream (WebSocket).
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 101, description = "switching to the WebSocket"), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn events(
+    State(app): State<App>,
+    auth: Auth,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "websocket_required", e.body_text()))?;
+    // A page on another site can open a WebSocket with our cookie; refuse foreign origins.
+    if auth.via == Via::Cookie {
+        if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let same_host = origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest == host);
+            if !same_host && origin != app.public_url {
+                return Err(ApiError::forbidden("cross-origin WebSocket refused"));
+            }
+        }
+    }
+    let resume = parse_resume(query.resume.as_deref().unwrap_or_default())?;
+    let ctx = WsContext {
+        rooms: app.rooms.clone(),
+        connections: app.connections.clone(),
+        metrics: app.metrics.clone(),
+        queue: app.config.limits.ws_queue_frames,
+        ping: app.config.limits.ws_ping,
+        shutdown: app.shutdown.clone(),
+    };
+    let person = auth.person.id;
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| serve_socket(socket, person, resume, ctx)))
+}

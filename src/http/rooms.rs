@@ -1,0 +1,389 @@
+//! Rooms, their members and their chat.
+//!
+//! Reads of room state (a room, its members) go through the room's actor, so they reflect every
+//! command acknowledged before them and carry the stream position (`seq`) they correspond to.
+//! Chat history is read from the store directly. Someone who may not see a room gets 404 for it,
+//! whatever the route.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
+use super::views::{
+    AddMemberRequest, ChangeRoleRequest, MemberList, MessagePage, MessageQuery, MessageView,
+    NewMessageRequest, OrderParam, RoomList, RoomListItem, RoomNameRequest, RoomView,
+};
+use crate::App;
+use crate::auth::Auth;
+use crate::domain::room::{Command, Event, Member};
+use crate::domain::{DomainError, Role, validate};
+use crate::ids::{PersonId, RoomId};
+use crate::rooms::Committed;
+use crate::store::{Order, PageRequest};
+
+pub(super) fn router() -> Router<App> {
+    Router::new()
+        .route("/rooms", get(list_rooms).post(create_room))
+        .route(
+            "/rooms/{room}",
+            get(get_room).patch(rename_room).delete(delete_room),
+        )
+        .route("/rooms/{room}/members", get(list_members).post(add_member))
+        .route(
+            "/rooms/{room}/members/{person}",
+            axum::routing::patch(change_role).delete(remove_member),
+        )
+        .route(
+            "/rooms/{room}/messages",
+            get(list_messages).post(post_message),
+        )
+}
+
+/// The caller's view of a room, read inside its actor.
+async fn room_view(app: &App, room: RoomId, person: PersonId) -> Result<RoomView, ApiError> {
+    app.rooms
+        .inspect(room, move |state, seq| {
+            RoomView::of(state, seq, room, person)
+        })
+        .await?
+        .ok_or(ApiError::not_found("room"))
+}
+
+/// Rooms I am a member of.
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms",
+    responses((status = 200, body = RoomList)), security(("bearer" = [])))]
+async fn list_rooms(State(app): State<App>, auth: Auth) -> Result<Json<RoomList>, ApiError> {
+    let rooms = app.store.rooms_of(auth.person.id).await?;
+    let rooms = rooms
+        .into_iter()
+        .map(|r| RoomListItem {
+            title: match &r.parent_name {
+                Some(parent) => format!("{parent} : {}", r.name),
+                None => r.name.clone(),
+            },
+            id: r.id,
+            parent_id: r.parent_id,
+            name: r.name,
+            role: r.role,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(Json(RoomList { rooms }))
+}
+
+/// Create a main room; the caller becomes its owner.
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", request_body = RoomNameRequest,
+    responses((status = 201, body = RoomView), (status = 422, body = super::error::ErrorBody)), security(("bearer" = [])))]
+async fn create_room(
+    State(app): State<App>,
+    auth: Auth,
+    ApiJson(req): ApiJson<RoomNameRequest>,
+) -> Result<(StatusCode, Json<RoomView>), ApiError> {
+    let name = validate::name("name", &req.name)?;
+    let state = app.rooms.create(&auth.caller(), name).await?;
+    let view = room_view(&app, state.id(), auth.person.id).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// A room, with its breakout rooms and the stream position it reflects.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = RoomId, Path)),
+    responses((status = 200, body = RoomView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+async fn get_room(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Json<RoomView>, ApiError> {
+    Ok(Json(
+        room_view(&app, ids.get("room")?, auth.person.id).await?,
+    ))
+}
+
+/// Rename a room (owners and moderators).
+#[utoipa::path(patch, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = RoomId, Path)),
+    request_body = RoomNameRequest,
+    responses((status = 200, body = RoomView), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn rename_room(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(req): ApiJson<RoomNameRequest>,
+) -> Result<Json<RoomView>, ApiError> {
+    let room = ids.get("room")?;
+    let name = validate::name("name", &req.name)?;
+    app.rooms
+        .command(room, auth.caller(), Command::Rename { room, name })
+        .await?;
+    Ok(Json(room_view(&app, room, auth.person.id).await?))
+}
+
+/// Delete a main room with its breakout rooms and everything they hold (owners only).
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}", tag = "rooms", params(("room" = RoomId, Path)),
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "a breakout room: delete it through the breakout routes", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_room(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<StatusCode, ApiError> {
+    let room: RoomId = ids.get("room")?;
+    let me = auth.person.id;
+    let is_breakout = app
+        .rooms
+        .inspect(room, move |state, _| {
+            state.can_see(room, me).then(|| state.id() != room)
+        })
+        .await?
+        .ok_or(ApiError::not_found("room"))?;
+    if is_breakout {
+        return Err(DomainError::conflict(
+            "breakout_room",
+            "this is a breakout room; delete it through /api/v1/rooms/{main}/breakout/rooms/{breakout}",
+        )
+        .into());
+    }
+    app.rooms
+        .command(room, auth.caller(), Command::DeleteRoom)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Direct members of a room.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = RoomId, Path)),
+    responses((status = 200, body = MemberList), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+async fn list_members(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Json<MemberList>, ApiError> {
+    let room: RoomId = ids.get("room")?;
+    let me = auth.person.id;
+    let members = app
+        .rooms
+        .inspect(room, move |state, _| {
+            state.can_see(room, me).then(|| {
+                let mut members: Vec<Member> = state
+                    .members
+                    .get(&room)
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_default();
+                members.sort_by(|a, b| {
+                    a.display_name
+                        .cmp(&b.display_name)
+                        .then(a.person_id.cmp(&b.person_id))
+                });
+                members
+            })
+        })
+        .await?
+        .ok_or(ApiError::not_found("room"))?;
+    Ok(Json(MemberList { members }))
+}
+
+fn member_from(committed: &Committed) -> Option<Member> {
+    committed.events.iter().find_map(|(_, e)| match e {
+        Event::MemberAdded { member, .. } => Some(member.clone()),
+        _ => None,
+    })
+}
+
+/// Add a member by email or id (owners and moderators; only owners add owners).
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = RoomId, Path)),
+    request_body = AddMemberRequest,
+    responses((status = 201, body = Member), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn add_member(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(req): ApiJson<AddMemberRequest>,
+) -> Result<(StatusCode, Json<Member>), ApiError> {
+    let room = ids.get("room")?;
+    let person = match (&req.email, req.person_id) {
+        (Some(email), None) => {
+            let email = validate::email(email)?;
+            app.store
+                .person_by_email(&email)
+                .await?
+                .ok_or_else(|| ApiError::invalid("email", "no account has this email"))?
+        }
+        (None, Some(id)) => app
+            .store
+            .person(id)
+            .await?
+            .ok_or_else(|| ApiError::invalid("person_id", "no such person"))?,
+        _ => {
+            return Err(ApiError::invalid(
+                "email",
+                "give exactly one of email and person_id",
+            ));
+        }
+    };
+    let command = Command::AddMember {
+        room,
+        person_id: person.id,
+        display_name: person.display_name,
+        role: req.role.unwrap_or(Role::Participant),
+    };
+    let committed = app.rooms.command(room, auth.caller(), command).await?;
+    let member = member_from(&committed)
+        .ok_or_else(|| ApiError::internal("adding a member produced no event"))?;
+    Ok((StatusCode::CREATED, Json(member)))
+}
+
+/// Change a member's role (owners and moderators; only owners grant or take the owner role).
+#[utoipa::path(patch, path = "/api/v1/rooms/{room}/members/{person}", tag = "members",
+    params(("room" = RoomId, Path), ("person" = PersonId, Path)), request_body = ChangeRoleRequest,
+    responses((status = 200, body = Member), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 409, description = "last owner", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn change_role(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(req): ApiJson<ChangeRoleRequest>,
+) -> Result<Json<Member>, ApiError> {
+    let room: RoomId = ids.get("room")?;
+    let person: PersonId = ids.get("person")?;
+    app.rooms
+        .command(
+            room,
+            auth.caller(),
+            Command::ChangeRole {
+                room,
+                person_id: person,
+                role: req.role,
+            },
+        )
+        .await?;
+    let member = app
+        .rooms
+        .inspect(room, move |state, _| {
+            state
+                .members
+                .get(&room)
+                .and_then(|m| m.get(&person))
+                .cloned()
+        })
+        .await?
+        .ok_or(ApiError::not_found("member"))?;
+    Ok(Json(member))
+}
+
+/// Remove a member, or leave when it is yourself (the last owner cannot).
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}/members/{person}", tag = "members",
+    params(("room" = RoomId, Path), ("person" = PersonId, Path)),
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "last owner", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn remove_member(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<StatusCode, ApiError> {
+    let room = ids.get("room")?;
+    let person = ids.get("person")?;
+    app.rooms
+        .command(
+            room,
+            auth.caller(),
+            Command::RemoveMember {
+                room,
+                person_id: person,
+            },
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A page of a room's chat.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/messages", tag = "chat", params(("room" = RoomId, Path), MessageQuery),
+    responses((status = 200, body = MessagePage), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_messages(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiQuery(query): ApiQuery<MessageQuery>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let room: RoomId = ids.get("room")?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    let me = auth.person.id;
+    if !app
+        .rooms
+        .inspect(room, move |state, _| state.can_see(room, me))
+        .await?
+    {
+        return Err(ApiError::not_found("room"));
+    }
+    let order = match query.order.unwrap_or(OrderParam::Newest) {
+        OrderParam::Newest => Order::NewestFirst,
+        OrderParam::Oldest => Order::OldestFirst,
+    };
+    // One extra row tells whether another page follows.
+    let mut rows = app
+        .store
+        .messages(
+            room,
+            PageRequest {
+                order,
+                cursor: query.cursor,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|(seq, _)| seq.to_string())
+    } else {
+        None
+    };
+    let messages = rows
+        .into_iter()
+        .map(|(seq, message)| MessageView { seq, message })
+        .collect();
+    Ok(Json(MessagePage {
+        messages,
+        next_cursor,
+    }))
+}
+
+/// Post a chat message.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/messages", tag = "chat", params(("room" = RoomId, Path)),
+    request_body = NewMessageRequest,
+    responses((status = 201, body = MessageView), (status = 404, body = super::error::ErrorBody),
+              (status = 422, description = "empty or too long", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn post_message(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(req): ApiJson<NewMessageRequest>,
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
+    let room = ids.get("room")?;
+    let text = validate::message_text(&req.text, app.config.limits.max_message_chars)?;
+    let committed = app
+        .rooms
+        .command(room, auth.caller(), Command::PostMessage { room, text })
+        .await?;
+    let view = committed
+        .events
+        .into_iter()
+        .find_map(|(seq, e)| match e {
+            Event::MessagePosted { message, .. } => Some(MessageView { seq, message }),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::internal("posting produced no message"))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}

@@ -1,0 +1,257 @@
+//! Request and response bodies of the API, with their OpenAPI schemas.
+//!
+//! Requests refuse unknown fields, so a misspelt field is an error rather than silently ignored.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::Role;
+use crate::domain::room::{Member, Message, RoomState};
+use crate::ids::{PersonId, RoomId};
+use crate::store::Person;
+
+/// Body of `POST /setup` and `POST /accounts`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccountRequest {
+    /// Unique, case-insensitive.
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// 1–100 characters.
+    pub display_name: String,
+    /// Only for `POST /accounts`: make the account an administrator.
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+/// Body of `POST /session`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The account's email.
+    pub email: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// A person.
+#[derive(Serialize, ToSchema)]
+pub struct PersonView {
+    /// Id.
+    pub id: PersonId,
+    /// Email (accounts only).
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Administrators create accounts.
+    pub is_admin: bool,
+}
+
+impl From<Person> for PersonView {
+    fn from(p: Person) -> Self {
+        PersonView {
+            id: p.id,
+            email: p.email,
+            display_name: p.display_name,
+            is_admin: p.is_admin,
+        }
+    }
+}
+
+/// Answer to a successful sign-in.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// Bearer token: send as `Authorization: Bearer TOKEN`. Also set as an HttpOnly cookie.
+    pub token: String,
+    /// Echo in `X-CSRF-Token` on cookie-authenticated writes.
+    pub csrf_token: String,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+    /// Who signed in.
+    pub person: PersonView,
+}
+
+/// Body of `POST /rooms` and `PATCH /rooms/{room}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoomNameRequest {
+    /// 1–100 characters, no control characters.
+    pub name: String,
+}
+
+/// A breakout room as listed in its main room.
+#[derive(Serialize, ToSchema)]
+pub struct BreakoutSummary {
+    /// Id.
+    pub id: RoomId,
+    /// Own name.
+    pub name: String,
+    /// `Main : Breakout`.
+    pub title: String,
+}
+
+/// A room with what the caller may see of it.
+#[derive(Serialize, ToSchema)]
+pub struct RoomView {
+    /// Id.
+    pub id: RoomId,
+    /// The main room, for a breakout room.
+    pub parent_id: Option<RoomId>,
+    /// Own name.
+    pub name: String,
+    /// `Main : Breakout` for a breakout room, else the name.
+    pub title: String,
+    /// The caller's effective role.
+    pub role: Role,
+    /// The main room's stream position this view reflects: apply events with a higher `seq`.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Number of direct members.
+    pub member_count: usize,
+    /// For a main room: its breakout rooms the caller may see.
+    pub breakout_rooms: Vec<BreakoutSummary>,
+}
+
+impl RoomView {
+    /// The view of `room` for `person`, or `None` if they may not see it.
+    pub fn of(state: &RoomState, seq: u64, room: RoomId, person: PersonId) -> Option<RoomView> {
+        let info = state.room(room)?;
+        let role = state.effective_role(room, person)?;
+        let breakout_rooms = if info.parent_id.is_none() {
+            state
+                .breakouts
+                .values()
+                .filter(|b| state.can_see(b.id, person))
+                .map(|b| BreakoutSummary {
+                    id: b.id,
+                    name: b.name.clone(),
+                    title: state.title(b.id).unwrap_or_default(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(RoomView {
+            id: info.id,
+            parent_id: info.parent_id,
+            name: info.name.clone(),
+            title: state.title(room)?,
+            role,
+            seq,
+            created_at: info.created_at,
+            member_count: state.members.get(&room).map_or(0, |m| m.len()),
+            breakout_rooms,
+        })
+    }
+}
+
+/// A room in the caller's list.
+#[derive(Serialize, ToSchema)]
+pub struct RoomListItem {
+    /// Id.
+    pub id: RoomId,
+    /// The main room, for a breakout room.
+    pub parent_id: Option<RoomId>,
+    /// Own name.
+    pub name: String,
+    /// `Main : Breakout` for a breakout room, else the name.
+    pub title: String,
+    /// The caller's role.
+    pub role: Role,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// `GET /rooms`.
+#[derive(Serialize, ToSchema)]
+pub struct RoomList {
+    /// Rooms the caller is a direct member of, oldest first.
+    pub rooms: Vec<RoomListItem>,
+}
+
+/// Body of `POST /rooms/{room}/members`: who (by email or id) and with which role.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The account's email (or give `person_id`).
+    pub email: Option<String>,
+    /// The person's id (or give `email`).
+    pub person_id: Option<PersonId>,
+    /// Defaults to `participant`.
+    pub role: Option<Role>,
+}
+
+/// Body of `PATCH /rooms/{room}/members/{person}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoleRequest {
+    /// The new role.
+    pub role: Role,
+}
+
+/// `GET /rooms/{room}/members`.
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    /// Direct members, by display name.
+    pub members: Vec<Member>,
+}
+
+/// Body of `POST /rooms/{room}/messages`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessageRequest {
+    /// Plain text; trimmed; at most the configured number of characters.
+    pub text: String,
+}
+
+/// A chat message with its place in the stream.
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    /// The stream sequence number that posted it; also the pagination cursor.
+    pub seq: u64,
+    /// The message.
+    #[serde(flatten)]
+    pub message: Message,
+}
+
+/// A page of chat.
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    /// Messages in the requested order.
+    pub messages: Vec<MessageView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /rooms/{room}/messages`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MessageQuery {
+    /// `newest` (default) or `oldest` first.
+    pub order: Option<OrderParam>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<u64>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// Chat order.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderParam {
+    /// Newest first.
+    Newest,
+    /// Oldest first.
+    Oldest,
+}
+
+/// Query of `GET /events`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Where to resume: `STREAM:SEQ` pairs separated by commas, one per main room, with the last
+    /// `seq` the client applied.
+    pub resume: Option<String>,
+}

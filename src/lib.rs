@@ -1,0 +1,159 @@
+//! Huddle: a self-hosted meetings server built around breakout rooms.
+//!
+//! The binary is a thin shell over this library. [`Server::bind`] opens the store and prepares
+//! the app on an already-bound listener, so tests start a real server on `127.0.0.1:0`;
+//! [`Server::run`] serves until the shutdown future completes.
+//!
+//! Layers (see `docs/architecture.md`): `http` (handlers) → `rooms` (one actor per main room) →
+//! `domain` (pure rules) and `store` (SQLite or PostgreSQL); `realtime` delivers events.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ids;
+pub mod metrics;
+pub mod realtime;
+pub mod rooms;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::realtime::Connections;
+use crate::rooms::{ActorSettings, Rooms};
+use crate::store::{SharedStore, StoreError};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory or the socket failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Everything a request handler may need, shared behind an `Arc`.
+pub struct AppState {
+    /// The resolved configuration.
+    pub config: Config,
+    /// The public base URL (configured, or derived from the bound address).
+    pub public_url: String,
+    /// Durable storage.
+    pub store: SharedStore,
+    /// Room actors.
+    pub rooms: Arc<Rooms>,
+    /// Live WebSocket connections.
+    pub connections: Arc<Connections>,
+    /// Counters and gauges.
+    pub metrics: Arc<Metrics>,
+    /// The time source.
+    pub clock: SharedClock,
+    /// Login rate limits.
+    pub login_limits: auth::LoginLimits,
+    /// Becomes `true` on shutdown; WebSocket tasks watch it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The shared state handle.
+pub type App = Arc<AppState>;
+
+/// A server ready to serve on a bound listener.
+pub struct Server {
+    listener: TcpListener,
+    app: App,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Creates the data directory, opens and migrates the store, and prepares the app.
+    pub async fn bind(config: Config, listener: TcpListener) -> Result<Server, ServeError> {
+        Self::bind_with_clock(config, listener, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Server::bind`], with a chosen clock (tests drive time through it).
+    pub async fn bind_with_clock(
+        config: Config,
+        listener: TcpListener,
+        clock: SharedClock,
+    ) -> Result<Server, ServeError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = store::open(&config.database_url).await?;
+        let local = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        let metrics = Arc::new(Metrics::default());
+        let connections = Arc::new(Connections::default());
+        let rooms = Rooms::new(
+            store.clone(),
+            clock.clone(),
+            connections.clone(),
+            metrics.clone(),
+            ActorSettings {
+                replay: config.limits.event_replay,
+            },
+        );
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let login_limits = auth::LoginLimits::new(&config.limits);
+        let app = Arc::new(AppState {
+            config,
+            public_url,
+            store,
+            rooms,
+            connections,
+            metrics,
+            clock,
+            login_limits,
+            shutdown,
+        });
+        Ok(Server {
+            listener,
+            app,
+            shutdown_tx,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The shared state, for callers that want to inspect it.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Serves until `shutdown` completes, then closes WebSockets and finishes open requests.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let router = http::router(self.app.clone());
+        let shutdown_tx = self.shutdown_tx;
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = shutdown_tx.send(true);
+        })
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! The `huddle` binary: parse the command line, set up logging, and call the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use huddle::config::{Config, LogFormat, Settings};
+use huddle::store::{CreateMode, NewAccount};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(
+    name = "huddle",
+    version,
+    about = "Self-hosted meetings built around breakout rooms"
+)]
+struct Cli {
+    /// TOML configuration file; environment variables and flags override it
+    #[arg(long, env = "HUDDLE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server
+    Serve(Settings),
+    /// Administration
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account (the first account is always an administrator)
+    CreateUser {
+        #[command(flatten)]
+        settings: Settings,
+        /// Email address
+        #[arg(long)]
+        email: String,
+        /// Display name
+        #[arg(long)]
+        display_name: String,
+        /// Password (or set HUDDLE_PASSWORD; prefer that, it stays out of the shell history)
+        #[arg(long, env = "HUDDLE_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Make the account an administrator
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn load(file: Option<&PathBuf>, settings: Settings) -> anyhow::Result<Config> {
+    let base = match file {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    Ok(Config::resolve(settings.over(base))?)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUDDLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(settings) => {
+            let config = load(cli.config.as_ref(), settings)?;
+            init_logging(config.log_format);
+            let listener = TcpListener::bind(config.bind)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.bind))?;
+            let server = huddle::Server::bind(config, listener).await?;
+            let addr = server.local_addr()?;
+            let app = server.app().clone();
+            println!("Huddle is listening on http://{addr}");
+            println!(
+                "Open {} in a browser; API docs at {}/api/docs",
+                app.public_url, app.public_url
+            );
+            if !app.store.has_accounts().await? {
+                println!(
+                    "No account exists yet. Create the first administrator with\n  \
+                     curl -X POST {}/api/v1/setup -H 'content-type: application/json' \
+                     -d '{{\"email\":\"you@example.org\",\"password\":\"…\",\"display_name\":\"You\"}}'\n\
+                     or: huddle admin create-user --email you@example.org --display-name You",
+                    app.public_url
+                );
+            }
+            server.run(shutdown_signal()).await?;
+        }
+        Command::Admin {
+            command:
+                AdminCommand::CreateUser {
+                    settings,
+                    email,
+                    display_name,
+                    password,
+                    admin,
+                },
+        } => {
+            let config = load(cli.config.as_ref(), settings)?;
+            init_logging(config.log_format);
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = huddle::store::open(&config.database_url).await?;
+            let account = NewAccount {
+                id: huddle::ids::PersonId::new(),
+                email: huddle::domain::validate::email(&email)?,
+                display_name: huddle::domain::validate::name("display_name", &display_name)?,
+                password_hash: huddle::auth::hash_password(
+                    huddle::domain::validate::password(&password)?.to_owned(),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?,
+                is_admin: admin,
+                created_at: huddle::clock::Clock::now_ms(&huddle::clock::SystemClock),
+            };
+            let person = store.create_account(account, CreateMode::Ordinary).await?;
+            println!(
+                "created {} <{}>{}",
+                person.display_name,
+                person.email.unwrap_or_default(),
+                if person.is_admin {
+                    " (administrator)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
+}

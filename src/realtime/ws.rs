@@ -1,0 +1,138 @@
+//! One WebSocket connection: subscribe to every stream the person may see, then forward queued
+//! frames, answer resync requests, and ping.
+//!
+//! Frames the client receives, in order:
+//! 1. `hello` — `{"type":"hello","room":null,"seq":0,"person_id":…,"streams":[{"room":…,"seq":…}]}`
+//!    naming each stream and its current sequence number, after any replay was queued;
+//! 2. events — `{"type":…,"room":…,"seq":…,"stream":…, …}`, in `seq` order per stream;
+//! 3. `resync` — `{"type":"resync","room":STREAM,"seq":N}` when the client fell too far behind:
+//!    reload the snapshot, then apply events after `N`.
+//!
+//! Liveness: the server pings every `ping` interval and closes a connection it has not heard from
+//! (any frame, pongs included) for two intervals. A write that blocks that long also closes it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tracing::debug;
+
+use super::Connections;
+use crate::ids::{PersonId, RoomId};
+use crate::metrics::Metrics;
+use crate::rooms::Rooms;
+
+/// What a connection needs from the server.
+#[derive(Clone)]
+pub struct WsContext {
+    /// Room actors to subscribe to.
+    pub rooms: Arc<Rooms>,
+    /// The registry this connection joins.
+    pub connections: Arc<Connections>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Frames a connection may have queued before it must resync.
+    pub queue: usize,
+    /// Ping interval.
+    pub ping: Duration,
+    /// Flips to `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Runs one connection until the client leaves, stops answering, or the server shuts down.
+pub async fn serve_socket(
+    socket: WebSocket,
+    person: PersonId,
+    resume: HashMap<RoomId, u64>,
+    mut ctx: WsContext,
+) {
+    let (conn, mut queue) = ctx.connections.register(person, ctx.queue);
+    ctx.metrics.ws_connections.inc();
+    let (mut sink, mut incoming) = socket.split();
+
+    let mut streams = Vec::new();
+    match ctx.rooms.store().streams_of(person).await {
+        Ok(ids) => {
+            for stream in ids {
+                let since = resume.get(&stream).copied();
+                if let Ok(seq) = ctx.rooms.subscribe(stream, conn.clone(), since).await {
+                    streams.push(serde_json::json!({ "room": stream, "seq": seq }));
+                }
+            }
+        }
+        Err(e) => debug!(error = %e, "listing streams failed"),
+    }
+    let hello = serde_json::json!({
+        "type": "hello", "room": null, "seq": 0, "person_id": person, "streams": streams,
+    });
+    let mut open = sink
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_ok();
+
+    let mut ping = tokio::time::interval(ctx.ping);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    let write_timeout = ctx.ping * 2;
+    while open {
+        tokio::select! {
+            frame = queue.recv() => {
+                let Some(frame) = frame else { break };
+                open = write(&mut sink, Message::Text(frame), write_timeout).await;
+                if open {
+                    ctx.metrics.events_sent.inc();
+                }
+            }
+            () = conn.resync_requested() => {
+                for stream in conn.take_resyncs() {
+                    // Follow the stream again from now; the client reloads what it missed.
+                    let Ok(seq) = ctx.rooms.subscribe(stream, conn.clone(), None).await else { continue };
+                    let frame = crate::rooms::resync_frame(stream, seq);
+                    open = write(&mut sink, Message::Text(frame), write_timeout).await;
+                }
+            }
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => last_heard = Instant::now(),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > ctx.ping * 2 {
+                    debug!("closing a connection that stopped answering pings");
+                    let _ = write(&mut sink, close_frame(1001, "no pong"), write_timeout).await;
+                    break;
+                }
+                open = write(&mut sink, Message::Ping(Default::default()), write_timeout).await;
+            }
+            _ = ctx.shutdown.changed() => {
+                let _ = write(&mut sink, close_frame(1001, "server shutting down"), write_timeout).await;
+                break;
+            }
+        }
+    }
+
+    ctx.connections.unregister(&conn);
+    for stream in conn.subscribed_streams() {
+        ctx.rooms.unsubscribe(stream, conn.id).await;
+    }
+    ctx.metrics.ws_connections.dec();
+}
+
+fn close_frame(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+async fn write(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+    limit: Duration,
+) -> bool {
+    matches!(timeout(limit, sink.send(msg)).await, Ok(Ok(())))
+}

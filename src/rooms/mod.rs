@@ -1,0 +1,269 @@
+//! Room actors: one task per active main room, the single writer of that room and its breakout
+//! rooms.
+//!
+//! Every command on a room goes through its main room's actor, which applies it to the domain
+//! state, stores the resulting events in one transaction, folds them in and only then publishes
+//! them (commit, then publish). Two moderators' conflicting commands are therefore applied one
+//! after the other, and a client never hears of something that a crash could undo.
+//!
+//! [`Rooms`] finds or starts actors. An actor loads its state from the store when it starts; until
+//! then commands wait in its mailbox, so nobody sees a half-loaded room.
+
+mod actor;
+
+pub use actor::resync_frame;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::instrument;
+
+use crate::clock::SharedClock;
+use crate::domain::DomainError;
+use crate::domain::room::{self, Caller, Command, Ctx, RoomState};
+use crate::ids::{MessageId, RoomId};
+use crate::metrics::Metrics;
+use crate::realtime::{ConnHandle, Connections};
+use crate::store::{SharedStore, StoreError};
+
+/// Why a room operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// The domain refused the command.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The store failed; nothing was applied.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The server is shutting down.
+    #[error("the room is unavailable")]
+    Unavailable,
+}
+
+/// Tunables of the actors.
+#[derive(Debug, Clone, Copy)]
+pub struct ActorSettings {
+    /// How many recent events each stream keeps for replay to reconnecting clients.
+    pub replay: usize,
+}
+
+/// What a command did, once stored.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// The stream's sequence number after the command.
+    pub seq: u64,
+    /// The events it produced (none for a no-op), with their sequence numbers.
+    pub events: Vec<(u64, room::Event)>,
+}
+
+pub(crate) type Inspector = Box<dyn FnOnce(&RoomState, u64) + Send>;
+
+pub(crate) enum Msg {
+    Command {
+        caller: Caller,
+        command: Command,
+        reply: oneshot::Sender<Result<Committed, RoomError>>,
+    },
+    Inspect(Inspector, oneshot::Sender<RoomError>),
+    Subscribe {
+        conn: ConnHandle,
+        since: Option<u64>,
+        reply: oneshot::Sender<Result<u64, RoomError>>,
+    },
+    Unsubscribe {
+        conn_id: u64,
+    },
+}
+
+/// Finds or starts the actor of each main room.
+pub struct Rooms {
+    store: SharedStore,
+    clock: SharedClock,
+    connections: Arc<Connections>,
+    metrics: Arc<Metrics>,
+    settings: ActorSettings,
+    /// Held only to look up or insert a sender, never across an `.await`.
+    actors: Mutex<HashMap<RoomId, (u64, mpsc::Sender<Msg>)>>,
+    next_generation: std::sync::atomic::AtomicU64,
+}
+
+/// The mailbox depth of an actor; senders wait (back-pressure on HTTP) when it is full.
+const MAILBOX: usize = 1024;
+
+impl Rooms {
+    /// A registry with no actors running yet.
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        connections: Arc<Connections>,
+        metrics: Arc<Metrics>,
+        settings: ActorSettings,
+    ) -> Arc<Rooms> {
+        Arc::new(Rooms {
+            store,
+            clock,
+            connections,
+            metrics,
+            settings,
+            actors: Mutex::new(HashMap::new()),
+            next_generation: Default::default(),
+        })
+    }
+
+    /// The store the actors write to.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// Creates a main room owned by `owner`; returns its state.
+    #[instrument(skip_all)]
+    pub async fn create(
+        self: &Arc<Self>,
+        owner: &Caller,
+        name: String,
+    ) -> Result<RoomState, RoomError> {
+        let id = RoomId::new();
+        let ctx = Ctx {
+            now: self.clock.now_ms(),
+            message_id: MessageId::new(),
+        };
+        let (state, events) = RoomState::create(ctx, id, name, owner);
+        let numbered: Vec<_> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64 + 1, e))
+            .collect();
+        self.store
+            .commit(id, &numbered, ctx.now, self.settings.replay as u64)
+            .await?;
+        // The actor loads the committed room and attaches the owner's open connections, which
+        // then replay the creation events.
+        for conn in self.connections.of(owner.person_id) {
+            let _ = self.subscribe(id, conn, Some(0)).await;
+        }
+        Ok(state)
+    }
+
+    /// Sends a command to the actor of the main room that `room` belongs to. Returns once its
+    /// events are stored.
+    #[instrument(skip_all, fields(room = %room))]
+    pub async fn command(
+        self: &Arc<Self>,
+        room: RoomId,
+        caller: Caller,
+        command: Command,
+    ) -> Result<Committed, RoomError> {
+        let stream = self.stream_of(room).await?;
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            stream,
+            Msg::Command {
+                caller,
+                command,
+                reply,
+            },
+        )
+        .await?;
+        rx.await.map_err(|_| RoomError::Unavailable)?
+    }
+
+    /// Runs `f` on the current state of the main room that `room` belongs to, inside its actor.
+    pub async fn inspect<T: Send + 'static>(
+        self: &Arc<Self>,
+        room: RoomId,
+        f: impl FnOnce(&RoomState, u64) -> T + Send + 'static,
+    ) -> Result<T, RoomError> {
+        let stream = self.stream_of(room).await?;
+        let (tx, rx) = oneshot::channel();
+        let (err_tx, err_rx) = oneshot::channel();
+        let inspector: Inspector = Box::new(move |state, seq| {
+            let _ = tx.send(f(state, seq));
+        });
+        self.send(stream, Msg::Inspect(inspector, err_tx)).await?;
+        // The actor sends the value before it drops `err_tx`, so polling `rx` first never mistakes
+        // a success for a refusal.
+        tokio::select! {
+            biased;
+            value = rx => value.map_err(|_| RoomError::Unavailable),
+            err = err_rx => Err(err.unwrap_or(RoomError::Unavailable)),
+        }
+    }
+
+    /// Subscribes a connection to a stream, replaying what it missed after `since` (or nothing,
+    /// when `since` is `None`). Returns the stream's current sequence number.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        stream: RoomId,
+        conn: ConnHandle,
+        since: Option<u64>,
+    ) -> Result<u64, RoomError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(stream, Msg::Subscribe { conn, since, reply })
+            .await?;
+        rx.await.map_err(|_| RoomError::Unavailable)?
+    }
+
+    /// Stops delivering a stream to a connection.
+    pub async fn unsubscribe(self: &Arc<Self>, stream: RoomId, conn_id: u64) {
+        let sender = self.actors_lock().get(&stream).map(|(_, tx)| tx.clone());
+        if let Some(tx) = sender {
+            let _ = tx.send(Msg::Unsubscribe { conn_id }).await;
+        }
+    }
+
+    async fn stream_of(&self, room: RoomId) -> Result<RoomId, RoomError> {
+        if self.actors_lock().contains_key(&room) {
+            return Ok(room);
+        }
+        self.store
+            .stream_of(room)
+            .await?
+            .ok_or(RoomError::Domain(DomainError::NotFound("room")))
+    }
+
+    async fn send(self: &Arc<Self>, stream: RoomId, msg: Msg) -> Result<(), RoomError> {
+        let mut msg = msg;
+        // An actor that has just stopped (its room was deleted) drops its mailbox; the second
+        // attempt starts a fresh actor, which then finds the room gone.
+        for _ in 0..2 {
+            let tx = self.sender(stream);
+            match tx.send(msg).await {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(returned)) => msg = returned,
+            }
+        }
+        Err(RoomError::Unavailable)
+    }
+
+    fn sender(self: &Arc<Self>, stream: RoomId) -> mpsc::Sender<Msg> {
+        let mut actors = self.actors_lock();
+        if let Some((_, tx)) = actors.get(&stream) {
+            if !tx.is_closed() {
+                return tx.clone();
+            }
+        }
+        let generation = self
+            .next_generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(MAILBOX);
+        actors.insert(stream, (generation, tx.clone()));
+        self.metrics.room_actors.inc();
+        tokio::spawn(actor::run(self.clone(), stream, generation, rx));
+        tx
+    }
+
+    /// Called by an actor as it stops.
+    fn forget(&self, stream: RoomId, generation: u64) {
+        let mut actors = self.actors_lock();
+        if actors.get(&stream).is_some_and(|(g, _)| *g == generation) {
+            actors.remove(&stream);
+        }
+        self.metrics.room_actors.dec();
+    }
+
+    fn actors_lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, (u64, mpsc::Sender<Msg>)>> {
+        // Poisoning only means a panic elsewhere while inserting; the map is still consistent.
+        self.actors.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,217 @@
+//! Durable storage behind one trait, so the rest of Huddle never sees SQL.
+//!
+//! [`Store`] is what the server needs; [`open`] picks the backend from the database URL:
+//! `sqlite://…` (the default, one file in the data directory, WAL with `synchronous=FULL` so an
+//! acknowledged write survives power loss) or `postgres://…`. Both run the same queries (see
+//! [`sql`]); each has its own migrations folder.
+//!
+//! Writes to rooms arrive as the domain's events through [`Store::commit`]: one transaction per
+//! command, holding the row changes and the sequenced event rows together, so the event stream and
+//! the tables can never disagree.
+
+pub mod sql;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::Role;
+use crate::domain::room::{Event, Message, RoomState};
+use crate::ids::{PersonId, RoomId};
+
+pub use sql::SqlStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (an email already taken, setup already done…).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The stored data is not what this version of Huddle wrote.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A person as the server knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    /// Id.
+    pub id: PersonId,
+    /// Lower-cased email.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Administrators create accounts.
+    pub is_admin: bool,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// An account to create. The password is already hashed.
+#[derive(Clone, Debug)]
+pub struct NewAccount {
+    /// Id.
+    pub id: PersonId,
+    /// Lower-cased email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Administrator?
+    pub is_admin: bool,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// How an account is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateMode {
+    /// The first-run setup: only while no account exists at all.
+    FirstAdministrator,
+    /// An ordinary creation; the first account ever is made an administrator.
+    Ordinary,
+}
+
+/// A login session as stored. Only the token's hash is kept.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    /// SHA-256 of the bearer token, hex.
+    pub token_hash: String,
+    /// Whose session.
+    pub person_id: PersonId,
+    /// The token a cookie-authenticated request must echo in `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// A main room's stream as loaded by its actor.
+#[derive(Clone, Debug)]
+pub struct LoadedStream {
+    /// The rooms and members.
+    pub state: RoomState,
+    /// The last sequence number used.
+    pub last_seq: u64,
+    /// The most recent events, oldest first, for replay to reconnecting clients.
+    pub recent: Vec<(u64, Event)>,
+}
+
+/// A room in someone's room list.
+#[derive(Clone, Debug)]
+pub struct RoomListing {
+    /// The room.
+    pub id: RoomId,
+    /// Its main room, for a breakout room.
+    pub parent_id: Option<RoomId>,
+    /// Its name.
+    pub name: String,
+    /// The main room's name, for a breakout room.
+    pub parent_name: Option<String>,
+    /// The person's role in it.
+    pub role: Role,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// Which way to page through chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Highest sequence number first.
+    NewestFirst,
+    /// Lowest sequence number first.
+    OldestFirst,
+}
+
+/// A page request: messages strictly after `cursor` in the chosen order.
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    /// Direction.
+    pub order: Order,
+    /// The `seq` of the last message of the previous page.
+    pub cursor: Option<u64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Everything Huddle stores.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates an account; `Conflict("email")` if the email is taken, `Conflict("setup")` if
+    /// `mode` is [`CreateMode::FirstAdministrator`] and an account exists. Returns the account as
+    /// stored (the first account ever is always an administrator).
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        mode: CreateMode,
+    ) -> Result<Person, StoreError>;
+    /// Creates many accounts in one transaction (all or none).
+    async fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<(), StoreError>;
+    /// Whether any account exists.
+    async fn has_accounts(&self) -> Result<bool, StoreError>;
+    /// A person with their password hash, by email.
+    async fn login_lookup(&self, email: &str) -> Result<Option<(Person, String)>, StoreError>;
+    /// A person by email.
+    async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StoreError>;
+    /// A person by id.
+    async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError>;
+    /// A live (unexpired at `now`) session and its person, by token hash.
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(SessionRecord, Person)>, StoreError>;
+    /// Revokes a session.
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    /// The main room a room belongs to (itself for a main room).
+    async fn stream_of(&self, room: RoomId) -> Result<Option<RoomId>, StoreError>;
+    /// The main rooms whose streams a person has anything to see in.
+    async fn streams_of(&self, person: PersonId) -> Result<Vec<RoomId>, StoreError>;
+    /// The rooms a person is a direct member of.
+    async fn rooms_of(&self, person: PersonId) -> Result<Vec<RoomListing>, StoreError>;
+    /// A main room's state, last sequence number and up to `recent` latest events.
+    async fn load_stream(
+        &self,
+        main: RoomId,
+        recent: usize,
+    ) -> Result<Option<LoadedStream>, StoreError>;
+    /// Stores a command's events (with their sequence numbers, committed at `at`) and their
+    /// effects on the tables, in one transaction. Event rows more than `keep` behind the newest
+    /// are pruned now and then.
+    async fn commit(
+        &self,
+        stream: RoomId,
+        events: &[(u64, Event)],
+        at: i64,
+        keep: u64,
+    ) -> Result<(), StoreError>;
+    /// A page of a room's chat, with each message's sequence number.
+    async fn messages(
+        &self,
+        room: RoomId,
+        page: PageRequest,
+    ) -> Result<Vec<(u64, Message)>, StoreError>;
+}
+
+/// The store handle the server passes around.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens (creating if needed) and migrates the database named by `url`.
+pub async fn open(url: &str) -> Result<SharedStore, StoreError> {
+    Ok(Arc::new(SqlStore::open(url).await?))
+}

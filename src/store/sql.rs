@@ -1,0 +1,555 @@
+//! The SQL implementation of [`Store`], shared by SQLite and PostgreSQL.
+//!
+//! sqlx's `Any` driver runs the same query text on both: every query uses `$N` placeholders (which
+//! SQLite accepts too), ids are text and times are integer milliseconds. What differs per backend —
+//! the migrations folder and SQLite's durability pragmas — is chosen once in [`SqlStore::open`].
+//! This keeps one implementation to test and maintain; a backend that needs its own SQL later can
+//! get its own `Store` implementation without touching callers.
+
+use std::str::FromStr;
+use std::sync::Once;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use super::{
+    CreateMode, LoadedStream, NewAccount, Order, PageRequest, Person, RoomListing, SessionRecord,
+    Store, StoreError,
+};
+use crate::domain::Role;
+use crate::domain::room::{Event, Member, Message, MessageKind, RoomInfo, RoomState};
+use crate::ids::{MessageId, PersonId, RoomId};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How often (in sequence numbers) old event rows of a stream are pruned.
+const PRUNE_EVERY: u64 = 64;
+
+/// A connection pool to SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite file if missing,
+    /// and runs the backend's migrations.
+    pub async fn open(url: &str) -> Result<SqlStore, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 10 });
+        let options = if sqlite {
+            options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL makes each commit an fsync, so
+                    // an acknowledged command survives power loss, not only a crash.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(&url).await?;
+        let migrator = if sqlite {
+            &SQLITE_MIGRATIONS
+        } else {
+            &POSTGRES_MIGRATIONS
+        };
+        migrator.run(&pool).await?;
+        Ok(SqlStore { pool })
+    }
+}
+
+fn parse<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{what}: {raw:?}")))
+}
+
+fn role(raw: &str) -> Result<Role, StoreError> {
+    Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("role: {raw:?}")))
+}
+
+fn person_from(row: &AnyRow) -> Result<Person, StoreError> {
+    Ok(Person {
+        id: parse("person id", &row.try_get::<String, _>("id")?)?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn room_from(row: &AnyRow) -> Result<RoomInfo, StoreError> {
+    let parent: Option<String> = row.try_get("parent_id")?;
+    Ok(RoomInfo {
+        id: parse("room id", &row.try_get::<String, _>("id")?)?,
+        parent_id: parent.map(|p| parse("room id", &p)).transpose()?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn message_from(row: &AnyRow) -> Result<(u64, Message), StoreError> {
+    let author: Option<String> = row.try_get("author_id")?;
+    let kind = match row.try_get::<String, _>("kind")?.as_str() {
+        "user" => MessageKind::User,
+        "system" => MessageKind::System,
+        other => return Err(StoreError::Corrupt(format!("message kind: {other:?}"))),
+    };
+    let seq: i64 = row.try_get("seq")?;
+    Ok((
+        seq as u64,
+        Message {
+            id: parse::<MessageId>("message id", &row.try_get::<String, _>("id")?)?,
+            room_id: parse("room id", &row.try_get::<String, _>("room_id")?)?,
+            author_id: author.map(|a| parse("person id", &a)).transpose()?,
+            author_name: row.try_get("author_name")?,
+            kind,
+            text: row.try_get("body")?,
+            created_at: row.try_get("created_at")?,
+        },
+    ))
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`.
+fn unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(e),
+    }
+}
+
+const INSERT_PERSON: &str = "INSERT INTO people (id, email, display_name, password_hash, is_admin, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+async fn insert_person(
+    conn: &mut sqlx::AnyConnection,
+    account: &NewAccount,
+    is_admin: bool,
+) -> Result<(), StoreError> {
+    sqlx::query(INSERT_PERSON)
+        .bind(account.id.to_string())
+        .bind(account.email.clone())
+        .bind(account.display_name.clone())
+        .bind(account.password_hash.clone())
+        .bind(i64::from(is_admin))
+        .bind(account.created_at)
+        .execute(conn)
+        .await
+        .map_err(unique("email"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_account(
+        &self,
+        account: NewAccount,
+        mode: CreateMode,
+    ) -> Result<Person, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM people")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if existing > 0 && mode == CreateMode::FirstAdministrator {
+            return Err(StoreError::Conflict("setup"));
+        }
+        if existing == 0 {
+            // The marker row makes two racing first-run setups collide on its primary key.
+            let insert = match mode {
+                CreateMode::FirstAdministrator => "INSERT INTO setup_done (id) VALUES (1)",
+                CreateMode::Ordinary => {
+                    "INSERT INTO setup_done (id) VALUES (1) ON CONFLICT DO NOTHING"
+                }
+            };
+            sqlx::query(insert)
+                .execute(&mut *tx)
+                .await
+                .map_err(unique("setup"))?;
+        }
+        let is_admin = account.is_admin || existing == 0;
+        insert_person(&mut tx, &account, is_admin).await?;
+        tx.commit().await?;
+        Ok(Person {
+            id: account.id,
+            email: Some(account.email),
+            display_name: account.display_name,
+            is_admin,
+            created_at: account.created_at,
+        })
+    }
+
+    async fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for account in &accounts {
+            insert_person(&mut tx, account, account.is_admin).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn has_accounts(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM people")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    async fn login_lookup(&self, email: &str) -> Result<Option<(Person, String)>, StoreError> {
+        let sql = "SELECT id, email, display_name, is_admin, created_at, password_hash FROM people WHERE email = $1";
+        let row = sqlx::query(sql)
+            .bind(email.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let hash: Option<String> = row.try_get("password_hash")?;
+                Ok(hash
+                    .map(|h| person_from(&row).map(|p| (p, h)))
+                    .transpose()?)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StoreError> {
+        let sql =
+            "SELECT id, email, display_name, is_admin, created_at FROM people WHERE email = $1";
+        let row = sqlx::query(sql)
+            .bind(email.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(person_from).transpose()
+    }
+
+    async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
+        let sql = "SELECT id, email, display_name, is_admin, created_at FROM people WHERE id = $1";
+        let row = sqlx::query(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(person_from).transpose()
+    }
+
+    async fn create_session(&self, s: SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, person_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(s.token_hash)
+        .bind(s.person_id.to_string())
+        .bind(s.csrf_token)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(SessionRecord, Person)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.token_hash, s.csrf_token, s.created_at AS s_created, s.expires_at, \
+                    p.id, p.email, p.display_name, p.is_admin, p.created_at \
+             FROM sessions s JOIN people p ON p.id = s.person_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash.to_owned())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let person = person_from(&row)?;
+        let session = SessionRecord {
+            token_hash: row.try_get("token_hash")?,
+            person_id: person.id,
+            csrf_token: row.try_get("csrf_token")?,
+            created_at: row.try_get("s_created")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        Ok(Some((session, person)))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn stream_of(&self, room: RoomId) -> Result<Option<RoomId>, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(parent_id, id) AS stream FROM rooms WHERE id = $1")
+            .bind(room.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse("room id", &r.try_get::<String, _>("stream")?))
+            .transpose()
+    }
+
+    async fn streams_of(&self, person: PersonId) -> Result<Vec<RoomId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT COALESCE(r.parent_id, r.id) AS stream \
+             FROM members m JOIN rooms r ON r.id = m.room_id WHERE m.person_id = $1",
+        )
+        .bind(person.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| parse("room id", &r.try_get::<String, _>("stream")?))
+            .collect()
+    }
+
+    async fn rooms_of(&self, person: PersonId) -> Result<Vec<RoomListing>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.parent_id, r.name, r.created_at, m.role, p.name AS parent_name \
+             FROM members m JOIN rooms r ON r.id = m.room_id LEFT JOIN rooms p ON p.id = r.parent_id \
+             WHERE m.person_id = $1 ORDER BY r.created_at, r.id",
+        )
+        .bind(person.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let info = room_from(row)?;
+                Ok(RoomListing {
+                    id: info.id,
+                    parent_id: info.parent_id,
+                    name: info.name,
+                    parent_name: row.try_get("parent_name")?,
+                    role: role(&row.try_get::<String, _>("role")?)?,
+                    created_at: info.created_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn load_stream(
+        &self,
+        main: RoomId,
+        recent: usize,
+    ) -> Result<Option<LoadedStream>, StoreError> {
+        let id = main.to_string();
+        let mut conn = self.pool.acquire().await?;
+        let rooms = sqlx::query(
+            "SELECT id, parent_id, name, created_at FROM rooms WHERE id = $1 OR parent_id = $1",
+        )
+        .bind(id.clone())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut main_info = None;
+        let mut breakouts = std::collections::BTreeMap::new();
+        for row in &rooms {
+            let info = room_from(row)?;
+            if info.id == main && info.parent_id.is_none() {
+                main_info = Some(info);
+            } else if info.parent_id == Some(main) {
+                breakouts.insert(info.id, info);
+            }
+        }
+        let Some(main_info) = main_info else {
+            return Ok(None);
+        };
+
+        let rows = sqlx::query(
+            "SELECT m.room_id, m.person_id, m.role, p.display_name \
+             FROM members m JOIN rooms r ON r.id = m.room_id JOIN people p ON p.id = m.person_id \
+             WHERE r.id = $1 OR r.parent_id = $1",
+        )
+        .bind(id.clone())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut members: std::collections::HashMap<RoomId, std::collections::HashMap<_, _>> =
+            Default::default();
+        for row in &rows {
+            let room: RoomId = parse("room id", &row.try_get::<String, _>("room_id")?)?;
+            let member = Member {
+                person_id: parse("person id", &row.try_get::<String, _>("person_id")?)?,
+                display_name: row.try_get("display_name")?,
+                role: role(&row.try_get::<String, _>("role")?)?,
+            };
+            members
+                .entry(room)
+                .or_default()
+                .insert(member.person_id, member);
+        }
+
+        let last: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM events WHERE stream_id = $1")
+                .bind(id.clone())
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("last")?;
+        let rows = sqlx::query(
+            "SELECT seq, payload FROM events WHERE stream_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(id)
+        .bind(recent as i64)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows.iter().rev() {
+            let seq: i64 = row.try_get("seq")?;
+            let payload: String = row.try_get("payload")?;
+            let event: Event = serde_json::from_str(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+            events.push((seq as u64, event));
+        }
+        Ok(Some(LoadedStream {
+            state: RoomState {
+                main: main_info,
+                breakouts,
+                members,
+            },
+            last_seq: last as u64,
+            recent: events,
+        }))
+    }
+
+    async fn commit(
+        &self,
+        stream: RoomId,
+        events: &[(u64, Event)],
+        at: i64,
+        keep: u64,
+    ) -> Result<(), StoreError> {
+        let Some(&(last_seq, _)) = events.last() else {
+            return Ok(());
+        };
+        let stream_id = stream.to_string();
+        let mut tx = self.pool.begin().await?;
+        for (seq, event) in events {
+            write_effect(&mut tx, *seq, event, at).await?;
+            if matches!(event, Event::RoomDeleted { .. }) {
+                continue; // the stream and its rows are gone with the room
+            }
+            let payload = serde_json::to_string(event)
+                .map_err(|e| StoreError::Corrupt(format!("event encoding: {e}")))?;
+            sqlx::query(
+                "INSERT INTO events (stream_id, seq, payload, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(stream_id.clone())
+            .bind(*seq as i64)
+            .bind(payload)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let first_seq = events[0].0;
+        let crosses_prune_mark = (first_seq..=last_seq).any(|s| s % PRUNE_EVERY == 0);
+        if crosses_prune_mark && last_seq > keep {
+            sqlx::query("DELETE FROM events WHERE stream_id = $1 AND seq <= $2")
+                .bind(stream_id)
+                .bind((last_seq - keep) as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn messages(
+        &self,
+        room: RoomId,
+        page: PageRequest,
+    ) -> Result<Vec<(u64, Message)>, StoreError> {
+        let sql = match page.order {
+            Order::NewestFirst => {
+                "SELECT * FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+            }
+            Order::OldestFirst => {
+                "SELECT * FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+            }
+        };
+        let cursor = match (page.order, page.cursor) {
+            (_, Some(c)) => c as i64,
+            (Order::NewestFirst, None) => i64::MAX,
+            (Order::OldestFirst, None) => 0,
+        };
+        let rows = sqlx::query(sql)
+            .bind(room.to_string())
+            .bind(cursor)
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+}
+
+/// The table changes one event (number `seq`, committed at `at`) stands for.
+async fn write_effect(
+    conn: &mut sqlx::AnyConnection,
+    seq: u64,
+    event: &Event,
+    at: i64,
+) -> Result<(), StoreError> {
+    let query = match event {
+        Event::RoomCreated { room, info } => sqlx::query(
+            "INSERT INTO rooms (id, parent_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(room.to_string())
+        .bind(info.parent_id.map(|p| p.to_string()))
+        .bind(info.name.clone())
+        .bind(info.created_at),
+        Event::RoomRenamed { room, name } => sqlx::query("UPDATE rooms SET name = $1 WHERE id = $2")
+            .bind(name.clone())
+            .bind(room.to_string()),
+        Event::RoomDeleted { room } => {
+            sqlx::query("DELETE FROM rooms WHERE id = $1").bind(room.to_string())
+        }
+        Event::MemberAdded { room, member } => sqlx::query(
+            "INSERT INTO members (room_id, person_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(room.to_string())
+        .bind(member.person_id.to_string())
+        .bind(member.role.as_str())
+        .bind(at),
+        Event::RoleChanged { room, person_id, role } => {
+            sqlx::query("UPDATE members SET role = $1 WHERE room_id = $2 AND person_id = $3")
+                .bind(role.as_str())
+                .bind(room.to_string())
+                .bind(person_id.to_string())
+        }
+        Event::MemberRemoved { room, person_id } => {
+            sqlx::query("DELETE FROM members WHERE room_id = $1 AND person_id = $2")
+                .bind(room.to_string())
+                .bind(person_id.to_string())
+        }
+        Event::MessagePosted { room, message } => sqlx::query(
+            "INSERT INTO messages (id, room_id, seq, author_id, author_name, kind, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(message.id.to_string())
+        .bind(room.to_string())
+        .bind(seq as i64)
+        .bind(message.author_id.map(|a| a.to_string()))
+        .bind(message.author_name.clone())
+        .bind(message.kind.as_str())
+        .bind(message.text.clone())
+        .bind(message.created_at),
+    };
+    query.execute(conn).await?;
+    Ok(())
+}
