@@ -1,0 +1,280 @@
+//! Setup, sign-in, sessions, cookies and CSRF, rate limits, account creation — through the real
+//! server.
+
+mod common;
+
+use common::{PASSWORD, TestServer};
+use huddle::config::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn setup_creates_the_first_administrator_once() {
+    let server = TestServer::start().await;
+    let anon = server.anonymous();
+    let bad = anon
+        .expect(
+            Method::POST,
+            "/api/v1/setup",
+            Some(json!({"email": "nope", "password": PASSWORD, "display_name": "A"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(bad["error"]["field"], "email");
+    let short = anon
+        .expect(
+            Method::POST,
+            "/api/v1/setup",
+            Some(json!({"email": "a@x.org", "password": "short", "display_name": "A"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(short["error"]["field"], "password");
+
+    let admin = anon
+        .expect(
+            Method::POST,
+            "/api/v1/setup",
+            Some(
+                json!({"email": "Root@Example.org", "password": PASSWORD, "display_name": "Root"}),
+            ),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(admin["is_admin"], true);
+    assert_eq!(admin["email"], "root@example.org");
+
+    let again = anon
+        .expect(
+            Method::POST,
+            "/api/v1/setup",
+            Some(json!({"email": "b@x.org", "password": PASSWORD, "display_name": "B"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(again["error"]["code"], "already_set_up");
+    // The refused setup changed nothing: b cannot sign in.
+    anon.expect(
+        Method::POST,
+        "/api/v1/session",
+        Some(json!({"email": "b@x.org", "password": PASSWORD})),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sign_in_sign_out_and_accounts() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let me = admin.get("/api/v1/session").await;
+    assert_eq!(me["display_name"], "Admin");
+
+    let anon = server.anonymous();
+    let wrong = anon
+        .expect(
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"email": "admin@example.org", "password": "wrong password"})),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    assert_eq!(wrong["error"]["code"], "invalid_credentials");
+    anon.expect(
+        Method::POST,
+        "/api/v1/session",
+        Some(json!({"email": "nobody@example.org", "password": PASSWORD})),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    anon.expect(Method::GET, "/api/v1/rooms", None, StatusCode::UNAUTHORIZED)
+        .await;
+
+    // Administrators create accounts; others may not.
+    let bob = server.user(&admin, "Bob").await;
+    let refused = bob
+        .expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"email": "c@x.org", "password": PASSWORD, "display_name": "C"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_eq!(refused["error"]["code"], "forbidden");
+    let taken = admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(
+                json!({"email": "BOB@example.org", "password": PASSWORD, "display_name": "Bob 2"}),
+            ),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(taken["error"]["code"], "email_taken");
+
+    // Sign-out revokes the token.
+    bob.expect(
+        Method::DELETE,
+        "/api/v1/session",
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    bob.expect(
+        Method::GET,
+        "/api/v1/session",
+        None,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    admin.get("/api/v1/session").await;
+}
+
+#[tokio::test]
+async fn cookie_sessions_need_the_csrf_token_for_changes() {
+    let server = TestServer::start().await;
+    server.admin().await;
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let response = http
+        .post(format!("{}/api/v1/session", server.url))
+        .json(&json!({"email": "admin@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("huddle_session="))
+        .expect("session cookie");
+    assert!(
+        session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
+        "{session_cookie}"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+
+    // Reads work with the cookie alone.
+    let rooms = http
+        .get(format!("{}/api/v1/rooms", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rooms.status(), StatusCode::OK);
+    // A change without the CSRF header is refused and changes nothing.
+    let forged = http
+        .post(format!("{}/api/v1/rooms", server.url))
+        .json(&json!({"name": "Forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let forged: serde_json::Value = forged.json().await.unwrap();
+    assert_eq!(forged["error"]["code"], "csrf_failed");
+    let wrong = http
+        .post(format!("{}/api/v1/rooms", server.url))
+        .header("x-csrf-token", "guess")
+        .json(&json!({"name": "Forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let list: serde_json::Value = http
+        .get(format!("{}/api/v1/rooms", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["rooms"].as_array().unwrap().len(), 0);
+    // With the header it works.
+    let made = http
+        .post(format!("{}/api/v1/rooms", server.url))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "Real"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+
+    // Sign-out through the cookie clears the session.
+    let out = http
+        .delete(format!("{}/api/v1/session", server.url))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let after = http
+        .get(format!("{}/api/v1/rooms", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited_per_account_and_per_address() {
+    let settings = Settings {
+        login_per_account_per_minute: Some(3),
+        login_per_address_per_minute: Some(5),
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(settings).await;
+    let admin = server.admin().await; // one attempt for admin@ from this address
+    server.user(&admin, "Carol").await; // one attempt for carol@
+    let anon = server.anonymous();
+    let attempt = |email: &'static str, password: &'static str| {
+        let anon = anon.clone();
+        async move {
+            anon.call(
+                Method::POST,
+                "/api/v1/session",
+                Some(json!({"email": email, "password": password})),
+            )
+            .await
+        }
+    };
+    // Two more wrong attempts exhaust admin@'s three.
+    assert_eq!(
+        attempt("admin@example.org", "bad password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        attempt("admin@example.org", "bad password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = attempt("admin@example.org", PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits: {body}"
+    );
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Carol's account still has attempts, but the address has now used all five.
+    let (status, _) = attempt("carol@example.org", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/session", server.url))
+        .json(&json!({"email": "carol@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+}

@@ -1,0 +1,673 @@
+//! Rooms, members, roles, chat and bad input — through the real server.
+
+mod common;
+
+use common::TestServer;
+use huddle::config::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn rooms_are_created_listed_renamed_and_deleted() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.user(&admin, "Bob").await;
+
+    let room = admin.create_room("  Maths  ").await;
+    let view = admin.get(&format!("/api/v1/rooms/{room}")).await;
+    assert_eq!(view["name"], "Maths");
+    assert_eq!(view["title"], "Maths");
+    assert_eq!(view["role"], "owner");
+    assert_eq!(view["member_count"], 1);
+    let listed = admin.get("/api/v1/rooms").await;
+    assert_eq!(listed["rooms"].as_array().unwrap().len(), 1);
+    assert!(
+        bob.get("/api/v1/rooms").await["rooms"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let renamed = admin
+        .expect(
+            Method::PATCH,
+            &format!("/api/v1/rooms/{room}"),
+            Some(json!({"name": "Algebra"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(renamed["name"], "Algebra");
+    assert!(renamed["seq"].as_u64().unwrap() > view["seq"].as_u64().unwrap());
+
+    // Non-members cannot learn the room exists.
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/rooms/{room}")),
+        (Method::DELETE, format!("/api/v1/rooms/{room}")),
+        (Method::GET, format!("/api/v1/rooms/{room}/members")),
+        (Method::GET, format!("/api/v1/rooms/{room}/messages")),
+    ] {
+        let body = bob.expect(method, &path, None, StatusCode::NOT_FOUND).await;
+        assert_eq!(body["error"]["code"], "room_not_found");
+    }
+    bob.expect(
+        Method::PATCH,
+        &format!("/api/v1/rooms/{room}"),
+        Some(json!({"name": "Mine"})),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    bob.expect(
+        Method::POST,
+        &format!("/api/v1/rooms/{room}/messages"),
+        Some(json!({"text": "hi"})),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    admin.post(&room, "before deletion").await;
+    admin
+        .expect(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{room}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    admin
+        .expect(
+            Method::GET,
+            &format!("/api/v1/rooms/{room}"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    admin
+        .expect(
+            Method::GET,
+            &format!("/api/v1/rooms/{room}/messages"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    assert!(
+        admin.get("/api/v1/rooms").await["rooms"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn members_roles_and_their_rules() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let moderator = server.user(&owner, "Mo").await;
+    let participant = server.user(&owner, "Pat").await;
+    let outsider = server.user(&owner, "Out").await;
+    let room = owner.create_room("Workshop").await;
+    let members_path = format!("/api/v1/rooms/{room}/members");
+
+    owner.add_member(&room, "mo@example.org", "moderator").await;
+    owner
+        .add_member(&room, "pat@example.org", "participant")
+        .await;
+    let dup = owner
+        .expect(
+            Method::POST,
+            &members_path,
+            Some(json!({"email": "pat@example.org"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(dup["error"]["code"], "already_member");
+    let unknown = owner
+        .expect(
+            Method::POST,
+            &members_path,
+            Some(json!({"email": "ghost@example.org"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(unknown["error"]["field"], "email");
+
+    let list = participant.get(&members_path).await;
+    let roles: Vec<(String, String)> = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["display_name"].as_str().unwrap().into(),
+                m["role"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            ("Admin".into(), "owner".into()),
+            ("Mo".into(), "moderator".into()),
+            ("Pat".into(), "participant".into())
+        ]
+    );
+
+    let pat_id = participant.person_id().await;
+    let owner_id = owner.person_id().await;
+    let mo_id = moderator.person_id().await;
+    let out_id = outsider.person_id().await;
+
+    // Participants manage nothing.
+    participant
+        .expect(
+            Method::POST,
+            &members_path,
+            Some(json!({"email": "out@example.org"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    participant
+        .expect(
+            Method::PATCH,
+            &format!("/api/v1/rooms/{room}"),
+            Some(json!({"name": "Mine"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    participant
+        .expect(
+            Method::PATCH,
+            &format!("{members_path}/{mo_id}"),
+            Some(json!({"role": "participant"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    participant
+        .expect(
+            Method::DELETE,
+            &format!("{members_path}/{mo_id}"),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    participant
+        .expect(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{room}"),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+
+    // Moderators manage participants but not owners, and cannot delete the room.
+    moderator
+        .add_member(&room, "out@example.org", "participant")
+        .await;
+    moderator
+        .expect(
+            Method::POST,
+            &members_path,
+            Some(json!({"person_id": out_id})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    moderator
+        .expect(
+            Method::PATCH,
+            &format!("{members_path}/{out_id}"),
+            Some(json!({"role": "owner"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    moderator
+        .expect(
+            Method::PATCH,
+            &format!("{members_path}/{owner_id}"),
+            Some(json!({"role": "participant"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    moderator
+        .expect(
+            Method::DELETE,
+            &format!("{members_path}/{owner_id}"),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    moderator
+        .expect(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{room}"),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    let promoted = moderator
+        .expect(
+            Method::PATCH,
+            &format!("{members_path}/{out_id}"),
+            Some(json!({"role": "moderator"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(promoted["role"], "moderator");
+    moderator
+        .expect(
+            Method::DELETE,
+            &format!("{members_path}/{out_id}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    outsider
+        .expect(
+            Method::GET,
+            &format!("/api/v1/rooms/{room}"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+
+    // The last owner can neither leave nor step down; with a second owner they can.
+    let last = owner
+        .expect(
+            Method::DELETE,
+            &format!("{members_path}/{owner_id}"),
+            None,
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(last["error"]["code"], "last_owner");
+    owner
+        .expect(
+            Method::PATCH,
+            &format!("{members_path}/{owner_id}"),
+            Some(json!({"role": "moderator"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    owner
+        .expect(
+            Method::PATCH,
+            &format!("{members_path}/{mo_id}"),
+            Some(json!({"role": "owner"})),
+            StatusCode::OK,
+        )
+        .await;
+    owner
+        .expect(
+            Method::DELETE,
+            &format!("{members_path}/{owner_id}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    owner
+        .expect(
+            Method::GET,
+            &format!("/api/v1/rooms/{room}"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+
+    // Anyone may leave.
+    participant
+        .expect(
+            Method::DELETE,
+            &format!("{members_path}/{pat_id}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    assert!(
+        participant.get("/api/v1/rooms").await["rooms"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Every change left a system message, oldest first.
+    let chat = moderator
+        .get(&format!(
+            "/api/v1/rooms/{room}/messages?order=oldest&limit=200"
+        ))
+        .await;
+    let texts: Vec<&str> = chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            "Mo joined as moderator",
+            "Pat joined as participant",
+            "Out joined as participant",
+            "Out is now moderator",
+            "Mo removed Out",
+            "Mo is now owner",
+            "Admin left",
+            "Pat left",
+        ]
+    );
+    assert!(
+        chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["kind"] == "system" && m["author_id"].is_null())
+    );
+}
+
+#[tokio::test]
+async fn chat_pages_both_ways_with_a_cursor() {
+    let server = TestServer::start_with(Settings {
+        max_message_chars: Some(20),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    let room = admin.create_room("Chat").await;
+    for i in 1..=7 {
+        let posted = admin.post(&room, &format!("message {i}")).await;
+        assert_eq!(posted["author_name"], "Admin");
+        assert_eq!(posted["kind"], "user");
+    }
+    let texts = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let path = format!("/api/v1/rooms/{room}/messages");
+
+    let first = admin.get(&format!("{path}?limit=3")).await;
+    assert_eq!(texts(&first), ["message 7", "message 6", "message 5"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = admin.get(&format!("{path}?limit=3&cursor={cursor}")).await;
+    assert_eq!(texts(&second), ["message 4", "message 3", "message 2"]);
+    let cursor = second["next_cursor"].as_str().unwrap();
+    let last = admin.get(&format!("{path}?limit=3&cursor={cursor}")).await;
+    assert_eq!(texts(&last), ["message 1"]);
+    assert!(last["next_cursor"].is_null());
+
+    let oldest = admin.get(&format!("{path}?order=oldest&limit=4")).await;
+    assert_eq!(
+        texts(&oldest),
+        ["message 1", "message 2", "message 3", "message 4"]
+    );
+    let cursor = oldest["next_cursor"].as_str().unwrap();
+    let rest = admin
+        .get(&format!("{path}?order=oldest&limit=4&cursor={cursor}"))
+        .await;
+    assert_eq!(texts(&rest), ["message 5", "message 6", "message 7"]);
+    assert!(rest["next_cursor"].is_null());
+
+    // Length limit, counted in characters, with a clear 422; nothing stored.
+    let too_long = admin
+        .expect(
+            Method::POST,
+            &path,
+            Some(json!({"text": "é".repeat(21)})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(too_long["error"]["field"], "text");
+    assert!(
+        too_long["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit is 20")
+    );
+    admin.post(&room, &"é".repeat(20)).await;
+    admin
+        .expect(
+            Method::POST,
+            &path,
+            Some(json!({"text": "  "})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(
+        admin.get(&format!("{path}?limit=200")).await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "order=sideways",
+        "cursor=-1",
+        "colour=red",
+    ] {
+        let (status, body) = admin
+            .call(Method::GET, &format!("{path}?{bad}"), None)
+            .await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {status} {body}"
+        );
+        assert!(body["error"]["message"].is_string(), "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_named_4xx_and_changes_nothing() {
+    let server = TestServer::start_with(Settings {
+        max_body_bytes: Some(2048),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    let room = admin.create_room("Stable").await;
+    let raw = |method: Method, path: &str, body: &'static str, content_type: &'static str| {
+        let request = admin
+            .http
+            .request(method, format!("{}{path}", server.url))
+            .bearer_auth(admin.token.clone().unwrap())
+            .header("content-type", content_type)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, body) = raw(
+        Method::POST,
+        "/api/v1/rooms",
+        "{\"name\": ",
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_json");
+    let (status, body) = raw(
+        Method::POST,
+        "/api/v1/rooms",
+        "{\"name\": 5}",
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("name"),
+        "{body}"
+    );
+    let (status, body) = raw(
+        Method::POST,
+        "/api/v1/rooms",
+        "{\"nmae\": \"x\"}",
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("nmae"),
+        "{body}"
+    );
+    let (status, body) = raw(
+        Method::POST,
+        "/api/v1/rooms",
+        "{\"name\": \"x\"}",
+        "text/plain",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let big = Box::leak(format!("{{\"name\": \"{}\"}}", "x".repeat(4096)).into_boxed_str());
+    let (status, body) = raw(Method::POST, "/api/v1/rooms", big, "application/json").await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+
+    for name in ["", "   ", &"x".repeat(101), "bell\u{7}", "new\nline"] {
+        let body = admin
+            .expect(
+                Method::POST,
+                "/api/v1/rooms",
+                Some(json!({"name": name})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        assert_eq!(body["error"]["field"], "name", "{name:?}");
+        admin
+            .expect(
+                Method::PATCH,
+                &format!("/api/v1/rooms/{room}"),
+                Some(json!({"name": name})),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+    }
+    let bad_role = admin
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/members"),
+            Some(json!({"email": "admin@example.org", "role": "king"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(
+        bad_role["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("role"),
+        "{bad_role}"
+    );
+
+    let bad_id = admin
+        .expect(
+            Method::GET,
+            "/api/v1/rooms/not-an-id",
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(bad_id["error"]["field"], "room");
+    let unknown = admin
+        .expect(
+            Method::GET,
+            "/api/v1/rooms/01a20000-0000-7000-8000-000000000000",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], "room_not_found");
+    let bad_person = admin
+        .expect(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{room}/members/nobody"),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_eq!(bad_person["error"]["field"], "person");
+    admin
+        .expect(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{room}/members/01a20000-0000-7000-8000-000000000000"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    let route = admin
+        .expect(Method::GET, "/api/v1/nowhere", None, StatusCode::NOT_FOUND)
+        .await;
+    assert_eq!(route["error"]["code"], "route_not_found");
+    let method = admin
+        .expect(
+            Method::PUT,
+            "/api/v1/rooms",
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+        )
+        .await;
+    assert_eq!(method["error"]["code"], "method_not_allowed");
+
+    // Nothing above changed anything.
+    let rooms = admin.get("/api/v1/rooms").await;
+    assert_eq!(rooms["rooms"].as_array().unwrap().len(), 1);
+    assert_eq!(rooms["rooms"][0]["name"], "Stable");
+    assert_eq!(
+        admin.get(&format!("/api/v1/rooms/{room}/members")).await["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn health_metrics_and_openapi() {
+    let server = TestServer::start().await;
+    let anon = server.anonymous();
+    let health = anon.get("/healthz").await;
+    assert_eq!(health["database"], "ok");
+    let admin = server.admin().await;
+    admin.create_room("Counted").await;
+    let events = admin.events(None).await;
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "huddle_http_requests_total{method=\"POST\",route=\"/api/v1/rooms\",status=\"201\"} 1",
+        "huddle_ws_connections 1",
+        "huddle_room_actors 1",
+        "huddle_events_sent_total",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    events.close().await;
+
+    let doc = anon.get("/api/v1/openapi.json").await;
+    for path in [
+        "/api/v1/setup",
+        "/api/v1/session",
+        "/api/v1/rooms/{room}/members/{person}",
+        "/api/v1/events",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let page = reqwest::get(format!("{}/api/docs/", server.url))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.text().await.unwrap().contains("swagger"),
+        "the docs page is served by the binary"
+    );
+}
