@@ -89,6 +89,12 @@ pub async fn serve_socket(
                 }
             }
             () = conn.resync_requested() => {
+                // Frames already queued predate the overflow: send them first, so that everything
+                // after the `resync` frame is newer than it.
+                for _ in 0..queue.len() {
+                    let Ok(frame) = queue.try_recv() else { break };
+                    open = open && write(&mut sink, Message::Text(frame), write_timeout).await;
+                }
                 for stream in conn.take_resyncs() {
                     // Follow the stream again from now; the client reloads what it missed.
                     let Ok(seq) = ctx.rooms.subscribe(stream, conn.clone(), None).await else { continue };
