@@ -671,3 +671,46 @@ async fn health_metrics_and_openapi() {
         "the docs page is served by the binary"
     );
 }
+
+#[tokio::test]
+async fn conflicting_commands_from_two_owners_are_applied_one_after_the_other() {
+    let server = TestServer::start().await;
+    let ada = server.admin().await;
+    let bea = server.user(&ada, "Bea").await;
+    let ada_id = ada.person_id().await;
+    let bea_id = bea.person_id().await;
+    for round in 0..10 {
+        let room = ada.create_room(&format!("Race {round}")).await;
+        ada.add_member(&room, "bea@example.org", "owner").await;
+        // Each owner demotes the other at the same moment. The actor applies one first; the other
+        // is then a participant and is refused, so the room keeps exactly one owner.
+        let demote_bea = format!("/api/v1/rooms/{room}/members/{bea_id}");
+        let demote_ada = format!("/api/v1/rooms/{room}/members/{ada_id}");
+        let a = ada.call(
+            Method::PATCH,
+            &demote_bea,
+            Some(json!({"role": "participant"})),
+        );
+        let b = bea.call(
+            Method::PATCH,
+            &demote_ada,
+            Some(json!({"role": "participant"})),
+        );
+        let ((sa, _), (sb, _)) = tokio::join!(a, b);
+        let mut statuses = [sa, sb];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::FORBIDDEN],
+            "round {round}: {sa} {sb}"
+        );
+        let members = ada.get(&format!("/api/v1/rooms/{room}/members")).await;
+        let owners = members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "owner")
+            .count();
+        assert_eq!(owners, 1, "round {round}: {members}");
+    }
+}

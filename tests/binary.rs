@@ -1,0 +1,251 @@
+//! The real `huddle` binary: the CLI, configuration precedence, durability across `SIGKILL`, and
+//! graceful shutdown on `SIGTERM`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Client, PASSWORD};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+struct Running {
+    child: Child,
+    client: Client,
+}
+
+/// Starts `huddle serve` with the given arguments and environment; waits for its address.
+fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_huddle"));
+    command
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start huddle");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let url = first.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let addr = url.trim_start_matches("http://").parse().unwrap();
+    Running {
+        child,
+        client: Client {
+            url,
+            http: reqwest::Client::new(),
+            token: None,
+            addr,
+        },
+    }
+}
+
+fn create_user(data_dir: &str, email: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            email,
+            "--display-name",
+            "Ops",
+        ])
+        .env("HUDDLE_DATA_DIR", data_dir)
+        .env("HUDDLE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_creates_the_first_administrator_and_flags_beat_the_environment_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let printed = create_user(data, "ops@example.org");
+    assert!(printed.contains("(administrator)"), "{printed}");
+
+    // The file names a port that is taken, the environment another; the flag's port 0 wins.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = dir.path().join("huddle.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"{}\"\ndata_dir = \"/nonexistent/elsewhere\"\n",
+            taken.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut running = serve(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        &[("HUDDLE_DATA_DIR", data), ("HUDDLE_BIND", "127.0.0.1:1")],
+    );
+    let anon = running.client.clone();
+    // The environment's data directory beat the file's: the CLI-made account is there.
+    let (status, body) = anon
+        .call(
+            Method::POST,
+            "/api/v1/setup",
+            Some(json!({"email": "x@example.org", "password": PASSWORD, "display_name": "X"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let ops = anon.login("ops@example.org").await;
+    assert_eq!(ops.get("/api/v1/session").await["is_admin"], true);
+
+    // SIGTERM: a graceful stop.
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(waited < 200, "huddle did not stop within 10 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn nothing_acknowledged_is_lost_on_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
+    let anon = running.client.clone();
+    anon.expect(
+        Method::POST,
+        "/api/v1/setup",
+        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let admin = anon.login("admin@example.org").await;
+    admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"email": "bob@example.org", "password": PASSWORD, "display_name": "Bob"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let room = admin.create_room("Durable").await;
+    admin
+        .add_member(&room, "bob@example.org", "moderator")
+        .await;
+
+    // Writers keep posting; the process is killed while requests are in flight.
+    let acks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let admin = admin.clone();
+        let room = room.clone();
+        let acks = acks.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0.. {
+                let text = format!("w{w} m{i}");
+                let request = admin
+                    .http
+                    .post(format!("{}/api/v1/rooms/{room}/messages", admin.url))
+                    .bearer_auth(admin.token.as_ref().unwrap())
+                    .json(&json!({"text": text}));
+                match request.send().await {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        acknowledged.push(text);
+                        acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    let renamed = admin
+        .expect(
+            Method::PATCH,
+            &format!("/api/v1/rooms/{room}"),
+            Some(json!({"name": "Durable!"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(renamed["name"], "Durable!");
+    // Kill once the writers have had a good number of writes acknowledged.
+    while acks.load(std::sync::atomic::Ordering::Relaxed) < 40 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.child.kill().unwrap(); // SIGKILL
+    running.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(!acknowledged.is_empty());
+
+    let running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
+    let admin = running.client.login("admin@example.org").await;
+    let view = admin.get(&format!("/api/v1/rooms/{room}")).await;
+    assert_eq!(view["name"], "Durable!");
+    let members = admin.get(&format!("/api/v1/rooms/{room}/members")).await;
+    assert!(
+        members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["display_name"] == "Bob" && m["role"] == "moderator")
+    );
+    let mut stored = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/rooms/{room}/messages?order=oldest&limit=200&cursor={c}"),
+            None => format!("/api/v1/rooms/{room}/messages?order=oldest&limit=200"),
+        };
+        let page = admin.get(&path).await;
+        for m in page["messages"].as_array().unwrap() {
+            stored.insert(m["text"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|t| !stored.contains(*t))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged messages lost: {lost:?}",
+        lost.len(),
+        acknowledged.len()
+    );
+    // New writes continue the same stream.
+    let posted = admin.post(&room, "after the crash").await;
+    assert!(posted["seq"].as_u64().unwrap() > acknowledged.len() as u64);
+}

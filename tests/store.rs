@@ -1,0 +1,389 @@
+//! One conformance suite for every store backend: SQLite always, PostgreSQL when
+//! `HUDDLE_TEST_POSTGRES` holds a URL (each run gets its own schema, dropped afterwards).
+
+use huddle::domain::Role;
+use huddle::domain::room::{Caller, Ctx, Event, Member, Message, MessageKind, RoomInfo, RoomState};
+use huddle::ids::{MessageId, PersonId, RoomId};
+use huddle::store::{
+    CreateMode, NewAccount, Order, PageRequest, SessionRecord, SharedStore, StoreError,
+};
+use sqlx::Connection;
+
+fn account(email: &str) -> NewAccount {
+    NewAccount {
+        id: PersonId::new(),
+        email: email.to_owned(),
+        display_name: email.split('@').next().unwrap().to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+            .to_owned(),
+        is_admin: false,
+        created_at: 1_000,
+    }
+}
+
+fn message(room: RoomId, author: PersonId, text: &str, at: i64) -> Event {
+    Event::MessagePosted {
+        room,
+        message: Message {
+            id: MessageId::new(),
+            room_id: room,
+            author_id: Some(author),
+            author_name: Some("Ada".into()),
+            kind: MessageKind::User,
+            text: text.into(),
+            created_at: at,
+        },
+    }
+}
+
+async fn conformance(store: SharedStore) {
+    // Accounts: the first is an administrator; setup only while none exists; emails unique.
+    assert!(!store.has_accounts().await.unwrap());
+    let ada = store
+        .create_account(account("ada@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    assert!(ada.is_admin, "the first account is an administrator");
+    assert!(matches!(
+        store
+            .create_account(account("bob@example.org"), CreateMode::FirstAdministrator)
+            .await,
+        Err(StoreError::Conflict("setup"))
+    ));
+    assert!(matches!(
+        store
+            .create_account(account("ada@example.org"), CreateMode::Ordinary)
+            .await,
+        Err(StoreError::Conflict("email"))
+    ));
+    let bob = store
+        .create_account(account("bob@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    assert!(!bob.is_admin);
+    let (found, hash) = store
+        .login_lookup("ada@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, ada);
+    assert!(hash.starts_with("$argon2id$"));
+    assert_eq!(store.person(bob.id).await.unwrap().unwrap(), bob);
+    assert_eq!(
+        store
+            .person_by_email("bob@example.org")
+            .await
+            .unwrap()
+            .unwrap(),
+        bob
+    );
+    assert!(
+        store
+            .person_by_email("nobody@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A batch is all or nothing.
+    let batch = vec![account("c1@example.org"), account("bob@example.org")];
+    assert!(store.create_accounts(batch).await.is_err());
+    assert!(
+        store
+            .person_by_email("c1@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .create_accounts(vec![account("c1@example.org"), account("c2@example.org")])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .person_by_email("c2@example.org")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Sessions expire and can be revoked.
+    let session = SessionRecord {
+        token_hash: "abc".into(),
+        person_id: ada.id,
+        csrf_token: "csrf".into(),
+        created_at: 1_000,
+        expires_at: 2_000,
+    };
+    store.create_session(session).await.unwrap();
+    let (s, p) = store.session("abc", 1_500).await.unwrap().unwrap();
+    assert_eq!((s.csrf_token.as_str(), p.id), ("csrf", ada.id));
+    assert!(
+        store.session("abc", 2_000).await.unwrap().is_none(),
+        "expired"
+    );
+    store.delete_session("abc").await.unwrap();
+    assert!(
+        store.session("abc", 1_500).await.unwrap().is_none(),
+        "revoked"
+    );
+
+    // A room with a breakout room, members and chat, all through committed events.
+    let owner = Caller {
+        person_id: ada.id,
+        display_name: "ada".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(
+        Ctx {
+            now: 5_000,
+            message_id: MessageId::new(),
+        },
+        main,
+        "Main".into(),
+        &owner,
+    );
+    let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
+    store.commit(main, &numbered, 5_000, 100).await.unwrap();
+    let breakout = RoomId::new();
+    let events = vec![
+        (
+            3,
+            Event::RoomCreated {
+                room: breakout,
+                info: RoomInfo {
+                    id: breakout,
+                    parent_id: Some(main),
+                    name: "Group A".into(),
+                    created_at: 6_000,
+                },
+            },
+        ),
+        (
+            4,
+            Event::MemberAdded {
+                room: breakout,
+                member: Member {
+                    person_id: bob.id,
+                    display_name: "bob".into(),
+                    role: Role::Participant,
+                },
+            },
+        ),
+        (5, message(breakout, bob.id, "in the breakout", 6_001)),
+        (6, message(main, ada.id, "first", 6_002)),
+        (7, message(main, ada.id, "second", 6_003)),
+        (
+            8,
+            Event::RoomRenamed {
+                room: main,
+                name: "Main room".into(),
+            },
+        ),
+        (
+            9,
+            Event::RoleChanged {
+                room: breakout,
+                person_id: bob.id,
+                role: Role::Moderator,
+            },
+        ),
+    ];
+    store.commit(main, &events, 6_000, 100).await.unwrap();
+
+    let loaded = store.load_stream(main, 100).await.unwrap().unwrap();
+    assert_eq!(loaded.last_seq, 9);
+    assert_eq!(loaded.recent.len(), 9);
+    assert_eq!(loaded.recent[8], events[6]);
+    assert_eq!(loaded.state.main.name, "Main room");
+    assert_eq!(loaded.state.breakouts[&breakout].name, "Group A");
+    assert_eq!(loaded.state.role(main, ada.id), Some(Role::Owner));
+    assert_eq!(loaded.state.role(breakout, bob.id), Some(Role::Moderator));
+    assert_eq!(loaded.state.title(breakout).unwrap(), "Main room : Group A");
+    assert!(
+        store.load_stream(breakout, 10).await.unwrap().is_none(),
+        "a breakout room is not a stream"
+    );
+
+    assert_eq!(store.stream_of(breakout).await.unwrap(), Some(main));
+    assert_eq!(store.stream_of(main).await.unwrap(), Some(main));
+    assert_eq!(store.streams_of(bob.id).await.unwrap(), vec![main]);
+    let listing = store.rooms_of(bob.id).await.unwrap();
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing[0].parent_name.as_deref(), Some("Main room"));
+
+    let newest = store
+        .messages(
+            main,
+            PageRequest {
+                order: Order::NewestFirst,
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let texts: Vec<_> = newest
+        .iter()
+        .map(|(seq, m)| (*seq, m.text.as_str()))
+        .collect();
+    assert_eq!(texts, vec![(7, "second"), (6, "first")]);
+    let older = store
+        .messages(
+            main,
+            PageRequest {
+                order: Order::NewestFirst,
+                cursor: Some(7),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(older.len(), 1);
+    let oldest = store
+        .messages(
+            main,
+            PageRequest {
+                order: Order::OldestFirst,
+                cursor: Some(6),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(oldest[0].1.text, "second");
+
+    // A failing commit stores nothing of itself.
+    let bad = vec![
+        (10, message(main, ada.id, "lost", 7_000)),
+        (
+            11,
+            Event::RoomCreated {
+                room: breakout,
+                info: RoomInfo {
+                    id: breakout,
+                    parent_id: Some(main),
+                    name: "dup".into(),
+                    created_at: 7_000,
+                },
+            },
+        ),
+    ];
+    assert!(store.commit(main, &bad, 7_000, 100).await.is_err());
+    let after = store.load_stream(main, 100).await.unwrap().unwrap();
+    assert_eq!(after.last_seq, 9);
+    assert_eq!(
+        store
+            .messages(
+                main,
+                PageRequest {
+                    order: Order::NewestFirst,
+                    cursor: None,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Old event rows are pruned; the tail and the last sequence number stay.
+    let many: Vec<_> = (10..=140)
+        .map(|seq| {
+            (
+                seq,
+                message(main, ada.id, &format!("m{seq}"), 8_000 + seq as i64),
+            )
+        })
+        .collect();
+    store.commit(main, &many, 8_000, 16).await.unwrap();
+    let pruned = store.load_stream(main, 1_000).await.unwrap().unwrap();
+    assert_eq!(pruned.last_seq, 140);
+    assert!(
+        pruned.recent.len() < 140 && pruned.recent.len() >= 16,
+        "{}",
+        pruned.recent.len()
+    );
+    assert_eq!(pruned.recent.last().unwrap().0, 140);
+
+    // Deleting the main room deletes its breakout rooms and all they hold, and nothing else.
+    let other = RoomId::new();
+    let (_, created) = RoomState::create(
+        Ctx {
+            now: 9_000,
+            message_id: MessageId::new(),
+        },
+        other,
+        "Other".into(),
+        &owner,
+    );
+    let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
+    store.commit(other, &numbered, 9_000, 100).await.unwrap();
+    store
+        .commit(
+            main,
+            &[(141, Event::RoomDeleted { room: main })],
+            9_000,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(store.load_stream(main, 10).await.unwrap().is_none());
+    assert_eq!(store.stream_of(breakout).await.unwrap(), None);
+    let orphan = store
+        .messages(
+            breakout,
+            PageRequest {
+                order: Order::NewestFirst,
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        orphan.is_empty(),
+        "breakout chat deleted with its main room"
+    );
+    assert!(store.rooms_of(bob.id).await.unwrap().is_empty());
+    assert_eq!(store.streams_of(ada.id).await.unwrap(), vec![other]);
+    assert!(
+        store.person(bob.id).await.unwrap().is_some(),
+        "people are untouched"
+    );
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("huddle.db").display());
+    conformance(huddle::store::open(&url).await.unwrap()).await;
+    // Reopening runs no migration twice and finds the data.
+    let store = huddle::store::open(&url).await.unwrap();
+    assert!(store.has_accounts().await.unwrap());
+}
+
+#[tokio::test]
+async fn postgres_store_conforms() {
+    let Ok(base) = std::env::var("HUDDLE_TEST_POSTGRES") else {
+        eprintln!("HUDDLE_TEST_POSTGRES is not set: PostgreSQL conformance not run");
+        return;
+    };
+    let schema = format!("huddle_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to HUDDLE_TEST_POSTGRES");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    let store = huddle::store::open(&url).await.unwrap();
+    conformance(store).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
