@@ -214,10 +214,8 @@ impl Actor {
                 _ => None,
             };
             self.publish(publishable(self.stream, seq, event));
-            if let Some(person) = removed {
-                if !self.state.has_access(person) {
-                    self.detach(|c| c.person == person);
-                }
+            if let Some(person) = removed.filter(|p| !self.state.has_access(*p)) {
+                self.detach(|c| c.person == person);
             }
         }
         if deleted {

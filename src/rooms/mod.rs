@@ -238,10 +238,8 @@ impl Rooms {
 
     fn sender(self: &Arc<Self>, stream: RoomId) -> mpsc::Sender<Msg> {
         let mut actors = self.actors_lock();
-        if let Some((_, tx)) = actors.get(&stream) {
-            if !tx.is_closed() {
-                return tx.clone();
-            }
+        if let Some((_, tx)) = actors.get(&stream).filter(|(_, tx)| !tx.is_closed()) {
+            return tx.clone();
         }
         let generation = self
             .next_generation

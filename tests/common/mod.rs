@@ -145,13 +145,11 @@ impl Client {
         }
     }
 
-    pub fn person_id(&self) -> impl std::future::Future<Output = String> + '_ {
-        async move {
-            self.get("/api/v1/session").await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
+    pub async fn person_id(&self) -> String {
+        self.get("/api/v1/session").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Sends a request; returns the status and the JSON body (Null when empty).
