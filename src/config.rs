@@ -65,6 +65,9 @@ pub struct Settings {
     /// Recent events per main room kept for clients that resume [default: 1024]
     #[arg(long, env = "HUDDLE_EVENT_REPLAY")]
     pub event_replay: Option<usize>,
+    /// Most breakout rooms one main room may have [default: 300]
+    #[arg(long, env = "HUDDLE_MAX_BREAKOUT_ROOMS")]
+    pub max_breakout_rooms: Option<usize>,
 }
 
 impl Settings {
@@ -88,6 +91,7 @@ impl Settings {
             ws_queue_frames: self.ws_queue_frames.or(base.ws_queue_frames),
             ws_ping_ms: self.ws_ping_ms.or(base.ws_ping_ms),
             event_replay: self.event_replay.or(base.event_replay),
+            max_breakout_rooms: self.max_breakout_rooms.or(base.max_breakout_rooms),
         }
     }
 
@@ -140,6 +144,8 @@ pub struct Limits {
     pub ws_ping: Duration,
     /// Events kept per stream for replay.
     pub event_replay: usize,
+    /// Most breakout rooms per main room.
+    pub max_breakout_rooms: usize,
 }
 
 impl Config {
@@ -183,6 +189,10 @@ impl Config {
                 as usize,
             ws_ping: Duration::from_millis(positive("ws_ping_ms", s.ws_ping_ms.unwrap_or(20_000))?),
             event_replay: positive("event_replay", s.event_replay.unwrap_or(1024) as u64)? as usize,
+            max_breakout_rooms: positive(
+                "max_breakout_rooms",
+                s.max_breakout_rooms.unwrap_or(300) as u64,
+            )? as usize,
         };
         Ok(Config {
             bind: s

@@ -67,3 +67,7 @@ id_type!(
     /// A chat message.
     MessageId
 );
+id_type!(
+    /// A help request.
+    HelpId
+);

@@ -106,8 +106,14 @@ impl Server {
             metrics.clone(),
             ActorSettings {
                 replay: config.limits.event_replay,
+                max_breakout_rooms: config.limits.max_breakout_rooms,
             },
         );
+        // Rounds that were running when Huddle stopped: their timers run (and a deadline that
+        // passed while Huddle was down closes the rooms now).
+        for stream in store.live_streams().await? {
+            rooms.wake(stream);
+        }
         let (shutdown_tx, shutdown) = watch::channel(false);
         let login_limits = auth::LoginLimits::new(&config.limits);
         let app = Arc::new(AppState {

@@ -136,7 +136,8 @@ async fn conformance(store: SharedStore) {
     let (_, created) = RoomState::create(
         Ctx {
             now: 5_000,
-            message_id: MessageId::new(),
+            seed: 1,
+            max_breakout_rooms: 300,
         },
         main,
         "Main".into(),
@@ -311,7 +312,8 @@ async fn conformance(store: SharedStore) {
     let (_, created) = RoomState::create(
         Ctx {
             now: 9_000,
-            message_id: MessageId::new(),
+            seed: 2,
+            max_breakout_rooms: 300,
         },
         other,
         "Other".into(),

@@ -5,6 +5,8 @@
 //! [`room::RoomState::fold`] applies them. The room actor stores those events before anyone
 //! hears of them, so this module is the single place where the rules live.
 
+pub mod breakout;
+pub mod event;
 pub mod room;
 pub mod validate;
 

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::DomainError;
+use super::breakout::{self, Session};
+pub use super::event::Event;
 use crate::ids::{MessageId, PersonId, RoomId};
 
 /// A member's role in one room.
@@ -87,6 +89,8 @@ pub enum MessageKind {
     User,
     /// Written by Huddle: someone joined, a role changed…
     System,
+    /// A moderator's message to breakout rooms (a broadcast, or a message to one room).
+    Broadcast,
 }
 
 impl MessageKind {
@@ -95,6 +99,7 @@ impl MessageKind {
         match self {
             MessageKind::User => "user",
             MessageKind::System => "system",
+            MessageKind::Broadcast => "broadcast",
         }
     }
 }
@@ -127,13 +132,31 @@ pub struct Caller {
     pub display_name: String,
 }
 
-/// What the outside world passes in: the time and a fresh id for a message the command may write.
+/// What the outside world passes in: the time, randomness (for ids and automatic assignment) and
+/// the limits the administrator set. Everything a command decides follows from these and the state.
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx {
     /// Now, milliseconds since the Unix epoch.
     pub now: i64,
-    /// An unused id, for the chat message a command may post.
-    pub message_id: MessageId,
+    /// Fresh randomness for this command.
+    pub seed: u64,
+    /// Most breakout rooms one main room may have.
+    pub max_breakout_rooms: usize,
+}
+
+impl Ctx {
+    /// The `n`th fresh UUIDv7 of this command: time-ordered, unique given a random seed.
+    pub fn uuid(&self, n: u16) -> uuid::Uuid {
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&self.seed.to_le_bytes());
+        random[8..].copy_from_slice(&n.to_le_bytes());
+        uuid::Builder::from_unix_timestamp_millis(self.now.max(0) as u64, &random).into_uuid()
+    }
+
+    /// The `n`th fresh message id.
+    pub fn message_id(&self, n: u16) -> MessageId {
+        MessageId(self.uuid(n))
+    }
 }
 
 /// Something a person asks to do to a main room or one of its breakout rooms.
@@ -182,89 +205,8 @@ pub enum Command {
     },
     /// Delete the main room with its breakout rooms and everything they hold.
     DeleteRoom,
-}
-
-/// Something that happened. Stored, sequenced, then sent to everyone who may see `room`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// A room came into being.
-    RoomCreated {
-        /// The room.
-        room: RoomId,
-        /// Its description.
-        info: RoomInfo,
-    },
-    /// A room has a new name.
-    RoomRenamed {
-        /// The room.
-        room: RoomId,
-        /// The new name.
-        name: String,
-    },
-    /// A main room and all it held are gone. The last event of its stream.
-    RoomDeleted {
-        /// The main room.
-        room: RoomId,
-    },
-    /// Someone became a member.
-    MemberAdded {
-        /// The room.
-        room: RoomId,
-        /// The new member.
-        member: Member,
-    },
-    /// A member's role changed.
-    RoleChanged {
-        /// The room.
-        room: RoomId,
-        /// Whose.
-        person_id: PersonId,
-        /// The new role.
-        role: Role,
-    },
-    /// Someone stopped being a member.
-    MemberRemoved {
-        /// The room.
-        room: RoomId,
-        /// Who.
-        person_id: PersonId,
-    },
-    /// A chat message, by a person or by Huddle.
-    MessagePosted {
-        /// The room.
-        room: RoomId,
-        /// The message.
-        message: Message,
-    },
-}
-
-impl Event {
-    /// The room the event is about.
-    pub fn room(&self) -> RoomId {
-        match self {
-            Event::RoomCreated { room, .. }
-            | Event::RoomRenamed { room, .. }
-            | Event::RoomDeleted { room }
-            | Event::MemberAdded { room, .. }
-            | Event::RoleChanged { room, .. }
-            | Event::MemberRemoved { room, .. }
-            | Event::MessagePosted { room, .. } => *room,
-        }
-    }
-
-    /// The event's `type` on the wire.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::RoomCreated { .. } => "room_created",
-            Event::RoomRenamed { .. } => "room_renamed",
-            Event::RoomDeleted { .. } => "room_deleted",
-            Event::MemberAdded { .. } => "member_added",
-            Event::RoleChanged { .. } => "role_changed",
-            Event::MemberRemoved { .. } => "member_removed",
-            Event::MessagePosted { .. } => "message_posted",
-        }
-    }
+    /// A breakout-session command.
+    Breakout(breakout::BreakoutCommand),
 }
 
 /// A main room, its breakout rooms and their members.
@@ -276,6 +218,24 @@ pub struct RoomState {
     pub breakouts: BTreeMap<RoomId, RoomInfo>,
     /// Direct members of each room (main and breakout), by room.
     pub members: HashMap<RoomId, HashMap<PersonId, Member>>,
+    /// The breakout session.
+    pub breakout: Session,
+    /// Where each connected person is now (main room or a breakout room). Only connected people
+    /// have a location; it lives in memory and is rebuilt from connections after a restart.
+    pub locations: HashMap<PersonId, RoomId>,
+}
+
+/// Who an event is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Whoever may see this room.
+    Room(RoomId),
+    /// Whoever may see this room, and this person (told of their own removal).
+    RoomAnd(RoomId, PersonId),
+    /// Everyone with anything to see in the stream.
+    Stream,
+    /// Owners and moderators of the main room, clients that opened the dashboard, and this person.
+    Managers(PersonId),
 }
 
 impl RoomState {
@@ -291,6 +251,8 @@ impl RoomState {
             main: info.clone(),
             breakouts: BTreeMap::new(),
             members: HashMap::new(),
+            breakout: Session::default(),
+            locations: HashMap::new(),
         };
         let events = vec![
             Event::RoomCreated { room: id, info },
@@ -351,9 +313,14 @@ impl RoomState {
         }
     }
 
-    /// Whether a person may see a room (see the module docs).
+    /// Whether a person may see a room (see the module docs): for a breakout room, also whoever is
+    /// assigned to it or is in it now.
     pub fn can_see(&self, room: RoomId, person: PersonId) -> bool {
-        self.room(room).is_some() && self.effective_role(room, person).is_some()
+        self.room(room).is_some()
+            && (self.effective_role(room, person).is_some()
+                || (room != self.main.id
+                    && (self.breakout.assignments.get(&person) == Some(&room)
+                        || self.locations.get(&person) == Some(&room))))
     }
 
     /// Whether a person has anything in this stream they may see.
@@ -390,6 +357,7 @@ impl RoomState {
             Event::RoomDeleted { .. } => {
                 self.breakouts.clear();
                 self.members.clear();
+                self.locations.clear();
             }
             Event::MemberAdded { room, member } => {
                 self.members
@@ -416,19 +384,72 @@ impl RoomState {
                 }
             }
             Event::MessagePosted { .. } => {}
+            other => breakout::fold(self, other),
+        }
+        if let Event::MemberRemoved { person_id, .. } = event
+            && !self.has_access(*person_id)
+        {
+            self.locations.remove(person_id);
+            self.breakout.assignments.remove(person_id);
         }
     }
 
-    /// Whether `person` should receive `event`, judged on the state *after* the event was folded.
-    /// A removed member still hears of their own removal.
-    pub fn should_receive(&self, event: &Event, person: PersonId) -> bool {
+    /// Who an event is for.
+    pub fn audience(&self, event: &Event) -> Audience {
         match event {
-            Event::RoomDeleted { .. } => true,
-            Event::MemberRemoved { room, person_id } => {
-                *person_id == person || self.can_see(*room, person)
-            }
-            other => self.can_see(other.room(), person),
+            Event::MemberRemoved { room, person_id } => Audience::RoomAnd(*room, *person_id),
+            Event::RoomCreated { room, .. }
+            | Event::MemberAdded { room, .. }
+            | Event::RoleChanged { room, .. }
+            | Event::MessagePosted { room, .. } => Audience::Room(*room),
+            Event::Assigned { person_id, .. }
+            | Event::Located { person_id, .. }
+            | Event::Connected { person_id, .. }
+            | Event::Disconnected { person_id, .. }
+            | Event::HelpAnswered { person_id, .. } => Audience::Managers(*person_id),
+            Event::HelpRequested { request, .. } => Audience::Managers(request.person_id),
+            Event::RoomDeleted { .. }
+            | Event::RoomRenamed { .. }
+            | Event::BreakoutConfigured { .. }
+            | Event::BreakoutRoomsCreated { .. }
+            | Event::BreakoutRoomsDeleted { .. }
+            | Event::AssignmentsReset { .. }
+            | Event::BreakoutStarted { .. }
+            | Event::BreakoutClosing { .. }
+            | Event::BreakoutStopped { .. }
+            | Event::RoomsBroughtBack { .. }
+            | Event::Broadcast { .. } => Audience::Stream,
         }
+    }
+
+    /// Whether `person` (who has the dashboard open or not) should receive `event`, judged on the
+    /// state *after* the event was folded.
+    pub fn should_receive(&self, event: &Event, person: PersonId, dashboard: bool) -> bool {
+        match self.audience(event) {
+            Audience::Room(room) => self.can_see(room, person),
+            Audience::RoomAnd(room, p) => p == person || self.can_see(room, person),
+            Audience::Stream => {
+                matches!(event, Event::RoomDeleted { .. }) || self.has_access(person)
+            }
+            Audience::Managers(p) => {
+                p == person
+                    || (self.has_access(person) && dashboard)
+                    || self.role(self.main.id, person).is_some_and(Role::manages)
+            }
+        }
+    }
+
+    /// A person's display name, from any of their memberships here.
+    pub fn display_name(&self, person: PersonId) -> Option<&str> {
+        self.members
+            .values()
+            .find_map(|m| m.get(&person))
+            .map(|m| m.display_name.as_str())
+    }
+
+    /// Whether a person owns or moderates the main room.
+    pub fn manages(&self, person: PersonId) -> bool {
+        self.role(self.main.id, person).is_some_and(Role::manages)
     }
 }
 
@@ -444,7 +465,7 @@ pub fn apply(
     let system = |room: RoomId, text: String| Event::MessagePosted {
         room,
         message: Message {
-            id: ctx.message_id,
+            id: ctx.message_id(0),
             room_id: room,
             author_id: None,
             author_name: None,
@@ -573,7 +594,7 @@ pub fn apply(
             Ok(vec![Event::MessagePosted {
                 room,
                 message: Message {
-                    id: ctx.message_id,
+                    id: ctx.message_id(0),
                     room_id: room,
                     author_id: Some(me),
                     author_name: Some(caller.display_name.clone()),
@@ -583,6 +604,7 @@ pub fn apply(
                 },
             }])
         }
+        Command::Breakout(command) => breakout::apply(state, caller, command, ctx),
         Command::DeleteRoom => {
             let role = visible_role(state, state.id(), me)?;
             if role != Role::Owner {

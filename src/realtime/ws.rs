@@ -8,6 +8,9 @@
 //! 3. `resync` — `{"type":"resync","room":STREAM,"seq":N}` when the client fell too far behind:
 //!    reload the snapshot, then apply events after `N`.
 //!
+//! Clients may send `{"type":"dashboard","room":MAIN,"open":true}` to receive the breakout
+//! dashboard (rosters and live locations) of a main room, and `"open":false` to stop.
+//!
 //! Liveness: the server pings every `ping` interval and closes a connection it has not heard from
 //! (any frame, pongs included) for two intervals. A write that blocks that long also closes it.
 
@@ -104,6 +107,12 @@ pub async fn serve_socket(
             }
             msg = incoming.next() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = Instant::now();
+                    if let Some((stream, open)) = dashboard_request(&text) {
+                        ctx.rooms.dashboard(stream, conn.id, open).await;
+                    }
+                }
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
             _ = ping.tick() => {
@@ -126,6 +135,19 @@ pub async fn serve_socket(
         ctx.rooms.unsubscribe(stream, conn.id).await;
     }
     ctx.metrics.ws_connections.dec();
+}
+
+/// `{"type":"dashboard","room":MAIN,"open":true|false}`: start or stop receiving the breakout
+/// dashboard's rosters and locations for a main room. Anything else a client sends is ignored.
+fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
+    #[derive(serde::Deserialize)]
+    struct Request {
+        r#type: String,
+        room: RoomId,
+        open: bool,
+    }
+    let request: Request = serde_json::from_str(text).ok()?;
+    (request.r#type == "dashboard").then_some((request.room, request.open))
 }
 
 fn close_frame(code: u16, reason: &'static str) -> Message {

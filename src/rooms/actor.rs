@@ -1,30 +1,25 @@
-//! The actor loop of one main room: apply, commit, fold, publish.
+//! The actor loop of one main room: apply, commit, fold, publish; plus its timer and the
+//! connections that give people their locations.
 //!
-//! Invariants: the state and `last_seq` only change after the store has committed the events;
-//! every subscriber gets each event it may see exactly once and in sequence order, or a `resync`.
+//! Invariants: the state and `last_seq` only change after the store has committed the events
+//! (except connection events, which are never stored: locations live in memory); every subscriber
+//! gets each event it may see exactly once and in sequence order, or a `resync`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{Instrument, info_span, warn};
 
+use super::wire::{Frames, frames};
 use super::{Committed, Msg, RoomError, Rooms};
 use crate::domain::DomainError;
-use crate::domain::room::{self, Ctx, Event, RoomState};
-use crate::ids::{MessageId, PersonId, RoomId};
+use crate::domain::breakout;
+use crate::domain::room::{self, Event, RoomState};
+use crate::ids::{PersonId, RoomId};
 use crate::realtime::{ConnHandle, Offer};
-
-/// An event as sent on the wire: the event's own fields plus its place in the stream.
-#[derive(Serialize)]
-struct Wire<'a> {
-    seq: u64,
-    stream: RoomId,
-    #[serde(flatten)]
-    event: &'a Event,
-}
 
 /// The `resync` frame: reload the snapshot of `room`; events after `seq` follow.
 pub fn resync_frame(stream: RoomId, seq: u64) -> Utf8Bytes {
@@ -36,22 +31,13 @@ pub fn resync_frame(stream: RoomId, seq: u64) -> Utf8Bytes {
 struct Published {
     seq: u64,
     event: Event,
-    frame: Utf8Bytes,
+    frames: Frames,
 }
 
-fn publishable(stream: RoomId, seq: u64, event: Event) -> Published {
-    // Serialising a derived enum of plain data cannot fail.
-    let json = serde_json::to_string(&Wire {
-        seq,
-        stream,
-        event: &event,
-    })
-    .unwrap_or_default();
-    Published {
-        seq,
-        event,
-        frame: json.into(),
-    }
+struct Subscriber {
+    conn: ConnHandle,
+    /// The client opened the breakout dashboard: it receives rosters and locations.
+    dashboard: bool,
 }
 
 struct Actor {
@@ -60,7 +46,9 @@ struct Actor {
     state: RoomState,
     last_seq: u64,
     ring: VecDeque<Published>,
-    subscribers: Vec<ConnHandle>,
+    subscribers: Vec<Subscriber>,
+    /// Subscribed connections per person; a person is connected while this is above zero.
+    connections: HashMap<PersonId, usize>,
 }
 
 pub(super) async fn run(
@@ -71,8 +59,7 @@ pub(super) async fn run(
 ) {
     let span = info_span!("room_actor", room = %stream);
     async move {
-        let loaded = rooms.store.load_stream(stream, rooms.settings.replay).await;
-        let loaded = match loaded {
+        let loaded = match rooms.store.load_stream(stream, rooms.settings.replay).await {
             Ok(Some(loaded)) => loaded,
             other => {
                 let error = match other {
@@ -93,7 +80,10 @@ pub(super) async fn run(
         let ring = loaded
             .recent
             .into_iter()
-            .map(|(seq, e)| publishable(stream, seq, e))
+            .map(|(seq, event)| {
+                let frames = frames(stream, seq, &event, &loaded.state);
+                Published { seq, event, frames }
+            })
             .collect();
         let mut actor = Actor {
             rooms: rooms.clone(),
@@ -102,10 +92,22 @@ pub(super) async fn run(
             last_seq: loaded.last_seq,
             ring,
             subscribers: Vec::new(),
+            connections: HashMap::new(),
         };
-        while let Some(msg) = rx.recv().await {
-            if actor.handle(msg).await == Flow::Stop {
-                break;
+        loop {
+            let deadline = actor.state.breakout.next_deadline();
+            let timer = async {
+                match deadline {
+                    Some(at) => rooms.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => if actor.handle(msg).await == Flow::Stop { break },
+                    None => break,
+                },
+                () = timer => actor.on_timer().await,
             }
         }
         rooms.forget(stream, generation);
@@ -134,7 +136,7 @@ fn refuse(msg: Msg, error: &RoomError) {
         Msg::Inspect(_, reply) => {
             let _ = reply.send(copy());
         }
-        Msg::Unsubscribe { .. } => {}
+        Msg::Unsubscribe { .. } | Msg::Dashboard { .. } => {}
     }
 }
 
@@ -152,11 +154,16 @@ impl Actor {
                 command,
                 reply,
             } => {
-                let result = self.command(&caller, command).await;
-                let stop = matches!(&result, Ok((true, _)));
+                let now = self.rooms.clock.now_ms();
+                let result = room::apply(&self.state, &caller, command, self.rooms.ctx_at(now));
+                let result = match result {
+                    Ok(events) => self.commit_and_publish(events, now).await,
+                    Err(e) => Err(e.into()),
+                };
+                let deleted = matches!(&result, Ok(events) if events.iter().any(|(_, e)| matches!(e, Event::RoomDeleted { .. })));
                 let seq = self.last_seq;
-                let _ = reply.send(result.map(|(_, events)| Committed { seq, events }));
-                if stop {
+                let _ = reply.send(result.map(|events| Committed { seq, events }));
+                if deleted {
                     return Flow::Stop;
                 }
             }
@@ -164,27 +171,34 @@ impl Actor {
             Msg::Subscribe { conn, since, reply } => {
                 let _ = reply.send(Ok(self.subscribe(conn, since)));
             }
-            Msg::Unsubscribe { conn_id } => {
-                self.subscribers.retain(|c| c.id != conn_id);
+            Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
+            Msg::Dashboard { conn_id, open } => {
+                for sub in self.subscribers.iter_mut().filter(|s| s.conn.id == conn_id) {
+                    sub.dashboard = open;
+                }
             }
         }
         Flow::Continue
     }
 
-    /// Applies a command; returns whether the room is now deleted, and the stored events.
-    async fn command(
-        &mut self,
-        caller: &room::Caller,
-        command: room::Command,
-    ) -> Result<(bool, Vec<(u64, Event)>), RoomError> {
+    /// The breakout timer reached its deadline: count down, or close the rooms.
+    async fn on_timer(&mut self) {
         let now = self.rooms.clock.now_ms();
-        let ctx = Ctx {
-            now,
-            message_id: MessageId::new(),
-        };
-        let events = room::apply(&self.state, caller, command, ctx)?;
+        let events = breakout::tick(&self.state, now);
+        if let Err(e) = self.commit_and_publish(events, now).await {
+            warn!(error = %e, "the breakout timer could not store its event; retrying in a second");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Stores events with the next sequence numbers, then folds and publishes them.
+    async fn commit_and_publish(
+        &mut self,
+        events: Vec<Event>,
+        now: i64,
+    ) -> Result<Vec<(u64, Event)>, RoomError> {
         if events.is_empty() {
-            return Ok((false, Vec::new()));
+            return Ok(Vec::new());
         }
         let numbered: Vec<(u64, Event)> = events
             .into_iter()
@@ -213,7 +227,7 @@ impl Actor {
                 Event::MemberRemoved { person_id, .. } => Some(*person_id),
                 _ => None,
             };
-            self.publish(publishable(self.stream, seq, event));
+            self.publish(seq, event, true);
             if let Some(person) = removed.filter(|p| !self.state.has_access(*p)) {
                 self.detach(|c| c.person == person);
             }
@@ -221,38 +235,65 @@ impl Actor {
         if deleted {
             self.detach(|_| true);
         }
-        Ok((deleted, numbered))
+        Ok(numbered)
     }
 
-    /// Delivers an event to every subscriber that may see it and keeps it for replay.
-    fn publish(&mut self, published: Published) {
+    /// Folds and sends an event that is not stored (who is connected where).
+    fn publish_ephemeral(&mut self, event: Event) {
+        self.state.fold(&event);
+        self.publish(self.last_seq, event, false);
+    }
+
+    /// Delivers an event to every subscriber that may see it and, if `keep`, keeps it for replay.
+    fn publish(&mut self, seq: u64, event: Event, keep: bool) {
         let stream = self.stream;
+        let published = Published {
+            seq,
+            frames: frames(stream, seq, &event, &self.state),
+            event,
+        };
         let state = &self.state;
         let metrics = &self.rooms.metrics;
-        self.subscribers.retain(|conn| {
-            if !state.should_receive(&published.event, conn.person) {
+        let mut gone = Vec::new();
+        self.subscribers.retain(|sub| {
+            if !state.should_receive(&published.event, sub.conn.person, sub.dashboard) {
                 return true;
             }
-            match conn.offer(&published.frame) {
+            match sub.conn.offer(
+                published
+                    .frames
+                    .for_person(state, sub.conn.person, sub.dashboard),
+            ) {
                 Offer::Queued => true,
                 Offer::Full => {
                     metrics.resyncs.inc();
-                    conn.mark_subscribed(stream, false);
-                    conn.request_resync(stream);
+                    sub.conn.mark_subscribed(stream, false);
+                    sub.conn.request_resync(stream);
+                    gone.push(sub.conn.person);
                     false
                 }
-                Offer::Closed => false,
+                Offer::Closed => {
+                    gone.push(sub.conn.person);
+                    false
+                }
             }
         });
-        if self.ring.len() >= self.rooms.settings.replay.max(1) {
-            self.ring.pop_front();
+        if keep {
+            if self.ring.len() >= self.rooms.settings.replay.max(1) {
+                self.ring.pop_front();
+            }
+            self.ring.push_back(published);
         }
-        self.ring.push_back(published);
+        for person in gone {
+            self.connection_closed(person);
+        }
     }
 
     /// Adds a connection, first replaying what it missed after `since`. Returns the current seq.
     fn subscribe(&mut self, conn: ConnHandle, since: Option<u64>) -> u64 {
-        if !self.state.has_access(conn.person) || self.subscribers.iter().any(|c| c.id == conn.id) {
+        if !self.state.has_access(conn.person)
+            || self.subscribers.iter().any(|s| s.conn.id == conn.id)
+        {
             return self.last_seq;
         }
         if let Some(since) = since.filter(|s| *s < self.last_seq) {
@@ -265,39 +306,78 @@ impl Actor {
                 }
             } else {
                 for p in self.ring.iter().filter(|p| p.seq > since) {
-                    if !self.state.should_receive(&p.event, conn.person) {
+                    if !self.state.should_receive(&p.event, conn.person, false) {
                         continue;
                     }
-                    if conn.offer(&p.frame) != Offer::Queued {
+                    if conn.offer(p.frames.for_person(&self.state, conn.person, false))
+                        != Offer::Queued
+                    {
                         conn.request_resync(self.stream);
                         return self.last_seq;
                     }
                 }
             }
         }
-        conn.mark_subscribed(self.stream, true);
-        self.subscribers.push(conn);
+        self.add_subscriber(conn);
         self.last_seq
+    }
+
+    fn add_subscriber(&mut self, conn: ConnHandle) {
+        conn.mark_subscribed(self.stream, true);
+        let person = conn.person;
+        self.subscribers.push(Subscriber {
+            conn,
+            dashboard: false,
+        });
+        let count = self.connections.entry(person).or_default();
+        *count += 1;
+        if *count == 1 {
+            let name = self
+                .state
+                .display_name(person)
+                .unwrap_or_default()
+                .to_owned();
+            if let Some(event) = breakout::connect(&self.state, person, name) {
+                self.publish_ephemeral(event);
+            }
+        }
+    }
+
+    fn connection_closed(&mut self, person: PersonId) {
+        let Some(count) = self.connections.get_mut(&person) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            self.connections.remove(&person);
+            if let Some(event) = breakout::disconnect(&self.state, person) {
+                self.publish_ephemeral(event);
+            }
+        }
     }
 
     /// Subscribes the open connections of someone who just became a member.
     fn attach(&mut self, person: PersonId) {
         for conn in self.rooms.connections.of(person) {
-            if !self.subscribers.iter().any(|c| c.id == conn.id) {
-                conn.mark_subscribed(self.stream, true);
-                self.subscribers.push(conn);
+            if !self.subscribers.iter().any(|s| s.conn.id == conn.id) {
+                self.add_subscriber(conn);
             }
         }
     }
 
     fn detach(&mut self, which: impl Fn(&ConnHandle) -> bool) {
         let stream = self.stream;
-        self.subscribers.retain(|c| {
-            let gone = which(c);
-            if gone {
-                c.mark_subscribed(stream, false);
+        let mut gone = Vec::new();
+        self.subscribers.retain(|s| {
+            let leaving = which(&s.conn);
+            if leaving {
+                s.conn.mark_subscribed(stream, false);
+                gone.push(s.conn.person);
             }
-            !gone
+            !leaving
         });
+        for person in gone {
+            self.connection_closed(person);
+        }
     }
 }

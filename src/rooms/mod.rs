@@ -10,6 +10,7 @@
 //! then commands wait in its mailbox, so nobody sees a half-loaded room.
 
 mod actor;
+mod wire;
 
 pub use actor::resync_frame;
 
@@ -22,7 +23,7 @@ use tracing::instrument;
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 use crate::domain::room::{self, Caller, Command, Ctx, RoomState};
-use crate::ids::{MessageId, RoomId};
+use crate::ids::RoomId;
 use crate::metrics::Metrics;
 use crate::realtime::{ConnHandle, Connections};
 use crate::store::{SharedStore, StoreError};
@@ -46,6 +47,8 @@ pub enum RoomError {
 pub struct ActorSettings {
     /// How many recent events each stream keeps for replay to reconnecting clients.
     pub replay: usize,
+    /// Most breakout rooms per main room.
+    pub max_breakout_rooms: usize,
 }
 
 /// What a command did, once stored.
@@ -73,6 +76,10 @@ pub(crate) enum Msg {
     },
     Unsubscribe {
         conn_id: u64,
+    },
+    Dashboard {
+        conn_id: u64,
+        open: bool,
     },
 }
 
@@ -111,6 +118,33 @@ impl Rooms {
         })
     }
 
+    /// The context of a command applied now: the time, fresh randomness, the limits.
+    fn ctx(&self) -> Ctx {
+        self.ctx_at(self.clock.now_ms())
+    }
+
+    /// The context of a command applied at `now`.
+    pub(crate) fn ctx_at(&self, now: i64) -> Ctx {
+        Ctx {
+            now,
+            seed: rand::random(),
+            max_breakout_rooms: self.settings.max_breakout_rooms,
+        }
+    }
+
+    /// Starts the actor of a stream now (its timer must run even if nobody asks for it).
+    pub fn wake(self: &Arc<Self>, stream: RoomId) {
+        self.sender(stream);
+    }
+
+    /// Opens or closes the breakout dashboard for one connection.
+    pub async fn dashboard(self: &Arc<Self>, stream: RoomId, conn_id: u64, open: bool) {
+        let sender = self.actors_lock().get(&stream).map(|(_, tx)| tx.clone());
+        if let Some(tx) = sender {
+            let _ = tx.send(Msg::Dashboard { conn_id, open }).await;
+        }
+    }
+
     /// The store the actors write to.
     pub fn store(&self) -> &SharedStore {
         &self.store
@@ -124,10 +158,7 @@ impl Rooms {
         name: String,
     ) -> Result<RoomState, RoomError> {
         let id = RoomId::new();
-        let ctx = Ctx {
-            now: self.clock.now_ms(),
-            message_id: MessageId::new(),
-        };
+        let ctx = self.ctx();
         let (state, events) = RoomState::create(ctx, id, name, owner);
         let numbered: Vec<_> = events
             .into_iter()

@@ -9,6 +9,7 @@
 //! command, holding the row changes and the sequenced event rows together, so the event stream and
 //! the tables can never disagree.
 
+mod effects;
 pub mod sql;
 
 use std::sync::Arc;
@@ -200,6 +201,8 @@ pub trait Store: Send + Sync + 'static {
         at: i64,
         keep: u64,
     ) -> Result<(), StoreError>;
+    /// The main rooms whose breakout round is running or closing (their timers must run).
+    async fn live_streams(&self) -> Result<Vec<RoomId>, StoreError>;
     /// A page of a room's chat, with each message's sequence number.
     async fn messages(
         &self,

@@ -18,6 +18,7 @@ use super::{
     Store, StoreError,
 };
 use crate::domain::Role;
+use crate::domain::breakout::{HelpRequest, Session, Status};
 use crate::domain::room::{Event, Member, Message, MessageKind, RoomInfo, RoomState};
 use crate::ids::{MessageId, PersonId, RoomId};
 
@@ -417,11 +418,14 @@ impl Store for SqlStore {
                 .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
             events.push((seq as u64, event));
         }
+        let breakout = load_session(&mut conn, main).await?;
         Ok(Some(LoadedStream {
             state: RoomState {
                 main: main_info,
                 breakouts,
                 members,
+                breakout,
+                locations: Default::default(),
             },
             last_seq: last as u64,
             recent: events,
@@ -441,7 +445,7 @@ impl Store for SqlStore {
         let stream_id = stream.to_string();
         let mut tx = self.pool.begin().await?;
         for (seq, event) in events {
-            write_effect(&mut tx, *seq, event, at).await?;
+            super::effects::write_effect(&mut tx, stream, *seq, event, at).await?;
             if matches!(event, Event::RoomDeleted { .. }) {
                 continue; // the stream and its rows are gone with the room
             }
@@ -468,6 +472,15 @@ impl Store for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn live_streams(&self) -> Result<Vec<RoomId>, StoreError> {
+        let rows = sqlx::query("SELECT room_id FROM breakout_sessions WHERE status <> 'idle'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| parse("room id", &r.try_get::<String, _>("room_id")?))
+            .collect()
     }
 
     async fn messages(
@@ -498,58 +511,67 @@ impl Store for SqlStore {
     }
 }
 
-/// The table changes one event (number `seq`, committed at `at`) stands for.
-async fn write_effect(
-    conn: &mut sqlx::AnyConnection,
-    seq: u64,
-    event: &Event,
-    at: i64,
-) -> Result<(), StoreError> {
-    let query = match event {
-        Event::RoomCreated { room, info } => sqlx::query(
-            "INSERT INTO rooms (id, parent_id, name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(room.to_string())
-        .bind(info.parent_id.map(|p| p.to_string()))
-        .bind(info.name.clone())
-        .bind(info.created_at),
-        Event::RoomRenamed { room, name } => sqlx::query("UPDATE rooms SET name = $1 WHERE id = $2")
-            .bind(name.clone())
-            .bind(room.to_string()),
-        Event::RoomDeleted { room } => {
-            sqlx::query("DELETE FROM rooms WHERE id = $1").bind(room.to_string())
-        }
-        Event::MemberAdded { room, member } => sqlx::query(
-            "INSERT INTO members (room_id, person_id, role, joined_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(room.to_string())
-        .bind(member.person_id.to_string())
-        .bind(member.role.as_str())
-        .bind(at),
-        Event::RoleChanged { room, person_id, role } => {
-            sqlx::query("UPDATE members SET role = $1 WHERE room_id = $2 AND person_id = $3")
-                .bind(role.as_str())
-                .bind(room.to_string())
-                .bind(person_id.to_string())
-        }
-        Event::MemberRemoved { room, person_id } => {
-            sqlx::query("DELETE FROM members WHERE room_id = $1 AND person_id = $2")
-                .bind(room.to_string())
-                .bind(person_id.to_string())
-        }
-        Event::MessagePosted { room, message } => sqlx::query(
-            "INSERT INTO messages (id, room_id, seq, author_id, author_name, kind, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(message.id.to_string())
-        .bind(room.to_string())
-        .bind(seq as i64)
-        .bind(message.author_id.map(|a| a.to_string()))
-        .bind(message.author_name.clone())
-        .bind(message.kind.as_str())
-        .bind(message.text.clone())
-        .bind(message.created_at),
-    };
-    query.execute(conn).await?;
-    Ok(())
+/// A main room's breakout session: settings, round, timer, assignments, closed rooms, open help.
+async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Session, StoreError> {
+    let id = main.to_string();
+    let row = sqlx::query(
+        "SELECT enabled, config, status, round, started_at, ends_at, closes_at FROM breakout_sessions WHERE room_id = $1",
+    )
+    .bind(id.clone())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut session = Session::default();
+    if let Some(row) = row {
+        session.enabled = row.try_get::<i64, _>("enabled")? != 0;
+        let config: String = row.try_get("config")?;
+        session.config = serde_json::from_str(&config)
+            .map_err(|e| StoreError::Corrupt(format!("breakout config: {e}")))?;
+        session.status = match row.try_get::<String, _>("status")?.as_str() {
+            "idle" => Status::Idle,
+            "running" => Status::Running,
+            "closing" => Status::Closing,
+            other => return Err(StoreError::Corrupt(format!("breakout status: {other:?}"))),
+        };
+        session.round = row.try_get::<i64, _>("round")? as u32;
+        session.started_at = row.try_get("started_at")?;
+        session.ends_at = row.try_get("ends_at")?;
+        session.closes_at = row.try_get("closes_at")?;
+    }
+    let rows =
+        sqlx::query("SELECT person_id, breakout_id FROM breakout_assignments WHERE main_id = $1")
+            .bind(id.clone())
+            .fetch_all(&mut *conn)
+            .await?;
+    for row in &rows {
+        session.assignments.insert(
+            parse("person id", &row.try_get::<String, _>("person_id")?)?,
+            parse("room id", &row.try_get::<String, _>("breakout_id")?)?,
+        );
+    }
+    let rows = sqlx::query("SELECT breakout_id FROM breakout_closed WHERE main_id = $1")
+        .bind(id.clone())
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &rows {
+        session
+            .closed
+            .insert(parse("room id", &row.try_get::<String, _>("breakout_id")?)?);
+    }
+    let rows = sqlx::query(
+        "SELECT id, breakout_id, person_id, display_name, created_at FROM help_requests WHERE main_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let request = HelpRequest {
+            id: parse("help id", &row.try_get::<String, _>("id")?)?,
+            breakout: parse("room id", &row.try_get::<String, _>("breakout_id")?)?,
+            person_id: parse("person id", &row.try_get::<String, _>("person_id")?)?,
+            display_name: row.try_get("display_name")?,
+            created_at: row.try_get("created_at")?,
+        };
+        session.help.insert(request.id, request);
+    }
+    Ok(session)
 }

@@ -258,8 +258,20 @@ pub struct Events {
 }
 
 impl Events {
-    /// The next JSON frame (pings are answered by the client library); panics after 10 s.
+    /// The next JSON frame, skipping the presence events (`connected`, `disconnected`) that
+    /// owners and moderators receive whenever someone comes or goes.
     pub async fn next(&mut self) -> Value {
+        loop {
+            let frame = self.next_raw().await;
+            if frame["type"] != "connected" && frame["type"] != "disconnected" {
+                return frame;
+            }
+        }
+    }
+
+    /// The next JSON frame, whatever it is (pings are answered by the client library); panics
+    /// after 10 s.
+    pub async fn next_raw(&mut self) -> Value {
         loop {
             let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
                 .await

@@ -19,7 +19,8 @@ fn caller(n: u128) -> Caller {
 fn ctx(now: i64) -> Ctx {
     Ctx {
         now,
-        message_id: MessageId(uuid::Uuid::from_u128(now as u128 + 1_000)),
+        seed: now as u64 + 1_000,
+        max_breakout_rooms: 300,
     }
 }
 
@@ -284,9 +285,9 @@ fn breakout_rooms_are_seen_by_their_members_and_the_main_rooms_moderators() {
             created_at: 0,
         },
     };
-    assert!(state.should_receive(&msg, person(8)));
-    assert!(state.should_receive(&msg, person(1)));
-    assert!(!state.should_receive(&msg, person(2)));
+    assert!(state.should_receive(&msg, person(8), false));
+    assert!(state.should_receive(&msg, person(1), false));
+    assert!(!state.should_receive(&msg, person(2), false));
 }
 
 #[derive(Debug, Clone)]

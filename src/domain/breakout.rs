@@ -1,0 +1,1066 @@
+//! The breakout session of a main room: configuration, assignments, rounds, the timer, moves,
+//! broadcasts and help requests — as pure functions of the state, the caller and a [`Ctx`].
+//!
+//! Invariants (checked by the property test in `breakout/tests.rs`):
+//! - every connected person has exactly one location, a room of this stream they may be in;
+//! - assignments point at existing breakout rooms only;
+//! - there are never more breakout rooms than the limit;
+//! - automatic assignment fills the smallest rooms first, so rooms it fills differ by at most one;
+//! - a refused command changes nothing.
+//!
+//! Rules where the help-center articles leave room are written down in `docs/breakout.md`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::DomainError;
+use super::event::Event;
+use super::room::{Caller, Ctx, Message, MessageKind, Role, RoomInfo, RoomState};
+use super::validate;
+use crate::ids::{HelpId, PersonId, RoomId};
+
+/// How people get into breakout rooms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Huddle distributes the unassigned participants evenly at random when a round starts.
+    #[default]
+    Automatic,
+    /// Moderators place people.
+    Manual,
+    /// Participants choose their rooms.
+    Free,
+}
+
+/// Settings of a main room's breakout rooms; all may change while a round runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreakoutConfig {
+    /// How people get into rooms.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Participants may move between breakout rooms while a round runs.
+    #[serde(default)]
+    pub free_movement: bool,
+    /// Participants may go back to the main room on their own.
+    #[serde(default = "yes")]
+    pub return_to_main: bool,
+    /// Participants may broadcast to all rooms, not only moderators.
+    #[serde(default)]
+    pub everyone_broadcasts: bool,
+    /// Length of a round in seconds; the rooms then close after the countdown. None: no timer.
+    #[serde(default)]
+    pub duration_secs: Option<u32>,
+    /// Seconds between "time is up" and the rooms closing.
+    #[serde(default = "default_countdown")]
+    pub countdown_secs: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_countdown() -> u32 {
+    60
+}
+
+impl Default for BreakoutConfig {
+    fn default() -> Self {
+        BreakoutConfig {
+            mode: Mode::Automatic,
+            free_movement: false,
+            return_to_main: true,
+            everyone_broadcasts: false,
+            duration_secs: None,
+            countdown_secs: default_countdown(),
+        }
+    }
+}
+
+/// Longest round: one day.
+pub const MAX_DURATION_SECS: u32 = 86_400;
+/// Longest countdown: ten minutes.
+pub const MAX_COUNTDOWN_SECS: u32 = 600;
+
+impl BreakoutConfig {
+    /// Checks the ranges.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if let Some(d) = self.duration_secs
+            && (d == 0 || d > MAX_DURATION_SECS)
+        {
+            return Err(DomainError::invalid(
+                "duration_secs",
+                format!("must be between 1 and {MAX_DURATION_SECS} seconds, or null for no timer"),
+            ));
+        }
+        if self.countdown_secs > MAX_COUNTDOWN_SECS {
+            return Err(DomainError::invalid(
+                "countdown_secs",
+                format!("must be between 0 and {MAX_COUNTDOWN_SECS} seconds"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where a round is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No round running; everyone is in the main room.
+    #[default]
+    Idle,
+    /// People are in their breakout rooms.
+    Running,
+    /// Time is up; the rooms close at `closes_at`.
+    Closing,
+}
+
+/// Why a round ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// A moderator stopped it.
+    Stopped,
+    /// The timer ran out.
+    TimeUp,
+    /// The breakout rooms were deleted.
+    RoomsDeleted,
+}
+
+/// One person's breakout room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Assignment {
+    /// Who.
+    pub person_id: PersonId,
+    /// Where.
+    pub breakout: RoomId,
+}
+
+/// A call to action shown with a broadcast: a button that opens a link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallToAction {
+    /// The button's text.
+    pub label: String,
+    /// An `http` or `https` URL.
+    pub url: String,
+}
+
+impl CallToAction {
+    /// Validates the label and the URL (absolute, `http` or `https`, no spaces or controls).
+    pub fn validate(self) -> Result<CallToAction, DomainError> {
+        let label = validate::name("cta.label", &self.label)?;
+        let url = self.url.trim().to_owned();
+        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+        let host_ok = url
+            .split_once("://")
+            .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+        if !scheme_ok
+            || !host_ok
+            || url.len() > 2048
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(DomainError::invalid(
+                "cta.url",
+                "must be an http:// or https:// link",
+            ));
+        }
+        Ok(CallToAction { label, url })
+    }
+}
+
+/// A request for help from a breakout room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HelpRequest {
+    /// Id.
+    pub id: HelpId,
+    /// The room asking.
+    pub breakout: RoomId,
+    /// Who asked.
+    pub person_id: PersonId,
+    /// Their display name.
+    pub display_name: String,
+    /// When, milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// A main room's breakout session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Breakout rooms enabled for this main room.
+    pub enabled: bool,
+    /// Settings.
+    pub config: BreakoutConfig,
+    /// Where the round is.
+    pub status: Status,
+    /// Rounds started so far.
+    pub round: u32,
+    /// When the current round started.
+    pub started_at: Option<i64>,
+    /// When the countdown starts (running with a duration).
+    pub ends_at: Option<i64>,
+    /// When the rooms close (closing).
+    pub closes_at: Option<i64>,
+    /// Assignments, kept across rounds until reset.
+    pub assignments: HashMap<PersonId, RoomId>,
+    /// Rooms brought back during this round.
+    pub closed: HashSet<RoomId>,
+    /// Open help requests.
+    pub help: BTreeMap<HelpId, HelpRequest>,
+}
+
+impl Session {
+    /// Whether a round is under way (running or closing).
+    pub fn is_live(&self) -> bool {
+        self.status != Status::Idle
+    }
+
+    /// The next moment the timer must act, if any.
+    pub fn next_deadline(&self) -> Option<i64> {
+        match self.status {
+            Status::Running => self.ends_at,
+            Status::Closing => self.closes_at,
+            Status::Idle => None,
+        }
+    }
+}
+
+/// A breakout command.
+#[derive(Clone, Debug)]
+pub enum BreakoutCommand {
+    /// Replace the settings (and enable or disable).
+    Configure {
+        /// Enable or disable breakout rooms.
+        enabled: bool,
+        /// The settings.
+        config: BreakoutConfig,
+    },
+    /// Create `count` rooms named `Room k`, or one room per given name.
+    CreateRooms {
+        /// How many, with default names.
+        count: Option<u32>,
+        /// Or these names.
+        names: Option<Vec<String>>,
+    },
+    /// Delete some breakout rooms, or all when `None`.
+    DeleteRooms {
+        /// Which.
+        rooms: Option<Vec<RoomId>>,
+    },
+    /// Assign (or with `None` unassign) a person; while running this moves them.
+    Assign {
+        /// Who.
+        person_id: PersonId,
+        /// Where.
+        breakout: Option<RoomId>,
+    },
+    /// Clear every assignment.
+    Reset,
+    /// Start a round.
+    Start,
+    /// End the round now.
+    Stop,
+    /// Close these rooms for this round and bring their people back.
+    BringBack {
+        /// Which rooms.
+        rooms: Vec<RoomId>,
+    },
+    /// Broadcast to every breakout room.
+    Broadcast {
+        /// Validated text.
+        text: String,
+        /// Validated call to action.
+        cta: Option<CallToAction>,
+    },
+    /// Post a moderator's message in one breakout room.
+    MessageRoom {
+        /// Which room.
+        breakout: RoomId,
+        /// Validated text.
+        text: String,
+    },
+    /// Go to a breakout room (moderators: any; participants: when allowed).
+    Join {
+        /// Which room.
+        breakout: RoomId,
+    },
+    /// Go back to the main room.
+    Leave,
+    /// Ask the moderators for help in the room you are in.
+    AskHelp,
+    /// Accept (and join) or dismiss a help request.
+    AnswerHelp {
+        /// Which request.
+        id: HelpId,
+        /// Accept or dismiss.
+        accept: bool,
+    },
+}
+
+fn manager(state: &RoomState, person: PersonId) -> Result<Role, DomainError> {
+    let role = state.role(state.id(), person);
+    match role {
+        Some(r) if r.manages() => Ok(r),
+        Some(_) => Err(DomainError::Forbidden(
+            "only owners and moderators may do this",
+        )),
+        None if state.has_access(person) => Err(DomainError::Forbidden(
+            "only owners and moderators may do this",
+        )),
+        None => Err(DomainError::NotFound("room")),
+    }
+}
+
+fn breakout_room(state: &RoomState, room: RoomId) -> Result<&RoomInfo, DomainError> {
+    state
+        .breakouts
+        .get(&room)
+        .ok_or(DomainError::NotFound("breakout room"))
+}
+
+fn not_running(state: &RoomState) -> Result<(), DomainError> {
+    if state.breakout.is_live() {
+        Err(DomainError::conflict(
+            "not_running",
+            "breakout rooms are not running",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn running(state: &RoomState) -> Result<(), DomainError> {
+    if state.breakout.is_live() {
+        Ok(())
+    } else {
+        Err(DomainError::conflict(
+            "not_running",
+            "breakout rooms are not running",
+        ))
+    }
+}
+
+/// Decides what a breakout command does.
+pub fn apply(
+    state: &RoomState,
+    caller: &Caller,
+    command: BreakoutCommand,
+    ctx: Ctx,
+) -> Result<Vec<Event>, DomainError> {
+    let main = state.id();
+    let me = caller.person_id;
+    if !state.has_access(me) {
+        return Err(DomainError::NotFound("room"));
+    }
+    let session = &state.breakout;
+    match command {
+        BreakoutCommand::Configure { enabled, config } => {
+            manager(state, me)?;
+            config.validate()?;
+            if !enabled && session.is_live() {
+                return Err(DomainError::conflict(
+                    "running",
+                    "stop the breakout rooms before disabling them",
+                ));
+            }
+            let ends_at = match (session.status, config.duration_secs, session.started_at) {
+                (Status::Running, Some(d), Some(start)) => Some(start + i64::from(d) * 1000),
+                (Status::Running, None, _) => None,
+                _ => session.ends_at,
+            };
+            if enabled == session.enabled && config == session.config && ends_at == session.ends_at
+            {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::BreakoutConfigured {
+                room: main,
+                enabled,
+                config,
+                ends_at,
+            }])
+        }
+        BreakoutCommand::CreateRooms { count, names } => {
+            manager(state, me)?;
+            let names = match (count, names) {
+                (Some(n), None) => {
+                    if n == 0 {
+                        return Err(DomainError::invalid("count", "must be at least 1"));
+                    }
+                    let taken: HashSet<&str> =
+                        state.breakouts.values().map(|r| r.name.as_str()).collect();
+                    let mut names = Vec::new();
+                    let mut k = 1;
+                    while names.len() < n as usize && names.len() <= ctx.max_breakout_rooms {
+                        let name = format!("Room {k}");
+                        if !taken.contains(name.as_str()) {
+                            names.push(name);
+                        }
+                        k += 1;
+                    }
+                    names
+                }
+                (None, Some(names)) if !names.is_empty() => names
+                    .iter()
+                    .map(|n| validate::name("names", n))
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => {
+                    return Err(DomainError::invalid(
+                        "count",
+                        "give either count (1 or more) or names",
+                    ));
+                }
+            };
+            let total = state.breakouts.len() + names.len();
+            if total > ctx.max_breakout_rooms {
+                return Err(DomainError::invalid(
+                    "count",
+                    format!(
+                        "a main room may have at most {} breakout rooms; it has {} and {} more were asked",
+                        ctx.max_breakout_rooms,
+                        state.breakouts.len(),
+                        names.len()
+                    ),
+                ));
+            }
+            let rooms = names
+                .into_iter()
+                .enumerate()
+                .map(|(i, name)| RoomInfo {
+                    id: RoomId(ctx.uuid(i as u16)),
+                    parent_id: Some(main),
+                    name,
+                    created_at: ctx.now,
+                })
+                .collect();
+            Ok(vec![Event::BreakoutRoomsCreated { room: main, rooms }])
+        }
+        BreakoutCommand::DeleteRooms { rooms } => {
+            manager(state, me)?;
+            let rooms: Vec<RoomId> = match rooms {
+                None => state.breakouts.keys().copied().collect(),
+                Some(rooms) => {
+                    for r in &rooms {
+                        breakout_room(state, *r)?;
+                    }
+                    let mut unique = rooms;
+                    unique.sort();
+                    unique.dedup();
+                    unique
+                }
+            };
+            if rooms.is_empty() {
+                return Ok(vec![]);
+            }
+            let mut events = Vec::new();
+            if session.is_live() && rooms.len() == state.breakouts.len() {
+                events.push(Event::BreakoutStopped {
+                    room: main,
+                    reason: StopReason::RoomsDeleted,
+                });
+            }
+            events.push(Event::BreakoutRoomsDeleted { room: main, rooms });
+            Ok(events)
+        }
+        BreakoutCommand::Assign {
+            person_id,
+            breakout,
+        } => {
+            manager(state, me)?;
+            assign(state, person_id, breakout)
+        }
+        BreakoutCommand::Reset => {
+            manager(state, me)?;
+            not_running(state)?;
+            if session.assignments.is_empty() {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::AssignmentsReset { room: main }])
+        }
+        BreakoutCommand::Start => {
+            manager(state, me)?;
+            if !session.enabled {
+                return Err(DomainError::conflict(
+                    "disabled",
+                    "enable breakout rooms first",
+                ));
+            }
+            if session.is_live() {
+                return Err(DomainError::conflict(
+                    "running",
+                    "breakout rooms are already running",
+                ));
+            }
+            if state.breakouts.is_empty() {
+                return Err(DomainError::conflict(
+                    "no_rooms",
+                    "create breakout rooms first",
+                ));
+            }
+            let mut assignments = session.assignments.clone();
+            if session.config.mode == Mode::Automatic {
+                distribute(state, &mut assignments, ctx.seed);
+            }
+            let mut assignments: Vec<Assignment> = assignments
+                .into_iter()
+                .map(|(person_id, breakout)| Assignment {
+                    person_id,
+                    breakout,
+                })
+                .collect();
+            assignments.sort_by_key(|a| a.person_id);
+            let ends_at = session
+                .config
+                .duration_secs
+                .map(|d| ctx.now + i64::from(d) * 1000);
+            Ok(vec![Event::BreakoutStarted {
+                room: main,
+                round: session.round + 1,
+                assignments,
+                ends_at,
+                started_at: ctx.now,
+            }])
+        }
+        BreakoutCommand::Stop => {
+            manager(state, me)?;
+            if !session.is_live() {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::BreakoutStopped {
+                room: main,
+                reason: StopReason::Stopped,
+            }])
+        }
+        BreakoutCommand::BringBack { rooms } => {
+            manager(state, me)?;
+            running(state)?;
+            if rooms.is_empty() {
+                return Err(DomainError::invalid(
+                    "rooms",
+                    "name at least one breakout room",
+                ));
+            }
+            for r in &rooms {
+                breakout_room(state, *r)?;
+            }
+            let mut rooms: Vec<RoomId> = rooms
+                .into_iter()
+                .filter(|r| !session.closed.contains(r))
+                .collect();
+            rooms.sort();
+            rooms.dedup();
+            if rooms.is_empty() {
+                return Ok(vec![]);
+            }
+            Ok(vec![Event::RoomsBroughtBack { room: main, rooms }])
+        }
+        BreakoutCommand::Broadcast { text, cta } => {
+            let role = state.role(main, me);
+            let is_manager = role.is_some_and(Role::manages);
+            if !is_manager {
+                if role.is_none() {
+                    return Err(DomainError::Forbidden(
+                        "only main-room members may broadcast",
+                    ));
+                }
+                if !session.config.everyone_broadcasts {
+                    return Err(DomainError::Forbidden(
+                        "only owners and moderators may broadcast",
+                    ));
+                }
+                if cta.is_some() {
+                    return Err(DomainError::Forbidden(
+                        "only owners and moderators may add a call to action",
+                    ));
+                }
+            }
+            running(state)?;
+            let messages = state
+                .breakouts
+                .keys()
+                .filter(|r| !session.closed.contains(r))
+                .enumerate()
+                .map(|(i, room)| Message {
+                    id: ctx.message_id(i as u16),
+                    room_id: *room,
+                    author_id: Some(me),
+                    author_name: Some(caller.display_name.clone()),
+                    kind: MessageKind::Broadcast,
+                    text: text.clone(),
+                    created_at: ctx.now,
+                })
+                .collect();
+            Ok(vec![Event::Broadcast {
+                room: main,
+                from: me,
+                from_name: caller.display_name.clone(),
+                text,
+                cta,
+                messages,
+            }])
+        }
+        BreakoutCommand::MessageRoom { breakout, text } => {
+            manager(state, me)?;
+            breakout_room(state, breakout)?;
+            Ok(vec![Event::MessagePosted {
+                room: breakout,
+                message: Message {
+                    id: ctx.message_id(0),
+                    room_id: breakout,
+                    author_id: Some(me),
+                    author_name: Some(caller.display_name.clone()),
+                    kind: MessageKind::Broadcast,
+                    text,
+                    created_at: ctx.now,
+                },
+            }])
+        }
+        BreakoutCommand::Join { breakout } => join(state, me, breakout),
+        BreakoutCommand::Leave => {
+            let Some(&here) = state.locations.get(&me) else {
+                return Err(DomainError::conflict(
+                    "not_connected",
+                    "connect to the event stream first",
+                ));
+            };
+            if here == main {
+                return Ok(vec![]);
+            }
+            match state.role(main, me) {
+                None => Err(DomainError::Forbidden(
+                    "you have no access to the main room",
+                )),
+                Some(r) if !r.manages() && session.is_live() && !session.config.return_to_main => {
+                    Err(DomainError::Forbidden(
+                        "participants may not return to the main room on their own now",
+                    ))
+                }
+                Some(_) => Ok(vec![Event::Located {
+                    room: main,
+                    person_id: me,
+                    location: main,
+                }]),
+            }
+        }
+        BreakoutCommand::AskHelp => {
+            if state.role(main, me).is_some_and(Role::manages) {
+                return Err(DomainError::Forbidden(
+                    "moderators answer help requests; they do not ask",
+                ));
+            }
+            running(state)?;
+            let here = state
+                .locations
+                .get(&me)
+                .copied()
+                .filter(|r| *r != main)
+                .ok_or_else(|| {
+                    DomainError::conflict(
+                        "not_in_breakout",
+                        "ask for help from inside a breakout room",
+                    )
+                })?;
+            if session.help.values().any(|h| h.breakout == here) {
+                return Err(DomainError::conflict(
+                    "help_pending",
+                    "this room already asked for help",
+                ));
+            }
+            let request = HelpRequest {
+                id: HelpId(ctx.uuid(0)),
+                breakout: here,
+                person_id: me,
+                display_name: caller.display_name.clone(),
+                created_at: ctx.now,
+            };
+            Ok(vec![Event::HelpRequested {
+                room: main,
+                request,
+            }])
+        }
+        BreakoutCommand::AnswerHelp { id, accept } => {
+            manager(state, me)?;
+            let request = session
+                .help
+                .get(&id)
+                .ok_or(DomainError::NotFound("help request"))?;
+            let mut events = vec![Event::HelpAnswered {
+                room: main,
+                id,
+                breakout: request.breakout,
+                person_id: request.person_id,
+                by: me,
+                accepted: accept,
+            }];
+            if accept && state.locations.contains_key(&me) {
+                events.push(Event::Located {
+                    room: main,
+                    person_id: me,
+                    location: request.breakout,
+                });
+            }
+            Ok(events)
+        }
+    }
+}
+
+/// Assign, unassign or (while running) move a person.
+fn assign(
+    state: &RoomState,
+    person: PersonId,
+    breakout: Option<RoomId>,
+) -> Result<Vec<Event>, DomainError> {
+    let main = state.id();
+    if let Some(b) = breakout {
+        breakout_room(state, b)?;
+    }
+    let direct_breakout_member = state
+        .breakouts
+        .keys()
+        .any(|b| state.role(*b, person).is_some());
+    if state.role(main, person).is_none() && !direct_breakout_member {
+        return Err(DomainError::NotFound("member"));
+    }
+    if state.breakout.assignments.get(&person).copied() == breakout {
+        return Ok(vec![]);
+    }
+    Ok(vec![Event::Assigned {
+        room: main,
+        person_id: person,
+        breakout,
+    }])
+}
+
+/// A person goes to a breakout room themselves.
+fn join(state: &RoomState, me: PersonId, breakout: RoomId) -> Result<Vec<Event>, DomainError> {
+    let main = state.id();
+    let session = &state.breakout;
+    breakout_room(state, breakout)?;
+    let role = state.role(main, me);
+    let is_manager = role.is_some_and(Role::manages);
+    let assigned = session.assignments.get(&me) == Some(&breakout);
+    let direct = state.role(breakout, me).is_some();
+    if !is_manager {
+        if role.is_none() && !direct {
+            return Err(DomainError::Forbidden(
+                "breakout-only members stay in their own room",
+            ));
+        }
+        if session.closed.contains(&breakout) {
+            return Err(DomainError::conflict(
+                "room_closed",
+                "this breakout room was closed for this round",
+            ));
+        }
+        let free = session.config.free_movement || session.config.mode == Mode::Free;
+        if !session.is_live() {
+            // Before a round, a free choice is a self-assignment.
+            if session.config.mode != Mode::Free {
+                return Err(DomainError::Forbidden(
+                    "participants choose rooms only in free mode",
+                ));
+            }
+            return Ok(if assigned {
+                vec![]
+            } else {
+                vec![Event::Assigned {
+                    room: main,
+                    person_id: me,
+                    breakout: Some(breakout),
+                }]
+            });
+        }
+        if !(assigned || direct || free) {
+            return Err(DomainError::Forbidden(
+                "participants may not switch rooms on their own now",
+            ));
+        }
+    }
+    if !state.locations.contains_key(&me) {
+        return Err(DomainError::conflict(
+            "not_connected",
+            "connect to the event stream first",
+        ));
+    }
+    let mut events = Vec::new();
+    if !is_manager && !assigned && !direct {
+        events.push(Event::Assigned {
+            room: main,
+            person_id: me,
+            breakout: Some(breakout),
+        });
+    }
+    if state.locations.get(&me) != Some(&breakout) {
+        events.push(Event::Located {
+            room: main,
+            person_id: me,
+            location: breakout,
+        });
+    }
+    Ok(events)
+}
+
+/// Fills in the unassigned participants of the main room: each goes to a room with the fewest
+/// people so far (ties broken at random), so rooms filled this way differ by at most one.
+pub fn distribute(state: &RoomState, assignments: &mut HashMap<PersonId, RoomId>, seed: u64) {
+    let main = state.id();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut people: Vec<PersonId> = state
+        .members
+        .get(&main)
+        .map(|m| {
+            m.values()
+                .filter(|m| m.role == Role::Participant && !assignments.contains_key(&m.person_id))
+                .map(|m| m.person_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    people.sort();
+    people.shuffle(&mut rng);
+    let mut rooms: Vec<RoomId> = state.breakouts.keys().copied().collect();
+    if rooms.is_empty() {
+        return;
+    }
+    rooms.shuffle(&mut rng);
+    let mut sizes: HashMap<RoomId, usize> = rooms.iter().map(|r| (*r, 0)).collect();
+    for room in assignments.values() {
+        if let Some(n) = sizes.get_mut(room) {
+            *n += 1;
+        }
+    }
+    // Rooms ordered by size, then by their shuffled position; a person joins the first.
+    let mut order: Vec<(usize, usize, RoomId)> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (sizes[r], i, *r))
+        .collect();
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize, RoomId)>> =
+        order.drain(..).map(std::cmp::Reverse).collect();
+    for person in people {
+        let Some(std::cmp::Reverse((size, i, room))) = heap.pop() else {
+            break;
+        };
+        assignments.insert(person, room);
+        heap.push(std::cmp::Reverse((size + 1, i, room)));
+    }
+}
+
+/// What the timer does at `now`: start the countdown, or close the rooms.
+pub fn tick(state: &RoomState, now: i64) -> Vec<Event> {
+    let main = state.id();
+    let session = &state.breakout;
+    match (session.status, session.next_deadline()) {
+        (Status::Running, Some(ends_at)) if now >= ends_at => {
+            let closes_at = ends_at + i64::from(session.config.countdown_secs) * 1000;
+            if now >= closes_at {
+                vec![Event::BreakoutStopped {
+                    room: main,
+                    reason: StopReason::TimeUp,
+                }]
+            } else {
+                vec![Event::BreakoutClosing {
+                    room: main,
+                    closes_at,
+                }]
+            }
+        }
+        (Status::Closing, Some(closes_at)) if now >= closes_at => {
+            vec![Event::BreakoutStopped {
+                room: main,
+                reason: StopReason::TimeUp,
+            }]
+        }
+        _ => vec![],
+    }
+}
+
+/// Where a person goes when they connect.
+pub fn home(state: &RoomState, person: PersonId) -> Option<RoomId> {
+    let main = state.id();
+    let session = &state.breakout;
+    if state.role(main, person).is_none() {
+        // Breakout-only members live in their (first) breakout room.
+        return state
+            .breakouts
+            .keys()
+            .find(|b| state.role(**b, person).is_some())
+            .copied();
+    }
+    match session.assignments.get(&person) {
+        Some(room) if session.is_live() && !session.closed.contains(room) => Some(*room),
+        _ => Some(main),
+    }
+}
+
+/// The event for a person's first connection to this stream, if they belong here.
+pub fn connect(state: &RoomState, person: PersonId, display_name: String) -> Option<Event> {
+    if state.locations.contains_key(&person) {
+        return None;
+    }
+    let location = home(state, person)?;
+    Some(Event::Connected {
+        room: state.id(),
+        person_id: person,
+        display_name,
+        location,
+    })
+}
+
+/// The event for a person's last connection closing.
+pub fn disconnect(state: &RoomState, person: PersonId) -> Option<Event> {
+    state
+        .locations
+        .contains_key(&person)
+        .then(|| Event::Disconnected {
+            room: state.id(),
+            person_id: person,
+        })
+}
+
+/// Applies a breakout event to the state. Called by [`RoomState::fold`].
+pub fn fold(state: &mut RoomState, event: &Event) {
+    let main = state.id();
+    let back_to_main = |state: &mut RoomState, from: &dyn Fn(RoomId) -> bool| {
+        let movers: Vec<PersonId> = state
+            .locations
+            .iter()
+            .filter(|(p, loc)| **loc != main && from(**loc) && state.role(main, **p).is_some())
+            .map(|(p, _)| *p)
+            .collect();
+        for p in movers {
+            state.locations.insert(p, main);
+        }
+    };
+    match event {
+        Event::BreakoutConfigured {
+            enabled,
+            config,
+            ends_at,
+            ..
+        } => {
+            state.breakout.enabled = *enabled;
+            state.breakout.config = config.clone();
+            if state.breakout.status == Status::Running {
+                state.breakout.ends_at = *ends_at;
+            }
+        }
+        Event::BreakoutRoomsCreated { rooms, .. } => {
+            for info in rooms {
+                state.breakouts.insert(info.id, info.clone());
+            }
+        }
+        Event::BreakoutRoomsDeleted { rooms, .. } => {
+            let gone: HashSet<RoomId> = rooms.iter().copied().collect();
+            back_to_main(state, &|r| gone.contains(&r));
+            // Breakout-only members of a deleted room have nowhere left to be.
+            state.locations.retain(|_, loc| !gone.contains(loc));
+            for r in &gone {
+                state.breakouts.remove(r);
+                state.members.remove(r);
+                state.breakout.closed.remove(r);
+            }
+            state.breakout.assignments.retain(|_, r| !gone.contains(r));
+            state
+                .breakout
+                .help
+                .retain(|_, h| !gone.contains(&h.breakout));
+        }
+        Event::Assigned {
+            person_id,
+            breakout,
+            ..
+        } => {
+            match breakout {
+                Some(b) => state.breakout.assignments.insert(*person_id, *b),
+                None => state.breakout.assignments.remove(person_id),
+            };
+            if state.breakout.is_live()
+                && state.role(main, *person_id).is_some()
+                && let Some(loc) = state.locations.get_mut(person_id)
+            {
+                *loc = breakout.unwrap_or(main);
+            }
+        }
+        Event::AssignmentsReset { .. } => state.breakout.assignments.clear(),
+        Event::BreakoutStarted {
+            round,
+            assignments,
+            ends_at,
+            started_at,
+            ..
+        } => {
+            let s = &mut state.breakout;
+            s.status = Status::Running;
+            s.round = *round;
+            s.started_at = Some(*started_at);
+            s.ends_at = *ends_at;
+            s.closes_at = None;
+            s.closed.clear();
+            s.assignments = assignments
+                .iter()
+                .map(|a| (a.person_id, a.breakout))
+                .collect();
+            for a in assignments {
+                if let Some(loc) = state.locations.get_mut(&a.person_id) {
+                    *loc = a.breakout;
+                }
+            }
+        }
+        Event::BreakoutClosing { closes_at, .. } => {
+            state.breakout.status = Status::Closing;
+            state.breakout.closes_at = Some(*closes_at);
+        }
+        Event::BreakoutStopped { .. } => {
+            let s = &mut state.breakout;
+            s.status = Status::Idle;
+            s.started_at = None;
+            s.ends_at = None;
+            s.closes_at = None;
+            s.closed.clear();
+            s.help.clear();
+            back_to_main(state, &|_| true);
+        }
+        Event::RoomsBroughtBack { rooms, .. } => {
+            let rooms: HashSet<RoomId> = rooms.iter().copied().collect();
+            state.breakout.closed.extend(rooms.iter().copied());
+            state
+                .breakout
+                .help
+                .retain(|_, h| !rooms.contains(&h.breakout));
+            back_to_main(state, &|r| rooms.contains(&r));
+        }
+        Event::Located {
+            person_id,
+            location,
+            ..
+        } => {
+            if let Some(loc) = state.locations.get_mut(person_id) {
+                *loc = *location;
+            }
+        }
+        Event::Connected {
+            person_id,
+            location,
+            ..
+        } => {
+            state.locations.insert(*person_id, *location);
+        }
+        Event::Disconnected { person_id, .. } => {
+            state.locations.remove(person_id);
+        }
+        Event::HelpRequested { request, .. } => {
+            state.breakout.help.insert(request.id, request.clone());
+        }
+        Event::HelpAnswered { id, .. } => {
+            state.breakout.help.remove(id);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,268 @@
+//! Events: what happened to a main room or its breakout rooms. Each is stored with a sequence
+//! number before anyone hears of it (see `rooms`), then folded into the state.
+//!
+//! The serialised form (`type` tag, snake_case) is both the stored payload and, for most events,
+//! what clients receive; `rooms::wire` projects the few that differ per recipient.
+
+use serde::{Deserialize, Serialize};
+
+use super::breakout::{Assignment, BreakoutConfig, CallToAction, HelpRequest, StopReason};
+use super::room::{Member, Message, Role, RoomInfo};
+use crate::ids::{HelpId, PersonId, RoomId};
+
+/// Something that happened. Stored, sequenced, then sent to everyone who may see `room`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A room came into being.
+    RoomCreated {
+        /// The room.
+        room: RoomId,
+        /// Its description.
+        info: RoomInfo,
+    },
+    /// A room has a new name.
+    RoomRenamed {
+        /// The room.
+        room: RoomId,
+        /// The new name.
+        name: String,
+    },
+    /// A main room and all it held are gone. The last event of its stream.
+    RoomDeleted {
+        /// The main room.
+        room: RoomId,
+    },
+    /// Someone became a member.
+    MemberAdded {
+        /// The room.
+        room: RoomId,
+        /// The new member.
+        member: Member,
+    },
+    /// A member's role changed.
+    RoleChanged {
+        /// The room.
+        room: RoomId,
+        /// Whose.
+        person_id: PersonId,
+        /// The new role.
+        role: Role,
+    },
+    /// Someone stopped being a member.
+    MemberRemoved {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        person_id: PersonId,
+    },
+    /// A chat message, by a person or by Huddle.
+    MessagePosted {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        message: Message,
+    },
+    /// The breakout settings of a main room changed.
+    BreakoutConfigured {
+        /// The main room.
+        room: RoomId,
+        /// Breakout rooms enabled.
+        enabled: bool,
+        /// The settings.
+        config: BreakoutConfig,
+        /// When the running round's countdown starts, after the change.
+        ends_at: Option<i64>,
+    },
+    /// Breakout rooms were created (one or many at once).
+    BreakoutRoomsCreated {
+        /// The main room.
+        room: RoomId,
+        /// The new rooms.
+        rooms: Vec<RoomInfo>,
+    },
+    /// Breakout rooms were deleted with all they held; whoever was in them is back in the main room.
+    BreakoutRoomsDeleted {
+        /// The main room.
+        room: RoomId,
+        /// The deleted rooms.
+        rooms: Vec<RoomId>,
+    },
+    /// A person's assignment changed (`breakout: null` unassigns). While a round runs, a connected
+    /// person moves with it.
+    Assigned {
+        /// The main room.
+        room: RoomId,
+        /// Who.
+        person_id: PersonId,
+        /// Their breakout room, if any.
+        breakout: Option<RoomId>,
+    },
+    /// Every assignment was cleared.
+    AssignmentsReset {
+        /// The main room.
+        room: RoomId,
+    },
+    /// A round started: everyone connected and assigned is now in their breakout room.
+    BreakoutStarted {
+        /// The main room.
+        room: RoomId,
+        /// The round number, from 1.
+        round: u32,
+        /// Every assignment for this round (automatic mode has filled in the unassigned).
+        assignments: Vec<Assignment>,
+        /// When the countdown before closing starts, if the round has a duration.
+        ends_at: Option<i64>,
+        /// Start time, milliseconds since the Unix epoch.
+        started_at: i64,
+    },
+    /// The round's time is up: the rooms close at `closes_at`.
+    BreakoutClosing {
+        /// The main room.
+        room: RoomId,
+        /// When the rooms close.
+        closes_at: i64,
+    },
+    /// The round ended: everyone is back in the main room.
+    BreakoutStopped {
+        /// The main room.
+        room: RoomId,
+        /// Why.
+        reason: StopReason,
+    },
+    /// Chosen breakout rooms were closed for this round: their people are back in the main room.
+    RoomsBroughtBack {
+        /// The main room.
+        room: RoomId,
+        /// The closed rooms.
+        rooms: Vec<RoomId>,
+    },
+    /// A message to every breakout room: a chat message in each, and a banner for everyone.
+    Broadcast {
+        /// The main room.
+        room: RoomId,
+        /// Who sent it.
+        from: PersonId,
+        /// Their display name.
+        from_name: String,
+        /// The text.
+        text: String,
+        /// An optional call to action.
+        cta: Option<CallToAction>,
+        /// The chat message posted in each breakout room.
+        messages: Vec<Message>,
+    },
+    /// A connected person moved (joined a room, went back to the main room, was moved).
+    Located {
+        /// The main room.
+        room: RoomId,
+        /// Who.
+        person_id: PersonId,
+        /// Where they are now.
+        location: RoomId,
+    },
+    /// A person connected; not stored (locations live in memory).
+    Connected {
+        /// The main room.
+        room: RoomId,
+        /// Who.
+        person_id: PersonId,
+        /// Their display name.
+        display_name: String,
+        /// Where they are.
+        location: RoomId,
+    },
+    /// A person's last connection closed; not stored.
+    Disconnected {
+        /// The main room.
+        room: RoomId,
+        /// Who.
+        person_id: PersonId,
+    },
+    /// Someone in a breakout room asked for help.
+    HelpRequested {
+        /// The main room.
+        room: RoomId,
+        /// The request.
+        request: HelpRequest,
+    },
+    /// A moderator accepted (and joined the room) or dismissed a help request.
+    HelpAnswered {
+        /// The main room.
+        room: RoomId,
+        /// Which request.
+        id: HelpId,
+        /// The breakout room it came from.
+        breakout: RoomId,
+        /// Who asked.
+        person_id: PersonId,
+        /// The moderator who answered.
+        by: PersonId,
+        /// Accepted (the moderator joins) or dismissed.
+        accepted: bool,
+    },
+}
+
+impl Event {
+    /// The room the event is about.
+    pub fn room(&self) -> RoomId {
+        match self {
+            Event::RoomCreated { room, .. }
+            | Event::RoomRenamed { room, .. }
+            | Event::RoomDeleted { room }
+            | Event::MemberAdded { room, .. }
+            | Event::RoleChanged { room, .. }
+            | Event::MemberRemoved { room, .. }
+            | Event::MessagePosted { room, .. }
+            | Event::BreakoutConfigured { room, .. }
+            | Event::BreakoutRoomsCreated { room, .. }
+            | Event::BreakoutRoomsDeleted { room, .. }
+            | Event::Assigned { room, .. }
+            | Event::AssignmentsReset { room }
+            | Event::BreakoutStarted { room, .. }
+            | Event::BreakoutClosing { room, .. }
+            | Event::BreakoutStopped { room, .. }
+            | Event::RoomsBroughtBack { room, .. }
+            | Event::Broadcast { room, .. }
+            | Event::Located { room, .. }
+            | Event::Connected { room, .. }
+            | Event::Disconnected { room, .. }
+            | Event::HelpRequested { room, .. }
+            | Event::HelpAnswered { room, .. } => *room,
+        }
+    }
+
+    /// Whether the event only describes who is connected where. Such events are sent but not
+    /// stored: locations are rebuilt from connections after a restart.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Event::Connected { .. } | Event::Disconnected { .. })
+    }
+
+    /// The event's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RoomCreated { .. } => "room_created",
+            Event::RoomRenamed { .. } => "room_renamed",
+            Event::RoomDeleted { .. } => "room_deleted",
+            Event::MemberAdded { .. } => "member_added",
+            Event::RoleChanged { .. } => "role_changed",
+            Event::MemberRemoved { .. } => "member_removed",
+            Event::MessagePosted { .. } => "message_posted",
+            Event::BreakoutConfigured { .. } => "breakout_configured",
+            Event::BreakoutRoomsCreated { .. } => "breakout_rooms_created",
+            Event::BreakoutRoomsDeleted { .. } => "breakout_rooms_deleted",
+            Event::Assigned { .. } => "assigned",
+            Event::AssignmentsReset { .. } => "assignments_reset",
+            Event::BreakoutStarted { .. } => "breakout_started",
+            Event::BreakoutClosing { .. } => "breakout_closing",
+            Event::BreakoutStopped { .. } => "breakout_stopped",
+            Event::RoomsBroughtBack { .. } => "rooms_brought_back",
+            Event::Broadcast { .. } => "broadcast",
+            Event::Located { .. } => "located",
+            Event::Connected { .. } => "connected",
+            Event::Disconnected { .. } => "disconnected",
+            Event::HelpRequested { .. } => "help_requested",
+            Event::HelpAnswered { .. } => "help_answered",
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! What clients receive for an event: usually one frame shared by every recipient; for the mass
+//! events of a breakout round, a frame per breakout room, so that each participant's frame says
+//! only where *they* go (O(1) in size), while moderators and open dashboards get the whole picture.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::room::{Event, RoomState};
+use crate::ids::{PersonId, RoomId};
+
+/// The frames of one event.
+#[derive(Debug, Clone)]
+pub enum Frames {
+    /// The same frame for everyone.
+    All(Utf8Bytes),
+    /// `full` for moderators and open dashboards; for everyone else the frame of their room
+    /// (`None`: not in / not assigned to any breakout room).
+    PerRoom {
+        /// The whole event.
+        full: Utf8Bytes,
+        /// Keyed by what decides: the assignment (start) or the location (broadcast).
+        by_room: HashMap<Option<RoomId>, Utf8Bytes>,
+        /// Which of the two keys this event uses.
+        key: Key,
+    },
+}
+
+/// What picks a participant's frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Their assignment.
+    Assignment,
+    /// Where they are now.
+    Location,
+}
+
+/// An event as sent on the wire: the event's own fields plus its place in the stream.
+#[derive(Serialize)]
+struct Wire<'a> {
+    seq: u64,
+    stream: RoomId,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+fn frame(value: impl Serialize) -> Utf8Bytes {
+    // Serialising plain data (no maps with non-string keys) cannot fail.
+    serde_json::to_string(&value).unwrap_or_default().into()
+}
+
+/// The frames of `event` number `seq` of `stream`, given the state after it was folded.
+pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Frames {
+    match event {
+        Event::BreakoutStarted {
+            room,
+            round,
+            ends_at,
+            started_at,
+            ..
+        } => {
+            let mut by_room: HashMap<Option<RoomId>, Utf8Bytes> = HashMap::new();
+            let mut keys: Vec<Option<RoomId>> = state.breakouts.keys().copied().map(Some).collect();
+            keys.push(None);
+            for key in keys {
+                let your_room = key.map(|id| {
+                    json!({ "id": id, "name": state.breakouts[&id].name, "title": state.title(id) })
+                });
+                let value = json!({
+                    "type": "breakout_started", "room": room, "stream": stream, "seq": seq,
+                    "round": round, "ends_at": ends_at, "started_at": started_at, "your_room": your_room,
+                });
+                by_room.insert(key, frame(value));
+            }
+            Frames::PerRoom {
+                full: frame(Wire { seq, stream, event }),
+                by_room,
+                key: Key::Assignment,
+            }
+        }
+        Event::Broadcast {
+            room,
+            from,
+            from_name,
+            text,
+            cta,
+            messages,
+        } => {
+            let base = |message: Option<&crate::domain::room::Message>| {
+                frame(json!({
+                    "type": "broadcast", "room": room, "stream": stream, "seq": seq, "from": from,
+                    "from_name": from_name, "text": text, "cta": cta, "rooms": messages.len(),
+                    "message": message,
+                }))
+            };
+            let mut by_room: HashMap<Option<RoomId>, Utf8Bytes> = messages
+                .iter()
+                .map(|m| (Some(m.room_id), base(Some(m))))
+                .collect();
+            let plain = base(None);
+            by_room.insert(None, plain.clone());
+            by_room.insert(Some(state.id()), plain.clone());
+            Frames::PerRoom {
+                full: plain,
+                by_room,
+                key: Key::Location,
+            }
+        }
+        _ => Frames::All(frame(Wire { seq, stream, event })),
+    }
+}
+
+impl Frames {
+    /// The frame for one recipient.
+    pub fn for_person(&self, state: &RoomState, person: PersonId, dashboard: bool) -> &Utf8Bytes {
+        match self {
+            Frames::All(frame) => frame,
+            Frames::PerRoom { full, by_room, key } => {
+                if dashboard || state.manages(person) {
+                    return full;
+                }
+                let room = match key {
+                    Key::Assignment => state.breakout.assignments.get(&person).copied(),
+                    Key::Location => state.locations.get(&person).copied(),
+                };
+                by_room
+                    .get(&room)
+                    .or_else(|| by_room.get(&None))
+                    .unwrap_or(full)
+            }
+        }
+    }
+}

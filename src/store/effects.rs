@@ -1,0 +1,344 @@
+//! How each event changes the tables. Called inside the commit transaction, in event order, so a
+//! command's effects are stored all together or not at all.
+
+use sqlx::AnyConnection;
+
+use super::StoreError;
+use crate::domain::room::{Event, Message};
+use crate::ids::RoomId;
+
+/// Rows per multi-row `INSERT` (3 parameters each keeps well under every backend's limit).
+const CHUNK: usize = 400;
+
+/// Applies one event (number `seq` of stream `stream`, committed at `at`) to the tables.
+pub(super) async fn write_effect(
+    conn: &mut AnyConnection,
+    stream: RoomId,
+    seq: u64,
+    event: &Event,
+    at: i64,
+) -> Result<(), StoreError> {
+    let main = stream.to_string();
+    match event {
+        Event::RoomCreated { room, info } => {
+            sqlx::query(
+                "INSERT INTO rooms (id, parent_id, name, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(room.to_string())
+            .bind(info.parent_id.map(|p| p.to_string()))
+            .bind(info.name.clone())
+            .bind(info.created_at)
+            .execute(&mut *conn)
+            .await?;
+            if info.parent_id.is_none() {
+                sqlx::query("INSERT INTO breakout_sessions (room_id, config) VALUES ($1, '{}')")
+                    .bind(room.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Event::RoomRenamed { room, name } => {
+            sqlx::query("UPDATE rooms SET name = $1 WHERE id = $2")
+                .bind(name.clone())
+                .bind(room.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Event::RoomDeleted { room } => {
+            sqlx::query("DELETE FROM rooms WHERE id = $1")
+                .bind(room.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Event::MemberAdded { room, member } => {
+            sqlx::query(
+                "INSERT INTO members (room_id, person_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(room.to_string())
+            .bind(member.person_id.to_string())
+            .bind(member.role.as_str())
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Event::RoleChanged {
+            room,
+            person_id,
+            role,
+        } => {
+            sqlx::query("UPDATE members SET role = $1 WHERE room_id = $2 AND person_id = $3")
+                .bind(role.as_str())
+                .bind(room.to_string())
+                .bind(person_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Event::MemberRemoved { room, person_id } => {
+            sqlx::query("DELETE FROM members WHERE room_id = $1 AND person_id = $2")
+                .bind(room.to_string())
+                .bind(person_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            if *room == stream {
+                sqlx::query(
+                    "DELETE FROM breakout_assignments WHERE main_id = $1 AND person_id = $2",
+                )
+                .bind(main.clone())
+                .bind(person_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Event::MessagePosted { message, .. } => insert_message(conn, seq, message).await?,
+        Event::Broadcast { messages, .. } => {
+            for message in messages {
+                insert_message(conn, seq, message).await?;
+            }
+        }
+        Event::BreakoutConfigured {
+            enabled,
+            config,
+            ends_at,
+            ..
+        } => {
+            let config =
+                serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "UPDATE breakout_sessions SET enabled = $1, config = $2, \
+                 ends_at = CASE WHEN status = 'running' THEN $3 ELSE ends_at END WHERE room_id = $4",
+            )
+            .bind(i64::from(*enabled))
+            .bind(config)
+            .bind(*ends_at)
+            .bind(main)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Event::BreakoutRoomsCreated { rooms, .. } => {
+            for chunk in rooms.chunks(CHUNK) {
+                let rows: Vec<[String; 4]> = chunk
+                    .iter()
+                    .map(|r| {
+                        [
+                            r.id.to_string(),
+                            main.clone(),
+                            r.name.clone(),
+                            r.created_at.to_string(),
+                        ]
+                    })
+                    .collect();
+                // created_at goes in as text and is cast back, so every column binds as a string.
+                insert_rows(
+                    conn,
+                    "INSERT INTO rooms (id, parent_id, name, created_at)",
+                    &rows,
+                    &[3],
+                )
+                .await?;
+            }
+        }
+        Event::BreakoutRoomsDeleted { rooms, .. } => {
+            for room in rooms {
+                sqlx::query("DELETE FROM rooms WHERE id = $1 AND parent_id = $2")
+                    .bind(room.to_string())
+                    .bind(main.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Event::Assigned {
+            person_id,
+            breakout,
+            ..
+        } => {
+            sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1 AND person_id = $2")
+                .bind(main.clone())
+                .bind(person_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            if let Some(b) = breakout {
+                sqlx::query("INSERT INTO breakout_assignments (main_id, person_id, breakout_id) VALUES ($1, $2, $3)")
+                    .bind(main)
+                    .bind(person_id.to_string())
+                    .bind(b.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Event::AssignmentsReset { .. } => {
+            sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1")
+                .bind(main)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Event::BreakoutStarted {
+            round,
+            assignments,
+            ends_at,
+            started_at,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE breakout_sessions SET status = 'running', round = $1, started_at = $2, ends_at = $3, \
+                 closes_at = NULL WHERE room_id = $4",
+            )
+            .bind(i64::from(*round))
+            .bind(*started_at)
+            .bind(*ends_at)
+            .bind(main.clone())
+            .execute(&mut *conn)
+            .await?;
+            for sql in [
+                "DELETE FROM breakout_assignments WHERE main_id = $1",
+                "DELETE FROM breakout_closed WHERE main_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(main.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for chunk in assignments.chunks(CHUNK) {
+                let rows: Vec<[String; 3]> = chunk
+                    .iter()
+                    .map(|a| {
+                        [
+                            main.clone(),
+                            a.person_id.to_string(),
+                            a.breakout.to_string(),
+                        ]
+                    })
+                    .collect();
+                insert_rows(
+                    conn,
+                    "INSERT INTO breakout_assignments (main_id, person_id, breakout_id)",
+                    &rows,
+                    &[],
+                )
+                .await?;
+            }
+        }
+        Event::BreakoutClosing { closes_at, .. } => {
+            sqlx::query("UPDATE breakout_sessions SET status = 'closing', closes_at = $1 WHERE room_id = $2")
+                .bind(*closes_at)
+                .bind(main)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Event::BreakoutStopped { .. } => {
+            sqlx::query(
+                "UPDATE breakout_sessions SET status = 'idle', started_at = NULL, ends_at = NULL, closes_at = NULL \
+                 WHERE room_id = $1",
+            )
+            .bind(main.clone())
+            .execute(&mut *conn)
+            .await?;
+            for sql in [
+                "DELETE FROM breakout_closed WHERE main_id = $1",
+                "DELETE FROM help_requests WHERE main_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(main.clone())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Event::RoomsBroughtBack { rooms, .. } => {
+            for room in rooms {
+                sqlx::query("INSERT INTO breakout_closed (main_id, breakout_id) VALUES ($1, $2)")
+                    .bind(main.clone())
+                    .bind(room.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM help_requests WHERE breakout_id = $1")
+                    .bind(room.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Event::HelpRequested { request, .. } => {
+            sqlx::query(
+                "INSERT INTO help_requests (id, main_id, breakout_id, person_id, display_name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(request.id.to_string())
+            .bind(main)
+            .bind(request.breakout.to_string())
+            .bind(request.person_id.to_string())
+            .bind(request.display_name.clone())
+            .bind(request.created_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Event::HelpAnswered { id, .. } => {
+            sqlx::query("DELETE FROM help_requests WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Where connected people are lives in memory only.
+        Event::Located { .. } | Event::Connected { .. } | Event::Disconnected { .. } => {}
+    }
+    Ok(())
+}
+
+async fn insert_message(
+    conn: &mut AnyConnection,
+    seq: u64,
+    message: &Message,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO messages (id, room_id, seq, author_id, author_name, kind, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(message.id.to_string())
+    .bind(message.room_id.to_string())
+    .bind(seq as i64)
+    .bind(message.author_id.map(|a| a.to_string()))
+    .bind(message.author_name.clone())
+    .bind(message.kind.as_str())
+    .bind(message.text.clone())
+    .bind(message.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One multi-row `INSERT … VALUES (…), (…)` of string values; the columns whose index is in
+/// `integers` are cast to integers by the database.
+async fn insert_rows<const N: usize>(
+    conn: &mut AnyConnection,
+    head: &'static str,
+    rows: &[[String; N]],
+    integers: &[usize],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(head);
+    sql.push_str(" VALUES ");
+    let mut n = 0;
+    for (r, _) in rows.iter().enumerate() {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..N {
+            n += 1;
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            if integers.contains(&c) {
+                sql.push_str(&format!("CAST(${n} AS BIGINT)"));
+            } else {
+                sql.push_str(&format!("${n}"));
+            }
+        }
+        sql.push(')');
+    }
+    // Only placeholders are generated here; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        for value in row {
+            query = query.bind(value.clone());
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
