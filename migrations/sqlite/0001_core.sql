@@ -49,7 +49,7 @@ CREATE TABLE messages (
     seq         INTEGER NOT NULL,
     author_id   TEXT REFERENCES people(id) ON DELETE SET NULL,
     author_name TEXT,
-    kind        TEXT NOT NULL CHECK (kind IN ('user', 'system')),
+    kind        TEXT NOT NULL CHECK (kind IN ('user', 'system', 'broadcast')),
     body        TEXT NOT NULL,
     created_at  INTEGER NOT NULL
 );

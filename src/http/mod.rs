@@ -4,6 +4,7 @@
 //! Handlers are glue: extract, authorise (the [`crate::auth::Auth`] extractor), call a room actor
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
+mod breakout;
 pub mod error;
 mod events;
 pub mod openapi;
@@ -28,6 +29,7 @@ pub fn router(app: App) -> Router {
     let api = Router::new()
         .merge(session::router())
         .merge(rooms::router())
+        .merge(breakout::router())
         .merge(events::router());
     Router::new()
         .nest("/api/v1", api)

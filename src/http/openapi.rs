@@ -19,6 +19,11 @@ use crate::App;
         super::rooms::delete_room, super::rooms::list_members, super::rooms::add_member, super::rooms::change_role,
         super::rooms::remove_member, super::rooms::list_messages, super::rooms::post_message,
         super::events::events, super::ops::healthz, super::ops::metrics,
+        super::breakout::session, super::breakout::configure, super::breakout::create_rooms,
+        super::breakout::rename_room, super::breakout::delete_room, super::breakout::delete_all_rooms,
+        super::breakout::assign, super::breakout::unassign, super::breakout::reset, super::breakout::start,
+        super::breakout::stop, super::breakout::move_person, super::breakout::broadcast, super::breakout::join,
+        super::breakout::leave, super::breakout::ask_help, super::breakout::answer_help,
     ),
     modifiers(&BearerAuth)
 )]

@@ -108,6 +108,7 @@ fn message_from(row: &AnyRow) -> Result<(u64, Message), StoreError> {
     let kind = match row.try_get::<String, _>("kind")?.as_str() {
         "user" => MessageKind::User,
         "system" => MessageKind::System,
+        "broadcast" => MessageKind::Broadcast,
         other => return Err(StoreError::Corrupt(format!("message kind: {other:?}"))),
     };
     let seq: i64 = row.try_get("seq")?;

@@ -37,6 +37,32 @@ impl TestServer {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, settings: Settings) -> TestServer {
+        Self::start_full(
+            dir,
+            settings,
+            std::sync::Arc::new(huddle::clock::SystemClock),
+        )
+        .await
+    }
+
+    /// Starts a server whose time only moves when the test moves `clock`.
+    pub async fn start_with_clock(
+        settings: Settings,
+        clock: huddle::clock::ManualClock,
+    ) -> TestServer {
+        Self::start_full(
+            tempfile::tempdir().unwrap(),
+            settings,
+            std::sync::Arc::new(clock),
+        )
+        .await
+    }
+
+    pub async fn start_full(
+        dir: tempfile::TempDir,
+        settings: Settings,
+        clock: huddle::clock::SharedClock,
+    ) -> TestServer {
         let base = Settings {
             data_dir: Some(dir.path().to_owned()),
             ..Settings::default()
@@ -45,7 +71,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let server = huddle::Server::bind(config, listener)
+        let server = huddle::Server::bind_with_clock(config, listener, clock)
             .await
             .expect("server");
         let addr = server.local_addr().unwrap();
