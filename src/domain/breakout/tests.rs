@@ -673,7 +673,7 @@ fn command(state: &RoomState, what: u8, arg: u8) -> BreakoutCommand {
             enabled: arg != 3,
             config: BreakoutConfig {
                 mode: modes[arg as usize],
-                free_movement: arg % 2 == 0,
+                free_movement: arg.is_multiple_of(2),
                 return_to_main: arg != 1,
                 everyone_broadcasts: arg == 2,
                 duration_secs: [None, Some(60), Some(300), Some(5)][arg as usize],
@@ -714,7 +714,7 @@ fn command(state: &RoomState, what: u8, arg: u8) -> BreakoutCommand {
                 .nth(arg as usize)
                 .copied()
                 .unwrap_or(HelpId(uuid::Uuid::from_u128(5))),
-            accept: arg % 2 == 0,
+            accept: arg.is_multiple_of(2),
         },
         _ => BreakoutCommand::MessageRoom {
             breakout: room,
