@@ -30,8 +30,12 @@ impl Clock for SystemClock {
     }
 
     fn sleep_until(&self, deadline_ms: i64) -> Sleep {
-        let wait = (deadline_ms - self.now_ms()).max(0) as u64;
-        Box::pin(tokio::time::sleep(Duration::from_millis(wait)))
+        let wait = deadline_ms - self.now_ms();
+        if wait <= 0 {
+            // Past deadlines are ready at once, not at the timer wheel's next turn.
+            return Box::pin(std::future::ready(()));
+        }
+        Box::pin(tokio::time::sleep(Duration::from_millis(wait as u64)))
     }
 }
 

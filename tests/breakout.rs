@@ -320,3 +320,420 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
     let stopped = streams[0].next().await;
     assert_eq!(stopped["reason"], "stopped");
 }
+
+/// Expected statuses for: owner, moderator, participant, breakout-only member, outsider.
+type Row<'a> = (&'a str, Method, String, Option<Value>, [u16; 5]);
+
+async fn check_table(who: &[&Client; 5], rows: Vec<Row<'_>>, mode: &str) {
+    for (what, method, path, body, expected) in rows {
+        for (i, client) in who.iter().enumerate() {
+            if expected[i] == 0 {
+                continue; // not asked of this role in this row
+            }
+            let (status, answer) = client.call(method.clone(), &path, body.clone()).await;
+            assert_eq!(
+                status.as_u16(),
+                expected[i],
+                "{mode}: {what} by {}: {answer}",
+                [
+                    "owner",
+                    "moderator",
+                    "participant",
+                    "breakout-only",
+                    "outsider"
+                ][i]
+            );
+            if status.as_u16() >= 400 {
+                assert!(
+                    answer["error"]["code"].is_string(),
+                    "{mode}: {what}: a JSON error"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn who_may_do_what_in_every_mode() {
+    for mode in ["automatic", "manual", "free"] {
+        let w = Workshop::new(1).await;
+        let p = &w.participants[0];
+        let p_id = p.person_id().await;
+        let outsider = w.server.user(&w.owner, "Out").await;
+        let guest = w.server.user(&w.owner, "Bo").await;
+        let closed = json!({"enabled": true, "mode": mode, "free_movement": false, "return_to_main": false, "everyone_broadcasts": false});
+        w.configure(closed.clone()).await;
+        let rooms = w.create_rooms(2).await;
+        // Bo is a direct member of Room 2 only: a breakout-only member.
+        w.owner
+            .add_member(&rooms[1], "bo@example.org", "participant")
+            .await;
+        w.owner
+            .expect(
+                Method::PUT,
+                &w.path(&format!("/assignments/{p_id}")),
+                Some(json!({"breakout": rooms[0]})),
+                StatusCode::OK,
+            )
+            .await;
+        let _events: Vec<Events> = futures_util::future::join_all(
+            [&w.owner, &w.moderator, p, &guest].map(|c| c.events(None)),
+        )
+        .await;
+        let who = [&w.owner, &w.moderator, p, &guest, &outsider];
+
+        // Between rounds.
+        check_table(
+            &who,
+            vec![
+                (
+                    "start",
+                    Method::POST,
+                    w.path("/start"),
+                    None,
+                    [0, 0, 403, 403, 404],
+                ),
+                (
+                    "see the dashboard",
+                    Method::GET,
+                    w.path(""),
+                    None,
+                    [200, 200, 200, 200, 404],
+                ),
+                (
+                    "ask for help",
+                    Method::POST,
+                    w.path("/help"),
+                    None,
+                    [0, 403, 409, 409, 404],
+                ),
+            ],
+            mode,
+        )
+        .await;
+        w.moderator
+            .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
+            .await;
+
+        let help_rows = vec![(
+            "ask for help",
+            Method::POST,
+            w.path("/help"),
+            None,
+            [403, 403, 201, 201, 404],
+        )];
+        check_table(&who, help_rows, mode).await;
+        let open: Vec<String> = w.session(&w.owner).await["help"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(open.len(), 2, "{mode}: one request from each room");
+        let answer = json!({"action": "dismiss"});
+        check_table(
+            &who,
+            vec![
+                (
+                    "answer help",
+                    Method::PATCH,
+                    w.path(&format!("/help/{}", open[0])),
+                    Some(answer.clone()),
+                    [0, 200, 403, 403, 404],
+                ),
+                (
+                    "answer help",
+                    Method::PATCH,
+                    w.path(&format!("/help/{}", open[1])),
+                    Some(answer),
+                    [200, 0, 0, 0, 0],
+                ),
+                (
+                    "configure",
+                    Method::PUT,
+                    w.path(""),
+                    Some(closed.clone()),
+                    [200, 200, 403, 403, 404],
+                ),
+                (
+                    "create a room",
+                    Method::POST,
+                    w.path("/rooms"),
+                    Some(json!({"name": "Extra"})),
+                    [0, 201, 403, 403, 404],
+                ),
+                (
+                    "move",
+                    Method::POST,
+                    w.path("/move"),
+                    Some(json!({"person_id": p_id, "breakout": rooms[0]})),
+                    [200, 200, 403, 403, 404],
+                ),
+                (
+                    "broadcast",
+                    Method::POST,
+                    w.path("/broadcast"),
+                    Some(json!({"text": "hi"})),
+                    [200, 200, 403, 403, 404],
+                ),
+                (
+                    "message one room",
+                    Method::POST,
+                    w.path("/broadcast"),
+                    Some(json!({"text": "hi", "breakout": rooms[0]})),
+                    [200, 200, 403, 403, 404],
+                ),
+                (
+                    "join another room",
+                    Method::POST,
+                    w.path("/join"),
+                    Some(json!({"breakout": rooms[1]})),
+                    [200, 200, if mode == "free" { 200 } else { 403 }, 0, 404],
+                ),
+                (
+                    "join another room",
+                    Method::POST,
+                    w.path("/join"),
+                    Some(json!({"breakout": rooms[0]})),
+                    [0, 0, 0, 403, 0],
+                ),
+                (
+                    "go back to the main room",
+                    Method::POST,
+                    w.path("/leave"),
+                    None,
+                    [200, 200, 403, 403, 404],
+                ),
+            ],
+            mode,
+        )
+        .await;
+
+        // Opened up: participants broadcast, move and return; breakout-only members still may not.
+        let open_settings = json!({"enabled": true, "mode": mode, "free_movement": true, "return_to_main": true, "everyone_broadcasts": true});
+        w.configure(open_settings).await;
+        check_table(
+            &who,
+            vec![
+                (
+                    "broadcast",
+                    Method::POST,
+                    w.path("/broadcast"),
+                    Some(json!({"text": "hi"})),
+                    [0, 0, 200, 403, 404],
+                ),
+                (
+                    "broadcast with a call to action",
+                    Method::POST,
+                    w.path("/broadcast"),
+                    Some(
+                        json!({"text": "hi", "cta": {"label": "Go", "url": "https://example.org"}}),
+                    ),
+                    [200, 0, 403, 403, 404],
+                ),
+                (
+                    "join another room",
+                    Method::POST,
+                    w.path("/join"),
+                    Some(json!({"breakout": rooms[1]})),
+                    [0, 0, 200, 0, 404],
+                ),
+                (
+                    "join another room",
+                    Method::POST,
+                    w.path("/join"),
+                    Some(json!({"breakout": rooms[0]})),
+                    [0, 0, 0, 403, 0],
+                ),
+                (
+                    "go back to the main room",
+                    Method::POST,
+                    w.path("/leave"),
+                    None,
+                    [0, 0, 200, 403, 404],
+                ),
+                (
+                    "stop",
+                    Method::POST,
+                    w.path("/stop"),
+                    None,
+                    [0, 0, 403, 403, 404],
+                ),
+                (
+                    "bring back a room",
+                    Method::POST,
+                    w.path("/stop"),
+                    Some(json!({"rooms": [rooms[1]]})),
+                    [0, 200, 403, 403, 404],
+                ),
+                (
+                    "stop",
+                    Method::POST,
+                    w.path("/stop"),
+                    None,
+                    [200, 0, 0, 0, 0],
+                ),
+                (
+                    "reset",
+                    Method::POST,
+                    w.path("/reset"),
+                    None,
+                    [0, 200, 403, 403, 404],
+                ),
+                (
+                    "delete all rooms",
+                    Method::DELETE,
+                    w.path("/rooms"),
+                    None,
+                    [0, 0, 403, 403, 404],
+                ),
+            ],
+            mode,
+        )
+        .await;
+        let bo_view = guest.get(&w.path("")).await;
+        assert_eq!(bo_view["can_manage"], false);
+        let bo_rooms: Vec<&str> = bo_view["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            bo_rooms,
+            vec![rooms[1].as_str()],
+            "{mode}: a breakout-only member sees only their room"
+        );
+        guest
+            .expect(
+                Method::GET,
+                &format!("/api/v1/rooms/{}", w.room),
+                None,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
+        guest
+            .expect(
+                Method::GET,
+                &format!("/api/v1/rooms/{}/messages", w.room),
+                None,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn two_moderators_at_the_same_moment_get_a_consistent_result() {
+    let w = Workshop::new(6).await;
+    let ids: Vec<String> =
+        futures_util::future::join_all(w.participants.iter().map(|p| p.person_id())).await;
+    let _streams: Vec<Events> =
+        futures_util::future::join_all(w.participants.iter().map(|p| p.events(None))).await;
+    w.configure(json!({"enabled": true, "mode": "automatic"}))
+        .await;
+    let rooms = w.create_rooms(3).await;
+    let start = w.path("/start");
+    let (a, b) = tokio::join!(
+        w.owner.call(Method::POST, &start, None),
+        w.moderator.call(Method::POST, &start, None)
+    );
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [200, 409],
+        "one start wins, the other is told it is running"
+    );
+    let move_path = w.path("/move");
+    for round in 0..5 {
+        let moves: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(i, id)| {
+                let to_a = &rooms[(i + round) % 3];
+                let to_b = &rooms[(i + round + 1) % 3];
+                [
+                    w.owner.call(
+                        Method::POST,
+                        &move_path,
+                        Some(json!({"person_id": id, "breakout": to_a})),
+                    ),
+                    w.moderator.call(
+                        Method::POST,
+                        &move_path,
+                        Some(json!({"person_id": id, "breakout": to_b})),
+                    ),
+                ]
+            })
+            .collect();
+        for (status, body) in futures_util::future::join_all(moves).await {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let view = w.session(&w.owner).await;
+        for person in view["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["role"] == "participant")
+        {
+            assert!(person["assignment"].is_string());
+            assert_eq!(
+                person["location"], person["assignment"],
+                "each person is in exactly the room they were last moved to"
+            );
+        }
+        let present: usize = view["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["present"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(present, 6, "nobody in two rooms, nobody lost");
+    }
+}
+
+#[tokio::test]
+async fn a_timer_that_ran_out_while_huddle_was_down_closes_the_rooms_at_start_up() {
+    let clock = ManualClock::new(START);
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_full(dir, Settings::default(), std::sync::Arc::new(clock.clone())).await;
+    let owner = server.admin().await;
+    let room = owner.create_room("Timed").await;
+    let path = format!("/api/v1/rooms/{room}/breakout");
+    owner
+        .expect(
+            Method::PUT,
+            &path,
+            Some(json!({"enabled": true, "duration_secs": 60})),
+            StatusCode::OK,
+        )
+        .await;
+    owner
+        .expect(
+            Method::POST,
+            &format!("{path}/rooms"),
+            Some(json!({"count": 2})),
+            StatusCode::CREATED,
+        )
+        .await;
+    owner
+        .expect(Method::POST, &format!("{path}/start"), None, StatusCode::OK)
+        .await;
+    let dir = server.stop().await;
+
+    // An hour later, Huddle comes back.
+    clock.advance(Duration::from_secs(3600));
+    let server =
+        TestServer::start_full(dir, Settings::default(), std::sync::Arc::new(clock.clone())).await;
+    let owner = server.anonymous().login("admin@example.org").await;
+    let view = owner.get(&path).await;
+    assert_eq!(view["status"], "idle", "{view}");
+    assert_eq!(view["round"], 1);
+    let mut events = owner.events(Some(&format!("{room}:0"))).await;
+    assert_eq!(
+        events.next_of("breakout_stopped").await["reason"],
+        "time_up"
+    );
+}

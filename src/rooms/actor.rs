@@ -102,12 +102,15 @@ pub(super) async fn run(
                     None => std::future::pending().await,
                 }
             };
+            // The timer goes first: a deadline that has passed (perhaps while Huddle was down)
+            // is acted on before any request sees the room.
             tokio::select! {
+                biased;
+                () = timer => actor.on_timer().await,
                 msg = rx.recv() => match msg {
                     Some(msg) => if actor.handle(msg).await == Flow::Stop { break },
                     None => break,
                 },
-                () = timer => actor.on_timer().await,
             }
         }
         rooms.forget(stream, generation);

@@ -807,3 +807,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn breakout_only_members_stay_in_their_room() {
+    let mut s = workshop(1);
+    enable(&mut s, BreakoutConfig::default());
+    let r = rooms(&mut s, 2);
+    let bo = 50;
+    s.fold(&Event::MemberAdded {
+        room: r[1],
+        member: Member {
+            person_id: person(bo),
+            display_name: "Bo".into(),
+            role: Role::Participant,
+        },
+    });
+    let e = connect(&s, person(bo), "Bo".into()).unwrap();
+    s.fold(&e);
+    assert_eq!(s.locations[&person(bo)], r[1]);
+    run(&mut s, OWNER, BreakoutCommand::Start, 0).unwrap();
+    let refused = run(&mut s, bo, BreakoutCommand::Join { breakout: r[0] }, 0);
+    assert!(
+        matches!(refused, Err(DomainError::Forbidden(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        run(&mut s, bo, BreakoutCommand::Leave, 0),
+        Err(DomainError::Forbidden(_))
+    ));
+    assert!(run(&mut s, bo, BreakoutCommand::AskHelp, 0).is_ok());
+}
