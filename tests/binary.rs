@@ -294,3 +294,117 @@ async fn json_logs_are_one_object_per_line() {
     }
     assert!(stderr.contains("shutting down"), "the shutdown is logged");
 }
+
+#[tokio::test]
+async fn a_running_breakout_session_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
+    let anon = running.client.clone();
+    anon.expect(
+        Method::POST,
+        "/api/v1/setup",
+        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let admin = anon.login("admin@example.org").await;
+    admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"email": "pat@example.org", "password": PASSWORD, "display_name": "Pat"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let pat = anon.login("pat@example.org").await;
+    let room = admin.create_room("Survivor").await;
+    admin
+        .add_member(&room, "pat@example.org", "participant")
+        .await;
+    let b = format!("/api/v1/rooms/{room}/breakout");
+    let settings = json!({"enabled": true, "mode": "manual", "free_movement": true, "duration_secs": 3600, "countdown_secs": 90});
+    admin
+        .expect(Method::PUT, &b, Some(settings), StatusCode::OK)
+        .await;
+    let created = admin
+        .expect(
+            Method::POST,
+            &format!("{b}/rooms"),
+            Some(json!({"names": ["Red", "Blue"]})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let blue = created["rooms"][1]["id"].as_str().unwrap().to_owned();
+    let pat_id = pat.person_id().await;
+    admin
+        .expect(
+            Method::PUT,
+            &format!("{b}/assignments/{pat_id}"),
+            Some(json!({"breakout": blue})),
+            StatusCode::OK,
+        )
+        .await;
+    let _pat_events = pat.events(None).await;
+    admin
+        .expect(Method::POST, &format!("{b}/start"), None, StatusCode::OK)
+        .await;
+    let help = pat
+        .expect(
+            Method::POST,
+            &format!("{b}/help"),
+            None,
+            StatusCode::CREATED,
+        )
+        .await;
+    let before = admin.get(&b).await;
+
+    running.child.kill().unwrap(); // SIGKILL
+    running.child.wait().unwrap();
+    let running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
+    let admin = running.client.login("admin@example.org").await;
+    let after = admin.get(&b).await;
+    for key in [
+        "settings",
+        "status",
+        "round",
+        "started_at",
+        "ends_at",
+        "help",
+    ] {
+        assert_eq!(after[key], before[key], "{key} survived");
+    }
+    assert_eq!(after["status"], "running");
+    assert_eq!(after["help"][0]["id"], help["id"]);
+    let names: Vec<&str> = after["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Blue", "Red"]);
+    let pat_after = after["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person_id"] == pat_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(pat_after["assignment"], blue.as_str());
+    assert!(
+        pat_after["location"].is_null(),
+        "locations are rebuilt from connections, and Pat is not connected yet"
+    );
+    // Pat reconnects and is back in Blue at once.
+    let pat = running.client.login("pat@example.org").await;
+    let _events = pat.events(None).await;
+    let view = admin.get(&b).await;
+    let pat_now = view["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person_id"] == pat_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(pat_now["location"], blue.as_str());
+}
