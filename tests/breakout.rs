@@ -737,3 +737,102 @@ async fn a_timer_that_ran_out_while_huddle_was_down_closes_the_rooms_at_start_up
         "time_up"
     );
 }
+
+#[tokio::test]
+async fn in_free_mode_participants_choose_and_the_open_dashboard_shows_where_everyone_is() {
+    let w = Workshop::new(2).await;
+    let ids: Vec<String> =
+        futures_util::future::join_all(w.participants.iter().map(|p| p.person_id())).await;
+    w.configure(json!({"enabled": true, "mode": "free"})).await;
+    let rooms = w.create_rooms(2).await;
+    let mut p1 = w.participants[0].events(None).await;
+    let mut p2 = w.participants[1].events(None).await;
+    // P2 opens the dashboard: it now hears where people go, not only where P2 goes.
+    let open = json!({"type": "dashboard", "room": w.room, "open": true});
+    futures_util::SinkExt::send(
+        &mut p2.ws,
+        tokio_tungstenite::tungstenite::Message::Text(open.to_string().into()),
+    )
+    .await
+    .unwrap();
+    let confirmed = p2.next().await;
+    assert_eq!(
+        (confirmed["type"].as_str(), confirmed["open"].as_bool()),
+        (Some("dashboard"), Some(true))
+    );
+
+    // Before the round, choosing is a choice (an assignment), not a move.
+    w.participants[0]
+        .expect(
+            Method::POST,
+            &w.path("/join"),
+            Some(json!({"breakout": rooms[1]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(p1.next().await["breakout"], rooms[1].as_str());
+    let seen = p2.next_of("assigned").await;
+    assert_eq!(
+        (seen["person_id"].as_str(), seen["breakout"].as_str()),
+        (Some(ids[0].as_str()), Some(rooms[1].as_str()))
+    );
+
+    w.owner
+        .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
+        .await;
+    assert_eq!(
+        p1.next_of("breakout_started").await["your_room"]["id"],
+        rooms[1].as_str()
+    );
+    let full = p2.next_of("breakout_started").await;
+    assert_eq!(
+        full["assignments"].as_array().unwrap().len(),
+        1,
+        "the dashboard gets the whole roster"
+    );
+
+    // During the round P2 picks a room and P1 switches.
+    w.participants[1]
+        .expect(
+            Method::POST,
+            &w.path("/join"),
+            Some(json!({"breakout": rooms[0]})),
+            StatusCode::OK,
+        )
+        .await;
+    w.participants[0]
+        .expect(
+            Method::POST,
+            &w.path("/join"),
+            Some(json!({"breakout": rooms[0]})),
+            StatusCode::OK,
+        )
+        .await;
+    let view = w.session(&w.participants[0]).await;
+    let present: Vec<&str> = view["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == rooms[0].as_str())
+        .unwrap()["present"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let mut expected = vec![ids[0].as_str(), ids[1].as_str()];
+    expected.sort();
+    assert_eq!(present, expected);
+    // P1 can read Room 1's chat now, not Room 2's any more.
+    w.participants[0]
+        .get(&format!("/api/v1/rooms/{}/messages", rooms[0]))
+        .await;
+    w.participants[0]
+        .expect(
+            Method::GET,
+            &format!("/api/v1/rooms/{}/messages", rooms[1]),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+}

@@ -9,7 +9,8 @@
 //!    reload the snapshot, then apply events after `N`.
 //!
 //! Clients may send `{"type":"dashboard","room":MAIN,"open":true}` to receive the breakout
-//! dashboard (rosters and live locations) of a main room, and `"open":false` to stop.
+//! dashboard (rosters and live locations) of a main room, and `"open":false` to stop; the server
+//! confirms with `{"type":"dashboard","room":MAIN,"seq":N,"open":…}` from which event on it applies.
 //!
 //! Liveness: the server pings every `ping` interval and closes a connection it has not heard from
 //! (any frame, pongs included) for two intervals. A write that blocks that long also closes it.

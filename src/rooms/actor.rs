@@ -176,8 +176,19 @@ impl Actor {
             }
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
             Msg::Dashboard { conn_id, open } => {
+                let stream = self.stream;
+                let confirmation: Utf8Bytes = serde_json::json!({
+                    "type": "dashboard", "room": stream, "stream": stream, "seq": self.last_seq, "open": open,
+                })
+                .to_string()
+                .into();
                 for sub in self.subscribers.iter_mut().filter(|s| s.conn.id == conn_id) {
                     sub.dashboard = open;
+                    // Tells the client from which event on it receives (or no longer receives)
+                    // rosters and locations.
+                    if sub.conn.offer(&confirmation) == Offer::Full {
+                        sub.conn.request_resync(stream);
+                    }
                 }
             }
         }
