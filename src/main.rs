@@ -140,11 +140,13 @@ async fn main() -> anyhow::Result<()> {
                 id: huddle::ids::PersonId::new(),
                 email: huddle::domain::validate::email(&email)?,
                 display_name: huddle::domain::validate::name("display_name", &display_name)?,
-                password_hash: huddle::auth::hash_password(
-                    huddle::domain::validate::password(&password)?.to_owned(),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?,
+                password_hash: Some(
+                    huddle::auth::hash_password(
+                        huddle::domain::validate::password(&password)?.to_owned(),
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?,
+                ),
                 is_admin: admin,
                 created_at: huddle::clock::Clock::now_ms(&huddle::clock::SystemClock),
             };

@@ -278,3 +278,96 @@ async fn sign_in_attempts_are_rate_limited_per_account_and_per_address() {
         .unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
 }
+
+#[tokio::test]
+async fn administrators_import_accounts_with_api_tokens() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let accounts: Vec<_> = (0..50)
+        .map(|i| json!({"email": format!("Student{i}@School.example"), "display_name": format!("Student {i}")}))
+        .collect();
+    let imported = admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(json!({"accounts": accounts, "issue_tokens": true})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let rows = imported["accounts"].as_array().unwrap();
+    assert_eq!(rows.len(), 50);
+    assert_eq!(rows[7]["email"], "student7@school.example");
+    // Each token works at once, without any password.
+    let student = common::Client {
+        token: Some(rows[7]["token"].as_str().unwrap().to_owned()),
+        ..server.anonymous()
+    };
+    assert_eq!(
+        student.get("/api/v1/session").await["display_name"],
+        "Student 7"
+    );
+    let no_password = server
+        .anonymous()
+        .call(
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"email": "student7@school.example", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(no_password.0, StatusCode::UNAUTHORIZED);
+
+    // Bad rows are named, and nothing of a refused import is kept.
+    let bad = json!({"accounts": [{"email": "ok@x.example", "display_name": "Ok"}, {"email": "broken", "display_name": "B"}]});
+    let refused = admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(bad),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("row 1"),
+        "{refused}"
+    );
+    let taken = json!({"accounts": [{"email": "new@x.example", "display_name": "New"}, {"email": "student1@school.example", "display_name": "Dup"}]});
+    admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(taken),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    let twice = json!({"accounts": [{"email": "a@x.example", "display_name": "A"}, {"email": "A@x.example", "display_name": "A"}]});
+    admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(twice),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    let retry = json!({"accounts": [{"email": "new@x.example", "display_name": "New", "password": PASSWORD}]});
+    admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(retry),
+            StatusCode::CREATED,
+        )
+        .await;
+    server.anonymous().login("new@x.example").await;
+    let nobody = json!({"accounts": [{"email": "z@x.example", "display_name": "Z"}]});
+    student
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(nobody),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+}

@@ -714,3 +714,82 @@ async fn conflicting_commands_from_two_owners_are_applied_one_after_the_other() 
         assert_eq!(owners, 1, "round {round}: {members}");
     }
 }
+
+#[tokio::test]
+async fn many_members_are_added_in_one_command() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let accounts: Vec<_> = (0..300)
+        .map(|i| json!({"email": format!("p{i}@example.org"), "display_name": format!("P{i}")}))
+        .collect();
+    let imported = admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(json!({"accounts": accounts, "issue_tokens": true})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let ids: Vec<Value> = imported["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    let first = common::Client {
+        token: Some(
+            imported["accounts"][0]["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+        ..server.anonymous()
+    };
+    let room = admin.create_room("Lecture").await;
+    let mut events = first.events(None).await;
+    let added = admin
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/members"),
+            Some(json!({"person_ids": ids})),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(added["members"].as_array().unwrap().len(), 300);
+    let event = events.next().await;
+    assert_eq!(
+        event["type"], "members_added",
+        "the new member's connection hears of it at once"
+    );
+    assert_eq!(
+        events.next().await["message"]["text"],
+        "300 people joined as participant"
+    );
+    assert_eq!(
+        admin.get(&format!("/api/v1/rooms/{room}/members")).await["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        301
+    );
+    // All or nothing: one already a member refuses the whole list.
+    let again = json!({"person_ids": [ids[0], admin.person_id().await]});
+    admin
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/members"),
+            Some(again),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    let unknown = json!({"person_ids": ["01a20000-0000-7000-8000-000000000000"]});
+    let refused = admin
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/members"),
+            Some(unknown),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(refused["error"]["field"], "person_ids");
+}

@@ -14,8 +14,9 @@ fn account(email: &str) -> NewAccount {
         id: PersonId::new(),
         email: email.to_owned(),
         display_name: email.split('@').next().unwrap().to_owned(),
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
-            .to_owned(),
+        password_hash: Some(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+        ),
         is_admin: false,
         created_at: 1_000,
     }

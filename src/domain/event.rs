@@ -40,6 +40,13 @@ pub enum Event {
         /// The new member.
         member: Member,
     },
+    /// Many people became members at once (a bulk import).
+    MembersAdded {
+        /// The room.
+        room: RoomId,
+        /// The new members.
+        members: Vec<Member>,
+    },
     /// A member's role changed.
     RoleChanged {
         /// The room.
@@ -211,6 +218,7 @@ impl Event {
             | Event::RoomRenamed { room, .. }
             | Event::RoomDeleted { room }
             | Event::MemberAdded { room, .. }
+            | Event::MembersAdded { room, .. }
             | Event::RoleChanged { room, .. }
             | Event::MemberRemoved { room, .. }
             | Event::MessagePosted { room, .. }
@@ -245,6 +253,7 @@ impl Event {
             Event::RoomRenamed { .. } => "room_renamed",
             Event::RoomDeleted { .. } => "room_deleted",
             Event::MemberAdded { .. } => "member_added",
+            Event::MembersAdded { .. } => "members_added",
             Event::RoleChanged { .. } => "role_changed",
             Event::MemberRemoved { .. } => "member_removed",
             Event::MessagePosted { .. } => "message_posted",

@@ -180,6 +180,15 @@ pub enum Command {
         /// Their role.
         role: Role,
     },
+    /// Make many people members at once, all with one role.
+    AddMembers {
+        /// Which room.
+        room: RoomId,
+        /// The people to add, with their display names.
+        people: Vec<(PersonId, String)>,
+        /// Their role.
+        role: Role,
+    },
     /// Change a member's role.
     ChangeRole {
         /// Which room.
@@ -365,6 +374,12 @@ impl RoomState {
                     .or_default()
                     .insert(member.person_id, member.clone());
             }
+            Event::MembersAdded { room, members } => {
+                let room = self.members.entry(*room).or_default();
+                for member in members {
+                    room.insert(member.person_id, member.clone());
+                }
+            }
             Event::RoleChanged {
                 room,
                 person_id,
@@ -384,7 +399,22 @@ impl RoomState {
                 }
             }
             Event::MessagePosted { .. } => {}
-            other => breakout::fold(self, other),
+            // Listed one by one (no catch-all), so a new event cannot be silently ignored here.
+            Event::BreakoutConfigured { .. }
+            | Event::BreakoutRoomsCreated { .. }
+            | Event::BreakoutRoomsDeleted { .. }
+            | Event::Assigned { .. }
+            | Event::AssignmentsReset { .. }
+            | Event::BreakoutStarted { .. }
+            | Event::BreakoutClosing { .. }
+            | Event::BreakoutStopped { .. }
+            | Event::RoomsBroughtBack { .. }
+            | Event::Broadcast { .. }
+            | Event::Located { .. }
+            | Event::Connected { .. }
+            | Event::Disconnected { .. }
+            | Event::HelpRequested { .. }
+            | Event::HelpAnswered { .. } => breakout::fold(self, event),
         }
         if let Event::MemberRemoved { person_id, .. } = event
             && !self.has_access(*person_id)
@@ -400,6 +430,7 @@ impl RoomState {
             Event::MemberRemoved { room, person_id } => Audience::RoomAnd(*room, *person_id),
             Event::RoomCreated { room, .. }
             | Event::MemberAdded { room, .. }
+            | Event::MembersAdded { room, .. }
             | Event::RoleChanged { room, .. }
             | Event::MessagePosted { room, .. } => Audience::Room(*room),
             Event::Assigned { person_id, .. }
@@ -521,6 +552,47 @@ pub fn apply(
                         role,
                     },
                 },
+                system(room, text),
+            ])
+        }
+        Command::AddMembers { room, people, role } => {
+            let my_role = visible_role(state, room, me)?;
+            if !my_role.manages() {
+                return Err(DomainError::Forbidden(
+                    "only owners and moderators may add members",
+                ));
+            }
+            if role == Role::Owner && my_role != Role::Owner {
+                return Err(DomainError::Forbidden(
+                    "only owners may make someone an owner",
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut members = Vec::with_capacity(people.len());
+            for (person_id, display_name) in people {
+                if state.role(room, person_id).is_some() {
+                    return Err(DomainError::conflict(
+                        "already_member",
+                        format!("{display_name} is already a member of this room"),
+                    ));
+                }
+                if seen.insert(person_id) {
+                    members.push(Member {
+                        person_id,
+                        display_name,
+                        role,
+                    });
+                }
+            }
+            if members.is_empty() {
+                return Err(DomainError::invalid(
+                    "person_ids",
+                    "name at least one person",
+                ));
+            }
+            let text = format!("{} people joined as {}", members.len(), role.as_str());
+            Ok(vec![
+                Event::MembersAdded { room, members },
                 system(room, text),
             ])
         }

@@ -7,6 +7,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -191,10 +192,11 @@ fn member_from(committed: &Committed) -> Option<Member> {
     })
 }
 
-/// Add a member by email or id (owners and moderators; only owners add owners).
+/// Add a member by email or id, or many by `person_ids` (owners and moderators; only owners add
+/// owners). Answers the member, or for `person_ids` the list of members added.
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/members", tag = "members", params(("room" = RoomId, Path)),
     request_body = AddMemberRequest,
-    responses((status = 201, body = Member), (status = 403, body = super::error::ErrorBody),
+    responses((status = 201, description = "the member; with person_ids, a MemberList", body = Member), (status = 403, body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -203,8 +205,24 @@ async fn add_member(
     auth: Auth,
     ids: PathIds,
     ApiJson(req): ApiJson<AddMemberRequest>,
-) -> Result<(StatusCode, Json<Member>), ApiError> {
+) -> Result<Response, ApiError> {
     let room = ids.get("room")?;
+    if let Some(person_ids) = req.person_ids {
+        if req.email.is_some() || req.person_id.is_some() {
+            return Err(ApiError::invalid(
+                "person_ids",
+                "give person_ids alone, or one email or person_id",
+            ));
+        }
+        return add_members(
+            &app,
+            &auth,
+            room,
+            person_ids,
+            req.role.unwrap_or(Role::Participant),
+        )
+        .await;
+    }
     let person = match (&req.email, req.person_id) {
         (Some(email), None) => {
             let email = validate::email(email)?;
@@ -221,7 +239,7 @@ async fn add_member(
         _ => {
             return Err(ApiError::invalid(
                 "email",
-                "give exactly one of email and person_id",
+                "give exactly one of email, person_id and person_ids",
             ));
         }
     };
@@ -234,7 +252,62 @@ async fn add_member(
     let committed = app.rooms.command(room, auth.caller(), command).await?;
     let member = member_from(&committed)
         .ok_or_else(|| ApiError::internal("adding a member produced no event"))?;
-    Ok((StatusCode::CREATED, Json(member)))
+    Ok((StatusCode::CREATED, Json(member)).into_response())
+}
+
+/// Most people one request may add.
+const MAX_BULK_MEMBERS: usize = 20_000;
+
+/// Adds many people in one command (one `members_added` event); answers 201 with the list.
+async fn add_members(
+    app: &App,
+    auth: &Auth,
+    room: RoomId,
+    person_ids: Vec<PersonId>,
+    role: Role,
+) -> Result<Response, ApiError> {
+    if person_ids.is_empty() || person_ids.len() > MAX_BULK_MEMBERS {
+        return Err(ApiError::invalid(
+            "person_ids",
+            format!("give between 1 and {MAX_BULK_MEMBERS} people"),
+        ));
+    }
+    let people = app.store.people(&person_ids).await?;
+    if people.len()
+        != person_ids
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    {
+        let known: std::collections::HashSet<PersonId> = people.iter().map(|p| p.id).collect();
+        let missing = person_ids
+            .iter()
+            .find(|id| !known.contains(id))
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        return Err(ApiError::invalid(
+            "person_ids",
+            format!("no such person: {missing}"),
+        ));
+    }
+    let people = people.into_iter().map(|p| (p.id, p.display_name)).collect();
+    let committed = app
+        .rooms
+        .command(
+            room,
+            auth.caller(),
+            Command::AddMembers { room, people, role },
+        )
+        .await?;
+    let members = committed
+        .events
+        .into_iter()
+        .find_map(|(_, e)| match e {
+            Event::MembersAdded { members, .. } => Some(members),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::internal("adding members produced no event"))?;
+    Ok((StatusCode::CREATED, Json(MemberList { members })).into_response())
 }
 
 /// Change a member's role (owners and moderators; only owners grant or take the owner role).

@@ -35,6 +35,47 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// Body of `POST /accounts/import`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// Up to 20,000 accounts; all are created or none.
+    pub accounts: Vec<ImportAccount>,
+    /// Also issue each account an API token (a session, as sign-in would), returned once.
+    #[serde(default)]
+    pub issue_tokens: bool,
+}
+
+/// One account to import.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportAccount {
+    /// Unique, case-insensitive.
+    pub email: String,
+    /// 1–100 characters.
+    pub display_name: String,
+    /// Optional: without one, the account signs in only with its issued token until a password is set.
+    pub password: Option<String>,
+}
+
+/// Answer of `POST /accounts/import`, in the order given.
+#[derive(Serialize, ToSchema)]
+pub struct ImportResult {
+    /// The accounts created.
+    pub accounts: Vec<ImportedAccount>,
+}
+
+/// One imported account.
+#[derive(Serialize, ToSchema)]
+pub struct ImportedAccount {
+    /// Id.
+    pub id: PersonId,
+    /// Lower-cased email.
+    pub email: String,
+    /// Bearer token, when asked for.
+    pub token: Option<String>,
+}
+
 /// A person.
 #[derive(Serialize, ToSchema)]
 pub struct PersonView {
@@ -179,6 +220,8 @@ pub struct AddMemberRequest {
     pub email: Option<String>,
     /// The person's id (or give `email`).
     pub person_id: Option<PersonId>,
+    /// Many people at once (up to 20,000): all are added or none.
+    pub person_ids: Option<Vec<PersonId>>,
     /// Defaults to `participant`.
     pub role: Option<Role>,
 }

@@ -233,8 +233,14 @@ impl Actor {
         for (seq, event) in numbered.iter().cloned() {
             self.last_seq = seq;
             self.state.fold(&event);
-            if let Event::MemberAdded { member, .. } = &event {
-                self.attach(member.person_id);
+            match &event {
+                Event::MemberAdded { member, .. } => self.attach(member.person_id),
+                Event::MembersAdded { members, .. } => {
+                    for member in members {
+                        self.attach(member.person_id);
+                    }
+                }
+                _ => {}
             }
             deleted |= matches!(event, Event::RoomDeleted { .. });
             let removed = match &event {

@@ -61,6 +61,28 @@ pub(super) async fn write_effect(
             .execute(&mut *conn)
             .await?;
         }
+        Event::MembersAdded { room, members } => {
+            for chunk in members.chunks(CHUNK) {
+                let rows: Vec<[String; 4]> = chunk
+                    .iter()
+                    .map(|m| {
+                        [
+                            room.to_string(),
+                            m.person_id.to_string(),
+                            m.role.as_str().to_owned(),
+                            at.to_string(),
+                        ]
+                    })
+                    .collect();
+                insert_rows(
+                    conn,
+                    "INSERT INTO members (room_id, person_id, role, joined_at)",
+                    &rows,
+                    &[3],
+                )
+                .await?;
+            }
+        }
         Event::RoleChanged {
             room,
             person_id,

@@ -63,8 +63,9 @@ pub struct NewAccount {
     pub email: String,
     /// Display name.
     pub display_name: String,
-    /// argon2id PHC string.
-    pub password_hash: String,
+    /// argon2id PHC string; `None` for an account that signs in only with issued tokens until a
+    /// password is set.
+    pub password_hash: Option<String>,
     /// Administrator?
     pub is_admin: bool,
     /// Milliseconds since the Unix epoch.
@@ -167,6 +168,8 @@ pub trait Store: Send + Sync + 'static {
     async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StoreError>;
     /// A person by id.
     async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
+    /// The people among `ids` that exist.
+    async fn people(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError>;
 
     /// Stores a new session.
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError>;
@@ -176,6 +179,8 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<(SessionRecord, Person)>, StoreError>;
+    /// Stores many sessions in one transaction (issued API tokens).
+    async fn create_sessions(&self, sessions: Vec<SessionRecord>) -> Result<(), StoreError>;
     /// Revokes a session.
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 

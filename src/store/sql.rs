@@ -137,6 +137,23 @@ fn unique(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 const INSERT_PERSON: &str = "INSERT INTO people (id, email, display_name, password_hash, is_admin, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 
+async fn insert_session(
+    conn: &mut sqlx::AnyConnection,
+    s: SessionRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, person_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(s.token_hash)
+    .bind(s.person_id.to_string())
+    .bind(s.csrf_token)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn insert_person(
     conn: &mut sqlx::AnyConnection,
     account: &NewAccount,
@@ -252,19 +269,38 @@ impl Store for SqlStore {
         row.as_ref().map(person_from).transpose()
     }
 
-    async fn create_session(&self, s: SessionRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, person_id, csrf_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(s.token_hash)
-        .bind(s.person_id.to_string())
-        .bind(s.csrf_token)
-        .bind(s.created_at)
-        .bind(s.expires_at)
-        .execute(&self.pool)
-        .await?;
+    async fn create_sessions(&self, sessions: Vec<SessionRecord>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in sessions {
+            insert_session(&mut tx, s).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    async fn people(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, email, display_name, is_admin, created_at FROM people WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            // Only placeholders are generated; every id is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(person_from(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn create_session(&self, s: SessionRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_session(&mut conn, s).await
     }
 
     async fn session(
