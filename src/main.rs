@@ -100,6 +100,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(settings) => {
             let config = load(cli.config.as_ref(), settings)?;
             init_logging(config.log_format);
+            // Every WebSocket is an open file: take all the descriptors the system allows.
+            match rlimit::increase_nofile_limit(u64::MAX) {
+                Ok(limit) => tracing::info!(limit, "open files limit"),
+                Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+            }
             let listener = TcpListener::bind(config.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.bind))?;

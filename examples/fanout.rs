@@ -1,0 +1,502 @@
+//! Fan-out benchmark (see docs/benchmarks.md): N WebSocket participants in one main room with R
+//! breakout rooms on one Huddle process. For `start`, a broadcast and `stop` it measures, from the
+//! moderator's request to each participant's event, p50/p99/max; the bytes each participant
+//! received; and Huddle's memory per idle participant. In the same run it measures a bare axum
+//! WebSocket fan-out of the same number of frames of the same size, and prints Huddle's p99 divided
+//! by the bare one.
+//!
+//! `cargo run --release --example fanout -- --sizes 1000,5000,10000,19900`
+//! (smoke: `cargo run --example fanout -- --sizes 200 --rooms 20`). It starts the `huddle` binary
+//! built beside it, and itself as the bare server (`fanout bare-server`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+const PHASES: usize = 3;
+const PHASE_NAMES: [&str; PHASES] = ["start", "broadcast", "stop"];
+/// The event each phase waits for at every participant.
+const PHASE_EVENTS: [&str; PHASES] = [
+    "\"type\":\"breakout_started\"",
+    "\"type\":\"broadcast\"",
+    "\"type\":\"breakout_stopped\"",
+];
+
+/// What the clients of one run record: arrival times (ns after `epoch`) per phase, bytes per phase.
+struct Recorder {
+    epoch: Instant,
+    arrivals: Vec<AtomicU64>,
+    received: [AtomicUsize; PHASES],
+    bytes: [AtomicU64; PHASES],
+    phase: AtomicUsize,
+}
+
+impl Recorder {
+    fn new(n: usize) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            epoch: Instant::now(),
+            arrivals: (0..n * PHASES).map(|_| AtomicU64::new(0)).collect(),
+            received: Default::default(),
+            bytes: Default::default(),
+            phase: AtomicUsize::new(0),
+        })
+    }
+
+    fn record(&self, client: usize, phase: usize) {
+        let slot = &self.arrivals[client * PHASES + phase];
+        if slot.load(Ordering::Relaxed) == 0 {
+            slot.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.received[phase].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits until every client has the phase's event; returns the latencies from `sent`, sorted.
+    async fn wait(&self, n: usize, phase: usize, sent: Instant) -> Vec<f64> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.received[phase].load(Ordering::Relaxed) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{}: only {} of {n} arrived",
+                PHASE_NAMES[phase],
+                self.received[phase].load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let base = sent.duration_since(self.epoch).as_nanos() as u64;
+        let mut ms: Vec<f64> = (0..n)
+            .map(|c| {
+                (self.arrivals[c * PHASES + phase]
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(base)) as f64
+                    / 1e6
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        ms
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Stats {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn stats(sorted: &[f64]) -> Stats {
+    let at =
+        |q: f64| sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1];
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        max: *sorted.last().unwrap_or(&0.0),
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Starts a child process and reads the `http://ADDR` it prints first.
+fn spawn(mut command: Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("an address")
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
+}
+
+/// Connects `tokens.len()` clients (or `n` anonymous ones when `tokens` is empty) to `url`, each
+/// recording the phases' events.
+async fn connect_all(url: &str, tokens: &[String], n: usize, recorder: &Arc<Recorder>, bare: bool) {
+    let gate = Arc::new(Semaphore::new(200));
+    let mut joins = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = gate.clone().acquire_owned().await.unwrap();
+        let mut request = url.into_client_request().unwrap();
+        if let Some(token) = tokens.get(i) {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let recorder = recorder.clone();
+        joins.push(tokio::spawn(async move {
+            let (ws, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(ws_config()), true)
+                    .await
+                    .expect("connect");
+            let (_sink, mut stream) = ws.split();
+            if !bare {
+                // Huddle says hello first; the connection counts as established after it.
+                let _hello = stream.next().await;
+            }
+            drop(permit);
+            tokio::spawn(async move {
+                while let Some(Ok(msg)) = stream.next().await {
+                    let Message::Text(text) = msg else { continue };
+                    let phase = recorder.phase.load(Ordering::Relaxed);
+                    if bare {
+                        recorder.bytes[phase].fetch_add(text.len() as u64, Ordering::Relaxed);
+                        recorder.record(i, phase);
+                    } else {
+                        for (p, needle) in PHASE_EVENTS.iter().enumerate() {
+                            if text.contains(needle) {
+                                recorder.bytes[p].fetch_add(text.len() as u64, Ordering::Relaxed);
+                                recorder.record(i, p);
+                            }
+                        }
+                    }
+                }
+            });
+        }));
+    }
+    for j in joins {
+        j.await.unwrap();
+    }
+}
+
+struct Measured {
+    phases: [Stats; PHASES],
+    bytes_per_client: [f64; PHASES],
+    rss_per_client_kib: f64,
+    start_frame_bytes: usize,
+}
+
+async fn call(
+    http: &reqwest::Client,
+    token: Option<&str>,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Value {
+    let mut r = http.request(method, &url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let response = r.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{url}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+async fn run_huddle(n: usize, rooms: u32, huddle: &std::path::Path) -> Measured {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(huddle);
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--max-body-bytes",
+            "16000000",
+            "--ws-queue-frames",
+            "64",
+        ])
+        .args(["--max-breakout-rooms", &rooms.max(1).to_string()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("HUDDLE_LOG", "warn");
+    let (mut child, base) = spawn(command);
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{base}/api/v1{path}");
+    call(&http, None, reqwest::Method::POST, api("/setup"), Some(json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"}))).await;
+    let session = call(
+        &http,
+        None,
+        reqwest::Method::POST,
+        api("/session"),
+        Some(json!({"email": "mod@bench.example", "password": "benchmark password"})),
+    )
+    .await;
+    let token = session["token"].as_str().unwrap().to_owned();
+    let t = Some(token.as_str());
+
+    // Seed the participants the way a deployment provisions a class: one import with API tokens.
+    let mut tokens = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let accounts: Vec<Value> = chunk.iter().map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("Participant {i}")})).collect();
+        let imported = call(
+            &http,
+            t,
+            reqwest::Method::POST,
+            api("/accounts/import"),
+            Some(json!({"accounts": accounts, "issue_tokens": true})),
+        )
+        .await;
+        for a in imported["accounts"].as_array().unwrap() {
+            tokens.push(a["token"].as_str().unwrap().to_owned());
+            ids.push(a["id"].clone());
+        }
+    }
+    let room = call(
+        &http,
+        t,
+        reqwest::Method::POST,
+        api("/rooms"),
+        Some(json!({"name": "Bench"})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for chunk in ids.chunks(5000) {
+        call(
+            &http,
+            t,
+            reqwest::Method::POST,
+            api(&format!("/rooms/{room}/members")),
+            Some(json!({"person_ids": chunk})),
+        )
+        .await;
+    }
+    let b = api(&format!("/rooms/{room}/breakout"));
+    call(
+        &http,
+        t,
+        reqwest::Method::PUT,
+        b.clone(),
+        Some(json!({"enabled": true, "mode": "automatic"})),
+    )
+    .await;
+    call(
+        &http,
+        t,
+        reqwest::Method::POST,
+        format!("{b}/rooms"),
+        Some(json!({"count": rooms})),
+    )
+    .await;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = rss_kib(child.id());
+    let recorder = Recorder::new(n);
+    let ws_url = format!("{}/api/v1/events", base.replace("http://", "ws://"));
+    connect_all(&ws_url, &tokens, n, &recorder, false).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = rss_kib(child.id());
+
+    let mut phases = [Stats::default(); PHASES];
+    let commands = [
+        (format!("{b}/start"), None),
+        (
+            format!("{b}/broadcast"),
+            Some(
+                json!({"text": "Five minutes left", "cta": {"label": "Open the form", "url": "https://example.org/form"}}),
+            ),
+        ),
+        (format!("{b}/stop"), None),
+    ];
+    for (phase, (url, body)) in commands.into_iter().enumerate() {
+        recorder.phase.store(phase, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = Instant::now();
+        call(&http, t, reqwest::Method::POST, url, body).await;
+        phases[phase] = stats(&recorder.wait(n, phase, sent).await);
+    }
+    let bytes_per_client =
+        std::array::from_fn(|p| recorder.bytes[p].load(Ordering::Relaxed) as f64 / n as f64);
+    let _ = child.kill();
+    let _ = child.wait();
+    Measured {
+        phases,
+        bytes_per_client,
+        rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
+        start_frame_bytes: bytes_per_client[0].round() as usize,
+    }
+}
+
+async fn run_bare(n: usize, frame_bytes: usize) -> Measured {
+    let exe = std::env::current_exe().unwrap();
+    let mut command = Command::new(exe);
+    command.arg("bare-server");
+    let (mut child, base) = spawn(command);
+    let rss_before = rss_kib(child.id());
+    let recorder = Recorder::new(n);
+    connect_all(
+        &format!("{}/ws", base.replace("http://", "ws://")),
+        &[],
+        n,
+        &recorder,
+        true,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = rss_kib(child.id());
+    let http = reqwest::Client::new();
+    let mut phases = [Stats::default(); PHASES];
+    for (phase, slot) in phases.iter_mut().enumerate() {
+        recorder.phase.store(phase, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = Instant::now();
+        let r = http
+            .post(format!("{base}/fanout?bytes={frame_bytes}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        *slot = stats(&recorder.wait(n, phase, sent).await);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Measured {
+        phases,
+        bytes_per_client: std::array::from_fn(|p| {
+            recorder.bytes[p].load(Ordering::Relaxed) as f64 / n as f64
+        }),
+        rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
+        start_frame_bytes: frame_bytes,
+    }
+}
+
+/// The bare baseline: an axum WebSocket server that sends one frame to every connection when asked.
+/// Same shape as Huddle's delivery (a bounded queue per connection, drained by its own task), none
+/// of its work (no actor, no store, no filtering).
+async fn bare_server() {
+    use axum::extract::ws::{Message as AxMessage, WebSocketUpgrade};
+    use axum::extract::{Query, State};
+    use axum::routing::{get, post};
+    type Senders =
+        Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::Sender<axum::extract::ws::Utf8Bytes>>>>;
+    let senders: Senders = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/ws",
+            get(|State(s): State<Senders>, ws: WebSocketUpgrade| async move {
+                ws.read_buffer_size(4096).on_upgrade(move |socket| async move {
+                    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+                    s.lock().unwrap().push(tx);
+                    let (mut sink, mut stream) = socket.split();
+                    loop {
+                        tokio::select! {
+                            frame = rx.recv() => match frame {
+                                Some(f) => if sink.send(AxMessage::Text(f)).await.is_err() { break },
+                                None => break,
+                            },
+                            msg = stream.next() => if !matches!(msg, Some(Ok(_))) { break },
+                        }
+                    }
+                })
+            }),
+        )
+        .route(
+            "/fanout",
+            post(|State(s): State<Senders>, Query(q): Query<std::collections::HashMap<String, usize>>| async move {
+                let size = q.get("bytes").copied().unwrap_or(200).max(2);
+                let frame: axum::extract::ws::Utf8Bytes = format!("\"{}\"", "x".repeat(size - 2)).into();
+                for tx in s.lock().unwrap().iter() {
+                    let _ = tx.try_send(frame.clone());
+                }
+            }),
+        )
+        .with_state(senders);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("bare server on http://{}", listener.local_addr().unwrap());
+    axum::serve(listener, app).await.unwrap();
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if args.get(1).map(String::as_str) == Some("bare-server") {
+        bare_server().await;
+        return;
+    }
+    let sizes: Vec<usize> = arg(&args, "--sizes")
+        .unwrap_or_else(|| "10000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("--sizes N,N,…"))
+        .collect();
+    let rooms: u32 = arg(&args, "--rooms").map_or(300, |r| r.parse().expect("--rooms N"));
+    let huddle = arg(&args, "--huddle")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|p| p.parent())
+                .unwrap()
+                .join("huddle")
+        });
+    assert!(
+        huddle.exists(),
+        "no huddle binary at {} (build it first, same profile)",
+        huddle.display()
+    );
+    println!(
+        "fan-out benchmark: {} rooms, Huddle at {}\n",
+        rooms,
+        huddle.display()
+    );
+    println!(
+        "| N | phase | Huddle p50 / p99 / max (ms) | bare p50 / p99 / max (ms) | p99 ratio | bytes per participant |"
+    );
+    println!("|---:|---|---|---|---:|---:|");
+    let mut memory = Vec::new();
+    for n in sizes {
+        let h = run_huddle(n, rooms, &huddle).await;
+        let bare = run_bare(n, h.start_frame_bytes).await;
+        for (p, name) in PHASE_NAMES.iter().enumerate() {
+            let (a, b) = (h.phases[p], bare.phases[p]);
+            println!(
+                "| {n} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} |",
+                name,
+                a.p50,
+                a.p99,
+                a.max,
+                b.p50,
+                b.p99,
+                b.max,
+                a.p99 / b.p99.max(0.001),
+                h.bytes_per_client[p]
+            );
+        }
+        memory.push((n, h.rss_per_client_kib, bare.rss_per_client_kib));
+    }
+    println!(
+        "\n| N | Huddle RSS per idle participant (KiB) | bare RSS per idle connection (KiB) |"
+    );
+    println!("|---:|---:|---:|");
+    for (n, h, b) in memory {
+        println!("| {n} | {h:.1} | {b:.1} |");
+    }
+}
