@@ -500,3 +500,17 @@ async fn main() {
         println!("| {n} | {h:.1} | {b:.1} |");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::stats;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted: Vec<f64> = (1..=200).map(f64::from).collect();
+        let s = stats(&sorted);
+        assert_eq!((s.p50, s.p99, s.max), (100.0, 198.0, 200.0));
+        let one = stats(&[7.0]);
+        assert_eq!((one.p50, one.p99, one.max), (7.0, 7.0, 7.0));
+    }
+}

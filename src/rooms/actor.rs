@@ -5,7 +5,7 @@
 //! (except connection events, which are never stored: locations live in memory); every subscriber
 //! gets each event it may see exactly once and in sequence order, or a `resync`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use super::wire::{Frames, frames};
 use super::{Committed, Msg, RoomError, Rooms};
 use crate::domain::DomainError;
 use crate::domain::breakout;
-use crate::domain::room::{self, Event, RoomState};
+use crate::domain::room::{self, Audience, Event, RoomState};
 use crate::ids::{PersonId, RoomId};
 use crate::realtime::{ConnHandle, Offer};
 
@@ -46,9 +46,12 @@ struct Actor {
     state: RoomState,
     last_seq: u64,
     ring: VecDeque<Published>,
-    subscribers: Vec<Subscriber>,
-    /// Subscribed connections per person; a person is connected while this is above zero.
-    connections: HashMap<PersonId, usize>,
+    /// Subscribed connections, by person. A person is connected while they have one here.
+    subscribers: HashMap<PersonId, Vec<Subscriber>>,
+    /// People whose connections receive the events meant for moderators and open dashboards
+    /// (connected owners and moderators, and people with the dashboard open): kept as a set so
+    /// that such events cost O(watchers), not O(everyone).
+    watchers: HashSet<PersonId>,
 }
 
 pub(super) async fn run(
@@ -91,8 +94,8 @@ pub(super) async fn run(
             state: loaded.state,
             last_seq: loaded.last_seq,
             ring,
-            subscribers: Vec::new(),
-            connections: HashMap::new(),
+            subscribers: HashMap::new(),
+            watchers: HashSet::new(),
         };
         loop {
             let deadline = actor.state.breakout.next_deadline();
@@ -182,13 +185,23 @@ impl Actor {
                 })
                 .to_string()
                 .into();
-                for sub in self.subscribers.iter_mut().filter(|s| s.conn.id == conn_id) {
+                let mut person = None;
+                for sub in self
+                    .subscribers
+                    .values_mut()
+                    .flatten()
+                    .filter(|s| s.conn.id == conn_id)
+                {
                     sub.dashboard = open;
+                    person = Some(sub.conn.person);
                     // Tells the client from which event on it receives (or no longer receives)
                     // rosters and locations.
                     if sub.conn.offer(&confirmation) == Offer::Full {
                         sub.conn.request_resync(stream);
                     }
+                }
+                if let Some(person) = person {
+                    self.refresh_watcher(person);
                 }
             }
         }
@@ -240,6 +253,9 @@ impl Actor {
                         self.attach(member.person_id);
                     }
                 }
+                Event::RoleChanged { person_id, .. } | Event::MemberRemoved { person_id, .. } => {
+                    self.refresh_watcher(*person_id)
+                }
                 _ => {}
             }
             deleted |= matches!(event, Event::RoomDeleted { .. });
@@ -275,29 +291,48 @@ impl Actor {
         let state = &self.state;
         let metrics = &self.rooms.metrics;
         let mut gone = Vec::new();
-        self.subscribers.retain(|sub| {
-            if !state.should_receive(&published.event, sub.conn.person, sub.dashboard) {
-                return true;
-            }
-            match sub.conn.offer(
-                published
-                    .frames
-                    .for_person(state, sub.conn.person, sub.dashboard),
-            ) {
-                Offer::Queued => true,
-                Offer::Full => {
-                    metrics.resyncs.inc();
-                    sub.conn.mark_subscribed(stream, false);
-                    sub.conn.request_resync(stream);
-                    gone.push(sub.conn.person);
-                    false
+        let mut deliver = |person: PersonId, subs: &mut Vec<Subscriber>| {
+            subs.retain(|sub| {
+                if !state.should_receive(&published.event, person, sub.dashboard) {
+                    return true;
                 }
-                Offer::Closed => {
-                    gone.push(sub.conn.person);
-                    false
+                match sub
+                    .conn
+                    .offer(published.frames.for_person(state, person, sub.dashboard))
+                {
+                    Offer::Queued => true,
+                    Offer::Full => {
+                        metrics.resyncs.inc();
+                        sub.conn.mark_subscribed(stream, false);
+                        sub.conn.request_resync(stream);
+                        false
+                    }
+                    Offer::Closed => false,
+                }
+            });
+            if subs.is_empty() {
+                gone.push(person);
+            }
+        };
+        match state.audience(&published.event) {
+            Audience::Managers(person) => {
+                for p in self
+                    .watchers
+                    .iter()
+                    .copied()
+                    .chain((!self.watchers.contains(&person)).then_some(person))
+                {
+                    if let Some(subs) = self.subscribers.get_mut(&p) {
+                        deliver(p, subs);
+                    }
                 }
             }
-        });
+            _ => {
+                for (p, subs) in self.subscribers.iter_mut() {
+                    deliver(*p, subs);
+                }
+            }
+        }
         if keep {
             if self.ring.len() >= self.rooms.settings.replay.max(1) {
                 self.ring.pop_front();
@@ -309,11 +344,15 @@ impl Actor {
         }
     }
 
+    fn is_subscribed(&self, conn: &ConnHandle) -> bool {
+        self.subscribers
+            .get(&conn.person)
+            .is_some_and(|subs| subs.iter().any(|s| s.conn.id == conn.id))
+    }
+
     /// Adds a connection, first replaying what it missed after `since`. Returns the current seq.
     fn subscribe(&mut self, conn: ConnHandle, since: Option<u64>) -> u64 {
-        if !self.state.has_access(conn.person)
-            || self.subscribers.iter().any(|s| s.conn.id == conn.id)
-        {
+        if !self.state.has_access(conn.person) || self.is_subscribed(&conn) {
             return self.last_seq;
         }
         if let Some(since) = since.filter(|s| *s < self.last_seq) {
@@ -345,13 +384,14 @@ impl Actor {
     fn add_subscriber(&mut self, conn: ConnHandle) {
         conn.mark_subscribed(self.stream, true);
         let person = conn.person;
-        self.subscribers.push(Subscriber {
+        let subs = self.subscribers.entry(person).or_default();
+        subs.push(Subscriber {
             conn,
             dashboard: false,
         });
-        let count = self.connections.entry(person).or_default();
-        *count += 1;
-        if *count == 1 {
+        let first = subs.len() == 1;
+        self.refresh_watcher(person);
+        if first {
             let name = self
                 .state
                 .display_name(person)
@@ -363,23 +403,39 @@ impl Actor {
         }
     }
 
+    /// After one of a person's connections went: if it was the last, they are disconnected.
     fn connection_closed(&mut self, person: PersonId) {
-        let Some(count) = self.connections.get_mut(&person) else {
+        if self
+            .subscribers
+            .get(&person)
+            .is_some_and(|subs| !subs.is_empty())
+        {
+            self.refresh_watcher(person);
             return;
-        };
-        *count -= 1;
-        if *count == 0 {
-            self.connections.remove(&person);
-            if let Some(event) = breakout::disconnect(&self.state, person) {
-                self.publish_ephemeral(event);
-            }
+        }
+        self.subscribers.remove(&person);
+        self.watchers.remove(&person);
+        if let Some(event) = breakout::disconnect(&self.state, person) {
+            self.publish_ephemeral(event);
+        }
+    }
+
+    /// Keeps `watchers` true: connected managers and people with the dashboard open.
+    fn refresh_watcher(&mut self, person: PersonId) {
+        let watching = self.subscribers.get(&person).is_some_and(|subs| {
+            !subs.is_empty() && (self.state.manages(person) || subs.iter().any(|s| s.dashboard))
+        });
+        if watching {
+            self.watchers.insert(person);
+        } else {
+            self.watchers.remove(&person);
         }
     }
 
     /// Subscribes the open connections of someone who just became a member.
     fn attach(&mut self, person: PersonId) {
         for conn in self.rooms.connections.of(person) {
-            if !self.subscribers.iter().any(|s| s.conn.id == conn.id) {
+            if !self.is_subscribed(&conn) {
                 self.add_subscriber(conn);
             }
         }
@@ -388,14 +444,19 @@ impl Actor {
     fn detach(&mut self, which: impl Fn(&ConnHandle) -> bool) {
         let stream = self.stream;
         let mut gone = Vec::new();
-        self.subscribers.retain(|s| {
-            let leaving = which(&s.conn);
-            if leaving {
-                s.conn.mark_subscribed(stream, false);
-                gone.push(s.conn.person);
+        for (person, subs) in self.subscribers.iter_mut() {
+            let before = subs.len();
+            subs.retain(|s| {
+                let leaving = which(&s.conn);
+                if leaving {
+                    s.conn.mark_subscribed(stream, false);
+                }
+                !leaving
+            });
+            if subs.len() != before {
+                gone.push(*person);
             }
-            !leaving
-        });
+        }
         for person in gone {
             self.connection_closed(person);
         }
