@@ -416,11 +416,22 @@ impl RoomState {
             | Event::HelpRequested { .. }
             | Event::HelpAnswered { .. } => breakout::fold(self, event),
         }
-        if let Event::MemberRemoved { person_id, .. } = event
-            && !self.has_access(*person_id)
-        {
-            self.locations.remove(person_id);
-            self.breakout.assignments.remove(person_id);
+        if let Event::MemberRemoved { room, person_id } = event {
+            // Leaving the main room ends the assignment (the store does the same); leaving
+            // everything ends the location too.
+            if *room == self.main.id {
+                self.breakout.assignments.remove(person_id);
+                // Still a member of a breakout room: they go there, not to the main room.
+                if self.locations.get(person_id) == Some(&self.main.id) {
+                    match breakout::home(self, *person_id) {
+                        Some(home) => self.locations.insert(*person_id, home),
+                        None => self.locations.remove(person_id),
+                    };
+                }
+            }
+            if !self.has_access(*person_id) {
+                self.locations.remove(person_id);
+            }
         }
     }
 

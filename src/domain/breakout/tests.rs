@@ -837,3 +837,44 @@ fn breakout_only_members_stay_in_their_room() {
     ));
     assert!(run(&mut s, bo, BreakoutCommand::AskHelp, 0).is_ok());
 }
+
+#[test]
+fn leaving_the_main_room_ends_the_assignment_and_keeps_a_breakout_member_in_their_room() {
+    let mut s = workshop(1);
+    enable(&mut s, BreakoutConfig::default());
+    let r = rooms(&mut s, 2);
+    let p = person(2);
+    run(
+        &mut s,
+        OWNER,
+        BreakoutCommand::Assign {
+            person_id: p,
+            breakout: Some(r[0]),
+        },
+        0,
+    )
+    .unwrap();
+    s.fold(&Event::MemberAdded {
+        room: r[1],
+        member: Member {
+            person_id: p,
+            display_name: "P2".into(),
+            role: Role::Participant,
+        },
+    });
+    assert_eq!(s.locations[&p], s.id());
+    let leave = crate::domain::room::Command::RemoveMember {
+        room: s.id(),
+        person_id: p,
+    };
+    let events = crate::domain::room::apply(&s, &caller(2), leave, ctx(0, seed())).unwrap();
+    for e in &events {
+        s.fold(e);
+    }
+    assert!(!s.breakout.assignments.contains_key(&p));
+    assert_eq!(
+        s.locations[&p], r[1],
+        "still a member of Room 2, so that is where they are"
+    );
+    check_invariants(&s, 8).unwrap();
+}
