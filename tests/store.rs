@@ -308,6 +308,131 @@ async fn conformance(store: SharedStore) {
     );
     assert_eq!(pruned.recent.last().unwrap().0, 140);
 
+    // Breakout assignments: a start's snapshot, then per-person changes over it.
+    use huddle::domain::breakout::{Assignment, BreakoutConfig};
+    let second = RoomId::new();
+    let started = vec![
+        (
+            141,
+            Event::BreakoutConfigured {
+                room: main,
+                enabled: true,
+                config: BreakoutConfig::default(),
+                ends_at: None,
+            },
+        ),
+        (
+            142,
+            Event::BreakoutRoomsCreated {
+                room: main,
+                rooms: vec![RoomInfo {
+                    id: second,
+                    parent_id: Some(main),
+                    name: "Group B".into(),
+                    created_at: 9_500,
+                }],
+            },
+        ),
+        (
+            143,
+            Event::BreakoutStarted {
+                room: main,
+                round: 1,
+                assignments: vec![
+                    Assignment {
+                        person_id: ada.id,
+                        breakout,
+                    },
+                    Assignment {
+                        person_id: bob.id,
+                        breakout: second,
+                    },
+                ],
+                ends_at: Some(99_000),
+                started_at: 9_600,
+            },
+        ),
+    ];
+    store.commit(main, &started, 9_600, 1_000).await.unwrap();
+    let s = store
+        .load_stream(main, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .breakout;
+    assert!(s.enabled);
+    assert_eq!(
+        (s.round, s.ends_at, s.started_at),
+        (1, Some(99_000), Some(9_600))
+    );
+    assert_eq!(
+        (s.assignments[&ada.id], s.assignments[&bob.id]),
+        (breakout, second)
+    );
+    let changes = vec![
+        (
+            144,
+            Event::Assigned {
+                room: main,
+                person_id: bob.id,
+                breakout: Some(breakout),
+            },
+        ),
+        (
+            145,
+            Event::Assigned {
+                room: main,
+                person_id: ada.id,
+                breakout: None,
+            },
+        ),
+    ];
+    store.commit(main, &changes, 9_700, 1_000).await.unwrap();
+    let s = store
+        .load_stream(main, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .breakout;
+    assert_eq!(
+        s.assignments.get(&bob.id),
+        Some(&breakout),
+        "an override beats the snapshot"
+    );
+    assert!(
+        !s.assignments.contains_key(&ada.id),
+        "a NULL override unassigns"
+    );
+    store
+        .commit(
+            main,
+            &[(
+                146,
+                Event::BreakoutRoomsDeleted {
+                    room: main,
+                    rooms: vec![breakout],
+                },
+            )],
+            9_800,
+            1_000,
+        )
+        .await
+        .unwrap();
+    let s = store
+        .load_stream(main, 10)
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+        .breakout;
+    assert!(
+        s.assignments.is_empty(),
+        "assignments to a deleted room are gone: {:?}",
+        s.assignments
+    );
+
     // Deleting the main room deletes its breakout rooms and all they hold, and nothing else.
     let other = RoomId::new();
     let (_, created) = RoomState::create(
@@ -325,7 +450,7 @@ async fn conformance(store: SharedStore) {
     store
         .commit(
             main,
-            &[(141, Event::RoomDeleted { room: main })],
+            &[(147, Event::RoomDeleted { room: main })],
             9_000,
             100,
         )

@@ -296,10 +296,12 @@ impl Actor {
                 if !state.should_receive(&published.event, person, sub.dashboard) {
                     return true;
                 }
-                match sub
-                    .conn
-                    .offer(published.frames.for_person(state, person, sub.dashboard))
-                {
+                match sub.conn.offer(published.frames.for_person(
+                    (stream, published.seq, &published.event),
+                    state,
+                    person,
+                    sub.dashboard,
+                )) {
                     Offer::Queued => true,
                     Offer::Full => {
                         metrics.resyncs.inc();
@@ -368,8 +370,12 @@ impl Actor {
                     if !self.state.should_receive(&p.event, conn.person, false) {
                         continue;
                     }
-                    if conn.offer(p.frames.for_person(&self.state, conn.person, false))
-                        != Offer::Queued
+                    if conn.offer(p.frames.for_person(
+                        (self.stream, p.seq, &p.event),
+                        &self.state,
+                        conn.person,
+                        false,
+                    )) != Offer::Queued
                     {
                         conn.request_resync(self.stream);
                         return self.last_seq;

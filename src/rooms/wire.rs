@@ -3,6 +3,7 @@
 //! only where *they* go (O(1) in size), while moderators and open dashboards get the whole picture.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -19,8 +20,9 @@ pub enum Frames {
     /// `full` for moderators and open dashboards; for everyone else the frame of their room
     /// (`None`: not in / not assigned to any breakout room).
     PerRoom {
-        /// The whole event.
-        full: Utf8Bytes,
+        /// The whole event, serialised on first use: with 10,000 people a start's full roster is
+        /// large, and often nobody watching needs it.
+        full: OnceLock<Utf8Bytes>,
         /// Keyed by what decides: the assignment (start) or the location (broadcast).
         by_room: HashMap<Option<RoomId>, Utf8Bytes>,
         /// Which of the two keys this event uses.
@@ -75,7 +77,7 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
                 by_room.insert(key, frame(value));
             }
             Frames::PerRoom {
-                full: frame(Wire { seq, stream, event }),
+                full: OnceLock::new(),
                 by_room,
                 key: Key::Assignment,
             }
@@ -103,7 +105,7 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
             by_room.insert(None, plain.clone());
             by_room.insert(Some(state.id()), plain.clone());
             Frames::PerRoom {
-                full: plain,
+                full: OnceLock::from(plain),
                 by_room,
                 key: Key::Location,
             }
@@ -113,22 +115,29 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
 }
 
 impl Frames {
-    /// The frame for one recipient.
-    pub fn for_person(&self, state: &RoomState, person: PersonId, dashboard: bool) -> &Utf8Bytes {
+    /// The frame for one recipient of event `seq` of `stream`.
+    pub fn for_person<'a>(
+        &'a self,
+        (stream, seq, event): (RoomId, u64, &Event),
+        state: &RoomState,
+        person: PersonId,
+        dashboard: bool,
+    ) -> &'a Utf8Bytes {
         match self {
             Frames::All(frame) => frame,
             Frames::PerRoom { full, by_room, key } => {
+                let whole = || full.get_or_init(|| frame(Wire { seq, stream, event }));
                 if dashboard || state.manages(person) {
-                    return full;
+                    return whole();
                 }
                 let room = match key {
                     Key::Assignment => state.breakout.assignments.get(&person).copied(),
                     Key::Location => state.locations.get(&person).copied(),
                 };
-                by_room
-                    .get(&room)
-                    .or_else(|| by_room.get(&None))
-                    .unwrap_or(full)
+                match by_room.get(&room).or_else(|| by_room.get(&None)) {
+                    Some(frame) => frame,
+                    None => whole(),
+                }
             }
         }
     }

@@ -102,13 +102,8 @@ pub(super) async fn write_effect(
                 .execute(&mut *conn)
                 .await?;
             if *room == stream {
-                sqlx::query(
-                    "DELETE FROM breakout_assignments WHERE main_id = $1 AND person_id = $2",
-                )
-                .bind(main.clone())
-                .bind(person_id.to_string())
-                .execute(&mut *conn)
-                .await?;
+                // Leaving the main room ends the assignment, also one in the snapshot.
+                override_assignment(conn, &main, *person_id, None).await?;
             }
         }
         Event::MessagePosted { message, .. } => insert_message(conn, seq, message).await?,
@@ -172,22 +167,12 @@ pub(super) async fn write_effect(
             person_id,
             breakout,
             ..
-        } => {
-            sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1 AND person_id = $2")
+        } => override_assignment(conn, &main, *person_id, *breakout).await?,
+        Event::AssignmentsReset { .. } => {
+            sqlx::query("UPDATE breakout_sessions SET assignments = '{}' WHERE room_id = $1")
                 .bind(main.clone())
-                .bind(person_id.to_string())
                 .execute(&mut *conn)
                 .await?;
-            if let Some(b) = breakout {
-                sqlx::query("INSERT INTO breakout_assignments (main_id, person_id, breakout_id) VALUES ($1, $2, $3)")
-                    .bind(main)
-                    .bind(person_id.to_string())
-                    .bind(b.to_string())
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-        Event::AssignmentsReset { .. } => {
             sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1")
                 .bind(main)
                 .execute(&mut *conn)
@@ -200,13 +185,24 @@ pub(super) async fn write_effect(
             started_at,
             ..
         } => {
+            // One snapshot instead of a row per person: a start with 10,000 people stays one write.
+            let mut by_room: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+            for a in assignments {
+                by_room
+                    .entry(a.breakout.to_string())
+                    .or_default()
+                    .push(a.person_id.to_string());
+            }
+            let snapshot =
+                serde_json::to_string(&by_room).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
                 "UPDATE breakout_sessions SET status = 'running', round = $1, started_at = $2, ends_at = $3, \
-                 closes_at = NULL WHERE room_id = $4",
+                 closes_at = NULL, assignments = $4 WHERE room_id = $5",
             )
             .bind(i64::from(*round))
             .bind(*started_at)
             .bind(*ends_at)
+            .bind(snapshot)
             .bind(main.clone())
             .execute(&mut *conn)
             .await?;
@@ -218,25 +214,6 @@ pub(super) async fn write_effect(
                     .bind(main.clone())
                     .execute(&mut *conn)
                     .await?;
-            }
-            for chunk in assignments.chunks(CHUNK) {
-                let rows: Vec<[String; 3]> = chunk
-                    .iter()
-                    .map(|a| {
-                        [
-                            main.clone(),
-                            a.person_id.to_string(),
-                            a.breakout.to_string(),
-                        ]
-                    })
-                    .collect();
-                insert_rows(
-                    conn,
-                    "INSERT INTO breakout_assignments (main_id, person_id, breakout_id)",
-                    &rows,
-                    &[],
-                )
-                .await?;
             }
         }
         Event::BreakoutClosing { closes_at, .. } => {
@@ -300,6 +277,25 @@ pub(super) async fn write_effect(
         // Where connected people are lives in memory only.
         Event::Located { .. } | Event::Connected { .. } | Event::Disconnected { .. } => {}
     }
+    Ok(())
+}
+
+/// Records a person's assignment (or, with `None`, that they have none) over the snapshot.
+async fn override_assignment(
+    conn: &mut AnyConnection,
+    main: &str,
+    person: crate::ids::PersonId,
+    breakout: Option<RoomId>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO breakout_assignments (main_id, person_id, breakout_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (main_id, person_id) DO UPDATE SET breakout_id = excluded.breakout_id",
+    )
+    .bind(main.to_owned())
+    .bind(person.to_string())
+    .bind(breakout.map(|b| b.to_string()))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

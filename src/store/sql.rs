@@ -6,6 +6,7 @@
 //! This keeps one implementation to test and maintain; a backend that needs its own SQL later can
 //! get its own `Store` implementation without touching callers.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Once;
 
@@ -455,7 +456,11 @@ impl Store for SqlStore {
                 .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
             events.push((seq as u64, event));
         }
-        let breakout = load_session(&mut conn, main).await?;
+        let mut breakout = load_session(&mut conn, main).await?;
+        // The snapshot may name rooms deleted or people gone since; keep what still exists.
+        breakout.assignments.retain(|person, room| {
+            breakouts.contains_key(room) && members.values().any(|m| m.contains_key(person))
+        });
         Ok(Some(LoadedStream {
             state: RoomState {
                 main: main_info,
@@ -552,7 +557,8 @@ impl Store for SqlStore {
 async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Session, StoreError> {
     let id = main.to_string();
     let row = sqlx::query(
-        "SELECT enabled, config, status, round, started_at, ends_at, closes_at FROM breakout_sessions WHERE room_id = $1",
+        "SELECT enabled, config, status, round, started_at, ends_at, closes_at, assignments \
+         FROM breakout_sessions WHERE room_id = $1",
     )
     .bind(id.clone())
     .fetch_optional(&mut *conn)
@@ -573,17 +579,30 @@ async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Se
         session.started_at = row.try_get("started_at")?;
         session.ends_at = row.try_get("ends_at")?;
         session.closes_at = row.try_get("closes_at")?;
+        let snapshot: String = row.try_get("assignments")?;
+        let by_room: HashMap<String, Vec<String>> = serde_json::from_str(&snapshot)
+            .map_err(|e| StoreError::Corrupt(format!("assignment snapshot: {e}")))?;
+        for (room, people) in by_room {
+            let room: RoomId = parse("room id", &room)?;
+            for person in people {
+                session
+                    .assignments
+                    .insert(parse("person id", &person)?, room);
+            }
+        }
     }
     let rows =
         sqlx::query("SELECT person_id, breakout_id FROM breakout_assignments WHERE main_id = $1")
             .bind(id.clone())
             .fetch_all(&mut *conn)
             .await?;
+    // Changes since the snapshot override it; NULL means unassigned.
     for row in &rows {
-        session.assignments.insert(
-            parse("person id", &row.try_get::<String, _>("person_id")?)?,
-            parse("room id", &row.try_get::<String, _>("breakout_id")?)?,
-        );
+        let person: PersonId = parse("person id", &row.try_get::<String, _>("person_id")?)?;
+        match row.try_get::<Option<String>, _>("breakout_id")? {
+            Some(room) => session.assignments.insert(person, parse("room id", &room)?),
+            None => session.assignments.remove(&person),
+        };
     }
     let rows = sqlx::query("SELECT breakout_id FROM breakout_closed WHERE main_id = $1")
         .bind(id.clone())
