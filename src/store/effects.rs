@@ -108,8 +108,26 @@ pub(super) async fn write_effect(
         }
         Event::MessagePosted { message, .. } => insert_message(conn, seq, message).await?,
         Event::Broadcast { messages, .. } => {
-            for message in messages {
-                insert_message(conn, seq, message).await?;
+            // One chat message per breakout room (up to 300), in a few multi-row statements. A
+            // broadcast always has an author, so the empty-string fallbacks never apply.
+            for chunk in messages.chunks(CHUNK / 2) {
+                let rows: Vec<[String; 8]> = chunk
+                    .iter()
+                    .map(|m| {
+                        [
+                            m.id.to_string(),
+                            m.room_id.to_string(),
+                            seq.to_string(),
+                            m.author_id.map(|a| a.to_string()).unwrap_or_default(),
+                            m.author_name.clone().unwrap_or_default(),
+                            m.kind.as_str().to_owned(),
+                            m.text.clone(),
+                            m.created_at.to_string(),
+                        ]
+                    })
+                    .collect();
+                let head = "INSERT INTO messages (id, room_id, seq, author_id, author_name, kind, body, created_at)";
+                insert_rows(conn, head, &rows, &[2, 7]).await?;
             }
         }
         Event::BreakoutConfigured {
