@@ -5,9 +5,12 @@
 //! WebSocket fan-out of the same number of frames of the same size, and prints Huddle's p99 divided
 //! by the bare one.
 //!
+//! Each phase runs `--rounds` times (default 3): the table shows, per phase, the round with the
+//! median p99, and the ratio of the median p99s, because one sample on a shared machine is noise.
+//!
 //! `cargo run --release --example fanout -- --sizes 1000,5000,10000,19900`
-//! (smoke: `cargo run --example fanout -- --sizes 200 --rooms 20`). It starts the `huddle` binary
-//! built beside it, and itself as the bare server (`fanout bare-server`).
+//! (smoke: `cargo run --example fanout -- --sizes 200 --rooms 20 --rounds 1`). It starts the
+//! `huddle` binary built beside it, and itself as the bare server (`fanout bare-server`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -31,50 +34,55 @@ const PHASE_EVENTS: [&str; PHASES] = [
     "\"type\":\"breakout_stopped\"",
 ];
 
-/// What the clients of one run record: arrival times (ns after `epoch`) per phase, bytes per phase.
+/// What the clients of one run record, per step (a step is one phase of one round): arrival
+/// times (ns after `epoch`), how many arrived, and the bytes of each phase's frames.
 struct Recorder {
     epoch: Instant,
+    steps: usize,
     arrivals: Vec<AtomicU64>,
-    received: [AtomicUsize; PHASES],
+    received: Vec<AtomicUsize>,
     bytes: [AtomicU64; PHASES],
-    phase: AtomicUsize,
+    step: AtomicUsize,
 }
 
 impl Recorder {
-    fn new(n: usize) -> Arc<Recorder> {
+    fn new(n: usize, rounds: usize) -> Arc<Recorder> {
+        let steps = rounds * PHASES;
         Arc::new(Recorder {
             epoch: Instant::now(),
-            arrivals: (0..n * PHASES).map(|_| AtomicU64::new(0)).collect(),
-            received: Default::default(),
+            steps,
+            arrivals: (0..n * steps).map(|_| AtomicU64::new(0)).collect(),
+            received: (0..steps).map(|_| AtomicUsize::new(0)).collect(),
             bytes: Default::default(),
-            phase: AtomicUsize::new(0),
+            step: AtomicUsize::new(0),
         })
     }
 
-    fn record(&self, client: usize, phase: usize) {
-        let slot = &self.arrivals[client * PHASES + phase];
+    fn record(&self, client: usize, step: usize, bytes: usize) {
+        let slot = &self.arrivals[client * self.steps + step];
         if slot.load(Ordering::Relaxed) == 0 {
             slot.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            self.received[phase].fetch_add(1, Ordering::Relaxed);
+            self.received[step].fetch_add(1, Ordering::Relaxed);
+            self.bytes[step % PHASES].fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 
-    /// Waits until every client has the phase's event; returns the latencies from `sent`, sorted.
-    async fn wait(&self, n: usize, phase: usize, sent: Instant) -> Vec<f64> {
+    /// Waits until every client has the step's event; returns the latencies from `sent`, sorted.
+    async fn wait(&self, n: usize, step: usize, sent: Instant) -> Vec<f64> {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while self.received[phase].load(Ordering::Relaxed) < n {
+        while self.received[step].load(Ordering::Relaxed) < n {
+            let got = self.received[step].load(Ordering::Relaxed);
             assert!(
                 Instant::now() < deadline,
-                "{}: only {} of {n} arrived",
-                PHASE_NAMES[phase],
-                self.received[phase].load(Ordering::Relaxed)
+                "{}: only {got} of {n} arrived",
+                PHASE_NAMES[step % PHASES]
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let base = sent.duration_since(self.epoch).as_nanos() as u64;
         let mut ms: Vec<f64> = (0..n)
             .map(|c| {
-                (self.arrivals[c * PHASES + phase]
+                (self.arrivals[c * self.steps + step]
                     .load(Ordering::Relaxed)
                     .saturating_sub(base)) as f64
                     / 1e6
@@ -100,6 +108,13 @@ fn stats(sorted: &[f64]) -> Stats {
         p99: at(0.99),
         max: *sorted.last().unwrap_or(&0.0),
     }
+}
+
+/// The round whose p99 is the median of the rounds'.
+fn median_round(rounds: &[Stats]) -> Stats {
+    let mut sorted = rounds.to_vec();
+    sorted.sort_by(|a, b| a.p99.total_cmp(&b.p99));
+    sorted[sorted.len() / 2]
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -135,8 +150,8 @@ fn ws_config() -> WebSocketConfig {
         .write_buffer_size(4096)
 }
 
-/// Connects `tokens.len()` clients (or `n` anonymous ones when `tokens` is empty) to `url`, each
-/// recording the phases' events.
+/// Connects `n` clients to `url` (with the bearer tokens, if given), each recording the events
+/// of the current step: for Huddle the step's event type, for the bare server every frame.
 async fn connect_all(url: &str, tokens: &[String], n: usize, recorder: &Arc<Recorder>, bare: bool) {
     let gate = Arc::new(Semaphore::new(200));
     let mut joins = Vec::with_capacity(n);
@@ -163,17 +178,9 @@ async fn connect_all(url: &str, tokens: &[String], n: usize, recorder: &Arc<Reco
             tokio::spawn(async move {
                 while let Some(Ok(msg)) = stream.next().await {
                     let Message::Text(text) = msg else { continue };
-                    let phase = recorder.phase.load(Ordering::Relaxed);
-                    if bare {
-                        recorder.bytes[phase].fetch_add(text.len() as u64, Ordering::Relaxed);
-                        recorder.record(i, phase);
-                    } else {
-                        for (p, needle) in PHASE_EVENTS.iter().enumerate() {
-                            if text.contains(needle) {
-                                recorder.bytes[p].fetch_add(text.len() as u64, Ordering::Relaxed);
-                                recorder.record(i, p);
-                            }
-                        }
+                    let step = recorder.step.load(Ordering::Relaxed);
+                    if bare || text.contains(PHASE_EVENTS[step % PHASES]) {
+                        recorder.record(i, step, text.len());
                     }
                 }
             });
@@ -185,10 +192,10 @@ async fn connect_all(url: &str, tokens: &[String], n: usize, recorder: &Arc<Reco
 }
 
 struct Measured {
-    phases: [Stats; PHASES],
+    /// Per phase, one entry per round.
+    phases: [Vec<Stats>; PHASES],
     bytes_per_client: [f64; PHASES],
     rss_per_client_kib: f64,
-    start_frame_bytes: usize,
 }
 
 async fn call(
@@ -212,7 +219,7 @@ async fn call(
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-async fn run_huddle(n: usize, rooms: u32, huddle: &std::path::Path) -> Measured {
+async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Path) -> Measured {
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(huddle);
     command
@@ -232,29 +239,42 @@ async fn run_huddle(n: usize, rooms: u32, huddle: &std::path::Path) -> Measured 
     let (mut child, base) = spawn(command);
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{base}/api/v1{path}");
-    call(&http, None, reqwest::Method::POST, api("/setup"), Some(json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"}))).await;
+    let admin = json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
+    call(
+        &http,
+        None,
+        reqwest::Method::POST,
+        api("/setup"),
+        Some(admin),
+    )
+    .await;
+    let login = json!({"email": "mod@bench.example", "password": "benchmark password"});
     let session = call(
         &http,
         None,
         reqwest::Method::POST,
         api("/session"),
-        Some(json!({"email": "mod@bench.example", "password": "benchmark password"})),
+        Some(login),
     )
     .await;
     let token = session["token"].as_str().unwrap().to_owned();
     let t = Some(token.as_str());
 
-    // Seed the participants the way a deployment provisions a class: one import with API tokens.
+    // Seed the participants the way a deployment provisions a class: an import with API tokens.
     let mut tokens = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        let accounts: Vec<Value> = chunk.iter().map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("Participant {i}")})).collect();
+        let accounts: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("Participant {i}")}))
+            .collect();
+        let body = json!({"accounts": accounts, "issue_tokens": true});
         let imported = call(
             &http,
             t,
             reqwest::Method::POST,
             api("/accounts/import"),
-            Some(json!({"accounts": accounts, "issue_tokens": true})),
+            Some(body),
         )
         .await;
         for a in imported["accounts"].as_array().unwrap() {
@@ -269,17 +289,16 @@ async fn run_huddle(n: usize, rooms: u32, huddle: &std::path::Path) -> Measured 
         api("/rooms"),
         Some(json!({"name": "Bench"})),
     )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
+    let room = room["id"].as_str().unwrap().to_owned();
     for chunk in ids.chunks(5000) {
+        let body = json!({"person_ids": chunk});
         call(
             &http,
             t,
             reqwest::Method::POST,
             api(&format!("/rooms/{room}/members")),
-            Some(json!({"person_ids": chunk})),
+            Some(body),
         )
         .await;
     }
@@ -303,49 +322,51 @@ async fn run_huddle(n: usize, rooms: u32, huddle: &std::path::Path) -> Measured 
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = rss_kib(child.id());
-    let recorder = Recorder::new(n);
+    let recorder = Recorder::new(n, rounds);
     let ws_url = format!("{}/api/v1/events", base.replace("http://", "ws://"));
     connect_all(&ws_url, &tokens, n, &recorder, false).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = rss_kib(child.id());
 
-    let mut phases = [Stats::default(); PHASES];
-    let commands = [
-        (format!("{b}/start"), None),
-        (
-            format!("{b}/broadcast"),
-            Some(
-                json!({"text": "Five minutes left", "cta": {"label": "Open the form", "url": "https://example.org/form"}}),
+    let mut phases: [Vec<Stats>; PHASES] = Default::default();
+    let cta = json!({"label": "Open the form", "url": "https://example.org/form"});
+    for round in 0..rounds {
+        let commands = [
+            (format!("{b}/start"), None),
+            (
+                format!("{b}/broadcast"),
+                Some(json!({"text": "Five minutes left", "cta": cta})),
             ),
-        ),
-        (format!("{b}/stop"), None),
-    ];
-    for (phase, (url, body)) in commands.into_iter().enumerate() {
-        recorder.phase.store(phase, Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let sent = Instant::now();
-        call(&http, t, reqwest::Method::POST, url, body).await;
-        phases[phase] = stats(&recorder.wait(n, phase, sent).await);
+            (format!("{b}/stop"), None),
+        ];
+        for (phase, (url, body)) in commands.into_iter().enumerate() {
+            let step = round * PHASES + phase;
+            recorder.step.store(step, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let sent = Instant::now();
+            call(&http, t, reqwest::Method::POST, url, body).await;
+            phases[phase].push(stats(&recorder.wait(n, step, sent).await));
+        }
     }
-    let bytes_per_client =
-        std::array::from_fn(|p| recorder.bytes[p].load(Ordering::Relaxed) as f64 / n as f64);
     let _ = child.kill();
     let _ = child.wait();
     Measured {
         phases,
-        bytes_per_client,
+        bytes_per_client: std::array::from_fn(|p| {
+            recorder.bytes[p].load(Ordering::Relaxed) as f64 / (n * rounds) as f64
+        }),
         rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
-        start_frame_bytes: bytes_per_client[0].round() as usize,
     }
 }
 
-async fn run_bare(n: usize, frame_bytes: usize) -> Measured {
+/// The same number of frames, of the sizes Huddle sent per phase, on the bare server.
+async fn run_bare(n: usize, rounds: usize, frame_bytes: [usize; PHASES]) -> Measured {
     let exe = std::env::current_exe().unwrap();
     let mut command = Command::new(exe);
     command.arg("bare-server");
     let (mut child, base) = spawn(command);
     let rss_before = rss_kib(child.id());
-    let recorder = Recorder::new(n);
+    let recorder = Recorder::new(n, rounds);
     connect_all(
         &format!("{}/ws", base.replace("http://", "ws://")),
         &[],
@@ -357,28 +378,30 @@ async fn run_bare(n: usize, frame_bytes: usize) -> Measured {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = rss_kib(child.id());
     let http = reqwest::Client::new();
-    let mut phases = [Stats::default(); PHASES];
-    for (phase, slot) in phases.iter_mut().enumerate() {
-        recorder.phase.store(phase, Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let sent = Instant::now();
-        let r = http
-            .post(format!("{base}/fanout?bytes={frame_bytes}"))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-        *slot = stats(&recorder.wait(n, phase, sent).await);
+    let mut phases: [Vec<Stats>; PHASES] = Default::default();
+    for round in 0..rounds {
+        for (phase, bytes) in frame_bytes.iter().enumerate() {
+            let step = round * PHASES + phase;
+            recorder.step.store(step, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let sent = Instant::now();
+            let r = http
+                .post(format!("{base}/fanout?bytes={bytes}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+            phases[phase].push(stats(&recorder.wait(n, step, sent).await));
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
     Measured {
         phases,
         bytes_per_client: std::array::from_fn(|p| {
-            recorder.bytes[p].load(Ordering::Relaxed) as f64 / n as f64
+            recorder.bytes[p].load(Ordering::Relaxed) as f64 / (n * rounds) as f64
         }),
         rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
-        start_frame_bytes: frame_bytes,
     }
 }
 
@@ -448,6 +471,7 @@ async fn main() {
         .map(|s| s.trim().parse().expect("--sizes N,N,…"))
         .collect();
     let rooms: u32 = arg(&args, "--rooms").map_or(300, |r| r.parse().expect("--rooms N"));
+    let rounds: usize = arg(&args, "--rounds").map_or(3, |r| r.parse().expect("--rounds N"));
     let huddle = arg(&args, "--huddle")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -463,8 +487,7 @@ async fn main() {
         huddle.display()
     );
     println!(
-        "fan-out benchmark: {} rooms, Huddle at {}\n",
-        rooms,
+        "fan-out benchmark: {rooms} rooms, {rounds} rounds, Huddle at {}\n",
         huddle.display()
     );
     println!(
@@ -473,13 +496,13 @@ async fn main() {
     println!("|---:|---|---|---|---:|---:|");
     let mut memory = Vec::new();
     for n in sizes {
-        let h = run_huddle(n, rooms, &huddle).await;
-        let bare = run_bare(n, h.start_frame_bytes).await;
+        let h = run_huddle(n, rooms, rounds, &huddle).await;
+        let sizes = h.bytes_per_client.map(|b| b.round().max(2.0) as usize);
+        let bare = run_bare(n, rounds, sizes).await;
         for (p, name) in PHASE_NAMES.iter().enumerate() {
-            let (a, b) = (h.phases[p], bare.phases[p]);
+            let (a, b) = (median_round(&h.phases[p]), median_round(&bare.phases[p]));
             println!(
-                "| {n} | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} |",
-                name,
+                "| {n} | {name} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} |",
                 a.p50,
                 a.p99,
                 a.max,
@@ -503,7 +526,7 @@ async fn main() {
 
 #[cfg(test)]
 mod tests {
-    use super::stats;
+    use super::{Stats, median_round, stats};
 
     #[test]
     fn percentiles_are_nearest_rank() {
@@ -512,5 +535,16 @@ mod tests {
         assert_eq!((s.p50, s.p99, s.max), (100.0, 198.0, 200.0));
         let one = stats(&[7.0]);
         assert_eq!((one.p50, one.p99, one.max), (7.0, 7.0, 7.0));
+    }
+
+    #[test]
+    fn the_median_round_is_picked_by_p99() {
+        let r = |p99| Stats {
+            p50: 1.0,
+            p99,
+            max: p99,
+        };
+        assert_eq!(median_round(&[r(30.0), r(10.0), r(20.0)]).p99, 20.0);
+        assert_eq!(median_round(&[r(5.0)]).p99, 5.0);
     }
 }

@@ -158,10 +158,18 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
     }))
 }
 
+/// Sends a frame; false if the connection failed or stayed blocked for `limit`. The timer is only
+/// armed when the socket cannot take the frame at once: in a fan-out to thousands of connections,
+/// a timer per frame would be most of the work.
 async fn write(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
     msg: Message,
     limit: Duration,
 ) -> bool {
-    matches!(timeout(limit, sink.send(msg)).await, Ok(Ok(())))
+    let mut send = std::pin::pin!(sink.send(msg));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(result) => result.is_ok(),
+        std::task::Poll::Pending => matches!(timeout(limit, send).await, Ok(Ok(()))),
+    }
 }
