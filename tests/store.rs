@@ -316,8 +316,10 @@ async fn conformance(store: SharedStore) {
             141,
             Event::BreakoutConfigured {
                 room: main,
-                enabled: true,
-                config: BreakoutConfig::default(),
+                config: BreakoutConfig {
+                    enabled: true,
+                    ..BreakoutConfig::default()
+                },
                 ends_at: None,
             },
         ),
@@ -361,7 +363,7 @@ async fn conformance(store: SharedStore) {
         .unwrap()
         .state
         .breakout;
-    assert!(s.enabled);
+    assert!(s.config.enabled);
     assert_eq!(
         (s.round, s.ends_at, s.started_at),
         (1, Some(99_000), Some(9_600))

@@ -3,8 +3,7 @@
 
 CREATE TABLE breakout_sessions (
     room_id    TEXT PRIMARY KEY REFERENCES rooms(id) ON DELETE CASCADE,
-    enabled    INTEGER NOT NULL DEFAULT 0,
-    config     TEXT NOT NULL,
+    config     TEXT NOT NULL, -- BreakoutConfig as JSON, `enabled` among its fields
     status     TEXT NOT NULL DEFAULT 'idle' CHECK (status IN ('idle', 'running', 'closing')),
     round      INTEGER NOT NULL DEFAULT 0,
     started_at INTEGER,

@@ -40,6 +40,9 @@ pub enum Mode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BreakoutConfig {
+    /// Breakout rooms enabled for this main room (the setting seed 001 puts in a meeting's options).
+    #[serde(default)]
+    pub enabled: bool,
     /// How people get into rooms.
     #[serde(default)]
     pub mode: Mode,
@@ -71,6 +74,7 @@ fn default_countdown() -> u32 {
 impl Default for BreakoutConfig {
     fn default() -> Self {
         BreakoutConfig {
+            enabled: false,
             mode: Mode::Automatic,
             free_movement: false,
             return_to_main: true,
@@ -192,9 +196,7 @@ pub struct HelpRequest {
 /// A main room's breakout session.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Session {
-    /// Breakout rooms enabled for this main room.
-    pub enabled: bool,
-    /// Settings.
+    /// Settings, `enabled` among them.
     pub config: BreakoutConfig,
     /// Where the round is.
     pub status: Status,
@@ -233,10 +235,8 @@ impl Session {
 /// A breakout command.
 #[derive(Clone, Debug)]
 pub enum BreakoutCommand {
-    /// Replace the settings (and enable or disable).
+    /// Replace the settings (`enabled` among them).
     Configure {
-        /// Enable or disable breakout rooms.
-        enabled: bool,
         /// The settings.
         config: BreakoutConfig,
     },
@@ -359,10 +359,10 @@ pub fn apply(
     }
     let session = &state.breakout;
     match command {
-        BreakoutCommand::Configure { enabled, config } => {
+        BreakoutCommand::Configure { config } => {
             manager(state, me)?;
             config.validate()?;
-            if !enabled && session.is_live() {
+            if !config.enabled && session.is_live() {
                 return Err(DomainError::conflict(
                     "running",
                     "stop the breakout rooms before disabling them",
@@ -373,13 +373,11 @@ pub fn apply(
                 (Status::Running, None, _) => None,
                 _ => session.ends_at,
             };
-            if enabled == session.enabled && config == session.config && ends_at == session.ends_at
-            {
+            if config == session.config && ends_at == session.ends_at {
                 return Ok(vec![]);
             }
             Ok(vec![Event::BreakoutConfigured {
                 room: main,
-                enabled,
                 config,
                 ends_at,
             }])
@@ -483,7 +481,7 @@ pub fn apply(
         }
         BreakoutCommand::Start => {
             manager(state, me)?;
-            if !session.enabled {
+            if !session.config.enabled {
                 return Err(DomainError::conflict(
                     "disabled",
                     "enable breakout rooms first",
@@ -937,12 +935,8 @@ pub fn fold(state: &mut RoomState, event: &Event) {
     };
     match event {
         Event::BreakoutConfigured {
-            enabled,
-            config,
-            ends_at,
-            ..
+            config, ends_at, ..
         } => {
-            state.breakout.enabled = *enabled;
             state.breakout.config = config.clone();
             if state.breakout.status == Status::Running {
                 state.breakout.ends_at = *ends_at;

@@ -74,8 +74,6 @@ pub enum Event {
     BreakoutConfigured {
         /// The main room.
         room: RoomId,
-        /// Breakout rooms enabled.
-        enabled: bool,
         /// The settings.
         config: BreakoutConfig,
         /// When the running round's countdown starts, after the change.

@@ -8,6 +8,8 @@
 pub mod breakout;
 pub mod event;
 pub mod room;
+#[cfg(test)]
+mod testkit;
 pub mod validate;
 
 pub use room::Role;

@@ -536,23 +536,8 @@ pub fn apply(
             display_name,
             role,
         } => {
-            let my_role = visible_role(state, room, me)?;
-            if !my_role.manages() {
-                return Err(DomainError::Forbidden(
-                    "only owners and moderators may add members",
-                ));
-            }
-            if role == Role::Owner && my_role != Role::Owner {
-                return Err(DomainError::Forbidden(
-                    "only owners may make someone an owner",
-                ));
-            }
-            if state.role(room, person_id).is_some() {
-                return Err(DomainError::conflict(
-                    "already_member",
-                    format!("{display_name} is already a member of this room"),
-                ));
-            }
+            may_add(state, room, me, role)?;
+            not_yet_member(state, room, person_id, &display_name)?;
             let text = format!("{display_name} joined as {}", role.as_str());
             Ok(vec![
                 Event::MemberAdded {
@@ -567,26 +552,11 @@ pub fn apply(
             ])
         }
         Command::AddMembers { room, people, role } => {
-            let my_role = visible_role(state, room, me)?;
-            if !my_role.manages() {
-                return Err(DomainError::Forbidden(
-                    "only owners and moderators may add members",
-                ));
-            }
-            if role == Role::Owner && my_role != Role::Owner {
-                return Err(DomainError::Forbidden(
-                    "only owners may make someone an owner",
-                ));
-            }
+            may_add(state, room, me, role)?;
             let mut seen = std::collections::HashSet::new();
             let mut members = Vec::with_capacity(people.len());
             for (person_id, display_name) in people {
-                if state.role(room, person_id).is_some() {
-                    return Err(DomainError::conflict(
-                        "already_member",
-                        format!("{display_name} is already a member of this room"),
-                    ));
-                }
+                not_yet_member(state, room, person_id, &display_name)?;
                 if seen.insert(person_id) {
                     members.push(Member {
                         person_id,
@@ -695,6 +665,37 @@ pub fn apply(
             }
             Ok(vec![Event::RoomDeleted { room: state.id() }])
         }
+    }
+}
+
+/// Whether `me` may add members with `role` to `room`: managers may, and only owners add owners.
+fn may_add(state: &RoomState, room: RoomId, me: PersonId, role: Role) -> Result<(), DomainError> {
+    let my_role = visible_role(state, room, me)?;
+    if !my_role.manages() {
+        return Err(DomainError::Forbidden(
+            "only owners and moderators may add members",
+        ));
+    }
+    if role == Role::Owner && my_role != Role::Owner {
+        return Err(DomainError::Forbidden(
+            "only owners may make someone an owner",
+        ));
+    }
+    Ok(())
+}
+
+fn not_yet_member(
+    state: &RoomState,
+    room: RoomId,
+    person: PersonId,
+    name: &str,
+) -> Result<(), DomainError> {
+    match state.role(room, person) {
+        Some(_) => Err(DomainError::conflict(
+            "already_member",
+            format!("{name} is already a member of this room"),
+        )),
+        None => Ok(()),
     }
 }
 

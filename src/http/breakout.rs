@@ -12,9 +12,7 @@ use super::error::{ApiError, ApiJson, PathIds};
 use crate::App;
 use crate::auth::Auth;
 use crate::domain::Role;
-use crate::domain::breakout::{
-    BreakoutCommand, BreakoutConfig, CallToAction, HelpRequest, Mode, Status,
-};
+use crate::domain::breakout::{BreakoutCommand, BreakoutConfig, CallToAction, HelpRequest, Status};
 use crate::domain::room::{Command, Event, RoomInfo, RoomState};
 use crate::domain::validate;
 use crate::ids::{HelpId, PersonId, RoomId};
@@ -44,54 +42,6 @@ pub(super) fn router() -> Router<App> {
         .route(&format!("{b}/leave"), post(leave))
         .route(&format!("{b}/help"), post(ask_help))
         .route(&format!("{b}/help/{{request}}"), patch(answer_help))
-}
-
-/// Breakout settings, as `PUT …/breakout` takes them (missing fields take their defaults).
-#[derive(Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsBody {
-    /// Breakout rooms enabled for this main room.
-    pub enabled: bool,
-    /// `automatic` (default), `manual` or `free`.
-    #[serde(default)]
-    pub mode: Mode,
-    /// Participants may move between rooms while a round runs.
-    #[serde(default)]
-    pub free_movement: bool,
-    /// Participants may go back to the main room on their own (default true).
-    #[serde(default = "yes")]
-    pub return_to_main: bool,
-    /// Participants may broadcast too.
-    #[serde(default)]
-    pub everyone_broadcasts: bool,
-    /// Round length in seconds (null: no timer); changing it while running moves the deadline.
-    #[serde(default)]
-    pub duration_secs: Option<u32>,
-    /// Seconds of warning before the rooms close (default 60).
-    #[serde(default = "sixty")]
-    pub countdown_secs: u32,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn sixty() -> u32 {
-    60
-}
-
-impl SettingsBody {
-    fn split(self) -> (bool, BreakoutConfig) {
-        let config = BreakoutConfig {
-            mode: self.mode,
-            free_movement: self.free_movement,
-            return_to_main: self.return_to_main,
-            everyone_broadcasts: self.everyone_broadcasts,
-            duration_secs: self.duration_secs,
-            countdown_secs: self.countdown_secs,
-        };
-        (self.enabled, config)
-    }
 }
 
 /// A breakout room on the dashboard.
@@ -136,7 +86,7 @@ pub struct SessionView {
     /// Whether the caller owns or moderates the main room (and so sees the controls).
     pub can_manage: bool,
     /// Settings.
-    pub settings: SettingsBody,
+    pub settings: BreakoutConfig,
     /// `idle`, `running` or `closing`.
     pub status: Status,
     /// Rounds started so far.
@@ -227,15 +177,7 @@ fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView
         room: main,
         seq,
         can_manage: manages,
-        settings: SettingsBody {
-            enabled: s.enabled,
-            mode: s.config.mode,
-            free_movement: s.config.free_movement,
-            return_to_main: s.config.return_to_main,
-            everyone_broadcasts: s.config.everyone_broadcasts,
-            duration_secs: s.config.duration_secs,
-            countdown_secs: s.config.countdown_secs,
-        },
+        settings: s.config.clone(),
         status: s.status,
         round: s.round,
         started_at: s.started_at,
@@ -304,6 +246,17 @@ async fn run(
     Ok((room, committed))
 }
 
+/// Runs a command and answers where the stream is after it.
+async fn done(
+    app: &App,
+    auth: &Auth,
+    ids: &PathIds,
+    command: BreakoutCommand,
+) -> Result<Json<Done>, ApiError> {
+    let (_, committed) = run(app, auth, ids, command).await?;
+    Ok(Json(Done { seq: committed.seq }))
+}
+
 /// Where the stream is after a command.
 #[derive(Serialize, ToSchema)]
 pub struct Done {
@@ -330,7 +283,7 @@ async fn session(
 
 /// Replace the breakout settings (owners and moderators); allowed while running.
 #[utoipa::path(put, path = "/api/v1/rooms/{room}/breakout", tag = "breakout", params(("room" = RoomId, Path)),
-    request_body = SettingsBody,
+    request_body = BreakoutConfig,
     responses((status = 200, body = SessionView), (status = 403, body = super::error::ErrorBody),
               (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -338,16 +291,9 @@ async fn configure(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    ApiJson(body): ApiJson<SettingsBody>,
+    ApiJson(config): ApiJson<BreakoutConfig>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let (enabled, config) = body.split();
-    let (room, _) = run(
-        &app,
-        &auth,
-        &ids,
-        BreakoutCommand::Configure { enabled, config },
-    )
-    .await?;
+    let (room, _) = run(&app, &auth, &ids, BreakoutCommand::Configure { config }).await?;
     let me = auth.person.id;
     let view = app
         .rooms
@@ -487,7 +433,7 @@ async fn delete_room(
     ids: PathIds,
 ) -> Result<Json<Done>, ApiError> {
     let breakout: RoomId = ids.get("breakout")?;
-    let (_, c) = run(
+    done(
         &app,
         &auth,
         &ids,
@@ -495,8 +441,7 @@ async fn delete_room(
             rooms: Some(vec![breakout]),
         },
     )
-    .await?;
-    Ok(Json(Done { seq: c.seq }))
+    .await
 }
 
 /// Delete every breakout room (the main room and its chat stay); a running round ends.
@@ -507,14 +452,13 @@ async fn delete_all_rooms(
     auth: Auth,
     ids: PathIds,
 ) -> Result<Json<Done>, ApiError> {
-    let (_, c) = run(
+    done(
         &app,
         &auth,
         &ids,
         BreakoutCommand::DeleteRooms { rooms: None },
     )
-    .await?;
-    Ok(Json(Done { seq: c.seq }))
+    .await
 }
 
 /// Body of `PUT …/breakout/assignments/{person}`.
@@ -541,8 +485,7 @@ async fn assign(
         person_id,
         breakout: Some(body.breakout),
     };
-    let (_, c) = run(&app, &auth, &ids, command).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, command).await
 }
 
 /// Unassign a person (while running, they go back to the main room).
@@ -556,7 +499,7 @@ async fn unassign(
     ids: PathIds,
 ) -> Result<Json<Done>, ApiError> {
     let person_id: PersonId = ids.get("person")?;
-    let (_, c) = run(
+    done(
         &app,
         &auth,
         &ids,
@@ -565,8 +508,7 @@ async fn unassign(
             breakout: None,
         },
     )
-    .await?;
-    Ok(Json(Done { seq: c.seq }))
+    .await
 }
 
 /// Clear every assignment (not while running).
@@ -574,8 +516,7 @@ async fn unassign(
     responses((status = 200, body = Done), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn reset(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Json<Done>, ApiError> {
-    let (_, c) = run(&app, &auth, &ids, BreakoutCommand::Reset).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, BreakoutCommand::Reset).await
 }
 
 /// Start a round: automatic mode fills in the unassigned, everyone connected moves at once.
@@ -584,8 +525,7 @@ async fn reset(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Json<
               (status = 409, description = "disabled, no rooms, or already running", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn start(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Json<Done>, ApiError> {
-    let (_, c) = run(&app, &auth, &ids, BreakoutCommand::Start).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, BreakoutCommand::Start).await
 }
 
 /// Body of `POST …/breakout/stop`: without `rooms`, everyone comes back; with, only those rooms.
@@ -623,8 +563,7 @@ async fn stop(
         Some(rooms) => BreakoutCommand::BringBack { rooms },
         None => BreakoutCommand::Stop,
     };
-    let (_, c) = run(&app, &auth, &ids, command).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, command).await
 }
 
 /// Body of `POST …/breakout/move`.
@@ -652,8 +591,7 @@ async fn move_person(
         person_id: body.person_id,
         breakout: body.breakout,
     };
-    let (_, c) = run(&app, &auth, &ids, command).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, command).await
 }
 
 /// Body of `POST …/breakout/broadcast`.
@@ -692,8 +630,7 @@ async fn broadcast(
         }
         None => BreakoutCommand::Broadcast { text, cta },
     };
-    let (_, c) = run(&app, &auth, &ids, command).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, command).await
 }
 
 /// Body of `POST …/breakout/join`.
@@ -715,7 +652,7 @@ async fn join(
     ids: PathIds,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<Json<Done>, ApiError> {
-    let (_, c) = run(
+    done(
         &app,
         &auth,
         &ids,
@@ -723,8 +660,7 @@ async fn join(
             breakout: body.breakout,
         },
     )
-    .await?;
-    Ok(Json(Done { seq: c.seq }))
+    .await
 }
 
 /// Go back to the main room (participants: when allowed).
@@ -732,8 +668,7 @@ async fn join(
     responses((status = 200, body = Done), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn leave(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Json<Done>, ApiError> {
-    let (_, c) = run(&app, &auth, &ids, BreakoutCommand::Leave).await?;
-    Ok(Json(Done { seq: c.seq }))
+    done(&app, &auth, &ids, BreakoutCommand::Leave).await
 }
 
 /// Ask the moderators for help in the breakout room you are in (one open request per room).
@@ -745,8 +680,8 @@ async fn ask_help(
     auth: Auth,
     ids: PathIds,
 ) -> Result<(StatusCode, Json<HelpRequest>), ApiError> {
-    let (_, c) = run(&app, &auth, &ids, BreakoutCommand::AskHelp).await?;
-    let request = c
+    let (_, committed) = run(&app, &auth, &ids, BreakoutCommand::AskHelp).await?;
+    let request = committed
         .events
         .into_iter()
         .find_map(|(_, e)| match e {
@@ -788,12 +723,11 @@ async fn answer_help(
 ) -> Result<Json<Done>, ApiError> {
     let id: HelpId = ids.get("request")?;
     let accept = matches!(body.action, HelpAction::Accept);
-    let (_, c) = run(
+    done(
         &app,
         &auth,
         &ids,
         BreakoutCommand::AnswerHelp { id, accept },
     )
-    .await?;
-    Ok(Json(Done { seq: c.seq }))
+    .await
 }

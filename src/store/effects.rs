@@ -131,18 +131,14 @@ pub(super) async fn write_effect(
             }
         }
         Event::BreakoutConfigured {
-            enabled,
-            config,
-            ends_at,
-            ..
+            config, ends_at, ..
         } => {
             let config =
                 serde_json::to_string(config).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
-                "UPDATE breakout_sessions SET enabled = $1, config = $2, \
-                 ends_at = CASE WHEN status = 'running' THEN $3 ELSE ends_at END WHERE room_id = $4",
+                "UPDATE breakout_sessions SET config = $1, \
+                 ends_at = CASE WHEN status = 'running' THEN $2 ELSE ends_at END WHERE room_id = $3",
             )
-            .bind(i64::from(*enabled))
             .bind(config)
             .bind(*ends_at)
             .bind(main)

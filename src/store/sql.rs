@@ -557,7 +557,7 @@ impl Store for SqlStore {
 async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Session, StoreError> {
     let id = main.to_string();
     let row = sqlx::query(
-        "SELECT enabled, config, status, round, started_at, ends_at, closes_at, assignments \
+        "SELECT config, status, round, started_at, ends_at, closes_at, assignments \
          FROM breakout_sessions WHERE room_id = $1",
     )
     .bind(id.clone())
@@ -565,7 +565,6 @@ async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Se
     .await?;
     let mut session = Session::default();
     if let Some(row) = row {
-        session.enabled = row.try_get::<i64, _>("enabled")? != 0;
         let config: String = row.try_get("config")?;
         session.config = serde_json::from_str(&config)
             .map_err(|e| StoreError::Corrupt(format!("breakout config: {e}")))?;

@@ -12,16 +12,7 @@ const OWNER: u128 = 0;
 const MODERATOR: u128 = 1;
 const OUTSIDER: u128 = 99;
 
-fn person(n: u128) -> PersonId {
-    PersonId(uuid::Uuid::from_u128(n + 1))
-}
-
-fn caller(n: u128) -> Caller {
-    Caller {
-        person_id: person(n),
-        display_name: format!("P{n}"),
-    }
-}
+use crate::domain::testkit::{caller, person};
 
 fn ctx(now: i64, seed: u64) -> Ctx {
     Ctx {
@@ -85,8 +76,10 @@ fn enable(state: &mut RoomState, config: BreakoutConfig) {
         state,
         OWNER,
         BreakoutCommand::Configure {
-            enabled: true,
-            config,
+            config: BreakoutConfig {
+                enabled: true,
+                ..config
+            },
         },
         0,
     )
@@ -258,8 +251,10 @@ fn start_needs_enabled_rooms_and_an_idle_session() {
             &mut s,
             OWNER,
             BreakoutCommand::Configure {
-                enabled: false,
-                config: BreakoutConfig::default()
+                config: BreakoutConfig {
+                    enabled: false,
+                    ..BreakoutConfig::default()
+                }
             },
             0
         ),
@@ -309,8 +304,10 @@ fn the_timer_warns_then_closes_and_can_be_extended() {
         &mut s,
         OWNER,
         BreakoutCommand::Configure {
-            enabled: true,
-            config: longer,
+            config: BreakoutConfig {
+                enabled: true,
+                ..longer
+            },
         },
         2_000,
     )
@@ -405,8 +402,10 @@ fn participants_move_only_as_the_settings_allow() {
         &mut s,
         OWNER,
         BreakoutCommand::Configure {
-            enabled: true,
-            config: open,
+            config: BreakoutConfig {
+                enabled: true,
+                ..open
+            },
         },
         0,
     )
@@ -490,8 +489,10 @@ fn broadcasts_reach_open_rooms_and_follow_the_setting() {
         &mut s,
         OWNER,
         BreakoutCommand::Configure {
-            enabled: true,
-            config: everyone,
+            config: BreakoutConfig {
+                enabled: true,
+                ..everyone
+            },
         },
         0,
     )
@@ -619,8 +620,10 @@ fn strangers_and_participants_are_refused_the_controls() {
     let before = s.clone();
     let controls = [
         BreakoutCommand::Configure {
-            enabled: true,
-            config: BreakoutConfig::default(),
+            config: BreakoutConfig {
+                enabled: true,
+                ..BreakoutConfig::default()
+            },
         },
         BreakoutCommand::CreateRooms {
             count: Some(1),
@@ -670,8 +673,8 @@ fn command(state: &RoomState, what: u8, arg: u8) -> BreakoutCommand {
     let modes = [Mode::Automatic, Mode::Manual, Mode::Free, Mode::Automatic];
     match what {
         0 => BreakoutCommand::Configure {
-            enabled: arg != 3,
             config: BreakoutConfig {
+                enabled: arg != 3,
                 mode: modes[arg as usize],
                 free_movement: arg.is_multiple_of(2),
                 return_to_main: arg != 1,

@@ -5,16 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 
-fn person(n: u128) -> PersonId {
-    PersonId(uuid::Uuid::from_u128(n + 1))
-}
-
-fn caller(n: u128) -> Caller {
-    Caller {
-        person_id: person(n),
-        display_name: format!("P{n}"),
-    }
-}
+use crate::domain::testkit::{caller, person};
 
 fn ctx(now: i64) -> Ctx {
     Ctx {
