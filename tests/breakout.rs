@@ -319,6 +319,30 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
         .await;
     let stopped = streams[0].next().await;
     assert_eq!(stopped["reason"], "stopped");
+
+    // Renaming a breakout room: everyone hears it, and its title follows.
+    w.owner
+        .expect(
+            Method::PATCH,
+            &w.path(&format!("/rooms/{}", rooms[0])),
+            Some(json!({"name": "Garden"})),
+            StatusCode::OK,
+        )
+        .await;
+    let renamed = streams[1].next_of("room_renamed").await;
+    assert_eq!(
+        (renamed["type"].as_str(), renamed["name"].as_str()),
+        (Some("room_renamed"), Some("Garden"))
+    );
+    let view = w.session(&w.participants[1]).await;
+    assert!(
+        view["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["title"] == "Workshop : Garden"),
+        "{view}"
+    );
 }
 
 /// Expected statuses for: owner, moderator, participant, breakout-only member, outsider.
@@ -586,6 +610,20 @@ async fn who_may_do_what_in_every_mode() {
                     w.path("/rooms"),
                     None,
                     [0, 0, 403, 403, 404],
+                ),
+                (
+                    "rename a room",
+                    Method::PATCH,
+                    w.path(&format!("/rooms/{}", rooms[0])),
+                    Some(json!({"name": "Renamed"})),
+                    [200, 200, 403, 403, 404],
+                ),
+                (
+                    "delete a room",
+                    Method::DELETE,
+                    w.path(&format!("/rooms/{}", rooms[0])),
+                    None,
+                    [0, 200, 403, 403, 404],
                 ),
             ],
             mode,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson, PathIds};
+use super::views::RoomNameRequest;
 use crate::App;
 use crate::auth::Auth;
 use crate::domain::Role;
@@ -370,24 +371,16 @@ async fn create_rooms(
     ))
 }
 
-/// Body of `PATCH …/breakout/rooms/{breakout}`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RenameBody {
-    /// The new name.
-    pub name: String,
-}
-
 /// Rename a breakout room.
 #[utoipa::path(patch, path = "/api/v1/rooms/{room}/breakout/rooms/{breakout}", tag = "breakout",
-    params(("room" = RoomId, Path), ("breakout" = RoomId, Path)), request_body = RenameBody,
+    params(("room" = RoomId, Path), ("breakout" = RoomId, Path)), request_body = RoomNameRequest,
     responses((status = 200, body = Done), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn rename_room(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    ApiJson(body): ApiJson<RenameBody>,
+    ApiJson(body): ApiJson<RoomNameRequest>,
 ) -> Result<Json<Done>, ApiError> {
     let main = main_room(&app, &ids, auth.person.id).await?;
     let breakout: RoomId = ids.get("breakout")?;
