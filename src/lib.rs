@@ -5,7 +5,8 @@
 //! [`Server::run`] serves until the shutdown future completes.
 //!
 //! Layers (see `docs/architecture.md`): `http` (handlers) → `rooms` (one actor per main room) →
-//! `domain` (pure rules) and `store` (SQLite or PostgreSQL); `realtime` delivers events.
+//! `domain` (pure rules) and `store` (SQLite or PostgreSQL); `realtime` delivers events; `web`
+//! serves the browser UI.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod realtime;
 pub mod rooms;
 pub mod store;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -35,6 +35,7 @@ pub fn router(app: App) -> Router {
         .nest("/api/v1", api)
         .merge(ops::router())
         .merge(openapi::router())
+        .merge(crate::web::router())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::error::{ApiError, ApiJson};
@@ -21,7 +21,7 @@ use crate::store::{CreateMode, NewAccount, SessionRecord};
 
 pub(super) fn router() -> Router<App> {
     Router::new()
-        .route("/setup", post(setup))
+        .route("/setup", get(setup_status).post(setup))
         .route("/session", post(login).delete(logout).get(whoami))
         .route("/accounts", post(create_account))
         .route("/accounts/import", post(import_accounts))
@@ -40,6 +40,15 @@ pub(crate) async fn new_account(req: NewAccountRequest, now: i64) -> Result<NewA
         is_admin: req.is_admin,
         created_at: now,
     })
+}
+
+/// Whether the first-run setup is still needed (no account exists yet).
+#[utoipa::path(get, path = "/api/v1/setup", tag = "accounts",
+    responses((status = 200, description = "`{\"needed\": true|false}`")))]
+async fn setup_status(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        serde_json::json!({ "needed": !app.store.has_accounts().await? }),
+    ))
 }
 
 /// Create the first administrator (only while no account exists).

@@ -1,0 +1,32 @@
+// Talking to the Huddle API from the page: JSON in and out, the session cookie for identity, and
+// the CSRF token (from the script-readable `huddle_csrf` cookie) on every change.
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.error?.code;
+    this.field = body?.error?.field;
+  }
+}
+
+function csrfToken() {
+  const pair = document.cookie.split('; ').find((c) => c.startsWith('huddle_csrf='));
+  return pair ? decodeURIComponent(pair.slice('huddle_csrf='.length)) : '';
+}
+
+export async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET') headers['X-CSRF-Token'] = csrfToken();
+  const response = await fetch(`/api/v1${path}`, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}

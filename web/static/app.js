@@ -1,0 +1,271 @@
+// Huddle's web app: first-run setup, sign-in, the list of my rooms, and a room with its live chat
+// and members. Plain ES modules; every text a person typed is rendered as text, never as HTML.
+
+import { html, render, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
+import { api, ApiError } from './api.js';
+import { Live } from './live.js';
+
+let live = null;
+
+function useRoute() {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const onPop = () => setPath(location.pathname);
+    addEventListener('popstate', onPop);
+    return () => removeEventListener('popstate', onPop);
+  }, []);
+  const navigate = useCallback((to) => {
+    history.pushState(null, '', to);
+    setPath(to);
+  }, []);
+  return [path, navigate];
+}
+
+function Field({ label, type = 'text', value, onInput, error, autocomplete }) {
+  const id = `f-${label.toLowerCase().replace(/\W+/g, '-')}`;
+  return html`<div class="field">
+    <label for=${id}>${label}</label>
+    <input id=${id} type=${type} value=${value} autocomplete=${autocomplete}
+      onInput=${(e) => onInput(e.target.value)} aria-invalid=${error ? 'true' : 'false'} />
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+  </div>`;
+}
+
+function SetupPage({ onDone }) {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    try {
+      await api('POST', '/setup', { email, password, display_name: name });
+      await api('POST', '/session', { email, password });
+      onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<main class="narrow">
+    <h1>Welcome to Huddle</h1>
+    <p>Create the first administrator account.</p>
+    <form onSubmit=${submit}>
+      <${Field} label="Your name" value=${name} onInput=${setName} autocomplete="name"
+        error=${error?.field === 'display_name' && error.message} />
+      <${Field} label="Email" type="email" value=${email} onInput=${setEmail} autocomplete="email"
+        error=${error?.field === 'email' && error.message} />
+      <${Field} label="Password" type="password" value=${password} onInput=${setPassword}
+        autocomplete="new-password" error=${error?.field === 'password' && error.message} />
+      ${error && !error.field && html`<p class="error" role="alert">${error.message}</p>`}
+      <button type="submit">Create account</button>
+    </form>
+  </main>`;
+}
+
+function SignInPage({ onDone }) {
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState(null);
+  const submit = async (e) => {
+    e.preventDefault();
+    try {
+      await api('POST', '/session', { email, password });
+      onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<main class="narrow">
+    <h1>Sign in to Huddle</h1>
+    <form onSubmit=${submit}>
+      <${Field} label="Email" type="email" value=${email} onInput=${setEmail} autocomplete="username" />
+      <${Field} label="Password" type="password" value=${password} onInput=${setPassword}
+        autocomplete="current-password" />
+      ${error && html`<p class="error" role="alert">${error.message}</p>`}
+      <button type="submit">Sign in</button>
+    </form>
+  </main>`;
+}
+
+function RoomsPage({ navigate }) {
+  const [rooms, setRooms] = useState(null);
+  const [name, setName] = useState('');
+  const [error, setError] = useState(null);
+  const load = () => api('GET', '/rooms').then((r) => setRooms(r.rooms));
+  useEffect(() => {
+    load();
+    return live.on((event) => {
+      if (['room_created', 'member_added', 'members_added', 'member_removed', 'room_renamed', 'room_deleted'].includes(event.type)) load();
+    });
+  }, []);
+  const create = async (e) => {
+    e.preventDefault();
+    try {
+      const room = await api('POST', '/rooms', { name });
+      setName('');
+      navigate(`/rooms/${room.id}`);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<main>
+    <h1>My rooms</h1>
+    ${rooms === null ? html`<p>Loading…</p>` : rooms.length === 0 ? html`<p>No rooms yet.</p>` : html`
+      <ul class="rooms">
+        ${rooms.map((r) => html`<li key=${r.id}>
+          <a href=${`/rooms/${r.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${r.id}`); }}>${r.title}</a>
+          <span class="role">${r.role}</span>
+        </li>`)}
+      </ul>`}
+    <form class="inline" onSubmit=${create}>
+      <${Field} label="New room name" value=${name} onInput=${setName} error=${error?.message} />
+      <button type="submit">Create room</button>
+    </form>
+  </main>`;
+}
+
+function time(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function RoomPage({ id, navigate }) {
+  const [room, setRoom] = useState(null);
+  const [messages, setMessages] = useState([]);
+  const [members, setMembers] = useState([]);
+  const [missing, setMissing] = useState(false);
+  const draftKey = `huddle-draft-${id}`;
+  const [draft, setDraft] = useState(sessionStorage.getItem(draftKey) ?? '');
+  const [error, setError] = useState(null);
+  const list = useRef(null);
+
+  const load = async () => {
+    try {
+      const [r, page, m] = await Promise.all([
+        api('GET', `/rooms/${id}`),
+        api('GET', `/rooms/${id}/messages?order=newest&limit=100`),
+        api('GET', `/rooms/${id}/members`),
+      ]);
+      setRoom(r);
+      setMessages(page.messages.reverse());
+      setMembers(m.members);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) setMissing(true);
+    }
+  };
+  useEffect(() => {
+    load();
+    return live.on((event) => {
+      if (event.type === 'resync') return load();
+      if (event.room !== id && event.stream !== id) return;
+      if (event.type === 'message_posted' && event.room === id) {
+        setMessages((ms) => (ms.some((m) => m.id === event.message.id) ? ms : [...ms, { seq: event.seq, ...event.message }]));
+      } else if (event.type === 'room_deleted') {
+        navigate('/');
+      } else if (['room_renamed', 'member_added', 'members_added', 'member_removed', 'role_changed'].includes(event.type)) {
+        load();
+      }
+    });
+  }, [id]);
+  useEffect(() => {
+    if (list.current) list.current.scrollTop = list.current.scrollHeight;
+  }, [messages.length]);
+
+  const type = (text) => {
+    setDraft(text);
+    sessionStorage.setItem(draftKey, text);
+  };
+  const send = async (e) => {
+    e.preventDefault();
+    if (!draft.trim()) return;
+    try {
+      const posted = await api('POST', `/rooms/${id}/messages`, { text: draft });
+      setMessages((ms) => (ms.some((m) => m.id === posted.id) ? ms : [...ms, posted]));
+      type('');
+      setError(null);
+    } catch (err) {
+      setError(err); // the draft stays
+    }
+  };
+
+  if (missing) return html`<main><h1>Room not found</h1><p><a href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Back to my rooms</a></p></main>`;
+  if (!room) return html`<main><p>Loading…</p></main>`;
+  const heading = room.parent_id
+    ? html`<a class="title" href=${`/rooms/${room.parent_id}`} title="Back to the main room"
+        onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${room.parent_id}`); }}>${room.title}</a>`
+    : room.title;
+  return html`<main class="room">
+    <h1>${heading}</h1>
+    <div class="columns">
+      <section class="chat" aria-label="Chat">
+        <ol class="messages" ref=${list} aria-live="polite">
+          ${messages.map((m) => html`<li key=${m.id} class=${`message ${m.kind}`}>
+            ${m.kind === 'system' ? '' : html`<strong>${m.author_name}</strong> `}
+            <span class="text">${m.text}</span>
+            <time>${time(m.created_at)}</time>
+          </li>`)}
+        </ol>
+        <form class="composer" onSubmit=${send}>
+          <label for="composer" class="visually-hidden">Message</label>
+          <textarea id="composer" rows="2" value=${draft} onInput=${(e) => type(e.target.value)}
+            onKeyDown=${(e) => { if (e.key === 'Enter' && !e.shiftKey) send(e); }}></textarea>
+          <button type="submit">Send</button>
+          ${error && html`<p class="error" role="alert">${error.message}</p>`}
+        </form>
+      </section>
+      <aside class="members" aria-label="Members">
+        <h2>Members</h2>
+        <ul>${members.map((m) => html`<li key=${m.person_id}>${m.display_name} <span class="role">${m.role}</span></li>`)}</ul>
+        ${room.breakout_rooms.length > 0 && html`<h2>Breakout rooms</h2>
+          <ul>${room.breakout_rooms.map((b) => html`<li key=${b.id}>
+            <a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a></li>`)}</ul>`}
+      </aside>
+    </div>
+  </main>`;
+}
+
+function App() {
+  const [me, setMe] = useState(undefined); // undefined: loading; null: signed out
+  const [setupNeeded, setSetupNeeded] = useState(false);
+  const [status, setStatus] = useState('connecting');
+  const [path, navigate] = useRoute();
+
+  const loadMe = async () => {
+    try {
+      const person = await api('GET', '/session');
+      // The connection exists before any page renders: pages subscribe in their first effects.
+      live = live ?? new Live();
+      setMe(person);
+    } catch {
+      const setup = await api('GET', '/setup');
+      setSetupNeeded(setup.needed);
+      setMe(null);
+    }
+  };
+  useEffect(() => { loadMe(); }, []);
+  useEffect(() => (me && live ? live.onStatus(setStatus) : undefined), [me]);
+
+  if (me === undefined) return html`<p class="loading">Loading Huddle…</p>`;
+  if (me === null) {
+    const done = () => { navigate('/'); loadMe(); };
+    return setupNeeded ? html`<${SetupPage} onDone=${done} />` : html`<${SignInPage} onDone=${done} />`;
+  }
+  const signOut = async () => {
+    await api('DELETE', '/session');
+    live?.close();
+    live = null;
+    setMe(null);
+    navigate('/signin');
+  };
+  const roomId = path.startsWith('/rooms/') ? path.slice('/rooms/'.length) : null;
+  return html`<div class="shell">
+    <header>
+      <a class="brand" href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Huddle</a>
+      <span class=${`status ${status}`} role="status">${status === 'live' ? 'Connected' : status === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}</span>
+      <span class="me">${me.display_name}</span>
+      <button type="button" onClick=${signOut}>Sign out</button>
+    </header>
+    ${roomId ? html`<${RoomPage} key=${roomId} id=${roomId} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} />`}
+  </div>`;
+}
+
+render(html`<${App} />`, document.getElementById('app'));

@@ -1,0 +1,67 @@
+// Test harness: the real `huddle` binary on a loopback port with a temporary data directory, and
+// Debian's Chromium driven by Playwright. Build the binary first (`cargo build` or `cargo test`).
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export async function startHuddle(extraArgs = []) {
+  const binary = process.env.HUDDLE_BIN ?? join(root, 'target', 'debug', 'huddle');
+  if (!existsSync(binary)) throw new Error(`no huddle binary at ${binary}: run cargo build first`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'huddle-web-'));
+  const child = spawn(binary, ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+    env: { ...process.env, HUDDLE_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    lines.once('line', (line) => resolve(line.split(' ').find((w) => w.startsWith('http://'))));
+    child.once('exit', (code) => reject(new Error(`huddle exited with ${code}`)));
+  });
+  lines.on('line', () => {});
+  return {
+    url,
+    dataDir,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
+
+/** A JSON call to the API with a bearer token (for arranging a test, not for what it checks). */
+export async function call(url, method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(`${url}/api/v1${path}`, { method, headers, body: body && JSON.stringify(body) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Records every request a page makes to a host other than the Huddle server. */
+export function watchForeignRequests(page, url) {
+  const foreign = [];
+  const own = new URL(url).host;
+  page.on('request', (request) => {
+    const host = new URL(request.url()).host;
+    if (host && host !== own) foreign.push(request.url());
+  });
+  return foreign;
+}
