@@ -201,6 +201,15 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
             "the message of their own room"
         );
     }
+    let breakout_view = w.participants[0]
+        .get(&format!("/api/v1/rooms/{}", rooms[0]))
+        .await;
+    assert_eq!(
+        breakout_view["title"], "Workshop : Room 1",
+        "a participant opens the room they were sent to"
+    );
+    assert_eq!(breakout_view["role"], "participant");
+    assert_eq!(breakout_view["parent_id"], w.room.as_str());
     let chat = w.participants[0]
         .get(&format!("/api/v1/rooms/{}/messages", rooms[0]))
         .await;
@@ -822,11 +831,27 @@ async fn in_free_mode_participants_choose_and_the_open_dashboard_shows_where_eve
         p1.next_of("breakout_started").await["your_room"]["id"],
         rooms[1].as_str()
     );
-    let full = p2.next_of("breakout_started").await;
+    let started = p2.next_of("breakout_started").await;
+    assert!(
+        started["your_room"].is_null(),
+        "P2 chose no room: {started}"
+    );
+    assert!(
+        started.get("assignments").is_none(),
+        "the roster is not in a participant's frame"
+    );
+    let dashboard = w.session(&w.participants[1]).await;
+    let p1_row = dashboard["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person_id"] == ids[0].as_str())
+        .unwrap()
+        .clone();
     assert_eq!(
-        full["assignments"].as_array().unwrap().len(),
-        1,
-        "the dashboard gets the whole roster"
+        p1_row["location"],
+        rooms[1].as_str(),
+        "the open dashboard reloads the roster"
     );
 
     // During the round P2 picks a room and P1 switches.

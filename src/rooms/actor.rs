@@ -300,7 +300,6 @@ impl Actor {
                     (stream, published.seq, &published.event),
                     state,
                     person,
-                    sub.dashboard,
                 )) {
                     Offer::Queued => true,
                     Offer::Full => {
@@ -374,7 +373,6 @@ impl Actor {
                         (self.stream, p.seq, &p.event),
                         &self.state,
                         conn.person,
-                        false,
                     )) != Offer::Queued
                     {
                         conn.request_resync(self.stream);

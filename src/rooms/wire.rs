@@ -1,6 +1,7 @@
 //! What clients receive for an event: usually one frame shared by every recipient; for the mass
 //! events of a breakout round, a frame per breakout room, so that each participant's frame says
-//! only where *they* go (O(1) in size), while moderators and open dashboards get the whole picture.
+//! only where *they* go (O(1) in size), while owners and moderators get the whole roster. (Clients
+//! with the dashboard open reload it from `GET …/breakout` when such an event arrives.)
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -17,7 +18,7 @@ use crate::ids::{PersonId, RoomId};
 pub enum Frames {
     /// The same frame for everyone.
     All(Utf8Bytes),
-    /// `full` for moderators and open dashboards; for everyone else the frame of their room
+    /// `full` for owners and moderators; for everyone else the frame of their room
     /// (`None`: not in / not assigned to any breakout room).
     PerRoom {
         /// The whole event, serialised on first use: with 10,000 people a start's full roster is
@@ -121,13 +122,12 @@ impl Frames {
         (stream, seq, event): (RoomId, u64, &Event),
         state: &RoomState,
         person: PersonId,
-        dashboard: bool,
     ) -> &'a Utf8Bytes {
         match self {
             Frames::All(frame) => frame,
             Frames::PerRoom { full, by_room, key } => {
                 let whole = || full.get_or_init(|| frame(Wire { seq, stream, event }));
-                if dashboard || state.manages(person) {
+                if state.manages(person) {
                     return whole();
                 }
                 let room = match key {

@@ -4,6 +4,7 @@
 import { html, render, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
 import { api, ApiError } from './api.js';
 import { Live } from './live.js';
+import { BreakoutPanel } from './breakout.js';
 
 let live = null;
 
@@ -128,7 +129,7 @@ function time(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-function RoomPage({ id, navigate }) {
+function RoomPage({ id, me, navigate }) {
   const [room, setRoom] = useState(null);
   const [messages, setMessages] = useState([]);
   const [members, setMembers] = useState([]);
@@ -156,9 +157,12 @@ function RoomPage({ id, navigate }) {
     load();
     return live.on((event) => {
       if (event.type === 'resync') return load();
-      if (event.room !== id && event.stream !== id) return;
-      if (event.type === 'message_posted' && event.room === id) {
-        setMessages((ms) => (ms.some((m) => m.id === event.message.id) ? ms : [...ms, { seq: event.seq, ...event.message }]));
+      // A broadcast is an event of the main room carrying the message of the recipient's room.
+      const posted = event.type === 'message_posted' && event.room === id ? event.message
+        : event.type === 'broadcast' && event.message?.room_id === id ? event.message : null;
+      if (!posted && event.room !== id && event.stream !== id) return;
+      if (posted) {
+        setMessages((ms) => (ms.some((m) => m.id === posted.id) ? ms : [...ms, { seq: event.seq, ...posted }]));
       } else if (event.type === 'room_deleted') {
         navigate('/');
       } else if (['room_renamed', 'member_added', 'members_added', 'member_removed', 'role_changed'].includes(event.type)) {
@@ -220,6 +224,7 @@ function RoomPage({ id, navigate }) {
             <a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a></li>`)}</ul>`}
       </aside>
     </div>
+    <${BreakoutPanel} key=${room.parent_id ?? room.id} mainId=${room.parent_id ?? room.id} here=${room.id} me=${me} live=${live} navigate=${navigate} />
   </main>`;
 }
 
@@ -243,6 +248,23 @@ function App() {
   };
   useEffect(() => { loadMe(); }, []);
   useEffect(() => (me && live ? live.onStatus(setStatus) : undefined), [me]);
+  const [notice, setNotice] = useState(null);
+  const [banner, setBanner] = useState(null);
+  useEffect(() => (me && live ? live.on((event) => {
+    if (event.type === 'breakout_started' && event.your_room) {
+      setNotice(`Breakout rooms started: you are now in ${event.your_room.title}.`);
+      navigate(`/rooms/${event.your_room.id}`);
+    } else if (event.type === 'breakout_stopped') {
+      const why = event.reason === 'time_up' ? 'Time is up' : event.reason === 'rooms_deleted' ? 'The breakout rooms were deleted' : 'The moderator closed the breakout rooms';
+      setNotice(`${why}: you are back in the main room.`);
+      setBanner(null);
+      if (location.pathname.startsWith('/rooms/') && location.pathname !== `/rooms/${event.room}`) navigate(`/rooms/${event.room}`);
+    } else if (event.type === 'breakout_closing') {
+      setNotice('Time is up: the breakout rooms close soon.');
+    } else if (event.type === 'broadcast') {
+      setBanner(event);
+    }
+  }) : undefined), [me]);
 
   if (me === undefined) return html`<p class="loading">Loading Huddle…</p>`;
   if (me === null) {
@@ -264,7 +286,13 @@ function App() {
       <span class="me">${me.display_name}</span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>
-    ${roomId ? html`<${RoomPage} key=${roomId} id=${roomId} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} />`}
+    ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link" onClick=${() => setNotice(null)}>Dismiss</button></p>`}
+    ${banner && html`<aside class="banner" role="alert" aria-label="Broadcast">
+      <strong>${banner.from_name}:</strong> <span class="banner-text">${banner.text}</span>
+      ${banner.cta && html`<a class="cta" href=${banner.cta.url} target="_blank" rel="noopener noreferrer">${banner.cta.label}</a>`}
+      <button type="button" class="link" onClick=${() => setBanner(null)}>Close</button>
+    </aside>`}
+    ${roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} />`}
   </div>`;
 }
 

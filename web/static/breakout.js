@@ -1,0 +1,203 @@
+// The breakout dashboard: one panel for moderators (settings, rooms, drag-and-drop assignment with a
+// keyboard alternative, start/stop, broadcast, help queue) and, read-only with the few actions the
+// settings allow, for participants. It reads `GET …/breakout` and reloads (coalesced) on the
+// stream's breakout events; opening it subscribes the connection to the dashboard's rosters.
+
+import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
+import { api } from './api.js';
+
+const RELOAD_ON = new Set([
+  'breakout_configured', 'breakout_rooms_created', 'breakout_rooms_deleted', 'assigned', 'assignments_reset',
+  'breakout_started', 'breakout_closing', 'breakout_stopped', 'rooms_brought_back', 'located', 'connected',
+  'disconnected', 'help_requested', 'help_answered', 'room_renamed', 'members_added', 'member_added',
+  'member_removed', 'role_changed', 'resync',
+]);
+
+function clock(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function Countdown({ session }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  if (session.status === 'closing' && session.closes_at) {
+    return html`<p class="countdown closing" role="timer">Rooms close in ${clock(session.closes_at - now)}</p>`;
+  }
+  if (session.status === 'running' && session.ends_at) {
+    return html`<p class="countdown" role="timer">Time left ${clock(session.ends_at - now)}</p>`;
+  }
+  return null;
+}
+
+function Settings({ session, save }) {
+  const initial = () => ({
+    ...session.settings,
+    minutes: session.settings.duration_secs ? String(session.settings.duration_secs / 60) : '',
+  });
+  const [form, setForm] = useState(initial);
+  useEffect(() => setForm(initial()), [JSON.stringify(session.settings)]);
+  const set = (key) => (e) => setForm({ ...form, [key]: e.target.type === 'checkbox' ? e.target.checked : e.target.value });
+  const submit = (e) => {
+    e.preventDefault();
+    const { minutes, ...settings } = form;
+    save({
+      ...settings,
+      duration_secs: minutes === '' ? null : Math.round(Number(minutes) * 60),
+      countdown_secs: Number(form.countdown_secs),
+    });
+  };
+  return html`<form class="settings" onSubmit=${submit} aria-label="Breakout settings">
+    <label><input type="checkbox" checked=${form.enabled} onChange=${set('enabled')} /> Breakout rooms enabled</label>
+    <label>Mode <select value=${form.mode} onChange=${set('mode')}>
+      <option value="automatic">Automatic</option><option value="manual">Manual</option><option value="free">Participants choose</option>
+    </select></label>
+    <label><input type="checkbox" checked=${form.free_movement} onChange=${set('free_movement')} /> Participants may move between rooms</label>
+    <label><input type="checkbox" checked=${form.return_to_main} onChange=${set('return_to_main')} /> Participants may return to the main room</label>
+    <label><input type="checkbox" checked=${form.everyone_broadcasts} onChange=${set('everyone_broadcasts')} /> Everyone may broadcast</label>
+    <label>Duration (minutes) <input type="number" min="0" step="any" value=${form.minutes} onInput=${set('minutes')} /></label>
+    <label>Countdown (seconds) <input type="number" min="0" max="600" value=${form.countdown_secs} onInput=${set('countdown_secs')} /></label>
+    <button type="submit">Save settings</button>
+  </form>`;
+}
+
+function Person({ person, rooms, session, manage, assign, here }) {
+  const present = person.location === here;
+  const onDragStart = (e) => e.dataTransfer.setData('text/plain', person.person_id);
+  return html`<li class=${`person ${person.location ? 'online' : 'offline'} ${present ? 'present' : ''}`}
+      draggable=${manage} onDragStart=${onDragStart} data-person=${person.display_name}>
+    <span class="name">${person.display_name}</span>
+    ${person.location && html`<span class="dot" title="connected"></span>`}
+    ${manage && html`<select aria-label=${`Move ${person.display_name} to`} value=${person.assignment ?? ''}
+        onChange=${(e) => assign(person.person_id, e.target.value || null)}>
+      <option value="">Unassigned</option>
+      ${rooms.map((r) => html`<option value=${r.id}>${r.name}</option>`)}
+    </select>`}
+  </li>`;
+}
+
+function DropZone({ label, manage, onDrop, children, className }) {
+  const [over, setOver] = useState(false);
+  const handlers = manage ? {
+    onDragOver: (e) => { e.preventDefault(); setOver(true); },
+    onDragLeave: () => setOver(false),
+    onDrop: (e) => { e.preventDefault(); setOver(false); onDrop(e.dataTransfer.getData('text/plain')); },
+  } : {};
+  return html`<section class=${`${className} ${over ? 'over' : ''}`} aria-label=${label} ...${handlers}>${children}</section>`;
+}
+
+export function BreakoutPanel({ mainId, here, me, live, navigate }) {
+  const [session, setSession] = useState(null);
+  const [error, setError] = useState(null);
+  const [count, setCount] = useState('2');
+  const [text, setText] = useState('');
+  const [ctaLabel, setCtaLabel] = useState('');
+  const [ctaUrl, setCtaUrl] = useState('');
+  const [help, setHelp] = useState(null);
+  const timer = useRef(null);
+
+  const load = () => api('GET', `/rooms/${mainId}/breakout`).then(setSession).catch(setError);
+  useEffect(() => {
+    load();
+    live.send({ type: 'dashboard', room: mainId, open: true });
+    const off = live.on((event) => {
+      if (event.type === 'hello') live.send({ type: 'dashboard', room: mainId, open: true });
+      if (event.stream !== mainId || !RELOAD_ON.has(event.type)) return;
+      if (event.type === 'help_answered' && event.person_id === me.id) setHelp(event.accepted ? 'accepted' : 'dismissed');
+      clearTimeout(timer.current);
+      timer.current = setTimeout(load, 50); // many events in a burst: one reload
+    });
+    return () => { off(); clearTimeout(timer.current); live.send({ type: 'dashboard', room: mainId, open: false }); };
+  }, [mainId]);
+
+  const run = async (method, path, body) => {
+    try {
+      setError(null);
+      return await api(method, `/rooms/${mainId}/breakout${path}`, body);
+    } catch (err) {
+      setError(err);
+      return null;
+    }
+  };
+  useEffect(() => {
+    // A participant's page follows where the server says they are (a move, a reconnect mid-round).
+    const mine = session?.people.find((p) => p.person_id === me.id);
+    if (session && !session.can_manage && mine?.location && mine.location !== here) navigate(`/rooms/${mine.location}`);
+  }, [session]);
+
+  if (!session) return error ? html`<p class="error" role="alert">${error.message}</p>` : null;
+  const manage = session.can_manage;
+  if (!manage && !session.settings.enabled && session.rooms.length === 0) return null;
+  const live_ = session.status !== 'idle';
+  const people = session.people.filter((p) => p.role !== 'owner' && p.role !== 'moderator' || p.assignment);
+  const assign = (personId, room) => (room
+    ? run('PUT', `/assignments/${personId}`, { breakout: room })
+    : run('DELETE', `/assignments/${personId}`));
+  const mine = session.people.find((p) => p.person_id === me.id);
+  const inBreakout = mine?.location && mine.location !== mainId;
+  const s = session.settings;
+  const mayChoose = !manage && (s.mode === 'free' || (live_ && s.free_movement));
+
+  return html`<section class="breakout" aria-label="Breakout rooms">
+    <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
+    <${Countdown} session=${session} />
+    ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    ${manage && html`<details class="settings-box"><summary>Settings</summary>
+      <${Settings} session=${session} save=${(settings) => run('PUT', '', settings)} /></details>`}
+    ${manage && html`<div class="toolbar">
+      <label>Number of rooms <input type="number" min="1" max="300" value=${count} onInput=${(e) => setCount(e.target.value)} /></label>
+      <button type="button" onClick=${() => run('POST', '/rooms', { count: Number(count) })}>Create rooms</button>
+      <button type="button" onClick=${() => run('POST', '/reset')} disabled=${live_}>Reset assignments</button>
+      <button type="button" onClick=${() => confirm('Delete every breakout room?') && run('DELETE', '/rooms')}>Delete all rooms</button>
+      ${live_
+        ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
+        : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${!s.enabled || session.rooms.length === 0}>Start breakout rooms</button>`}
+    </div>`}
+    ${!manage && inBreakout && live_ && html`<div class="toolbar">
+      ${s.return_to_main && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
+      <button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>
+      ${help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
+    </div>`}
+    <div class="grid">
+      ${manage && html`<${DropZone} className="room unassigned" label="Unassigned" manage=${manage} onDrop=${(id) => assign(id, null)}>
+        <h3>Unassigned</h3>
+        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} session=${session} manage=${manage} assign=${assign} here=${mainId} />`)}</ul>
+      </${DropZone}>`}
+      ${session.rooms.map((room) => html`<${DropZone} key=${room.id} className=${`room ${room.id === here ? 'current' : ''} ${room.closed ? 'closed' : ''}`}
+          label=${room.name} manage=${manage} onDrop=${(id) => assign(id, room.id)}>
+        <h3>${room.name} <span class="count">${room.present.length} here</span></h3>
+        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} session=${session} manage=${manage} assign=${assign} here=${room.id} />`)}</ul>
+        <div class="room-actions">
+          ${(manage || mayChoose) && room.id !== here && !room.closed && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : 'Choose'} ${room.name}</button>`}
+          ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}
+          ${manage && live_ && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
+        </div>
+      </${DropZone}>`)}
+    </div>
+    ${manage && live_ && html`<form class="broadcast" onSubmit=${async (e) => {
+        e.preventDefault();
+        const cta = ctaLabel && ctaUrl ? { label: ctaLabel, url: ctaUrl } : undefined;
+        if (await run('POST', '/broadcast', { text, cta })) { setText(''); setCtaLabel(''); setCtaUrl(''); }
+      }} aria-label="Broadcast">
+      <label for="broadcast-text">Broadcast to all rooms</label>
+      <textarea id="broadcast-text" rows="2" value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
+      <label>Button label <input value=${ctaLabel} onInput=${(e) => setCtaLabel(e.target.value)} /></label>
+      <label>Button link <input type="url" value=${ctaUrl} onInput=${(e) => setCtaUrl(e.target.value)} /></label>
+      <button type="submit">Broadcast</button>
+    </form>`}
+    ${manage && session.help.length > 0 && html`<section class="help-queue" aria-label="Help requests">
+      <h3>Help requests</h3>
+      <ul>${session.help.map((h) => {
+        const room = session.rooms.find((r) => r.id === h.breakout);
+        return html`<li key=${h.id}>${h.display_name} in ${room?.name ?? 'a room'}
+          <button type="button" onClick=${async () => { if (await run('PATCH', `/help/${h.id}`, { action: 'accept' })) navigate(`/rooms/${h.breakout}`); }}>Accept</button>
+          <button type="button" onClick=${() => run('PATCH', `/help/${h.id}`, { action: 'dismiss' })}>Dismiss</button></li>`;
+      })}</ul>
+    </section>`}
+  </section>`;
+}

@@ -1,0 +1,119 @@
+// The breakout dashboard in real browsers: a moderator and three participants in separate browser
+// contexts. The moderator enables breakout rooms, creates two, drags one participant into Room 2
+// and starts; every participant's page moves to its room; a broadcast with a call to action reaches
+// everyone; a participant asks for help and the moderator accepts and lands in that room; the
+// moderator shortens the round and when it ends everyone is back in the main room.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { startHuddle, launchBrowser, call } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery';
+const SHOTS = process.env.SCREENSHOTS_DIR;
+let huddle;
+let browser;
+
+before(async () => {
+  huddle = await startHuddle();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await huddle?.stop();
+});
+
+async function signIn(email, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  await page.goto(`${huddle.url}/signin`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+  return page;
+}
+
+test('a moderator runs a breakout session for three participants', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Workshop' }, token);
+  for (const name of ['P1', 'P2', 'P3']) {
+    const email = `${name.toLowerCase()}@example.org`;
+    await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: name }, token);
+    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, token);
+  }
+
+  const ada = await signIn('ada@example.org');
+  await ada.goto(`${huddle.url}/rooms/${room.id}`);
+  const participants = [];
+  for (const [i, name] of ['P1', 'P2', 'P3'].entries()) {
+    const page = await signIn(`${name.toLowerCase()}@example.org`, i === 0 ? { width: 390, height: 844 } : undefined);
+    await page.getByRole('link', { name: 'Workshop' }).click();
+    await page.getByRole('heading', { name: 'Workshop', exact: true }).waitFor();
+    participants.push(page);
+  }
+
+  // Enable, two rooms, automatic mode.
+  const panel = ada.getByRole('region', { name: 'Breakout rooms' });
+  await panel.getByText('Settings', { exact: true }).click();
+  await panel.getByLabel('Breakout rooms enabled').check();
+  await panel.getByRole('button', { name: 'Save settings' }).click();
+  await panel.getByLabel('Number of rooms').fill('2');
+  await panel.getByRole('button', { name: 'Create rooms' }).click();
+  const room2 = panel.getByRole('region', { name: 'Room 2' });
+  await room2.waitFor();
+
+  // Drag P1 into Room 2; the keyboard alternative moves P2 to Room 1 and back.
+  await panel.locator('[data-person="P1"]').dragTo(room2);
+  await room2.locator('[data-person="P1"]').waitFor();
+  await panel.getByLabel('Move P2 to').selectOption({ label: 'Room 1' });
+  await panel.getByRole('region', { name: 'Room 1' }).locator('[data-person="P2"]').waitFor();
+  await panel.getByLabel('Move P2 to').selectOption({ label: 'Unassigned' });
+  await panel.getByRole('region', { name: 'Unassigned' }).locator('[data-person="P2"]').waitFor();
+  if (SHOTS) {
+    mkdirSync(SHOTS, { recursive: true });
+    await ada.screenshot({ path: `${SHOTS}/moderator-dashboard.png`, fullPage: true });
+  }
+
+  // Start: each participant's page moves to its breakout room.
+  await panel.getByRole('button', { name: 'Start breakout rooms' }).click();
+  await participants[0].getByRole('heading', { name: 'Workshop : Room 2' }).waitFor();
+  for (const page of participants.slice(1)) {
+    await page.getByRole('heading', { name: /^Workshop : Room [12]$/ }).waitFor();
+    await page.getByRole('status').filter({ hasText: 'Breakout rooms started' }).waitFor();
+  }
+
+  // A broadcast with a call to action appears everywhere.
+  await panel.getByLabel('Broadcast to all rooms').fill('Five minutes left');
+  await panel.getByLabel('Button label').fill('Open the form');
+  await panel.getByLabel('Button link').fill('https://example.org/form');
+  await panel.getByRole('button', { name: 'Broadcast' }).click();
+  for (const page of participants) {
+    const banner = page.getByRole('alert', { name: 'Broadcast' });
+    await banner.getByText('Five minutes left').waitFor();
+    assert.equal(await banner.getByRole('link', { name: 'Open the form' }).getAttribute('href'), 'https://example.org/form');
+    await page.locator('.message.broadcast .text', { hasText: 'Five minutes left' }).waitFor(); // in the room's chat too
+  }
+  if (SHOTS) await participants[0].screenshot({ path: `${SHOTS}/participant-phone.png`, fullPage: true });
+
+  // P1 asks for help; Ada accepts and lands in Room 2.
+  await participants[0].getByRole('button', { name: 'Ask for help' }).click();
+  const queue = ada.getByRole('region', { name: 'Help requests' });
+  await queue.getByText('P1 in Room 2').waitFor();
+  await queue.getByRole('button', { name: 'Accept' }).click();
+  await ada.getByRole('heading', { name: 'Workshop : Room 2' }).waitFor();
+  await participants[0].getByText('A moderator is on the way.').waitFor();
+
+  // Ada shortens the round to a few seconds: when it ends, everyone is back in the main room.
+  const panel2 = ada.getByRole('region', { name: 'Breakout rooms' });
+  await panel2.getByText('Settings', { exact: true }).click();
+  await panel2.getByLabel('Duration (minutes)').fill('0.05');
+  await panel2.getByLabel('Countdown (seconds)').fill('1');
+  await panel2.getByRole('button', { name: 'Save settings' }).click();
+  for (const page of [...participants, ada]) {
+    await page.getByRole('status').filter({ hasText: 'Time is up: you are back in the main room.' }).waitFor({ timeout: 15000 });
+    await page.getByRole('heading', { name: 'Workshop', exact: true }).waitFor();
+  }
+});
