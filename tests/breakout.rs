@@ -352,6 +352,9 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
             .any(|r| r["title"] == "Workshop : Garden"),
         "{view}"
     );
+    // Whoever is assigned to a breakout room writes in its chat (also between rounds).
+    let said = w.participants[0].post(&rooms[0], "Hello, Garden").await;
+    assert_eq!(said["room_id"], rooms[0].as_str());
 }
 
 /// Expected statuses for: owner, moderator, participant, breakout-only member, outsider.

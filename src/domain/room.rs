@@ -309,7 +309,8 @@ impl RoomState {
     }
 
     /// The role that decides what a person may do in a room: their direct role, or for a breakout
-    /// room the main room's owner/moderator role when that is stronger.
+    /// room the main room's owner/moderator role when that is stronger, or `participant` for
+    /// whoever is assigned to it or is in it.
     pub fn effective_role(&self, room: RoomId, person: PersonId) -> Option<Role> {
         let direct = self.role(room, person);
         if room == self.main.id {
@@ -318,18 +319,21 @@ impl RoomState {
         match (self.role(self.main.id, person), direct) {
             (_, Some(Role::Owner)) => Some(Role::Owner),
             (Some(main), _) if main.manages() => Some(Role::Moderator),
-            _ => direct,
+            (_, Some(direct)) => Some(direct),
+            // Whoever is assigned to a breakout room, or is in it now, takes part in it.
+            _ if self.breakout.assignments.get(&person) == Some(&room)
+                || self.locations.get(&person) == Some(&room) =>
+            {
+                Some(Role::Participant)
+            }
+            _ => None,
         }
     }
 
     /// Whether a person may see a room (see the module docs): for a breakout room, also whoever is
     /// assigned to it or is in it now.
     pub fn can_see(&self, room: RoomId, person: PersonId) -> bool {
-        self.room(room).is_some()
-            && (self.effective_role(room, person).is_some()
-                || (room != self.main.id
-                    && (self.breakout.assignments.get(&person) == Some(&room)
-                        || self.locations.get(&person) == Some(&room))))
+        self.room(room).is_some() && self.effective_role(room, person).is_some()
     }
 
     /// Whether a person has anything in this stream they may see.

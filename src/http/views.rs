@@ -159,11 +159,7 @@ impl RoomView {
     /// The view of `room` for `person`, or `None` if they may not see it.
     pub fn of(state: &RoomState, seq: u64, room: RoomId, person: PersonId) -> Option<RoomView> {
         let info = state.room(room)?;
-        // Someone assigned to (or in) a breakout room sees it as a participant without being a
-        // direct member of it.
-        let role = state
-            .effective_role(room, person)
-            .or_else(|| state.can_see(room, person).then_some(Role::Participant))?;
+        let role = state.effective_role(room, person)?;
         let breakout_rooms = if info.parent_id.is_none() {
             state
                 .breakouts

@@ -11,26 +11,41 @@ import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export async function startHuddle(extraArgs = []) {
-  const binary = process.env.HUDDLE_BIN ?? join(root, 'target', 'debug', 'huddle');
-  if (!existsSync(binary)) throw new Error(`no huddle binary at ${binary}: run cargo build first`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'huddle-web-'));
-  const child = spawn(binary, ['serve', '--bind', '127.0.0.1:0', '--data-dir', dataDir, ...extraArgs], {
+function spawnHuddle(binary, bind, dataDir, extraArgs) {
+  const child = spawn(binary, ['serve', '--bind', bind, '--data-dir', dataDir, ...extraArgs], {
     env: { ...process.env, HUDDLE_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
-  const url = await new Promise((resolve, reject) => {
+  const url = new Promise((resolve, reject) => {
     lines.once('line', (line) => resolve(line.split(' ').find((w) => w.startsWith('http://'))));
     child.once('exit', (code) => reject(new Error(`huddle exited with ${code}`)));
   });
   lines.on('line', () => {});
+  return { child, url };
+}
+
+export async function startHuddle(extraArgs = []) {
+  const binary = process.env.HUDDLE_BIN ?? join(root, 'target', 'debug', 'huddle');
+  if (!existsSync(binary)) throw new Error(`no huddle binary at ${binary}: run cargo build first`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'huddle-web-'));
+  let { child, url } = spawnHuddle(binary, '127.0.0.1:0', dataDir, extraArgs);
+  url = await url;
+  const exited = (c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : c.once('exit', resolve)));
   return {
     url,
     dataDir,
+    /** Kills the process with SIGKILL and starts it again on the same address and data. */
+    async restart() {
+      child.kill('SIGKILL');
+      await exited(child);
+      const again = spawnHuddle(binary, new URL(url).host, dataDir, extraArgs);
+      child = again.child;
+      await again.url;
+    },
     async stop() {
       child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await exited(child);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
