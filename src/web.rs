@@ -1,6 +1,7 @@
 //! The web UI: plain ES modules under `web/static/`, embedded in the binary (no Node needed to
 //! run Huddle), served with a Content-Security-Policy that allows no inline script and no other
-//! host. The page is one app; its paths (`/`, `/setup`, `/signin`, `/rooms/…`) all load it.
+//! host. The page is one app; its paths (`/`, `/setup`, `/signin`, `/accounts`, `/rooms/…`) all
+//! load it.
 
 use axum::Router;
 use axum::extract::Path;
@@ -26,6 +27,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/", get(page))
         .route("/setup", get(page))
         .route("/signin", get(page))
+        .route("/accounts", get(page))
         .route("/rooms/{*rest}", get(page))
         .route("/assets/{*path}", get(asset))
 }

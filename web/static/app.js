@@ -125,6 +125,73 @@ function RoomsPage({ navigate }) {
   </main>`;
 }
 
+function AccountsPage() {
+  const [name, setName] = useState('');
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [admin, setAdmin] = useState(false);
+  const [error, setError] = useState(null);
+  const [created, setCreated] = useState([]);
+  const submit = async (e) => {
+    e.preventDefault();
+    try {
+      const person = await api('POST', '/accounts', { email, password, display_name: name, is_admin: admin });
+      setCreated([...created, person]);
+      setName(''); setEmail(''); setPassword(''); setAdmin(false); setError(null);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return html`<main class="narrow">
+    <h1>Accounts</h1>
+    <form onSubmit=${submit} aria-label="New account">
+      <${Field} label="Name" value=${name} onInput=${setName} error=${error?.field === 'display_name' && error.message} />
+      <${Field} label="Email" type="email" value=${email} onInput=${setEmail} error=${error?.field === 'email' && error.message} />
+      <${Field} label="Password" type="password" value=${password} onInput=${setPassword} autocomplete="new-password"
+        error=${error?.field === 'password' && error.message} />
+      <label><input type="checkbox" checked=${admin} onChange=${(e) => setAdmin(e.target.checked)} /> Administrator</label>
+      ${error && !error.field && html`<p class="error" role="alert">${error.message}</p>`}
+      <button type="submit">Create account</button>
+    </form>
+    ${created.length > 0 && html`<h2>Created</h2><ul>${created.map((p) => html`<li key=${p.id}>${p.display_name} (${p.email})</li>`)}</ul>`}
+  </main>`;
+}
+
+function RoomAdmin({ room, members, me, navigate, reload }) {
+  const [name, setName] = useState(room.name);
+  const [email, setEmail] = useState('');
+  const [role, setRole] = useState('participant');
+  const [error, setError] = useState(null);
+  const act = async (fn) => {
+    try { setError(null); await fn(); reload(); } catch (err) { setError(err); }
+  };
+  return html`<section class="room-admin" aria-label="Manage room">
+    <h2>Manage</h2>
+    ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    <form class="inline" onSubmit=${(e) => { e.preventDefault(); act(() => api('PATCH', `/rooms/${room.id}`, { name })); }}>
+      <${Field} label="Room name" value=${name} onInput=${setName} />
+      <button type="submit">Rename</button>
+    </form>
+    <form class="inline" onSubmit=${(e) => { e.preventDefault(); act(async () => { await api('POST', `/rooms/${room.id}/members`, { email, role }); setEmail(''); }); }}>
+      <${Field} label="Add member by email" type="email" value=${email} onInput=${setEmail} />
+      <label>Role <select aria-label="Role of the new member" value=${role} onChange=${(e) => setRole(e.target.value)}>
+        <option value="participant">Participant</option><option value="moderator">Moderator</option><option value="owner">Owner</option>
+      </select></label>
+      <button type="submit">Add member</button>
+    </form>
+    <ul class="member-admin">${members.filter((m) => m.person_id !== me.id).map((m) => html`<li key=${m.person_id}>
+      ${m.display_name}
+      <select aria-label=${`Role of ${m.display_name}`} value=${m.role}
+        onChange=${(e) => act(() => api('PATCH', `/rooms/${room.id}/members/${m.person_id}`, { role: e.target.value }))}>
+        <option value="participant">Participant</option><option value="moderator">Moderator</option><option value="owner">Owner</option>
+      </select>
+      <button type="button" onClick=${() => act(() => api('DELETE', `/rooms/${room.id}/members/${m.person_id}`))}>Remove ${m.display_name}</button>
+    </li>`)}</ul>
+    ${room.role === 'owner' && !room.parent_id && html`<button type="button" class="danger"
+      onClick=${() => confirm(`Delete ${room.name} with its breakout rooms and everything in them?`) && act(async () => { await api('DELETE', `/rooms/${room.id}`); navigate('/'); })}>Delete room</button>`}
+  </section>`;
+}
+
 function time(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
@@ -132,6 +199,7 @@ function time(ms) {
 function RoomPage({ id, me, navigate }) {
   const [room, setRoom] = useState(null);
   const [messages, setMessages] = useState([]);
+  const [older, setOlder] = useState(null); // cursor of the next older page, if any
   const [members, setMembers] = useState([]);
   const [missing, setMissing] = useState(false);
   const draftKey = `huddle-draft-${id}`;
@@ -148,6 +216,7 @@ function RoomPage({ id, me, navigate }) {
       ]);
       setRoom(r);
       setMessages(page.messages.reverse());
+      setOlder(page.next_cursor);
       setMembers(m.members);
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) setMissing(true);
@@ -170,10 +239,31 @@ function RoomPage({ id, me, navigate }) {
       }
     });
   }, [id]);
+  const newest = messages.length ? messages[messages.length - 1].id : null;
   useEffect(() => {
     if (list.current) list.current.scrollTop = list.current.scrollHeight;
-  }, [messages.length]);
+  }, [newest]);
 
+  const loadingOlder = useRef(false);
+  const loadOlder = async () => {
+    // Scrolling to the top and the button can ask at once: one page at a time.
+    if (!older || loadingOlder.current) return;
+    loadingOlder.current = true;
+    try {
+      const page = await api('GET', `/rooms/${id}/messages?order=newest&limit=100&cursor=${older}`);
+      const box = list.current;
+      const fromBottom = box ? box.scrollHeight - box.scrollTop : 0;
+      setMessages((ms) => {
+        const known = new Set(ms.map((m) => m.id));
+        return [...page.messages.reverse().filter((m) => !known.has(m.id)), ...ms];
+      });
+      setOlder(page.next_cursor);
+      // Keep the reader where they were.
+      requestAnimationFrame(() => { if (box) box.scrollTop = box.scrollHeight - fromBottom; });
+    } finally {
+      loadingOlder.current = false;
+    }
+  };
   const type = (text) => {
     setDraft(text);
     sessionStorage.setItem(draftKey, text);
@@ -201,7 +291,8 @@ function RoomPage({ id, me, navigate }) {
     <h1>${heading}</h1>
     <div class="columns">
       <section class="chat" aria-label="Chat">
-        <ol class="messages" ref=${list} aria-live="polite">
+        <ol class="messages" ref=${list} aria-live="polite" onScroll=${(e) => { if (e.target.scrollTop === 0) loadOlder(); }}>
+          ${older && html`<li class="older"><button type="button" class="link" onClick=${loadOlder}>Load earlier messages</button></li>`}
           ${messages.map((m) => html`<li key=${m.id} class=${`message ${m.kind}`}>
             ${m.kind === 'system' ? '' : html`<strong>${m.author_name}</strong> `}
             <span class="text">${m.text}</span>
@@ -224,6 +315,7 @@ function RoomPage({ id, me, navigate }) {
             <a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a></li>`)}</ul>`}
       </aside>
     </div>
+    ${(room.role === 'owner' || room.role === 'moderator') && html`<${RoomAdmin} key=${room.id + room.name} room=${room} members=${members} me=${me} navigate=${navigate} reload=${load} />`}
     <${BreakoutPanel} key=${room.parent_id ?? room.id} mainId=${room.parent_id ?? room.id} here=${room.id} me=${me} live=${live} navigate=${navigate} />
   </main>`;
 }
@@ -283,6 +375,7 @@ function App() {
     <header>
       <a class="brand" href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Huddle</a>
       <span class=${`status ${status}`} role="status">${status === 'live' ? 'Connected' : status === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}</span>
+      ${me.is_admin && html`<a href="/accounts" onClick=${(e) => { e.preventDefault(); navigate('/accounts'); }}>Accounts</a>`}
       <span class="me">${me.display_name}</span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>
@@ -292,7 +385,7 @@ function App() {
       ${banner.cta && html`<a class="cta" href=${banner.cta.url} target="_blank" rel="noopener noreferrer">${banner.cta.label}</a>`}
       <button type="button" class="link" onClick=${() => setBanner(null)}>Close</button>
     </aside>`}
-    ${roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} />`}
+    ${path === '/accounts' && me.is_admin ? html`<${AccountsPage} />` : roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} />`}
   </div>`;
 }
 

@@ -1,0 +1,90 @@
+// Administration in the browser: an administrator creates an account; a room's owner renames the
+// room, adds a member by email with a role, changes the role, removes them (who sees the room
+// vanish at once), pages back through older chat, and deletes the room.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHuddle, launchBrowser, call } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery';
+let huddle;
+let browser;
+
+before(async () => {
+  huddle = await startHuddle();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await huddle?.stop();
+});
+
+async function signIn(email) {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${huddle.url}/signin`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+  return page;
+}
+
+test('accounts, members, roles, chat history and deletion through the UI', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const ada = await signIn('ada@example.org');
+  ada.on('dialog', (dialog) => dialog.accept());
+
+  // The administrator creates Bob's account.
+  await ada.getByRole('link', { name: 'Accounts' }).click();
+  const form = ada.getByRole('form', { name: 'New account' });
+  await form.getByLabel('Name').fill('Bob');
+  await form.getByLabel('Email').fill('bob@example.org');
+  await form.getByLabel('Password').fill(PASSWORD);
+  await form.getByRole('button', { name: 'Create account' }).click();
+  await ada.getByText('Bob (bob@example.org)').waitFor();
+  await form.getByLabel('Name').fill('Bob again');
+  await form.getByLabel('Email').fill('BOB@example.org');
+  await form.getByLabel('Password').fill(PASSWORD);
+  await form.getByRole('button', { name: 'Create account' }).click();
+  await form.getByRole('alert').filter({ hasText: 'exists' }).waitFor();
+
+  // A room: rename it, add Bob as a moderator, then make him a participant.
+  await ada.getByRole('link', { name: 'Huddle' }).click();
+  await ada.getByLabel('New room name').fill('Lab');
+  await ada.getByRole('button', { name: 'Create room' }).click();
+  await ada.getByRole('heading', { name: 'Lab', exact: true }).waitFor();
+  const manage = ada.getByRole('region', { name: 'Manage room' });
+  await manage.getByLabel('Room name').fill('Lab 2');
+  await manage.getByRole('button', { name: 'Rename' }).click();
+  await ada.getByRole('heading', { name: 'Lab 2', exact: true }).waitFor();
+  await manage.getByLabel('Add member by email').fill('bob@example.org');
+  await manage.getByLabel('Role of the new member').selectOption('moderator');
+  await manage.getByRole('button', { name: 'Add member' }).click();
+  const members = ada.getByRole('complementary', { name: 'Members' });
+  await members.getByText('Bob moderator').waitFor();
+  await manage.getByLabel('Role of Bob').selectOption('participant');
+  await members.getByText('Bob participant').waitFor();
+
+  // Older chat comes page by page.
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const roomId = ada.url().split('/rooms/')[1];
+  for (let i = 1; i <= 130; i += 1) await call(huddle.url, 'POST', `/rooms/${roomId}/messages`, { text: `note ${i}` }, token);
+  await ada.reload();
+  await ada.locator('.message .text', { hasText: 'note 130' }).waitFor();
+  assert.equal(await ada.locator('.message .text', { hasText: /^note 1$/ }).count(), 0, 'only the latest page at first');
+  await ada.getByRole('button', { name: 'Load earlier messages' }).click();
+  await ada.locator('.message .text', { hasText: /^note 1$/ }).waitFor();
+  await ada.getByRole('button', { name: 'Load earlier messages' }).waitFor({ state: 'detached' });
+
+  // Bob sees the room, until Ada removes him.
+  const bob = await signIn('bob@example.org');
+  await bob.getByRole('link', { name: 'Lab 2' }).waitFor();
+  await ada.getByRole('region', { name: 'Manage room' }).getByRole('button', { name: 'Remove Bob' }).click();
+  await bob.getByRole('link', { name: 'Lab 2' }).waitFor({ state: 'detached' });
+
+  // Deleting the room (after confirming) leads back to the list, where it is gone.
+  await ada.getByRole('region', { name: 'Manage room' }).getByRole('button', { name: 'Delete room' }).click();
+  await ada.getByRole('heading', { name: 'My rooms' }).waitFor();
+  await ada.getByText('No rooms yet.').waitFor();
+});
