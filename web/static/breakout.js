@@ -64,11 +64,12 @@ function Settings({ session, save }) {
   </form>`;
 }
 
-function Person({ person, rooms, session, manage, assign, here }) {
+function Person({ person, rooms, manage, mine, assign, here }) {
   const present = person.location === here;
   const onDragStart = (e) => e.dataTransfer.setData('text/plain', person.person_id);
+  // Moderators drag anyone; a participant who may choose drags their own name.
   return html`<li class=${`person ${person.location ? 'online' : 'offline'} ${present ? 'present' : ''}`}
-      draggable=${manage} onDragStart=${onDragStart} data-person=${person.display_name}>
+      draggable=${manage || mine} onDragStart=${onDragStart} data-person=${person.display_name}>
     <span class="name">${person.display_name}</span>
     ${person.location && html`<span class="dot" title="connected"></span>`}
     ${manage && html`<select aria-label=${`Move ${person.display_name} to`} value=${person.assignment ?? ''}
@@ -79,9 +80,9 @@ function Person({ person, rooms, session, manage, assign, here }) {
   </li>`;
 }
 
-function DropZone({ label, manage, onDrop, children, className }) {
+function DropZone({ label, droppable, onDrop, children, className }) {
   const [over, setOver] = useState(false);
-  const handlers = manage ? {
+  const handlers = droppable ? {
     onDragOver: (e) => { e.preventDefault(); setOver(true); },
     onDragLeave: () => setOver(false),
     onDrop: (e) => { e.preventDefault(); setOver(false); onDrop(e.dataTransfer.getData('text/plain')); },
@@ -162,19 +163,21 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
       ${help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
     </div>`}
     <div class="grid">
-      ${manage && html`<${DropZone} className="room unassigned" label="Unassigned" manage=${manage} onDrop=${(id) => assign(id, null)}>
+      <${DropZone} className="room unassigned" label="Unassigned" droppable=${manage} onDrop=${(id) => assign(id, null)}>
         <h3>Unassigned</h3>
-        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} session=${session} manage=${manage} assign=${assign} here=${mainId} />`)}</ul>
-      </${DropZone}>`}
+        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${mainId} />`)}</ul>
+      </${DropZone}>
       ${session.rooms.map((room) => html`<${DropZone} key=${room.id} className=${`room ${room.id === here ? 'current' : ''} ${room.closed ? 'closed' : ''}`}
-          label=${room.name} manage=${manage} onDrop=${(id) => assign(id, room.id)}>
+          label=${room.name} droppable=${manage || (mayChoose && !room.closed)}
+          onDrop=${(id) => (manage ? assign(id, room.id) : id === me.id && run('POST', '/join', { breakout: room.id }))}>
         <h3>${room.name} <span class="count">${room.present.length} here</span></h3>
-        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} session=${session} manage=${manage} assign=${assign} here=${room.id} />`)}</ul>
+        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
         <div class="room-actions">
           ${(manage || mayChoose) && room.id !== here && !room.closed && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : 'Choose'} ${room.name}</button>`}
           ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}
           ${manage && live_ && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => { const text = prompt(`Message to ${room.name}`); if (text) run('POST', '/broadcast', { text, breakout: room.id }); }}>Message ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
         </div>
       </${DropZone}>`)}

@@ -98,6 +98,11 @@ test('a moderator runs a breakout session for three participants', async () => {
   }
   if (SHOTS) await participants[0].screenshot({ path: `${SHOTS}/participant-phone.png`, fullPage: true });
 
+  // A message to Room 2 alone reaches P1's chat.
+  ada.once('dialog', (dialog) => dialog.accept('Room 2, please share your notes'));
+  await panel.getByRole('button', { name: 'Message Room 2' }).click();
+  await participants[0].locator('.message.broadcast .text', { hasText: 'Room 2, please share your notes' }).waitFor();
+
   // P1 asks for help; Ada accepts and lands in Room 2.
   await participants[0].getByRole('button', { name: 'Ask for help' }).click();
   const queue = ada.getByRole('region', { name: 'Help requests' });

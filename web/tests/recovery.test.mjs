@@ -66,8 +66,9 @@ test('in free mode participants choose their rooms', async () => {
   await panel1.getByRole('region', { name: 'Room 2' }).locator('[data-person="P1"]').waitFor();
   await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/start`, undefined, token);
   await p1.getByRole('heading', { name: 'Free choice : Room 2' }).waitFor();
-  // During the round P2 picks a room, and P1 switches.
-  await p2.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: 'Choose Room 1' }).click();
+  // During the round P2 drags their own name into Room 1, and P1 switches with a button.
+  const panel2 = p2.getByRole('region', { name: 'Breakout rooms' });
+  await panel2.locator('[data-person="P2"]').dragTo(panel2.getByRole('region', { name: 'Room 1' }));
   await p2.getByRole('heading', { name: 'Free choice : Room 1' }).waitFor();
   await p1.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: 'Choose Room 1' }).click();
   await p1.getByRole('heading', { name: 'Free choice : Room 1' }).waitFor();
