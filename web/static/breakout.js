@@ -182,7 +182,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
         </div>
       </${DropZone}>`)}
     </div>
-    ${manage && live_ && html`<form class="broadcast" onSubmit=${async (e) => {
+    ${manage && live_ && html`<form class="broadcast-form" onSubmit=${async (e) => {
         e.preventDefault();
         const cta = ctaLabel && ctaUrl ? { label: ctaLabel, url: ctaUrl } : undefined;
         if (await run('POST', '/broadcast', { text, cta })) { setText(''); setCtaLabel(''); setCtaUrl(''); }
