@@ -7,9 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { startHuddle, launchBrowser, call } from './harness.mjs';
+import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs } from './harness.mjs';
 
-const PASSWORD = 'correct horse battery';
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
 let browser;
@@ -24,15 +23,8 @@ after(async () => {
   await huddle?.stop();
 });
 
-async function signIn(email, viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  await page.goto(`${huddle.url}/signin`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
-  return page;
+function signIn(email, viewport) {
+  return signInAs(browser, huddle.url, email, viewport);
 }
 
 test('a moderator runs a breakout session for three participants', async () => {

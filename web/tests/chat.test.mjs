@@ -4,9 +4,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHuddle, launchBrowser, call, watchForeignRequests } from './harness.mjs';
+import { startHuddle, launchBrowser, call, watchForeignRequests, PASSWORD } from './harness.mjs';
 
-const PASSWORD = 'correct horse battery';
 let huddle;
 let browser;
 

@@ -60,6 +60,21 @@ export async function launchBrowser() {
   });
 }
 
+/** The password every test account uses. */
+export const PASSWORD = 'correct horse battery';
+
+/** Signs `email` in, in a new browser context, and waits for the room list. */
+export async function signIn(browser, url, email, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  await page.goto(`${url}/signin`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+  return page;
+}
+
 /** A JSON call to the API with a bearer token (for arranging a test, not for what it checks). */
 export async function call(url, method, path, body, token) {
   const headers = { 'content-type': 'application/json' };

@@ -3,9 +3,8 @@
 // back by itself, and keeps working (a broadcast after the restart reaches everyone).
 
 import { test, before, after } from 'node:test';
-import { startHuddle, launchBrowser, call } from './harness.mjs';
+import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs } from './harness.mjs';
 
-const PASSWORD = 'correct horse battery';
 let huddle;
 let browser;
 
@@ -19,14 +18,8 @@ after(async () => {
   await huddle?.stop();
 });
 
-async function signIn(email) {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${huddle.url}/signin`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
-  return page;
+function signIn(email, viewport) {
+  return signInAs(browser, huddle.url, email, viewport);
 }
 
 /** A room with an owner and two participants, breakout rooms enabled in `mode`, two rooms. */
