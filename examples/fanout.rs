@@ -198,6 +198,29 @@ struct Measured {
     rss_per_client_kib: f64,
 }
 
+impl Measured {
+    /// Stops the server and turns one run's records into figures, the same way for both servers.
+    fn finish(
+        mut child: Child,
+        recorder: &Recorder,
+        phases: [Vec<Stats>; PHASES],
+        rss_before: u64,
+        rss_after: u64,
+    ) -> Measured {
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = recorder.arrivals.len() / recorder.steps;
+        let rounds = recorder.steps / PHASES;
+        Measured {
+            phases,
+            bytes_per_client: std::array::from_fn(|p| {
+                recorder.bytes[p].load(Ordering::Relaxed) as f64 / (n * rounds) as f64
+            }),
+            rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
+        }
+    }
+}
+
 async fn call(
     http: &reqwest::Client,
     token: Option<&str>,
@@ -236,7 +259,7 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
         .arg("--data-dir")
         .arg(dir.path())
         .env("HUDDLE_LOG", "warn");
-    let (mut child, base) = spawn(command);
+    let (child, base) = spawn(command);
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{base}/api/v1{path}");
     let admin = json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
@@ -348,15 +371,7 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
             phases[phase].push(stats(&recorder.wait(n, step, sent).await));
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    Measured {
-        phases,
-        bytes_per_client: std::array::from_fn(|p| {
-            recorder.bytes[p].load(Ordering::Relaxed) as f64 / (n * rounds) as f64
-        }),
-        rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
-    }
+    Measured::finish(child, &recorder, phases, rss_before, rss_after)
 }
 
 /// The same number of frames, of the sizes Huddle sent per phase, on the bare server.
@@ -364,7 +379,7 @@ async fn run_bare(n: usize, rounds: usize, frame_bytes: [usize; PHASES]) -> Meas
     let exe = std::env::current_exe().unwrap();
     let mut command = Command::new(exe);
     command.arg("bare-server");
-    let (mut child, base) = spawn(command);
+    let (child, base) = spawn(command);
     let rss_before = rss_kib(child.id());
     let recorder = Recorder::new(n, rounds);
     connect_all(
@@ -394,15 +409,7 @@ async fn run_bare(n: usize, rounds: usize, frame_bytes: [usize; PHASES]) -> Meas
             phases[phase].push(stats(&recorder.wait(n, step, sent).await));
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    Measured {
-        phases,
-        bytes_per_client: std::array::from_fn(|p| {
-            recorder.bytes[p].load(Ordering::Relaxed) as f64 / (n * rounds) as f64
-        }),
-        rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
-    }
+    Measured::finish(child, &recorder, phases, rss_before, rss_after)
 }
 
 /// The bare baseline: an axum WebSocket server that sends one frame to every connection when asked.
