@@ -68,6 +68,26 @@ pub struct Settings {
     /// Most breakout rooms one main room may have [default: 300]
     #[arg(long, env = "HUDDLE_MAX_BREAKOUT_ROOMS")]
     pub max_breakout_rooms: Option<usize>,
+    /// Largest uploaded file, in bytes [default: 104857600]
+    #[arg(long, env = "HUDDLE_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// How long an invitation link works, in days [default: 14]
+    #[arg(long, env = "HUDDLE_INVITATION_DAYS")]
+    pub invitation_days: Option<u32>,
+    /// SMTP server for email: `smtp://HOST:PORT` (plain), `smtp://HOST:587?tls=required`
+    /// (STARTTLS) or `smtps://HOST:465` (TLS), with `USER:PASSWORD@` if needed. Unset: emails are
+    /// written as .eml files under DATA_DIR/outbox and their links are logged
+    #[arg(long, env = "HUDDLE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The From address of emails [default: Huddle <huddle@localhost>]
+    #[arg(long, env = "HUDDLE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Let external guests join main rooms that have breakout rooms enabled [default: false]
+    #[arg(long, env = "HUDDLE_GUESTS_WITH_BREAKOUTS")]
+    pub guests_with_breakouts: Option<bool>,
+    /// A CSV pre-assignment invites unknown emails as guests; false refuses them [default: true]
+    #[arg(long, env = "HUDDLE_CSV_INVITE_UNKNOWN")]
+    pub csv_invite_unknown: Option<bool>,
 }
 
 impl Settings {
@@ -92,6 +112,12 @@ impl Settings {
             ws_ping_ms: self.ws_ping_ms.or(base.ws_ping_ms),
             event_replay: self.event_replay.or(base.event_replay),
             max_breakout_rooms: self.max_breakout_rooms.or(base.max_breakout_rooms),
+            max_upload_bytes: self.max_upload_bytes.or(base.max_upload_bytes),
+            invitation_days: self.invitation_days.or(base.invitation_days),
+            smtp_url: self.smtp_url.or(base.smtp_url),
+            mail_from: self.mail_from.or(base.mail_from),
+            guests_with_breakouts: self.guests_with_breakouts.or(base.guests_with_breakouts),
+            csv_invite_unknown: self.csv_invite_unknown.or(base.csv_invite_unknown),
         }
     }
 
@@ -123,6 +149,30 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Limits.
     pub limits: Limits,
+    /// Email.
+    pub mail: MailConfig,
+    /// Who may be invited, and how.
+    pub policy: Policy,
+}
+
+/// How email goes out.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// The SMTP server's URL; `None` writes `.eml` files instead.
+    pub smtp_url: Option<String>,
+    /// The From address.
+    pub from: lettre::message::Mailbox,
+}
+
+/// Administrator policies.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// External guests may join main rooms with breakout rooms enabled.
+    pub guests_with_breakouts: bool,
+    /// CSV imports invite unknown emails as guests (otherwise such rows are refused).
+    pub csv_invite_unknown: bool,
+    /// How long invitation links work.
+    pub invitation_ttl: Duration,
 }
 
 /// Limits and tunables.
@@ -146,6 +196,8 @@ pub struct Limits {
     pub event_replay: usize,
     /// Most breakout rooms per main room.
     pub max_breakout_rooms: usize,
+    /// Largest uploaded file in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl Config {
@@ -193,6 +245,34 @@ impl Config {
                 "max_breakout_rooms",
                 s.max_breakout_rooms.unwrap_or(300) as u64,
             )? as usize,
+            max_upload_bytes: positive(
+                "max_upload_bytes",
+                s.max_upload_bytes.unwrap_or(100 << 20),
+            )?,
+        };
+        let from = s
+            .mail_from
+            .as_deref()
+            .unwrap_or("Huddle <huddle@localhost>");
+        let mail = MailConfig {
+            from: from
+                .parse()
+                .map_err(|e| ConfigError(format!("mail_from {from:?} is not an address: {e}")))?,
+            smtp_url: s.smtp_url.filter(|u| !u.trim().is_empty()),
+        };
+        if let Some(url) = &mail.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError(
+                "smtp_url must start with smtp:// or smtps://".to_owned(),
+            ));
+        }
+        let policy = Policy {
+            guests_with_breakouts: s.guests_with_breakouts.unwrap_or(false),
+            csv_invite_unknown: s.csv_invite_unknown.unwrap_or(true),
+            invitation_ttl: Duration::from_secs(
+                positive("invitation_days", s.invitation_days.unwrap_or(14).into())? * 86_400,
+            ),
         };
         Ok(Config {
             bind: s
@@ -203,6 +283,8 @@ impl Config {
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             log_format: s.log_format.unwrap_or_default(),
             limits,
+            mail,
+            policy,
         })
     }
 

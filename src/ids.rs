@@ -60,7 +60,7 @@ id_type!(
     RoomId
 );
 id_type!(
-    /// A person: an account (and, later, a guest).
+    /// A person: an account or a guest.
     PersonId
 );
 id_type!(
@@ -70,4 +70,16 @@ id_type!(
 id_type!(
     /// A help request.
     HelpId
+);
+id_type!(
+    /// A content item: a file, link, application content or recording.
+    ContentId
+);
+id_type!(
+    /// An invitation by email.
+    InvitationId
+);
+id_type!(
+    /// A scheduled meeting.
+    MeetingId
 );

@@ -139,6 +139,7 @@ async fn conformance(store: SharedStore) {
             now: 5_000,
             seed: 1,
             max_breakout_rooms: 300,
+            ..Ctx::new(0, 0)
         },
         main,
         "Main".into(),
@@ -442,6 +443,7 @@ async fn conformance(store: SharedStore) {
             now: 9_000,
             seed: 2,
             max_breakout_rooms: 300,
+            ..Ctx::new(0, 0)
         },
         other,
         "Other".into(),

@@ -61,6 +61,10 @@ pub struct BreakoutConfig {
     /// Seconds between "time is up" and the rooms closing.
     #[serde(default = "default_countdown")]
     pub countdown_secs: u32,
+    /// Participants may promote their breakout room's content to the main room (owners and
+    /// moderators always may).
+    #[serde(default = "yes")]
+    pub participants_promote: bool,
 }
 
 fn yes() -> bool {
@@ -81,6 +85,7 @@ impl Default for BreakoutConfig {
             everyone_broadcasts: false,
             duration_secs: None,
             countdown_secs: default_countdown(),
+            participants_promote: true,
         }
     }
 }
@@ -980,6 +985,12 @@ pub fn fold(state: &mut RoomState, event: &Event) {
             }
         }
         Event::AssignmentsReset { .. } => state.breakout.assignments.clear(),
+        Event::AssignmentsImported { assignments, .. } => {
+            state.breakout.assignments = assignments
+                .iter()
+                .map(|a| (a.person_id, a.breakout))
+                .collect();
+        }
         Event::BreakoutStarted {
             round,
             assignments,

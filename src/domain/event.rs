@@ -7,8 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::breakout::{Assignment, BreakoutConfig, CallToAction, HelpRequest, StopReason};
+use super::content::ContentItem;
+use super::invitation::Invitation;
+use super::meeting::Meeting;
 use super::room::{Member, Message, Role, RoomInfo};
-use crate::ids::{HelpId, PersonId, RoomId};
+use crate::ids::{ContentId, HelpId, InvitationId, MeetingId, PersonId, RoomId};
 
 /// Something that happened. Stored, sequenced, then sent to everyone who may see `room`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +209,72 @@ pub enum Event {
         /// Accepted (the moderator joins) or dismissed.
         accepted: bool,
     },
+    /// Assignments were replaced as a whole (a CSV import): these are now all of them.
+    AssignmentsImported {
+        /// The main room.
+        room: RoomId,
+        /// Every assignment.
+        assignments: Vec<Assignment>,
+    },
+    /// A content item was added to a room (or a promoted copy to the main room).
+    ContentAdded {
+        /// The room it lives in.
+        room: RoomId,
+        /// The item.
+        item: ContentItem,
+    },
+    /// A content item was deleted.
+    ContentDeleted {
+        /// The room it lived in.
+        room: RoomId,
+        /// Which.
+        id: ContentId,
+        /// The breakout rooms it was shared with (they lose it too).
+        shared_with: Vec<RoomId>,
+    },
+    /// A main-room item is now shared with exactly these breakout rooms.
+    ContentShared {
+        /// The main room.
+        room: RoomId,
+        /// Which item.
+        id: ContentId,
+        /// The breakout rooms it is shared with now.
+        rooms: Vec<RoomId>,
+        /// Those it was shared with before.
+        previous: Vec<RoomId>,
+    },
+    /// People were invited by email to one room.
+    InvitationsCreated {
+        /// The main room.
+        room: RoomId,
+        /// The invitations (all to the same room).
+        invitations: Vec<Invitation>,
+    },
+    /// An invitation was accepted (by `accepted_by`) or revoked.
+    InvitationClosed {
+        /// The main room.
+        room: RoomId,
+        /// Which.
+        id: InvitationId,
+        /// The room it opened.
+        target: RoomId,
+        /// Who accepted it; `None` when revoked.
+        accepted_by: Option<PersonId>,
+    },
+    /// A meeting was scheduled in a room.
+    MeetingScheduled {
+        /// The room.
+        room: RoomId,
+        /// The meeting.
+        meeting: Meeting,
+    },
+    /// A meeting was cancelled.
+    MeetingCancelled {
+        /// The room.
+        room: RoomId,
+        /// Which.
+        id: MeetingId,
+    },
 }
 
 impl Event {
@@ -234,7 +303,15 @@ impl Event {
             | Event::Connected { room, .. }
             | Event::Disconnected { room, .. }
             | Event::HelpRequested { room, .. }
-            | Event::HelpAnswered { room, .. } => *room,
+            | Event::HelpAnswered { room, .. }
+            | Event::AssignmentsImported { room, .. }
+            | Event::ContentAdded { room, .. }
+            | Event::ContentDeleted { room, .. }
+            | Event::ContentShared { room, .. }
+            | Event::InvitationsCreated { room, .. }
+            | Event::InvitationClosed { room, .. }
+            | Event::MeetingScheduled { room, .. }
+            | Event::MeetingCancelled { room, .. } => *room,
         }
     }
 
@@ -270,6 +347,14 @@ impl Event {
             Event::Disconnected { .. } => "disconnected",
             Event::HelpRequested { .. } => "help_requested",
             Event::HelpAnswered { .. } => "help_answered",
+            Event::AssignmentsImported { .. } => "assignments_imported",
+            Event::ContentAdded { .. } => "content_added",
+            Event::ContentDeleted { .. } => "content_deleted",
+            Event::ContentShared { .. } => "content_shared",
+            Event::InvitationsCreated { .. } => "invitations_created",
+            Event::InvitationClosed { .. } => "invitation_closed",
+            Event::MeetingScheduled { .. } => "meeting_scheduled",
+            Event::MeetingCancelled { .. } => "meeting_cancelled",
         }
     }
 }

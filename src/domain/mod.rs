@@ -3,10 +3,14 @@
 //! Everything a user can do to a room is a [`room::Command`] first; [`room::apply`] decides,
 //! from the current [`room::RoomState`] and who is asking, which [`room::Event`]s follow, and
 //! [`room::RoomState::fold`] applies them. The room actor stores those events before anyone
-//! hears of them, so this module is the single place where the rules live.
+//! hears of them, so this module is the single place where the rules live. Breakout sessions,
+//! content, invitations and meetings each have their own module of commands and folds.
 
 pub mod breakout;
+pub mod content;
 pub mod event;
+pub mod invitation;
+pub mod meeting;
 pub mod room;
 #[cfg(test)]
 mod testkit;

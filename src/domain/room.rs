@@ -16,8 +16,11 @@ use utoipa::ToSchema;
 
 use super::DomainError;
 use super::breakout::{self, Session};
+use super::content::{self, ContentCommand, ContentItem};
 pub use super::event::Event;
-use crate::ids::{MessageId, PersonId, RoomId};
+use super::invitation::{self, Invitation, InvitationCommand};
+use super::meeting::{self, Meeting, MeetingCommand};
+use crate::ids::{ContentId, InvitationId, MeetingId, MessageId, PersonId, RoomId};
 
 /// A member's role in one room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -142,6 +145,23 @@ pub struct Ctx {
     pub seed: u64,
     /// Most breakout rooms one main room may have.
     pub max_breakout_rooms: usize,
+    /// The administrator allows external guests in main rooms with breakout rooms enabled.
+    pub guests_with_breakouts: bool,
+    /// How long an invitation link works, in milliseconds.
+    pub invitation_ttl_ms: i64,
+}
+
+impl Ctx {
+    /// A context at `now` with `seed` and the default limits and policies.
+    pub fn new(now: i64, seed: u64) -> Ctx {
+        Ctx {
+            now,
+            seed,
+            max_breakout_rooms: 300,
+            guests_with_breakouts: false,
+            invitation_ttl_ms: 14 * 86_400_000,
+        }
+    }
 }
 
 impl Ctx {
@@ -216,6 +236,12 @@ pub enum Command {
     DeleteRoom,
     /// A breakout-session command.
     Breakout(breakout::BreakoutCommand),
+    /// A content command.
+    Content(ContentCommand),
+    /// An invitation command.
+    Invitation(InvitationCommand),
+    /// A meeting command.
+    Meeting(MeetingCommand),
 }
 
 /// A main room, its breakout rooms and their members.
@@ -232,6 +258,12 @@ pub struct RoomState {
     /// Where each connected person is now (main room or a breakout room). Only connected people
     /// have a location; it lives in memory and is rebuilt from connections after a restart.
     pub locations: HashMap<PersonId, RoomId>,
+    /// Content items of every room here, by id.
+    pub content: BTreeMap<ContentId, ContentItem>,
+    /// Pending invitations to any room here, by id.
+    pub invitations: BTreeMap<InvitationId, Invitation>,
+    /// Scheduled meetings of every room here, by id.
+    pub meetings: BTreeMap<MeetingId, Meeting>,
 }
 
 /// Who an event is for.
@@ -245,6 +277,12 @@ pub enum Audience {
     Stream,
     /// Owners and moderators of the main room, clients that opened the dashboard, and this person.
     Managers(PersonId),
+    /// Whoever may see any of these rooms.
+    Rooms(Vec<RoomId>),
+    /// Owners and moderators of this room (for a breakout room, also of the main room).
+    Moderators(RoomId),
+    /// Owners and moderators of the main room and clients that opened the dashboard.
+    Watchers,
 }
 
 impl RoomState {
@@ -262,6 +300,9 @@ impl RoomState {
             members: HashMap::new(),
             breakout: Session::default(),
             locations: HashMap::new(),
+            content: BTreeMap::new(),
+            invitations: BTreeMap::new(),
+            meetings: BTreeMap::new(),
         };
         let events = vec![
             Event::RoomCreated { room: id, info },
@@ -371,6 +412,9 @@ impl RoomState {
                 self.breakouts.clear();
                 self.members.clear();
                 self.locations.clear();
+                self.content.clear();
+                self.invitations.clear();
+                self.meetings.clear();
             }
             Event::MemberAdded { room, member } => {
                 self.members
@@ -406,8 +450,8 @@ impl RoomState {
             // Listed one by one (no catch-all), so a new event cannot be silently ignored here.
             Event::BreakoutConfigured { .. }
             | Event::BreakoutRoomsCreated { .. }
-            | Event::BreakoutRoomsDeleted { .. }
             | Event::Assigned { .. }
+            | Event::AssignmentsImported { .. }
             | Event::AssignmentsReset { .. }
             | Event::BreakoutStarted { .. }
             | Event::BreakoutClosing { .. }
@@ -419,6 +463,22 @@ impl RoomState {
             | Event::Disconnected { .. }
             | Event::HelpRequested { .. }
             | Event::HelpAnswered { .. } => breakout::fold(self, event),
+            Event::ContentAdded { .. }
+            | Event::ContentDeleted { .. }
+            | Event::ContentShared { .. } => content::fold(self, event),
+            Event::InvitationsCreated { .. } | Event::InvitationClosed { .. } => {
+                invitation::fold(self, event)
+            }
+            Event::MeetingScheduled { .. } | Event::MeetingCancelled { .. } => {
+                meeting::fold(self, event)
+            }
+            // What was in deleted breakout rooms goes with them.
+            Event::BreakoutRoomsDeleted { .. } => {
+                content::fold(self, event);
+                invitation::fold(self, event);
+                meeting::fold(self, event);
+                breakout::fold(self, event);
+            }
         }
         if let Event::MemberRemoved { room, person_id } = event {
             // Leaving the main room ends the assignment (the store does the same); leaving
@@ -454,6 +514,32 @@ impl RoomState {
             | Event::Disconnected { person_id, .. }
             | Event::HelpAnswered { person_id, .. } => Audience::Managers(*person_id),
             Event::HelpRequested { request, .. } => Audience::Managers(request.person_id),
+            Event::ContentAdded { room, .. }
+            | Event::MeetingScheduled { room, .. }
+            | Event::MeetingCancelled { room, .. } => Audience::Room(*room),
+            Event::ContentDeleted {
+                room, shared_with, ..
+            } => Audience::Rooms(
+                std::iter::once(*room)
+                    .chain(shared_with.iter().copied())
+                    .collect(),
+            ),
+            Event::ContentShared {
+                room,
+                rooms,
+                previous,
+                ..
+            } => Audience::Rooms(
+                std::iter::once(*room)
+                    .chain(rooms.iter().copied())
+                    .chain(previous.iter().copied())
+                    .collect(),
+            ),
+            Event::InvitationsCreated { room, invitations } => {
+                Audience::Moderators(invitations.first().map_or(*room, |i| i.room_id))
+            }
+            Event::InvitationClosed { target, .. } => Audience::Moderators(*target),
+            Event::AssignmentsImported { .. } => Audience::Watchers,
             Event::RoomDeleted { .. }
             | Event::RoomRenamed { .. }
             | Event::BreakoutConfigured { .. }
@@ -482,6 +568,11 @@ impl RoomState {
                     || (self.has_access(person) && dashboard)
                     || self.role(self.main.id, person).is_some_and(Role::manages)
             }
+            Audience::Rooms(rooms) => rooms.iter().any(|r| self.can_see(*r, person)),
+            Audience::Moderators(room) => {
+                self.effective_role(room, person).is_some_and(Role::manages)
+            }
+            Audience::Watchers => (self.has_access(person) && dashboard) || self.manages(person),
         }
     }
 
@@ -662,6 +753,9 @@ pub fn apply(
             }])
         }
         Command::Breakout(command) => breakout::apply(state, caller, command, ctx),
+        Command::Content(command) => content::apply(state, caller, command, ctx),
+        Command::Invitation(command) => invitation::apply(state, caller, command, ctx),
+        Command::Meeting(command) => meeting::apply(state, caller, command, ctx),
         Command::DeleteRoom => {
             let role = visible_role(state, state.id(), me)?;
             if role != Role::Owner {

@@ -49,6 +49,10 @@ pub struct ActorSettings {
     pub replay: usize,
     /// Most breakout rooms per main room.
     pub max_breakout_rooms: usize,
+    /// External guests may join main rooms with breakout rooms enabled.
+    pub guests_with_breakouts: bool,
+    /// How long invitation links work, in milliseconds.
+    pub invitation_ttl_ms: i64,
 }
 
 /// What a command did, once stored.
@@ -129,6 +133,8 @@ impl Rooms {
             now,
             seed: rand::random(),
             max_breakout_rooms: self.settings.max_breakout_rooms,
+            guests_with_breakouts: self.settings.guests_with_breakouts,
+            invitation_ttl_ms: self.settings.invitation_ttl_ms,
         }
     }
 

@@ -18,6 +18,9 @@ pub(super) async fn write_effect(
     event: &Event,
     at: i64,
 ) -> Result<(), StoreError> {
+    if super::collab::write_effect(conn, stream, event, at).await? {
+        return Ok(());
+    }
     let main = stream.to_string();
     match event {
         Event::RoomCreated { room, info } => {
@@ -200,15 +203,7 @@ pub(super) async fn write_effect(
             ..
         } => {
             // One snapshot instead of a row per person: a start with 10,000 people stays one write.
-            let mut by_room: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-            for a in assignments {
-                by_room
-                    .entry(a.breakout.to_string())
-                    .or_default()
-                    .push(a.person_id.to_string());
-            }
-            let snapshot =
-                serde_json::to_string(&by_room).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let snapshot = snapshot(assignments)?;
             sqlx::query(
                 "UPDATE breakout_sessions SET status = 'running', round = $1, started_at = $2, ends_at = $3, \
                  closes_at = NULL, assignments = $4 WHERE room_id = $5",
@@ -288,10 +283,41 @@ pub(super) async fn write_effect(
                 .execute(&mut *conn)
                 .await?;
         }
+        Event::AssignmentsImported { assignments, .. } => {
+            sqlx::query("UPDATE breakout_sessions SET assignments = $1 WHERE room_id = $2")
+                .bind(snapshot(assignments)?)
+                .bind(main.clone())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1")
+                .bind(main)
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Handled by `collab::write_effect` above.
+        Event::ContentAdded { .. }
+        | Event::ContentDeleted { .. }
+        | Event::ContentShared { .. }
+        | Event::InvitationsCreated { .. }
+        | Event::InvitationClosed { .. }
+        | Event::MeetingScheduled { .. }
+        | Event::MeetingCancelled { .. } => {}
         // Where connected people are lives in memory only.
         Event::Located { .. } | Event::Connected { .. } | Event::Disconnected { .. } => {}
     }
     Ok(())
+}
+
+/// The assignments as one JSON snapshot: `{"BREAKOUT_ID": ["PERSON_ID", …]}`.
+fn snapshot(assignments: &[crate::domain::breakout::Assignment]) -> Result<String, StoreError> {
+    let mut by_room: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for a in assignments {
+        by_room
+            .entry(a.breakout.to_string())
+            .or_default()
+            .push(a.person_id.to_string());
+    }
+    serde_json::to_string(&by_room).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Records a person's assignment (or, with `None`, that they have none) over the snapshot.

@@ -9,6 +9,8 @@
 //! command, holding the row changes and the sequenced event rows together, so the event stream and
 //! the tables can never disagree.
 
+pub mod blobs;
+mod collab;
 mod effects;
 pub mod sql;
 
@@ -18,9 +20,29 @@ use async_trait::async_trait;
 
 use crate::domain::Role;
 use crate::domain::room::{Event, Message, RoomState};
-use crate::ids::{PersonId, RoomId};
+use crate::ids::{InvitationId, PersonId, RoomId};
 
+pub use collab::InvitationRecord;
 pub use sql::SqlStore;
+
+/// What became of one attempt to send an invitation's email.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// It went out at this time.
+    Sent {
+        /// Milliseconds since the Unix epoch.
+        at: i64,
+    },
+    /// It failed; it is tried again at `next_at`, or never (`None`: given up).
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// Attempts so far.
+        attempts: u32,
+        /// The next attempt.
+        next_at: Option<i64>,
+    },
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +66,14 @@ pub enum StoreError {
 pub struct Person {
     /// Id.
     pub id: PersonId,
-    /// Lower-cased email.
+    /// Lower-cased email: an account's, or for a guest the address they were invited at.
     pub email: Option<String>,
     /// Display name.
     pub display_name: String,
     /// Administrators create accounts.
     pub is_admin: bool,
+    /// A guest: no account, only the rooms their invitation opened.
+    pub is_guest: bool,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
 }
@@ -214,6 +238,47 @@ pub trait Store: Send + Sync + 'static {
         room: RoomId,
         page: PageRequest,
     ) -> Result<Vec<(u64, Message)>, StoreError>;
+
+    /// Creates a guest (a person without an account) invited at `invited_email`.
+    async fn create_guest(
+        &self,
+        id: PersonId,
+        display_name: &str,
+        invited_email: &str,
+        at: i64,
+    ) -> Result<Person, StoreError>;
+    /// Removes a guest who never got into a room (their invitation could not be used).
+    async fn delete_guest(&self, id: PersonId) -> Result<(), StoreError>;
+    /// The accounts with these (lower-cased) emails.
+    async fn accounts_by_email(&self, emails: &[String]) -> Result<Vec<Person>, StoreError>;
+    /// The guests who are members of a room of stream `main`.
+    async fn guests_of(&self, main: RoomId) -> Result<Vec<Person>, StoreError>;
+    /// The invitation whose link token has this hash.
+    async fn invitation_by_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<InvitationRecord>, StoreError>;
+    /// One invitation.
+    async fn invitation(&self, id: InvitationId) -> Result<Option<InvitationRecord>, StoreError>;
+    /// Every invitation to a room, newest first.
+    async fn invitations_to(&self, room: RoomId) -> Result<Vec<InvitationRecord>, StoreError>;
+    /// Pending invitations whose email is due at `now`, oldest first.
+    async fn due_mail(&self, now: i64, limit: u32) -> Result<Vec<InvitationRecord>, StoreError>;
+    /// When the next email is due, if any is waiting.
+    async fn next_mail_at(&self) -> Result<Option<i64>, StoreError>;
+    /// Replaces the hash of an invitation's link token (made anew for each delivery attempt).
+    async fn set_invitation_token(
+        &self,
+        id: InvitationId,
+        token_hash: &str,
+    ) -> Result<(), StoreError>;
+    /// Records the outcome of a delivery attempt.
+    async fn record_delivery(&self, id: InvitationId, delivery: Delivery)
+    -> Result<(), StoreError>;
+    /// Queues a pending invitation's email again, due at `now`.
+    async fn resend_invitation(&self, id: InvitationId, now: i64) -> Result<(), StoreError>;
+    /// The SHA-256 of every stored file some content item still uses.
+    async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError>;
 }
 
 /// The store handle the server passes around.

@@ -15,13 +15,13 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::{
-    CreateMode, LoadedStream, NewAccount, Order, PageRequest, Person, RoomListing, SessionRecord,
-    Store, StoreError,
+    CreateMode, Delivery, InvitationRecord, LoadedStream, NewAccount, Order, PageRequest, Person,
+    RoomListing, SessionRecord, Store, StoreError,
 };
 use crate::domain::Role;
 use crate::domain::breakout::{HelpRequest, Session, Status};
 use crate::domain::room::{Event, Member, Message, MessageKind, RoomInfo, RoomState};
-use crate::ids::{MessageId, PersonId, RoomId};
+use crate::ids::{InvitationId, MessageId, PersonId, RoomId};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -90,6 +90,7 @@ fn person_from(row: &AnyRow) -> Result<Person, StoreError> {
         email: row.try_get("email")?,
         display_name: row.try_get("display_name")?,
         is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        is_guest: row.try_get::<i64, _>("is_guest")? != 0,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -214,6 +215,7 @@ impl Store for SqlStore {
             email: Some(account.email),
             display_name: account.display_name,
             is_admin,
+            is_guest: false,
             created_at: account.created_at,
         })
     }
@@ -235,7 +237,7 @@ impl Store for SqlStore {
     }
 
     async fn login_lookup(&self, email: &str) -> Result<Option<(Person, String)>, StoreError> {
-        let sql = "SELECT id, email, display_name, is_admin, created_at, password_hash FROM people WHERE email = $1";
+        let sql = "SELECT id, email, display_name, is_admin, is_guest, created_at, password_hash FROM people WHERE email = $1";
         let row = sqlx::query(sql)
             .bind(email.to_owned())
             .fetch_optional(&self.pool)
@@ -252,8 +254,7 @@ impl Store for SqlStore {
     }
 
     async fn person_by_email(&self, email: &str) -> Result<Option<Person>, StoreError> {
-        let sql =
-            "SELECT id, email, display_name, is_admin, created_at FROM people WHERE email = $1";
+        let sql = "SELECT id, email, display_name, is_admin, is_guest, created_at FROM people WHERE email = $1";
         let row = sqlx::query(sql)
             .bind(email.to_owned())
             .fetch_optional(&self.pool)
@@ -262,7 +263,7 @@ impl Store for SqlStore {
     }
 
     async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
-        let sql = "SELECT id, email, display_name, is_admin, created_at FROM people WHERE id = $1";
+        let sql = "SELECT id, COALESCE(email, invited_email) AS email, display_name, is_admin, is_guest, created_at FROM people WHERE id = $1";
         let row = sqlx::query(sql)
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -284,7 +285,7 @@ impl Store for SqlStore {
         for chunk in ids.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT id, email, display_name, is_admin, created_at FROM people WHERE id IN ({})",
+                "SELECT id, COALESCE(email, invited_email) AS email, display_name, is_admin, is_guest, created_at FROM people WHERE id IN ({})",
                 placeholders.join(", ")
             );
             // Only placeholders are generated; every id is bound.
@@ -311,7 +312,7 @@ impl Store for SqlStore {
     ) -> Result<Option<(SessionRecord, Person)>, StoreError> {
         let row = sqlx::query(
             "SELECT s.token_hash, s.csrf_token, s.created_at AS s_created, s.expires_at, \
-                    p.id, p.email, p.display_name, p.is_admin, p.created_at \
+                    p.id, COALESCE(p.email, p.invited_email) AS email, p.display_name, p.is_admin, p.is_guest, p.created_at \
              FROM sessions s JOIN people p ON p.id = s.person_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
@@ -457,6 +458,7 @@ impl Store for SqlStore {
             events.push((seq as u64, event));
         }
         let mut breakout = load_session(&mut conn, main).await?;
+        let held = super::collab::load(&mut conn, main).await?;
         // The snapshot may name rooms deleted or people gone since; keep what still exists.
         breakout.assignments.retain(|person, room| {
             breakouts.contains_key(room) && members.values().any(|m| m.contains_key(person))
@@ -468,6 +470,9 @@ impl Store for SqlStore {
                 members,
                 breakout,
                 locations: Default::default(),
+                content: held.content,
+                invitations: held.invitations,
+                meetings: held.meetings,
             },
             last_seq: last as u64,
             recent: events,
@@ -550,6 +555,186 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(message_from).collect()
+    }
+
+    async fn create_guest(
+        &self,
+        id: PersonId,
+        display_name: &str,
+        invited_email: &str,
+        at: i64,
+    ) -> Result<Person, StoreError> {
+        sqlx::query(
+            "INSERT INTO people (id, email, display_name, password_hash, is_admin, is_guest, invited_email, created_at) \
+             VALUES ($1, NULL, $2, NULL, 0, 1, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(display_name.to_owned())
+        .bind(invited_email.to_owned())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(Person {
+            id,
+            email: Some(invited_email.to_owned()),
+            display_name: display_name.to_owned(),
+            is_admin: false,
+            is_guest: true,
+            created_at: at,
+        })
+    }
+
+    async fn delete_guest(&self, id: PersonId) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM people WHERE id = $1 AND is_guest = 1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn accounts_by_email(&self, emails: &[String]) -> Result<Vec<Person>, StoreError> {
+        let mut found = Vec::with_capacity(emails.len());
+        for chunk in emails.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id, email, display_name, is_admin, is_guest, created_at FROM people WHERE email IN ({})",
+                placeholders.join(", ")
+            );
+            // Only placeholders are generated; every email is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for email in chunk {
+                query = query.bind(email.clone());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(person_from(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn guests_of(&self, main: RoomId) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT p.id, p.invited_email AS email, p.display_name, p.is_admin, p.is_guest, p.created_at \
+             FROM people p JOIN members m ON m.person_id = p.id JOIN rooms r ON r.id = m.room_id \
+             WHERE p.is_guest = 1 AND (r.id = $1 OR r.parent_id = $1)",
+        )
+        .bind(main.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(person_from).collect()
+    }
+
+    async fn invitation_by_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<InvitationRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM invitations WHERE token_hash = $1")
+            .bind(token_hash.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(super::collab::record_from).transpose()
+    }
+
+    async fn invitation(&self, id: InvitationId) -> Result<Option<InvitationRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM invitations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(super::collab::record_from).transpose()
+    }
+
+    async fn invitations_to(&self, room: RoomId) -> Result<Vec<InvitationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM invitations WHERE room_id = $1 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(room.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::collab::record_from).collect()
+    }
+
+    async fn due_mail(&self, now: i64, limit: u32) -> Result<Vec<InvitationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM invitations WHERE status = 'pending' AND mail_status IN ('queued', 'retrying') \
+             AND mail_next_at <= $1 ORDER BY mail_next_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::collab::record_from).collect()
+    }
+
+    async fn next_mail_at(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(mail_next_at) AS next FROM invitations \
+             WHERE status = 'pending' AND mail_status IN ('queued', 'retrying')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("next")?)
+    }
+
+    async fn set_invitation_token(
+        &self,
+        id: InvitationId,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE invitations SET token_hash = $1 WHERE id = $2")
+            .bind(token_hash.to_owned())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_delivery(
+        &self,
+        id: InvitationId,
+        delivery: Delivery,
+    ) -> Result<(), StoreError> {
+        let query = match delivery {
+            Delivery::Sent { at } => sqlx::query(
+                "UPDATE invitations SET mail_status = 'sent', mail_sent_at = $1, mail_error = NULL, \
+                 mail_next_at = NULL, mail_attempts = mail_attempts + 1 WHERE id = $2",
+            )
+            .bind(at),
+            Delivery::Failed {
+                error,
+                attempts,
+                next_at,
+            } => sqlx::query(
+                "UPDATE invitations SET mail_status = $1, mail_error = $2, mail_attempts = $3, \
+                 mail_next_at = $4 WHERE id = $5",
+            )
+            .bind(if next_at.is_some() { "retrying" } else { "failed" })
+            .bind(error)
+            .bind(i64::from(attempts))
+            .bind(next_at),
+        };
+        query.bind(id.to_string()).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn resend_invitation(&self, id: InvitationId, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE invitations SET mail_status = 'queued', mail_next_at = $1, mail_attempts = 0, \
+             mail_error = NULL WHERE id = $2 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT sha256 FROM content WHERE sha256 IS NOT NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("sha256")?))
+            .collect()
     }
 }
 

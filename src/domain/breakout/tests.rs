@@ -19,6 +19,7 @@ fn ctx(now: i64, seed: u64) -> Ctx {
         now,
         seed,
         max_breakout_rooms: 8,
+        ..Ctx::new(0, 0)
     }
 }
 
@@ -681,6 +682,7 @@ fn command(state: &RoomState, what: u8, arg: u8) -> BreakoutCommand {
                 everyone_broadcasts: arg == 2,
                 duration_secs: [None, Some(60), Some(300), Some(5)][arg as usize],
                 countdown_secs: 10 * u32::from(arg),
+                participants_promote: arg != 2,
             },
         },
         1 => BreakoutCommand::CreateRooms {
@@ -780,7 +782,7 @@ proptest! {
                         .filter(|m| m.role == Role::Participant && !s.breakout.assignments.contains_key(&m.person_id))
                         .count();
                     let before = s.clone();
-                    let c = Ctx { now, seed: seed ^ i as u64, max_breakout_rooms: 8 };
+                    let c = Ctx { now, seed: seed ^ i as u64, max_breakout_rooms: 8, ..Ctx::new(0, 0) };
                     match crate::domain::room::apply(&s, &caller(who), Command::Breakout(cmd), c) {
                         Ok(events) => {
                             for e in &events {

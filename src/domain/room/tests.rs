@@ -12,6 +12,7 @@ fn ctx(now: i64) -> Ctx {
         now,
         seed: now as u64 + 1_000,
         max_breakout_rooms: 300,
+        ..Ctx::new(0, 0)
     }
 }
 
