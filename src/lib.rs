@@ -17,6 +17,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod ids;
+pub mod mail;
 pub mod metrics;
 pub mod realtime;
 pub mod rooms;
@@ -26,15 +27,19 @@ pub mod web;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::realtime::Connections;
 use crate::rooms::{ActorSettings, Rooms};
+use crate::store::blobs::Blobs;
 use crate::store::{SharedStore, StoreError};
 
 /// Why the server could not start or stopped with an error.
@@ -46,6 +51,9 @@ pub enum ServeError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The mail settings cannot be used.
+    #[error(transparent)]
+    Mail(#[from] mail::MailSetupError),
 }
 
 /// Everything a request handler may need, shared behind an `Arc`.
@@ -68,6 +76,41 @@ pub struct AppState {
     pub login_limits: auth::LoginLimits,
     /// Becomes `true` on shutdown; WebSocket tasks watch it.
     pub shutdown: watch::Receiver<bool>,
+    /// The bytes of uploaded files.
+    pub blobs: Blobs,
+    /// Sends invitation emails.
+    pub mailer: Arc<Mailer>,
+    /// Set while a sweep of unused files runs, so sweeps never overlap.
+    sweeping: Arc<AtomicBool>,
+}
+
+/// Files younger than this are never swept: an upload renames its file into place just before its
+/// item is committed.
+const SWEEP_MIN_AGE: Duration = Duration::from_secs(600);
+
+impl AppState {
+    /// Removes, in the background, stored files that no content item uses any more.
+    pub fn sweep_blobs(&self) {
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (store, blobs, flag) = (
+            self.store.clone(),
+            self.blobs.clone(),
+            self.sweeping.clone(),
+        );
+        tokio::spawn(async move {
+            match store.referenced_blobs().await {
+                Ok(used) => match blobs.sweep(&used, SWEEP_MIN_AGE).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "unused files removed"),
+                    Err(e) => tracing::warn!(error = %e, "sweeping unused files failed"),
+                },
+                Err(e) => tracing::warn!(error = %e, "sweeping unused files failed"),
+            }
+            flag.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// The shared state handle.
@@ -120,6 +163,14 @@ impl Server {
         }
         let (shutdown_tx, shutdown) = watch::channel(false);
         let login_limits = auth::LoginLimits::new(&config.limits);
+        let blobs = Blobs::new(&config.data_dir);
+        let mailer = Mailer::start(
+            &config,
+            &public_url,
+            store.clone(),
+            rooms.clone(),
+            clock.clone(),
+        )?;
         let app = Arc::new(AppState {
             config,
             public_url,
@@ -130,7 +181,11 @@ impl Server {
             clock,
             login_limits,
             shutdown,
+            blobs,
+            mailer,
+            sweeping: Arc::new(AtomicBool::new(false)),
         });
+        app.sweep_blobs();
         Ok(Server {
             listener,
             app,

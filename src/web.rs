@@ -29,6 +29,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/signin", get(page))
         .route("/accounts", get(page))
         .route("/rooms/{*rest}", get(page))
+        .route("/invite/{token}", get(page))
         .route("/assets/{*path}", get(asset))
 }
 

@@ -164,21 +164,7 @@ impl CallToAction {
     /// Validates the label and the URL (absolute, `http` or `https`, no spaces or controls).
     pub fn validate(self) -> Result<CallToAction, DomainError> {
         let label = validate::name("cta.label", &self.label)?;
-        let url = self.url.trim().to_owned();
-        let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
-        let host_ok = url
-            .split_once("://")
-            .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
-        if !scheme_ok
-            || !host_ok
-            || url.len() > 2048
-            || url.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(DomainError::invalid(
-                "cta.url",
-                "must be an http:// or https:// link",
-            ));
-        }
+        let url = validate::http_url("cta.url", &self.url)?;
         Ok(CallToAction { label, url })
     }
 }

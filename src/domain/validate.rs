@@ -35,6 +35,84 @@ pub fn name(field: &'static str, raw: &str) -> Result<String, DomainError> {
     Ok(value.to_owned())
 }
 
+/// A content or meeting title: trimmed, 1 to 200 characters, no control characters.
+pub fn title(field: &'static str, raw: &str) -> Result<String, DomainError> {
+    bounded_line(field, raw, super::content::MAX_TITLE_CHARS)
+}
+
+fn bounded_line(field: &'static str, raw: &str, max: usize) -> Result<String, DomainError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An absolute `http://` or `https://` URL with a host, at most 2048 bytes, no spaces.
+pub fn http_url(field: &'static str, raw: &str) -> Result<String, DomainError> {
+    let url = raw.trim();
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let host_ok = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+    if !scheme_ok
+        || !host_ok
+        || url.len() > 2048
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(DomainError::invalid(
+            field,
+            "must be an http:// or https:// link",
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// Longest file name, in bytes (what common file systems allow).
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// An uploaded file's name: a plain name, never a path. Names with `/`, `\`, control characters,
+/// or that are `.` or `..`, are refused rather than cleaned, so the user sees what was wrong.
+pub fn file_name(raw: &str) -> Result<String, DomainError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(DomainError::invalid(
+            "file_name",
+            "the file part needs a file name",
+        ));
+    }
+    if value.contains('/')
+        || value.contains('\\')
+        || value == "."
+        || value == ".."
+        || value.chars().any(char::is_control)
+    {
+        return Err(DomainError::invalid(
+            "file_name",
+            format!("{value:?} is not a plain file name (no paths or control characters)"),
+        ));
+    }
+    if value.len() > MAX_FILE_NAME_BYTES {
+        return Err(DomainError::invalid(
+            "file_name",
+            format!("must be at most {MAX_FILE_NAME_BYTES} bytes"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// An email address: trimmed and lower-cased, one `@` with text on both sides, no spaces.
 pub fn email(raw: &str) -> Result<String, DomainError> {
     let value = raw.trim().to_lowercase();
@@ -112,6 +190,29 @@ mod tests {
         assert!(name("name", &"x".repeat(101)).is_err());
         assert!(name("name", &"é".repeat(100)).is_ok());
         assert!(name("name", "a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn file_names_are_plain_names() {
+        assert_eq!(file_name(" report.pdf ").unwrap(), "report.pdf");
+        for bad in ["../../etc/passwd", "a/b", "a\\b", "..", ".", "", "a\u{0}b"] {
+            assert!(file_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(file_name(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn urls_are_absolute_http() {
+        assert!(http_url("url", "https://example.org/a?b").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "http:///x",
+            "ftp://x",
+            "https://a b",
+        ] {
+            assert!(http_url("url", bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
 mod breakout;
+mod content;
 pub mod error;
 mod events;
+mod invitations;
+mod meetings;
 pub mod openapi;
 mod ops;
 mod rooms;
@@ -30,6 +33,9 @@ pub fn router(app: App) -> Router {
         .merge(session::router())
         .merge(rooms::router())
         .merge(breakout::router())
+        .merge(content::router(app.config.limits.max_upload_bytes))
+        .merge(invitations::router())
+        .merge(meetings::router())
         .merge(events::router());
     Router::new()
         .nest("/api/v1", api)

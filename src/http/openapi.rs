@@ -24,6 +24,11 @@ use crate::App;
         super::breakout::assign, super::breakout::unassign, super::breakout::reset, super::breakout::start,
         super::breakout::stop, super::breakout::move_person, super::breakout::broadcast, super::breakout::join,
         super::breakout::leave, super::breakout::ask_help, super::breakout::answer_help,
+        super::content::list, super::content::add, super::content::download, super::content::delete,
+        super::content::promote, super::content::share,
+        super::invitations::invite, super::invitations::list, super::invitations::revoke, super::invitations::resend,
+        super::invitations::preview, super::invitations::accept,
+        super::meetings::list, super::meetings::schedule, super::meetings::ics, super::meetings::cancel,
     ),
     modifiers(&BearerAuth)
 )]

@@ -82,6 +82,11 @@ async fn create_room(
     auth: Auth,
     ApiJson(req): ApiJson<RoomNameRequest>,
 ) -> Result<(StatusCode, Json<RoomView>), ApiError> {
+    if auth.person.is_guest {
+        return Err(ApiError::forbidden(
+            "guests take part in the rooms they were invited to; they do not create rooms",
+        ));
+    }
     let name = validate::name("name", &req.name)?;
     let state = app.rooms.create(&auth.caller(), name).await?;
     let view = room_view(&app, state.id(), auth.person.id).await?;

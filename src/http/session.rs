@@ -17,7 +17,7 @@ use crate::App;
 use crate::auth::{self, Auth, CSRF_COOKIE, SESSION_COOKIE};
 use crate::domain::validate;
 use crate::ids::PersonId;
-use crate::store::{CreateMode, NewAccount, SessionRecord};
+use crate::store::{CreateMode, NewAccount, Person, SessionRecord};
 
 pub(super) fn router() -> Router<App> {
     Router::new()
@@ -143,6 +143,16 @@ async fn login(
             ));
         }
     };
+    let (headers, body) = open_session(&app, person).await?;
+    Ok((headers, Json(body)).into_response())
+}
+
+/// Opens a session for `person`: the bearer token and CSRF token to answer with, and the cookies
+/// to set (sign-in, and guests following an invitation).
+pub(crate) async fn open_session(
+    app: &App,
+    person: Person,
+) -> Result<(HeaderMap, SessionView), ApiError> {
     let token = auth::new_token();
     let now = app.clock.now_ms();
     let lifetime = app.config.limits.session;
@@ -182,7 +192,7 @@ async fn login(
         expires_at: session.expires_at,
         person: person.into(),
     };
-    Ok((headers, Json(body)).into_response())
+    Ok((headers, body))
 }
 
 /// Sign out: revokes the session and clears the cookies.

@@ -1,0 +1,274 @@
+//! The mailer: one background task that delivers invitation emails, over SMTP (lettre; plain,
+//! STARTTLS or TLS, as the configured URL says) or, with no SMTP configured, as `.eml` files under
+//! `DATA_DIR/outbox` with the link logged, so an installation without a mail server still works.
+//!
+//! The queue is the `invitations` table: an invitation is stored with its email due, in the same
+//! transaction as the event that created it, so no acknowledged invitation is ever lost. Each
+//! attempt makes a fresh link token and stores only its hash before sending (a link that never
+//! arrived is simply replaced). A failed attempt is retried with growing delays, and the inviter
+//! sees the state, attempts and last error in the invitation list; after [`MAX_ATTEMPTS`] the
+//! email is marked failed and waits for a "resend".
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::domain::meeting;
+use crate::rooms::Rooms;
+use crate::store::{Delivery, InvitationRecord, SharedStore};
+
+/// Attempts before an email is marked failed.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// Meetings attached to an invitation, at most.
+const MAX_MEETINGS: usize = 3;
+
+/// How emails leave.
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+/// The mailer handle: wake it when new emails are queued.
+pub struct Mailer {
+    notify: Notify,
+}
+
+/// Why the mailer could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("smtp_url: {0}")]
+pub struct MailSetupError(String);
+
+struct Worker {
+    transport: Transport,
+    from: Mailbox,
+    public_url: String,
+    store: SharedStore,
+    rooms: Arc<Rooms>,
+    clock: SharedClock,
+    mailer: Arc<Mailer>,
+}
+
+impl Mailer {
+    /// Starts the delivery task.
+    pub fn start(
+        config: &Config,
+        public_url: &str,
+        store: SharedStore,
+        rooms: Arc<Rooms>,
+        clock: SharedClock,
+    ) -> Result<Arc<Mailer>, MailSetupError> {
+        let transport = match &config.mail.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| MailSetupError(e.to_string()))?
+                    .timeout(Some(Duration::from_secs(30)))
+                    .build(),
+            ),
+            None => Transport::Files(config.data_dir.join("outbox")),
+        };
+        let mailer = Arc::new(Mailer {
+            notify: Notify::new(),
+        });
+        let worker = Worker {
+            transport,
+            from: config.mail.from.clone(),
+            public_url: public_url.to_owned(),
+            store,
+            rooms,
+            clock,
+            mailer: mailer.clone(),
+        };
+        tokio::spawn(worker.run());
+        Ok(mailer)
+    }
+
+    /// New emails are queued: deliver them now.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// The delay before attempt `attempts + 1`: 30 s, doubling, at most an hour.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs((30u64 << attempts.saturating_sub(1).min(7)).min(3600))
+}
+
+impl Worker {
+    async fn run(self) {
+        loop {
+            let now = self.clock.now_ms();
+            let due = match self.store.due_mail(now, 20).await {
+                Ok(due) => due,
+                Err(e) => {
+                    warn!(error = %e, "reading the mail queue failed; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+            };
+            let full = due.len() == 20;
+            for job in due {
+                self.deliver(job).await;
+            }
+            if full {
+                continue;
+            }
+            let next = self.store.next_mail_at().await.ok().flatten();
+            let clock = self.clock.clone();
+            tokio::select! {
+                () = self.mailer.notify.notified() => {}
+                () = async move {
+                    match next {
+                        Some(at) => clock.sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, job: InvitationRecord) {
+        let id = job.invitation.id;
+        let attempts = job.mail_attempts + 1;
+        let outcome = self.attempt(&job, attempts).await;
+        let now = self.clock.now_ms();
+        let delivery = match outcome {
+            Ok(()) => Delivery::Sent { at: now },
+            Err(error) => {
+                let next_at =
+                    (attempts < MAX_ATTEMPTS).then(|| now + backoff(attempts).as_millis() as i64);
+                warn!(invitation = %id, attempts, %error, "invitation email not delivered");
+                Delivery::Failed {
+                    error,
+                    attempts,
+                    next_at,
+                }
+            }
+        };
+        if let Err(e) = self.store.record_delivery(id, delivery).await {
+            warn!(invitation = %id, error = %e, "recording an email delivery failed");
+        }
+    }
+
+    async fn attempt(&self, job: &InvitationRecord, attempt: u32) -> Result<(), String> {
+        let invitation = &job.invitation;
+        let room = invitation.room_id;
+        let now = self.clock.now_ms();
+        let public_url = self.public_url.clone();
+        let host = public_url
+            .split_once("://")
+            .map_or(public_url.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/')
+            .to_owned();
+        // The room's title and its next meetings, as calendar files.
+        let found = self
+            .rooms
+            .inspect(room, move |state, _| {
+                let title = state.title(room)?;
+                let room_url = format!("{public_url}/rooms/{room}");
+                let mut meetings: Vec<_> = state
+                    .meetings
+                    .values()
+                    .filter(|m| m.room_id == room && m.ends_at() > now)
+                    .collect();
+                meetings.sort_by_key(|m| m.starts_at);
+                let calendars: Vec<(String, String)> = meetings
+                    .into_iter()
+                    .take(MAX_MEETINGS)
+                    .map(|m| {
+                        (
+                            format!("{}.ics", m.id),
+                            meeting::ics(m, &title, &host, &room_url, now),
+                        )
+                    })
+                    .collect();
+                Some((title, calendars))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((title, calendars)) = found else {
+            return Err("the room no longer exists".to_owned());
+        };
+        let token = crate::auth::new_token();
+        self.store
+            .set_invitation_token(invitation.id, &crate::auth::token_hash(&token))
+            .await
+            .map_err(|e| e.to_string())?;
+        let link = format!("{}/invite/{token}", self.public_url);
+        let expires = time::OffsetDateTime::from_unix_timestamp(invitation.expires_at / 1000)
+            .map(|t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            })
+            .unwrap_or_default();
+        let mut text = format!(
+            "{} invited you to \"{title}\" on Huddle.\n\nOpen this link to join:\n{link}\n\n\
+             The link works once and until {expires}.\n",
+            invitation.invited_by_name
+        );
+        if !calendars.is_empty() {
+            text.push_str("\nThe room's next meetings are attached for your calendar.\n");
+        }
+        let to: Mailbox = invitation
+            .email
+            .parse()
+            .map_err(|e| format!("the address {:?} is not valid: {e}", invitation.email))?;
+        let mut body = MultiPart::mixed().singlepart(SinglePart::plain(text));
+        for (name, ics) in calendars {
+            let calendar = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+                .map_err(|e| e.to_string())?;
+            body = body.singlepart(Attachment::new(name).body(ics, calendar));
+        }
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(format!("Invitation to {title}"))
+            .multipart(body)
+            .map_err(|e| e.to_string())?;
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                smtp.send(message).await.map_err(|e| e.to_string())?;
+                info!(invitation = %invitation.id, "invitation email sent");
+            }
+            Transport::Files(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let path = dir.join(format!("{}-{attempt}.eml", invitation.id));
+                tokio::fs::write(&path, message.formatted())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                info!(invitation = %invitation.id, to = %invitation.email, %link, file = %path.display(),
+                    "no SMTP server configured: invitation email written to a file");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_wait_longer_each_time_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(7), Duration::from_secs(1920));
+        assert_eq!(backoff(8), Duration::from_secs(3600));
+        assert_eq!(backoff(30), Duration::from_secs(3600));
+    }
+}
