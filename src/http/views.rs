@@ -130,6 +130,8 @@ pub struct BreakoutSummary {
     pub name: String,
     /// `Main : Breakout`.
     pub title: String,
+    /// Whether the caller may open it now (a direct member, assigned to it, in it, or a manager).
+    pub can_enter: bool,
 }
 
 /// A room with what the caller may see of it.
@@ -151,7 +153,8 @@ pub struct RoomView {
     pub created_at: i64,
     /// Number of direct members.
     pub member_count: usize,
-    /// For a main room: its breakout rooms the caller may see.
+    /// For a main room: its breakout rooms, which every main-room member sees among the room's
+    /// resources (entering one follows the breakout rules).
     pub breakout_rooms: Vec<BreakoutSummary>,
 }
 
@@ -164,11 +167,11 @@ impl RoomView {
             state
                 .breakouts
                 .values()
-                .filter(|b| state.can_see(b.id, person))
                 .map(|b| BreakoutSummary {
                     id: b.id,
                     name: b.name.clone(),
                     title: state.title(b.id).unwrap_or_default(),
+                    can_enter: state.can_see(b.id, person),
                 })
                 .collect()
         } else {

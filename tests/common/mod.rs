@@ -326,3 +326,195 @@ impl Events {
         let _ = self.ws.close(None).await;
     }
 }
+
+/// A real SMTP server (Python's aiosmtpd, `tests/smtp_sink.py`) that saves what it receives.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl SmtpSink {
+    /// Starts the sink on `port`; waits until it accepts connections. The Python interpreter is
+    /// Debian's (`python3-aiosmtpd`), or `HUDDLE_TEST_PYTHON`.
+    pub fn start(port: u16) -> SmtpSink {
+        use std::io::BufRead;
+        let python =
+            std::env::var("HUDDLE_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
+        let mut child = std::process::Command::new(&python)
+            .arg(script)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} (with aiosmtpd) must be installed: {e}"));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+        SmtpSink { child, dir, port }
+    }
+
+    /// The messages received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut paths: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to 20 s) until `n` messages have arrived; returns them.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        wait_until(|| {
+            let messages = self.messages();
+            (messages.len() >= n).then_some(messages)
+        })
+        .await
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 20 ms until it gives a value; panics after 20 s. For things another
+/// process or task does in its own time (an email arriving), never for timers.
+pub async fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The invitation link in an email (quoted-printable soft breaks undone).
+pub fn invite_link(email: &str) -> String {
+    let text = email.replace("=\r\n", "").replace("=\n", "");
+    let start = text.find("/invite/").expect("an invitation link");
+    let token: String = text[start + "/invite/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    format!("/invite/{token}")
+}
+
+impl Client {
+    /// A client signed in with a bearer token given by the server (a guest's).
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Uploads a file to a room as multipart/form-data; returns the status and JSON answer.
+    pub async fn upload(
+        &self,
+        room: &str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str(content_type)
+            .unwrap();
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in extra {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        let form = form.part("file", part);
+        let response = self
+            .http
+            .post(format!("{}/api/v1/rooms/{room}/content", self.url))
+            .bearer_auth(self.token.as_ref().unwrap())
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl TestServer {
+    /// The newest email to `to` that Huddle wrote to its outbox folder (no SMTP configured);
+    /// waits for it.
+    pub async fn outbox_email(&self, to: &str) -> String {
+        let dir = self.dir.path().join("outbox");
+        let needle = format!("To: {to}");
+        wait_until(|| {
+            let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
+                .ok()?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let text = std::fs::read_to_string(e.path()).ok()?;
+                    let modified = e.metadata().ok()?.modified().ok()?;
+                    text.contains(&needle).then_some((modified, text))
+                })
+                .collect();
+            found.sort_by_key(|(t, _)| *t);
+            found.pop().map(|(_, text)| text)
+        })
+        .await
+    }
+
+    /// Invites `email` to `room` as `inviter` and follows the emailed link as a guest named
+    /// `name`; returns the guest's client.
+    pub async fn guest(&self, inviter: &Client, room: &str, email: &str, name: &str) -> Client {
+        inviter
+            .expect(
+                Method::POST,
+                &format!("/api/v1/rooms/{room}/invitations"),
+                Some(json!({"emails": [email]})),
+                StatusCode::CREATED,
+            )
+            .await;
+        let link = invite_link(&self.outbox_email(email).await);
+        let token = link.trim_start_matches("/invite/");
+        let accepted = self
+            .anonymous()
+            .expect(
+                Method::POST,
+                &format!("/api/v1/invitations/{token}/accept"),
+                Some(json!({"display_name": name})),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(accepted["room"], room, "{accepted}");
+        self.anonymous()
+            .with_token(accepted["session"]["token"].as_str().unwrap())
+    }
+}

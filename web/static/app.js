@@ -312,7 +312,9 @@ function RoomPage({ id, me, navigate }) {
         <ul>${members.map((m) => html`<li key=${m.person_id}>${m.display_name} <span class="role">${m.role}</span></li>`)}</ul>
         ${room.breakout_rooms.length > 0 && html`<h2>Breakout rooms</h2>
           <ul>${room.breakout_rooms.map((b) => html`<li key=${b.id}>
-            <a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a></li>`)}</ul>`}
+            ${b.can_enter
+              ? html`<a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a>`
+              : b.name}</li>`)}</ul>`}
       </aside>
     </div>
     ${(room.role === 'owner' || room.role === 'moderator') && html`<${RoomAdmin} key=${room.id + room.name} room=${room} members=${members} me=${me} navigate=${navigate} reload=${load} />`}
