@@ -1,0 +1,374 @@
+//! Invitations through the real server: emails written to the outbox or sent to a real SMTP
+//! server (Python's aiosmtpd), links followed by guests and by accounts, one use, expiry,
+//! revocation, the guest policy, and retries of a failed delivery.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, SmtpSink, TestServer, free_port, invite_link};
+use huddle::clock::ManualClock;
+use huddle::config::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn invite(client: &Client, room: &str, emails: &[&str], role: &str) -> Value {
+    client
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/invitations"),
+            Some(json!({"emails": emails, "role": role})),
+            StatusCode::CREATED,
+        )
+        .await
+}
+
+fn token(link: &str) -> &str {
+    link.trim_start_matches("/invite/")
+}
+
+async fn accept_as_guest(server: &TestServer, link: &str, name: &str) -> (StatusCode, Value) {
+    server
+        .anonymous()
+        .call(
+            Method::POST,
+            &format!("/api/v1/invitations/{}/accept", token(link)),
+            Some(json!({"display_name": name})),
+        )
+        .await
+}
+
+async fn breakout_rooms(owner: &Client, main: &str, count: u32) -> Vec<String> {
+    let created = owner
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{main}/breakout/rooms"),
+            Some(json!({"count": count})),
+            StatusCode::CREATED,
+        )
+        .await;
+    created["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_guest_follows_the_link_once_into_their_room_only() {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let server = TestServer::start_with_clock(Settings::default(), clock.clone()).await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Workshop").await;
+    let rooms = breakout_rooms(&owner, &main, 2).await;
+
+    let answer = invite(&owner, &rooms[1], &["Gail@Elsewhere.org"], "participant").await;
+    let invitation = &answer["invitations"][0];
+    assert_eq!(invitation["email"], "gail@elsewhere.org");
+    assert_eq!(invitation["external"], true);
+    assert_eq!(invitation["status"], "pending");
+
+    // No SMTP server is configured: the email is a file in the data directory, with the link.
+    let email = server.outbox_email("gail@elsewhere.org").await;
+    assert!(
+        email.contains("Subject: Invitation to Workshop : Room 2"),
+        "{email}"
+    );
+    let link = invite_link(&email);
+    let page = reqwest::get(format!("{}{link}", server.url)).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the link opens the web app");
+    let preview = server
+        .anonymous()
+        .get(&format!("/api/v1/invitations/{}", token(&link)))
+        .await;
+    assert_eq!(preview["title"], "Workshop : Room 2");
+    assert_eq!(preview["invited_by_name"], "Admin");
+    assert_eq!(preview["guests_allowed"], true);
+    let listed = owner
+        .get(&format!("/api/v1/rooms/{}/invitations", rooms[1]))
+        .await;
+    assert_eq!(listed["invitations"][0]["mail_status"], "sent");
+
+    // A guest needs a name; then they get a session for that room only.
+    let (status, body) = server
+        .anonymous()
+        .call(
+            Method::POST,
+            &format!("/api/v1/invitations/{}/accept", token(&link)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, accepted) = accept_as_guest(&server, &link, "Gail").await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    let guest = server
+        .anonymous()
+        .with_token(accepted["session"]["token"].as_str().unwrap());
+    let me = guest.get("/api/v1/session").await;
+    assert_eq!(me["display_name"], "Gail");
+    let list = guest.get("/api/v1/rooms").await;
+    assert_eq!(list["rooms"].as_array().unwrap().len(), 1);
+    assert_eq!(list["rooms"][0]["title"], "Workshop : Room 2");
+    guest.post(&rooms[1], "hello from a guest").await;
+    for path in [
+        format!("/api/v1/rooms/{main}"),
+        format!("/api/v1/rooms/{}", rooms[0]),
+    ] {
+        guest
+            .expect(Method::GET, &path, None, StatusCode::NOT_FOUND)
+            .await;
+    }
+    guest
+        .expect(
+            Method::POST,
+            "/api/v1/rooms",
+            Some(json!({"name": "Mine"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    // The guest is a person like any other: a moderator can move them.
+    let guest_id = me["id"].as_str().unwrap();
+    owner
+        .expect(
+            Method::PUT,
+            &format!("/api/v1/rooms/{main}/breakout/assignments/{guest_id}"),
+            Some(json!({"breakout": rooms[1]})),
+            StatusCode::OK,
+        )
+        .await;
+    let listed = owner
+        .get(&format!("/api/v1/rooms/{}/invitations", rooms[1]))
+        .await;
+    assert_eq!(listed["invitations"][0]["status"], "accepted");
+
+    // The link works once.
+    let (status, body) = accept_as_guest(&server, &link, "Mallory").await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"]["code"], "invitation_used");
+    let members = owner
+        .get(&format!("/api/v1/rooms/{}/members", rooms[1]))
+        .await;
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
+
+    // An unknown token, a revoked invitation and an expired one.
+    let (status, _) = accept_as_guest(&server, "/invite/not-a-token", "X").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let revoked = invite(&owner, &rooms[0], &["r@x.org"], "participant").await;
+    let revoked_link = invite_link(&server.outbox_email("r@x.org").await);
+    owner
+        .expect(
+            Method::DELETE,
+            &format!(
+                "/api/v1/rooms/{}/invitations/{}",
+                rooms[0],
+                revoked["invitations"][0]["id"].as_str().unwrap()
+            ),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let (status, body) = accept_as_guest(&server, &revoked_link, "R").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::GONE, json!("invitation_revoked"))
+    );
+    invite(&owner, &rooms[0], &["late@x.org"], "participant").await;
+    let late_link = invite_link(&server.outbox_email("late@x.org").await);
+    clock.advance(Duration::from_secs(15 * 86_400));
+    let (status, body) = accept_as_guest(&server, &late_link, "Late").await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::GONE, json!("invitation_expired"))
+    );
+    let members = owner
+        .get(&format!("/api/v1/rooms/{}/members", rooms[0]))
+        .await;
+    assert!(
+        members["members"].as_array().unwrap().is_empty(),
+        "{members}"
+    );
+}
+
+#[tokio::test]
+async fn a_signed_in_account_follows_the_link_and_the_guest_policy_holds() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let bob = server.user(&owner, "Bob").await;
+    let main = owner.create_room("Workshop").await;
+    let rooms = breakout_rooms(&owner, &main, 1).await;
+
+    // Participants may not invite; nobody is invited as owner; addresses are checked.
+    owner
+        .add_member(&main, "bob@example.org", "participant")
+        .await;
+    bob.expect(
+        Method::POST,
+        &format!("/api/v1/rooms/{main}/invitations"),
+        Some(json!({"emails": ["x@y.org"]})),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    for (body, field) in [
+        (json!({"emails": ["x@y.org"], "role": "owner"}), "role"),
+        (json!({"emails": ["not an address"]}), "emails"),
+        (json!({"emails": []}), "emails"),
+    ] {
+        let answer = owner
+            .expect(
+                Method::POST,
+                &format!("/api/v1/rooms/{main}/invitations"),
+                Some(body),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+
+    // With breakout rooms enabled, external guests cannot be invited to the main room (seed
+    // 004), but accounts can, and guests can be invited to a breakout room.
+    let mut settings =
+        owner.get(&format!("/api/v1/rooms/{main}/breakout")).await["settings"].clone();
+    settings["enabled"] = json!(true);
+    owner
+        .expect(
+            Method::PUT,
+            &format!("/api/v1/rooms/{main}/breakout"),
+            Some(settings),
+            StatusCode::OK,
+        )
+        .await;
+    let refused = owner
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{main}/invitations"),
+            Some(json!({"emails": ["outsider@x.org"]})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("breakout"),
+        "{refused}"
+    );
+    let carol = server.user(&owner, "Carol").await;
+    invite(&owner, &main, &["carol@example.org"], "moderator").await;
+    invite(&owner, &rooms[0], &["outsider@x.org"], "participant").await;
+
+    let link = invite_link(&server.outbox_email("carol@example.org").await);
+    let accepted = carol
+        .expect(
+            Method::POST,
+            &format!("/api/v1/invitations/{}/accept", token(&link)),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(accepted["room"], main);
+    assert!(accepted.get("session").is_none());
+    let room = carol.get(&format!("/api/v1/rooms/{main}")).await;
+    assert_eq!(room["role"], "moderator");
+}
+
+#[tokio::test]
+async fn emails_go_out_over_smtp_with_the_rooms_meetings_and_the_link_works() {
+    let sink = SmtpSink::start(free_port());
+    let server = TestServer::start_with(Settings {
+        smtp_url: Some(format!("smtp://127.0.0.1:{}", sink.port)),
+        mail_from: Some("Huddle <huddle@school.example>".into()),
+        ..Settings::default()
+    })
+    .await;
+    let owner = server.admin().await;
+    let dave = server.user(&owner, "Dave").await;
+    let main = owner.create_room("Physics").await;
+    let meeting = owner
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{main}/meetings"),
+            Some(json!({"title": "Lab review", "starts_at": "2099-03-01T09:30:00Z", "duration_mins": 45})),
+            StatusCode::CREATED,
+        )
+        .await;
+
+    invite(&owner, &main, &["dave@example.org"], "participant").await;
+    let email = sink.wait_for(1).await.remove(0);
+    assert!(
+        email.contains("From: Huddle <huddle@school.example>"),
+        "{email}"
+    );
+    assert!(email.contains("To: dave@example.org"), "{email}");
+    assert!(email.contains("Subject: Invitation to Physics"), "{email}");
+    assert!(
+        email.contains("text/calendar"),
+        "the meeting is attached: {email}"
+    );
+    assert!(
+        email.contains(&format!("{}.ics", meeting["id"].as_str().unwrap())),
+        "{email}"
+    );
+    let link = invite_link(&email);
+    assert!(
+        !server.dir.path().join("outbox").exists(),
+        "SMTP is used, not files"
+    );
+
+    dave.expect(
+        Method::POST,
+        &format!("/api/v1/invitations/{}/accept", token(&link)),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let room = dave.get(&format!("/api/v1/rooms/{main}")).await;
+    assert_eq!(room["role"], "participant");
+    let listed = owner
+        .get(&format!("/api/v1/rooms/{main}/invitations"))
+        .await;
+    assert_eq!(listed["invitations"][0]["mail_status"], "sent");
+    assert_eq!(listed["invitations"][0]["status"], "accepted");
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_visible_and_retried_until_it_goes_out() {
+    let port = free_port();
+    let clock = ManualClock::new(1_800_000_000_000);
+    let server = TestServer::start_with_clock(
+        Settings {
+            smtp_url: Some(format!("smtp://127.0.0.1:{port}")),
+            ..Settings::default()
+        },
+        clock.clone(),
+    )
+    .await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Physics").await;
+    invite(&owner, &main, &["erin@example.org"], "participant").await;
+
+    // Nothing listens on the port yet: the inviter sees the failure and when it is tried again.
+    let path = format!("/api/v1/rooms/{main}/invitations");
+    let failed = loop {
+        let listed = owner.get(&path).await;
+        if listed["invitations"][0]["mail_status"] == "retrying" {
+            break listed["invitations"][0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(failed["mail_attempts"], 1);
+    assert!(failed["mail_error"].as_str().unwrap().len() > 5, "{failed}");
+    assert_eq!(failed["mail_next_at"], 1_800_000_000_000i64 + 30_000);
+
+    // The server comes up; when the retry is due, the email goes out and its link works.
+    let sink = SmtpSink::start(port);
+    clock.advance(Duration::from_secs(31));
+    let email = sink.wait_for(1).await.remove(0);
+    let link = invite_link(&email);
+    let (status, body) = accept_as_guest(&server, &link, "Erin").await;
+    // A main room without breakout rooms enabled takes guests.
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = owner.get(&path).await;
+    assert_eq!(listed["invitations"][0]["mail_status"], "sent");
+    assert_eq!(listed["invitations"][0]["mail_attempts"], 2);
+}
