@@ -284,6 +284,11 @@ pub enum BreakoutCommand {
     Leave,
     /// Ask the moderators for help in the room you are in.
     AskHelp,
+    /// Replace the pre-assignment from a CSV file's matched rows.
+    Import {
+        /// The rows.
+        rows: Vec<import::ImportRow>,
+    },
     /// Accept (and join) or dismiss a help request.
     AnswerHelp {
         /// Which request.
@@ -671,6 +676,7 @@ pub fn apply(
                 request,
             }])
         }
+        BreakoutCommand::Import { rows } => import::apply(state, caller, rows, ctx),
         BreakoutCommand::AnswerHelp { id, accept } => {
             manager(state, me)?;
             let request = session
@@ -1053,5 +1059,6 @@ pub fn fold(state: &mut RoomState, event: &Event) {
     }
 }
 
+pub mod import;
 #[cfg(test)]
 mod tests;

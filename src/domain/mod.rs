@@ -12,6 +12,7 @@ pub mod event;
 pub mod invitation;
 pub mod meeting;
 pub mod room;
+pub mod roster;
 #[cfg(test)]
 mod testkit;
 pub mod validate;

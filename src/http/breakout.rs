@@ -197,7 +197,7 @@ fn sorted(ids: impl Iterator<Item = PersonId>) -> Vec<PersonId> {
 }
 
 /// Sort key that puts "Room 2" before "Room 10".
-fn natural(name: &str) -> (String, u64) {
+pub(super) fn natural(name: &str) -> (String, u64) {
     let digits: String = name
         .chars()
         .rev()
@@ -217,7 +217,7 @@ fn natural(name: &str) -> (String, u64) {
 }
 
 /// The main room named in the path, refusing a breakout room's id.
-async fn main_room(app: &App, ids: &PathIds, me: PersonId) -> Result<RoomId, ApiError> {
+pub(super) async fn main_room(app: &App, ids: &PathIds, me: PersonId) -> Result<RoomId, ApiError> {
     let room: RoomId = ids.get("room")?;
     let is_main = app
         .rooms

@@ -31,6 +31,8 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, when one is.
     pub field: Option<&'static str>,
+    /// Every problem, when there are many (the rows of a CSV file).
+    pub details: Option<serde_json::Value>,
 }
 
 /// The JSON body of every error.
@@ -50,6 +52,10 @@ pub struct ErrorDetail {
     /// The request field at fault, for invalid input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem, when there are many (for a CSV file: `[{row, column, message}]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -64,6 +70,7 @@ impl ApiError {
             code: code.into(),
             message: message.into(),
             field: None,
+            details: None,
         }
     }
 
@@ -74,6 +81,7 @@ impl ApiError {
             code: "invalid_input".into(),
             message: format!("{field}: {message}"),
             field: Some(field),
+            details: None,
         }
     }
 
@@ -114,6 +122,7 @@ impl IntoResponse for ApiError {
                 code: self.code.into_owned(),
                 message: self.message,
                 field: self.field.map(str::to_owned),
+                details: self.details,
             },
         };
         (self.status, Json(body)).into_response()

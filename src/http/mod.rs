@@ -13,6 +13,7 @@ mod meetings;
 pub mod openapi;
 mod ops;
 mod rooms;
+mod roster;
 mod session;
 pub mod views;
 
@@ -36,6 +37,7 @@ pub fn router(app: App) -> Router {
         .merge(content::router(app.config.limits.max_upload_bytes))
         .merge(invitations::router())
         .merge(meetings::router())
+        .merge(roster::router())
         .merge(events::router());
     Router::new()
         .nest("/api/v1", api)

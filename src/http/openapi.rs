@@ -29,6 +29,7 @@ use crate::App;
         super::invitations::invite, super::invitations::list, super::invitations::revoke, super::invitations::resend,
         super::invitations::preview, super::invitations::accept,
         super::meetings::list, super::meetings::schedule, super::meetings::ics, super::meetings::cancel,
+        super::roster::template, super::roster::export, super::roster::import,
     ),
     modifiers(&BearerAuth)
 )]

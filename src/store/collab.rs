@@ -76,24 +76,33 @@ pub(super) async fn write_effect(
             }
         }
         Event::InvitationsCreated { invitations, .. } => {
-            for i in invitations {
-                sqlx::query(
+            // A CSV import may invite thousands at once: a few multi-row statements.
+            for chunk in invitations.chunks(super::effects::CHUNK / 2) {
+                let rows: Vec<[String; 11]> = chunk
+                    .iter()
+                    .map(|i| {
+                        [
+                            i.id.to_string(),
+                            stream.to_string(),
+                            i.room_id.to_string(),
+                            i.email.clone(),
+                            i.role.as_str().to_owned(),
+                            i64::from(i.external).to_string(),
+                            i.invited_by.to_string(),
+                            i.invited_by_name.clone(),
+                            i.created_at.to_string(),
+                            i.expires_at.to_string(),
+                            at.to_string(),
+                        ]
+                    })
+                    .collect();
+                super::effects::insert_rows(
+                    conn,
                     "INSERT INTO invitations (id, main_id, room_id, email, role, external, invited_by, \
-                     invited_by_name, created_at, expires_at, mail_next_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     invited_by_name, created_at, expires_at, mail_next_at)",
+                    &rows,
+                    &[5, 8, 9, 10],
                 )
-                .bind(i.id.to_string())
-                .bind(stream.to_string())
-                .bind(i.room_id.to_string())
-                .bind(i.email.clone())
-                .bind(i.role.as_str())
-                .bind(i64::from(i.external))
-                .bind(i.invited_by.to_string())
-                .bind(i.invited_by_name.clone())
-                .bind(i.created_at)
-                .bind(i.expires_at)
-                .bind(at)
-                .execute(&mut *conn)
                 .await?;
             }
         }

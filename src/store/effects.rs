@@ -8,7 +8,7 @@ use crate::domain::room::{Event, Message};
 use crate::ids::RoomId;
 
 /// Rows per multi-row `INSERT` (3 parameters each keeps well under every backend's limit).
-const CHUNK: usize = 400;
+pub(super) const CHUNK: usize = 400;
 
 /// Applies one event (number `seq` of stream `stream`, committed at `at`) to the tables.
 pub(super) async fn write_effect(
@@ -363,7 +363,7 @@ async fn insert_message(
 
 /// One multi-row `INSERT … VALUES (…), (…)` of string values; the columns whose index is in
 /// `integers` are cast to integers by the database.
-async fn insert_rows<const N: usize>(
+pub(super) async fn insert_rows<const N: usize>(
     conn: &mut AnyConnection,
     head: &'static str,
     rows: &[[String; N]],
