@@ -486,11 +486,280 @@ async fn conformance(store: SharedStore) {
     store.ping().await.unwrap();
 }
 
+/// Content, invitations with their mail queue, guests and meetings, on any backend.
+async fn collab_conformance(store: SharedStore) {
+    use huddle::domain::breakout::Assignment;
+    use huddle::domain::content::{ContentItem, ContentKind, FileInfo};
+    use huddle::domain::invitation::Invitation;
+    use huddle::domain::meeting::Meeting;
+    use huddle::ids::{ContentId, InvitationId, MeetingId};
+    use huddle::store::Delivery;
+
+    let carol = store
+        .create_account(account("carol@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    let owner = Caller {
+        person_id: carol.id,
+        display_name: "carol".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 9), main, "Collab".into(), &owner);
+    let mut seq = 0u64;
+    let mut commit = |events: Vec<Event>| {
+        let numbered: Vec<(u64, Event)> = events
+            .into_iter()
+            .map(|e| {
+                seq += 1;
+                (seq, e)
+            })
+            .collect();
+        let store = store.clone();
+        async move { store.commit(main, &numbered, 5_000, 1_000).await }
+    };
+    commit(created).await.unwrap();
+    let breakout = RoomId::new();
+    commit(vec![Event::BreakoutRoomsCreated {
+        room: main,
+        rooms: vec![RoomInfo {
+            id: breakout,
+            parent_id: Some(main),
+            name: "B".into(),
+            created_at: 1_000,
+        }],
+    }])
+    .await
+    .unwrap();
+    let item = |room: RoomId, kind: ContentKind| ContentItem {
+        id: ContentId::new(),
+        room_id: room,
+        kind,
+        title: "T".into(),
+        file: kind.has_file().then(|| FileInfo {
+            name: "a.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 3,
+            sha256: "ab".repeat(32),
+        }),
+        url: (!kind.has_file()).then(|| "https://x.org".into()),
+        created_by: carol.id,
+        created_by_name: "carol".into(),
+        created_at: 2_000,
+        promoted_from: None,
+        shared_with: vec![],
+    };
+    let file = item(breakout, ContentKind::File);
+    let link = item(main, ContentKind::Link);
+    commit(vec![
+        Event::ContentAdded {
+            room: breakout,
+            item: file.clone(),
+        },
+        Event::ContentAdded {
+            room: main,
+            item: link.clone(),
+        },
+        Event::ContentShared {
+            room: main,
+            id: link.id,
+            rooms: vec![breakout],
+            previous: vec![],
+        },
+    ])
+    .await
+    .unwrap();
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert_eq!(state.content[&file.id], file);
+    assert_eq!(state.content[&link.id].shared_with, vec![breakout]);
+    assert!(
+        store
+            .referenced_blobs()
+            .await
+            .unwrap()
+            .contains(&"ab".repeat(32))
+    );
+
+    // Invitations and their mail queue.
+    let invitation = |email: &str| Invitation {
+        id: InvitationId::new(),
+        room_id: breakout,
+        email: email.into(),
+        role: Role::Participant,
+        external: true,
+        invited_by: carol.id,
+        invited_by_name: "carol".into(),
+        created_at: 5_000,
+        expires_at: 99_000,
+    };
+    let (first, second) = (invitation("g@x.org"), invitation("h@x.org"));
+    commit(vec![Event::InvitationsCreated {
+        room: main,
+        invitations: vec![first.clone(), second.clone()],
+    }])
+    .await
+    .unwrap();
+    assert_eq!(store.due_mail(5_000, 10).await.unwrap().len(), 2);
+    assert!(store.due_mail(4_999, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_mail_at().await.unwrap(), Some(5_000));
+    store
+        .set_invitation_token(first.id, "hash-1")
+        .await
+        .unwrap();
+    let found = store.invitation_by_token("hash-1").await.unwrap().unwrap();
+    assert_eq!(
+        (found.invitation, found.main_id, found.status.as_str()),
+        (first.clone(), main, "pending")
+    );
+    store
+        .record_delivery(first.id, Delivery::Sent { at: 5_100 })
+        .await
+        .unwrap();
+    store
+        .record_delivery(
+            second.id,
+            Delivery::Failed {
+                error: "refused".into(),
+                attempts: 1,
+                next_at: Some(9_000),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.due_mail(5_000, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_mail_at().await.unwrap(), Some(9_000));
+    let failed = store.invitation(second.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.mail_status.as_str(), failed.mail_error.as_deref()),
+        ("retrying", Some("refused"))
+    );
+    store.resend_invitation(second.id, 6_000).await.unwrap();
+    assert_eq!(
+        store.due_mail(6_000, 10).await.unwrap()[0].mail_status,
+        "queued"
+    );
+    assert_eq!(
+        store
+            .load_stream(main, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .invitations
+            .len(),
+        2
+    );
+
+    // A guest accepts once; a second acceptance is refused and changes nothing.
+    let guest = PersonId::new();
+    let person = store
+        .create_guest(guest, "Gail", "g@x.org", 6_000)
+        .await
+        .unwrap();
+    assert!(person.is_guest);
+    let accepted = |by: PersonId| {
+        vec![
+            Event::InvitationClosed {
+                room: main,
+                id: first.id,
+                target: breakout,
+                accepted_by: Some(by),
+            },
+            Event::MemberAdded {
+                room: breakout,
+                member: Member {
+                    person_id: by,
+                    display_name: "Gail".into(),
+                    role: Role::Participant,
+                },
+            },
+        ]
+    };
+    commit(accepted(guest)).await.unwrap();
+    let intruder = PersonId::new();
+    store
+        .create_guest(intruder, "Mal", "m@x.org", 6_000)
+        .await
+        .unwrap();
+    assert!(matches!(
+        commit(accepted(intruder)).await,
+        Err(StoreError::Conflict("invitation"))
+    ));
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert_eq!(state.members[&breakout].len(), 1);
+    assert_eq!(
+        state.invitations.len(),
+        1,
+        "only the second is still pending"
+    );
+    assert_eq!(store.invitations_to(breakout).await.unwrap().len(), 2);
+    let guests = store.guests_of(main).await.unwrap();
+    assert_eq!(
+        (guests.len(), guests[0].email.as_deref()),
+        (1, Some("g@x.org"))
+    );
+    let found = store
+        .accounts_by_email(&["carol@example.org".into(), "g@x.org".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![carol.id]
+    );
+    store.delete_guest(intruder).await.unwrap();
+    assert!(store.person(intruder).await.unwrap().is_none());
+
+    // Meetings and an imported assignment.
+    let meeting = Meeting {
+        id: MeetingId::new(),
+        room_id: breakout,
+        title: "Review".into(),
+        description: String::new(),
+        starts_at: 10_000,
+        duration_mins: 30,
+        created_by: carol.id,
+        created_by_name: "carol".into(),
+        created_at: 5_000,
+    };
+    commit(vec![
+        Event::MeetingScheduled {
+            room: breakout,
+            meeting: meeting.clone(),
+        },
+        Event::AssignmentsImported {
+            room: main,
+            assignments: vec![Assignment {
+                person_id: guest,
+                breakout,
+            }],
+        },
+    ])
+    .await
+    .unwrap();
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert_eq!(state.meetings[&meeting.id], meeting);
+    assert_eq!(state.breakout.assignments.get(&guest), Some(&breakout));
+
+    // Deleting the breakout room takes its content, invitations and meetings; the main room's
+    // link stays, no longer shared.
+    commit(vec![Event::BreakoutRoomsDeleted {
+        room: main,
+        rooms: vec![breakout],
+    }])
+    .await
+    .unwrap();
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert_eq!(state.content.keys().collect::<Vec<_>>(), vec![&link.id]);
+    assert!(state.content[&link.id].shared_with.is_empty());
+    assert!(state.invitations.is_empty() && state.meetings.is_empty());
+    assert!(store.referenced_blobs().await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("huddle.db").display());
     conformance(huddle::store::open(&url).await.unwrap()).await;
+    collab_conformance(huddle::store::open(&url).await.unwrap()).await;
     // Reopening runs no migration twice and finds the data.
     let store = huddle::store::open(&url).await.unwrap();
     assert!(store.has_accounts().await.unwrap());
@@ -513,7 +782,8 @@ async fn postgres_store_conforms() {
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
     let store = huddle::store::open(&url).await.unwrap();
-    conformance(store).await;
+    conformance(store.clone()).await;
+    collab_conformance(store).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await

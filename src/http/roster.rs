@@ -98,18 +98,16 @@ async fn lines(
                         .map(|p| (*p, Some(*room))),
                 );
             }
-            if everyone {
-                if let Some(members) = state.members.get(&main) {
-                    people.extend(
-                        members
-                            .values()
-                            .filter(|m| {
-                                m.role == crate::domain::Role::Participant
-                                    && !state.breakout.assignments.contains_key(&m.person_id)
-                            })
-                            .map(|m| (m.person_id, None)),
-                    );
-                }
+            if everyone && let Some(members) = state.members.get(&main) {
+                people.extend(
+                    members
+                        .values()
+                        .filter(|m| {
+                            m.role == crate::domain::Role::Participant
+                                && !state.breakout.assignments.contains_key(&m.person_id)
+                        })
+                        .map(|m| (m.person_id, None)),
+                );
             }
             let name = |room: Option<RoomId>| {
                 room.and_then(|r| state.breakouts.get(&r))
