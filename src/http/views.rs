@@ -87,6 +87,8 @@ pub struct PersonView {
     pub display_name: String,
     /// Administrators create accounts.
     pub is_admin: bool,
+    /// A guest: no account, only the rooms their invitation opened.
+    pub is_guest: bool,
 }
 
 impl From<Person> for PersonView {
@@ -96,6 +98,7 @@ impl From<Person> for PersonView {
             email: p.email,
             display_name: p.display_name,
             is_admin: p.is_admin,
+            is_guest: p.is_guest,
         }
     }
 }
@@ -153,6 +156,9 @@ pub struct RoomView {
     pub created_at: i64,
     /// Number of direct members.
     pub member_count: usize,
+    /// For a breakout room: whether the caller may open its main room (breakout-only members and
+    /// guests may not).
+    pub can_open_main: bool,
     /// For a main room: its breakout rooms, which every main-room member sees among the room's
     /// resources (entering one follows the breakout rules).
     pub breakout_rooms: Vec<BreakoutSummary>,
@@ -186,6 +192,7 @@ impl RoomView {
             seq,
             created_at: info.created_at,
             member_count: state.members.get(&room).map_or(0, |m| m.len()),
+            can_open_main: info.parent_id.is_some() && state.can_see(state.id(), person),
             breakout_rooms,
         })
     }

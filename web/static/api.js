@@ -30,3 +30,20 @@ export async function api(method, path, body) {
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
 }
+
+// A request whose body is not JSON: a FormData (a file upload) or a file sent as it is (CSV).
+// Answers the parsed JSON; a failure throws an ApiError that keeps the server's `details`.
+export async function send(method, path, body, contentType) {
+  const headers = { Accept: 'application/json', 'X-CSRF-Token': csrfToken() };
+  if (contentType) headers['Content-Type'] = contentType;
+  const response = await fetch(`/api/v1${path}`, { method, headers, credentials: 'same-origin', body });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    error.details = data?.error?.details ?? null;
+    throw error;
+  }
+  return data;
+}

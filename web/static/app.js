@@ -5,6 +5,7 @@ import { html, render, useState, useEffect, useRef, useCallback } from './vendor
 import { api, ApiError } from './api.js';
 import { Live } from './live.js';
 import { BreakoutPanel } from './breakout.js';
+import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 
 let live = null;
 
@@ -88,7 +89,41 @@ function SignInPage({ onDone }) {
   </main>`;
 }
 
-function RoomsPage({ navigate }) {
+function InvitePage({ token, me, onJoined, onSignIn }) {
+  const [invitation, setInvitation] = useState(null);
+  const [error, setError] = useState(null);
+  const [name, setName] = useState('');
+  useEffect(() => { api('GET', `/invitations/${token}`).then(setInvitation).catch(setError); }, [token]);
+  const accept = async (e) => {
+    e.preventDefault();
+    try {
+      const body = me ? undefined : { display_name: name };
+      const accepted = await api('POST', `/invitations/${token}/accept`, body);
+      onJoined(accepted.room);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  if (!invitation) {
+    return html`<main class="narrow"><h1>Invitation</h1>
+      ${error ? html`<p class="error" role="alert">${error.message}</p>` : html`<p>Loading…</p>`}</main>`;
+  }
+  return html`<main class="narrow">
+    <h1>Join ${invitation.title}</h1>
+    <p>${invitation.invited_by_name} invited ${invitation.email} to <strong>${invitation.title}</strong>.</p>
+    <form onSubmit=${accept}>
+      ${me ? html`<p>You are signed in as ${me.display_name}.</p>`
+        : invitation.guests_allowed ? html`<${Field} label="Your name" value=${name} onInput=${setName} autocomplete="name"
+            error=${error?.field === 'display_name' && error.message} />`
+        : html`<p>This room takes only people with an account here: sign in to join.</p>`}
+      ${error && error.field !== 'display_name' && html`<p class="error" role="alert">${error.message}</p>`}
+      ${(me || invitation.guests_allowed) && html`<button type="submit">${me ? `Join as ${me.display_name}` : 'Join as a guest'}</button>`}
+    </form>
+    ${!me && html`<p><button type="button" class="link" onClick=${onSignIn}>I have an account: sign in</button></p>`}
+  </main>`;
+}
+
+function RoomsPage({ navigate, me }) {
   const [rooms, setRooms] = useState(null);
   const [name, setName] = useState('');
   const [error, setError] = useState(null);
@@ -118,10 +153,10 @@ function RoomsPage({ navigate }) {
           <span class="role">${r.role}</span>
         </li>`)}
       </ul>`}
-    <form class="inline" onSubmit=${create}>
+    ${!me.is_guest && html`<form class="inline" onSubmit=${create}>
       <${Field} label="New room name" value=${name} onInput=${setName} error=${error?.message} />
       <button type="submit">Create room</button>
-    </form>
+    </form>`}
   </main>`;
 }
 
@@ -283,7 +318,7 @@ function RoomPage({ id, me, navigate }) {
 
   if (missing) return html`<main><h1>Room not found</h1><p><a href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Back to my rooms</a></p></main>`;
   if (!room) return html`<main><p>Loading…</p></main>`;
-  const heading = room.parent_id
+  const heading = room.parent_id && room.can_open_main
     ? html`<a class="title" href=${`/rooms/${room.parent_id}`} title="Back to the main room"
         onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${room.parent_id}`); }}>${room.title}</a>`
     : room.title;
@@ -317,6 +352,11 @@ function RoomPage({ id, me, navigate }) {
               : b.name}</li>`)}</ul>`}
       </aside>
     </div>
+    <div class="columns collab">
+      <${ContentPanel} room=${room} me=${me} live=${live} />
+      <${MeetingsPanel} room=${room} me=${me} live=${live} />
+    </div>
+    ${(room.role === 'owner' || room.role === 'moderator') && html`<${InvitePanel} room=${room} live=${live} />`}
     ${(room.role === 'owner' || room.role === 'moderator') && html`<${RoomAdmin} key=${room.id + room.name} room=${room} members=${members} me=${me} navigate=${navigate} reload=${load} />`}
     <${BreakoutPanel} key=${room.parent_id ?? room.id} mainId=${room.parent_id ?? room.id} here=${room.id} me=${me} live=${live} navigate=${navigate} />
   </main>`;
@@ -361,8 +401,19 @@ function App() {
   }) : undefined), [me]);
 
   if (me === undefined) return html`<p class="loading">Loading Huddle…</p>`;
+  if (path.startsWith('/invite/')) {
+    // The link in an invitation email: works signed in or not.
+    const joined = async (room) => { await loadMe(); navigate(`/rooms/${room}`); };
+    const signInFirst = () => { sessionStorage.setItem('huddle-next', path); navigate('/signin'); };
+    return html`<${InvitePage} token=${path.slice('/invite/'.length)} me=${me} onJoined=${joined} onSignIn=${signInFirst} />`;
+  }
   if (me === null) {
-    const done = () => { navigate('/'); loadMe(); };
+    const done = () => {
+      const next = sessionStorage.getItem('huddle-next');
+      sessionStorage.removeItem('huddle-next');
+      navigate(next ?? '/');
+      loadMe();
+    };
     return setupNeeded ? html`<${SetupPage} onDone=${done} />` : html`<${SignInPage} onDone=${done} />`;
   }
   const signOut = async () => {
@@ -387,7 +438,7 @@ function App() {
       ${banner.cta && html`<a class="cta" href=${banner.cta.url} target="_blank" rel="noopener noreferrer">${banner.cta.label}</a>`}
       <button type="button" class="link" onClick=${() => setBanner(null)}>Close</button>
     </aside>`}
-    ${path === '/accounts' && me.is_admin ? html`<${AccountsPage} />` : roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} />`}
+    ${path === '/accounts' && me.is_admin ? html`<${AccountsPage} />` : roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} me=${me} />`}
   </div>`;
 }
 

@@ -5,12 +5,13 @@
 
 import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
 import { api } from './api.js';
+import { RosterCsv } from './collab.js';
 
 const RELOAD_ON = new Set([
   'breakout_configured', 'breakout_rooms_created', 'breakout_rooms_deleted', 'assigned', 'assignments_reset',
   'breakout_started', 'breakout_closing', 'breakout_stopped', 'rooms_brought_back', 'located', 'connected',
   'disconnected', 'help_requested', 'help_answered', 'room_renamed', 'members_added', 'member_added',
-  'member_removed', 'role_changed', 'resync',
+  'member_removed', 'role_changed', 'resync', 'assignments_imported',
 ]);
 
 function clock(ms) {
@@ -157,6 +158,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
         ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
         : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${!s.enabled || session.rooms.length === 0}>Start breakout rooms</button>`}
     </div>`}
+    ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${!manage && inBreakout && live_ && html`<div class="toolbar">
       ${s.return_to_main && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
       <button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>

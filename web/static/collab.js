@@ -1,0 +1,273 @@
+// What a room holds besides chat: its content (files by drag and drop, links, application content
+// shown embedded; share and promote), invitations by email with the state of each email,
+// scheduled meetings with their .ics files, and the CSV pre-assignment of the breakout dashboard.
+// Every text a person typed is rendered as text, never as HTML.
+
+import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
+import { api, send } from './api.js';
+
+const CONTENT_EVENTS = new Set(['content_added', 'content_deleted', 'content_shared', 'breakout_rooms_deleted', 'resync']);
+const INVITATION_EVENTS = new Set(['invitations_created', 'invitation_closed', 'member_added', 'resync']);
+const MEETING_EVENTS = new Set(['meeting_scheduled', 'meeting_cancelled', 'resync']);
+
+/** Reloads with `load` when `live` brings one of `types` for stream `stream` (coalesced). */
+function useReload(live, stream, types, load, deps) {
+  const timer = useRef(null);
+  useEffect(() => {
+    load();
+    const off = live.on((event) => {
+      if ((event.stream === stream || event.room === stream) && types.has(event.type)) {
+        clearTimeout(timer.current);
+        timer.current = setTimeout(load, 50);
+      }
+    });
+    return () => { off(); clearTimeout(timer.current); };
+  }, deps);
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+const KIND = { file: 'File', link: 'Link', app: 'App', recording: 'Recording' };
+
+function ShareForm({ item, rooms, done, roomId }) {
+  const [chosen, setChosen] = useState(new Set(item.shared_with));
+  const [error, setError] = useState(null);
+  const toggle = (id) => {
+    const next = new Set(chosen);
+    if (next.has(id)) next.delete(id); else next.add(id);
+    setChosen(next);
+  };
+  const save = async (body) => {
+    try { await api('POST', `/rooms/${roomId}/content/${item.id}/share`, body); done(); } catch (err) { setError(err); }
+  };
+  return html`<fieldset class="share" aria-label=${`Share ${item.title}`}>
+    <legend>Share “${item.title}” with breakout rooms</legend>
+    ${rooms.map((r) => html`<label key=${r.id}><input type="checkbox" checked=${chosen.has(r.id)} onChange=${() => toggle(r.id)} /> ${r.name}</label>`)}
+    <div class="row">
+      <button type="button" onClick=${() => save({ rooms: [...chosen] })}>Save sharing</button>
+      <button type="button" onClick=${() => save({ all: true })}>Share with all rooms</button>
+      <button type="button" class="link" onClick=${done}>Cancel</button>
+    </div>
+    ${error && html`<p class="error" role="alert">${error.message}</p>`}
+  </fieldset>`;
+}
+
+/** The room's content: list, upload by drag and drop or file picker, links, share, promote. */
+export function ContentPanel({ room, me, live }) {
+  const stream = room.parent_id ?? room.id;
+  const [items, setItems] = useState(null);
+  const [error, setError] = useState(null);
+  const [over, setOver] = useState(false);
+  const [busy, setBusy] = useState(0);
+  const [sharing, setSharing] = useState(null);
+  const [open, setOpen] = useState(null);
+  const [link, setLink] = useState({ kind: 'link', title: '', url: '' });
+  const load = () => api('GET', `/rooms/${room.id}/content`).then((r) => setItems(r.items)).catch(setError);
+  useReload(live, stream, CONTENT_EVENTS, load, [room.id]);
+  const manages = room.role === 'owner' || room.role === 'moderator';
+
+  const act = async (fn) => {
+    try { setError(null); await fn(); await load(); } catch (err) { setError(err); }
+  };
+  const upload = async (files) => {
+    for (const file of files) {
+      const form = new FormData();
+      form.append('file', file, file.name);
+      setBusy((n) => n + 1);
+      await act(() => send('POST', `/rooms/${room.id}/content`, form));
+      setBusy((n) => n - 1);
+    }
+  };
+  const onDrop = (e) => {
+    e.preventDefault();
+    setOver(false);
+    if (e.dataTransfer?.files?.length) upload([...e.dataTransfer.files]);
+  };
+  const addLink = (e) => {
+    e.preventDefault();
+    act(async () => { await api('POST', `/rooms/${room.id}/content`, link); setLink({ kind: link.kind, title: '', url: '' }); });
+  };
+
+  return html`<section class="content" aria-label="Content">
+    <h2>Content</h2>
+    ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    ${items === null ? html`<p>Loading…</p>` : items.length === 0 ? html`<p class="muted">Nothing here yet.</p>` : html`
+      <ul class="items">${items.map((item) => {
+        const here = item.room_id === room.id;
+        const href = `/api/v1/rooms/${room.id}/content/${item.id}`;
+        return html`<li key=${item.id} class="item" data-title=${item.title}>
+          <span class="kind">${KIND[item.kind]}</span>
+          ${item.file ? html`<a href=${href} download=${item.file.name}>${item.title}</a> <span class="muted">${size(item.file.size)}</span>`
+            : item.kind === 'link' ? html`<a href=${item.url} target="_blank" rel="noopener noreferrer">${item.title}</a>`
+            : html`<button type="button" class="link" onClick=${() => setOpen(open === item.id ? null : item.id)}>${item.title}</button>`}
+          ${item.promoted_from && html`<span class="muted promoted">promoted from ${item.promoted_from.room_name} by ${item.promoted_from.by_name}</span>`}
+          ${!here && html`<span class="muted">shared from the main room</span>`}
+          ${here && !room.parent_id && item.shared_with.length > 0 && html`<span class="muted">shared with ${item.shared_with.length} room${item.shared_with.length === 1 ? '' : 's'}</span>`}
+          <span class="actions">
+            ${manages && !room.parent_id && here && room.breakout_rooms.length > 0 && html`<button type="button" onClick=${() => setSharing(item.id)}>Share ${item.title}</button>`}
+            ${room.parent_id && here && html`<button type="button" onClick=${() => act(() => api('POST', `/rooms/${room.id}/content/${item.id}/promote`))}>Promote ${item.title}</button>`}
+            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => act(() => api('DELETE', `/rooms/${room.id}/content/${item.id}`))}>Delete ${item.title}</button>`}
+          </span>
+          ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${() => { setSharing(null); load(); }} />`}
+          ${open === item.id && item.kind === 'app' && html`<iframe class="app-frame" title=${item.title} src=${item.url}
+            sandbox="allow-scripts allow-forms allow-popups allow-same-origin" referrerpolicy="no-referrer"></iframe>`}
+        </li>`;
+      })}</ul>`}
+    <div class=${`dropzone ${over ? 'over' : ''}`} aria-label="Upload files"
+        onDragOver=${(e) => { e.preventDefault(); setOver(true); }} onDragLeave=${() => setOver(false)} onDrop=${onDrop}>
+      <span>Drop files here, or</span>
+      <label class="button">Choose files<input type="file" multiple class="visually-hidden" aria-label="Choose files to upload"
+        onChange=${(e) => { upload([...e.target.files]); e.target.value = ''; }} /></label>
+      ${busy > 0 && html`<span role="status">Uploading…</span>`}
+    </div>
+    <form class="inline" onSubmit=${addLink} aria-label="Add a link">
+      <label>Kind <select value=${link.kind} onChange=${(e) => setLink({ ...link, kind: e.target.value })}>
+        <option value="link">Link</option><option value="app">Application</option></select></label>
+      <label>Title <input value=${link.title} onInput=${(e) => setLink({ ...link, title: e.target.value })} /></label>
+      <label>Address <input type="url" value=${link.url} onInput=${(e) => setLink({ ...link, url: e.target.value })} /></label>
+      <button type="submit">Add link</button>
+    </form>
+  </section>`;
+}
+
+/** Invitations by email to this room (owners and moderators): send, see each email, revoke. */
+export function InvitePanel({ room, live }) {
+  const stream = room.parent_id ?? room.id;
+  const [list, setList] = useState([]);
+  const [emails, setEmails] = useState('');
+  const [role, setRole] = useState('participant');
+  const [error, setError] = useState(null);
+  const load = () => api('GET', `/rooms/${room.id}/invitations`).then((r) => setList(r.invitations)).catch(setError);
+  useReload(live, stream, INVITATION_EVENTS, load, [room.id]);
+  // Delivery changes are not events: look again while an email is still on its way.
+  const waiting = list.some((i) => i.status === 'pending' && (i.mail_status === 'queued' || i.mail_status === 'retrying'));
+  useEffect(() => {
+    if (!waiting) return undefined;
+    const t = setInterval(load, 2000);
+    return () => clearInterval(t);
+  }, [waiting, room.id]);
+  const act = async (fn) => {
+    try { setError(null); await fn(); await load(); } catch (err) { setError(err); }
+  };
+  const submit = (e) => {
+    e.preventDefault();
+    const list_ = emails.split(/[\s,;]+/).filter(Boolean);
+    act(async () => { await api('POST', `/rooms/${room.id}/invitations`, { emails: list_, role }); setEmails(''); });
+  };
+  const now = Date.now();
+  return html`<section class="invitations" aria-label="Invitations">
+    <h2>Invite by email</h2>
+    <form class="inline" onSubmit=${submit}>
+      <label class="grow">Email addresses <textarea rows="2" value=${emails} onInput=${(e) => setEmails(e.target.value)}
+        placeholder="one or more, separated by commas or lines"></textarea></label>
+      <label>Role <select aria-label="Role of the invited" value=${role} onChange=${(e) => setRole(e.target.value)}>
+        <option value="participant">Participant</option><option value="moderator">Moderator</option></select></label>
+      <button type="submit">Send invitations</button>
+    </form>
+    ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    ${list.length > 0 && html`<table class="invitation-list">
+      <thead><tr><th>Email</th><th>Role</th><th>Invitation</th><th>Email delivery</th><th></th></tr></thead>
+      <tbody>${list.map((i) => {
+        const state = i.status === 'pending' && i.expires_at <= now ? 'expired' : i.status;
+        const delivery = i.mail_status === 'sent' ? 'sent'
+          : i.mail_status === 'queued' ? 'sending…'
+          : i.mail_status === 'retrying' ? `failed ${i.mail_attempts}×, retrying ${i.mail_next_at ? new Date(i.mail_next_at).toLocaleTimeString() : ''}`
+          : `failed: ${i.mail_error ?? ''}`;
+        return html`<tr key=${i.id} data-email=${i.email}>
+          <td>${i.email}</td><td>${i.role}</td><td class="state">${state}</td>
+          <td class="delivery" title=${i.mail_error ?? ''}>${delivery}</td>
+          <td>${i.status === 'pending' && html`
+            <button type="button" onClick=${() => act(() => api('POST', `/rooms/${room.id}/invitations/${i.id}/resend`))}>Resend to ${i.email}</button>
+            <button type="button" class="danger" onClick=${() => act(() => api('DELETE', `/rooms/${room.id}/invitations/${i.id}`))}>Revoke ${i.email}</button>`}</td>
+        </tr>`;
+      })}</tbody>
+    </table>`}
+  </section>`;
+}
+
+function when(ms) {
+  return new Date(ms).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** Upcoming meetings of this room, with their .ics files, and scheduling one. */
+export function MeetingsPanel({ room, me, live }) {
+  const stream = room.parent_id ?? room.id;
+  const [meetings, setMeetings] = useState([]);
+  const [error, setError] = useState(null);
+  const [form, setForm] = useState({ title: '', start: '', minutes: '60', description: '', target: room.id });
+  const load = () => api('GET', `/rooms/${room.id}/meetings`).then((r) => setMeetings(r.meetings)).catch(setError);
+  useReload(live, stream, MEETING_EVENTS, load, [room.id]);
+  const manages = room.role === 'owner' || room.role === 'moderator';
+  const set = (key) => (e) => setForm({ ...form, [key]: e.target.value });
+  const submit = async (e) => {
+    e.preventDefault();
+    try {
+      setError(null);
+      const starts_at = form.start ? new Date(form.start).toISOString() : '';
+      await api('POST', `/rooms/${form.target}/meetings`, {
+        title: form.title, starts_at, duration_mins: Number(form.minutes), description: form.description,
+      });
+      setForm({ ...form, title: '', start: '', description: '' });
+      load();
+    } catch (err) { setError(err); }
+  };
+  return html`<section class="meetings" aria-label="Meetings">
+    <h2>Meetings</h2>
+    ${meetings.length === 0 ? html`<p class="muted">No meetings scheduled.</p>` : html`<ul class="meeting-list">
+      ${meetings.map((m) => html`<li key=${m.id} data-title=${m.title}>
+        <strong>${m.title}</strong> <span>${when(m.starts_at)} · ${m.duration_mins} min</span>
+        ${m.description && html`<p class="muted">${m.description}</p>`}
+        <a href=${`/api/v1/rooms/${room.id}/meetings/${m.id}.ics`} download=${`${m.title}.ics`}>Add ${m.title} to my calendar (.ics)</a>
+        ${(manages || m.created_by === me.id) && html`<button type="button" class="link" onClick=${async () => {
+          try { await api('DELETE', `/rooms/${room.id}/meetings/${m.id}`); load(); } catch (err) { setError(err); }
+        }}>Cancel ${m.title}</button>`}
+      </li>`)}</ul>`}
+    <form class="meeting-form" onSubmit=${submit} aria-label="Schedule a meeting">
+      ${room.parent_id && html`<label>Room for the meeting <select value=${form.target} onChange=${set('target')}>
+        <option value=${room.id}>This room (${room.title})</option>
+        ${manages && html`<option value=${room.parent_id}>The main room</option>`}
+      </select></label>`}
+      <label>Meeting title <input value=${form.title} onInput=${set('title')} /></label>
+      <label>Starts <input type="datetime-local" value=${form.start} onInput=${set('start')} /></label>
+      <label>Duration (minutes) <input type="number" min="1" max="1440" value=${form.minutes} onInput=${set('minutes')} /></label>
+      <label>Description <textarea rows="2" value=${form.description} onInput=${set('description')}></textarea></label>
+      <button type="submit">Schedule meeting</button>
+      ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    </form>
+  </section>`;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** CSV pre-assignment on the breakout dashboard: template, export, import with every error. */
+export function RosterCsv({ mainId, running, onImported }) {
+  const [result, setResult] = useState(null);
+  const [error, setError] = useState(null);
+  const base = `/api/v1/rooms/${mainId}/breakout`;
+  const importFile = async (file) => {
+    setResult(null);
+    setError(null);
+    try {
+      const summary = await send('POST', `/rooms/${mainId}/breakout/assignments.csv`, file, 'text/csv');
+      setResult(summary);
+      onImported();
+    } catch (err) { setError(err); }
+  };
+  return html`<div class="csv" aria-label="CSV pre-assignment">
+    <a href=${`${base}/template.csv`} download="breakout-template.csv">Download the CSV template</a>
+    <a href=${`${base}/assignments.csv`} download="breakout-assignments.csv">Export assignments (CSV)</a>
+    <label class="button">Import CSV…<input type="file" accept=".csv,text/csv" class="visually-hidden" disabled=${running}
+      aria-label="Import a CSV file of assignments" onChange=${(e) => { if (e.target.files[0]) importFile(e.target.files[0]); e.target.value = ''; }} /></label>
+    ${result && html`<p role="status">Imported ${plural(result.rows, 'row')}: ${plural(result.rooms_created, 'room')} created, ${result.assigned} assigned, ${result.members_added} added to the room, ${result.invited} invited by email.</p>`}
+    ${error && html`<div class="error" role="alert"><p>${error.message}</p>
+      ${error.details?.length > 0 && html`<table class="csv-errors"><thead><tr><th>Row</th><th>Column</th><th>Problem</th></tr></thead>
+        <tbody>${error.details.map((d, i) => html`<tr key=${i}><td>${d.row || 'file'}</td><td>${d.column ?? ''}</td><td>${d.message}</td></tr>`)}</tbody></table>`}
+    </div>`}
+  </div>`;
+}

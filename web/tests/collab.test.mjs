@@ -1,0 +1,165 @@
+// Content, invitations, CSV pre-assignment and meetings in real browsers: a moderator uploads by
+// drag and drop and with the file picker, adds a link, shares a document with a breakout room,
+// imports a CSV with errors (every one listed) and then a valid one that invites a guest; the guest
+// follows the emailed link, joins with a name, sees only their room, adds a file and promotes it;
+// the moderator sees it in the main room; the guest schedules a meeting and downloads its .ics; the
+// moderator invites and revokes someone.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs, watchForeignRequests } from './harness.mjs';
+
+const SHOTS = process.env.SCREENSHOTS_DIR;
+let huddle;
+let browser;
+
+before(async () => {
+  huddle = await startHuddle();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await huddle?.stop();
+});
+
+/** The link in the newest email to `to` in Huddle's outbox folder (no SMTP server configured). */
+async function emailedLink(to) {
+  const dir = join(huddle.dataDir, 'outbox');
+  for (let i = 0; i < 200; i += 1) {
+    let files = [];
+    try { files = readdirSync(dir); } catch { files = []; }
+    const texts = files.map((f) => readFileSync(join(dir, f), 'utf8')).filter((t) => t.includes(`To: ${to}`));
+    if (texts.length > 0) {
+      const text = texts[texts.length - 1].replace(/=\r?\n/g, '');
+      const match = text.match(/\/invite\/[A-Za-z0-9_-]+/);
+      if (match) return match[0];
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no email to ${to}`);
+}
+
+test('content, CSV pre-assignment, a guest by invitation, promote and meetings', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  await call(huddle.url, 'POST', '/accounts', { email: 'pia@example.org', password: PASSWORD, display_name: 'Pia Park' }, token);
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Workshop' }, token);
+  await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/rooms`, { names: ['Room 1'] }, token);
+
+  const ada = await signInAs(browser, huddle.url, 'ada@example.org');
+  const foreign = watchForeignRequests(ada, huddle.url);
+  await ada.getByRole('link', { name: 'Workshop' }).click();
+  const content = ada.getByRole('region', { name: 'Content' });
+  await content.getByText('Nothing here yet.').waitFor();
+
+  // Drag and drop a file onto the drop zone, and pick another with the file picker.
+  const dropped = await ada.evaluateHandle(() => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File(['agenda for today'], 'agenda.txt', { type: 'text/plain' }));
+    return transfer;
+  });
+  await content.getByLabel('Upload files').dispatchEvent('drop', { dataTransfer: dropped });
+  await content.getByRole('link', { name: 'agenda.txt' }).waitFor();
+  await content.getByLabel('Choose files to upload').setInputFiles({ name: 'slides <b>.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4 slides') });
+  await content.getByRole('link', { name: 'slides <b>.pdf' }).waitFor();
+  const download = await ada.request.get(`${huddle.url}${await content.getByRole('link', { name: 'agenda.txt' }).getAttribute('href')}`);
+  assert.equal(await download.text(), 'agenda for today');
+
+  // A link, then share the agenda with Room 1.
+  const linkForm = ada.getByRole('form', { name: 'Add a link' });
+  await linkForm.getByLabel('Title').fill('Reading list');
+  await linkForm.getByLabel('Address').fill('https://example.org/reading');
+  await linkForm.getByRole('button', { name: 'Add link' }).click();
+  await content.getByRole('link', { name: 'Reading list' }).waitFor();
+  await content.getByRole('button', { name: 'Share agenda.txt' }).click();
+  const share = content.getByRole('group', { name: 'Share agenda.txt' });
+  await share.getByLabel('Room 1').check();
+  await share.getByRole('button', { name: 'Save sharing' }).click();
+  await content.getByText('shared with 1 room').waitFor();
+
+  // A CSV with problems on several rows: every one is listed, nothing changes.
+  const dashboard = ada.getByRole('region', { name: 'Breakout rooms' });
+  const csvInput = dashboard.getByLabel('Import a CSV file of assignments');
+  await csvInput.setInputFiles({
+    name: 'groups.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('room_name,first_name,last_name,email\nGroup A,Pia,Park,pia@example.org\nGroup A,Bad,,not-an-address\nGroup B,Short\n'),
+  });
+  const errors = dashboard.locator('table.csv-errors tbody tr');
+  await errors.first().waitFor();
+  assert.deepEqual(await errors.locator('td:first-child').allTextContents(), ['3', '4']);
+  assert.equal(await dashboard.getByRole('region', { name: 'Group A' }).count(), 0);
+
+  // A valid file: Group A is created, Pia is added and assigned, Gus (no account) is invited.
+  await csvInput.setInputFiles({
+    name: 'groups.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('\ufeffroom_name,first_name,last_name,email\nGroup A,Pia,Park,pia@example.org\nGroup A,Gus,,gus@elsewhere.org\n'),
+  });
+  await dashboard.getByText('Imported 2 rows: 1 room created, 1 assigned, 1 added to the room, 1 invited by email.').waitFor();
+  const groupA = dashboard.getByRole('region', { name: 'Group A' });
+  await groupA.getByText('Pia Park').waitFor();
+  const exported = await ada.request.get(`${huddle.url}${await dashboard.getByRole('link', { name: 'Export assignments (CSV)' }).getAttribute('href')}`);
+  assert.equal(await exported.text(), 'room_name,first_name,last_name,email\nGroup A,,,gus@elsewhere.org\nGroup A,Pia,Park,pia@example.org\n');
+
+  // Gus follows the emailed link, not signed in, and joins as a guest.
+  const link = await emailedLink('gus@elsewhere.org');
+  const guestContext = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const gus = await guestContext.newPage();
+  await gus.goto(`${huddle.url}${link}`);
+  await gus.getByRole('heading', { name: 'Join Workshop : Group A' }).waitFor();
+  await gus.getByLabel('Your name').fill('Gus');
+  await gus.getByRole('button', { name: 'Join as a guest' }).click();
+  await gus.getByRole('heading', { name: 'Workshop : Group A' }).waitFor();
+  assert.equal(await gus.getByRole('link', { name: 'Workshop : Group A' }).count(), 0, 'no way into the main room');
+  // Only that room: the main room is not found, and the agenda shared with Room 1 is not here.
+  const gusContent = gus.getByRole('region', { name: 'Content' });
+  await gusContent.getByText('Nothing here yet.').waitFor();
+  await gus.goto(`${huddle.url}/rooms/${room.id}`);
+  await gus.getByRole('heading', { name: 'Room not found' }).waitFor();
+  await gus.goBack();
+  await gus.getByRole('heading', { name: 'Workshop : Group A' }).waitFor();
+
+  // Gus adds a file and promotes it; Ada sees it in the main room, marked.
+  await gusContent.getByLabel('Choose files to upload').setInputFiles({ name: 'findings.txt', mimeType: 'text/plain', buffer: Buffer.from('we found it') });
+  await gusContent.getByRole('button', { name: 'Promote findings.txt' }).click();
+  await content.getByText('promoted from Group A by Gus').waitFor();
+  await content.getByRole('link', { name: 'findings.txt' }).waitFor();
+
+  // Gus schedules a meeting in this room and downloads its .ics.
+  const meetings = gus.getByRole('region', { name: 'Meetings' });
+  await meetings.getByLabel('Meeting title').fill('Wrap-up');
+  await meetings.getByLabel('Starts').fill('2099-05-04T10:30');
+  await meetings.getByLabel('Duration (minutes)').fill('45');
+  await meetings.getByRole('button', { name: 'Schedule meeting' }).click();
+  const ics = meetings.getByRole('link', { name: 'Add Wrap-up to my calendar (.ics)' });
+  await ics.waitFor();
+  const calendar = await (await gus.request.get(`${huddle.url}${await ics.getAttribute('href')}`)).text();
+  assert.match(calendar, /BEGIN:VCALENDAR/);
+  assert.match(calendar, /SUMMARY:Wrap-up/);
+  assert.match(calendar, /LOCATION:Workshop : Group A/);
+
+  // Ada invites Zoe to the main room, sees the email sent, and revokes the invitation.
+  const invitations = ada.getByRole('region', { name: 'Invitations' });
+  await invitations.getByLabel('Email addresses').fill('zoe@elsewhere.org');
+  await invitations.getByRole('button', { name: 'Send invitations' }).click();
+  const zoe = invitations.locator('tr[data-email="zoe@elsewhere.org"]');
+  await zoe.locator('td.delivery', { hasText: 'sent' }).waitFor();
+  if (SHOTS) {
+    mkdirSync(SHOTS, { recursive: true });
+    await ada.screenshot({ path: `${SHOTS}/room-content.png`, fullPage: true });
+    await gus.screenshot({ path: `${SHOTS}/guest-phone.png`, fullPage: true });
+  }
+  await invitations.getByRole('button', { name: 'Revoke zoe@elsewhere.org' }).click();
+  await zoe.locator('td.state', { hasText: 'revoked' }).waitFor();
+  const zoeLink = await emailedLink('zoe@elsewhere.org');
+  const stranger = await (await browser.newContext()).newPage();
+  await stranger.goto(`${huddle.url}${zoeLink}`);
+  await stranger.getByText('this invitation was withdrawn').waitFor();
+
+  assert.deepEqual(foreign, [], 'the page asked no other host for anything');
+  await guestContext.close();
+});
