@@ -144,7 +144,7 @@ async fn a_file_larger_than_the_body_limit_streams_up_and_down_intact() {
     assert_eq!(deleted["id"], id);
     let list = owner.get(&format!("/api/v1/rooms/{room}/content")).await;
     assert_eq!(titles(&list), ["x.html"]);
-    owner
+    let gone = owner
         .expect(
             Method::GET,
             &format!("/api/v1/rooms/{room}/content/{id}"),
@@ -152,6 +152,7 @@ async fn a_file_larger_than_the_body_limit_streams_up_and_down_intact() {
             StatusCode::NOT_FOUND,
         )
         .await;
+    assert_eq!(gone["error"]["code"], "content_item_not_found");
 }
 
 #[tokio::test]

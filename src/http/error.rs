@@ -85,11 +85,12 @@ impl ApiError {
         }
     }
 
-    /// 404 for a thing that does not exist (or that the caller may not know of).
+    /// 404 for a thing that does not exist (or that the caller may not know of). The code is the
+    /// thing's name in snake case: `breakout room` gives `breakout_room_not_found`.
     pub fn not_found(what: &'static str) -> Self {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("{what}_not_found"),
+            format!("{}_not_found", what.replace(' ', "_")),
             format!("{what} not found"),
         )
     }
