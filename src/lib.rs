@@ -170,6 +170,7 @@ impl Server {
             store.clone(),
             rooms.clone(),
             clock.clone(),
+            shutdown.clone(),
         )?;
         let app = Arc::new(AppState {
             config,

@@ -54,6 +54,7 @@ struct Worker {
     rooms: Arc<Rooms>,
     clock: SharedClock,
     mailer: Arc<Mailer>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Mailer {
@@ -64,6 +65,7 @@ impl Mailer {
         store: SharedStore,
         rooms: Arc<Rooms>,
         clock: SharedClock,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Arc<Mailer>, MailSetupError> {
         let transport = match &config.mail.smtp_url {
             Some(url) => Transport::Smtp(
@@ -85,6 +87,7 @@ impl Mailer {
             rooms,
             clock,
             mailer: mailer.clone(),
+            shutdown,
         };
         tokio::spawn(worker.run());
         Ok(mailer)
@@ -102,8 +105,12 @@ pub fn backoff(attempts: u32) -> Duration {
 }
 
 impl Worker {
-    async fn run(self) {
+    /// Delivers due emails until the server shuts down (an email being sent is finished first).
+    async fn run(mut self) {
         loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
             let now = self.clock.now_ms();
             let due = match self.store.due_mail(now, 20).await {
                 Ok(due) => due,
@@ -123,6 +130,7 @@ impl Worker {
             let next = self.store.next_mail_at().await.ok().flatten();
             let clock = self.clock.clone();
             tokio::select! {
+                _ = self.shutdown.changed() => {}
                 () = self.mailer.notify.notified() => {}
                 () = async move {
                     match next {

@@ -408,3 +408,105 @@ async fn a_running_breakout_session_survives_sigkill() {
         .clone();
     assert_eq!(pat_now["location"], blue.as_str());
 }
+
+#[tokio::test]
+async fn uploads_and_undelivered_invitations_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    // Nothing listens on the SMTP port at first: the email stays queued for a retry.
+    let port = common::free_port();
+    let smtp = format!("smtp://127.0.0.1:{port}");
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+        "--smtp-url",
+        &smtp,
+    ];
+    let mut running = serve(&args, &[]);
+    let anon = running.client.clone();
+    anon.expect(
+        Method::POST,
+        "/api/v1/setup",
+        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let admin = anon.login("admin@example.org").await;
+    let room = admin.create_room("Archive").await;
+    let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    let (status, item) = admin
+        .upload(
+            &room,
+            "data.bin",
+            "application/octet-stream",
+            bytes.clone(),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    let invited = admin
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/invitations"),
+            Some(json!({"emails": ["late@example.org"]})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = invited["invitations"][0]["id"].as_str().unwrap().to_owned();
+    let list = format!("/api/v1/rooms/{room}/invitations");
+    loop {
+        if admin.get(&list).await["invitations"][0]["mail_status"] == "retrying" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    running.child.kill().unwrap(); // SIGKILL
+    running.child.wait().unwrap();
+    let sink = common::SmtpSink::start(port);
+    let running = serve(&args, &[]);
+    let admin = running.client.login("admin@example.org").await;
+    let item_id = item["id"].as_str().unwrap();
+    let response = admin
+        .http
+        .get(format!(
+            "{}/api/v1/rooms/{room}/content/{item_id}",
+            running.client.url
+        ))
+        .bearer_auth(admin.token.as_ref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.bytes().await.unwrap().as_ref() == bytes.as_slice(),
+        "the file survived whole"
+    );
+    let listed = admin.get(&list).await;
+    assert_eq!(listed["invitations"][0]["id"], id.as_str());
+    assert_eq!(listed["invitations"][0]["mail_status"], "retrying");
+    // Resending makes it due now; it goes out and its link works.
+    admin
+        .expect(
+            Method::POST,
+            &format!("{list}/{id}/resend"),
+            None,
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let email = sink.wait_for(1).await.remove(0);
+    let token = common::invite_link(&email)
+        .trim_start_matches("/invite/")
+        .to_owned();
+    running
+        .client
+        .expect(
+            Method::POST,
+            &format!("/api/v1/invitations/{token}/accept"),
+            Some(json!({"display_name": "Late Guest"})),
+            StatusCode::OK,
+        )
+        .await;
+}

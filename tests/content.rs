@@ -129,6 +129,31 @@ async fn a_file_larger_than_the_body_limit_streams_up_and_down_intact() {
             .starts_with("attachment;")
     );
 
+    // A meeting recording is a file of kind `recording`.
+    let (status, recording) = owner
+        .upload(
+            &room,
+            "call.webm",
+            "video/webm",
+            vec![1; 1000],
+            &[("kind", "recording"), ("title", "Monday's call")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{recording}");
+    assert_eq!(recording["kind"], "recording");
+    assert_eq!(recording["file"]["content_type"], "video/webm");
+    owner
+        .expect(
+            Method::DELETE,
+            &format!(
+                "/api/v1/rooms/{room}/content/{}",
+                recording["id"].as_str().unwrap()
+            ),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+
     // Listing and deleting.
     let list = owner.get(&format!("/api/v1/rooms/{room}/content")).await;
     assert_eq!(titles(&list), ["Slides", "x.html"]);
