@@ -153,6 +153,10 @@ async fn a_file_larger_than_the_body_limit_streams_up_and_down_intact() {
             StatusCode::NO_CONTENT,
         )
         .await;
+    assert_eq!(
+        events.next_of("content_deleted").await["id"],
+        recording["id"]
+    );
 
     // Listing and deleting.
     let list = owner.get(&format!("/api/v1/rooms/{room}/content")).await;
