@@ -79,6 +79,10 @@ pub struct Settings {
     /// written as .eml files under DATA_DIR/outbox and their links are logged
     #[arg(long, env = "HUDDLE_SMTP_URL")]
     pub smtp_url: Option<String>,
+    /// A PEM file with a CA certificate to trust for the SMTP server's TLS, beside the usual roots
+    /// (an internal mail server with its own CA)
+    #[arg(long, env = "HUDDLE_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
     /// The From address of emails [default: Huddle <huddle@localhost>]
     #[arg(long, env = "HUDDLE_MAIL_FROM")]
     pub mail_from: Option<String>,
@@ -115,6 +119,7 @@ impl Settings {
             max_upload_bytes: self.max_upload_bytes.or(base.max_upload_bytes),
             invitation_days: self.invitation_days.or(base.invitation_days),
             smtp_url: self.smtp_url.or(base.smtp_url),
+            smtp_ca_file: self.smtp_ca_file.or(base.smtp_ca_file),
             mail_from: self.mail_from.or(base.mail_from),
             guests_with_breakouts: self.guests_with_breakouts.or(base.guests_with_breakouts),
             csv_invite_unknown: self.csv_invite_unknown.or(base.csv_invite_unknown),
@@ -160,6 +165,8 @@ pub struct Config {
 pub struct MailConfig {
     /// The SMTP server's URL; `None` writes `.eml` files instead.
     pub smtp_url: Option<String>,
+    /// A CA certificate (PEM) to trust for the SMTP server.
+    pub smtp_ca_file: Option<PathBuf>,
     /// The From address.
     pub from: lettre::message::Mailbox,
 }
@@ -259,6 +266,7 @@ impl Config {
                 .parse()
                 .map_err(|e| ConfigError(format!("mail_from {from:?} is not an address: {e}")))?,
             smtp_url: s.smtp_url.filter(|u| !u.trim().is_empty()),
+            smtp_ca_file: s.smtp_ca_file,
         };
         if let Some(url) = &mail.smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))

@@ -1,5 +1,5 @@
 //! The mailer: one background task that delivers invitation emails, over SMTP (lettre; plain,
-//! STARTTLS or TLS, as the configured URL says) or, with no SMTP configured, as `.eml` files under
+//! STARTTLS or TLS, as the configured URL says, optionally trusting an extra CA) or, with no SMTP configured, as `.eml` files under
 //! `DATA_DIR/outbox` with the link logged, so an installation without a mail server still works.
 //!
 //! The queue is the `invitations` table: an invitation is stored with its email due, in the same
@@ -68,12 +68,7 @@ impl Mailer {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Arc<Mailer>, MailSetupError> {
         let transport = match &config.mail.smtp_url {
-            Some(url) => Transport::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| MailSetupError(e.to_string()))?
-                    .timeout(Some(Duration::from_secs(30)))
-                    .build(),
-            ),
+            Some(url) => Transport::Smtp(smtp(url, config.mail.smtp_ca_file.as_deref())?),
             None => Transport::Files(config.data_dir.join("outbox")),
         };
         let mailer = Arc::new(Mailer {
@@ -97,6 +92,48 @@ impl Mailer {
     pub fn wake(&self) {
         self.notify.notify_one();
     }
+}
+
+/// The SMTP transport the URL describes; with `ca_file`, its TLS also trusts that CA.
+fn smtp(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailSetupError> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let setup = |e: &dyn std::fmt::Display| MailSetupError(e.to_string());
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map_err(|e| setup(&e))?
+        .timeout(Some(Duration::from_secs(30)));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| setup(&format!("smtp_ca_file {}: {e}", path.display())))?;
+        let host = url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .and_then(|rest| rest.split(['/', '?']).next())
+            .map(|authority| authority.rsplit('@').next().unwrap_or(authority))
+            .map(|host_port| host_port.rsplit_once(':').map_or(host_port, |(h, _)| h))
+            .unwrap_or_default()
+            .to_owned();
+        let params = TlsParameters::builder(host)
+            .add_root_certificate(Certificate::from_pem(&pem).map_err(|e| setup(&e))?)
+            .build()
+            .map_err(|e| setup(&e))?;
+        // The same kind of TLS as the URL asks for, with the extra root.
+        let tls = if url.starts_with("smtps://") {
+            Tls::Wrapper(params)
+        } else if url.contains("tls=required") {
+            Tls::Required(params)
+        } else if url.contains("tls=opportunistic") {
+            Tls::Opportunistic(params)
+        } else {
+            return Err(setup(
+                &"smtp_ca_file is set but smtp_url asks for no TLS (use smtps:// or ?tls=required)",
+            ));
+        };
+        builder = builder.tls(tls);
+    }
+    Ok(builder.build())
 }
 
 /// The delay before attempt `attempts + 1`: 30 s, doubling, at most an hour.

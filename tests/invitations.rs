@@ -372,3 +372,127 @@ async fn a_failed_delivery_is_visible_and_retried_until_it_goes_out() {
     assert_eq!(listed["invitations"][0]["mail_status"], "sent");
     assert_eq!(listed["invitations"][0]["mail_attempts"], 2);
 }
+
+/// Runs openssl with these arguments in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl must be installed");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+#[tokio::test]
+async fn starttls_is_required_and_the_servers_certificate_checked() {
+    // A test CA and a certificate for localhost signed by it.
+    let pki = tempfile::tempdir().unwrap();
+    let dir = pki.path();
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Huddle Test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    let sink = SmtpSink::start_tls(
+        free_port(),
+        &dir.join("server.pem"),
+        &dir.join("server.key"),
+    );
+    let url = format!("smtp://localhost:{}?tls=required", sink.port);
+
+    // Without trusting the CA, nothing is sent: the certificate is checked.
+    let untrusting = TestServer::start_with(Settings {
+        smtp_url: Some(url.clone()),
+        ..Settings::default()
+    })
+    .await;
+    let owner = untrusting.admin().await;
+    let main = owner.create_room("Secure").await;
+    invite(&owner, &main, &["first@example.org"], "participant").await;
+    let path = format!("/api/v1/rooms/{main}/invitations");
+    let failed = loop {
+        let listed = owner.get(&path).await;
+        if listed["invitations"][0]["mail_status"] == "retrying" {
+            break listed["invitations"][0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        failed["mail_error"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{failed}"
+    );
+    assert!(sink.messages().is_empty());
+
+    // Trusting it, the email goes out over STARTTLS and its link works.
+    let server = TestServer::start_with(Settings {
+        smtp_url: Some(url),
+        smtp_ca_file: Some(dir.join("ca.pem")),
+        ..Settings::default()
+    })
+    .await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Secure").await;
+    invite(&owner, &main, &["second@example.org"], "participant").await;
+    let email = sink.wait_for(1).await.remove(0);
+    assert!(email.contains("To: second@example.org"), "{email}");
+    let (status, body) = accept_as_guest(&server, &invite_link(&email), "Second").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -1,10 +1,12 @@
 """A real SMTP server for the tests: aiosmtpd on 127.0.0.1:PORT, saving each message it accepts
 as DIR/NNNN.eml (written to a temporary name, then renamed, so readers never see half a file).
 
-Usage: smtp_sink.py DIR PORT. Prints "ready" once it accepts connections; runs until killed.
+Usage: smtp_sink.py DIR PORT [CERT KEY]. With a certificate and key, the server requires STARTTLS
+before anything is sent. Prints "ready" once it accepts connections; runs until killed.
 """
 
 import os
+import ssl
 import sys
 import time
 
@@ -27,7 +29,12 @@ class Saver:
 
 def main():
     directory, port = sys.argv[1], int(sys.argv[2])
-    controller = Controller(Saver(directory), hostname="127.0.0.1", port=port)
+    tls = {}
+    if len(sys.argv) > 4:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(Saver(directory), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     print("ready", flush=True)
     try:

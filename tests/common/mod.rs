@@ -347,6 +347,15 @@ impl SmtpSink {
     /// Starts the sink on `port`; waits until it accepts connections. The Python interpreter is
     /// Debian's (`python3-aiosmtpd`), or `HUDDLE_TEST_PYTHON`.
     pub fn start(port: u16) -> SmtpSink {
+        Self::start_with(port, &[])
+    }
+
+    /// Starts a sink that requires STARTTLS with this certificate and key (PEM files).
+    pub fn start_tls(port: u16, cert: &std::path::Path, key: &std::path::Path) -> SmtpSink {
+        Self::start_with(port, &[cert.as_os_str(), key.as_os_str()])
+    }
+
+    fn start_with(port: u16, tls: &[&std::ffi::OsStr]) -> SmtpSink {
         use std::io::BufRead;
         let python =
             std::env::var("HUDDLE_TEST_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".into());
@@ -356,6 +365,7 @@ impl SmtpSink {
             .arg(script)
             .arg(dir.path())
             .arg(port.to_string())
+            .args(tls)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{python} (with aiosmtpd) must be installed: {e}"));
