@@ -456,12 +456,7 @@ async fn uploads_and_undelivered_invitations_survive_sigkill() {
         .await;
     let id = invited["invitations"][0]["id"].as_str().unwrap().to_owned();
     let list = format!("/api/v1/rooms/{room}/invitations");
-    loop {
-        if admin.get(&list).await["invitations"][0]["mail_status"] == "retrying" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    admin.wait_for_mail_status(&room, "retrying").await;
 
     running.child.kill().unwrap(); // SIGKILL
     running.child.wait().unwrap();
@@ -470,15 +465,8 @@ async fn uploads_and_undelivered_invitations_survive_sigkill() {
     let admin = running.client.login("admin@example.org").await;
     let item_id = item["id"].as_str().unwrap();
     let response = admin
-        .http
-        .get(format!(
-            "{}/api/v1/rooms/{room}/content/{item_id}",
-            running.client.url
-        ))
-        .bearer_auth(admin.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .raw_get(&format!("/api/v1/rooms/{room}/content/{item_id}"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.bytes().await.unwrap().as_ref() == bytes.as_slice(),

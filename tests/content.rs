@@ -11,20 +11,7 @@ use serde_json::{Value, json};
 /// A main room owned by `owner` with `count` breakout rooms; returns (main, breakout ids).
 async fn workshop(owner: &Client, count: u32) -> (String, Vec<String>) {
     let main = owner.create_room("Workshop").await;
-    let created = owner
-        .expect(
-            Method::POST,
-            &format!("/api/v1/rooms/{main}/breakout/rooms"),
-            Some(json!({"count": count})),
-            StatusCode::CREATED,
-        )
-        .await;
-    let rooms = created["rooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect();
+    let rooms = owner.breakout_rooms(&main, json!({"count": count})).await;
     (main, rooms)
 }
 
@@ -75,12 +62,8 @@ async fn a_file_larger_than_the_body_limit_streams_up_and_down_intact() {
 
     let id = item["id"].as_str().unwrap();
     let response = owner
-        .http
-        .get(format!("{}/api/v1/rooms/{room}/content/{id}", server.url))
-        .bearer_auth(owner.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .raw_get(&format!("/api/v1/rooms/{room}/content/{id}"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "application/pdf");
@@ -112,16 +95,11 @@ async fn a_file_larger_than_the_body_limit_streams_up_and_down_intact() {
         )
         .await;
     let response = owner
-        .http
-        .get(format!(
-            "{}/api/v1/rooms/{room}/content/{}",
-            server.url,
+        .raw_get(&format!(
+            "/api/v1/rooms/{room}/content/{}",
             page["id"].as_str().unwrap()
         ))
-        .bearer_auth(owner.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert!(
         response.headers()["content-disposition"]
             .to_str()
@@ -457,15 +435,8 @@ async fn sharing_and_promoting_follow_the_access_rules() {
     );
     let copy_id = copy["id"].as_str().unwrap();
     let bytes = pupil
-        .http
-        .get(format!(
-            "{}/api/v1/rooms/{main}/content/{copy_id}",
-            server.url
-        ))
-        .bearer_auth(pupil.token.as_ref().unwrap())
-        .send()
+        .raw_get(&format!("/api/v1/rooms/{main}/content/{copy_id}"))
         .await
-        .unwrap()
         .bytes()
         .await
         .unwrap();
@@ -476,15 +447,8 @@ async fn sharing_and_promoting_follow_the_access_rules() {
         .upload(&rooms[0], "draft.txt", "text/plain", b"draft".to_vec(), &[])
         .await;
     let second = second["id"].as_str().unwrap();
-    let mut config = owner.get(&format!("/api/v1/rooms/{main}/breakout")).await["settings"].clone();
-    config["participants_promote"] = json!(false);
     owner
-        .expect(
-            Method::PUT,
-            &format!("/api/v1/rooms/{main}/breakout"),
-            Some(config),
-            StatusCode::OK,
-        )
+        .breakout_setting(&main, "participants_promote", json!(false))
         .await;
     pupil
         .expect(

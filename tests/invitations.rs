@@ -38,30 +38,13 @@ async fn accept_as_guest(server: &TestServer, link: &str, name: &str) -> (Status
         .await
 }
 
-async fn breakout_rooms(owner: &Client, main: &str, count: u32) -> Vec<String> {
-    let created = owner
-        .expect(
-            Method::POST,
-            &format!("/api/v1/rooms/{main}/breakout/rooms"),
-            Some(json!({"count": count})),
-            StatusCode::CREATED,
-        )
-        .await;
-    created["rooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_guest_follows_the_link_once_into_their_room_only() {
     let clock = ManualClock::new(1_800_000_000_000);
     let server = TestServer::start_with_clock(Settings::default(), clock.clone()).await;
     let owner = server.admin().await;
     let main = owner.create_room("Workshop").await;
-    let rooms = breakout_rooms(&owner, &main, 2).await;
+    let rooms = owner.breakout_rooms(&main, json!({"count": 2})).await;
 
     let answer = invite(&owner, &rooms[1], &["Gail@Elsewhere.org"], "participant").await;
     let invitation = &answer["invitations"][0];
@@ -196,7 +179,7 @@ async fn a_signed_in_account_follows_the_link_and_the_guest_policy_holds() {
     let owner = server.admin().await;
     let bob = server.user(&owner, "Bob").await;
     let main = owner.create_room("Workshop").await;
-    let rooms = breakout_rooms(&owner, &main, 1).await;
+    let rooms = owner.breakout_rooms(&main, json!({"count": 1})).await;
 
     // Participants may not invite; nobody is invited as owner; addresses are checked.
     owner
@@ -227,17 +210,7 @@ async fn a_signed_in_account_follows_the_link_and_the_guest_policy_holds() {
 
     // With breakout rooms enabled, external guests cannot be invited to the main room (seed
     // 004), but accounts can, and guests can be invited to a breakout room.
-    let mut settings =
-        owner.get(&format!("/api/v1/rooms/{main}/breakout")).await["settings"].clone();
-    settings["enabled"] = json!(true);
-    owner
-        .expect(
-            Method::PUT,
-            &format!("/api/v1/rooms/{main}/breakout"),
-            Some(settings),
-            StatusCode::OK,
-        )
-        .await;
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
     let refused = owner
         .expect(
             Method::POST,
@@ -348,14 +321,7 @@ async fn a_failed_delivery_is_visible_and_retried_until_it_goes_out() {
     invite(&owner, &main, &["erin@example.org"], "participant").await;
 
     // Nothing listens on the port yet: the inviter sees the failure and when it is tried again.
-    let path = format!("/api/v1/rooms/{main}/invitations");
-    let failed = loop {
-        let listed = owner.get(&path).await;
-        if listed["invitations"][0]["mail_status"] == "retrying" {
-            break listed["invitations"][0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let failed = owner.wait_for_mail_status(&main, "retrying").await;
     assert_eq!(failed["mail_attempts"], 1);
     assert!(failed["mail_error"].as_str().unwrap().len() > 5, "{failed}");
     assert_eq!(failed["mail_next_at"], 1_800_000_000_000i64 + 30_000);
@@ -368,7 +334,9 @@ async fn a_failed_delivery_is_visible_and_retried_until_it_goes_out() {
     let (status, body) = accept_as_guest(&server, &link, "Erin").await;
     // A main room without breakout rooms enabled takes guests.
     assert_eq!(status, StatusCode::OK, "{body}");
-    let listed = owner.get(&path).await;
+    let listed = owner
+        .get(&format!("/api/v1/rooms/{main}/invitations"))
+        .await;
     assert_eq!(listed["invitations"][0]["mail_status"], "sent");
     assert_eq!(listed["invitations"][0]["mail_attempts"], 2);
 }
@@ -463,14 +431,7 @@ async fn starttls_is_required_and_the_servers_certificate_checked() {
     let owner = untrusting.admin().await;
     let main = owner.create_room("Secure").await;
     invite(&owner, &main, &["first@example.org"], "participant").await;
-    let path = format!("/api/v1/rooms/{main}/invitations");
-    let failed = loop {
-        let listed = owner.get(&path).await;
-        if listed["invitations"][0]["mail_status"] == "retrying" {
-            break listed["invitations"][0].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let failed = owner.wait_for_mail_status(&main, "retrying").await;
     assert!(
         failed["mail_error"]
             .as_str()

@@ -90,15 +90,8 @@ async fn meetings_are_scheduled_in_a_breakout_room_listed_and_exported_as_ics() 
     // The .ics file, read back by an independent parser.
     let id = meeting["id"].as_str().unwrap();
     let response = pupil
-        .http
-        .get(format!(
-            "{}/api/v1/rooms/{breakout}/meetings/{id}.ics",
-            server.url
-        ))
-        .bearer_auth(pupil.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .raw_get(&format!("/api/v1/rooms/{breakout}/meetings/{id}.ics"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()["content-type"],

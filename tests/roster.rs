@@ -36,15 +36,8 @@ async fn send_csv(
 
 async fn get_csv(client: &Client, room: &str, file: &str) -> String {
     let response = client
-        .http
-        .get(format!(
-            "{}/api/v1/rooms/{room}/breakout/{file}",
-            client.url
-        ))
-        .bearer_auth(client.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .raw_get(&format!("/api/v1/rooms/{room}/breakout/{file}"))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.headers()["content-type"],
@@ -275,16 +268,7 @@ async fn a_file_with_problems_is_refused_whole_with_every_problem_listed() {
     // Only managers import; not while a round runs.
     let (status, _) = send_csv(&pupil, &main, "room_name,first_name,last_name,email\n").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let mut settings = before["settings"].clone();
-    settings["enabled"] = json!(true);
-    owner
-        .expect(
-            Method::PUT,
-            &format!("/api/v1/rooms/{main}/breakout"),
-            Some(settings),
-            StatusCode::OK,
-        )
-        .await;
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
     owner
         .expect(
             Method::POST,

@@ -528,3 +528,61 @@ impl TestServer {
             .with_token(accepted["session"]["token"].as_str().unwrap())
     }
 }
+
+impl Client {
+    /// A GET with this client's token, answered as it is (a download, a CSV, a calendar).
+    pub async fn raw_get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(self.token.as_ref().unwrap())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Creates breakout rooms in `main` (`body`: `{"count": N}` or `{"names": [...]}`); returns
+    /// their ids.
+    pub async fn breakout_rooms(&self, main: &str, body: Value) -> Vec<String> {
+        let created = self
+            .expect(
+                Method::POST,
+                &format!("/api/v1/rooms/{main}/breakout/rooms"),
+                Some(body),
+                StatusCode::CREATED,
+            )
+            .await;
+        created["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Changes one breakout setting of `main`, keeping the others.
+    pub async fn breakout_setting(&self, main: &str, key: &str, value: Value) {
+        let path = format!("/api/v1/rooms/{main}/breakout");
+        let mut settings = self.get(&path).await["settings"].clone();
+        settings[key] = value;
+        self.expect(Method::PUT, &path, Some(settings), StatusCode::OK)
+            .await;
+    }
+
+    /// Polls the invitations of `room` until the newest one's email has `status`; returns it. For
+    /// a delivery another task makes in its own time, never for a timer.
+    pub async fn wait_for_mail_status(&self, room: &str, status: &str) -> Value {
+        let path = format!("/api/v1/rooms/{room}/invitations");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let listed = self.get(&path).await;
+            if listed["invitations"][0]["mail_status"] == status {
+                return listed["invitations"][0].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {status} email: {listed}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
