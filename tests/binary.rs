@@ -47,6 +47,18 @@ fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
     }
 }
 
+/// Runs first-run setup on a fresh server and signs the administrator in.
+async fn first_administrator(anon: &Client) -> Client {
+    anon.expect(
+        Method::POST,
+        "/api/v1/setup",
+        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    anon.login("admin@example.org").await
+}
+
 fn create_user(data_dir: &str, email: &str) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_huddle"))
         .args([
@@ -137,14 +149,7 @@ async fn nothing_acknowledged_is_lost_on_sigkill() {
     let data = dir.path().to_str().unwrap().to_owned();
     let mut running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
     let anon = running.client.clone();
-    anon.expect(
-        Method::POST,
-        "/api/v1/setup",
-        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
-        StatusCode::CREATED,
-    )
-    .await;
-    let admin = anon.login("admin@example.org").await;
+    let admin = first_administrator(&anon).await;
     admin
         .expect(
             Method::POST,
@@ -301,14 +306,7 @@ async fn a_running_breakout_session_survives_sigkill() {
     let data = dir.path().to_str().unwrap().to_owned();
     let mut running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
     let anon = running.client.clone();
-    anon.expect(
-        Method::POST,
-        "/api/v1/setup",
-        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
-        StatusCode::CREATED,
-    )
-    .await;
-    let admin = anon.login("admin@example.org").await;
+    let admin = first_administrator(&anon).await;
     admin
         .expect(
             Method::POST,
@@ -426,14 +424,7 @@ async fn uploads_and_undelivered_invitations_survive_sigkill() {
     ];
     let mut running = serve(&args, &[]);
     let anon = running.client.clone();
-    anon.expect(
-        Method::POST,
-        "/api/v1/setup",
-        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
-        StatusCode::CREATED,
-    )
-    .await;
-    let admin = anon.login("admin@example.org").await;
+    let admin = first_administrator(&anon).await;
     let room = admin.create_room("Archive").await;
     let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
     let (status, item) = admin

@@ -2,22 +2,13 @@
 // room, adds a member by email with a role, changes the role, removes them (who sees the room
 // vanish at once), pages back through older chat, and deletes the room.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
 
 let huddle;
 let browser;
-
-before(async () => {
-  huddle = await startHuddle();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await huddle?.stop();
-});
+useHuddle((h, b) => { huddle = h; browser = b; });
 
 function signIn(email, viewport) {
   return signInAs(browser, huddle.url, email, viewport);

@@ -4,24 +4,15 @@
 // everyone; a participant asks for help and the moderator accepts and lands in that room; the
 // moderator shortens the round and when it ends everyone is back in the main room.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
 let browser;
-
-before(async () => {
-  huddle = await startHuddle();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await huddle?.stop();
-});
+useHuddle((h, b) => { huddle = h; browser = b; });
 
 function signIn(email, viewport) {
   return signInAs(browser, huddle.url, email, viewport);

@@ -2,22 +2,13 @@
 // browser context, a second person signs in in another, and a message typed by one appears for the
 // other at once, as text (no HTML injection).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHuddle, launchBrowser, call, watchForeignRequests, PASSWORD } from './harness.mjs';
+import { call, watchForeignRequests, PASSWORD, useHuddle } from './harness.mjs';
 
 let huddle;
 let browser;
-
-before(async () => {
-  huddle = await startHuddle();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await huddle?.stop();
-});
+useHuddle((h, b) => { huddle = h; browser = b; });
 
 test('first run, sign-in and live chat between two people', async () => {
   const admin = await browser.newContext();

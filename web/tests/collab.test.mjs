@@ -5,25 +5,16 @@
 // the moderator sees it in the main room; the guest schedules a meeting and downloads its .ics; the
 // moderator invites and revokes someone.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs, watchForeignRequests } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, watchForeignRequests, useHuddle } from './harness.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
 let browser;
-
-before(async () => {
-  huddle = await startHuddle();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await huddle?.stop();
-});
+useHuddle((h, b) => { huddle = h; browser = b; });
 
 /** The link in the newest email to `to` in Huddle's outbox folder (no SMTP server configured). */
 async function emailedLink(to) {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -94,4 +95,22 @@ export function watchForeignRequests(page, url) {
     if (host && host !== own) foreign.push(request.url());
   });
   return foreign;
+}
+
+/**
+ * Starts Huddle and Chromium before the file's tests and stops them after; `set(huddle, browser)`
+ * hands them to the test file.
+ */
+export function useHuddle(set, extraArgs = []) {
+  let huddle;
+  let browser;
+  before(async () => {
+    huddle = await startHuddle(extraArgs);
+    browser = await launchBrowser();
+    set(huddle, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await huddle?.stop();
+  });
 }

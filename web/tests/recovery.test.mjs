@@ -2,21 +2,12 @@
 // the server is killed mid-round and started again; every page shows it is reconnecting, comes
 // back by itself, and keeps working (a broadcast after the restart reaches everyone).
 
-import { test, before, after } from 'node:test';
-import { startHuddle, launchBrowser, call, PASSWORD, signIn as signInAs } from './harness.mjs';
+import { test } from 'node:test';
+import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
 
 let huddle;
 let browser;
-
-before(async () => {
-  huddle = await startHuddle();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await huddle?.stop();
-});
+useHuddle((h, b) => { huddle = h; browser = b; });
 
 function signIn(email, viewport) {
   return signInAs(browser, huddle.url, email, viewport);
