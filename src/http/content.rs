@@ -19,6 +19,7 @@ use crate::domain::content::{ContentCommand, ContentItem, ContentKind, FileInfo,
 use crate::domain::room::{Command, Event};
 use crate::domain::validate;
 use crate::ids::{ContentId, RoomId};
+use crate::rooms::{Committed, RoomError};
 use crate::store::blobs::BlobError;
 
 /// Room for the multipart framing and the small fields around an upload.
@@ -79,6 +80,18 @@ async fn visible(app: &App, room: RoomId, auth: &Auth) -> Result<(), ApiError> {
         .await?
         .then_some(())
         .ok_or(ApiError::not_found("room"))
+}
+
+/// Runs a content command on the main room that `room` belongs to.
+async fn run(
+    app: &App,
+    auth: &Auth,
+    room: RoomId,
+    command: ContentCommand,
+) -> Result<Committed, RoomError> {
+    app.rooms
+        .command(room, auth.caller(), Command::Content(command))
+        .await
 }
 
 /// The item a content command added.
@@ -177,14 +190,7 @@ async fn add(
             "send a file as multipart/form-data, or a link as application/json",
         ));
     };
-    let committed = app
-        .rooms
-        .command(
-            room,
-            auth.caller(),
-            Command::Content(ContentCommand::Add { room, item }),
-        )
-        .await;
+    let committed = run(&app, &auth, room, ContentCommand::Add { room, item }).await;
     if committed.is_err() {
         app.sweep_blobs();
     }
@@ -390,13 +396,7 @@ async fn download(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Re
 async fn delete(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<StatusCode, ApiError> {
     let room: RoomId = ids.get("room")?;
     let id: ContentId = ids.get("item")?;
-    app.rooms
-        .command(
-            room,
-            auth.caller(),
-            Command::Content(ContentCommand::Delete { room, id }),
-        )
-        .await?;
+    run(&app, &auth, room, ContentCommand::Delete { room, id }).await?;
     app.sweep_blobs();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -414,14 +414,7 @@ async fn promote(
 ) -> Result<(StatusCode, Json<ContentItem>), ApiError> {
     let room: RoomId = ids.get("room")?;
     let id: ContentId = ids.get("item")?;
-    let committed = app
-        .rooms
-        .command(
-            room,
-            auth.caller(),
-            Command::Content(ContentCommand::Promote { room, id }),
-        )
-        .await?;
+    let committed = run(&app, &auth, room, ContentCommand::Promote { room, id }).await?;
     Ok((StatusCode::CREATED, Json(added(&committed.events)?)))
 }
 
@@ -458,13 +451,7 @@ async fn share(
             "only items in the main room can be shared with breakout rooms",
         ));
     }
-    app.rooms
-        .command(
-            room,
-            auth.caller(),
-            Command::Content(ContentCommand::Share { id, rooms }),
-        )
-        .await?;
+    run(&app, &auth, room, ContentCommand::Share { id, rooms }).await?;
     let me = auth.person.id;
     let item = app
         .rooms

@@ -185,16 +185,7 @@ pub(super) async fn write_effect(
             breakout,
             ..
         } => override_assignment(conn, &main, *person_id, *breakout).await?,
-        Event::AssignmentsReset { .. } => {
-            sqlx::query("UPDATE breakout_sessions SET assignments = '{}' WHERE room_id = $1")
-                .bind(main.clone())
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1")
-                .bind(main)
-                .execute(&mut *conn)
-                .await?;
-        }
+        Event::AssignmentsReset { .. } => replace_assignments(conn, &main, &[]).await?,
         Event::BreakoutStarted {
             round,
             assignments,
@@ -284,15 +275,7 @@ pub(super) async fn write_effect(
                 .await?;
         }
         Event::AssignmentsImported { assignments, .. } => {
-            sqlx::query("UPDATE breakout_sessions SET assignments = $1 WHERE room_id = $2")
-                .bind(snapshot(assignments)?)
-                .bind(main.clone())
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1")
-                .bind(main)
-                .execute(&mut *conn)
-                .await?;
+            replace_assignments(conn, &main, assignments).await?
         }
         // Handled by `collab::write_effect` above.
         Event::ContentAdded { .. }
@@ -318,6 +301,24 @@ fn snapshot(assignments: &[crate::domain::breakout::Assignment]) -> Result<Strin
             .push(a.person_id.to_string());
     }
     serde_json::to_string(&by_room).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Makes `assignments` the whole assignment of stream `main`: one snapshot, no overrides.
+async fn replace_assignments(
+    conn: &mut AnyConnection,
+    main: &str,
+    assignments: &[crate::domain::breakout::Assignment],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE breakout_sessions SET assignments = $1 WHERE room_id = $2")
+        .bind(snapshot(assignments)?)
+        .bind(main.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM breakout_assignments WHERE main_id = $1")
+        .bind(main.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Records a person's assignment (or, with `None`, that they have none) over the snapshot.
