@@ -171,6 +171,29 @@ async fn a_guest_follows_the_link_once_into_their_room_only() {
         members["members"].as_array().unwrap().is_empty(),
         "{members}"
     );
+
+    // Signed in as a guest, following another invitation adds the same guest (one identity).
+    invite(&owner, &main, &["gail.again@elsewhere.org"], "participant").await;
+    let again = invite_link(&server.outbox_email("gail.again@elsewhere.org").await);
+    let answer = guest
+        .expect(
+            Method::POST,
+            &format!("/api/v1/invitations/{}/accept", token(&again)),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert!(answer.get("session").is_none(), "{answer}");
+    let members = owner.get(&format!("/api/v1/rooms/{main}/members")).await;
+    assert!(
+        members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["person_id"] == guest_id),
+        "{members}"
+    );
+    guest.get(&format!("/api/v1/rooms/{main}")).await;
 }
 
 #[tokio::test]
@@ -257,11 +280,12 @@ async fn emails_go_out_over_smtp_with_the_rooms_meetings_and_the_link_works() {
     let owner = server.admin().await;
     let dave = server.user(&owner, "Dave").await;
     let main = owner.create_room("Physics").await;
+    let soon = huddle::clock::Clock::now_ms(&huddle::clock::SystemClock) + 7 * 86_400_000;
     let meeting = owner
         .expect(
             Method::POST,
             &format!("/api/v1/rooms/{main}/meetings"),
-            Some(json!({"title": "Lab review", "starts_at": "2099-03-01T09:30:00Z", "duration_mins": 45})),
+            Some(json!({"title": "Lab review", "starts_at": soon, "duration_mins": 45})),
             StatusCode::CREATED,
         )
         .await;

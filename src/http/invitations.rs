@@ -105,6 +105,8 @@ pub struct InvitationPreview {
     pub expires_at: i64,
     /// Whether someone without an account may accept it (the guest policy).
     pub guests_allowed: bool,
+    /// Whether the address had an account when invited (then signing in is the way to join).
+    pub has_account: bool,
 }
 
 /// Body of `POST /invitations/{token}/accept`.
@@ -355,6 +357,7 @@ async fn preview(
         email: record.invitation.email,
         expires_at: record.invitation.expires_at,
         guests_allowed,
+        has_account: !record.invitation.external,
     }))
 }
 
@@ -387,9 +390,11 @@ async fn accept(
     let invitation = &record.invitation;
     let room = invitation.room_id;
     let now = app.clock.now_ms();
-    let (person, guest) = match auth {
-        Ok(auth) if !auth.person.is_guest => (auth.person, false),
-        _ => {
+    // `made_guest`: a guest made now, who gets a session and is removed again if refused.
+    let (person, made_guest) = match auth {
+        // Signed in: that account, or that guest (one guest identity across invitations).
+        Ok(auth) => (auth.person, false),
+        Err(_) => {
             let name = req.display_name.as_deref().ok_or_else(|| {
                 ApiError::invalid("display_name", "sign in, or give the name others will see")
             })?;
@@ -405,14 +410,14 @@ async fn accept(
         id: invitation.id,
         person_id: person.id,
         display_name: person.display_name.clone(),
-        guest,
+        guest: person.is_guest,
     });
     let caller = crate::domain::room::Caller {
         person_id: person.id,
         display_name: person.display_name.clone(),
     };
     if let Err(e) = app.rooms.command(room, caller, command).await {
-        if guest {
+        if made_guest {
             app.store.delete_guest(person.id).await?;
         }
         return Err(match e {
@@ -429,7 +434,7 @@ async fn accept(
             other => other.into(),
         });
     }
-    if !guest {
+    if !made_guest {
         return Ok(Json(Accepted {
             room,
             session: None,

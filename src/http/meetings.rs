@@ -24,6 +24,9 @@ pub(super) fn router() -> Router<App> {
         .route("/rooms/{room}/meetings/{meeting}", get(ics).delete(cancel))
 }
 
+/// How far ahead a meeting may be scheduled: ten years.
+const MAX_AHEAD_MS: i64 = 10 * 366 * 86_400_000;
+
 /// A moment: RFC 3339 text (`2026-12-01T09:00:00Z`, any offset) or milliseconds since the epoch.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
@@ -110,8 +113,15 @@ async fn schedule(
     let title = validate::title("title", &req.title)?;
     let starts_at = starts_at(&req.starts_at)?;
     // A minute of grace for a form submitted "now".
-    if starts_at < app.clock.now_ms() - 60_000 {
+    let now = app.clock.now_ms();
+    if starts_at < now - 60_000 {
         return Err(ApiError::invalid("starts_at", "must not be in the past"));
+    }
+    if starts_at > now + MAX_AHEAD_MS {
+        return Err(ApiError::invalid(
+            "starts_at",
+            "must be within ten years from now",
+        ));
     }
     if !(1..=MAX_DURATION_MINS).contains(&req.duration_mins) {
         return Err(ApiError::invalid(

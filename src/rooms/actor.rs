@@ -316,12 +316,17 @@ impl Actor {
             }
         };
         match state.audience(&published.event) {
-            Audience::Managers(person) => {
+            // Events only watchers (and perhaps one person) may receive cost O(watchers).
+            Audience::Managers(_) | Audience::Watchers => {
+                let person = match state.audience(&published.event) {
+                    Audience::Managers(person) => Some(person),
+                    _ => None,
+                };
                 for p in self
                     .watchers
                     .iter()
                     .copied()
-                    .chain((!self.watchers.contains(&person)).then_some(person))
+                    .chain(person.filter(|p| !self.watchers.contains(p)))
                 {
                     if let Some(subs) = self.subscribers.get_mut(&p) {
                         deliver(p, subs);

@@ -4,7 +4,9 @@
 //! An upload is streamed chunk by chunk into a temporary file (never held in memory whole), hashed
 //! on the way, flushed to disk, and renamed into place; only then is the item that refers to it
 //! committed. Files no item refers to any more are removed by [`Blobs::sweep`], which leaves young
-//! files alone so that it never races an upload between its rename and its commit.
+//! files alone so that it never races an upload between its rename and its commit; renaming into
+//! place and the sweep's check-then-remove hold one lock, so an upload of bytes identical to an old
+//! unused file cannot have its fresh file removed under it.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,8 @@ pub struct StoredBlob {
 #[derive(Clone, Debug)]
 pub struct Blobs {
     dir: PathBuf,
+    /// Held while a file is renamed into place, and while the sweep checks and removes one.
+    placing: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Blobs {
@@ -52,6 +56,7 @@ impl Blobs {
     pub fn new(data_dir: &Path) -> Blobs {
         Blobs {
             dir: data_dir.join("content"),
+            placing: Default::default(),
         }
     }
 
@@ -105,7 +110,9 @@ impl Blobs {
         let parent = path.parent().unwrap_or(&self.dir).to_owned();
         tokio::fs::create_dir_all(&parent).await?;
         // The same bytes may be stored already; either way the file at `path` is complete.
+        let placing = self.placing.lock().await;
         tokio::fs::rename(&tmp, &path).await?;
+        drop(placing);
         // Make the rename itself durable.
         tokio::fs::File::open(&parent).await?.sync_all().await?;
         Ok(blob)
@@ -129,14 +136,16 @@ impl Blobs {
             let mut files = tokio::fs::read_dir(dir.path()).await?;
             while let Some(file) = files.next_entry().await? {
                 let name = file.file_name().to_string_lossy().into_owned();
-                let keep = dir.file_name() != "tmp" && referenced.contains(&name);
-                let old = file
-                    .metadata()
-                    .await?
-                    .modified()?
-                    .elapsed()
-                    .is_ok_and(|age| age >= min_age);
-                if !keep && old {
+                if dir.file_name() != "tmp" && referenced.contains(&name) {
+                    continue;
+                }
+                let _placing = self.placing.lock().await;
+                // Read the age under the lock: a file renamed into place just now is young.
+                let Ok(meta) = tokio::fs::metadata(file.path()).await else {
+                    continue; // gone already
+                };
+                let old = meta.modified()?.elapsed().is_ok_and(|age| age >= min_age);
+                if old {
                     tokio::fs::remove_file(file.path()).await?;
                     removed += 1;
                 }

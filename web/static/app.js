@@ -113,7 +113,8 @@ function InvitePage({ token, me, onJoined, onSignIn }) {
     <p>${invitation.invited_by_name} invited ${invitation.email} to <strong>${invitation.title}</strong>.</p>
     <form onSubmit=${accept}>
       ${me ? html`<p>You are signed in as ${me.display_name}.</p>`
-        : invitation.guests_allowed ? html`<${Field} label="Your name" value=${name} onInput=${setName} autocomplete="name"
+        : invitation.guests_allowed ? html`${invitation.has_account && html`<p>${invitation.email} has an account here: sign in to join with it.</p>`}
+          <${Field} label="Your name" value=${name} onInput=${setName} autocomplete="name"
             error=${error?.field === 'display_name' && error.message} />`
         : html`<p>This room takes only people with an account here: sign in to join.</p>`}
       ${error && error.field !== 'display_name' && html`<p class="error" role="alert">${error.message}</p>`}

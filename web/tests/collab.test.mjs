@@ -123,7 +123,10 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   // Gus schedules a meeting in this room and downloads its .ics.
   const meetings = gus.getByRole('region', { name: 'Meetings' });
   await meetings.getByLabel('Meeting title').fill('Wrap-up');
-  await meetings.getByLabel('Starts').fill('2099-05-04T10:30');
+  // A week from now, in the browser's local time as a datetime-local field takes it.
+  const start = new Date(Date.now() + 7 * 86400e3);
+  const local = new Date(start.getTime() - start.getTimezoneOffset() * 60e3).toISOString().slice(0, 16);
+  await meetings.getByLabel('Starts').fill(local);
   await meetings.getByLabel('Duration (minutes)').fill('45');
   await meetings.getByRole('button', { name: 'Schedule meeting' }).click();
   const ics = meetings.getByRole('link', { name: 'Add Wrap-up to my calendar (.ics)' });
