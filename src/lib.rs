@@ -27,7 +27,6 @@ pub mod web;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -80,8 +79,16 @@ pub struct AppState {
     pub blobs: Blobs,
     /// Sends invitation emails.
     pub mailer: Arc<Mailer>,
-    /// Set while a sweep of unused files runs, so sweeps never overlap.
-    sweeping: Arc<AtomicBool>,
+    /// Whether a sweep of unused files runs, and whether another was asked for meanwhile: sweeps
+    /// never overlap, and none asked for is lost.
+    sweeping: Arc<std::sync::Mutex<Sweeping>>,
+}
+
+/// See [`AppState::sweep_blobs`].
+#[derive(Default)]
+struct Sweeping {
+    running: bool,
+    again: bool,
 }
 
 /// Files younger than this are never swept: an upload renames its file into place just before its
@@ -91,8 +98,14 @@ const SWEEP_MIN_AGE: Duration = Duration::from_secs(600);
 impl AppState {
     /// Removes, in the background, stored files that no content item uses any more.
     pub fn sweep_blobs(&self) {
-        if self.sweeping.swap(true, Ordering::AcqRel) {
-            return;
+        // Poisoning only means a panic while flipping two booleans; they are still usable.
+        {
+            let mut state = self.sweeping.lock().unwrap_or_else(|p| p.into_inner());
+            if state.running {
+                state.again = true;
+                return;
+            }
+            state.running = true;
         }
         let (store, blobs, flag) = (
             self.store.clone(),
@@ -100,15 +113,23 @@ impl AppState {
             self.sweeping.clone(),
         );
         tokio::spawn(async move {
-            match store.referenced_blobs().await {
-                Ok(used) => match blobs.sweep(&used, SWEEP_MIN_AGE).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(removed = n, "unused files removed"),
+            loop {
+                match store.referenced_blobs().await {
+                    Ok(used) => match blobs.sweep(&used, SWEEP_MIN_AGE).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "unused files removed"),
+                        Err(e) => tracing::warn!(error = %e, "sweeping unused files failed"),
+                    },
                     Err(e) => tracing::warn!(error = %e, "sweeping unused files failed"),
-                },
-                Err(e) => tracing::warn!(error = %e, "sweeping unused files failed"),
+                }
+                let mut state = flag.lock().unwrap_or_else(|p| p.into_inner());
+                if state.again {
+                    state.again = false;
+                } else {
+                    state.running = false;
+                    break;
+                }
             }
-            flag.store(false, Ordering::Release);
         });
     }
 }
@@ -184,7 +205,7 @@ impl Server {
             shutdown,
             blobs,
             mailer,
-            sweeping: Arc::new(AtomicBool::new(false)),
+            sweeping: Default::default(),
         });
         app.sweep_blobs();
         Ok(Server {

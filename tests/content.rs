@@ -511,3 +511,58 @@ async fn content_survives_a_restart() {
     assert_eq!(list["items"][0]["id"], id);
     assert_eq!(list["items"][0]["shared_with"], json!([rooms[0]]));
 }
+
+#[tokio::test]
+async fn a_stored_file_is_removed_when_no_item_uses_it_any_more() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let room = owner.create_room("Maths").await;
+    // Two items with the same bytes share one stored file.
+    let (_, first) = owner
+        .upload(&room, "a.txt", "text/plain", b"same".to_vec(), &[])
+        .await;
+    let (_, second) = owner
+        .upload(&room, "b.txt", "text/plain", b"same".to_vec(), &[])
+        .await;
+    let sha = first["file"]["sha256"].as_str().unwrap();
+    assert_eq!(second["file"]["sha256"], sha);
+    let stored = server.dir.path().join("content").join(&sha[..2]).join(sha);
+    // Young files are never swept (an upload may be between its rename and its commit): age it.
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stored)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+
+    let delete = |item: &Value| {
+        format!(
+            "/api/v1/rooms/{room}/content/{}",
+            item["id"].as_str().unwrap()
+        )
+    };
+    owner
+        .expect(
+            Method::DELETE,
+            &delete(&first),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    // A sweep ran after that deletion; the file is still used by the second item.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(stored.exists(), "still used by b.txt");
+    let bytes = owner.raw_get(&delete(&second)).await.bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), b"same");
+
+    owner
+        .expect(
+            Method::DELETE,
+            &delete(&second),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    common::wait_until(|| (!stored.exists()).then_some(())).await;
+}

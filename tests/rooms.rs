@@ -656,6 +656,12 @@ async fn health_metrics_and_openapi() {
         "/api/v1/session",
         "/api/v1/rooms/{room}/members/{person}",
         "/api/v1/events",
+        "/api/v1/rooms/{room}/content",
+        "/api/v1/rooms/{room}/content/{item}/promote",
+        "/api/v1/rooms/{room}/invitations",
+        "/api/v1/invitations/{token}/accept",
+        "/api/v1/rooms/{room}/breakout/assignments.csv",
+        "/api/v1/rooms/{room}/meetings/{meeting}.ics",
     ] {
         assert!(
             doc["paths"][path].is_object(),

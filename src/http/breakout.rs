@@ -426,7 +426,7 @@ async fn delete_room(
     ids: PathIds,
 ) -> Result<Json<Done>, ApiError> {
     let breakout: RoomId = ids.get("breakout")?;
-    done(
+    let answer = done(
         &app,
         &auth,
         &ids,
@@ -434,7 +434,9 @@ async fn delete_room(
             rooms: Some(vec![breakout]),
         },
     )
-    .await
+    .await?;
+    app.sweep_blobs(); // the room's files, if no other item uses them
+    Ok(answer)
 }
 
 /// Delete every breakout room (the main room and its chat stay); a running round ends.
@@ -445,13 +447,15 @@ async fn delete_all_rooms(
     auth: Auth,
     ids: PathIds,
 ) -> Result<Json<Done>, ApiError> {
-    done(
+    let answer = done(
         &app,
         &auth,
         &ids,
         BreakoutCommand::DeleteRooms { rooms: None },
     )
-    .await
+    .await?;
+    app.sweep_blobs();
+    Ok(answer)
 }
 
 /// Body of `PUT …/breakout/assignments/{person}`.

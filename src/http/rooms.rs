@@ -155,6 +155,7 @@ async fn delete_room(
     app.rooms
         .command(room, auth.caller(), Command::DeleteRoom)
         .await?;
+    app.sweep_blobs(); // its files, if no other item uses them
     Ok(StatusCode::NO_CONTENT)
 }
 

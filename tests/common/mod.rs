@@ -367,13 +367,20 @@ impl SmtpSink {
             .arg(port.to_string())
             .args(tls)
             .stdout(std::process::Stdio::piped())
+            // Its log (a refused TLS handshake is a traceback there) goes beside the messages.
+            .stderr(std::fs::File::create(dir.path().join("sink.log")).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("{python} (with aiosmtpd) must be installed: {e}"));
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP sink did not start: {}",
+            std::fs::read_to_string(dir.path().join("sink.log")).unwrap_or_default()
+        );
         SmtpSink { child, dir, port }
     }
 
