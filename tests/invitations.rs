@@ -481,3 +481,61 @@ async fn starttls_is_required_and_the_servers_certificate_checked() {
     let (status, body) = accept_as_guest(&server, &invite_link(&email), "Second").await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn a_guest_is_moved_during_a_round_like_anyone() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Workshop").await;
+    let rooms = owner.breakout_rooms(&main, json!({"count": 2})).await;
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
+    owner.breakout_setting(&main, "mode", json!("manual")).await;
+    let guest = server
+        .guest(&owner, &rooms[0], "gail@elsewhere.org", "Gail")
+        .await;
+    let guest_id = guest.person_id().await;
+    let mut events = guest.events(None).await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    let location = |view: &Value| {
+        view["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["person_id"] == guest_id.as_str())
+            .map(|p| p["location"].clone())
+            .unwrap()
+    };
+    assert_eq!(location(&owner.get(&b).await), json!(rooms[0]));
+    owner
+        .expect(Method::POST, &format!("{b}/start"), None, StatusCode::OK)
+        .await;
+
+    owner
+        .expect(
+            Method::PUT,
+            &format!("{b}/assignments/{guest_id}"),
+            Some(json!({"breakout": rooms[1]})),
+            StatusCode::OK,
+        )
+        .await;
+    let moved = events.next_of("assigned").await;
+    assert_eq!(moved["breakout"], rooms[1]);
+    assert_eq!(location(&owner.get(&b).await), json!(rooms[1]));
+    guest.get(&format!("/api/v1/rooms/{}", rooms[1])).await;
+    guest.post(&rooms[1], "hello, Room 2").await;
+    guest
+        .expect(
+            Method::GET,
+            &format!("/api/v1/rooms/{main}"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+
+    // When the round ends, the guest is back in their own room, not in the main room.
+    owner
+        .expect(Method::POST, &format!("{b}/stop"), None, StatusCode::OK)
+        .await;
+    events.next_of("breakout_stopped").await;
+    assert_eq!(location(&owner.get(&b).await), json!(rooms[0]));
+}

@@ -877,18 +877,27 @@ pub fn tick(state: &RoomState, now: i64) -> Vec<Event> {
 pub fn home(state: &RoomState, person: PersonId) -> Option<RoomId> {
     let main = state.id();
     let session = &state.breakout;
+    // During a round, whoever is assigned to an open room is there.
+    if let Some(room) = session.assignments.get(&person)
+        && session.is_live()
+        && !session.closed.contains(room)
+    {
+        return Some(*room);
+    }
     if state.role(main, person).is_none() {
-        // Breakout-only members live in their (first) breakout room.
-        return state
-            .breakouts
-            .keys()
-            .find(|b| state.role(**b, person).is_some())
-            .copied();
+        // Breakout-only members (guests) live in their (first) breakout room.
+        return own_room(state, person);
     }
-    match session.assignments.get(&person) {
-        Some(room) if session.is_live() && !session.closed.contains(room) => Some(*room),
-        _ => Some(main),
-    }
+    Some(main)
+}
+
+/// The first breakout room a breakout-only member is a direct member of.
+fn own_room(state: &RoomState, person: PersonId) -> Option<RoomId> {
+    state
+        .breakouts
+        .keys()
+        .find(|b| state.role(**b, person).is_some())
+        .copied()
 }
 
 /// The event for a person's first connection to this stream, if they belong here.
@@ -919,15 +928,24 @@ pub fn disconnect(state: &RoomState, person: PersonId) -> Option<Event> {
 /// Applies a breakout event to the state. Called by [`RoomState::fold`].
 pub fn fold(state: &mut RoomState, event: &Event) {
     let main = state.id();
+    // Everyone in the rooms `from` picks out goes back: main-room members to the main room,
+    // breakout-only members (guests) to their own room.
     let back_to_main = |state: &mut RoomState, from: &dyn Fn(RoomId) -> bool| {
-        let movers: Vec<PersonId> = state
+        let movers: Vec<(PersonId, RoomId)> = state
             .locations
             .iter()
-            .filter(|(p, loc)| **loc != main && from(**loc) && state.role(main, **p).is_some())
-            .map(|(p, _)| *p)
+            .filter(|(_, loc)| **loc != main && from(**loc))
+            .filter_map(|(p, loc)| {
+                let to = if state.role(main, *p).is_some() {
+                    Some(main)
+                } else {
+                    own_room(state, *p)
+                };
+                to.filter(|to| to != loc).map(|to| (*p, to))
+            })
             .collect();
-        for p in movers {
-            state.locations.insert(p, main);
+        for (p, to) in movers {
+            state.locations.insert(p, to);
         }
     };
     match event {
@@ -969,11 +987,18 @@ pub fn fold(state: &mut RoomState, event: &Event) {
                 Some(b) => state.breakout.assignments.insert(*person_id, *b),
                 None => state.breakout.assignments.remove(person_id),
             };
-            if state.breakout.is_live()
-                && state.role(main, *person_id).is_some()
-                && let Some(loc) = state.locations.get_mut(person_id)
-            {
-                *loc = breakout.unwrap_or(main);
+            // While a round runs a connected person moves with their assignment: unassigned, a
+            // main-room member goes to the main room, a breakout-only member (a guest) back to
+            // their own room.
+            if state.breakout.is_live() && state.locations.contains_key(person_id) {
+                let to = match breakout {
+                    Some(b) => Some(*b),
+                    None if state.role(main, *person_id).is_some() => Some(main),
+                    None => own_room(state, *person_id),
+                };
+                if let Some(to) = to {
+                    state.locations.insert(*person_id, to);
+                }
             }
         }
         Event::AssignmentsReset { .. } => state.breakout.assignments.clear(),

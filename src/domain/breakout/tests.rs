@@ -883,3 +883,67 @@ fn leaving_the_main_room_ends_the_assignment_and_keeps_a_breakout_member_in_thei
     );
     check_invariants(&s, 8).unwrap();
 }
+
+#[test]
+fn a_breakout_only_member_is_moved_like_anyone_and_returns_to_their_own_room() {
+    use crate::domain::testkit::{self, breakout};
+    let mut state = testkit::workshop();
+    let guest = person(3);
+    enable(
+        &mut state,
+        BreakoutConfig {
+            enabled: true,
+            mode: Mode::Manual,
+            ..BreakoutConfig::default()
+        },
+    );
+    let event = connect(&state, guest, "P3".into()).unwrap();
+    state.fold(&event);
+    assert_eq!(
+        state.locations[&guest],
+        breakout(0),
+        "a guest starts in their own room"
+    );
+    run(&mut state, OWNER, BreakoutCommand::Start, 10).unwrap();
+    assert_eq!(state.locations[&guest], breakout(0));
+
+    run(
+        &mut state,
+        MODERATOR,
+        BreakoutCommand::Assign {
+            person_id: guest,
+            breakout: Some(breakout(1)),
+        },
+        20,
+    )
+    .unwrap();
+    assert_eq!(state.locations[&guest], breakout(1), "moved at once");
+    assert!(state.can_see(breakout(1), guest));
+    assert!(!state.can_see(state.id(), guest), "still no main room");
+    // Reconnecting during the round lands in the assigned room.
+    state.fold(&disconnect(&state, guest).unwrap());
+    state.fold(&connect(&state, guest, "P3".into()).unwrap());
+    assert_eq!(state.locations[&guest], breakout(1));
+
+    run(
+        &mut state,
+        MODERATOR,
+        BreakoutCommand::Assign {
+            person_id: guest,
+            breakout: None,
+        },
+        30,
+    )
+    .unwrap();
+    assert_eq!(
+        state.locations[&guest],
+        breakout(0),
+        "unassigned: back to their own room"
+    );
+    run(&mut state, MODERATOR, BreakoutCommand::Stop, 40).unwrap();
+    assert_eq!(
+        state.locations[&guest],
+        breakout(0),
+        "a stop never sends a guest to the main room"
+    );
+}
