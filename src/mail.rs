@@ -293,9 +293,13 @@ impl Worker {
                     .await
                     .map_err(|e| e.to_string())?;
                 let path = dir.join(format!("{}-{attempt}.eml", invitation.id));
-                tokio::fs::write(&path, message.formatted())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                // Flushed before the email is recorded as sent, like any acknowledged write.
+                let write = async {
+                    let mut file = tokio::fs::File::create(&path).await?;
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &message.formatted()).await?;
+                    file.sync_all().await
+                };
+                write.await.map_err(|e| e.to_string())?;
                 info!(invitation = %invitation.id, to = %invitation.email, %link, file = %path.display(),
                     "no SMTP server configured: invitation email written to a file");
             }
