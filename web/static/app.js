@@ -270,7 +270,7 @@ function RoomPage({ id, me, navigate }) {
         setMessages((ms) => (ms.some((m) => m.id === posted.id) ? ms : [...ms, { seq: event.seq, ...posted }]));
       } else if (event.type === 'room_deleted') {
         navigate('/');
-      } else if (['room_renamed', 'member_added', 'members_added', 'member_removed', 'role_changed'].includes(event.type)) {
+      } else if (['room_renamed', 'member_added', 'members_added', 'member_removed', 'role_changed', 'breakout_rooms_created', 'breakout_rooms_deleted'].includes(event.type)) {
         load();
       }
     });
@@ -353,13 +353,13 @@ function RoomPage({ id, me, navigate }) {
               : b.name}</li>`)}</ul>`}
       </aside>
     </div>
+    <${BreakoutPanel} key=${room.parent_id ?? room.id} mainId=${room.parent_id ?? room.id} here=${room.id} me=${me} live=${live} navigate=${navigate} />
     <div class="columns collab">
       <${ContentPanel} room=${room} me=${me} live=${live} />
       <${MeetingsPanel} room=${room} me=${me} live=${live} />
     </div>
     ${(room.role === 'owner' || room.role === 'moderator') && html`<${InvitePanel} room=${room} live=${live} />`}
     ${(room.role === 'owner' || room.role === 'moderator') && html`<${RoomAdmin} key=${room.id + room.name} room=${room} members=${members} me=${me} navigate=${navigate} reload=${load} />`}
-    <${BreakoutPanel} key=${room.parent_id ?? room.id} mainId=${room.parent_id ?? room.id} here=${room.id} me=${me} live=${live} navigate=${navigate} />
   </main>`;
 }
 
