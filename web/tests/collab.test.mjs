@@ -157,3 +157,26 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   assert.deepEqual(foreign, [], 'the page asked no other host for anything');
   await guestContext.close();
 });
+
+test('an account holder follows an invitation, signs in on the way, and joins', async () => {
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Studio' }, token);
+  const [breakout] = (await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/rooms`, { names: ['Corner'] }, token)).rooms;
+  await call(huddle.url, 'POST', `/rooms/${breakout.id}/invitations`, { emails: ['pia@example.org'] }, token);
+  const link = await emailedLink('pia@example.org');
+
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${huddle.url}${link}`);
+  await page.getByRole('heading', { name: 'Join Studio : Corner' }).waitFor();
+  await page.getByText('pia@example.org has an account here: sign in to join with it.').waitFor();
+  await page.getByRole('button', { name: 'I have an account: sign in' }).click();
+  await page.getByLabel('Email').fill('pia@example.org');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // Back on the invitation, now as Pia.
+  await page.getByRole('button', { name: 'Join as Pia Park' }).click();
+  await page.getByRole('heading', { name: 'Studio : Corner' }).waitFor();
+  // The same link does not work twice.
+  await page.goto(`${huddle.url}${link}`);
+  await page.getByText('this invitation link was already used').waitFor();
+});
