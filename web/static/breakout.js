@@ -5,7 +5,7 @@
 
 import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
 import { api } from './api.js';
-import { RosterCsv } from './collab.js';
+import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
 
 const RELOAD_ON = new Set([
   'breakout_configured', 'breakout_rooms_created', 'breakout_rooms_deleted', 'assigned', 'assignments_reset',
@@ -100,6 +100,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
   const [ctaUrl, setCtaUrl] = useState('');
   const [help, setHelp] = useState(null);
   const timer = useRef(null);
+  const [docs, shareDoc] = useMainDocuments(mainId, live, session?.can_manage === true);
 
   const load = () => api('GET', `/rooms/${mainId}/breakout`).then(setSession).catch(setError);
   useEffect(() => {
@@ -159,6 +160,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
         : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${!s.enabled || session.rooms.length === 0}>Start breakout rooms</button>`}
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
+    ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && inBreakout && live_ && html`<div class="toolbar">
       ${s.return_to_main && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
       <button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>
@@ -171,9 +173,18 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
       </${DropZone}>
       ${session.rooms.map((room) => html`<${DropZone} key=${room.id} className=${`room ${room.id === here ? 'current' : ''} ${room.closed ? 'closed' : ''}`}
           label=${room.name} droppable=${manage || (mayChoose && !room.closed)}
-          onDrop=${(id) => (manage ? assign(id, room.id) : id === me.id && run('POST', '/join', { breakout: room.id }))}>
+          onDrop=${(id) => {
+            const doc = id.startsWith('doc:') && docs.find((d) => d.id === id.slice(4));
+            if (doc) return doc.shared_with.includes(room.id) || shareDoc(doc.id, [...doc.shared_with, room.id]).catch(setError);
+            return manage ? assign(id, room.id) : id === me.id && run('POST', '/join', { breakout: room.id });
+          }}>
         <h3>${room.name} <span class="count">${room.present.length} here</span></h3>
         <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
+        ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
+          ${docs.filter((d) => d.shared_with.includes(room.id)).map((d) => html`<li key=${d.id}>${d.title}
+            <button type="button" class="link" title="Stop sharing" aria-label=${`Stop sharing ${d.title} with ${room.name}`}
+              onClick=${() => shareDoc(d.id, d.shared_with.filter((r) => r !== room.id)).catch(setError)}>×</button></li>`)}
+        </ul>`}
         <div class="room-actions">
           ${(manage || mayChoose) && room.id !== here && !room.closed && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : 'Choose'} ${room.name}</button>`}
           ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}

@@ -96,6 +96,15 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   const exported = await ada.request.get(`${huddle.url}${await dashboard.getByRole('link', { name: 'Export assignments (CSV)' }).getAttribute('href')}`);
   assert.equal(await exported.text(), 'room_name,first_name,last_name,email\nGroup A,,,gus@elsewhere.org\nGroup A,Pia,Park,pia@example.org\n');
 
+  // The dashboard shares documents too (seed 002): drag one onto a room, or share one with all.
+  const shelf = dashboard.getByRole('region', { name: 'Shared documents' });
+  await shelf.locator('[data-doc="slides <b>.pdf"]').dragTo(groupA);
+  await groupA.getByRole('list', { name: 'Documents shared with Group A' }).getByText('slides <b>.pdf').waitFor();
+  await shelf.getByRole('button', { name: 'Share Reading list with all rooms' }).click();
+  await content.getByText('shared with 2 rooms').waitFor();
+  await dashboard.getByRole('region', { name: 'Room 1' }).getByRole('button', { name: 'Stop sharing Reading list with Room 1' }).click();
+  await content.getByText('shared with 1 room').nth(1).waitFor();
+
   // Gus follows the emailed link, not signed in, and joins as a guest.
   const link = await emailedLink('gus@elsewhere.org');
   const guestContext = await browser.newContext({ viewport: { width: 390, height: 844 } });
@@ -106,9 +115,13 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await gus.getByRole('button', { name: 'Join as a guest' }).click();
   await gus.getByRole('heading', { name: 'Workshop : Group A' }).waitFor();
   assert.equal(await gus.getByRole('link', { name: 'Workshop : Group A' }).count(), 0, 'no way into the main room');
-  // Only that room: the main room is not found, and the agenda shared with Room 1 is not here.
+  // Only that room: the main room is not found; what was shared with Group A is here, the agenda
+  // shared with Room 1 is not.
   const gusContent = gus.getByRole('region', { name: 'Content' });
-  await gusContent.getByText('Nothing here yet.').waitFor();
+  await gusContent.getByRole('link', { name: 'slides <b>.pdf' }).waitFor();
+  await gusContent.getByRole('link', { name: 'Reading list' }).waitFor();
+  assert.equal(await gusContent.getByRole('link', { name: 'agenda.txt' }).count(), 0);
+  assert.equal(await gusContent.getByText('shared from the main room').count(), 2);
   await gus.goto(`${huddle.url}/rooms/${room.id}`);
   await gus.getByRole('heading', { name: 'Room not found' }).waitFor();
   await gus.goBack();
