@@ -113,7 +113,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await gus.getByRole('heading', { name: 'Join Workshop : Group A' }).waitFor();
   await gus.getByLabel('Your name').fill('Gus');
   await gus.getByRole('button', { name: 'Join as a guest' }).click();
-  await gus.getByRole('heading', { name: 'Workshop : Group A' }).waitFor();
+  await gus.getByRole('heading', { name: 'Workshop : Group A', exact: true }).waitFor();
   assert.equal(await gus.getByRole('link', { name: 'Workshop : Group A' }).count(), 0, 'no way into the main room');
   // Only that room: the main room is not found; what was shared with Group A is here, the agenda
   // shared with Room 1 is not.
@@ -188,7 +188,8 @@ test('an account holder follows an invitation, signs in on the way, and joins', 
   await page.getByRole('button', { name: 'Sign in' }).click();
   // Back on the invitation, now as Pia.
   await page.getByRole('button', { name: 'Join as Pia Park' }).click();
-  await page.getByRole('heading', { name: 'Studio : Corner' }).waitFor();
+  // Exact: the invitation page's own heading is "Join Studio : Corner".
+  await page.getByRole('heading', { name: 'Studio : Corner', exact: true }).waitFor();
   // The same link does not work twice.
   await page.goto(`${huddle.url}${link}`);
   await page.getByText('this invitation link was already used').waitFor();
