@@ -424,7 +424,18 @@ async fn sharing_and_promoting_follow_the_access_rules() {
         .await;
     let main_list = pupil.get(&format!("/api/v1/rooms/{main}/content")).await;
     assert_eq!(titles(&main_list), ["Agenda", "Whiteboard", "notes.txt"]);
-    // The original stays in the breakout room; the copy's bytes download from the main room.
+    // The original stays in the breakout room, marked as promoted; the copy's bytes download from
+    // the main room.
+    let here = guest
+        .get(&format!("/api/v1/rooms/{}/content", rooms[0]))
+        .await;
+    let original = here["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == notes_id)
+        .unwrap();
+    assert_eq!(original["promoted"], true);
     assert_eq!(
         titles(
             &guest

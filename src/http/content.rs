@@ -45,7 +45,17 @@ pub(super) fn router(max_upload: u64) -> Router<App> {
 #[derive(Serialize, ToSchema)]
 pub struct ContentList {
     /// The items in this room (its own and, in a breakout room, those shared with it), oldest first.
-    pub items: Vec<ContentItem>,
+    pub items: Vec<ListedItem>,
+}
+
+/// An item in a room's list.
+#[derive(Serialize, ToSchema)]
+pub struct ListedItem {
+    /// The item.
+    #[serde(flatten)]
+    pub item: ContentItem,
+    /// For an item of a breakout room: it has been promoted to the main room already.
+    pub promoted: bool,
 }
 
 /// Body of `POST /rooms/{room}/content` as JSON: a link or application content. (Files are sent
@@ -115,15 +125,24 @@ async fn list(
 ) -> Result<Json<ContentList>, ApiError> {
     let room: RoomId = ids.get("room")?;
     let me = auth.person.id;
-    let items = app
-        .rooms
-        .inspect(room, move |state, _| {
-            state
-                .can_see(room, me)
-                .then(|| state.items_in(room, me).into_iter().cloned().collect())
-        })
-        .await?
-        .ok_or(ApiError::not_found("room"))?;
+    let items =
+        app.rooms
+            .inspect(room, move |state, _| {
+                state.can_see(room, me).then(|| {
+                    state
+                        .items_in(room, me)
+                        .into_iter()
+                        .map(|item| ListedItem {
+                            promoted: state.content.values().any(|c| {
+                                c.promoted_from.as_ref().is_some_and(|p| p.item == item.id)
+                            }),
+                            item: item.clone(),
+                        })
+                        .collect()
+                })
+            })
+            .await?
+            .ok_or(ApiError::not_found("room"))?;
     Ok(Json(ContentList { items }))
 }
 

@@ -109,7 +109,9 @@ export function ContentPanel({ room, me, live }) {
           ${here && !room.parent_id && item.shared_with.length > 0 && html`<span class="muted">shared with ${item.shared_with.length} room${item.shared_with.length === 1 ? '' : 's'}</span>`}
           <span class="actions">
             ${manages && !room.parent_id && here && room.breakout_rooms.length > 0 && html`<button type="button" onClick=${() => setSharing(item.id)}>Share ${item.title}</button>`}
-            ${room.parent_id && here && html`<button type="button" onClick=${() => act(() => api('POST', `/rooms/${room.id}/content/${item.id}/promote`))}>Promote ${item.title}</button>`}
+            ${room.parent_id && here && (item.promoted
+              ? html`<span class="muted">in the main room</span>`
+              : html`<button type="button" onClick=${() => act(() => api('POST', `/rooms/${room.id}/content/${item.id}/promote`))}>Promote ${item.title}</button>`)}
             ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => act(() => api('DELETE', `/rooms/${room.id}/content/${item.id}`))}>Delete ${item.title}</button>`}
           </span>
           ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${() => { setSharing(null); load(); }} />`}

@@ -130,6 +130,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   // Gus adds a file and promotes it; Ada sees it in the main room, marked.
   await gusContent.getByLabel('Choose files to upload').setInputFiles({ name: 'findings.txt', mimeType: 'text/plain', buffer: Buffer.from('we found it') });
   await gusContent.getByRole('button', { name: 'Promote findings.txt' }).click();
+  await gusContent.getByText('in the main room').waitFor();
   await content.getByText('promoted from Group A by Gus').waitFor();
   await content.getByRole('link', { name: 'findings.txt' }).waitFor();
 
