@@ -4,7 +4,8 @@
 //!
 //! The queue is the `invitations` table: an invitation is stored with its email due, in the same
 //! transaction as the event that created it, so no acknowledged invitation is ever lost. Each
-//! attempt makes a fresh link token and stores only its hash before sending (a link that never
+//! attempt first claims the email (a conditional update: two mailers on one database never send
+//! the same email) and in the same step stores the hash of a fresh link token (a link that never
 //! arrived is simply replaced). A failed attempt is retried with growing delays, and the inviter
 //! sees the state, attempts and last error in the invitation list; after [`MAX_ATTEMPTS`] the
 //! email is marked failed and waits for a "resend".
@@ -29,6 +30,9 @@ use crate::store::{Delivery, InvitationRecord, SharedStore};
 pub const MAX_ATTEMPTS: u32 = 8;
 /// Meetings attached to an invitation, at most.
 const MAX_MEETINGS: usize = 3;
+/// How long a claimed email waits before another attempt if this one is never recorded (the
+/// process died while sending).
+const LEASE_MS: i64 = 5 * 60_000;
 
 /// How emails leave.
 enum Transport {
@@ -185,7 +189,9 @@ impl Worker {
         let outcome = self.attempt(&job, attempts).await;
         let now = self.clock.now_ms();
         let delivery = match outcome {
-            Ok(()) => Delivery::Sent { at: now },
+            // Another mailer took it, or it stopped being due (revoked, resent): nothing to record.
+            Ok(false) => return,
+            Ok(true) => Delivery::Sent { at: now },
             Err(error) => {
                 let next_at =
                     (attempts < MAX_ATTEMPTS).then(|| now + backoff(attempts).as_millis() as i64);
@@ -202,10 +208,26 @@ impl Worker {
         }
     }
 
-    async fn attempt(&self, job: &InvitationRecord, attempt: u32) -> Result<(), String> {
+    /// One delivery attempt: `Ok(false)` if the email could not be claimed.
+    async fn attempt(&self, job: &InvitationRecord, attempt: u32) -> Result<bool, String> {
         let invitation = &job.invitation;
         let room = invitation.room_id;
         let now = self.clock.now_ms();
+        let token = crate::auth::new_token();
+        let due_at = job.mail_next_at.unwrap_or(now);
+        let claimed = self
+            .store
+            .claim_mail(
+                invitation.id,
+                due_at,
+                &crate::auth::token_hash(&token),
+                now + LEASE_MS,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if !claimed {
+            return Ok(false);
+        }
         let public_url = self.public_url.clone();
         let host = public_url
             .split_once("://")
@@ -241,11 +263,6 @@ impl Worker {
         let Some((title, calendars)) = found else {
             return Err("the room no longer exists".to_owned());
         };
-        let token = crate::auth::new_token();
-        self.store
-            .set_invitation_token(invitation.id, &crate::auth::token_hash(&token))
-            .await
-            .map_err(|e| e.to_string())?;
         let link = format!("{}/invite/{token}", self.public_url);
         let expires = time::OffsetDateTime::from_unix_timestamp(invitation.expires_at / 1000)
             .map(|t| {
@@ -304,7 +321,7 @@ impl Worker {
                     "no SMTP server configured: invitation email written to a file");
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -601,10 +601,20 @@ async fn collab_conformance(store: SharedStore) {
     assert_eq!(store.due_mail(5_000, 10).await.unwrap().len(), 2);
     assert!(store.due_mail(4_999, 10).await.unwrap().is_empty());
     assert_eq!(store.next_mail_at().await.unwrap(), Some(5_000));
-    store
-        .set_invitation_token(first.id, "hash-1")
-        .await
-        .unwrap();
+    // Claiming is once per due time: a second mailer finds it taken.
+    assert!(
+        store
+            .claim_mail(first.id, 5_000, "hash-1", 305_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_mail(first.id, 5_000, "hash-x", 305_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.due_mail(5_000, 10).await.unwrap().len(), 1, "leased");
     let found = store.invitation_by_token("hash-1").await.unwrap().unwrap();
     assert_eq!(
         (found.invitation, found.main_id, found.status.as_str()),

@@ -266,12 +266,16 @@ pub trait Store: Send + Sync + 'static {
     async fn due_mail(&self, now: i64, limit: u32) -> Result<Vec<InvitationRecord>, StoreError>;
     /// When the next email is due, if any is waiting.
     async fn next_mail_at(&self) -> Result<Option<i64>, StoreError>;
-    /// Replaces the hash of an invitation's link token (made anew for each delivery attempt).
-    async fn set_invitation_token(
+    /// Claims a due email for one delivery attempt: only if it is still pending and still due at
+    /// `due_at` (so two mailers never send the same email), it gets `token_hash` as its link's
+    /// token and is not due again before `lease_until` (should this attempt never be recorded).
+    async fn claim_mail(
         &self,
         id: InvitationId,
+        due_at: i64,
         token_hash: &str,
-    ) -> Result<(), StoreError>;
+        lease_until: i64,
+    ) -> Result<bool, StoreError>;
     /// Records the outcome of a delivery attempt.
     async fn record_delivery(&self, id: InvitationId, delivery: Delivery)
     -> Result<(), StoreError>;

@@ -675,17 +675,25 @@ impl Store for SqlStore {
         Ok(row.try_get("next")?)
     }
 
-    async fn set_invitation_token(
+    async fn claim_mail(
         &self,
         id: InvitationId,
+        due_at: i64,
         token_hash: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE invitations SET token_hash = $1 WHERE id = $2")
-            .bind(token_hash.to_owned())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        lease_until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE invitations SET token_hash = $1, mail_next_at = $2 \
+             WHERE id = $3 AND status = 'pending' AND mail_status IN ('queued', 'retrying') \
+             AND mail_next_at = $4",
+        )
+        .bind(token_hash.to_owned())
+        .bind(lease_until)
+        .bind(id.to_string())
+        .bind(due_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn record_delivery(
