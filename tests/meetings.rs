@@ -214,3 +214,51 @@ async fn bad_meetings_are_refused_with_the_field_named() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn scheduling_a_meeting_can_turn_on_the_rooms_breakout_rooms() {
+    let clock = ManualClock::new(NOW);
+    let server = TestServer::start_with_clock(Settings::default(), clock).await;
+    let owner = server.admin().await;
+    let pupil = server.user(&owner, "Pupil").await;
+    let room = owner.create_room("Seminar").await;
+    owner
+        .add_member(&room, "pupil@example.org", "participant")
+        .await;
+    let path = format!("/api/v1/rooms/{room}/meetings");
+    let body = |title: &str| json!({"title": title, "starts_at": NOW + 3_600_000, "duration_mins": 60, "breakout_rooms": true});
+
+    // Only a manager may; a refused request schedules nothing either.
+    pupil
+        .expect(
+            Method::POST,
+            &path,
+            Some(body("Mine")),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert!(
+        owner.get(&path).await["meetings"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let settings = format!("/api/v1/rooms/{room}/breakout");
+    assert_eq!(owner.get(&settings).await["settings"]["enabled"], false);
+
+    let mut events = owner.events(None).await;
+    owner
+        .expect(
+            Method::POST,
+            &path,
+            Some(body("Group work")),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(
+        events.next_of("breakout_configured").await["config"]["enabled"],
+        true
+    );
+    assert_eq!(owner.get(&settings).await["settings"]["enabled"], true);
+    assert_eq!(owner.get(&path).await["meetings"][0]["title"], "Group work");
+}

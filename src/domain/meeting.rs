@@ -55,6 +55,9 @@ pub struct NewMeeting {
     pub starts_at: i64,
     /// Minutes.
     pub duration_mins: u32,
+    /// Also turn the main room's breakout rooms on or off (seed 001: "Breakout Rooms can be
+    /// enabled when setting up a meeting"); owners and moderators of a main room only.
+    pub breakout_rooms: Option<bool>,
 }
 
 /// A meeting command.
@@ -105,11 +108,11 @@ pub fn apply(
         MeetingCommand::Schedule { room, meeting } => {
             // Any member of a room may schedule in it, as in a team channel; a breakout room's
             // members schedule from inside it ("this room").
-            state
+            let role = state
                 .room(room)
                 .and(state.effective_role(room, me))
                 .ok_or(DomainError::NotFound("room"))?;
-            Ok(vec![Event::MeetingScheduled {
+            let mut events = vec![Event::MeetingScheduled {
                 room,
                 meeting: Meeting {
                     id: MeetingId(ctx.uuid(0)),
@@ -122,7 +125,32 @@ pub fn apply(
                     created_by_name: caller.display_name.clone(),
                     created_at: ctx.now,
                 },
-            }])
+            }];
+            if let Some(enabled) = meeting.breakout_rooms {
+                if room != state.id() || !role.manages() {
+                    return Err(DomainError::Forbidden(
+                        "only owners and moderators of a main room turn its breakout rooms on or off",
+                    ));
+                }
+                let session = &state.breakout;
+                if !enabled && session.is_live() {
+                    return Err(DomainError::conflict(
+                        "running",
+                        "stop the breakout rooms before disabling them",
+                    ));
+                }
+                if session.config.enabled != enabled {
+                    events.push(Event::BreakoutConfigured {
+                        room,
+                        config: super::breakout::BreakoutConfig {
+                            enabled,
+                            ..session.config.clone()
+                        },
+                        ends_at: session.ends_at,
+                    });
+                }
+            }
+            Ok(events)
         }
         MeetingCommand::Cancel { room, id } => {
             let role = state

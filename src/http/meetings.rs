@@ -50,6 +50,8 @@ pub struct ScheduleRequest {
     /// Optional plain text, up to 4,000 characters.
     #[serde(default)]
     pub description: String,
+    /// In a main room, owners and moderators may also turn its breakout rooms on or off.
+    pub breakout_rooms: Option<bool>,
 }
 
 /// `GET /rooms/{room}/meetings`.
@@ -142,6 +144,7 @@ async fn schedule(
             description,
             starts_at,
             duration_mins: req.duration_mins,
+            breakout_rooms: req.breakout_rooms,
         },
     });
     let committed = app.rooms.command(room, auth.caller(), command).await?;

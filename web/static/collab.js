@@ -200,7 +200,7 @@ export function MeetingsPanel({ room, me, live }) {
   const stream = room.parent_id ?? room.id;
   const [meetings, setMeetings] = useState([]);
   const [error, setError] = useState(null);
-  const [form, setForm] = useState({ title: '', start: '', minutes: '60', description: '', target: room.id });
+  const [form, setForm] = useState({ title: '', start: '', minutes: '60', description: '', target: room.id, breakout: false });
   const load = () => api('GET', `/rooms/${room.id}/meetings`).then((r) => setMeetings(r.meetings)).catch(setError);
   useReload(live, stream, MEETING_EVENTS, load, [room.id]);
   const manages = room.role === 'owner' || room.role === 'moderator';
@@ -212,8 +212,9 @@ export function MeetingsPanel({ room, me, live }) {
       const starts_at = form.start ? new Date(form.start).toISOString() : '';
       await api('POST', `/rooms/${form.target}/meetings`, {
         title: form.title, starts_at, duration_mins: Number(form.minutes), description: form.description,
+        breakout_rooms: form.breakout && form.target === stream ? true : undefined,
       });
-      setForm({ ...form, title: '', start: '', description: '' });
+      setForm({ ...form, title: '', start: '', description: '', breakout: false });
       load();
     } catch (err) { setError(err); }
   };
@@ -237,6 +238,8 @@ export function MeetingsPanel({ room, me, live }) {
       <label>Starts <input type="datetime-local" value=${form.start} onInput=${set('start')} /></label>
       <label>Duration (minutes) <input type="number" min="1" max="1440" value=${form.minutes} onInput=${set('minutes')} /></label>
       <label>Description <textarea rows="2" value=${form.description} onInput=${set('description')}></textarea></label>
+      ${manages && form.target === stream && html`<label class="check"><input type="checkbox" checked=${form.breakout}
+        onChange=${(e) => setForm({ ...form, breakout: e.target.checked })} /> Enable breakout rooms for this meeting's room</label>`}
       <button type="submit">Schedule meeting</button>
       ${error && html`<p class="error" role="alert">${error.message}</p>`}
     </form>

@@ -168,6 +168,15 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await stranger.goto(`${huddle.url}${zoeLink}`);
   await stranger.getByText('this invitation was withdrawn').waitFor();
 
+  // Scheduling a meeting in the main room can turn its breakout rooms on (seed 001).
+  const adaMeetings = ada.getByRole('region', { name: 'Meetings' });
+  await adaMeetings.getByLabel('Meeting title').fill('Kick-off');
+  await adaMeetings.getByLabel('Starts').fill(local);
+  await adaMeetings.getByLabel("Enable breakout rooms for this meeting's room").check();
+  await adaMeetings.getByRole('button', { name: 'Schedule meeting' }).click();
+  await adaMeetings.getByRole('link', { name: 'Add Kick-off to my calendar (.ics)' }).waitFor();
+  assert.equal((await call(huddle.url, 'GET', `/rooms/${room.id}/breakout`, undefined, token)).settings.enabled, true);
+
   assert.deepEqual(foreign, [], 'the page asked no other host for anything');
   await guestContext.close();
 });
