@@ -312,6 +312,17 @@ fn manager(state: &RoomState, person: PersonId) -> Result<Role, DomainError> {
     }
 }
 
+/// Whether breakout rooms may be turned on or off now: not off while a round runs.
+pub(super) fn may_switch(session: &Session, enabled: bool) -> Result<(), DomainError> {
+    if !enabled && session.is_live() {
+        return Err(DomainError::conflict(
+            "running",
+            "stop the breakout rooms before disabling them",
+        ));
+    }
+    Ok(())
+}
+
 fn breakout_room(state: &RoomState, room: RoomId) -> Result<&RoomInfo, DomainError> {
     state
         .breakouts
@@ -358,12 +369,7 @@ pub fn apply(
         BreakoutCommand::Configure { config } => {
             manager(state, me)?;
             config.validate()?;
-            if !config.enabled && session.is_live() {
-                return Err(DomainError::conflict(
-                    "running",
-                    "stop the breakout rooms before disabling them",
-                ));
-            }
+            may_switch(session, config.enabled)?;
             let ends_at = match (session.status, config.duration_secs, session.started_at) {
                 (Status::Running, Some(d), Some(start)) => Some(start + i64::from(d) * 1000),
                 (Status::Running, None, _) => None,

@@ -133,12 +133,7 @@ pub fn apply(
                     ));
                 }
                 let session = &state.breakout;
-                if !enabled && session.is_live() {
-                    return Err(DomainError::conflict(
-                        "running",
-                        "stop the breakout rooms before disabling them",
-                    ));
-                }
+                super::breakout::may_switch(session, enabled)?;
                 if session.config.enabled != enabled {
                     events.push(Event::BreakoutConfigured {
                         room,
