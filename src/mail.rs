@@ -229,17 +229,11 @@ impl Worker {
             return Ok(false);
         }
         let public_url = self.public_url.clone();
-        let host = public_url
-            .split_once("://")
-            .map_or(public_url.as_str(), |(_, rest)| rest)
-            .trim_end_matches('/')
-            .to_owned();
         // The room's title and its next meetings, as calendar files.
         let found = self
             .rooms
             .inspect(room, move |state, _| {
                 let title = state.title(room)?;
-                let room_url = format!("{public_url}/rooms/{room}");
                 let mut meetings: Vec<_> = state
                     .meetings
                     .values()
@@ -252,7 +246,7 @@ impl Worker {
                     .map(|m| {
                         (
                             format!("{}.ics", m.id),
-                            meeting::ics(m, &title, &host, &room_url, now),
+                            meeting::ics(m, &title, &public_url, now),
                         )
                     })
                     .collect();

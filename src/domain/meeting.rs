@@ -184,8 +184,14 @@ pub fn fold(state: &mut RoomState, event: &Event) {
 }
 
 /// The meeting as an iCalendar file (RFC 5545): one `VEVENT` in UTC, CRLF line ends, lines folded
-/// at 75 octets. `host` makes the UID globally unique; `url` is the room's address.
-pub fn ics(meeting: &Meeting, room_title: &str, host: &str, url: &str, now: i64) -> String {
+/// at 75 octets. `public_url` (Huddle's address) makes the UID globally unique and gives the
+/// room's link.
+pub fn ics(meeting: &Meeting, room_title: &str, public_url: &str, now: i64) -> String {
+    let public_url = public_url.trim_end_matches('/');
+    let host = public_url
+        .split_once("://")
+        .map_or(public_url, |(_, rest)| rest);
+    let url = format!("{public_url}/rooms/{}", meeting.room_id);
     let mut lines = vec![
         "BEGIN:VCALENDAR".to_owned(),
         "VERSION:2.0".to_owned(),
@@ -280,10 +286,16 @@ mod tests {
     #[test]
     fn ics_escapes_text_and_folds_long_lines() {
         let m = meeting("Plan; review, and\\more", &"é".repeat(100));
-        let ics = ics(&m, "Main : Room 1", "huddle.example", "http://h/r", 0);
+        let ics = ics(&m, "Main : Room 1", "https://huddle.example/", 0);
         assert!(ics.contains("SUMMARY:Plan\\; review\\, and\\\\more\r\n"));
         assert!(ics.contains("DTSTART:20270115T080000Z\r\n"));
         assert!(ics.contains("DTEND:20270115T093000Z\r\n"));
+        assert!(ics.contains("UID:00000000-0000-0000-0000-000000000007@huddle.example\r\n"));
+        assert!(
+            ics.contains(
+                "URL:https://huddle.example/rooms/00000000-0000-0000-0000-000000000008\r\n"
+            )
+        );
         for line in ics.split("\r\n") {
             assert!(line.len() <= 75, "{line:?} is {} octets", line.len());
         }

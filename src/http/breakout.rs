@@ -545,17 +545,7 @@ async fn stop(
     body: axum::body::Bytes,
 ) -> Result<Json<Done>, ApiError> {
     // The body is optional: empty means "everyone back".
-    let body: StopBody = if body.iter().all(u8::is_ascii_whitespace) {
-        StopBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                format!("body: {e}"),
-            )
-        })?
-    };
+    let body: StopBody = super::error::optional_json(&body)?;
     let command = match body.rooms {
         Some(rooms) => BreakoutCommand::BringBack { rooms },
         None => BreakoutCommand::Stop,

@@ -183,13 +183,7 @@ async fn add(
                     "the request body is larger than the configured limit",
                 )
             })?;
-        let req: NewLinkRequest = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                e.to_string(),
-            )
-        })?;
+        let req: NewLinkRequest = super::error::json_from(&bytes)?;
         if req.kind.has_file() {
             return Err(ApiError::invalid(
                 "kind",

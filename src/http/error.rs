@@ -211,6 +211,26 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// A JSON body read from bytes the handler already has; invalid JSON is a 422.
+pub fn json_from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("body: {e}"),
+        )
+    })
+}
+
+/// An optional JSON body: nothing (or only white space) gives `T::default()`.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json_from(body)
+    }
+}
+
 /// A JSON body whose rejections are [`ApiError`]s.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]

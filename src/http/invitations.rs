@@ -375,17 +375,7 @@ async fn accept(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     // The body is optional: a signed-in person sends none.
-    let req: AcceptRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        AcceptRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                e.to_string(),
-            )
-        })?
-    };
+    let req: AcceptRequest = super::error::optional_json(&body)?;
     let record = by_token(&app, &token).await?;
     let invitation = &record.invitation;
     let room = invitation.room_id;

@@ -176,10 +176,6 @@ async fn ics(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Respons
     let me = auth.person.id;
     let now = app.clock.now_ms();
     let public_url = app.public_url.clone();
-    let host = public_url
-        .split_once("://")
-        .map_or(public_url.as_str(), |(_, rest)| rest)
-        .to_owned();
     let text = app
         .rooms
         .inspect(room, move |state, _| {
@@ -187,8 +183,7 @@ async fn ics(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Respons
                 .meetings
                 .get(&id)
                 .filter(|m| m.room_id == room && state.can_see(room, me))?;
-            let url = format!("{public_url}/rooms/{room}");
-            Some(meeting::ics(m, &state.title(room)?, &host, &url, now))
+            Some(meeting::ics(m, &state.title(room)?, &public_url, now))
         })
         .await?
         .ok_or(ApiError::not_found("meeting"))?;

@@ -315,13 +315,14 @@ impl Actor {
                 gone.push(person);
             }
         };
-        match state.audience(&published.event) {
-            // Events only watchers (and perhaps one person) may receive cost O(watchers).
-            Audience::Managers(_) | Audience::Watchers => {
-                let person = match state.audience(&published.event) {
-                    Audience::Managers(person) => Some(person),
-                    _ => None,
-                };
+        // Events only watchers (and perhaps one person) may receive cost O(watchers).
+        let watchers_and = match state.audience(&published.event) {
+            Audience::Managers(person) => Some(Some(person)),
+            Audience::Watchers => Some(None),
+            _ => None,
+        };
+        match watchers_and {
+            Some(person) => {
                 for p in self
                     .watchers
                     .iter()
@@ -333,7 +334,7 @@ impl Actor {
                     }
                 }
             }
-            _ => {
+            None => {
                 for (p, subs) in self.subscribers.iter_mut() {
                     deliver(*p, subs);
                 }
