@@ -95,6 +95,7 @@ async fn round(args: &Args) -> [Duration; 4] {
     let settings = Settings {
         data_dir: Some(dir.path().to_owned()),
         max_body_bytes: Some(16 << 20),
+        media_bind: Some("127.0.0.1:0".parse().unwrap()),
         ..Settings::default()
     };
     let config = Config::resolve(settings).unwrap();

@@ -92,6 +92,29 @@ pub struct Settings {
     /// A CSV pre-assignment invites unknown emails as guests; false refuses them [default: true]
     #[arg(long, env = "HUDDLE_CSV_INVITE_UNKNOWN")]
     pub csv_invite_unknown: Option<bool>,
+    /// The UDP address of the media server, one port for every call [default: the bind address's
+    /// IP, port 10000; a free port when bind's port is 0]
+    #[arg(long, env = "HUDDLE_MEDIA_BIND")]
+    pub media_bind: Option<SocketAddr>,
+    /// The IP clients reach the media server at, when it is not the bound one (1:1 NAT, or
+    /// media_bind on 0.0.0.0)
+    #[arg(long, env = "HUDDLE_MEDIA_PUBLIC_IP")]
+    pub media_public_ip: Option<std::net::IpAddr>,
+    /// STUN/TURN URLs handed to clients, comma-separated (`stun:host:3478,turn:host:3478`)
+    #[arg(long, env = "HUDDLE_ICE_SERVERS")]
+    pub ice_servers: Option<String>,
+    /// Audio receive slots a client may have (the loudest speakers) [default: 8]
+    #[arg(long, env = "HUDDLE_CALL_AUDIO_SLOTS")]
+    pub call_audio_slots: Option<usize>,
+    /// Video receive slots a client may have (screens, a pinned camera, recent speakers) [default: 9]
+    #[arg(long, env = "HUDDLE_CALL_VIDEO_SLOTS")]
+    pub call_video_slots: Option<usize>,
+    /// Seconds a joining client has to connect its media before it is dropped [default: 20]
+    #[arg(long, env = "HUDDLE_MEDIA_CONNECT_TIMEOUT_SECS")]
+    pub media_connect_timeout_secs: Option<u64>,
+    /// Seconds of silence (no packet at all) after which a client's media is dropped [default: 30]
+    #[arg(long, env = "HUDDLE_MEDIA_IDLE_TIMEOUT_SECS")]
+    pub media_idle_timeout_secs: Option<u64>,
 }
 
 impl Settings {
@@ -123,6 +146,17 @@ impl Settings {
             mail_from: self.mail_from.or(base.mail_from),
             guests_with_breakouts: self.guests_with_breakouts.or(base.guests_with_breakouts),
             csv_invite_unknown: self.csv_invite_unknown.or(base.csv_invite_unknown),
+            media_bind: self.media_bind.or(base.media_bind),
+            media_public_ip: self.media_public_ip.or(base.media_public_ip),
+            ice_servers: self.ice_servers.or(base.ice_servers),
+            call_audio_slots: self.call_audio_slots.or(base.call_audio_slots),
+            call_video_slots: self.call_video_slots.or(base.call_video_slots),
+            media_connect_timeout_secs: self
+                .media_connect_timeout_secs
+                .or(base.media_connect_timeout_secs),
+            media_idle_timeout_secs: self
+                .media_idle_timeout_secs
+                .or(base.media_idle_timeout_secs),
         }
     }
 
@@ -158,6 +192,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// Who may be invited, and how.
     pub policy: Policy,
+    /// Calls.
+    pub media: crate::media::MediaConfig,
 }
 
 /// How email goes out.
@@ -210,6 +246,10 @@ pub struct Limits {
 impl Config {
     /// Applies defaults and checks ranges.
     pub fn resolve(s: Settings) -> Result<Config, ConfigError> {
+        let bind = s
+            .bind
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let media = media_config(&s, bind)?;
         let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let database_url = s
             .database_url
@@ -283,9 +323,8 @@ impl Config {
             ),
         };
         Ok(Config {
-            bind: s
-                .bind
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            bind,
+            media,
             data_dir,
             database_url,
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
@@ -305,6 +344,63 @@ impl Config {
         // Defaults always pass the range checks.
         Config::resolve(settings).expect("default configuration is valid")
     }
+}
+
+/// The media server's settings, checked.
+fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaConfig, ConfigError> {
+    let within = |name: &str, v: usize, max: usize| {
+        if v > max {
+            Err(ConfigError(format!("{name} must be at most {max}")))
+        } else {
+            Ok(v)
+        }
+    };
+    let mut urls = Vec::new();
+    for url in s.ice_servers.as_deref().unwrap_or_default().split(',') {
+        let url = url.trim();
+        if url.is_empty() {
+            continue;
+        }
+        if !["stun:", "turn:", "turns:"]
+            .iter()
+            .any(|p| url.starts_with(p))
+            || url.contains(' ')
+        {
+            return Err(ConfigError(format!(
+                "ice_servers: {url:?} is not a stun:, turn: or turns: URL"
+            )));
+        }
+        urls.push(url.to_owned());
+    }
+    let ice_servers = if urls.is_empty() {
+        serde_json::json!([])
+    } else {
+        serde_json::json!([{ "urls": urls }])
+    };
+    let secs = |name: &str, v: Option<u64>, default: u64| -> Result<Duration, ConfigError> {
+        match v.unwrap_or(default) {
+            0 => Err(ConfigError(format!("{name} must be greater than 0"))),
+            v => Ok(Duration::from_secs(v)),
+        }
+    };
+    Ok(crate::media::MediaConfig {
+        bind: s
+            .media_bind
+            // Beside the HTTP address; a server on a free port (tests) gets a free UDP port too.
+            .unwrap_or_else(|| {
+                SocketAddr::new(bind.ip(), if bind.port() == 0 { 0 } else { 10_000 })
+            }),
+        public_ip: s.media_public_ip,
+        audio_slots: within("call_audio_slots", s.call_audio_slots.unwrap_or(8), 16)?,
+        video_slots: within("call_video_slots", s.call_video_slots.unwrap_or(9), 25)?,
+        ice_servers,
+        connect_timeout: secs(
+            "media_connect_timeout_secs",
+            s.media_connect_timeout_secs,
+            20,
+        )?,
+        idle_timeout: secs("media_idle_timeout_secs", s.media_idle_timeout_secs, 30)?,
+    })
 }
 
 #[cfg(test)]

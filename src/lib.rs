@@ -5,8 +5,8 @@
 //! [`Server::run`] serves until the shutdown future completes.
 //!
 //! Layers (see `docs/architecture.md`): `http` (handlers) → `rooms` (one actor per main room) →
-//! `domain` (pure rules) and `store` (SQLite or PostgreSQL); `realtime` delivers events; `web`
-//! serves the browser UI.
+//! `domain` (pure rules) and `store` (SQLite or PostgreSQL); `realtime` delivers events; `media`
+//! forwards calls' audio and video; `web` serves the browser UI.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -18,6 +18,7 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod mail;
+pub mod media;
 pub mod metrics;
 pub mod realtime;
 pub mod rooms;
@@ -53,6 +54,9 @@ pub enum ServeError {
     /// The mail settings cannot be used.
     #[error(transparent)]
     Mail(#[from] mail::MailSetupError),
+    /// The media server could not start.
+    #[error(transparent)]
+    Media(#[from] media::MediaError),
 }
 
 /// Everything a request handler may need, shared behind an `Arc`.
@@ -79,6 +83,8 @@ pub struct AppState {
     pub blobs: Blobs,
     /// Sends invitation emails.
     pub mailer: Arc<Mailer>,
+    /// The media server (calls).
+    pub media: media::Media,
     /// Whether a sweep of unused files runs, and whether another was asked for meanwhile: sweeps
     /// never overlap, and none asked for is lost.
     sweeping: Arc<std::sync::Mutex<Sweeping>>,
@@ -165,11 +171,13 @@ impl Server {
             .unwrap_or_else(|| format!("http://{local}"));
         let metrics = Arc::new(Metrics::default());
         let connections = Arc::new(Connections::default());
+        let media = media::Media::start(&config.media, metrics.clone(), connections.clone())?;
         let rooms = Rooms::new(
             store.clone(),
             clock.clone(),
             connections.clone(),
             metrics.clone(),
+            media.clone(),
             ActorSettings {
                 replay: config.limits.event_replay,
                 max_breakout_rooms: config.limits.max_breakout_rooms,
@@ -205,6 +213,7 @@ impl Server {
             shutdown,
             blobs,
             mailer,
+            media,
             sweeping: Default::default(),
         });
         app.sweep_blobs();

@@ -33,6 +33,20 @@ pub struct Metrics {
     pub room_actors: Gauge,
     /// Commands applied by room actors.
     pub commands: Counter,
+    /// People in calls (media peers).
+    pub call_peers: Gauge,
+    /// Peers the media server dropped (never connected, went silent, failed, lost access).
+    pub call_peers_dropped: Counter,
+    /// RTP packets forwarded to receivers.
+    pub media_packets_forwarded: Counter,
+    /// RTP payload bytes forwarded to receivers.
+    pub media_bytes_forwarded: Counter,
+    /// Keyframe requests (PLI) sent to sources.
+    pub keyframe_requests: Counter,
+    /// Receive slots that changed source.
+    pub slot_switches: Counter,
+    /// Datagrams dropped: from unknown addresses, or unreadable.
+    pub media_dropped_datagrams: Counter,
 }
 
 impl Default for Metrics {
@@ -66,8 +80,57 @@ impl Default for Metrics {
             "Commands applied by room actors",
             commands.clone(),
         );
+        let call_peers = Gauge::default();
+        registry.register(
+            "call_peers",
+            "People in calls (media peers)",
+            call_peers.clone(),
+        );
+        let call_peers_dropped = Counter::default();
+        registry.register(
+            "call_peers_dropped",
+            "Media peers dropped (no connection, silence, failure, lost access)",
+            call_peers_dropped.clone(),
+        );
+        let media_packets_forwarded = Counter::default();
+        registry.register(
+            "media_packets_forwarded",
+            "RTP packets forwarded to receivers",
+            media_packets_forwarded.clone(),
+        );
+        let media_bytes_forwarded = Counter::default();
+        registry.register(
+            "media_bytes_forwarded",
+            "RTP payload bytes forwarded to receivers",
+            media_bytes_forwarded.clone(),
+        );
+        let keyframe_requests = Counter::default();
+        registry.register(
+            "keyframe_requests",
+            "Keyframe requests sent to sources",
+            keyframe_requests.clone(),
+        );
+        let slot_switches = Counter::default();
+        registry.register(
+            "slot_switches",
+            "Receive slots that changed source",
+            slot_switches.clone(),
+        );
+        let media_dropped_datagrams = Counter::default();
+        registry.register(
+            "media_dropped_datagrams",
+            "Media datagrams dropped (unknown address or unreadable)",
+            media_dropped_datagrams.clone(),
+        );
         Metrics {
             registry,
+            call_peers,
+            call_peers_dropped,
+            media_packets_forwarded,
+            media_bytes_forwarded,
+            keyframe_requests,
+            slot_switches,
+            media_dropped_datagrams,
             requests,
             ws_connections,
             events_sent,

@@ -7,6 +7,7 @@
 //! content, invitations and meetings each have their own module of commands and folds.
 
 pub mod breakout;
+pub mod call;
 pub mod content;
 pub mod event;
 pub mod invitation;

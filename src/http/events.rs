@@ -82,6 +82,7 @@ async fn events(
         queue: app.config.limits.ws_queue_frames,
         ping: app.config.limits.ws_ping,
         shutdown: app.shutdown.clone(),
+        call_config: app.media.client_config.clone(),
     };
     let person = auth.person.id;
     Ok(upgrade

@@ -9,6 +9,7 @@
 //! [`Connections`] indexes live connections by person, so that an actor which adds someone to a
 //! room can start delivering that room's events to them at once.
 
+pub mod call;
 pub mod ws;
 
 use std::collections::{HashMap, HashSet};

@@ -12,6 +12,12 @@
 //! dashboard (rosters and live locations) of a main room, and `"open":false` to stop; the server
 //! confirms with `{"type":"dashboard","room":MAIN,"seq":N,"open":…}` from which event on it applies.
 //!
+//! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
+//! `call_mute`, `call_pin`; see `docs/api.md`). They pass a per-connection rate limit here, then
+//! the room actor, which checks that the person is in the room, then the media server, whose
+//! answers (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
+//! through the connection's queue like events. The `hello` frame carries the call settings.
+//!
 //! Liveness: the server pings every `ping` interval and closes a connection it has not heard from
 //! (any frame, pongs included) for two intervals. A write that blocks that long also closes it.
 
@@ -25,7 +31,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tracing::debug;
 
-use super::Connections;
+use super::{Connections, call};
 use crate::ids::{PersonId, RoomId};
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
@@ -45,6 +51,8 @@ pub struct WsContext {
     pub ping: Duration,
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Receive slots and ICE servers for calls, sent in `hello`.
+    pub call_config: Arc<serde_json::Value>,
 }
 
 /// Runs one connection until the client leaves, stops answering, or the server shuts down.
@@ -72,6 +80,7 @@ pub async fn serve_socket(
     }
     let hello = serde_json::json!({
         "type": "hello", "room": null, "seq": 0, "person_id": person, "streams": streams,
+        "call": *ctx.call_config,
     });
     let mut open = sink
         .send(Message::Text(hello.to_string().into()))
@@ -82,6 +91,7 @@ pub async fn serve_socket(
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ping.tick().await;
     let mut last_heard = Instant::now();
+    let mut call_budget = Budget::new(Instant::now());
     let write_timeout = ctx.ping * 2;
     while open {
         tokio::select! {
@@ -112,6 +122,23 @@ pub async fn serve_socket(
                     last_heard = Instant::now();
                     if let Some((stream, open)) = dashboard_request(&text) {
                         ctx.rooms.dashboard(stream, conn.id, open).await;
+                    } else if let Some(request) = call::parse(&text) {
+                        match request {
+                            Ok((stream, request)) => {
+                                if call_budget.take(Instant::now()) {
+                                    ctx.rooms.call(stream, conn.clone(), request).await;
+                                } else {
+                                    let _ = conn.offer(&crate::rooms::call_error(
+                                        stream,
+                                        "rate_limited",
+                                        "too many call messages; slow down",
+                                    ));
+                                }
+                            }
+                            Err(frame) => {
+                                let _ = conn.offer(&frame);
+                            }
+                        }
                     }
                 }
                 Some(Ok(_)) => last_heard = Instant::now(),
@@ -149,6 +176,37 @@ fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
     }
     let request: Request = serde_json::from_str(text).ok()?;
     (request.r#type == "dashboard").then_some((request.room, request.open))
+}
+
+/// A token bucket for a connection's call messages: a burst of [`Budget::BURST`], then
+/// [`Budget::PER_SECOND`] a second. A flood is answered with `rate_limited` and reaches nobody.
+struct Budget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Budget {
+    const BURST: f64 = 20.0;
+    const PER_SECOND: f64 = 10.0;
+
+    fn new(now: Instant) -> Budget {
+        Budget {
+            tokens: Self::BURST,
+            at: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * Self::PER_SECOND;
+        self.tokens = (self.tokens + refill).min(Self::BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 fn close_frame(code: u16, reason: &'static str) -> Message {

@@ -14,12 +14,21 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, info_span, warn};
 
 use super::wire::{Frames, frames};
-use super::{Committed, Msg, RoomError, Rooms};
+use super::{CallRequest, Committed, Msg, RoomError, Rooms};
 use crate::domain::DomainError;
 use crate::domain::breakout;
+use crate::domain::call::MediaState;
 use crate::domain::room::{self, Audience, Event, RoomState};
 use crate::ids::{PersonId, RoomId};
+use crate::media::Command as MediaCommand;
 use crate::realtime::{ConnHandle, Offer};
+
+/// The `call_error` frame: a call request was refused.
+pub fn call_error(stream: RoomId, code: &str, message: &str) -> Utf8Bytes {
+    serde_json::json!({ "type": "call_error", "room": stream, "stream": stream, "code": code, "message": message })
+        .to_string()
+        .into()
+}
 
 /// The `resync` frame: reload the snapshot of `room`; events after `seq` follow.
 pub fn resync_frame(stream: RoomId, seq: u64) -> Utf8Bytes {
@@ -52,6 +61,10 @@ struct Actor {
     /// (connected owners and moderators, and people with the dashboard open): kept as a set so
     /// that such events cost O(watchers), not O(everyone).
     watchers: HashSet<PersonId>,
+    /// Someone asked for this room's call: the media server follows its locations from then on.
+    call_live: bool,
+    /// The locations the media server was last told.
+    call_synced: HashMap<PersonId, RoomId>,
 }
 
 pub(super) async fn run(
@@ -75,7 +88,7 @@ pub(super) async fn run(
                 rooms.forget(stream, generation);
                 rx.close();
                 while let Some(msg) = rx.recv().await {
-                    refuse(msg, &error);
+                    refuse(msg, &error, stream);
                 }
                 return;
             }
@@ -96,6 +109,8 @@ pub(super) async fn run(
             ring,
             subscribers: HashMap::new(),
             watchers: HashSet::new(),
+            call_live: false,
+            call_synced: HashMap::new(),
         };
         loop {
             let deadline = actor.state.breakout.next_deadline();
@@ -120,14 +135,18 @@ pub(super) async fn run(
         // Anything still queued finds the room deleted.
         rx.close();
         while let Some(msg) = rx.recv().await {
-            refuse(msg, &RoomError::Domain(DomainError::NotFound("room")));
+            refuse(
+                msg,
+                &RoomError::Domain(DomainError::NotFound("room")),
+                stream,
+            );
         }
     }
     .instrument(span)
     .await
 }
 
-fn refuse(msg: Msg, error: &RoomError) {
+fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
     let copy = || match error {
         RoomError::Domain(e) => RoomError::Domain(e.clone()),
         _ => RoomError::Unavailable,
@@ -141,6 +160,13 @@ fn refuse(msg: Msg, error: &RoomError) {
         }
         Msg::Inspect(_, reply) => {
             let _ = reply.send(copy());
+        }
+        Msg::Call { conn, .. } => {
+            let _ = conn.offer(&call_error(
+                stream,
+                "not_in_room",
+                "you are not in this room",
+            ));
         }
         Msg::Unsubscribe { .. } | Msg::Dashboard { .. } => {}
     }
@@ -178,6 +204,7 @@ impl Actor {
                 let _ = reply.send(Ok(self.subscribe(conn, since)));
             }
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
+            Msg::Call { conn, request } => self.call(conn, request),
             Msg::Dashboard { conn_id, open } => {
                 let stream = self.stream;
                 let confirmation: Utf8Bytes = serde_json::json!({
@@ -266,10 +293,21 @@ impl Actor {
             self.publish(seq, event, true);
             if let Some(person) = removed.filter(|p| !self.state.has_access(*p)) {
                 self.detach(|c| c.person == person);
+                if self.call_live {
+                    self.rooms.media.send(MediaCommand::Evict {
+                        stream: self.stream,
+                        person,
+                    });
+                }
             }
         }
         if deleted {
             self.detach(|_| true);
+            if self.call_live {
+                self.rooms.media.send(MediaCommand::Close {
+                    stream: self.stream,
+                });
+            }
         }
         Ok(numbered)
     }
@@ -282,6 +320,7 @@ impl Actor {
 
     /// Delivers an event to every subscriber that may see it and, if `keep`, keeps it for replay.
     fn publish(&mut self, seq: u64, event: Event, keep: bool) {
+        self.sync_call(&event);
         let stream = self.stream;
         let published = Published {
             seq,
@@ -348,6 +387,133 @@ impl Actor {
         }
         for person in gone {
             self.connection_closed(person);
+        }
+    }
+
+    /// A call request: only someone who is in one of this stream's rooms may make one; the media
+    /// server learns the stream's locations before its first request.
+    fn call(&mut self, conn: ConnHandle, request: CallRequest) {
+        let (stream, person) = (self.stream, conn.person);
+        if !self.state.locations.contains_key(&person) {
+            let _ = conn.offer(&call_error(
+                stream,
+                "not_in_room",
+                "you are not in this room",
+            ));
+            return;
+        }
+        if !self.call_live {
+            self.call_live = true;
+            let everyone: Vec<PersonId> = self.state.locations.keys().copied().collect();
+            self.send_locations(everyone);
+        }
+        let command = match request {
+            CallRequest::Join { sdp, mic, camera } => MediaCommand::Join {
+                stream,
+                person,
+                sdp,
+                state: MediaState {
+                    mic,
+                    camera,
+                    ..MediaState::default()
+                },
+            },
+            CallRequest::Leave => MediaCommand::Leave { stream, person },
+            CallRequest::Media {
+                mic,
+                camera,
+                screen,
+            } => MediaCommand::Media {
+                stream,
+                person,
+                mic,
+                camera,
+                screen,
+            },
+            CallRequest::Mute { person_id } => {
+                if !self.state.manages(person) {
+                    let _ = conn.offer(&call_error(
+                        stream,
+                        "forbidden",
+                        "only owners and moderators may mute others",
+                    ));
+                    return;
+                }
+                MediaCommand::Mute {
+                    stream,
+                    target: person_id,
+                    by: self
+                        .state
+                        .display_name(person)
+                        .unwrap_or_default()
+                        .to_owned(),
+                }
+            }
+            CallRequest::Pin { person_id } => MediaCommand::Pin {
+                stream,
+                person,
+                pin: person_id,
+            },
+        };
+        self.rooms.media.send(command);
+    }
+
+    /// Tells the media server of location changes an event made, once the call is live.
+    fn sync_call(&mut self, event: &Event) {
+        if !self.call_live {
+            return;
+        }
+        let people: Vec<PersonId> = match event {
+            Event::Connected { person_id, .. }
+            | Event::Disconnected { person_id, .. }
+            | Event::Located { person_id, .. }
+            | Event::Assigned { person_id, .. } => vec![*person_id],
+            Event::BreakoutStarted { .. }
+            | Event::BreakoutStopped { .. }
+            | Event::RoomsBroughtBack { .. }
+            | Event::BreakoutRoomsDeleted { .. }
+            | Event::MemberRemoved { .. } => {
+                let both: HashSet<PersonId> = self
+                    .call_synced
+                    .keys()
+                    .chain(self.state.locations.keys())
+                    .copied()
+                    .collect();
+                both.into_iter().collect()
+            }
+            _ => return,
+        };
+        self.send_locations(people);
+    }
+
+    fn send_locations(&mut self, people: Vec<PersonId>) {
+        let mut changes = Vec::new();
+        for person in people {
+            let now = self.state.locations.get(&person).copied();
+            if self.call_synced.get(&person).copied() == now {
+                continue;
+            }
+            match now {
+                Some(room) => {
+                    self.call_synced.insert(person, room);
+                    let name = self
+                        .state
+                        .display_name(person)
+                        .unwrap_or_default()
+                        .to_owned();
+                    changes.push((person, Some((room, name))));
+                }
+                None => {
+                    self.call_synced.remove(&person);
+                    changes.push((person, None));
+                }
+            }
+        }
+        if !changes.is_empty() {
+            self.rooms.media.send(MediaCommand::Locations {
+                stream: self.stream,
+                people: changes,
+            });
         }
     }
 

@@ -12,7 +12,7 @@
 mod actor;
 mod wire;
 
-pub use actor::resync_frame;
+pub use actor::{call_error, resync_frame};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +23,8 @@ use tracing::instrument;
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 use crate::domain::room::{self, Caller, Command, Ctx, RoomState};
-use crate::ids::RoomId;
+use crate::ids::{PersonId, RoomId};
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::realtime::{ConnHandle, Connections};
 use crate::store::{SharedStore, StoreError};
@@ -85,6 +86,45 @@ pub(crate) enum Msg {
         conn_id: u64,
         open: bool,
     },
+    Call {
+        conn: ConnHandle,
+        request: CallRequest,
+    },
+}
+
+/// A call request from a client, checked by the room actor before the media server sees it.
+#[derive(Debug)]
+pub enum CallRequest {
+    /// Join with an SDP offer, sending these sources from the start.
+    Join {
+        /// The offer.
+        sdp: String,
+        /// Microphone on.
+        mic: bool,
+        /// Camera on.
+        camera: bool,
+    },
+    /// Leave the call.
+    Leave,
+    /// Turn sources on or off.
+    Media {
+        /// Microphone on.
+        mic: bool,
+        /// Camera on.
+        camera: bool,
+        /// Screen shared.
+        screen: bool,
+    },
+    /// Mute someone's microphone (moderators).
+    Mute {
+        /// Whose.
+        person_id: PersonId,
+    },
+    /// Keep someone's camera in view, or stop.
+    Pin {
+        /// Whom.
+        person_id: Option<PersonId>,
+    },
 }
 
 /// Finds or starts the actor of each main room.
@@ -93,6 +133,7 @@ pub struct Rooms {
     clock: SharedClock,
     connections: Arc<Connections>,
     metrics: Arc<Metrics>,
+    media: Media,
     settings: ActorSettings,
     /// Held only to look up or insert a sender, never across an `.await`.
     actors: Mutex<HashMap<RoomId, (u64, mpsc::Sender<Msg>)>>,
@@ -109,6 +150,7 @@ impl Rooms {
         clock: SharedClock,
         connections: Arc<Connections>,
         metrics: Arc<Metrics>,
+        media: Media,
         settings: ActorSettings,
     ) -> Arc<Rooms> {
         Arc::new(Rooms {
@@ -116,6 +158,7 @@ impl Rooms {
             clock,
             connections,
             metrics,
+            media,
             settings,
             actors: Mutex::new(HashMap::new()),
             next_generation: Default::default(),
@@ -148,6 +191,29 @@ impl Rooms {
         let sender = self.actors_lock().get(&stream).map(|(_, tx)| tx.clone());
         if let Some(tx) = sender {
             let _ = tx.send(Msg::Dashboard { conn_id, open }).await;
+        }
+    }
+
+    /// Passes a call request to the actor of `stream`; if the room has no live actor the person
+    /// cannot be in it, and is told so.
+    pub async fn call(self: &Arc<Self>, stream: RoomId, conn: ConnHandle, request: CallRequest) {
+        let sender = self.actors_lock().get(&stream).map(|(_, tx)| tx.clone());
+        let refused = match sender {
+            Some(tx) => tx
+                .send(Msg::Call {
+                    conn: conn.clone(),
+                    request,
+                })
+                .await
+                .is_err(),
+            None => true,
+        };
+        if refused {
+            let _ = conn.offer(&actor::call_error(
+                stream,
+                "not_in_room",
+                "you are not in this room",
+            ));
         }
     }
 

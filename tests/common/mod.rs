@@ -65,6 +65,7 @@ impl TestServer {
     ) -> TestServer {
         let base = Settings {
             data_dir: Some(dir.path().to_owned()),
+            media_bind: Some("127.0.0.1:0".parse().unwrap()),
             ..Settings::default()
         };
         let config = Config::resolve(settings.over(base)).expect("config");

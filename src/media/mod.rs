@@ -1,0 +1,131 @@
+//! Calls: a selective forwarding unit (SFU) inside the Huddle process, on str0m.
+//!
+//! Each person keeps **one PeerConnection per main room** for the whole meeting. It carries their
+//! microphone, camera and screen, and a fixed pool of receive slots negotiated once. When people
+//! move between rooms, the server only changes which source feeds which slot (and tells the client
+//! in a `call_state` frame): no renegotiation, no new ICE or DTLS. Who may receive whom is the pure
+//! rule of [`crate::domain::call::table`]; the SFU forwards by it and nothing else.
+//!
+//! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
+//! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
+//! [`call`] and [`slots`] are its parts; [`offer`] checks a client's SDP offer.
+//!
+//! The room actors send [`sfu::Command`]s through a [`Media`] handle and never wait: the channel
+//! is unbounded because its senders are the actors (whose rate is bounded by their commits and by
+//! each connection's signalling limit), and a lost location update would forward media to the
+//! wrong room. The media thread never waits on an actor, the store or a WebSocket: frames for
+//! people go to their connections' bounded queues with `try_send`.
+
+pub mod call;
+pub mod offer;
+pub mod peer;
+pub mod sfu;
+pub mod slots;
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use sfu::Command;
+
+use crate::metrics::Metrics;
+use crate::realtime::Connections;
+
+/// What the media server needs to start.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The UDP address to bind (one port for every call).
+    pub bind: SocketAddr,
+    /// The address to advertise to clients, if not the bound one (a server behind 1:1 NAT).
+    pub public_ip: Option<std::net::IpAddr>,
+    /// Most audio receive slots per client.
+    pub audio_slots: usize,
+    /// Most video receive slots per client.
+    pub video_slots: usize,
+    /// ICE servers handed to clients (`[{"urls": …}]`, as `RTCPeerConnection` takes them).
+    pub ice_servers: serde_json::Value,
+    /// A peer must connect within this time.
+    pub connect_timeout: Duration,
+    /// A connected peer not heard from for this long is dropped.
+    pub idle_timeout: Duration,
+}
+
+/// The handle through which room actors reach the media server.
+#[derive(Debug, Clone)]
+pub struct Media {
+    tx: mpsc::UnboundedSender<Command>,
+    /// The advertised UDP address.
+    pub address: SocketAddr,
+    /// Pool sizes and ICE servers, for clients.
+    pub client_config: Arc<serde_json::Value>,
+}
+
+/// Why the media server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// The UDP socket could not be bound.
+    #[error("media_bind {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// No address can be advertised.
+    #[error(
+        "media_bind {0} listens on every address: set media_public_ip to the address clients reach"
+    )]
+    NoAddress(SocketAddr),
+    /// The DTLS certificate could not be made.
+    #[error("could not generate the DTLS certificate")]
+    Certificate,
+}
+
+impl Media {
+    /// Binds the UDP socket and starts the media thread. It stops when every handle is dropped.
+    pub fn start(
+        config: &MediaConfig,
+        metrics: Arc<Metrics>,
+        connections: Arc<Connections>,
+    ) -> Result<Media, MediaError> {
+        let socket =
+            std::net::UdpSocket::bind(config.bind).map_err(|e| MediaError::Bind(config.bind, e))?;
+        let bound = socket
+            .local_addr()
+            .map_err(|e| MediaError::Bind(config.bind, e))?;
+        let ip = config.public_ip.unwrap_or(bound.ip());
+        if ip.is_unspecified() {
+            return Err(MediaError::NoAddress(config.bind));
+        }
+        let address = SocketAddr::new(ip, bound.port());
+        let cert = udp::certificate().ok_or(MediaError::Certificate)?;
+        let sfu = sfu::Sfu::new(
+            sfu::SfuConfig {
+                candidate: address,
+                audio_slots: config.audio_slots,
+                video_slots: config.video_slots,
+                connect_timeout: config.connect_timeout,
+                idle_timeout: config.idle_timeout,
+            },
+            cert,
+            metrics,
+        );
+        let (tx, rx) = mpsc::unbounded_channel();
+        udp::spawn(socket, sfu, rx, connections).map_err(|e| MediaError::Bind(config.bind, e))?;
+        tracing::info!(%address, "media server listening (UDP)");
+        let client_config = serde_json::json!({
+            "audio_slots": config.audio_slots,
+            "video_slots": config.video_slots,
+            "ice_servers": config.ice_servers,
+        });
+        Ok(Media {
+            tx,
+            address,
+            client_config: Arc::new(client_config),
+        })
+    }
+
+    /// Hands a command to the media thread without waiting.
+    pub fn send(&self, command: Command) {
+        // The thread only stops when every handle is gone, so a send cannot fail while we hold one.
+        let _ = self.tx.send(command);
+    }
+}

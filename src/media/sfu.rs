@@ -1,0 +1,828 @@
+//! The selective forwarding unit, sans I/O: datagrams, commands and time go in; datagrams to send
+//! and signalling frames for people come out. The UDP thread (`media::udp`) and the routing tests
+//! drive the same code, the tests on simulated time.
+//!
+//! Invariants:
+//! - a datagram finds its peer through a map from remote address; an unknown address is only
+//!   learnt from a STUN request whose username names a peer's ICE fragment (and which that peer's
+//!   `Rtc` accepts); anything else from an unknown address is dropped;
+//! - a packet is forwarded only along `Call::routes`, which are rebuilt from
+//!   [`crate::domain::call::table`] whenever locations, membership or media states change, before
+//!   any further packet is handled;
+//! - a peer that does not connect within `connect_timeout`, or is not heard from for
+//!   `idle_timeout`, is removed with everything that pointed at it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::config::DtlsCert;
+use str0m::ice::StunMessage;
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Event, IceConnectionState, Input, Output};
+use tracing::{debug, info};
+
+use super::call::{Call, Member};
+use super::offer;
+use super::peer::{Feed, Peer, PeerId, Setup};
+use super::slots::{self, starts_keyframe};
+use crate::domain::call::{MediaState, Source};
+use crate::ids::{PersonId, RoomId};
+use crate::metrics::Metrics;
+
+/// How often speakers are re-ranked, speaking flags settled and silent peers dropped.
+const TICK: Duration = Duration::from_millis(200);
+/// The least time between two keyframe requests to one source.
+const KEYFRAME_GAP: Duration = Duration::from_millis(300);
+/// How long a slot waits for a keyframe before asking again.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(600);
+/// Remote addresses remembered per peer.
+const MAX_ADDRS: usize = 8;
+
+/// Settings of the media server.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The host candidate offered to clients (the public address and the UDP port).
+    pub candidate: SocketAddr,
+    /// Most audio receive slots a client may offer.
+    pub audio_slots: usize,
+    /// Most video receive slots a client may offer.
+    pub video_slots: usize,
+    /// A peer must connect (ICE and DTLS) within this time.
+    pub connect_timeout: Duration,
+    /// A connected peer not heard from for this long is dropped.
+    pub idle_timeout: Duration,
+}
+
+/// What the room actors (and, through them, clients) ask of the media server.
+#[derive(Debug)]
+pub enum Command {
+    /// Where people of a main room are now; `None` means not connected (or no longer a member).
+    Locations {
+        /// The main room.
+        stream: RoomId,
+        /// Each person's location and display name.
+        people: Vec<(PersonId, Option<(RoomId, String)>)>,
+    },
+    /// Join the call with an offer (replaces an earlier peer of the same person).
+    Join {
+        /// The main room.
+        stream: RoomId,
+        /// Who.
+        person: PersonId,
+        /// The SDP offer.
+        sdp: String,
+        /// What they send from the start.
+        state: MediaState,
+    },
+    /// Leave the call.
+    Leave {
+        /// The main room.
+        stream: RoomId,
+        /// Who.
+        person: PersonId,
+    },
+    /// A member turned a source on or off.
+    Media {
+        /// The main room.
+        stream: RoomId,
+        /// Who.
+        person: PersonId,
+        /// Microphone on.
+        mic: bool,
+        /// Camera on.
+        camera: bool,
+        /// Screen shared.
+        screen: bool,
+    },
+    /// A moderator muted someone's microphone.
+    Mute {
+        /// The main room.
+        stream: RoomId,
+        /// Whose microphone.
+        target: PersonId,
+        /// The moderator's name, to tell the target.
+        by: String,
+    },
+    /// Keep one person's camera in view (or stop, with `None`).
+    Pin {
+        /// The main room.
+        stream: RoomId,
+        /// Who pins.
+        person: PersonId,
+        /// Whom.
+        pin: Option<PersonId>,
+    },
+    /// Someone lost access to the main room: end their call.
+    Evict {
+        /// The main room.
+        stream: RoomId,
+        /// Who.
+        person: PersonId,
+    },
+    /// The main room was deleted: end its call.
+    Close {
+        /// The main room.
+        stream: RoomId,
+    },
+}
+
+/// A frame for one person's WebSocket connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    /// The main room.
+    pub stream: RoomId,
+    /// Who.
+    pub person: PersonId,
+    /// The JSON frame.
+    pub frame: String,
+}
+
+/// The media server's state.
+pub struct Sfu {
+    config: SfuConfig,
+    cert: DtlsCert,
+    metrics: Arc<Metrics>,
+    peers: HashMap<PeerId, Peer>,
+    by_addr: HashMap<SocketAddr, PeerId>,
+    by_ufrag: HashMap<String, PeerId>,
+    by_person: HashMap<(RoomId, PersonId), PeerId>,
+    calls: HashMap<RoomId, Call>,
+    timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
+    next_tick: Option<Instant>,
+    next_id: PeerId,
+    /// Packets received and not yet forwarded.
+    incoming: VecDeque<(PeerId, RtpPacket)>,
+    /// Keyframe requests from receivers, by slot.
+    keyframe_asks: VecDeque<(PeerId, str0m::media::Mid)>,
+    /// Peers that were written to and must be polled.
+    touched: HashSet<PeerId>,
+    /// Peers to remove, with the reason.
+    doomed: Vec<(PeerId, &'static str)>,
+    transmits: VecDeque<Transmit>,
+    signals: VecDeque<Signal>,
+}
+
+impl Sfu {
+    /// A media server with no calls; `cert` is shared by every peer's DTLS.
+    pub fn new(config: SfuConfig, cert: DtlsCert, metrics: Arc<Metrics>) -> Sfu {
+        Sfu {
+            config,
+            cert,
+            metrics,
+            peers: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_person: HashMap::new(),
+            calls: HashMap::new(),
+            timers: BinaryHeap::new(),
+            next_tick: None,
+            next_id: 1,
+            incoming: VecDeque::new(),
+            keyframe_asks: VecDeque::new(),
+            touched: HashSet::new(),
+            doomed: Vec::new(),
+            transmits: VecDeque::new(),
+            signals: VecDeque::new(),
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next frame for a person.
+    pub fn poll_signal(&mut self) -> Option<Signal> {
+        self.signals.pop_front()
+    }
+
+    /// When [`Sfu::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (timer, self.next_tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// How many peers exist (for tests and metrics).
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The receiving peer's slots: (mid, video, feed).
+    pub fn slots_of(
+        &self,
+        stream: RoomId,
+        person: PersonId,
+    ) -> Option<Vec<(String, bool, Option<Feed>)>> {
+        let peer = self.peers.get(self.by_person.get(&(stream, person))?)?;
+        Some(
+            peer.slots
+                .iter()
+                .map(|s| (s.mid.to_string(), s.video, s.feed))
+                .collect(),
+        )
+    }
+
+    /// The forwarding the server does now: for each receiving person, the sources in its slots.
+    pub fn forwarding(&self, stream: RoomId) -> HashMap<PersonId, BTreeSet<Feed>> {
+        let Some(call) = self.calls.get(&stream) else {
+            return HashMap::new();
+        };
+        call.members
+            .iter()
+            .filter_map(|(person, m)| {
+                let peer = self.peers.get(&m.peer)?;
+                Some((*person, peer.slots.iter().filter_map(|s| s.feed).collect()))
+            })
+            .collect()
+    }
+
+    /// The pure rule's table for a stream, as this server knows its locations and members.
+    pub fn table(&self, stream: RoomId) -> crate::domain::call::Table {
+        self.calls.get(&stream).map(Call::table).unwrap_or_default()
+    }
+
+    /// Applies a command from a room actor.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Locations { stream, people } => {
+                let call = self.calls.entry(stream).or_default();
+                for (person, located) in people {
+                    match located {
+                        Some((room, name)) => {
+                            call.locations.insert(person, room);
+                            call.names.insert(person, name);
+                        }
+                        None => {
+                            call.locations.remove(&person);
+                        }
+                    }
+                }
+                call.dirty = true;
+            }
+            Command::Join {
+                stream,
+                person,
+                sdp,
+                state,
+            } => self.join(now, stream, person, &sdp, state),
+            Command::Leave { stream, person } => self.remove_person(stream, person, "left"),
+            Command::Evict { stream, person } => self.remove_person(stream, person, "removed"),
+            Command::Media {
+                stream,
+                person,
+                mic,
+                camera,
+                screen,
+            } => {
+                if let Some(m) = self.member(stream, person) {
+                    // Turning the microphone on is how its owner lifts a moderator's mute.
+                    let muted = m.state.muted_by_moderator && !mic;
+                    m.state = MediaState {
+                        mic,
+                        camera,
+                        screen,
+                        muted_by_moderator: muted,
+                    };
+                    self.mark(stream);
+                } else {
+                    self.not_in_call(stream, person);
+                }
+            }
+            Command::Mute { stream, target, by } => {
+                if let Some(m) = self.member(stream, target) {
+                    m.state.muted_by_moderator = true;
+                    let frame = serde_json::json!({
+                        "type": "call_muted", "room": stream, "stream": stream, "by": by,
+                    });
+                    self.signal(stream, target, frame.to_string());
+                    self.mark(stream);
+                }
+            }
+            Command::Pin {
+                stream,
+                person,
+                pin,
+            } => {
+                if let Some(m) = self.member(stream, person) {
+                    m.pin = pin;
+                    self.mark(stream);
+                } else {
+                    self.not_in_call(stream, person);
+                }
+            }
+            Command::Close { stream } => {
+                let people: Vec<PersonId> = self
+                    .calls
+                    .get(&stream)
+                    .map(|c| c.members.keys().copied().collect())
+                    .unwrap_or_default();
+                for person in people {
+                    self.remove_person(stream, person, "room_deleted");
+                }
+                self.calls.remove(&stream);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// Takes a datagram that arrived on the media socket.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let Ok(contents) = bytes.try_into() else {
+            self.metrics.media_dropped_datagrams.inc();
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        let id = match self.by_addr.get(&source) {
+            Some(id) => *id,
+            None => {
+                // Only a STUN request naming one of our ICE fragments introduces an address.
+                let found = StunMessage::parse(bytes)
+                    .ok()
+                    .and_then(|m| m.split_username().map(|(ours, _)| ours.to_owned()))
+                    .and_then(|ours| self.by_ufrag.get(&ours).copied())
+                    .filter(|id| self.peers.get(id).is_some_and(|p| p.rtc.accepts(&input)));
+                let Some(id) = found else {
+                    self.metrics.media_dropped_datagrams.inc();
+                    return;
+                };
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    if peer.addrs.len() >= MAX_ADDRS {
+                        let old = peer.addrs.remove(0);
+                        self.by_addr.remove(&old);
+                    }
+                    peer.addrs.push(source);
+                }
+                self.by_addr.insert(source, id);
+                id
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.last_heard = now;
+        if let Err(e) = peer.rtc.handle_input(input) {
+            debug!(peer = id, error = %e, "input refused");
+        }
+        self.touched.insert(id);
+        self.settle(now);
+    }
+
+    /// Drives timers: str0m's, keyframe retries, speaker ranking and dropping silent peers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if peer.scheduled == Some(at) {
+                peer.scheduled = None;
+            }
+            if peer.next_timeout <= now {
+                let _ = peer.rtc.handle_input(Input::Timeout(now));
+            }
+            self.touched.insert(id);
+        }
+        if self.next_tick.is_some_and(|t| t <= now) {
+            self.tick(now);
+        }
+        self.settle(now);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.next_tick = (!self.peers.is_empty()).then_some(now + TICK);
+        for peer in self.peers.values() {
+            let silent = now.saturating_duration_since(peer.last_heard);
+            let age = now.saturating_duration_since(peer.created);
+            if !peer.rtc.is_alive() {
+                self.doomed.push((peer.id, "closed"));
+            } else if !peer.connected && age > self.config.connect_timeout {
+                self.doomed.push((peer.id, "connect_timeout"));
+            } else if peer.connected && silent > self.config.idle_timeout {
+                self.doomed.push((peer.id, "idle_timeout"));
+            }
+        }
+        for (stream, call) in self.calls.iter_mut() {
+            let mut changed = false;
+            for m in call.members.values_mut() {
+                changed |= m.settle_speaking();
+            }
+            // Ranking matters only where there are more sources than some receiver's slots;
+            // re-rank every tick then (cheap: rooms are small), and whenever a flag changed.
+            if changed || call.members.len() > 2 {
+                call.dirty = true;
+            }
+            let _ = stream;
+        }
+        // Slots still waiting for a keyframe ask their source again.
+        let mut asks = Vec::new();
+        for peer in self.peers.values() {
+            for slot in &peer.slots {
+                if let Some((person, source)) =
+                    slot.feed.filter(|_| slot.rewrite.awaiting_keyframe())
+                {
+                    asks.push((peer.stream, person, source));
+                }
+            }
+        }
+        for (stream, person, source) in asks {
+            self.ask_keyframe(stream, person, source, now, KEYFRAME_RETRY);
+        }
+    }
+
+    fn member(&mut self, stream: RoomId, person: PersonId) -> Option<&mut Member> {
+        self.calls.get_mut(&stream)?.members.get_mut(&person)
+    }
+
+    fn mark(&mut self, stream: RoomId) {
+        if let Some(call) = self.calls.get_mut(&stream) {
+            call.dirty = true;
+        }
+    }
+
+    fn signal(&mut self, stream: RoomId, person: PersonId, frame: String) {
+        self.signals.push_back(Signal {
+            stream,
+            person,
+            frame,
+        });
+    }
+
+    fn error(&mut self, stream: RoomId, person: PersonId, code: &str, message: &str) {
+        let frame = serde_json::json!({
+            "type": "call_error", "room": stream, "stream": stream, "code": code, "message": message,
+        });
+        self.signal(stream, person, frame.to_string());
+    }
+
+    fn not_in_call(&mut self, stream: RoomId, person: PersonId) {
+        self.error(stream, person, "not_in_call", "join the call first");
+    }
+
+    fn join(
+        &mut self,
+        now: Instant,
+        stream: RoomId,
+        person: PersonId,
+        sdp: &str,
+        state: MediaState,
+    ) {
+        let shape = match offer::check(sdp, self.config.audio_slots, self.config.video_slots) {
+            Ok(shape) => shape,
+            Err(e) => return self.error(stream, person, e.code, &e.message),
+        };
+        let id = self.next_id;
+        let setup = Setup {
+            cert: &self.cert,
+            candidate: self.config.candidate,
+        };
+        let (peer, answer) = match Peer::accept(id, stream, person, sdp, &shape, &setup, now) {
+            Ok(ok) => ok,
+            Err(message) => return self.error(stream, person, "sdp_invalid", &message),
+        };
+        self.next_id += 1;
+        if self.by_person.contains_key(&(stream, person)) {
+            self.remove_person(stream, person, "replaced");
+        }
+        info!(room = %stream, person = %person, call_id = id, "joined the call");
+        self.by_ufrag.insert(peer.ufrag.clone(), id);
+        self.by_person.insert((stream, person), id);
+        self.peers.insert(id, peer);
+        self.touched.insert(id);
+        self.metrics.call_peers.inc();
+        let call = self.calls.entry(stream).or_default();
+        call.joins += 1;
+        call.members
+            .insert(person, Member::new(id, state, call.joins));
+        call.dirty = true;
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now + TICK);
+        }
+        let frame = serde_json::json!({
+            "type": "call_answer", "room": stream, "stream": stream, "call_id": id, "sdp": answer,
+        });
+        self.signal(stream, person, frame.to_string());
+    }
+
+    fn remove_person(&mut self, stream: RoomId, person: PersonId, reason: &'static str) {
+        match self.by_person.get(&(stream, person)) {
+            Some(id) => {
+                let id = *id;
+                self.remove_peer(id, reason);
+            }
+            None if reason == "left" => self.not_in_call(stream, person),
+            None => {}
+        }
+    }
+
+    fn remove_peer(&mut self, id: PeerId, reason: &'static str) {
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
+        info!(room = %peer.stream, person = %peer.person, call_id = id, reason, "left the call");
+        peer.rtc.disconnect();
+        for addr in &peer.addrs {
+            self.by_addr.remove(addr);
+        }
+        self.by_ufrag.remove(&peer.ufrag);
+        if self.by_person.get(&(peer.stream, peer.person)) == Some(&id) {
+            self.by_person.remove(&(peer.stream, peer.person));
+        }
+        self.touched.remove(&id);
+        if let Some(call) = self.calls.get_mut(&peer.stream)
+            && call.members.get(&peer.person).is_some_and(|m| m.peer == id)
+        {
+            call.members.remove(&peer.person);
+            call.dirty = true;
+        }
+        self.metrics.call_peers.dec();
+        if reason != "left" && reason != "replaced" {
+            self.metrics.call_peers_dropped.inc();
+        }
+        let frame = serde_json::json!({
+            "type": "call_ended", "room": peer.stream, "stream": peer.stream, "call_id": id, "reason": reason,
+        });
+        self.signal(peer.stream, peer.person, frame.to_string());
+    }
+
+    /// Runs everything that follows from an input until nothing is left: peers' output, routing
+    /// changes, forwarding, and removals.
+    fn settle(&mut self, now: Instant) {
+        loop {
+            let touched: Vec<PeerId> = self.touched.drain().collect();
+            for id in &touched {
+                self.drain(*id, now);
+            }
+            let dirty: Vec<RoomId> = self
+                .calls
+                .iter()
+                .filter(|(_, c)| c.dirty)
+                .map(|(s, _)| *s)
+                .collect();
+            for stream in dirty {
+                self.refresh(stream, now);
+            }
+            if !self.doomed.is_empty() {
+                for (id, reason) in std::mem::take(&mut self.doomed) {
+                    self.remove_peer(id, reason);
+                }
+                continue;
+            }
+            while let Some((from, packet)) = self.incoming.pop_front() {
+                self.forward(from, packet, now);
+            }
+            while let Some((peer, mid)) = self.keyframe_asks.pop_front() {
+                let feed = self
+                    .peers
+                    .get(&peer)
+                    .and_then(|p| p.slots.iter().find(|s| s.mid == mid))
+                    .and_then(|s| s.feed.map(|f| (p_stream(&self.peers, peer), f)));
+                if let Some((Some(stream), (person, source))) = feed {
+                    self.ask_keyframe(stream, person, source, now, KEYFRAME_GAP);
+                }
+            }
+            if self.touched.is_empty() && !self.calls.values().any(|c| c.dirty) {
+                break;
+            }
+        }
+    }
+
+    /// Polls one peer's `Rtc` until it only has a timeout left.
+    fn drain(&mut self, id: PeerId, now: Instant) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        loop {
+            match peer.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(Output::Timeout(t)) => {
+                    peer.next_timeout = t;
+                    if peer.scheduled.is_none_or(|s| t < s) {
+                        peer.scheduled = Some(t);
+                        self.timers.push(Reverse((t, id)));
+                    }
+                    break;
+                }
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => {
+                        peer.connected = true;
+                        debug!(room = %peer.stream, person = %peer.person, "media connected");
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        debug!(room = %peer.stream, person = %peer.person, "ICE disconnected");
+                    }
+                    Event::RtpPacket(packet) => self.incoming.push_back((id, packet)),
+                    Event::KeyframeRequest(req) => self.keyframe_asks.push_back((id, req.mid)),
+                    _ => {}
+                },
+                Err(e) => {
+                    debug!(peer = id, error = %e, "peer failed");
+                    self.doomed.push((id, "failed"));
+                    break;
+                }
+            }
+            if !peer.rtc.is_alive() {
+                self.doomed.push((id, "closed"));
+                break;
+            }
+        }
+        let _ = now;
+    }
+
+    /// Recomputes every slot of a call from the rule, and tells receivers what changed.
+    fn refresh(&mut self, stream: RoomId, now: Instant) {
+        let Some(call) = self.calls.get_mut(&stream) else {
+            return;
+        };
+        call.dirty = false;
+        let table = call.table();
+        let empty = BTreeSet::new();
+        let mut routes: HashMap<Feed, Vec<(PeerId, usize)>> = HashMap::new();
+        let mut new_video: Vec<Feed> = Vec::new();
+        let mut views = Vec::new();
+        let receivers: Vec<(PersonId, PeerId)> =
+            call.members.iter().map(|(p, m)| (*p, m.peer)).collect();
+        for (person, peer_id) in receivers {
+            let Some(peer) = self.peers.get_mut(&peer_id) else {
+                continue;
+            };
+            let allowed = table.get(&person).unwrap_or(&empty);
+            let (audio, video) = call.wanted(person, allowed);
+            for (is_video, wanted) in [(false, audio), (true, video)] {
+                let indexes: Vec<usize> = (0..peer.slots.len())
+                    .filter(|i| peer.slots[*i].video == is_video)
+                    .collect();
+                let current: Vec<Option<Feed>> =
+                    indexes.iter().map(|i| peer.slots[*i].feed).collect();
+                let next = slots::assign(&current, &wanted);
+                for (i, feed) in indexes.iter().zip(next) {
+                    let slot = &mut peer.slots[*i];
+                    if slot.feed != feed {
+                        slot.feed = feed;
+                        slot.pt_map = None;
+                        if let Some(f) = feed {
+                            slot.rewrite.switch(is_video);
+                            if is_video {
+                                new_video.push(f);
+                            }
+                        }
+                        self.metrics.slot_switches.inc();
+                    }
+                    if let Some(f) = feed {
+                        routes.entry(f).or_default().push((peer_id, *i));
+                    }
+                }
+            }
+            let slot_list: Vec<(String, bool, Option<Feed>)> = peer
+                .slots
+                .iter()
+                .map(|s| (s.mid.to_string(), s.video, s.feed))
+                .collect();
+            let view = call.view(stream, person, peer_id, &slot_list);
+            if view != peer.last_state {
+                peer.last_state.clone_from(&view);
+                views.push((person, view));
+            }
+        }
+        call.routes = routes;
+        for (person, view) in views {
+            self.signal(stream, person, view);
+        }
+        for (person, source) in new_video {
+            self.ask_keyframe(stream, person, source, now, KEYFRAME_GAP);
+        }
+    }
+
+    fn ask_keyframe(
+        &mut self,
+        stream: RoomId,
+        person: PersonId,
+        source: Source,
+        now: Instant,
+        gap: Duration,
+    ) {
+        let Some(id) = self.by_person.get(&(stream, person)).copied() else {
+            return;
+        };
+        if let Some(peer) = self.peers.get_mut(&id)
+            && peer.request_keyframe(source, now, gap)
+        {
+            self.metrics.keyframe_requests.inc();
+            self.touched.insert(id);
+        }
+    }
+
+    /// Forwards one packet along its routes.
+    fn forward(&mut self, from: PeerId, packet: RtpPacket, now: Instant) {
+        let Some(src) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let (stream, person) = (src.stream, src.person);
+        let Some(source) = src.source_of(packet.header.ssrc) else {
+            return;
+        };
+        let codec = if source.is_video() {
+            src.codec_of(packet.header.payload_type)
+        } else {
+            None
+        };
+        let in_params = src
+            .rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.pt() == packet.header.payload_type)
+            .cloned();
+        let Some(call) = self.calls.get_mut(&stream) else {
+            return;
+        };
+        if let (Source::Mic, Some(level), Some(m)) = (
+            source,
+            packet.header.ext_vals.audio_level,
+            call.members.get_mut(&person),
+        ) {
+            m.hear(level, now);
+        }
+        let Some(targets) = call.routes.get(&(person, source)) else {
+            return;
+        };
+        let clock_rate = if source.is_video() { 90_000 } else { 48_000 };
+        let seq = *packet.seq_no;
+        let ts = packet.header.timestamp;
+        let ext = ExtensionValues {
+            audio_level: packet.header.ext_vals.audio_level,
+            voice_activity: packet.header.ext_vals.voice_activity,
+            ..Default::default()
+        };
+        for (peer_id, index) in targets {
+            let Some(peer) = self.peers.get_mut(peer_id) else {
+                continue;
+            };
+            let Some(slot) = peer.slots.get_mut(*index) else {
+                continue;
+            };
+            let pt = match slot.pt_map {
+                Some((i, o)) if i == packet.header.payload_type => o,
+                _ => {
+                    let Some(out) = in_params
+                        .clone()
+                        .and_then(|p| peer.rtc.codec_config().match_params(p).map(|p| p.pt()))
+                    else {
+                        continue;
+                    };
+                    slot.pt_map = Some((packet.header.payload_type, out));
+                    out
+                }
+            };
+            let payload = &packet.payload;
+            let Some((out_seq, out_ts)) = slot.rewrite.map(seq, ts, now, clock_rate, || {
+                codec.is_some_and(|c| starts_keyframe(c, payload))
+            }) else {
+                continue;
+            };
+            let mid = slot.mid;
+            let mut api = peer.rtc.direct_api();
+            let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+                continue;
+            };
+            tx.write_rtp(
+                RtpWrite::new(pt, out_seq.into(), out_ts, now, packet.payload.clone())
+                    .marker(packet.header.marker)
+                    .ext_vals(ext.clone())
+                    .nackable(source.is_video()),
+            );
+            self.metrics.media_packets_forwarded.inc();
+            self.metrics
+                .media_bytes_forwarded
+                .inc_by(packet.payload.len() as u64);
+            self.touched.insert(*peer_id);
+        }
+    }
+}
+
+fn p_stream(peers: &HashMap<PeerId, Peer>, id: PeerId) -> Option<RoomId> {
+    peers.get(&id).map(|p| p.stream)
+}

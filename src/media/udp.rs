@@ -1,0 +1,114 @@
+//! The media thread: one UDP socket, the [`Sfu`], and a current-thread tokio runtime that wakes
+//! for a datagram, a command or the SFU's next timer — never on a fixed poll.
+//!
+//! It runs on its own OS thread so that forwarding never competes with HTTP work for a runtime
+//! worker, and so that nothing on it can wait on the room actors, the store or a WebSocket:
+//! frames for people are offered to their connections' bounded queues and dropped if full (the
+//! next `call_state` carries the whole view again).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use str0m::config::DtlsCert;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::sfu::{Command, Sfu};
+use crate::realtime::Connections;
+
+/// Datagrams read in one go before the SFU settles and writes.
+const BATCH: usize = 64;
+
+/// Makes the DTLS certificate every peer presents (one per process: generating one per peer
+/// would cost a key generation per join).
+pub fn certificate() -> Option<DtlsCert> {
+    str0m::crypto::from_feature_flags()
+        .dtls_provider
+        .generate_certificate()
+}
+
+/// Starts the media thread on a bound socket.
+pub fn spawn(
+    socket: std::net::UdpSocket,
+    sfu: Sfu,
+    commands: mpsc::UnboundedReceiver<Command>,
+    connections: Arc<Connections>,
+) -> std::io::Result<()> {
+    socket.set_nonblocking(true)?;
+    let local = socket.local_addr()?;
+    std::thread::Builder::new()
+        .name("huddle-media".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "the media thread could not start");
+                    return;
+                }
+            };
+            runtime.block_on(run(socket, local, sfu, commands, connections));
+        })?;
+    Ok(())
+}
+
+async fn run(
+    socket: std::net::UdpSocket,
+    local: SocketAddr,
+    mut sfu: Sfu,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    connections: Arc<Connections>,
+) {
+    let socket = match UdpSocket::from_std(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "the media socket could not be registered");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let deadline = sfu.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = received {
+                    sfu.handle_datagram(Instant::now(), from, local, &buf[..n]);
+                }
+                for _ in 1..BATCH {
+                    match socket.try_recv_from(&mut buf) {
+                        Ok((n, from)) => sfu.handle_datagram(Instant::now(), from, local, &buf[..n]),
+                        Err(_) => break,
+                    }
+                }
+            }
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                sfu.handle_command(Instant::now(), command);
+                while let Ok(command) = commands.try_recv() {
+                    sfu.handle_command(Instant::now(), command);
+                }
+            }
+            () = sleep => sfu.handle_timeout(Instant::now()),
+        }
+        while let Some(t) = sfu.poll_transmit() {
+            // UDP: a full send buffer drops the datagram, as the network would.
+            let _ = socket.try_send_to(&t.contents, t.destination);
+        }
+        while let Some(signal) = sfu.poll_signal() {
+            let frame = Utf8Bytes::from(signal.frame);
+            for conn in connections.of(signal.person) {
+                let _ = conn.offer(&frame);
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Call messages a client sends on the event WebSocket, parsed into [`CallRequest`]s.
+//!
+//! A message whose `type` starts with `call_` is a call message: it parses, or the client gets a
+//! `call_error` naming what is wrong (and nothing else happens). Anything else is not ours.
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Deserialize;
+
+use crate::ids::{PersonId, RoomId};
+use crate::rooms::{CallRequest, call_error};
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Message {
+    CallJoin {
+        room: RoomId,
+        sdp: String,
+        #[serde(default)]
+        mic: bool,
+        #[serde(default)]
+        camera: bool,
+    },
+    CallLeave {
+        room: RoomId,
+    },
+    CallMedia {
+        room: RoomId,
+        mic: bool,
+        camera: bool,
+        screen: bool,
+    },
+    CallMute {
+        room: RoomId,
+        person_id: PersonId,
+    },
+    CallPin {
+        room: RoomId,
+        person_id: Option<PersonId>,
+    },
+}
+
+/// `None` if `text` is not a call message; otherwise the main room and the request, or the
+/// `call_error` frame to send back.
+pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
+    #[derive(Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow)]
+        r#type: std::borrow::Cow<'a, str>,
+        room: Option<RoomId>,
+    }
+    let head: Head<'_> = serde_json::from_str(text).ok()?;
+    if !head.r#type.starts_with("call_") {
+        return None;
+    }
+    let room = head.room.unwrap_or_default();
+    let message = match serde_json::from_str::<Message>(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let what = format!("{}: {e}", head.r#type);
+            return Some(Err(call_error(room, "bad_request", &what)));
+        }
+    };
+    Some(Ok(match message {
+        Message::CallJoin {
+            room,
+            sdp,
+            mic,
+            camera,
+        } => (room, CallRequest::Join { sdp, mic, camera }),
+        Message::CallLeave { room } => (room, CallRequest::Leave),
+        Message::CallMedia {
+            room,
+            mic,
+            camera,
+            screen,
+        } => (
+            room,
+            CallRequest::Media {
+                mic,
+                camera,
+                screen,
+            },
+        ),
+        Message::CallMute { room, person_id } => (room, CallRequest::Mute { person_id }),
+        Message::CallPin { room, person_id } => (room, CallRequest::Pin { person_id }),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_messages_parse_or_name_the_problem() {
+        assert!(parse(r#"{"type":"dashboard","room":null}"#).is_none());
+        assert!(parse("not json").is_none());
+        let room = RoomId::new();
+        let ok = parse(&format!(r#"{{"type":"call_leave","room":"{room}"}}"#)).unwrap();
+        assert!(matches!(ok, Ok((r, CallRequest::Leave)) if r == room));
+        let bad = parse(&format!(r#"{{"type":"call_join","room":"{room}"}}"#))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            bad.as_str().contains("missing field `sdp`"),
+            "{}",
+            bad.as_str()
+        );
+        let unknown = parse(&format!(r#"{{"type":"call_dance","room":"{room}"}}"#))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            unknown.as_str().contains("call_dance"),
+            "{}",
+            unknown.as_str()
+        );
+    }
+}
