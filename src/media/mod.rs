@@ -23,6 +23,9 @@ pub mod sfu;
 pub mod slots;
 pub mod udp;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

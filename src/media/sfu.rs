@@ -390,6 +390,9 @@ impl Sfu {
 
     /// Drives timers: str0m's, keyframe retries, speaker ranking and dropping silent peers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Each peer gets at most one timeout input before it is drained (str0m wants its output
+        // polled after every input).
+        let mut due = HashSet::new();
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -402,9 +405,14 @@ impl Sfu {
                 peer.scheduled = None;
             }
             if peer.next_timeout <= now {
-                let _ = peer.rtc.handle_input(Input::Timeout(now));
+                due.insert(id);
             }
             self.touched.insert(id);
+        }
+        for id in due {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                let _ = peer.rtc.handle_input(Input::Timeout(now));
+            }
         }
         if self.next_tick.is_some_and(|t| t <= now) {
             self.tick(now);
@@ -788,7 +796,6 @@ impl Sfu {
                 Some((i, o)) if i == packet.header.payload_type => o,
                 _ => {
                     let Some(out) = in_params
-                        .clone()
                         .and_then(|p| peer.rtc.codec_config().match_params(p).map(|p| p.pt()))
                     else {
                         continue;

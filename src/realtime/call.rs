@@ -10,9 +10,10 @@ use crate::ids::{PersonId, RoomId};
 use crate::rooms::{CallRequest, call_error};
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", deny_unknown_fields)]
 enum Message {
-    CallJoin {
+    #[serde(rename = "call_join")]
+    Join {
         room: RoomId,
         sdp: String,
         #[serde(default)]
@@ -20,20 +21,19 @@ enum Message {
         #[serde(default)]
         camera: bool,
     },
-    CallLeave {
-        room: RoomId,
-    },
-    CallMedia {
+    #[serde(rename = "call_leave")]
+    Leave { room: RoomId },
+    #[serde(rename = "call_media")]
+    Media {
         room: RoomId,
         mic: bool,
         camera: bool,
         screen: bool,
     },
-    CallMute {
-        room: RoomId,
-        person_id: PersonId,
-    },
-    CallPin {
+    #[serde(rename = "call_mute")]
+    Mute { room: RoomId, person_id: PersonId },
+    #[serde(rename = "call_pin")]
+    Pin {
         room: RoomId,
         person_id: Option<PersonId>,
     },
@@ -61,14 +61,14 @@ pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
         }
     };
     Some(Ok(match message {
-        Message::CallJoin {
+        Message::Join {
             room,
             sdp,
             mic,
             camera,
         } => (room, CallRequest::Join { sdp, mic, camera }),
-        Message::CallLeave { room } => (room, CallRequest::Leave),
-        Message::CallMedia {
+        Message::Leave { room } => (room, CallRequest::Leave),
+        Message::Media {
             room,
             mic,
             camera,
@@ -81,8 +81,8 @@ pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
                 screen,
             },
         ),
-        Message::CallMute { room, person_id } => (room, CallRequest::Mute { person_id }),
-        Message::CallPin { room, person_id } => (room, CallRequest::Pin { person_id }),
+        Message::Mute { room, person_id } => (room, CallRequest::Mute { person_id }),
+        Message::Pin { room, person_id } => (room, CallRequest::Pin { person_id }),
     }))
 }
 

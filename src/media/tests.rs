@@ -1,0 +1,769 @@
+//! Routing tests without a browser: str0m peers stand in for browsers and talk to the [`Sfu`]
+//! in-process, on simulated time, with datagrams handed across in memory.
+//!
+//! Each client sends Opus-shaped audio every 20 ms and VP8-shaped video every 33 ms (a keyframe
+//! when asked, and every 3 s). Every payload names its sender (`[.., person index]`), so a
+//! receiver can tell exactly whose media reached which slot.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::config::DtlsCert;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+
+use super::sfu::{Command, Sfu, SfuConfig, Signal};
+use crate::domain::call::{MediaState, Source};
+use crate::ids::{PersonId, RoomId};
+use crate::metrics::Metrics;
+
+const SERVER: &str = "127.0.0.1:10000";
+const AUDIO_SLOTS: usize = 3;
+const VIDEO_SLOTS: usize = 3;
+
+fn cert() -> DtlsCert {
+    static CERT: std::sync::OnceLock<DtlsCert> = std::sync::OnceLock::new();
+    CERT.get_or_init(|| super::udp::certificate().expect("certificate"))
+        .clone()
+}
+
+/// What a client received on one of its slots.
+#[derive(Debug, Clone)]
+struct Got {
+    seq: u64,
+    ts: u32,
+    sender: u8,
+    keyframe: bool,
+    at: Instant,
+}
+
+struct Client {
+    index: u8,
+    person: PersonId,
+    addr: SocketAddr,
+    rtc: Rtc,
+    pending: Option<SdpPendingOffer>,
+    send: [Mid; 3],
+    slots: Vec<Mid>,
+    state: MediaState,
+    /// Sequence numbers and timestamps per source.
+    counters: [(u64, u32); 3],
+    next_audio: Instant,
+    next_video: Instant,
+    keyframe_due: bool,
+    frames: u64,
+    got: HashMap<Mid, Vec<Got>>,
+    connected: u32,
+    pt: Vec<(Codec, Pt)>,
+}
+
+impl Client {
+    fn new(index: u8, now: Instant, audio_slots: usize, video_slots: usize) -> (Client, String) {
+        let addr: SocketAddr = format!("127.0.0.{}:5000", 10 + index).parse().unwrap();
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_dtls_cert(cert())
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let send = [
+            change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None),
+            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+        ];
+        let mut slots = Vec::new();
+        for _ in 0..audio_slots {
+            slots.push(change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None));
+        }
+        for _ in 0..video_slots {
+            slots.push(change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None));
+        }
+        let (offer, pending) = change.apply().unwrap();
+        let client = Client {
+            index,
+            person: PersonId::new(),
+            addr,
+            rtc,
+            pending: Some(pending),
+            send,
+            slots,
+            state: MediaState {
+                mic: true,
+                camera: true,
+                screen: false,
+                muted_by_moderator: false,
+            },
+            counters: [(1, 1000), (1, 2000), (1, 3000)],
+            next_audio: now,
+            next_video: now,
+            keyframe_due: true,
+            frames: 0,
+            got: HashMap::new(),
+            connected: 0,
+            pt: Vec::new(),
+        };
+        (client, offer.to_sdp_string())
+    }
+
+    fn answer(&mut self, sdp: &str) {
+        let answer = SdpAnswer::from_sdp_string(sdp).unwrap();
+        let pending = self.pending.take().unwrap();
+        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        for p in self.rtc.codec_config().params() {
+            if !self.pt.iter().any(|(c, _)| *c == p.spec().codec) {
+                self.pt.push((p.spec().codec, p.pt()));
+            }
+        }
+    }
+
+    /// Writes the media due by `now`.
+    fn produce(&mut self, now: Instant) {
+        if !self.rtc.is_connected() {
+            return;
+        }
+        while self.next_audio <= now {
+            self.next_audio += Duration::from_millis(20);
+            if self.state.mic {
+                let payload = vec![0xfc, 0, 0, self.index];
+                self.write(0, Codec::Opus, payload, 960, true, now);
+            }
+        }
+        while self.next_video <= now {
+            self.next_video += Duration::from_millis(33);
+            self.frames += 1;
+            if self.frames.is_multiple_of(90) {
+                self.keyframe_due = true;
+            }
+            let key = std::mem::take(&mut self.keyframe_due);
+            // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the payload
+            // header whose lowest bit is 0 on a keyframe.
+            let header = if key { 0x10 } else { 0x11 };
+            for (i, on) in [(1, self.state.camera), (2, self.state.screen)] {
+                if on {
+                    let payload = vec![0x90, 0x80, (self.frames & 0x7f) as u8, header, self.index];
+                    self.write(i, Codec::Vp8, payload, 2970, true, now);
+                }
+            }
+        }
+    }
+
+    fn write(
+        &mut self,
+        i: usize,
+        codec: Codec,
+        payload: Vec<u8>,
+        step: u32,
+        marker: bool,
+        now: Instant,
+    ) {
+        let pt = self
+            .pt
+            .iter()
+            .find(|(c, _)| *c == codec)
+            .expect("negotiated")
+            .1;
+        let (seq, ts) = self.counters[i];
+        self.counters[i] = (seq + 1, ts.wrapping_add(step));
+        let mid = self.send[i];
+        let mut api = self.rtc.direct_api();
+        let tx = api.stream_tx_by_mid(mid, None).expect("send stream");
+        let ext = ExtensionValues {
+            audio_level: (i == 0).then_some(-20),
+            voice_activity: (i == 0).then_some(true),
+            ..Default::default()
+        };
+        tx.write_rtp(
+            RtpWrite::new(pt, seq.into(), ts, now, payload)
+                .marker(marker)
+                .ext_vals(ext),
+        );
+    }
+
+    /// Polls the client; returns its datagrams for the server.
+    fn poll(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Transmit(t) => out.push(t.contents.to_vec()),
+                Output::Timeout(_) => break,
+                Output::Event(Event::Connected) => self.connected += 1,
+                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_due = true,
+                Output::Event(Event::RtpPacket(p)) => {
+                    let Some(mid) = self
+                        .rtc
+                        .direct_api()
+                        .stream_rx(&p.header.ssrc)
+                        .map(|s| s.mid())
+                    else {
+                        continue;
+                    };
+                    let sender = *p.payload.last().unwrap_or(&0);
+                    let keyframe = p.payload.len() == 5 && p.payload[3] & 1 == 0;
+                    self.got.entry(mid).or_default().push(Got {
+                        seq: *p.seq_no,
+                        ts: p.header.timestamp,
+                        sender,
+                        keyframe,
+                        at: now,
+                    });
+                }
+                Output::Event(_) => {}
+            }
+        }
+        out
+    }
+
+    /// The senders heard or seen on each kind of slot since `since`.
+    fn senders_since(&self, since: Instant, video: bool) -> BTreeSet<u8> {
+        let kinds = if video {
+            &self.slots[AUDIO_SLOTS..]
+        } else {
+            &self.slots[..AUDIO_SLOTS]
+        };
+        kinds
+            .iter()
+            .filter_map(|m| self.got.get(m))
+            .flatten()
+            .filter(|g| g.at >= since)
+            .map(|g| g.sender)
+            .collect()
+    }
+}
+
+/// The SFU and its clients on one simulated clock.
+struct World {
+    now: Instant,
+    sfu: Sfu,
+    clients: Vec<Client>,
+    stream: RoomId,
+    main: RoomId,
+    signals: Vec<Signal>,
+    server: SocketAddr,
+}
+
+impl World {
+    fn new(people: u8) -> World {
+        let now = Instant::now();
+        let server: SocketAddr = SERVER.parse().unwrap();
+        let sfu = Sfu::new(
+            SfuConfig {
+                candidate: server,
+                audio_slots: 8,
+                video_slots: 9,
+                connect_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(10),
+            },
+            cert(),
+            Arc::new(Metrics::default()),
+        );
+        let stream = RoomId::new();
+        let mut world = World {
+            now,
+            sfu,
+            clients: Vec::new(),
+            stream,
+            main: stream,
+            signals: Vec::new(),
+            server,
+        };
+        let mut located = Vec::new();
+        for i in 0..people {
+            let (client, _) = Client::new(i, now, AUDIO_SLOTS, VIDEO_SLOTS);
+            located.push((client.person, Some((stream, format!("P{i}")))));
+            world.clients.push(client);
+        }
+        world.command(Command::Locations {
+            stream,
+            people: located,
+        });
+        world
+    }
+
+    fn command(&mut self, command: Command) {
+        self.sfu.handle_command(self.now, command);
+        self.collect();
+    }
+
+    fn collect(&mut self) {
+        while let Some(s) = self.sfu.poll_signal() {
+            self.signals.push(s);
+        }
+    }
+
+    /// Joins client `i` (its offer was made at creation; a fresh one is made here).
+    fn join(&mut self, i: usize) {
+        let (fresh, offer) = Client::new(self.clients[i].index, self.now, AUDIO_SLOTS, VIDEO_SLOTS);
+        let person = self.clients[i].person;
+        let state = self.clients[i].state;
+        self.clients[i] = Client {
+            person,
+            state,
+            ..fresh
+        };
+        self.command(Command::Join {
+            stream: self.stream,
+            person,
+            sdp: offer,
+            state,
+        });
+        let answer = self
+            .signals
+            .iter()
+            .rev()
+            .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
+            .map(|s| serde_json::from_str::<serde_json::Value>(&s.frame).unwrap())
+            .expect("an answer");
+        self.clients[i].answer(answer["sdp"].as_str().unwrap());
+    }
+
+    fn move_to(&mut self, moves: &[(usize, RoomId)]) {
+        let people = moves
+            .iter()
+            .map(|(i, room)| (self.clients[*i].person, Some((*room, format!("P{i}")))))
+            .collect();
+        self.command(Command::Locations {
+            stream: self.stream,
+            people,
+        });
+    }
+
+    /// Runs the world for `total`, in 1 ms steps.
+    fn run(&mut self, total: Duration) {
+        let end = self.now + total;
+        while self.now < end {
+            self.now += Duration::from_millis(1);
+            let now = self.now;
+            // str0m wants its output drained after every input, so each client is polled at once.
+            let mut to_server: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+            for c in &mut self.clients {
+                c.rtc.handle_input(Input::Timeout(now)).unwrap();
+                c.produce(now);
+                to_server.extend(c.poll(now).into_iter().map(|d| (c.addr, d)));
+            }
+            loop {
+                for (from, datagram) in to_server.drain(..) {
+                    self.sfu.handle_datagram(now, from, self.server, &datagram);
+                }
+                if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
+                    self.sfu.handle_timeout(now);
+                }
+                while let Some(t) = self.sfu.poll_transmit() {
+                    let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        now,
+                        Receive {
+                            proto: Protocol::Udp,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: (&t.contents[..]).try_into().unwrap(),
+                        },
+                    );
+                    c.rtc.handle_input(input).unwrap();
+                    to_server.extend(c.poll(now).into_iter().map(|d| (c.addr, d)));
+                }
+                self.collect();
+                if to_server.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The last `call_state` a client was sent.
+    fn state_of(&self, i: usize) -> serde_json::Value {
+        let person = self.clients[i].person;
+        self.signals
+            .iter()
+            .rev()
+            .find(|s| s.person == person && s.frame.contains("\"call_state\""))
+            .map(|s| serde_json::from_str(&s.frame).unwrap())
+            .unwrap_or_default()
+    }
+
+    /// Runs a second and returns what each client received in its second half.
+    fn settle(&mut self) -> Vec<(BTreeSet<u8>, BTreeSet<u8>)> {
+        self.run(Duration::from_millis(500));
+        let since = self.now;
+        self.run(Duration::from_millis(500));
+        self.clients
+            .iter()
+            .map(|c| (c.senders_since(since, false), c.senders_since(since, true)))
+            .collect()
+    }
+}
+
+/// Checks every slot's stream: sequence numbers step by one, timestamps never go back, and the
+/// first video packet from each new sender is a keyframe.
+fn assert_continuous(client: &Client) {
+    for (i, mid) in client.slots.iter().enumerate() {
+        let Some(got) = client.got.get(mid) else {
+            continue;
+        };
+        let video = i >= AUDIO_SLOTS;
+        for pair in got.windows(2) {
+            assert_eq!(
+                pair[1].seq,
+                pair[0].seq + 1,
+                "client {} slot {mid}: sequence jumps from {} to {}",
+                client.index,
+                pair[0].seq,
+                pair[1].seq
+            );
+            assert!(
+                pair[1].ts.wrapping_sub(pair[0].ts) < 1 << 31,
+                "client {} slot {mid}: timestamp went back",
+                client.index
+            );
+            if video && pair[1].sender != pair[0].sender {
+                assert!(
+                    pair[1].keyframe,
+                    "client {} slot {mid}: the first frame from a new sender is not a keyframe",
+                    client.index
+                );
+            }
+        }
+        if video && let Some(first) = got.first() {
+            assert!(
+                first.keyframe,
+                "client {} slot {mid}: the first frame is not a keyframe",
+                client.index
+            );
+        }
+    }
+}
+
+fn set(items: &[u8]) -> BTreeSet<u8> {
+    items.iter().copied().collect()
+}
+
+#[test]
+fn moves_switch_slots_without_renegotiation() {
+    let mut w = World::new(4);
+    for i in 0..4 {
+        w.join(i);
+    }
+    let call_ids: Vec<u64> = (0..4)
+        .map(|i| w.state_of(i)["call_id"].as_u64().unwrap())
+        .collect();
+    let got = w.settle();
+    for (i, c) in w.clients.iter().enumerate() {
+        assert_eq!(c.connected, 1, "client {i} connected once");
+    }
+    // Everyone in the main room: each hears and sees the three others.
+    for (i, (audio, video)) in got.iter().enumerate() {
+        let others: BTreeSet<u8> = (0..4).filter(|j| *j != i as u8).collect();
+        assert_eq!(audio, &others, "client {i} audio");
+        assert_eq!(video, &others, "client {i} video");
+    }
+
+    // Start: 0 and 1 go to room A, 2 and 3 to room B.
+    let (a, b) = (RoomId::new(), RoomId::new());
+    w.move_to(&[(0, a), (1, a), (2, b), (3, b)]);
+    let got = w.settle();
+    let expect = [set(&[1]), set(&[0]), set(&[3]), set(&[2])];
+    for i in 0..4 {
+        assert_eq!(got[i].0, expect[i], "after start, client {i} hears");
+        assert_eq!(got[i].1, expect[i], "after start, client {i} sees");
+        let state = w.state_of(i);
+        assert_eq!(state["people"].as_array().unwrap().len(), 2, "{state}");
+    }
+
+    // Move 1 to room B.
+    w.move_to(&[(1, b)]);
+    let got = w.settle();
+    let expect = [set(&[]), set(&[2, 3]), set(&[1, 3]), set(&[1, 2])];
+    for i in 0..4 {
+        assert_eq!(got[i].0, expect[i], "after the move, client {i} hears");
+        assert_eq!(got[i].1, expect[i], "after the move, client {i} sees");
+    }
+
+    // Bring back room B (1, 2, 3 to the main room), 0 stays in A.
+    let main = w.main;
+    w.move_to(&[(1, main), (2, main), (3, main)]);
+    let got = w.settle();
+    let expect = [set(&[]), set(&[2, 3]), set(&[1, 3]), set(&[1, 2])];
+    for i in 0..4 {
+        assert_eq!(got[i].0, expect[i], "after bring back, client {i} hears");
+    }
+    assert!(
+        w.state_of(0)["people"].as_array().unwrap().len() == 1,
+        "0 is alone in room A"
+    );
+
+    // Stop: everyone back.
+    w.move_to(&[(0, main)]);
+    let got = w.settle();
+    for (i, (audio, _)) in got.iter().enumerate() {
+        assert_eq!(audio.len(), 3, "after stop, client {i} hears everyone");
+    }
+
+    // 3 leaves the call: nobody receives 3 any more.
+    let person = w.clients[3].person;
+    w.command(Command::Leave {
+        stream: w.stream,
+        person,
+    });
+    let got = w.settle();
+    for (audio, video) in got.iter().take(3) {
+        assert!(!audio.contains(&3) && !video.contains(&3));
+    }
+
+    // The same peers all along: one connection each, the same call id, no new offer.
+    for (i, c) in w.clients.iter().take(3).enumerate() {
+        assert_eq!(c.connected, 1, "client {i} never reconnected");
+        assert_eq!(w.state_of(i)["call_id"].as_u64().unwrap(), call_ids[i]);
+        assert_continuous(c);
+    }
+    let answers = w
+        .signals
+        .iter()
+        .filter(|s| s.frame.contains("\"call_answer\""))
+        .count();
+    assert_eq!(answers, 4, "one answer per person, none for moves");
+}
+
+#[test]
+fn moderator_mute_and_media_states_stop_forwarding() {
+    let mut w = World::new(3);
+    for i in 0..3 {
+        w.join(i);
+    }
+    w.settle();
+    let target = w.clients[1].person;
+    w.command(Command::Mute {
+        stream: w.stream,
+        target,
+        by: "P0".into(),
+    });
+    assert!(
+        w.signals
+            .iter()
+            .any(|s| s.person == target && s.frame.contains("\"call_muted\""))
+    );
+    let got = w.settle();
+    assert_eq!(got[0].0, set(&[2]), "nobody hears the muted microphone");
+    assert_eq!(got[0].1, set(&[1, 2]), "the camera still shows");
+    let view = w.state_of(0);
+    let muted = view["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["display_name"] == "P1")
+        .unwrap();
+    assert_eq!(muted["muted_by_moderator"], true);
+    // Only its owner can turn it on again.
+    w.command(Command::Media {
+        stream: w.stream,
+        person: target,
+        mic: true,
+        camera: false,
+        screen: true,
+    });
+    w.clients[1].state.camera = false;
+    w.clients[1].state.screen = true;
+    let got = w.settle();
+    assert_eq!(got[0].0, set(&[1, 2]));
+    let slots = w.state_of(0)["slots"].clone();
+    assert!(
+        slots
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "screen"),
+        "the screen has a slot: {slots}"
+    );
+}
+
+#[test]
+fn more_people_than_slots_keeps_the_loudest_and_screens() {
+    let mut w = World::new(6);
+    for i in 0..6 {
+        w.join(i);
+    }
+    w.clients[5].state.screen = true;
+    let person = w.clients[5].person;
+    w.command(Command::Media {
+        stream: w.stream,
+        person,
+        mic: true,
+        camera: true,
+        screen: true,
+    });
+    let got = w.settle();
+    for (i, (audio, video)) in got.iter().enumerate() {
+        assert_eq!(audio.len(), AUDIO_SLOTS, "client {i} fills its audio slots");
+        assert!(video.len() <= VIDEO_SLOTS);
+    }
+    let state = w.state_of(0);
+    let slots = state["slots"].as_array().unwrap();
+    assert!(slots.iter().any(|s| s["source"] == "screen"), "{state}");
+    for c in &w.clients {
+        assert_continuous(c);
+    }
+}
+
+#[test]
+fn silent_and_unconnected_peers_are_dropped() {
+    let mut w = World::new(1);
+    w.join(0);
+    // Another client joins but its datagrams never arrive: it never connects.
+    let (ghost, offer) = Client::new(1, w.now, 1, 1);
+    let person = ghost.person;
+    w.command(Command::Join {
+        stream: w.stream,
+        person,
+        sdp: offer,
+        state: MediaState::default(),
+    });
+    assert_eq!(w.sfu.peer_count(), 2);
+    w.run(Duration::from_secs(11));
+    assert_eq!(
+        w.sfu.peer_count(),
+        1,
+        "the peer that never connected is gone"
+    );
+    assert!(
+        w.signals
+            .iter()
+            .any(|s| s.person == person && s.frame.contains("connect_timeout"))
+    );
+    // Client 0 goes silent (its tab froze): dropped after the idle timeout.
+    let mut frozen = w.clients.pop().unwrap();
+    w.run(Duration::from_secs(11));
+    assert_eq!(w.sfu.peer_count(), 0);
+    assert!(w.sfu.table(w.stream).is_empty());
+    frozen.rtc.disconnect();
+}
+
+#[test]
+fn unknown_addresses_and_garbage_are_dropped() {
+    let mut w = World::new(1);
+    w.join(0);
+    let stranger: SocketAddr = "127.0.0.200:9".parse().unwrap();
+    // Not STUN, and a STUN-looking packet naming no peer.
+    w.sfu
+        .handle_datagram(w.now, stranger, w.server, &[0x80, 0x60, 0, 1, 0, 0, 0, 0]);
+    let mut stun = vec![0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7; 12]);
+    w.sfu.handle_datagram(w.now, stranger, w.server, &stun);
+    w.sfu.handle_datagram(w.now, stranger, w.server, &[]);
+    assert!(
+        w.sfu.poll_transmit().is_none(),
+        "nothing answers a stranger"
+    );
+    w.settle();
+    assert_eq!(w.clients[0].connected, 1, "the real client is unaffected");
+}
+
+#[test]
+fn bad_offers_are_refused_by_name() {
+    let mut w = World::new(1);
+    let person = w.clients[0].person;
+    for (sdp, code) in [
+        ("v=0\r\n".to_owned(), "sdp_invalid"),
+        ("x".repeat(60_000), "sdp_too_large"),
+    ] {
+        w.command(Command::Join {
+            stream: w.stream,
+            person,
+            sdp,
+            state: MediaState::default(),
+        });
+        let last = w.signals.last().unwrap();
+        assert!(last.frame.contains(code), "{}", last.frame);
+    }
+    // Too many slots for the server's pool.
+    let (_, offer) = Client::new(0, w.now, 9, 1);
+    w.command(Command::Join {
+        stream: w.stream,
+        person,
+        sdp: offer,
+        state: MediaState::default(),
+    });
+    assert!(w.signals.last().unwrap().frame.contains("receive slots"));
+    assert_eq!(w.sfu.peer_count(), 0);
+}
+
+/// A step of the property test.
+#[derive(Debug, Clone)]
+enum Step {
+    Move(usize, usize),
+    Disconnect(usize),
+    Join(usize),
+    Leave(usize),
+    Media(usize, bool, bool, bool),
+    Mute(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0..6usize, 0..3usize).prop_map(|(p, r)| Step::Move(p, r)),
+        (0..6usize).prop_map(Step::Disconnect),
+        (0..6usize).prop_map(Step::Join),
+        (0..6usize).prop_map(Step::Leave),
+        (0..6usize, any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(p, m, c, s)| Step::Media(p, m, c, s)),
+        (0..6usize).prop_map(Step::Mute),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// After every step, what each receiver's slots carry is the pure rule's table (all of it when
+    /// it fits the slots, otherwise as much of it as fits, never anything else).
+    #[test]
+    fn forwarding_follows_the_rule(steps in proptest::collection::vec(step(), 1..25)) {
+        let mut w = World::new(6);
+        let rooms = [w.main, RoomId::new(), RoomId::new()];
+        for s in steps {
+            match s {
+                Step::Move(p, r) => w.move_to(&[(p, rooms[r])]),
+                Step::Disconnect(p) => {
+                    let person = w.clients[p].person;
+                    w.command(Command::Locations { stream: w.stream, people: vec![(person, None)] });
+                }
+                Step::Join(p) => w.join(p),
+                Step::Leave(p) => {
+                    let person = w.clients[p].person;
+                    w.command(Command::Leave { stream: w.stream, person });
+                }
+                Step::Media(p, mic, camera, screen) => {
+                    let person = w.clients[p].person;
+                    w.command(Command::Media { stream: w.stream, person, mic, camera, screen });
+                }
+                Step::Mute(p) => {
+                    let target = w.clients[p].person;
+                    w.command(Command::Mute { stream: w.stream, target, by: "M".into() });
+                }
+            }
+            let table = w.sfu.table(w.stream);
+            let forwarding = w.sfu.forwarding(w.stream);
+            for (receiver, feeds) in &forwarding {
+                let allowed = table.get(receiver).cloned().unwrap_or_default();
+                prop_assert!(feeds.is_subset(&allowed), "forwarded beyond the rule");
+                for video in [false, true] {
+                    let want = allowed.iter().filter(|(_, s)| s.is_video() == video).count();
+                    let have = feeds.iter().filter(|(_, s)| s.is_video() == video).count();
+                    let room = if video { VIDEO_SLOTS } else { AUDIO_SLOTS };
+                    prop_assert_eq!(have, want.min(room));
+                }
+                prop_assert!(feeds.iter().all(|(p, _)| p != receiver));
+            }
+            // Everyone the rule names as a receiver is a member with slots, and vice versa.
+            let members: BTreeSet<_> = forwarding.keys().copied().collect();
+            let located: BTreeSet<_> = table.keys().copied().collect();
+            prop_assert!(located.is_subset(&members));
+            let _ = Source::Mic;
+        }
+    }
+}
