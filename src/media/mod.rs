@@ -8,7 +8,9 @@
 //!
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
-//! [`call`] and [`slots`] are its parts; [`offer`] checks a client's SDP offer.
+//! [`call`] and [`slots`] are its parts; [`offer`] checks a client's SDP offer. [`synthetic`] is
+//! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
+//! benchmark.
 //!
 //! The room actors send [`sfu::Command`]s through a [`Media`] handle and never wait: the channel
 //! is unbounded because its senders are the actors (whose rate is bounded by their commits and by
@@ -21,6 +23,7 @@ pub mod offer;
 pub mod peer;
 pub mod sfu;
 pub mod slots;
+pub mod synthetic;
 pub mod udp;
 
 #[cfg(test)]

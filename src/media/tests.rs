@@ -1,25 +1,20 @@
 //! Routing tests without a browser: str0m peers stand in for browsers and talk to the [`Sfu`]
 //! in-process, on simulated time, with datagrams handed across in memory.
 //!
-//! Each client sends Opus-shaped audio every 20 ms and VP8-shaped video every 33 ms (a keyframe
-//! when asked, and every 3 s). Every payload names its sender (`[.., person index]`), so a
-//! receiver can tell exactly whose media reached which slot.
+//! The clients are [`Synthetic`] participants: every payload names its sender, so a receiver can
+//! tell exactly whose media reached which slot.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::config::DtlsCert;
-use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpWrite};
-use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 use super::sfu::{Command, Sfu, SfuConfig, Signal};
+use super::synthetic::Synthetic;
 use crate::domain::call::{MediaState, Source};
 use crate::ids::{PersonId, RoomId};
 use crate::metrics::Metrics;
@@ -34,206 +29,36 @@ fn cert() -> DtlsCert {
         .clone()
 }
 
-/// What a client received on one of its slots.
-#[derive(Debug, Clone)]
-struct Got {
-    seq: u64,
-    ts: u32,
-    sender: u8,
-    keyframe: bool,
-    at: Instant,
-}
-
+/// A synthetic participant and the person it is.
 struct Client {
-    index: u8,
     person: PersonId,
-    addr: SocketAddr,
-    rtc: Rtc,
-    pending: Option<SdpPendingOffer>,
-    send: [Mid; 3],
-    slots: Vec<Mid>,
-    state: MediaState,
-    /// Sequence numbers and timestamps per source.
-    counters: [(u64, u32); 3],
-    next_audio: Instant,
-    next_video: Instant,
-    keyframe_due: bool,
-    frames: u64,
-    got: HashMap<Mid, Vec<Got>>,
-    connected: u32,
-    pt: Vec<(Codec, Pt)>,
+    p: Synthetic,
 }
 
 impl Client {
     fn new(index: u8, now: Instant, audio_slots: usize, video_slots: usize) -> (Client, String) {
         let addr: SocketAddr = format!("127.0.0.{}:5000", 10 + index).parse().unwrap();
-        let mut rtc = RtcConfig::new()
-            .set_rtp_mode(true)
-            .set_dtls_cert(cert())
-            .build(now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
-        let mut change = rtc.sdp_api();
-        let send = [
-            change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None),
-            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
-            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
-        ];
-        let mut slots = Vec::new();
-        for _ in 0..audio_slots {
-            slots.push(change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None));
-        }
-        for _ in 0..video_slots {
-            slots.push(change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None));
-        }
-        let (offer, pending) = change.apply().unwrap();
-        let client = Client {
-            index,
-            person: PersonId::new(),
-            addr,
-            rtc,
-            pending: Some(pending),
-            send,
-            slots,
-            state: MediaState {
-                mic: true,
-                camera: true,
-                screen: false,
-                muted_by_moderator: false,
+        let (p, offer) = Synthetic::new(index, addr, now, audio_slots, video_slots, cert());
+        (
+            Client {
+                person: PersonId::new(),
+                p,
             },
-            counters: [(1, 1000), (1, 2000), (1, 3000)],
-            next_audio: now,
-            next_video: now,
-            keyframe_due: true,
-            frames: 0,
-            got: HashMap::new(),
-            connected: 0,
-            pt: Vec::new(),
-        };
-        (client, offer.to_sdp_string())
+            offer,
+        )
     }
+}
 
-    fn answer(&mut self, sdp: &str) {
-        let answer = SdpAnswer::from_sdp_string(sdp).unwrap();
-        let pending = self.pending.take().unwrap();
-        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
-        for p in self.rtc.codec_config().params() {
-            if !self.pt.iter().any(|(c, _)| *c == p.spec().codec) {
-                self.pt.push((p.spec().codec, p.pt()));
-            }
-        }
+impl Deref for Client {
+    type Target = Synthetic;
+    fn deref(&self) -> &Synthetic {
+        &self.p
     }
+}
 
-    /// Writes the media due by `now`.
-    fn produce(&mut self, now: Instant) {
-        if !self.rtc.is_connected() {
-            return;
-        }
-        while self.next_audio <= now {
-            self.next_audio += Duration::from_millis(20);
-            if self.state.mic {
-                let payload = vec![0xfc, 0, 0, self.index];
-                self.write(0, Codec::Opus, payload, 960, true, now);
-            }
-        }
-        while self.next_video <= now {
-            self.next_video += Duration::from_millis(33);
-            self.frames += 1;
-            if self.frames.is_multiple_of(90) {
-                self.keyframe_due = true;
-            }
-            let key = std::mem::take(&mut self.keyframe_due);
-            // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the payload
-            // header whose lowest bit is 0 on a keyframe.
-            let header = if key { 0x10 } else { 0x11 };
-            for (i, on) in [(1, self.state.camera), (2, self.state.screen)] {
-                if on {
-                    let payload = vec![0x90, 0x80, (self.frames & 0x7f) as u8, header, self.index];
-                    self.write(i, Codec::Vp8, payload, 2970, true, now);
-                }
-            }
-        }
-    }
-
-    fn write(
-        &mut self,
-        i: usize,
-        codec: Codec,
-        payload: Vec<u8>,
-        step: u32,
-        marker: bool,
-        now: Instant,
-    ) {
-        let pt = self
-            .pt
-            .iter()
-            .find(|(c, _)| *c == codec)
-            .expect("negotiated")
-            .1;
-        let (seq, ts) = self.counters[i];
-        self.counters[i] = (seq + 1, ts.wrapping_add(step));
-        let mid = self.send[i];
-        let mut api = self.rtc.direct_api();
-        let tx = api.stream_tx_by_mid(mid, None).expect("send stream");
-        let ext = ExtensionValues {
-            audio_level: (i == 0).then_some(-20),
-            voice_activity: (i == 0).then_some(true),
-            ..Default::default()
-        };
-        tx.write_rtp(
-            RtpWrite::new(pt, seq.into(), ts, now, payload)
-                .marker(marker)
-                .ext_vals(ext),
-        );
-    }
-
-    /// Polls the client; returns its datagrams for the server.
-    fn poll(&mut self, now: Instant) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        loop {
-            match self.rtc.poll_output().unwrap() {
-                Output::Transmit(t) => out.push(t.contents.to_vec()),
-                Output::Timeout(_) => break,
-                Output::Event(Event::Connected) => self.connected += 1,
-                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_due = true,
-                Output::Event(Event::RtpPacket(p)) => {
-                    let Some(mid) = self
-                        .rtc
-                        .direct_api()
-                        .stream_rx(&p.header.ssrc)
-                        .map(|s| s.mid())
-                    else {
-                        continue;
-                    };
-                    let sender = *p.payload.last().unwrap_or(&0);
-                    let keyframe = p.payload.len() == 5 && p.payload[3] & 1 == 0;
-                    self.got.entry(mid).or_default().push(Got {
-                        seq: *p.seq_no,
-                        ts: p.header.timestamp,
-                        sender,
-                        keyframe,
-                        at: now,
-                    });
-                }
-                Output::Event(_) => {}
-            }
-        }
-        out
-    }
-
-    /// The senders heard or seen on each kind of slot since `since`.
-    fn senders_since(&self, since: Instant, video: bool) -> BTreeSet<u8> {
-        let kinds = if video {
-            &self.slots[AUDIO_SLOTS..]
-        } else {
-            &self.slots[..AUDIO_SLOTS]
-        };
-        kinds
-            .iter()
-            .filter_map(|m| self.got.get(m))
-            .flatten()
-            .filter(|g| g.at >= since)
-            .map(|g| g.sender)
-            .collect()
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut Synthetic {
+        &mut self.p
     }
 }
 
@@ -299,14 +124,13 @@ impl World {
 
     /// Joins client `i` (its offer was made at creation; a fresh one is made here).
     fn join(&mut self, i: usize) {
-        let (fresh, offer) = Client::new(self.clients[i].index, self.now, AUDIO_SLOTS, VIDEO_SLOTS);
+        let (mut fresh, offer) =
+            Client::new(self.clients[i].index, self.now, AUDIO_SLOTS, VIDEO_SLOTS);
         let person = self.clients[i].person;
+        fresh.person = person;
         let state = self.clients[i].state;
-        self.clients[i] = Client {
-            person,
-            state,
-            ..fresh
-        };
+        fresh.state = state;
+        self.clients[i] = fresh;
         self.command(Command::Join {
             stream: self.stream,
             person,
@@ -320,7 +144,7 @@ impl World {
             .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
             .map(|s| serde_json::from_str::<serde_json::Value>(&s.frame).unwrap())
             .expect("an answer");
-        self.clients[i].answer(answer["sdp"].as_str().unwrap());
+        self.clients[i].answer(answer["sdp"].as_str().unwrap()).unwrap();
     }
 
     fn move_to(&mut self, moves: &[(usize, RoomId)]) {
@@ -343,9 +167,8 @@ impl World {
             // str0m wants its output drained after every input, so each client is polled at once.
             let mut to_server: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
             for c in &mut self.clients {
-                c.rtc.handle_input(Input::Timeout(now)).unwrap();
-                c.produce(now);
-                to_server.extend(c.poll(now).into_iter().map(|d| (c.addr, d)));
+                let out = c.tick(now);
+                to_server.extend(out.into_iter().map(|(_, d)| (c.addr, d)));
             }
             loop {
                 for (from, datagram) in to_server.drain(..) {
@@ -358,17 +181,8 @@ impl World {
                     let Some(c) = self.clients.iter_mut().find(|c| c.addr == t.destination) else {
                         continue;
                     };
-                    let input = Input::Receive(
-                        now,
-                        Receive {
-                            proto: Protocol::Udp,
-                            source: t.source,
-                            destination: t.destination,
-                            contents: (&t.contents[..]).try_into().unwrap(),
-                        },
-                    );
-                    c.rtc.handle_input(input).unwrap();
-                    to_server.extend(c.poll(now).into_iter().map(|d| (c.addr, d)));
+                    let out = c.receive(now, t.source, &t.contents);
+                    to_server.extend(out.into_iter().map(|(_, d)| (c.addr, d)));
                 }
                 self.collect();
                 if to_server.is_empty() {
@@ -401,43 +215,9 @@ impl World {
     }
 }
 
-/// Checks every slot's stream: sequence numbers step by one, timestamps never go back, and the
-/// first video packet from each new sender is a keyframe.
 fn assert_continuous(client: &Client) {
-    for (i, mid) in client.slots.iter().enumerate() {
-        let Some(got) = client.got.get(mid) else {
-            continue;
-        };
-        let video = i >= AUDIO_SLOTS;
-        for pair in got.windows(2) {
-            assert_eq!(
-                pair[1].seq,
-                pair[0].seq + 1,
-                "client {} slot {mid}: sequence jumps from {} to {}",
-                client.index,
-                pair[0].seq,
-                pair[1].seq
-            );
-            assert!(
-                pair[1].ts.wrapping_sub(pair[0].ts) < 1 << 31,
-                "client {} slot {mid}: timestamp went back",
-                client.index
-            );
-            if video && pair[1].sender != pair[0].sender {
-                assert!(
-                    pair[1].keyframe,
-                    "client {} slot {mid}: the first frame from a new sender is not a keyframe",
-                    client.index
-                );
-            }
-        }
-        if video && let Some(first) = got.first() {
-            assert!(
-                first.keyframe,
-                "client {} slot {mid}: the first frame is not a keyframe",
-                client.index
-            );
-        }
+    if let Err(e) = client.check_continuity() {
+        panic!("{e}");
     }
 }
 

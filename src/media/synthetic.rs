@@ -1,0 +1,332 @@
+//! A synthetic call participant: a str0m peer that offers Huddle's call shape, sends numbered
+//! Opus- and VP8-shaped packets, and records what reaches each of its slots.
+//!
+//! Every payload ends with the sender's index, so a receiver can tell exactly whose media reached
+//! which slot. Audio goes every 20 ms with an RFC 6464 level; video every 33 ms, a keyframe when
+//! the server asks (PLI) and every 90 frames. It is sans I/O like the SFU: the routing tests drive
+//! it on simulated time, the end-to-end tests and the benchmark over real UDP.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::config::DtlsCert;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+
+use crate::domain::call::MediaState;
+
+/// What a participant received on one of its slots.
+#[derive(Debug, Clone)]
+pub struct Got {
+    /// The RTP sequence number (extended).
+    pub seq: u64,
+    /// The RTP timestamp.
+    pub ts: u32,
+    /// The index of the participant whose packet this is.
+    pub sender: u8,
+    /// A video packet that starts a keyframe.
+    pub keyframe: bool,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+/// A participant made of a str0m peer that sends numbered synthetic media.
+pub struct Synthetic {
+    /// Written into every payload it sends.
+    pub index: u8,
+    /// Its UDP address (the host candidate it offers).
+    pub addr: SocketAddr,
+    /// Its WebRTC state machine.
+    pub rtc: Rtc,
+    pending: Option<SdpPendingOffer>,
+    send: [Mid; 3],
+    /// Its receive slots: the audio ones first.
+    pub slots: Vec<Mid>,
+    audio_slots: usize,
+    /// What it sends.
+    pub state: MediaState,
+    /// Sequence numbers and timestamps per source.
+    counters: [(u64, u32); 3],
+    next_audio: Instant,
+    next_video: Instant,
+    keyframe_due: bool,
+    frames: u64,
+    /// What arrived on each slot.
+    pub got: HashMap<Mid, Vec<Got>>,
+    /// How often its connection came up (1 for a call that never reconnected).
+    pub connected: u32,
+    pt: Vec<(Codec, Pt)>,
+    next_timeout: Instant,
+}
+
+impl Synthetic {
+    /// A participant at `addr` with the given pool of receive slots; returns it and its offer
+    /// (of the shape Huddle's call protocol asks for). `cert` spares a key generation per peer.
+    pub fn new(
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        audio_slots: usize,
+        video_slots: usize,
+        cert: DtlsCert,
+    ) -> (Synthetic, String) {
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_dtls_cert(cert)
+            .build(now);
+        if let Ok(candidate) = Candidate::host(addr, "udp") {
+            rtc.add_local_candidate(candidate);
+        }
+        let mut change = rtc.sdp_api();
+        let send = [
+            change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None),
+            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+        ];
+        let mut slots = Vec::new();
+        for _ in 0..audio_slots {
+            slots.push(change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None));
+        }
+        for _ in 0..video_slots {
+            slots.push(change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None));
+        }
+        // Media was added above, so there is a change to apply.
+        let (offer, pending) = change.apply().expect("an offer");
+        let client = Synthetic {
+            index,
+            addr,
+            rtc,
+            pending: Some(pending),
+            send,
+            slots,
+            audio_slots,
+            state: MediaState {
+                mic: true,
+                camera: true,
+                screen: false,
+                muted_by_moderator: false,
+            },
+            counters: [(1, 1000), (1, 2000), (1, 3000)],
+            next_audio: now,
+            next_video: now,
+            keyframe_due: true,
+            frames: 0,
+            got: HashMap::new(),
+            connected: 0,
+            pt: Vec::new(),
+            next_timeout: now,
+        };
+        (client, offer.to_sdp_string())
+    }
+
+    /// Applies the server's answer.
+    pub fn answer(&mut self, sdp: &str) -> Result<(), String> {
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| e.to_string())?;
+        let pending = self.pending.take().ok_or("no offer is pending")?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| e.to_string())?;
+        for p in self.rtc.codec_config().params() {
+            if !self.pt.iter().any(|(c, _)| *c == p.spec().codec) {
+                self.pt.push((p.spec().codec, p.pt()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks for a keyframe on the next video frame.
+    pub fn want_keyframe(&mut self) {
+        self.keyframe_due = true;
+    }
+
+    /// Writes the media due by `now` (nothing before the connection is up).
+    pub fn produce(&mut self, now: Instant) {
+        if !self.rtc.is_connected() {
+            return;
+        }
+        while self.next_audio <= now {
+            self.next_audio += Duration::from_millis(20);
+            if self.state.mic {
+                let payload = vec![0xfc, 0, 0, self.index];
+                self.write(0, Codec::Opus, payload, 960, true, now);
+            }
+        }
+        while self.next_video <= now {
+            self.next_video += Duration::from_millis(33);
+            self.frames += 1;
+            if self.frames.is_multiple_of(90) {
+                self.keyframe_due = true;
+            }
+            let key = std::mem::take(&mut self.keyframe_due);
+            // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the payload
+            // header whose lowest bit is 0 on a keyframe.
+            let header = if key { 0x10 } else { 0x11 };
+            for (i, on) in [(1, self.state.camera), (2, self.state.screen)] {
+                if on {
+                    let payload = vec![0x90, 0x80, (self.frames & 0x7f) as u8, header, self.index];
+                    self.write(i, Codec::Vp8, payload, 2970, true, now);
+                }
+            }
+        }
+    }
+
+    fn write(
+        &mut self,
+        i: usize,
+        codec: Codec,
+        payload: Vec<u8>,
+        step: u32,
+        marker: bool,
+        now: Instant,
+    ) {
+        let Some(pt) = self.pt.iter().find(|(c, _)| *c == codec).map(|(_, pt)| *pt) else {
+            return;
+        };
+        let (seq, ts) = self.counters[i];
+        self.counters[i] = (seq + 1, ts.wrapping_add(step));
+        let mid = self.send[i];
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        let ext = ExtensionValues {
+            audio_level: (i == 0).then_some(-20),
+            voice_activity: (i == 0).then_some(true),
+            ..Default::default()
+        };
+        tx.write_rtp(
+            RtpWrite::new(pt, seq.into(), ts, now, payload)
+                .marker(marker)
+                .ext_vals(ext),
+        );
+    }
+
+    /// Takes a datagram from the network; returns the datagrams to send, by destination (str0m wants its output
+    /// polled after every input).
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        if let Ok(contents) = bytes.try_into() {
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source: from,
+                    destination: self.addr,
+                    contents,
+                },
+            );
+            let _ = self.rtc.handle_input(input);
+        }
+        self.poll(now)
+    }
+
+    /// Moves time on: timers run and due media is written; returns what is to be sent.
+    pub fn tick(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let _ = self.rtc.handle_input(Input::Timeout(now));
+        self.produce(now);
+        self.poll(now)
+    }
+
+    /// When [`Synthetic::tick`] must run next.
+    pub fn next_wake(&self) -> Instant {
+        self.next_timeout.min(self.next_audio).min(self.next_video)
+    }
+
+    /// Polls the peer until it only has a timeout left; returns its datagrams by destination.
+    pub fn poll(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        loop {
+            let Ok(output) = self.rtc.poll_output() else {
+                break;
+            };
+            match output {
+                Output::Transmit(t) => out.push((t.destination, t.contents.to_vec())),
+                Output::Timeout(t) => {
+                    self.next_timeout = t;
+                    break;
+                }
+                Output::Event(Event::Connected) => self.connected += 1,
+                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_due = true,
+                Output::Event(Event::RtpPacket(p)) => {
+                    let Some(mid) = self
+                        .rtc
+                        .direct_api()
+                        .stream_rx(&p.header.ssrc)
+                        .map(|s| s.mid())
+                    else {
+                        continue;
+                    };
+                    let sender = *p.payload.last().unwrap_or(&0);
+                    let keyframe = p.payload.len() == 5 && p.payload[3] & 1 == 0;
+                    self.got.entry(mid).or_default().push(Got {
+                        seq: *p.seq_no,
+                        ts: p.header.timestamp,
+                        sender,
+                        keyframe,
+                        at: now,
+                    });
+                }
+                Output::Event(_) => {}
+            }
+        }
+        out
+    }
+
+    /// The senders heard (audio) or seen (video) since `since`.
+    pub fn senders_since(&self, since: Instant, video: bool) -> BTreeSet<u8> {
+        let kinds = if video {
+            &self.slots[self.audio_slots..]
+        } else {
+            &self.slots[..self.audio_slots]
+        };
+        kinds
+            .iter()
+            .filter_map(|m| self.got.get(m))
+            .flatten()
+            .filter(|g| g.at >= since)
+            .map(|g| g.sender)
+            .collect()
+    }
+
+    /// Checks every slot's stream: sequence numbers step by one, timestamps never go back, and
+    /// the first video packet from each sender (after any switch) starts a keyframe.
+    pub fn check_continuity(&self) -> Result<(), String> {
+        for (i, mid) in self.slots.iter().enumerate() {
+            let Some(got) = self.got.get(mid) else {
+                continue;
+            };
+            let video = i >= self.audio_slots;
+            let who = format!("participant {} slot {mid}", self.index);
+            if video && got.first().is_some_and(|g| !g.keyframe) {
+                return Err(format!("{who}: the first frame is not a keyframe"));
+            }
+            for pair in got.windows(2) {
+                if pair[1].seq != pair[0].seq + 1 {
+                    return Err(format!(
+                        "{who}: sequence jumps from {} to {}",
+                        pair[0].seq, pair[1].seq
+                    ));
+                }
+                if pair[1].ts.wrapping_sub(pair[0].ts) >= 1 << 31 {
+                    return Err(format!("{who}: the timestamp went back"));
+                }
+                if video && pair[1].sender != pair[0].sender && !pair[1].keyframe {
+                    return Err(format!(
+                        "{who}: the first frame from a new sender is not a keyframe"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
