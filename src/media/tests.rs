@@ -144,7 +144,9 @@ impl World {
             .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
             .map(|s| serde_json::from_str::<serde_json::Value>(&s.frame).unwrap())
             .expect("an answer");
-        self.clients[i].answer(answer["sdp"].as_str().unwrap()).unwrap();
+        self.clients[i]
+            .answer(answer["sdp"].as_str().unwrap())
+            .unwrap();
     }
 
     fn move_to(&mut self, moves: &[(usize, RoomId)]) {

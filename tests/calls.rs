@@ -1,0 +1,388 @@
+//! Calls through the real server: signalling on the event WebSocket, media over real UDP on
+//! 127.0.0.1, synthetic str0m participants standing in for browsers, and the breakout engine
+//! moving people while the media keeps flowing on the same connections.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Client, Events, TestServer};
+use futures_util::SinkExt;
+use huddle::config::Settings;
+use huddle::media::synthetic::Synthetic;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::net::UdpSocket;
+use tokio_tungstenite::tungstenite::Message;
+
+const AUDIO_SLOTS: usize = 3;
+const VIDEO_SLOTS: usize = 3;
+
+/// One person in the call: their WebSocket and their synthetic media, driven over UDP by a task.
+struct Person {
+    name: &'static str,
+    id: String,
+    events: Events,
+    media: Arc<Mutex<Synthetic>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Person {
+    /// Connects the WebSocket and joins the call of `room` with fresh media.
+    async fn join(client: &Client, name: &'static str, index: u8, room: &str) -> Person {
+        let id = client.person_id().await;
+        let mut events = client.events(None).await;
+        let call = events.hello.as_ref().unwrap()["call"].clone();
+        assert!(
+            call["audio_slots"].as_u64().unwrap() >= AUDIO_SLOTS as u64,
+            "{call}"
+        );
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let cert = huddle::media::udp::certificate().unwrap();
+        let (media, offer) =
+            Synthetic::new(index, addr, Instant::now(), AUDIO_SLOTS, VIDEO_SLOTS, cert);
+        send(
+            &mut events,
+            json!({"type": "call_join", "room": room, "sdp": offer, "mic": true, "camera": true}),
+        )
+        .await;
+        let answer = events.next_of("call_answer").await;
+        let media = Arc::new(Mutex::new(media));
+        media
+            .lock()
+            .unwrap()
+            .answer(answer["sdp"].as_str().unwrap())
+            .unwrap();
+        let driver = tokio::spawn(drive(socket, media.clone()));
+        Person {
+            name,
+            id,
+            events,
+            media,
+            driver,
+        }
+    }
+
+    fn connections(&self) -> u32 {
+        self.media.lock().unwrap().connected
+    }
+}
+
+/// Runs a participant on a real socket until the test ends.
+async fn drive(socket: UdpSocket, media: Arc<Mutex<Synthetic>>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let wake = media.lock().unwrap().next_wake();
+        let out = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => media.lock().unwrap().receive(Instant::now(), from, &buf[..n]),
+                Err(_) => continue,
+            },
+            () = tokio::time::sleep_until(wake.into()) => media.lock().unwrap().tick(Instant::now()),
+        };
+        for (to, datagram) in out {
+            let _ = socket.send_to(&datagram, to).await;
+        }
+    }
+}
+
+async fn send(events: &mut Events, message: Value) {
+    events
+        .ws
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// Waits until, over a window of 600 ms, each person hears (audio) and sees (video) exactly the
+/// given senders; panics with what they did receive after 15 s.
+async fn expect_senders(people: &[Watched], expected: &[&[u8]], what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let since = Instant::now();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let got: Vec<(BTreeSet<u8>, BTreeSet<u8>)> = people
+            .iter()
+            .map(|(_, media)| {
+                let m = media.lock().unwrap();
+                (m.senders_since(since, false), m.senders_since(since, true))
+            })
+            .collect();
+        let want: Vec<BTreeSet<u8>> = expected
+            .iter()
+            .map(|e| e.iter().copied().collect())
+            .collect();
+        if got.iter().zip(&want).all(|((a, v), w)| a == w && v == w) {
+            return;
+        }
+        if Instant::now() > deadline {
+            let report: Vec<String> = people
+                .iter()
+                .zip(&got)
+                .zip(&want)
+                .map(|(((name, _), (a, v)), w)| {
+                    format!("{name}: heard {a:?}, saw {v:?}, expected {w:?}")
+                })
+                .collect();
+            panic!("{what}: {}", report.join("; "));
+        }
+    }
+}
+
+/// A person's name and media, watched while their WebSocket is used elsewhere.
+type Watched = (&'static str, Arc<Mutex<Synthetic>>);
+
+fn watch(people: &[&Person]) -> Vec<Watched> {
+    people.iter().map(|p| (p.name, p.media.clone())).collect()
+}
+
+/// Frames that arrive within 300 ms.
+async fn drain(events: &mut Events) -> Vec<Value> {
+    let mut frames = Vec::new();
+    while let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(
+        Duration::from_millis(300),
+        futures_util::StreamExt::next(&mut events.ws),
+    )
+    .await
+    {
+        frames.push(serde_json::from_str(&text).unwrap());
+    }
+    frames
+}
+
+fn breakout(room: &str, tail: &str) -> String {
+    format!("/api/v1/rooms/{room}/breakout{tail}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_switch_media_on_the_same_connection() {
+    let server = TestServer::start_with(Settings {
+        guests_with_breakouts: Some(true),
+        ..Settings::default()
+    })
+    .await;
+    let owner = server.admin().await;
+    let p1 = server.user(&owner, "Pia").await;
+    let p2 = server.user(&owner, "Pavel").await;
+    let bo = server.user(&owner, "Bo").await;
+    let stranger = server.user(&owner, "Stranger").await;
+    let main = owner.create_room("Class").await;
+    owner
+        .add_member(&main, "pia@example.org", "participant")
+        .await;
+    owner
+        .add_member(&main, "pavel@example.org", "participant")
+        .await;
+    owner
+        .expect(
+            Method::PUT,
+            &breakout(&main, ""),
+            Some(json!({"enabled": true, "mode": "manual"})),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = owner
+        .breakout_rooms(&main, json!({"names": ["Red", "Blue"]}))
+        .await;
+    let (red, blue) = (rooms[0].clone(), rooms[1].clone());
+    // A breakout-only member and a guest live in Blue.
+    owner
+        .add_member(&blue, "bo@example.org", "participant")
+        .await;
+    let guest = server
+        .guest(&owner, &blue, "gail@example.org", "Gail")
+        .await;
+
+    let mut o = Person::join(&owner, "owner", 0, &main).await;
+    let mut a = Person::join(&p1, "Pia", 1, &main).await;
+    let mut b = Person::join(&p2, "Pavel", 2, &main).await;
+    let mut g = Person::join(&guest, "Gail", 3, &main).await;
+    let mut m = Person::join(&bo, "Bo", 4, &main).await;
+    let everyone = watch(&[&o, &a, &b, &g, &m]);
+    let call_ids: Vec<Value> = {
+        let mut ids = Vec::new();
+        for p in [&mut o, &mut a, &mut b, &mut g, &mut m] {
+            let state = p.events.next_of("call_state").await;
+            ids.push(state["call_id"].clone());
+        }
+        ids
+    };
+
+    // Before a round: the main room's three together, Blue's two together.
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1], &[4], &[3]],
+        "before the round",
+    )
+    .await;
+
+    // Start: Pia to Red, Pavel to Blue; the owner stays in the main room.
+    for (person, room) in [(&a.id, &red), (&b.id, &blue)] {
+        owner
+            .expect(
+                Method::PUT,
+                &breakout(&main, &format!("/assignments/{person}")),
+                Some(json!({"breakout": room})),
+                StatusCode::OK,
+            )
+            .await;
+    }
+    owner
+        .expect(
+            Method::POST,
+            &breakout(&main, "/start"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    expect_senders(
+        &everyone,
+        &[&[], &[], &[3, 4], &[2, 4], &[2, 3]],
+        "after start",
+    )
+    .await;
+
+    // Move Pavel to Red.
+    owner
+        .expect(
+            Method::POST,
+            &breakout(&main, "/move"),
+            Some(json!({"person_id": b.id, "breakout": red})),
+            StatusCode::OK,
+        )
+        .await;
+    expect_senders(&everyone, &[&[], &[2], &[1], &[4], &[3]], "after the move").await;
+
+    // Bring back Red: Pia and Pavel join the owner.
+    owner
+        .expect(
+            Method::POST,
+            &breakout(&main, "/stop"),
+            Some(json!({"rooms": [red]})),
+            StatusCode::OK,
+        )
+        .await;
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1], &[4], &[3]],
+        "after bring back",
+    )
+    .await;
+
+    // Stop: Blue's own people stay in Blue.
+    owner
+        .expect(
+            Method::POST,
+            &breakout(&main, "/stop"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1], &[4], &[3]],
+        "after stop",
+    )
+    .await;
+
+    // A participant may not mute others; the owner may, and only the person can unmute.
+    send(
+        &mut a.events,
+        json!({"type": "call_mute", "room": main, "person_id": b.id}),
+    )
+    .await;
+    assert_eq!(a.events.next_of("call_error").await["code"], "forbidden");
+    send(
+        &mut o.events,
+        json!({"type": "call_mute", "room": main, "person_id": a.id}),
+    )
+    .await;
+    let muted = a.events.next_of("call_muted").await;
+    assert_eq!(muted["by"], "Admin");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let since = Instant::now();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let heard = b.media.lock().unwrap().senders_since(since, false);
+        if heard == BTreeSet::from([0]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Pavel still hears {heard:?}");
+    }
+    send(
+        &mut a.events,
+        json!({"type": "call_media", "room": main, "mic": true, "camera": true, "screen": false}),
+    )
+    .await;
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1], &[4], &[3]],
+        "after unmuting",
+    )
+    .await;
+
+    // Someone who is not in the room cannot join its call, and bad messages are named.
+    let mut x = stranger.events(None).await;
+    send(
+        &mut x,
+        json!({"type": "call_join", "room": main, "sdp": "v=0"}),
+    )
+    .await;
+    assert_eq!(x.next_of("call_error").await["code"], "not_in_room");
+    send(&mut x, json!({"type": "call_join", "room": main})).await;
+    let bad = x.next_of("call_error").await;
+    assert_eq!(bad["code"], "bad_request");
+    assert!(bad["message"].as_str().unwrap().contains("sdp"), "{bad}");
+
+    // The guest and the breakout-only member never heard of the main room's people.
+    for p in [&mut g, &mut m] {
+        for frame in drain(&mut p.events).await {
+            if frame["type"] == "call_state" {
+                for person in frame["people"].as_array().unwrap() {
+                    let name = person["display_name"].as_str().unwrap();
+                    assert!(
+                        ["Gail", "Bo", "Pavel"].contains(&name),
+                        "{} learnt of {name}",
+                        p.name
+                    );
+                }
+            }
+        }
+    }
+
+    // Pavel leaves the call; the others keep theirs, and chat still works for him.
+    send(&mut b.events, json!({"type": "call_leave", "room": main})).await;
+    let ended = b.events.next_of("call_ended").await;
+    assert_eq!(ended["reason"], "left");
+    let everyone = watch(&[&o, &a, &g, &m]);
+    expect_senders(&everyone, &[&[1], &[0], &[4], &[3]], "after Pavel left").await;
+    p2.post(&main, "still here").await;
+
+    // Nobody reconnected: one ICE/DTLS connection each, the same call all along.
+    for p in [&o, &a, &g, &m] {
+        assert_eq!(p.connections(), 1, "{} connected once", p.name);
+        p.media.lock().unwrap().check_continuity().unwrap();
+    }
+    for (p, id) in [&mut o, &mut a].into_iter().zip(&call_ids) {
+        for frame in drain(&mut p.events).await {
+            if frame["type"] == "call_state" {
+                assert_eq!(&frame["call_id"], id);
+            }
+        }
+    }
+
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("huddle_call_peers 4"), "{metrics}");
+    assert!(!metrics.contains("huddle_media_packets_forwarded_total 0\n"));
+    for p in [o, a, b, g, m] {
+        p.driver.abort();
+    }
+}
