@@ -20,8 +20,9 @@ use crate::realtime::ws::{WsContext, serve_socket};
 /// Read buffer per connection. Clients send almost nothing, and tungstenite fills the buffer up to
 /// this size, so the 128 KiB default would dominate the memory of an idle connection.
 const READ_BUFFER: usize = 4 * 1024;
-/// Largest message a client may send.
-const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// Largest message a client may send: a call offer of a browser with the largest slot pool
+/// (`media::offer::MAX_OFFER_BYTES`), escaped in JSON. Everything else clients send is tiny.
+const MAX_CLIENT_MESSAGE: usize = 320 * 1024;
 
 pub(super) fn router() -> Router<App> {
     Router::new().route("/events", get(events))

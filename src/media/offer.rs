@@ -8,8 +8,10 @@
 
 use crate::domain::call::Source;
 
-/// Largest offer accepted, in bytes. A browser's offer with 20 m-lines is about 20 KiB.
-pub const MAX_OFFER_BYTES: usize = 48 * 1024;
+/// Largest offer accepted, in bytes. Chromium describes each video m-line with every codec it
+/// knows (about 4 KiB), so an offer with the largest pool (16 audio and 25 video slots) is about
+/// 180 KiB.
+pub const MAX_OFFER_BYTES: usize = 256 * 1024;
 
 /// One m-line's role in the call.
 #[derive(Debug, Clone, PartialEq, Eq)]

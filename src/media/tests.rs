@@ -452,7 +452,10 @@ fn bad_offers_are_refused_by_name() {
     let person = w.clients[0].person;
     for (sdp, code) in [
         ("v=0\r\n".to_owned(), "sdp_invalid"),
-        ("x".repeat(60_000), "sdp_too_large"),
+        (
+            "x".repeat(super::offer::MAX_OFFER_BYTES + 1),
+            "sdp_too_large",
+        ),
     ] {
         w.command(Command::Join {
             stream: w.stream,

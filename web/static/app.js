@@ -6,6 +6,7 @@ import { api, ApiError } from './api.js';
 import { Live } from './live.js';
 import { BreakoutPanel } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
+import { CallPanel } from './call.js';
 
 let live = null;
 
@@ -325,6 +326,8 @@ function RoomPage({ id, me, navigate }) {
     : room.title;
   return html`<main class="room">
     <h1>${heading}</h1>
+    <${CallPanel} live=${live} mainId=${room.parent_id ?? room.id} me=${me}
+      canModerate=${room.role === 'owner' || room.role === 'moderator'} />
     <div class="columns">
       <section class="chat" aria-label="Chat">
         <ol class="messages" ref=${list} aria-live="polite" onScroll=${(e) => { if (e.target.scrollTop === 0) loadOlder(); }}>

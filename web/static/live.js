@@ -41,6 +41,7 @@ export class Live {
       const event = JSON.parse(message.data);
       if (event.type === 'hello') {
         this.backoff = 500;
+        this.callConfig = event.call; // receive slots and ICE servers for calls (call.js)
         for (const s of event.streams) if (!this.lastSeq.has(s.room)) this.lastSeq.set(s.room, s.seq);
         this.setStatus('live');
       } else if (event.stream && typeof event.seq === 'number') {

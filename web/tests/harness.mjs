@@ -13,8 +13,9 @@ import { chromium } from 'playwright-core';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function spawnHuddle(binary, bind, dataDir, extraArgs) {
-  const child = spawn(binary, ['serve', '--bind', bind, '--data-dir', dataDir, ...extraArgs], {
-    env: { ...process.env, HUDDLE_LOG: 'warn' },
+  // The media server on a free UDP port too (it would take 10000 beside a fixed HTTP port).
+  const child = spawn(binary, ['serve', '--bind', bind, '--data-dir', dataDir, '--media-bind', '127.0.0.1:0', ...extraArgs], {
+    env: { ...process.env, HUDDLE_LOG: 'warn,str0m=error,dimpl=error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
@@ -57,7 +58,12 @@ export async function launchBrowser() {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
+      '--disable-sync', '--no-first-run', '--disable-quic',
+      // Calls: fake devices without a prompt, WebRTC over 127.0.0.1 host candidates, media that
+      // plays without a click.
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+      '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
+      '--autoplay-policy=no-user-gesture-required'],
   });
 }
 

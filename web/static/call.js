@@ -1,0 +1,354 @@
+// The call of a main room in the browser: one RTCPeerConnection for the whole meeting, negotiated
+// once, whose receive slots the server refills when people move between rooms (docs/api.md,
+// "Calls"). The Call object outlives page changes between a main room and its breakout rooms, so
+// moving never touches the connection; audio plays from elements kept outside the page's tree.
+
+import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
+
+const calls = new Map(); // main room id -> Call
+
+/** The calls this page is in (for tests and diagnostics). */
+export function activeCalls() {
+  return [...calls.values()].filter((c) => c.status !== 'idle');
+}
+
+/** How long the ICE connection may stay 'disconnected' before the call is set up again. */
+const DISCONNECTED_GRACE_MS = 5000;
+
+export class Call {
+  /** The call of `mainId` on this page's WebSocket, made on first use. */
+  static of(live, mainId) {
+    let call = calls.get(mainId);
+    if (!call || call.live !== live) {
+      call = new Call(live, mainId);
+      calls.set(mainId, call);
+    }
+    return call;
+  }
+
+  constructor(live, mainId) {
+    this.live = live;
+    this.mainId = mainId;
+    this.listeners = new Set();
+    this.status = 'idle'; // idle | joining | joined
+    this.callId = null;
+    this.pc = null;
+    this.view = null; // the last call_state
+    this.want = { mic: true, camera: true, screen: false };
+    this.tracks = { mic: null, camera: null, screen: null };
+    this.streams = new Map(); // mid -> MediaStream of that slot's receiver
+    this.audio = new Map(); // mid -> <audio>, kept in a container outside the page's tree
+    this.notice = null;
+    this.error = null;
+    this.off = live.on((event) => this.onEvent(event));
+  }
+
+  subscribe(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  changed() {
+    for (const l of this.listeners) l();
+  }
+
+  send(message) {
+    this.live.send({ room: this.mainId, ...message });
+  }
+
+  /** Joins with the microphone and camera as asked (each may be refused by the person). */
+  async join({ mic = true, camera = true } = {}) {
+    if (this.status !== 'idle') return;
+    this.status = 'joining';
+    this.error = null;
+    this.want = { mic, camera, screen: false };
+    this.changed();
+    try {
+      await this.openDevices();
+      await this.connect();
+    } catch (err) {
+      this.teardown();
+      this.error = err.message ?? String(err);
+      this.changed();
+    }
+  }
+
+  async openDevices() {
+    const ask = async (constraints) => {
+      try {
+        return await navigator.mediaDevices.getUserMedia(constraints);
+      } catch {
+        return null; // refused or absent: join without it
+      }
+    };
+    if (this.want.mic && !this.tracks.mic) this.tracks.mic = (await ask({ audio: true }))?.getAudioTracks()[0] ?? null;
+    if (this.want.camera && !this.tracks.camera) this.tracks.camera = (await ask({ video: true }))?.getVideoTracks()[0] ?? null;
+    this.want.mic = !!this.tracks.mic;
+    this.want.camera = !!this.tracks.camera;
+  }
+
+  /** A new PeerConnection and offer: on joining, and again when the media path broke. */
+  async connect() {
+    const config = this.live.callConfig ?? { audio_slots: 8, video_slots: 9, ice_servers: [] };
+    this.pc?.close();
+    this.streams.clear();
+    const pc = new RTCPeerConnection({ iceServers: config.ice_servers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+    this.pc = pc;
+    this.connections = (this.connections ?? 0) + 1;
+    this.senders = {
+      mic: pc.addTransceiver(this.tracks.mic ?? 'audio', { direction: 'sendonly' }).sender,
+      camera: pc.addTransceiver(this.tracks.camera ?? 'video', { direction: 'sendonly' }).sender,
+      screen: pc.addTransceiver(this.tracks.screen ?? 'video', { direction: 'sendonly' }).sender,
+    };
+    for (let i = 0; i < config.audio_slots; i++) pc.addTransceiver('audio', { direction: 'recvonly' });
+    for (let i = 0; i < config.video_slots; i++) pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.oniceconnectionstatechange = () => this.watchIce(pc);
+    await pc.setLocalDescription(await pc.createOffer());
+    // The server is ICE-lite and learns our address from our checks, but a complete offer costs
+    // little on a LAN and helps a relay.
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === 'complete') return resolve();
+      const timer = setTimeout(resolve, 1000);
+      pc.addEventListener('icegatheringstatechange', () => {
+        if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve(); }
+      });
+    });
+    this.status = 'joining';
+    this.send({ type: 'call_join', sdp: pc.localDescription.sdp, mic: this.want.mic, camera: this.want.camera });
+  }
+
+  watchIce(pc) {
+    if (pc !== this.pc) return;
+    clearTimeout(this.iceTimer);
+    if (pc.iceConnectionState === 'failed') this.reconnect();
+    else if (pc.iceConnectionState === 'disconnected') this.iceTimer = setTimeout(() => this.reconnect(), DISCONNECTED_GRACE_MS);
+  }
+
+  /** The media path broke (not the WebSocket): set the connection up again, keeping the devices. */
+  reconnect() {
+    if (this.status === 'idle') return;
+    this.reconnecting = true;
+    this.connect().catch((err) => { this.error = err.message; this.changed(); });
+  }
+
+  async onEvent(event) {
+    if (event.type === 'hello' && this.status === 'joined' && this.pc?.iceConnectionState === 'failed') {
+      this.reconnect();
+      return;
+    }
+    if (event.stream !== this.mainId || !event.type?.startsWith('call_')) return;
+    switch (event.type) {
+      case 'call_answer':
+        if (this.status === 'idle' || !this.pc) return;
+        this.callId = event.call_id;
+        this.reconnecting = false;
+        await this.pc.setRemoteDescription({ type: 'answer', sdp: event.sdp });
+        this.status = 'joined';
+        // Sources turned on or off while we were (re)connecting.
+        this.sendMedia();
+        break;
+      case 'call_state':
+        if (event.call_id !== this.callId) return;
+        this.view = event;
+        this.applySlots();
+        break;
+      case 'call_muted':
+        if (this.tracks.mic) this.tracks.mic.enabled = false;
+        this.want.mic = false;
+        this.notice = `${event.by || 'A moderator'} muted your microphone.`;
+        break;
+      case 'call_ended':
+        // An earlier connection of ours, or the one our reconnection replaces.
+        if (event.call_id !== this.callId || (event.reason === 'replaced' && this.reconnecting)) return;
+        if (['idle_timeout', 'connect_timeout', 'failed', 'closed'].includes(event.reason) && this.status === 'joined') {
+          this.reconnect();
+          return;
+        }
+        this.teardown();
+        if (event.reason === 'replaced') this.notice = 'You joined this call from another window.';
+        if (event.reason === 'removed') this.notice = 'You were removed from the room.';
+        break;
+      case 'call_error':
+        this.error = event.message;
+        if (this.status === 'joining') this.teardown();
+        break;
+      default:
+        return;
+    }
+    this.changed();
+  }
+
+  /** Points each slot's element at its receiver and keeps one <audio> per audio slot playing. */
+  applySlots() {
+    if (!this.pc || !this.view) return;
+    const byMid = new Map(this.pc.getTransceivers().map((t) => [t.mid, t]));
+    for (const slot of this.view.slots) {
+      const t = byMid.get(slot.mid);
+      if (!t) continue;
+      if (!this.streams.has(slot.mid)) this.streams.set(slot.mid, new MediaStream([t.receiver.track]));
+      if (slot.kind === 'audio' && !this.audio.has(slot.mid)) {
+        const el = document.createElement('audio');
+        el.autoplay = true;
+        el.srcObject = this.streams.get(slot.mid);
+        el.dataset.mid = slot.mid;
+        audioShelf().append(el);
+        this.audio.set(slot.mid, el);
+      }
+    }
+  }
+
+  sendMedia() {
+    if (this.status !== 'joined') return;
+    this.send({ type: 'call_media', mic: this.want.mic, camera: this.want.camera, screen: this.want.screen });
+  }
+
+  async setMic(on) {
+    this.notice = null;
+    if (on && !this.tracks.mic) {
+      this.tracks.mic = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks()[0];
+      await this.senders?.mic.replaceTrack(this.tracks.mic);
+    }
+    if (this.tracks.mic) this.tracks.mic.enabled = on;
+    this.want.mic = on && !!this.tracks.mic;
+    this.sendMedia();
+    this.changed();
+  }
+
+  async setCamera(on) {
+    if (on) {
+      this.tracks.camera ??= (await navigator.mediaDevices.getUserMedia({ video: true })).getVideoTracks()[0];
+      await this.senders?.camera.replaceTrack(this.tracks.camera);
+    } else {
+      this.tracks.camera?.stop(); // the camera's light goes off
+      this.tracks.camera = null;
+      await this.senders?.camera.replaceTrack(null);
+    }
+    this.want.camera = on;
+    this.sendMedia();
+    this.changed();
+  }
+
+  async setScreen(on) {
+    if (on) {
+      let stream;
+      try {
+        stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+      } catch {
+        return; // the person chose nothing
+      }
+      this.tracks.screen = stream.getVideoTracks()[0];
+      this.tracks.screen.addEventListener('ended', () => this.setScreen(false));
+      await this.senders?.screen.replaceTrack(this.tracks.screen);
+    } else {
+      this.tracks.screen?.stop();
+      this.tracks.screen = null;
+      await this.senders?.screen.replaceTrack(null);
+    }
+    this.want.screen = on;
+    this.sendMedia();
+    this.changed();
+  }
+
+  /** Moderators: mute someone's microphone (they alone can turn it on again). */
+  mute(personId) {
+    this.send({ type: 'call_mute', person_id: personId });
+  }
+
+  pin(personId) {
+    this.pinned = personId;
+    this.send({ type: 'call_pin', person_id: personId });
+    this.changed();
+  }
+
+  leave() {
+    if (this.status !== 'idle') this.send({ type: 'call_leave' });
+    this.teardown();
+    this.changed();
+  }
+
+  teardown() {
+    clearTimeout(this.iceTimer);
+    this.pc?.close();
+    this.pc = null;
+    for (const track of Object.values(this.tracks)) track?.stop();
+    this.tracks = { mic: null, camera: null, screen: null };
+    for (const el of this.audio.values()) el.remove();
+    this.audio.clear();
+    this.streams.clear();
+    this.view = null;
+    this.callId = null;
+    this.status = 'idle';
+  }
+}
+
+function audioShelf() {
+  let shelf = document.getElementById('call-audio');
+  if (!shelf) {
+    shelf = document.createElement('div');
+    shelf.id = 'call-audio';
+    shelf.hidden = true;
+    document.body.append(shelf);
+  }
+  return shelf;
+}
+
+function Video({ stream, label }) {
+  const el = useRef(null);
+  useEffect(() => {
+    if (el.current && el.current.srcObject !== stream) el.current.srcObject = stream;
+  }, [stream]);
+  return html`<video ref=${el} autoplay playsinline muted aria-label=${label}></video>`;
+}
+
+/** The plain call panel of a room page: tiles with names and states, and the controls. */
+export function CallPanel({ live, mainId, me, canModerate }) {
+  const call = Call.of(live, mainId);
+  const [, setTick] = useState(0);
+  useEffect(() => call.subscribe(() => setTick((n) => n + 1)), [call]);
+
+  if (call.status === 'idle') {
+    return html`<section class="call" aria-label="Call" data-state="idle">
+      <button type="button" onClick=${() => call.join({ mic: true, camera: true })}>Join call</button>
+      ${call.notice && html`<p class="notice" role="status">${call.notice}</p>`}
+      ${call.error && html`<p class="error" role="alert">${call.error}</p>`}
+    </section>`;
+  }
+  const view = call.view;
+  const people = (view?.people ?? []).filter((p) => p.person_id !== me.id);
+  const slotOf = (personId, source) => view?.slots.find((s) => s.person_id === personId && s.source === source);
+  const tiles = [];
+  for (const p of people) {
+    const screen = slotOf(p.person_id, 'screen');
+    if (screen) tiles.push({ key: `${p.person_id}-screen`, person: p, slot: screen, screen: true });
+    tiles.push({ key: p.person_id, person: p, slot: slotOf(p.person_id, 'camera'), screen: false });
+  }
+  const self = view?.people.find((p) => p.person_id === me.id);
+  return html`<section class="call" aria-label="Call" data-state=${call.status} data-call-id=${call.callId ?? ''}>
+    ${call.status === 'joining' && html`<p class="muted">Joining the call…</p>`}
+    ${call.notice && html`<p class="notice" role="status">${call.notice}</p>`}
+    ${call.error && html`<p class="error" role="alert">${call.error}</p>`}
+    <ul class="tiles">
+      ${tiles.map((t) => html`<li key=${t.key} class=${`tile${t.screen ? ' screen' : ''}${t.person.speaking && !t.screen ? ' speaking' : ''}`}
+          data-person=${t.person.display_name} data-source=${t.screen ? 'screen' : 'camera'}>
+        ${t.slot && call.streams.get(t.slot.mid)
+          ? html`<${Video} stream=${call.streams.get(t.slot.mid)} label=${`${t.person.display_name}${t.screen ? ' (screen)' : ''}`} />`
+          : html`<div class="no-video" aria-hidden="true">${t.person.display_name.slice(0, 1)}</div>`}
+        <span class="name">${t.person.display_name}${t.screen ? ' (screen)' : ''}</span>
+        ${!t.screen && html`<span class="mic" aria-label=${t.person.muted_by_moderator ? 'muted by a moderator' : t.person.mic ? 'microphone on' : 'microphone off'}>
+          ${t.person.mic && !t.person.muted_by_moderator ? '🎤' : '🔇'}</span>`}
+        ${!t.screen && canModerate && t.person.mic && !t.person.muted_by_moderator
+          && html`<button type="button" class="link" onClick=${() => call.mute(t.person.person_id)}>Mute ${t.person.display_name}</button>`}
+        ${!t.screen && html`<button type="button" class="link" aria-pressed=${call.pinned === t.person.person_id}
+          onClick=${() => call.pin(call.pinned === t.person.person_id ? null : t.person.person_id)}>${call.pinned === t.person.person_id ? 'Unpin' : 'Pin'}</button>`}
+      </li>`)}
+    </ul>
+    ${call.status === 'joined' && people.length === 0 && html`<p class="muted">Nobody else is in the call here yet.</p>`}
+    <div class="call-controls">
+      <button type="button" aria-pressed=${call.want.mic} onClick=${() => call.setMic(!call.want.mic)}>${call.want.mic ? 'Mute microphone' : 'Unmute microphone'}</button>
+      <button type="button" aria-pressed=${call.want.camera} onClick=${() => call.setCamera(!call.want.camera)}>${call.want.camera ? 'Stop camera' : 'Start camera'}</button>
+      <button type="button" aria-pressed=${call.want.screen} onClick=${() => call.setScreen(!call.want.screen)}>${call.want.screen ? 'Stop sharing' : 'Share screen'}</button>
+      <button type="button" class="leave" onClick=${() => call.leave()}>Leave call</button>
+      ${self?.speaking && html`<span class="muted">You are speaking</span>`}
+    </div>
+  </section>`;
+}

@@ -1,0 +1,260 @@
+// Calls in real browsers: four people, each with a camera of one colour and a microphone of one
+// pitch (canvas and oscillator in place of the identical fake devices), join the main room's call
+// on the room page. The moderator starts two breakout rooms, moves someone, brings a room back and
+// stops; after each step every page proves from the pixels it decodes and the pitches it hears
+// that it receives exactly its room's people — on the same connection, with no reload. Then a
+// moderator mutes someone and a participant shares a screen.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { call, PASSWORD, useHuddle } from './harness.mjs';
+
+const SHOTS = process.env.SCREENSHOTS_DIR;
+let huddle;
+let browser;
+useHuddle((h, b) => { huddle = h; browser = b; });
+
+const PEOPLE = {
+  Ada: { color: [220, 40, 40], pitch: 330 },
+  P1: { color: [40, 200, 60], pitch: 550 },
+  P2: { color: [40, 80, 230], pitch: 770 },
+  P3: { color: [235, 205, 30], pitch: 990 },
+};
+const SCREEN = [200, 40, 200];
+
+/** A signed-in page whose devices are a canvas of one colour and an oscillator of one pitch. */
+async function person(name) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.addInitScript(({ color, pitch, screen }) => {
+    const canvasTrack = (rgb) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 160;
+      canvas.height = 120;
+      const g = canvas.getContext('2d');
+      let n = 0;
+      setInterval(() => {
+        g.fillStyle = `rgb(${rgb.join(',')})`;
+        g.fillRect(0, 0, 160, 120);
+        g.fillStyle = n++ % 2 ? '#000' : '#fff'; // a changing corner keeps frames coming
+        g.fillRect(0, 0, 4, 4);
+      }, 50);
+      return canvas.captureStream(20).getVideoTracks()[0];
+    };
+    navigator.mediaDevices.getUserMedia = async (constraints) => {
+      const tracks = [];
+      if (constraints.audio) {
+        const ctx = new AudioContext();
+        const osc = ctx.createOscillator();
+        osc.frequency.value = pitch;
+        const out = ctx.createMediaStreamDestination();
+        osc.connect(out);
+        osc.start();
+        tracks.push(out.stream.getAudioTracks()[0]);
+      }
+      if (constraints.video) tracks.push(canvasTrack(color));
+      return new MediaStream(tracks);
+    };
+    navigator.mediaDevices.getDisplayMedia = async () => new MediaStream([canvasTrack(screen)]);
+  }, { ...PEOPLE[name], screen: SCREEN });
+  const page = await context.newPage();
+  if (process.env.DEBUG_CALL) {
+    page.on('console', (m) => console.log(name, 'console', m.text()));
+    page.on('pageerror', (e) => console.log(name, 'error', e.message));
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', (f) => { if (String(f.payload).includes('call_')) console.log(name, '<', String(f.payload).slice(0, 300)); });
+      ws.on('framesent', (f) => console.log(name, '>', String(f.payload).slice(0, 200)));
+    });
+  }
+  await page.goto(`${huddle.url}/signin`);
+  await page.getByLabel('Email').fill(`${name.toLowerCase()}@example.org`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+  page.personName = name;
+  return page;
+}
+
+/** What a page shows and hears now: each video tile's person and decoded colour, and the pitches
+ * playing on its audio slots. */
+async function senses(page) {
+  return page.evaluate(async () => {
+    const tiles = [...document.querySelectorAll('.call .tile')].map((tile) => {
+      const video = tile.querySelector('video');
+      let rgb = null;
+      if (video && video.videoWidth > 0) {
+        const canvas = document.createElement('canvas');
+        canvas.width = 32;
+        canvas.height = 24;
+        const g = canvas.getContext('2d');
+        g.drawImage(video, 0, 0, 32, 24);
+        rgb = [...g.getImageData(16, 12, 1, 1).data.slice(0, 3)];
+      }
+      return { person: tile.dataset.person, source: tile.dataset.source, rgb };
+    });
+    // One analyser per audio slot, made once per page.
+    window.__ears ??= new Map();
+    window.__earsCtx ??= new AudioContext();
+    const ctx = window.__earsCtx;
+    const pitches = [];
+    for (const el of document.querySelectorAll('#call-audio audio')) {
+      if (!el.srcObject) continue;
+      let ear = window.__ears.get(el.dataset.mid);
+      if (!ear) {
+        const analyser = ctx.createAnalyser();
+        analyser.fftSize = 4096;
+        ctx.createMediaStreamSource(el.srcObject).connect(analyser);
+        ear = { analyser, data: new Float32Array(analyser.frequencyBinCount) };
+        window.__ears.set(el.dataset.mid, ear);
+      }
+      ear.analyser.getFloatFrequencyData(ear.data);
+      let best = 0;
+      for (let i = 1; i < ear.data.length; i++) if (ear.data[i] > ear.data[best]) best = i;
+      if (ear.data[best] > -70) pitches.push(best * ctx.sampleRate / ear.analyser.fftSize);
+    }
+    return { tiles, pitches, callId: document.querySelector('.call')?.dataset.callId };
+  });
+}
+
+const near = (a, b, d) => a.every((v, i) => Math.abs(v - b[i]) <= d);
+const whoseColor = (rgb) => Object.keys(PEOPLE).find((n) => near(rgb, PEOPLE[n].color, 60));
+const whosePitch = (hz) => Object.keys(PEOPLE).find((n) => Math.abs(PEOPLE[n].pitch - hz) < 40);
+
+/** Waits until a page sees exactly `names` (each tile showing its own person's colour) and hears
+ * exactly them; returns the call id it is on. */
+async function expectRoom(page, names, what) {
+  const want = [...names].sort().join(',');
+  let last;
+  for (let i = 0; i < 60; i++) {
+    const s = await senses(page);
+    const cameras = s.tiles.filter((t) => t.source === 'camera');
+    const seen = cameras.filter((t) => t.rgb && whoseColor(t.rgb) === t.person).map((t) => t.person).sort().join(',');
+    const heard = [...new Set(s.pitches.map(whosePitch).filter(Boolean))].sort().join(',');
+    const tiles = cameras.map((t) => t.person).sort().join(',');
+    last = { seen, heard, tiles, raw: s };
+    if (seen === want && heard === want && tiles === want) return s.callId;
+    await page.waitForTimeout(500);
+  }
+  assert.fail(`${page.personName} ${what}: wanted ${want}, saw [${last.seen}], heard [${last.heard}], tiles [${last.tiles}] ${JSON.stringify(last.raw.tiles)} ${JSON.stringify(last.raw.pitches)}`);
+}
+
+test('a call follows people through breakout rooms without reconnecting', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Studio' }, token);
+  const ids = {};
+  for (const name of ['P1', 'P2', 'P3']) {
+    const email = `${name.toLowerCase()}@example.org`;
+    const account = await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: name }, token);
+    ids[name] = account.id;
+    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, token);
+  }
+  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
+  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual' }, token);
+  const created = await call(huddle.url, 'POST', breakout('/rooms'), { count: 2 }, token);
+  const [r1, r2] = created.rooms.map((r) => r.id);
+
+  const pages = {};
+  for (const name of Object.keys(PEOPLE)) {
+    const page = await person(name);
+    await page.goto(`${huddle.url}/rooms/${room.id}`);
+    await page.getByRole('heading', { name: 'Studio', exact: true }).waitFor();
+    await page.evaluate(() => { window.__sameDocument = true; });
+    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
+    pages[name] = page;
+  }
+  const all = Object.keys(PEOPLE);
+  const callIds = {};
+  for (const name of all) callIds[name] = await expectRoom(pages[name], all.filter((n) => n !== name), 'in the main room');
+  if (SHOTS) {
+    mkdirSync(SHOTS, { recursive: true });
+    await pages.Ada.screenshot({ path: `${SHOTS}/call-main-room.png` });
+  }
+
+  // Start: P1 and P2 in Room 1, P3 in Room 2; Ada stays in the main room.
+  await call(huddle.url, 'PUT', breakout(`/assignments/${ids.P1}`), { breakout: r1 }, token);
+  await call(huddle.url, 'PUT', breakout(`/assignments/${ids.P2}`), { breakout: r1 }, token);
+  await call(huddle.url, 'PUT', breakout(`/assignments/${ids.P3}`), { breakout: r2 }, token);
+  await call(huddle.url, 'POST', breakout('/start'), null, token);
+  await pages.P1.getByRole('heading', { name: 'Studio : Room 1' }).waitFor();
+  const steps = [
+    ['after start', { Ada: [], P1: ['P2'], P2: ['P1'], P3: [] }],
+  ];
+  const check = async ([what, expected]) => {
+    for (const [name, names] of Object.entries(expected)) {
+      const id = await expectRoom(pages[name], names, what);
+      assert.equal(id, callIds[name], `${name} kept the same call ${what}`);
+    }
+  };
+  await check(steps[0]);
+
+  await call(huddle.url, 'POST', breakout('/move'), { person_id: ids.P2, breakout: r2 }, token);
+  await check(['after moving P2', { Ada: [], P1: [], P2: ['P3'], P3: ['P2'] }]);
+  if (SHOTS) await pages.P3.screenshot({ path: `${SHOTS}/call-breakout-room.png` });
+
+  await call(huddle.url, 'POST', breakout('/stop'), { rooms: [r2] }, token);
+  await check(['after bringing Room 2 back', { Ada: ['P2', 'P3'], P1: [], P2: ['Ada', 'P3'], P3: ['Ada', 'P2'] }]);
+
+  await call(huddle.url, 'POST', breakout('/stop'), null, token);
+  for (const name of all) {
+    const id = await expectRoom(pages[name], all.filter((n) => n !== name), 'after stop');
+    assert.equal(id, callIds[name]);
+    assert.equal(await pages[name].evaluate(() => window.__sameDocument), true, `${name}'s page never reloaded`);
+    // getStats: video frames decoded on the one connection, and no second one was made.
+    const stats = await pages[name].evaluate(async () => {
+      const { activeCalls } = await import('/assets/call.js');
+      const calls = activeCalls();
+      let framesDecoded = 0;
+      let audioPackets = 0;
+      for (const report of (await calls[0].pc.getStats()).values()) {
+        if (report.type === 'inbound-rtp' && report.kind === 'video') framesDecoded += report.framesDecoded ?? 0;
+        if (report.type === 'inbound-rtp' && report.kind === 'audio') audioPackets += report.packetsReceived ?? 0;
+      }
+      return { calls: calls.length, connections: calls[0].connections, framesDecoded, audioPackets };
+    });
+    assert.equal(stats.calls, 1, `${name} has one call`);
+    assert.equal(stats.connections, 1, `${name} made one PeerConnection`);
+    assert.ok(stats.framesDecoded > 100, `${name} decoded ${stats.framesDecoded} frames`);
+    assert.ok(stats.audioPackets > 100, `${name} received ${stats.audioPackets} audio packets`);
+  }
+
+  // The moderator mutes P1: P1 is told, and nobody hears P1 any more.
+  const stage = pages.Ada.getByRole('region', { name: 'Call' });
+  await stage.getByRole('button', { name: 'Mute P1' }).click();
+  await pages.P1.getByText('Ada muted your microphone.').waitFor();
+  await expectRoomHearing(pages.P2, ['Ada', 'P3'], 'after P1 was muted');
+  await pages.P2.locator('.tile[data-person="P1"] .mic[aria-label="muted by a moderator"]').waitFor();
+
+  // P2 shares a screen: the others get a large tile of it.
+  await pages.P2.getByRole('button', { name: 'Share screen' }).click();
+  for (const name of ['Ada', 'P1', 'P3']) {
+    for (let i = 0; ; i++) {
+      const s = await senses(pages[name]);
+      const screen = s.tiles.find((t) => t.source === 'screen' && t.person === 'P2');
+      if (screen?.rgb && near(screen.rgb, SCREEN, 60)) break;
+      assert.ok(i < 60, `${name} never saw P2's screen: ${JSON.stringify(s.tiles)}`);
+      await pages[name].waitForTimeout(500);
+    }
+  }
+  if (SHOTS) await pages.Ada.screenshot({ path: `${SHOTS}/call-screen-share.png` });
+
+  // Leaving the call keeps the room working.
+  await pages.P3.getByRole('button', { name: 'Leave call' }).click();
+  await pages.P3.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).waitFor();
+  await pages.P3.locator('#composer').fill('still here');
+  await pages.P3.getByRole('button', { name: 'Send' }).click();
+  await pages.Ada.getByText('still here').waitFor();
+});
+
+/** Waits until a page hears exactly `names`. */
+async function expectRoomHearing(page, names, what) {
+  const want = [...names].sort().join(',');
+  let heard;
+  for (let i = 0; i < 60; i++) {
+    const s = await senses(page);
+    heard = [...new Set(s.pitches.map(whosePitch).filter(Boolean))].sort().join(',');
+    if (heard === want) return;
+    await page.waitForTimeout(500);
+  }
+  assert.fail(`${page.personName} ${what}: wanted to hear ${want}, heard [${heard}]`);
+}
