@@ -316,12 +316,13 @@ export function CallPanel({ live, mainId, me, canModerate }) {
   const view = call.view;
   const people = (view?.people ?? []).filter((p) => p.person_id !== me.id);
   const slotOf = (personId, source) => view?.slots.find((s) => s.person_id === personId && s.source === source);
+  // Shared screens first (each across the whole row), then everyone's tile.
   const tiles = [];
   for (const p of people) {
     const screen = slotOf(p.person_id, 'screen');
     if (screen) tiles.push({ key: `${p.person_id}-screen`, person: p, slot: screen, screen: true });
-    tiles.push({ key: p.person_id, person: p, slot: slotOf(p.person_id, 'camera'), screen: false });
   }
+  for (const p of people) tiles.push({ key: p.person_id, person: p, slot: slotOf(p.person_id, 'camera'), screen: false });
   const self = view?.people.find((p) => p.person_id === me.id);
   return html`<section class="call" aria-label="Call" data-state=${call.status} data-call-id=${call.callId ?? ''}>
     ${call.status === 'joining' && html`<p class="muted">Joining the call…</p>`}
@@ -334,8 +335,9 @@ export function CallPanel({ live, mainId, me, canModerate }) {
           ? html`<${Video} stream=${call.streams.get(t.slot.mid)} label=${`${t.person.display_name}${t.screen ? ' (screen)' : ''}`} />`
           : html`<div class="no-video" aria-hidden="true">${t.person.display_name.slice(0, 1)}</div>`}
         <span class="name">${t.person.display_name}${t.screen ? ' (screen)' : ''}</span>
-        ${!t.screen && html`<span class="mic" aria-label=${t.person.muted_by_moderator ? 'muted by a moderator' : t.person.mic ? 'microphone on' : 'microphone off'}>
-          ${t.person.mic && !t.person.muted_by_moderator ? '🎤' : '🔇'}</span>`}
+        ${!t.screen && html`<span class=${`mic${t.person.mic && !t.person.muted_by_moderator ? ' on' : ''}`}
+          aria-label=${t.person.muted_by_moderator ? 'muted by a moderator' : t.person.mic ? 'microphone on' : 'microphone off'}>
+          ${t.person.muted_by_moderator ? 'Muted' : t.person.mic ? '' : 'Mic off'}</span>`}
         ${!t.screen && canModerate && t.person.mic && !t.person.muted_by_moderator
           && html`<button type="button" class="link" onClick=${() => call.mute(t.person.person_id)}>Mute ${t.person.display_name}</button>`}
         ${!t.screen && html`<button type="button" class="link" aria-pressed=${call.pinned === t.person.person_id}
