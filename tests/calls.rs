@@ -24,6 +24,8 @@ const VIDEO_SLOTS: usize = 3;
 struct Person {
     name: &'static str,
     id: String,
+    /// The server's UDP address, from the answer's candidate.
+    server_udp: std::net::SocketAddr,
     events: Events,
     media: Arc<Mutex<Synthetic>>,
     driver: tokio::task::JoinHandle<()>,
@@ -50,6 +52,15 @@ impl Person {
         )
         .await;
         let answer = events.next_of("call_answer").await;
+        let sdp = answer["sdp"].as_str().unwrap();
+        let server_udp = sdp
+            .lines()
+            .find(|l| l.starts_with("a=candidate:"))
+            .and_then(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                format!("{}:{}", f.get(4)?, f.get(5)?).parse().ok()
+            })
+            .expect("a host candidate in the answer");
         let media = Arc::new(Mutex::new(media));
         media
             .lock()
@@ -60,6 +71,7 @@ impl Person {
         Person {
             name,
             id,
+            server_udp,
             events,
             media,
             driver,
@@ -383,6 +395,103 @@ async fn moves_switch_media_on_the_same_connection() {
     assert!(metrics.contains("huddle_call_peers 4"), "{metrics}");
     assert!(!metrics.contains("huddle_media_packets_forwarded_total 0\n"));
     for p in [o, a, b, g, m] {
+        p.driver.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removal_floods_and_bad_offers_change_nothing_for_others() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let p1 = server.user(&owner, "Pia").await;
+    let p2 = server.user(&owner, "Pavel").await;
+    let main = owner.create_room("Class").await;
+    owner
+        .add_member(&main, "pia@example.org", "participant")
+        .await;
+    owner
+        .add_member(&main, "pavel@example.org", "participant")
+        .await;
+    let o = Person::join(&owner, "owner", 0, &main).await;
+    let mut a = Person::join(&p1, "Pia", 1, &main).await;
+    let mut b = Person::join(&p2, "Pavel", 2, &main).await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "all in").await;
+
+    // Pia floods the signalling: she is told to slow down, and nobody else notices.
+    for _ in 0..40 {
+        send(
+            &mut a.events,
+            json!({"type": "call_media", "room": main, "mic": true, "camera": true, "screen": false}),
+        )
+        .await;
+    }
+    assert_eq!(a.events.next_of("call_error").await["code"], "rate_limited");
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "after the flood").await;
+
+    // Offers of the wrong shape are refused by name, and leave the call alone.
+    let mut extra = p1.events(None).await;
+    for (sdp, code) in [
+        ("v=0\r\n".to_owned(), "sdp_invalid"),
+        ("x".repeat(300 * 1024), "sdp_too_large"),
+    ] {
+        send(
+            &mut extra,
+            json!({"type": "call_join", "room": main, "sdp": sdp}),
+        )
+        .await;
+        let error = extra.next_of("call_error").await;
+        assert_eq!(error["code"], code, "{error}");
+    }
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cert = huddle::media::udp::certificate().unwrap();
+    let (_, nine_slots) =
+        Synthetic::new(9, socket.local_addr().unwrap(), Instant::now(), 20, 1, cert);
+    send(
+        &mut extra,
+        json!({"type": "call_join", "room": main, "sdp": nine_slots}),
+    )
+    .await;
+    let error = extra.next_of("call_error").await;
+    assert_eq!(error["code"], "sdp_media", "{error}");
+    // Datagrams from a stranger are dropped.
+    for _ in 0..50 {
+        socket
+            .send_to(b"\x00\x01\x00\x00garbage-garbage-garbage", o.server_udp)
+            .unwrap();
+    }
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1]],
+        "after bad offers and garbage",
+    )
+    .await;
+
+    // The owner removes Pavel from the room: his call ends, and he is cut off both ways at once.
+    owner
+        .expect(
+            Method::DELETE,
+            &format!("/api/v1/rooms/{main}/members/{}", b.id),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let ended = b.events.next_of("call_ended").await;
+    assert_eq!(ended["reason"], "removed");
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1], &[0], &[]], "after Pavel was removed").await;
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("huddle_call_peers 2"), "{metrics}");
+    assert!(
+        !metrics.contains("huddle_media_dropped_datagrams_total 0\n"),
+        "{metrics}"
+    );
+    for p in [o, a, b] {
         p.driver.abort();
     }
 }
