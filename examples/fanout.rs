@@ -12,12 +12,14 @@
 //! (smoke: `cargo run --example fanout -- --sizes 200 --rooms 20 --rounds 1`). It starts the
 //! `huddle` binary built beside it, and itself as the bare server (`fanout bare-server`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{arg, call, rss_kib, spawn};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -117,33 +119,6 @@ fn median_round(rounds: &[Stats]) -> Stats {
     sorted[sorted.len() / 2]
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Starts a child process and reads the `http://ADDR` it prints first.
-fn spawn(mut command: Command) -> (Child, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("a first line").unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("an address")
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
@@ -219,27 +194,6 @@ impl Measured {
             rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64 / n as f64,
         }
     }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    token: Option<&str>,
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
-) -> Value {
-    let mut r = http.request(method, &url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let response = r.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert!(status.is_success(), "{url}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
 async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Path) -> Measured {
@@ -456,12 +410,6 @@ async fn bare_server() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("bare server on http://{}", listener.local_addr().unwrap());
     axum::serve(listener, app).await.unwrap();
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 #[tokio::main]

@@ -9,10 +9,8 @@ BUILD="$HERE/build"
 mkdir -p "$BUILD"
 
 if ! command -v janus >/dev/null 2>&1; then
-    if [ ! -d /var/lib/apt/lists/partial ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v partial || true)" ]; then
-        apt-get update -qq
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus || {
+    # Try with the current lists first; refresh them once if that fails.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus >/dev/null 2>&1 || {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq janus
     }

@@ -15,6 +15,8 @@
 #   JANUS_RTP_PORT_RANGE  e.g. "20000-40000" (default)
 #   JANUS_RUN_DIR       where to write the generated config + log (default: mktemp)
 #   JANUS_ADMIN_SECRET  admin API secret (default "bench")
+#   JANUS_NO_SHIM=1     run without the getifaddrs shim (diagnostics only:
+#                       Janus then has no 127.0.0.1 candidate and ICE fails)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -55,8 +57,10 @@ if [ -z "${JANUS_EVENT_LOOPS:-}" ] || [ "${JANUS_EVENT_LOOPS}" = "0" ]; then
     sed -i '/^\s*event_loops = /d' "$CONF_DIR/janus.jcfg"
 fi
 
-export LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}"
-export LO_IFADDRS_ONLY=1
+if [ "${JANUS_NO_SHIM:-0}" != "1" ]; then   # JANUS_NO_SHIM=1 only to show the problem
+    export LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}"
+    export LO_IFADDRS_ONLY=1
+fi
 JANUS_ARGS=(-C "$CONF_DIR/janus.jcfg" -F "$CONF_DIR" -o -D)
 
 if [ "${JANUS_FOREGROUND:-0}" = "1" ]; then

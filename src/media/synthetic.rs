@@ -62,6 +62,8 @@ pub struct Synthetic {
     pub connected: u32,
     pt: Vec<(Codec, Pt)>,
     next_timeout: Instant,
+    /// Payload bytes of an audio and of a video packet.
+    sizes: (usize, usize),
 }
 
 impl Synthetic {
@@ -120,6 +122,7 @@ impl Synthetic {
             connected: 0,
             pt: Vec::new(),
             next_timeout: now,
+            sizes: (4, 5),
         };
         (client, offer.to_sdp_string())
     }
@@ -140,6 +143,12 @@ impl Synthetic {
         Ok(())
     }
 
+    /// Sends payloads of these sizes (bytes of an audio and of a video packet) instead of the
+    /// smallest that carry the sender: a benchmark wants packets the size of real ones.
+    pub fn set_payload_sizes(&mut self, audio: usize, video: usize) {
+        self.sizes = (audio, video);
+    }
+
     /// Asks for a keyframe on the next video frame.
     pub fn want_keyframe(&mut self) {
         self.keyframe_due = true;
@@ -153,7 +162,8 @@ impl Synthetic {
         while self.next_audio <= now {
             self.next_audio += Duration::from_millis(20);
             if self.state.mic {
-                let payload = vec![0xfc, 0, 0, self.index];
+                let mut payload = vec![0xfc; self.sizes.0.max(2)];
+                *payload.last_mut().unwrap_or(&mut 0) = self.index;
                 self.write(0, Codec::Opus, payload, 960, true, now);
             }
         }
@@ -169,7 +179,9 @@ impl Synthetic {
             let header = if key { 0x10 } else { 0x11 };
             for (i, on) in [(1, self.state.camera), (2, self.state.screen)] {
                 if on {
-                    let payload = vec![0x90, 0x80, (self.frames & 0x7f) as u8, header, self.index];
+                    let mut payload = vec![0x90, 0x80, (self.frames & 0x7f) as u8, header];
+                    payload.resize(self.sizes.1.max(5), 0x55);
+                    *payload.last_mut().unwrap_or(&mut 0) = self.index;
                     self.write(i, Codec::Vp8, payload, 2970, true, now);
                 }
             }
@@ -267,7 +279,7 @@ impl Synthetic {
                         continue;
                     };
                     let sender = *p.payload.last().unwrap_or(&0);
-                    let keyframe = p.payload.len() == 5 && p.payload[3] & 1 == 0;
+                    let keyframe = p.payload.len() >= 5 && p.payload[0] == 0x90 && p.payload[3] & 1 == 0;
                     self.got.entry(mid).or_default().push(Got {
                         seq: *p.seq_no,
                         ts: p.header.timestamp,

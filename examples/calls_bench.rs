@@ -1,0 +1,421 @@
+//! Calls benchmark (see docs/benchmarks.md), with synthetic str0m participants over real UDP on
+//! 127.0.0.1 against the `huddle` binary built beside it:
+//!
+//! 1. **Move → first frame**: a mover and two breakout rooms of three senders; the moderator moves
+//!    the mover back and forth `--moves` times; for each move, the time from the `move` request to
+//!    the first video keyframe and the first audio packet from the new room at the mover.
+//! 2. **Forwarding**: `--rooms` rooms of six people, each sending Opus-sized audio (50 packets/s)
+//!    and VP8-sized video (30 packets/s) for `--seconds`; packets forwarded per second of the
+//!    server's CPU time (`/proc/PID/stat`), and the server's memory per person in a call.
+//!
+//! `cargo run --release --example calls_bench -- --moves 100 --rooms 10 --seconds 60`
+//! (smoke: `cargo run --example calls_bench -- --moves 5 --rooms 2 --seconds 3`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{arg, call, cpu_seconds, rss_kib, spawn};
+use futures_util::{SinkExt, StreamExt};
+use huddle::media::synthetic::Synthetic;
+use reqwest::Method;
+use serde_json::{Value, json};
+use str0m::config::DtlsCert;
+use tokio::net::UdpSocket;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// Payload bytes of a synthetic audio and video packet: about an Opus frame and a full video
+/// packet.
+const AUDIO_BYTES: usize = 120;
+const VIDEO_BYTES: usize = 1000;
+/// Receive slots each synthetic participant offers.
+const SLOTS: usize = 6;
+
+/// A synthetic participant driven over UDP by its own task.
+struct Participant {
+    media: Arc<Mutex<Synthetic>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Runs a synthetic participant on a real socket.
+async fn drive(socket: UdpSocket, media: Arc<Mutex<Synthetic>>) {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let wake = media.lock().unwrap().next_wake();
+        let out = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => media.lock().unwrap().receive(Instant::now(), from, &buf[..n]),
+                Err(_) => continue,
+            },
+            () = tokio::time::sleep_until(wake.into()) => media.lock().unwrap().tick(Instant::now()),
+        };
+        for (to, datagram) in out {
+            let _ = socket.send_to(&datagram, to).await;
+        }
+    }
+}
+
+/// A participant and its socket, with the offer to send.
+async fn participant(index: u8, cert: &DtlsCert) -> (Participant, String, UdpSocket) {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let (mut media, offer) = Synthetic::new(index, addr, Instant::now(), SLOTS, SLOTS, cert.clone());
+    media.set_payload_sizes(AUDIO_BYTES, VIDEO_BYTES);
+    let p = Participant {
+        media: Arc::new(Mutex::new(media)),
+        tasks: Vec::new(),
+    };
+    (p, offer, socket)
+}
+
+/// Huddle: joins the call of `main` over the event WebSocket.
+async fn huddle_join(ws_url: &str, token: &str, main: &str, index: u8, cert: &DtlsCert) -> Participant {
+    let mut request = ws_url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut p, offer, socket) = participant(index, cert).await;
+    let join = json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
+    ws.send(Message::Text(join.to_string().into())).await.unwrap();
+    loop {
+        let Some(Ok(Message::Text(text))) = ws.next().await else {
+            panic!("the WebSocket closed before the answer");
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        if frame["type"] == "call_answer" {
+            p.media
+                .lock()
+                .unwrap()
+                .answer(frame["sdp"].as_str().unwrap())
+                .unwrap();
+            break;
+        }
+        assert_ne!(frame["type"], "call_error", "{frame}");
+    }
+    // Keep reading the WebSocket (call_state frames), so the server never has to resync it.
+    p.tasks.push(tokio::spawn(async move {
+        while let Some(Ok(_)) = ws.next().await {}
+    }));
+    p.tasks.push(tokio::spawn(drive(socket, p.media.clone())));
+    p
+}
+
+/// Waits until every participant receives exactly its expected senders (audio and video) over
+/// half a second; false after `limit`.
+async fn settled(people: &[&Participant], expected: &[BTreeSet<u8>], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let since = Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let ok = people.iter().zip(expected).all(|(p, want)| {
+            let m = p.media.lock().unwrap();
+            &m.senders_since(since, false) == want && &m.senders_since(since, true) == want
+        });
+        if ok {
+            return true;
+        }
+    }
+    false
+}
+
+/// The first packet from one of `senders` on a video (or audio) slot at or after `t0`.
+fn first_from(p: &Participant, senders: &BTreeSet<u8>, video: bool, t0: Instant) -> Option<Duration> {
+    let m = p.media.lock().unwrap();
+    let slots = if video { &m.slots[SLOTS..] } else { &m.slots[..SLOTS] };
+    slots
+        .iter()
+        .filter_map(|mid| m.got.get(mid))
+        .flatten()
+        .filter(|g| g.at >= t0 && senders.contains(&g.sender) && (!video || g.keyframe))
+        .map(|g| g.at - t0)
+        .min()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/api/v1{path}", self.base);
+        call(&self.http, Some(&self.token), method, url, body).await
+    }
+}
+
+/// Sets up the administrator and `n` accounts with API tokens; returns the API and (id, token)s.
+async fn provision(base: &str, n: usize) -> (Api, Vec<(String, String)>) {
+    let http = reqwest::Client::new();
+    let admin = json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
+    call(&http, None, Method::POST, format!("{base}/api/v1/setup"), Some(admin)).await;
+    let login = json!({"email": "mod@bench.example", "password": "benchmark password"});
+    let session = call(&http, None, Method::POST, format!("{base}/api/v1/session"), Some(login)).await;
+    let api = Api {
+        http,
+        base: base.to_owned(),
+        token: session["token"].as_str().unwrap().to_owned(),
+    };
+    let accounts: Vec<Value> = (0..n)
+        .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("P{i}")}))
+        .collect();
+    let imported = api
+        .call(Method::POST, "/accounts/import", Some(json!({"accounts": accounts, "issue_tokens": true})))
+        .await;
+    let people = imported["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["id"].as_str().unwrap().to_owned(), a["token"].as_str().unwrap().to_owned()))
+        .collect();
+    (api, people)
+}
+
+/// A main room with these members; returns its id.
+async fn room(api: &Api, name: &str, members: &[(String, String)]) -> String {
+    let room = api.call(Method::POST, "/rooms", Some(json!({"name": name}))).await;
+    let id = room["id"].as_str().unwrap().to_owned();
+    let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+    api.call(Method::POST, &format!("/rooms/{id}/members"), Some(json!({"person_ids": ids})))
+        .await;
+    id
+}
+
+struct MoveFigures {
+    video: Vec<f64>,
+    audio: Vec<f64>,
+    missed: usize,
+}
+
+/// Part 1 on Huddle: the mover (index 0) between Red (1, 2, 3) and Blue (4, 5, 6).
+async fn huddle_moves(api: &Api, people: &[(String, String)], ws_url: &str, moves: usize, cert: &DtlsCert) -> MoveFigures {
+    let main = room(api, "Moves", people).await;
+    let b = |tail: &str| format!("/rooms/{main}/breakout{tail}");
+    api.call(Method::PUT, &b(""), Some(json!({"enabled": true, "mode": "manual"}))).await;
+    let rooms = api.call(Method::POST, &b("/rooms"), Some(json!({"names": ["Red", "Blue"]}))).await;
+    let red = rooms["rooms"][0]["id"].as_str().unwrap().to_owned();
+    let blue = rooms["rooms"][1]["id"].as_str().unwrap().to_owned();
+    for (i, (id, _)) in people.iter().enumerate() {
+        let to = if i <= 3 { &red } else { &blue };
+        api.call(Method::PUT, &b(&format!("/assignments/{id}")), Some(json!({"breakout": to})))
+            .await;
+    }
+    api.call(Method::POST, &b("/start"), None).await;
+    let mut joined = Vec::new();
+    for (i, (_, token)) in people.iter().enumerate() {
+        joined.push(huddle_join(ws_url, token, &main, i as u8, cert).await);
+    }
+    let red_senders: BTreeSet<u8> = [1, 2, 3].into();
+    let blue_senders: BTreeSet<u8> = [4, 5, 6].into();
+    let mover = &joined[0];
+    assert!(
+        settled(&[mover], std::slice::from_ref(&red_senders), Duration::from_secs(20)).await,
+        "the mover never received Red"
+    );
+    let mut figures = MoveFigures { video: Vec::new(), audio: Vec::new(), missed: 0 };
+    for i in 0..moves {
+        let (to, senders) = if i % 2 == 0 { (&blue, &blue_senders) } else { (&red, &red_senders) };
+        let t0 = Instant::now();
+        api.call(Method::POST, &b("/move"), Some(json!({"person_id": people[0].0, "breakout": to})))
+            .await;
+        let deadline = t0 + Duration::from_secs(5);
+        let (mut video, mut audio) = (None, None);
+        while (video.is_none() || audio.is_none()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            video = video.or_else(|| first_from(mover, senders, true, t0));
+            audio = audio.or_else(|| first_from(mover, senders, false, t0));
+        }
+        match (video, audio) {
+            (Some(v), Some(a)) => {
+                figures.video.push(v.as_secs_f64() * 1000.0);
+                figures.audio.push(a.as_secs_f64() * 1000.0);
+            }
+            _ => figures.missed += 1,
+        }
+        mover.media.lock().unwrap().got.clear();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    figures
+}
+
+struct ForwardFigures {
+    people: usize,
+    seconds: f64,
+    forwarded: f64,
+    cpu: f64,
+    received: u64,
+    rss_per_peer_kib: f64,
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Part 2 on Huddle: `rooms` main rooms of six, everyone sending.
+async fn huddle_forwarding(
+    api: &Api,
+    people: &[(String, String)],
+    ws_url: &str,
+    rooms: usize,
+    seconds: u64,
+    pid: u32,
+    cert: &DtlsCert,
+) -> ForwardFigures {
+    let rss_before = rss_kib(pid);
+    let mut joined = Vec::new();
+    let mut expected = Vec::new();
+    for r in 0..rooms {
+        let group = &people[r * 6..r * 6 + 6];
+        let main = room(api, &format!("Room {r}"), group).await;
+        for (i, (_, token)) in group.iter().enumerate() {
+            joined.push(huddle_join(ws_url, token, &main, i as u8, cert).await);
+            expected.push((0..6u8).filter(|j| *j != i as u8).collect::<BTreeSet<u8>>());
+        }
+    }
+    let refs: Vec<&Participant> = joined.iter().collect();
+    let ok = settled(&refs, &expected, Duration::from_secs(30)).await;
+    assert!(ok, "not everyone received their room before the measurement");
+    let rss_after = rss_kib(pid);
+    let metrics = |api: &Api| {
+        let url = format!("{}/metrics", api.base);
+        let http = api.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let received = |joined: &[Participant]| -> u64 {
+        joined
+            .iter()
+            .map(|p| p.media.lock().unwrap().got.values().map(|v| v.len() as u64).sum::<u64>())
+            .sum()
+    };
+    let (f0, c0, r0, t0) = (
+        metric(&metrics(api).await, "huddle_media_packets_forwarded_total"),
+        cpu_seconds(pid),
+        received(&joined),
+        Instant::now(),
+    );
+    // Keep the clients' memory flat: forget what arrived, in slices, while the load runs.
+    let end = t0 + Duration::from_secs(seconds);
+    let mut counted = 0u64;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(500).min(end - Instant::now())).await;
+        for p in &joined {
+            let mut m = p.media.lock().unwrap();
+            counted += m.got.values().map(|v| v.len() as u64).sum::<u64>();
+            m.got.clear();
+        }
+    }
+    let (f1, c1, t1) = (
+        metric(&metrics(api).await, "huddle_media_packets_forwarded_total"),
+        cpu_seconds(pid),
+        Instant::now(),
+    );
+    ForwardFigures {
+        people: joined.len(),
+        seconds: (t1 - t0).as_secs_f64(),
+        forwarded: f1 - f0,
+        cpu: c1 - c0,
+        received: counted.saturating_sub(r0) + received(&joined),
+        rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / joined.len() as f64,
+    }
+}
+
+fn report(name: &str, moves: &MoveFigures, fwd: &ForwardFigures) -> (f64, f64) {
+    let mut v = moves.video.clone();
+    let mut a = moves.audio.clone();
+    v.sort_by(f64::total_cmp);
+    a.sort_by(f64::total_cmp);
+    println!("## {name}\n");
+    println!("| move → first | n | p50 ms | p95 ms | p99 ms | max ms | missed |");
+    println!("|---|---|---|---|---|---|---|");
+    for (what, s) in [("video keyframe", &v), ("audio", &a)] {
+        println!(
+            "| {what} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            s.len(),
+            percentile(s, 0.5),
+            percentile(s, 0.95),
+            percentile(s, 0.99),
+            s.last().copied().unwrap_or(f64::NAN),
+            moves.missed
+        );
+    }
+    let per_core = fwd.forwarded / fwd.cpu.max(1e-9);
+    println!(
+        "\n| forwarding | people | seconds | forwarded packets/s | server CPU (cores) | packets/s per core | received/forwarded | memory per person |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {name} | {} | {:.1} | {:.0} | {:.2} | {:.0} | {:.3} | {:.0} KiB |\n",
+        fwd.people,
+        fwd.seconds,
+        fwd.forwarded / fwd.seconds,
+        fwd.cpu / fwd.seconds,
+        per_core,
+        fwd.received as f64 / fwd.forwarded.max(1.0),
+        fwd.rss_per_peer_kib
+    );
+    (percentile(&v, 0.95), per_core)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let moves: usize = arg(&args, "--moves").map_or(100, |v| v.parse().unwrap());
+    let rooms: usize = arg(&args, "--rooms").map_or(10, |v| v.parse().unwrap());
+    let seconds: u64 = arg(&args, "--seconds").map_or(60, |v| v.parse().unwrap());
+    assert!(rooms * 6 + 7 < 250, "--rooms: at most 40");
+    let huddle = arg(&args, "--huddle").map(Into::into).unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap();
+        exe.parent().and_then(|p| p.parent()).unwrap().join("huddle")
+    });
+    assert!(huddle.exists(), "no huddle binary at {} (build it first, same profile)", huddle.display());
+    let cert = huddle::media::udp::certificate().expect("a DTLS certificate");
+    println!("calls benchmark: {moves} moves, {rooms} rooms of 6 for {seconds} s, Huddle at {}\n", huddle.display());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(&huddle);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("HUDDLE_LOG", "warn,str0m=error,dimpl=error");
+    let (child, base) = spawn(command);
+    let pid = child.id();
+    // The server goes with the benchmark, even when a measurement panics.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let server = Reap(child);
+    let ws_url = format!("{}/api/v1/events", base.replace("http://", "ws://"));
+    let (api, people) = provision(&base, 7 + rooms * 6).await;
+    let moved = huddle_moves(&api, &people[..7], &ws_url, moves, &cert).await;
+    let forwarded = huddle_forwarding(&api, &people[7..], &ws_url, rooms, seconds, pid, &cert).await;
+    drop(server);
+    report("Huddle", &moved, &forwarded);
+}
