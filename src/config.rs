@@ -424,6 +424,54 @@ mod tests {
     }
 
     #[test]
+    fn media_settings() {
+        let config = Config::resolve(Settings::default()).unwrap();
+        assert_eq!(config.media.bind, "127.0.0.1:10000".parse().unwrap());
+        assert_eq!(config.media.ice_servers, serde_json::json!([]));
+        let config = Config::resolve(Settings {
+            bind: Some("127.0.0.1:0".parse().unwrap()),
+            ice_servers: Some("stun:stun.example.org:3478, turn:turn.example.org".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            config.media.bind.port(),
+            0,
+            "a free port beside a free port"
+        );
+        assert_eq!(
+            config.media.ice_servers,
+            serde_json::json!([{"urls": ["stun:stun.example.org:3478", "turn:turn.example.org"]}])
+        );
+        for (settings, named) in [
+            (
+                Settings {
+                    ice_servers: Some("http://x".into()),
+                    ..Default::default()
+                },
+                "ice_servers",
+            ),
+            (
+                Settings {
+                    call_video_slots: Some(26),
+                    ..Default::default()
+                },
+                "call_video_slots",
+            ),
+            (
+                Settings {
+                    media_idle_timeout_secs: Some(0),
+                    ..Default::default()
+                },
+                "media_idle_timeout_secs",
+            ),
+        ] {
+            let err = Config::resolve(settings).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let err = toml::from_str::<Settings>("bnid = \"x\"")
             .unwrap_err()

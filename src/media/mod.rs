@@ -135,3 +135,43 @@ impl Media {
         let _ = self.tx.send(command);
     }
 }
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    fn config(bind: &str, public_ip: Option<&str>) -> MediaConfig {
+        MediaConfig {
+            bind: bind.parse().unwrap(),
+            public_ip: public_ip.map(|ip| ip.parse().unwrap()),
+            audio_slots: 8,
+            video_slots: 9,
+            ice_servers: serde_json::json!([]),
+            connect_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn advertises_the_public_ip_and_refuses_an_unreachable_one() {
+        let (metrics, connections) = (
+            Arc::new(Metrics::default()),
+            Arc::new(Connections::default()),
+        );
+        let err = Media::start(
+            &config("0.0.0.0:0", None),
+            metrics.clone(),
+            connections.clone(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("media_public_ip"), "{err}");
+        let media = Media::start(
+            &config("127.0.0.1:0", Some("203.0.113.7")),
+            metrics,
+            connections,
+        )
+        .unwrap();
+        assert_eq!(media.address.ip().to_string(), "203.0.113.7");
+        assert_ne!(media.address.port(), 0);
+    }
+}

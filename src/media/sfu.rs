@@ -214,6 +214,19 @@ impl Sfu {
         self.peers.len()
     }
 
+    /// Entries of every index that points at peers (addresses, ICE fragments, people, call
+    /// members): zero once every peer is gone, whatever happened to them.
+    pub fn held(&self) -> usize {
+        self.by_addr.len()
+            + self.by_ufrag.len()
+            + self.by_person.len()
+            + self
+                .calls
+                .values()
+                .map(|c| c.members.len() + c.routes.len())
+                .sum::<usize>()
+    }
+
     /// The receiving peer's slots: (mid, video, feed).
     pub fn slots_of(
         &self,

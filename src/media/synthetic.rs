@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsCert;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
@@ -44,10 +44,12 @@ pub struct Synthetic {
     /// Its WebRTC state machine.
     pub rtc: Rtc,
     pending: Option<SdpPendingOffer>,
-    send: [Mid; 3],
-    /// Its receive slots: the audio ones first.
+    /// The m-lines it sends its microphone, camera and screen on.
+    send: [Option<Mid>; 3],
+    /// Its receive slots.
     pub slots: Vec<Mid>,
-    audio_slots: usize,
+    /// Whether each slot is video.
+    slot_video: Vec<bool>,
     /// What it sends.
     pub state: MediaState,
     /// Sequence numbers and timestamps per source.
@@ -77,6 +79,94 @@ impl Synthetic {
         video_slots: usize,
         cert: DtlsCert,
     ) -> (Synthetic, String) {
+        let mut kinds = vec![(MediaKind::Audio, Direction::SendOnly)];
+        kinds.extend([(MediaKind::Video, Direction::SendOnly); 2]);
+        kinds.extend(std::iter::repeat_n(
+            (MediaKind::Audio, Direction::RecvOnly),
+            audio_slots,
+        ));
+        kinds.extend(std::iter::repeat_n(
+            (MediaKind::Video, Direction::RecvOnly),
+            video_slots,
+        ));
+        Self::offering(index, addr, now, cert, &kinds)
+    }
+
+    /// A participant that only sends its microphone and camera (a publisher of an SFU whose
+    /// receivers subscribe separately, such as Janus's VideoRoom); returns it and its offer.
+    pub fn publisher(
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        cert: DtlsCert,
+    ) -> (Synthetic, String) {
+        let kinds = [
+            (MediaKind::Audio, Direction::SendOnly),
+            (MediaKind::Video, Direction::SendOnly),
+        ];
+        Self::offering(index, addr, now, cert, &kinds)
+    }
+
+    fn offering(
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        cert: DtlsCert,
+        kinds: &[(MediaKind, Direction)],
+    ) -> (Synthetic, String) {
+        let mut client = Self::blank(index, addr, now, cert);
+        let mut change = client.rtc.sdp_api();
+        let mut sends = Vec::new();
+        let mut slots = Vec::new();
+        for (kind, direction) in kinds {
+            let mid = change.add_media(*kind, *direction, None, None, None);
+            if *direction == Direction::SendOnly {
+                sends.push(mid);
+            } else {
+                slots.push((mid, kind.is_video()));
+            }
+        }
+        // Media was added above, so there is a change to apply.
+        let (offer, pending) = change.apply().expect("an offer");
+        client.pending = Some(pending);
+        for (i, mid) in sends.into_iter().enumerate() {
+            client.send[i] = Some(mid);
+        }
+        client.slots = slots.iter().map(|(m, _)| *m).collect();
+        client.slot_video = slots.iter().map(|(_, v)| *v).collect();
+        (client, offer.to_sdp_string())
+    }
+
+    /// A participant that only receives, answering an SFU's offer (a subscriber of Janus's
+    /// VideoRoom); every m-line of the offer is one of its slots. Returns it and its answer.
+    pub fn subscriber(
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        cert: DtlsCert,
+        offer: &str,
+    ) -> Result<(Synthetic, String), String> {
+        let mut client = Self::blank(index, addr, now, cert);
+        let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| e.to_string())?;
+        let answer = client
+            .rtc
+            .sdp_api()
+            .accept_offer(parsed)
+            .map_err(|e| e.to_string())?;
+        let mut kind = None;
+        for line in offer.lines() {
+            if let Some(rest) = line.strip_prefix("m=") {
+                kind = Some(rest.starts_with("video"));
+            } else if let (Some(mid), Some(video)) = (line.strip_prefix("a=mid:"), kind) {
+                client.slots.push(Mid::from(mid.trim()));
+                client.slot_video.push(video);
+            }
+        }
+        client.learn_payload_types();
+        Ok((client, answer.to_sdp_string()))
+    }
+
+    fn blank(index: u8, addr: SocketAddr, now: Instant, cert: DtlsCert) -> Synthetic {
         let mut rtc = RtcConfig::new()
             .set_rtp_mode(true)
             .set_dtls_cert(cert)
@@ -84,29 +174,14 @@ impl Synthetic {
         if let Ok(candidate) = Candidate::host(addr, "udp") {
             rtc.add_local_candidate(candidate);
         }
-        let mut change = rtc.sdp_api();
-        let send = [
-            change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None),
-            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
-            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
-        ];
-        let mut slots = Vec::new();
-        for _ in 0..audio_slots {
-            slots.push(change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None));
-        }
-        for _ in 0..video_slots {
-            slots.push(change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None));
-        }
-        // Media was added above, so there is a change to apply.
-        let (offer, pending) = change.apply().expect("an offer");
-        let client = Synthetic {
+        Synthetic {
             index,
             addr,
             rtc,
-            pending: Some(pending),
-            send,
-            slots,
-            audio_slots,
+            pending: None,
+            send: [None; 3],
+            slots: Vec::new(),
+            slot_video: Vec::new(),
             state: MediaState {
                 mic: true,
                 camera: true,
@@ -123,8 +198,16 @@ impl Synthetic {
             pt: Vec::new(),
             next_timeout: now,
             sizes: (4, 5),
-        };
-        (client, offer.to_sdp_string())
+        }
+    }
+
+    /// The slots of one kind.
+    pub fn slots_of(&self, video: bool) -> impl Iterator<Item = &Mid> {
+        self.slots
+            .iter()
+            .zip(&self.slot_video)
+            .filter(move |(_, v)| **v == video)
+            .map(|(m, _)| m)
     }
 
     /// Applies the server's answer.
@@ -135,12 +218,16 @@ impl Synthetic {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| e.to_string())?;
+        self.learn_payload_types();
+        Ok(())
+    }
+
+    fn learn_payload_types(&mut self) {
         for p in self.rtc.codec_config().params() {
             if !self.pt.iter().any(|(c, _)| *c == p.spec().codec) {
                 self.pt.push((p.spec().codec, p.pt()));
             }
         }
-        Ok(())
     }
 
     /// Sends payloads of these sizes (bytes of an audio and of a video packet) instead of the
@@ -202,7 +289,9 @@ impl Synthetic {
         };
         let (seq, ts) = self.counters[i];
         self.counters[i] = (seq + 1, ts.wrapping_add(step));
-        let mid = self.send[i];
+        let Some(mid) = self.send[i] else {
+            return;
+        };
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return;
@@ -279,7 +368,8 @@ impl Synthetic {
                         continue;
                     };
                     let sender = *p.payload.last().unwrap_or(&0);
-                    let keyframe = p.payload.len() >= 5 && p.payload[0] == 0x90 && p.payload[3] & 1 == 0;
+                    let keyframe =
+                        p.payload.len() >= 5 && p.payload[0] == 0x90 && p.payload[3] & 1 == 0;
                     self.got.entry(mid).or_default().push(Got {
                         seq: *p.seq_no,
                         ts: p.header.timestamp,
@@ -296,13 +386,7 @@ impl Synthetic {
 
     /// The senders heard (audio) or seen (video) since `since`.
     pub fn senders_since(&self, since: Instant, video: bool) -> BTreeSet<u8> {
-        let kinds = if video {
-            &self.slots[self.audio_slots..]
-        } else {
-            &self.slots[..self.audio_slots]
-        };
-        kinds
-            .iter()
+        self.slots_of(video)
             .filter_map(|m| self.got.get(m))
             .flatten()
             .filter(|g| g.at >= since)
@@ -317,7 +401,7 @@ impl Synthetic {
             let Some(got) = self.got.get(mid) else {
                 continue;
             };
-            let video = i >= self.audio_slots;
+            let video = self.slot_video[i];
             let who = format!("participant {} slot {mid}", self.index);
             if video && got.first().is_some_and(|g| !g.keyframe) {
                 return Err(format!("{who}: the first frame is not a keyframe"));

@@ -423,6 +423,7 @@ fn silent_and_unconnected_peers_are_dropped() {
     w.run(Duration::from_secs(11));
     assert_eq!(w.sfu.peer_count(), 0);
     assert!(w.sfu.table(w.stream).is_empty());
+    assert_eq!(w.sfu.held(), 0, "nothing points at the dropped peers");
     frozen.rtc.disconnect();
 }
 

@@ -10,8 +10,15 @@
 //!
 //! `cargo run --release --example calls_bench -- --moves 100 --rooms 10 --seconds 60`
 //! (smoke: `cargo run --example calls_bench -- --moves 5 --rooms 2 --seconds 3`).
+//!
+//! With `--janus URL --janus-pid PID` (a Janus started by `bench/janus/start.sh`; `bench/calls.sh`
+//! does it all) it measures Janus's VideoRoom in the same run with the same participants, moving
+//! people the way the peers do (leave, subscribe again: a new PeerConnection), and prints the
+//! ratios.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod janus;
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -71,7 +78,8 @@ async fn drive(socket: UdpSocket, media: Arc<Mutex<Synthetic>>) {
 async fn participant(index: u8, cert: &DtlsCert) -> (Participant, String, UdpSocket) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
-    let (mut media, offer) = Synthetic::new(index, addr, Instant::now(), SLOTS, SLOTS, cert.clone());
+    let (mut media, offer) =
+        Synthetic::new(index, addr, Instant::now(), SLOTS, SLOTS, cert.clone());
     media.set_payload_sizes(AUDIO_BYTES, VIDEO_BYTES);
     let p = Participant {
         media: Arc::new(Mutex::new(media)),
@@ -81,15 +89,24 @@ async fn participant(index: u8, cert: &DtlsCert) -> (Participant, String, UdpSoc
 }
 
 /// Huddle: joins the call of `main` over the event WebSocket.
-async fn huddle_join(ws_url: &str, token: &str, main: &str, index: u8, cert: &DtlsCert) -> Participant {
+async fn huddle_join(
+    ws_url: &str,
+    token: &str,
+    main: &str,
+    index: u8,
+    cert: &DtlsCert,
+) -> Participant {
     let mut request = ws_url.into_client_request().unwrap();
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let (mut p, offer, socket) = participant(index, cert).await;
-    let join = json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
-    ws.send(Message::Text(join.to_string().into())).await.unwrap();
+    let join =
+        json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
+    ws.send(Message::Text(join.to_string().into()))
+        .await
+        .unwrap();
     loop {
         let Some(Ok(Message::Text(text))) = ws.next().await else {
             panic!("the WebSocket closed before the answer");
@@ -132,11 +149,14 @@ async fn settled(people: &[&Participant], expected: &[BTreeSet<u8>], limit: Dura
 }
 
 /// The first packet from one of `senders` on a video (or audio) slot at or after `t0`.
-fn first_from(p: &Participant, senders: &BTreeSet<u8>, video: bool, t0: Instant) -> Option<Duration> {
+fn first_from(
+    p: &Participant,
+    senders: &BTreeSet<u8>,
+    video: bool,
+    t0: Instant,
+) -> Option<Duration> {
     let m = p.media.lock().unwrap();
-    let slots = if video { &m.slots[SLOTS..] } else { &m.slots[..SLOTS] };
-    slots
-        .iter()
+    m.slots_of(video)
         .filter_map(|mid| m.got.get(mid))
         .flatten()
         .filter(|g| g.at >= t0 && senders.contains(&g.sender) && (!video || g.keyframe))
@@ -169,9 +189,23 @@ impl Api {
 async fn provision(base: &str, n: usize) -> (Api, Vec<(String, String)>) {
     let http = reqwest::Client::new();
     let admin = json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
-    call(&http, None, Method::POST, format!("{base}/api/v1/setup"), Some(admin)).await;
+    call(
+        &http,
+        None,
+        Method::POST,
+        format!("{base}/api/v1/setup"),
+        Some(admin),
+    )
+    .await;
     let login = json!({"email": "mod@bench.example", "password": "benchmark password"});
-    let session = call(&http, None, Method::POST, format!("{base}/api/v1/session"), Some(login)).await;
+    let session = call(
+        &http,
+        None,
+        Method::POST,
+        format!("{base}/api/v1/session"),
+        Some(login),
+    )
+    .await;
     let api = Api {
         http,
         base: base.to_owned(),
@@ -181,24 +215,39 @@ async fn provision(base: &str, n: usize) -> (Api, Vec<(String, String)>) {
         .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("P{i}")}))
         .collect();
     let imported = api
-        .call(Method::POST, "/accounts/import", Some(json!({"accounts": accounts, "issue_tokens": true})))
+        .call(
+            Method::POST,
+            "/accounts/import",
+            Some(json!({"accounts": accounts, "issue_tokens": true})),
+        )
         .await;
     let people = imported["accounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["id"].as_str().unwrap().to_owned(), a["token"].as_str().unwrap().to_owned()))
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["token"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     (api, people)
 }
 
 /// A main room with these members; returns its id.
 async fn room(api: &Api, name: &str, members: &[(String, String)]) -> String {
-    let room = api.call(Method::POST, "/rooms", Some(json!({"name": name}))).await;
+    let room = api
+        .call(Method::POST, "/rooms", Some(json!({"name": name})))
+        .await;
     let id = room["id"].as_str().unwrap().to_owned();
     let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
-    api.call(Method::POST, &format!("/rooms/{id}/members"), Some(json!({"person_ids": ids})))
-        .await;
+    api.call(
+        Method::POST,
+        &format!("/rooms/{id}/members"),
+        Some(json!({"person_ids": ids})),
+    )
+    .await;
     id
 }
 
@@ -209,17 +258,38 @@ struct MoveFigures {
 }
 
 /// Part 1 on Huddle: the mover (index 0) between Red (1, 2, 3) and Blue (4, 5, 6).
-async fn huddle_moves(api: &Api, people: &[(String, String)], ws_url: &str, moves: usize, cert: &DtlsCert) -> MoveFigures {
+async fn huddle_moves(
+    api: &Api,
+    people: &[(String, String)],
+    ws_url: &str,
+    moves: usize,
+    cert: &DtlsCert,
+) -> MoveFigures {
     let main = room(api, "Moves", people).await;
     let b = |tail: &str| format!("/rooms/{main}/breakout{tail}");
-    api.call(Method::PUT, &b(""), Some(json!({"enabled": true, "mode": "manual"}))).await;
-    let rooms = api.call(Method::POST, &b("/rooms"), Some(json!({"names": ["Red", "Blue"]}))).await;
+    api.call(
+        Method::PUT,
+        &b(""),
+        Some(json!({"enabled": true, "mode": "manual"})),
+    )
+    .await;
+    let rooms = api
+        .call(
+            Method::POST,
+            &b("/rooms"),
+            Some(json!({"names": ["Red", "Blue"]})),
+        )
+        .await;
     let red = rooms["rooms"][0]["id"].as_str().unwrap().to_owned();
     let blue = rooms["rooms"][1]["id"].as_str().unwrap().to_owned();
     for (i, (id, _)) in people.iter().enumerate() {
         let to = if i <= 3 { &red } else { &blue };
-        api.call(Method::PUT, &b(&format!("/assignments/{id}")), Some(json!({"breakout": to})))
-            .await;
+        api.call(
+            Method::PUT,
+            &b(&format!("/assignments/{id}")),
+            Some(json!({"breakout": to})),
+        )
+        .await;
     }
     api.call(Method::POST, &b("/start"), None).await;
     let mut joined = Vec::new();
@@ -230,15 +300,32 @@ async fn huddle_moves(api: &Api, people: &[(String, String)], ws_url: &str, move
     let blue_senders: BTreeSet<u8> = [4, 5, 6].into();
     let mover = &joined[0];
     assert!(
-        settled(&[mover], std::slice::from_ref(&red_senders), Duration::from_secs(20)).await,
+        settled(
+            &[mover],
+            std::slice::from_ref(&red_senders),
+            Duration::from_secs(20)
+        )
+        .await,
         "the mover never received Red"
     );
-    let mut figures = MoveFigures { video: Vec::new(), audio: Vec::new(), missed: 0 };
+    let mut figures = MoveFigures {
+        video: Vec::new(),
+        audio: Vec::new(),
+        missed: 0,
+    };
     for i in 0..moves {
-        let (to, senders) = if i % 2 == 0 { (&blue, &blue_senders) } else { (&red, &red_senders) };
+        let (to, senders) = if i % 2 == 0 {
+            (&blue, &blue_senders)
+        } else {
+            (&red, &red_senders)
+        };
         let t0 = Instant::now();
-        api.call(Method::POST, &b("/move"), Some(json!({"person_id": people[0].0, "breakout": to})))
-            .await;
+        api.call(
+            Method::POST,
+            &b("/move"),
+            Some(json!({"person_id": people[0].0, "breakout": to})),
+        )
+        .await;
         let deadline = t0 + Duration::from_secs(5);
         let (mut video, mut audio) = (None, None);
         while (video.is_none() || audio.is_none()) && Instant::now() < deadline {
@@ -297,7 +384,10 @@ async fn huddle_forwarding(
     }
     let refs: Vec<&Participant> = joined.iter().collect();
     let ok = settled(&refs, &expected, Duration::from_secs(30)).await;
-    assert!(ok, "not everyone received their room before the measurement");
+    assert!(
+        ok,
+        "not everyone received their room before the measurement"
+    );
     let rss_after = rss_kib(pid);
     let metrics = |api: &Api| {
         let url = format!("{}/metrics", api.base);
@@ -307,7 +397,15 @@ async fn huddle_forwarding(
     let received = |joined: &[Participant]| -> u64 {
         joined
             .iter()
-            .map(|p| p.media.lock().unwrap().got.values().map(|v| v.len() as u64).sum::<u64>())
+            .map(|p| {
+                p.media
+                    .lock()
+                    .unwrap()
+                    .got
+                    .values()
+                    .map(|v| v.len() as u64)
+                    .sum::<u64>()
+            })
             .sum()
     };
     let (f0, c0, r0, t0) = (
@@ -339,6 +437,130 @@ async fn huddle_forwarding(
         cpu: c1 - c0,
         received: counted.saturating_sub(r0) + received(&joined),
         rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / joined.len() as f64,
+    }
+}
+
+/// Part 1 on Janus: the mover subscribes to Red's three feeds, then Blue's, and so on.
+async fn janus_moves(janus: &janus::Janus, moves: usize, cert: &DtlsCert) -> MoveFigures {
+    let admin = janus.session().await;
+    let handle = janus.attach(&admin).await;
+    let red = janus.room(&admin, handle, 10).await;
+    let blue = janus.room(&admin, handle, 10).await;
+    let mut publishers = Vec::new();
+    for i in 1..=6u8 {
+        publishers.push(janus::publish(janus, if i <= 3 { red } else { blue }, i, cert).await);
+    }
+    let red_feeds: Vec<u64> = publishers[..3].iter().map(|p| p.feed).collect();
+    let blue_feeds: Vec<u64> = publishers[3..].iter().map(|p| p.feed).collect();
+    let red_senders: BTreeSet<u8> = [1, 2, 3].into();
+    let blue_senders: BTreeSet<u8> = [4, 5, 6].into();
+    let session = janus.session().await;
+    let mut sub = janus::subscribe(janus, &session, red, &red_feeds, 0, cert).await;
+    assert!(
+        settled(
+            &[&sub.participant],
+            std::slice::from_ref(&red_senders),
+            Duration::from_secs(20)
+        )
+        .await,
+        "the Janus subscriber never received Red"
+    );
+    let mut figures = MoveFigures {
+        video: Vec::new(),
+        audio: Vec::new(),
+        missed: 0,
+    };
+    for i in 0..moves {
+        let (room, feeds, senders) = if i % 2 == 0 {
+            (blue, &blue_feeds, &blue_senders)
+        } else {
+            (red, &red_feeds, &red_senders)
+        };
+        let t0 = Instant::now();
+        janus::unsubscribe(janus, &session, sub).await;
+        sub = janus::subscribe(janus, &session, room, feeds, 0, cert).await;
+        let deadline = t0 + Duration::from_secs(5);
+        let (mut video, mut audio) = (None, None);
+        while (video.is_none() || audio.is_none()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            video = video.or_else(|| first_from(&sub.participant, senders, true, t0));
+            audio = audio.or_else(|| first_from(&sub.participant, senders, false, t0));
+        }
+        match (video, audio) {
+            (Some(v), Some(a)) => {
+                figures.video.push(v.as_secs_f64() * 1000.0);
+                figures.audio.push(a.as_secs_f64() * 1000.0);
+            }
+            _ => figures.missed += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    janus::unsubscribe(janus, &session, sub).await;
+    figures
+}
+
+/// Part 2 on Janus: `rooms` rooms of six, each person publishing and subscribing to the other
+/// five feeds; what Janus forwards is what the subscribers receive.
+async fn janus_forwarding(
+    janus: &janus::Janus,
+    rooms: usize,
+    seconds: u64,
+    pid: u32,
+    cert: &DtlsCert,
+) -> ForwardFigures {
+    let rss_before = rss_kib(pid);
+    let admin = janus.session().await;
+    let handle = janus.attach(&admin).await;
+    let mut publishers = Vec::new();
+    let mut subscriptions = Vec::new();
+    let mut expected = Vec::new();
+    let session = janus.session().await;
+    for _ in 0..rooms {
+        let room = janus.room(&admin, handle, 10).await;
+        let mut group = Vec::new();
+        for i in 0..6u8 {
+            group.push(janus::publish(janus, room, i, cert).await);
+        }
+        for i in 0..6u8 {
+            let others: Vec<u64> = group
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i as usize)
+                .map(|(_, p)| p.feed)
+                .collect();
+            subscriptions.push(janus::subscribe(janus, &session, room, &others, i, cert).await);
+            expected.push((0..6u8).filter(|j| *j != i).collect::<BTreeSet<u8>>());
+        }
+        publishers.extend(group);
+    }
+    let refs: Vec<&Participant> = subscriptions.iter().map(|s| &s.participant).collect();
+    assert!(
+        settled(&refs, &expected, Duration::from_secs(30)).await,
+        "not every Janus subscriber received its room before the measurement"
+    );
+    let rss_after = rss_kib(pid);
+    for p in &refs {
+        p.media.lock().unwrap().got.clear();
+    }
+    let (c0, t0) = (cpu_seconds(pid), Instant::now());
+    let end = t0 + Duration::from_secs(seconds);
+    let mut received = 0u64;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(500).min(end - Instant::now())).await;
+        for p in &refs {
+            let mut m = p.media.lock().unwrap();
+            received += m.got.values().map(|v| v.len() as u64).sum::<u64>();
+            m.got.clear();
+        }
+    }
+    let (c1, t1) = (cpu_seconds(pid), Instant::now());
+    ForwardFigures {
+        people: publishers.len(),
+        seconds: (t1 - t0).as_secs_f64(),
+        forwarded: received as f64,
+        cpu: c1 - c0,
+        received,
+        rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / publishers.len() as f64,
     }
 }
 
@@ -388,16 +610,32 @@ async fn main() {
     assert!(rooms * 6 + 7 < 250, "--rooms: at most 40");
     let huddle = arg(&args, "--huddle").map(Into::into).unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap();
-        exe.parent().and_then(|p| p.parent()).unwrap().join("huddle")
+        exe.parent()
+            .and_then(|p| p.parent())
+            .unwrap()
+            .join("huddle")
     });
-    assert!(huddle.exists(), "no huddle binary at {} (build it first, same profile)", huddle.display());
+    assert!(
+        huddle.exists(),
+        "no huddle binary at {} (build it first, same profile)",
+        huddle.display()
+    );
     let cert = huddle::media::udp::certificate().expect("a DTLS certificate");
-    println!("calls benchmark: {moves} moves, {rooms} rooms of 6 for {seconds} s, Huddle at {}\n", huddle.display());
+    println!(
+        "calls benchmark: {moves} moves, {rooms} rooms of 6 for {seconds} s, Huddle at {}\n",
+        huddle.display()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(&huddle);
     command
-        .args(["serve", "--bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .env("HUDDLE_LOG", "warn,str0m=error,dimpl=error");
@@ -415,7 +653,39 @@ async fn main() {
     let ws_url = format!("{}/api/v1/events", base.replace("http://", "ws://"));
     let (api, people) = provision(&base, 7 + rooms * 6).await;
     let moved = huddle_moves(&api, &people[..7], &ws_url, moves, &cert).await;
-    let forwarded = huddle_forwarding(&api, &people[7..], &ws_url, rooms, seconds, pid, &cert).await;
+    let forwarded =
+        huddle_forwarding(&api, &people[7..], &ws_url, rooms, seconds, pid, &cert).await;
     drop(server);
-    report("Huddle", &moved, &forwarded);
+    let (huddle_p95, huddle_per_core) = report("Huddle", &moved, &forwarded);
+    let huddle_p99 = {
+        let mut v = moved.video.clone();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 0.99)
+    };
+
+    if let (Some(url), Some(pid)) = (arg(&args, "--janus"), arg(&args, "--janus-pid")) {
+        let janus = janus::Janus::new(&url);
+        let pid: u32 = pid.parse().expect("--janus-pid PID");
+        let moved = janus_moves(&janus, moves, &cert).await;
+        let forwarded = janus_forwarding(&janus, rooms, seconds, pid, &cert).await;
+        let (janus_p95, janus_per_core) = report(
+            "Janus VideoRoom (leave and subscribe again)",
+            &moved,
+            &forwarded,
+        );
+        println!("| comparison | Huddle | Janus | ratio |");
+        println!("|---|---|---|---|");
+        println!(
+            "| move → first video keyframe, Huddle p99 against Janus p95 (ms) | {huddle_p99:.1} | {janus_p95:.1} | {:.3} |",
+            huddle_p99 / janus_p95
+        );
+        println!(
+            "| move → first video keyframe, p95 (ms) | {huddle_p95:.1} | {janus_p95:.1} | {:.3} |",
+            huddle_p95 / janus_p95
+        );
+        println!(
+            "| forwarded packets/s per core | {huddle_per_core:.0} | {janus_per_core:.0} | {:.2} |",
+            huddle_per_core / janus_per_core
+        );
+    }
 }
