@@ -158,12 +158,20 @@ pub struct Sfu {
     incoming: VecDeque<(PeerId, RtpPacket)>,
     /// Keyframe requests from receivers, by slot.
     keyframe_asks: VecDeque<(PeerId, str0m::media::Mid)>,
-    /// Peers that were written to and must be polled.
+    /// Peers that had an input and must be polled before anything else happens to them.
     touched: HashSet<PeerId>,
+    /// Peers that were only written to (forwarded packets, keyframe requests): polled once for a
+    /// whole batch of datagrams, when the transmits are taken, so that a receiver's `Rtc` is
+    /// walked once per batch rather than once per packet.
+    written: HashSet<PeerId>,
+    /// Some call's slots must be recomputed.
+    any_dirty: bool,
     /// Peers to remove, with the reason.
     doomed: Vec<(PeerId, &'static str)>,
     transmits: VecDeque<Transmit>,
     signals: VecDeque<Signal>,
+    /// The time of the latest input.
+    now: Instant,
 }
 
 impl Sfu {
@@ -184,14 +192,28 @@ impl Sfu {
             incoming: VecDeque::new(),
             keyframe_asks: VecDeque::new(),
             touched: HashSet::new(),
+            written: HashSet::new(),
+            any_dirty: false,
             doomed: Vec::new(),
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
+            now: Instant::now(),
         }
     }
 
-    /// The next datagram to send.
+    /// The next datagram to send. Call it after each batch of inputs: it first polls the peers
+    /// that packets were forwarded to.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.transmits.is_empty() && !self.written.is_empty() {
+            let now = self.now;
+            let written: Vec<PeerId> = self.written.drain().collect();
+            for id in written {
+                self.drain(id, now);
+            }
+            // Polling a receiver yields only datagrams and timers; anything else it produced
+            // (a failure) is settled at once.
+            self.settle(now);
+        }
         self.transmits.pop_front()
     }
 
@@ -263,6 +285,7 @@ impl Sfu {
 
     /// Applies a command from a room actor.
     pub fn handle_command(&mut self, now: Instant, command: Command) {
+        self.now = now;
         match command {
             Command::Locations { stream, people } => {
                 let call = self.calls.entry(stream).or_default();
@@ -278,6 +301,7 @@ impl Sfu {
                     }
                 }
                 call.dirty = true;
+                self.any_dirty = true;
             }
             Command::Join {
                 stream,
@@ -353,6 +377,7 @@ impl Sfu {
         destination: SocketAddr,
         bytes: &[u8],
     ) {
+        self.now = now;
         let Ok(contents) = bytes.try_into() else {
             self.metrics.media_dropped_datagrams.inc();
             return;
@@ -403,6 +428,7 @@ impl Sfu {
 
     /// Drives timers: str0m's, keyframe retries, speaker ranking and dropping silent peers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         // Each peer gets at most one timeout input before it is drained (str0m wants its output
         // polled after every input).
         let mut due = HashSet::new();
@@ -451,10 +477,11 @@ impl Sfu {
             for m in call.members.values_mut() {
                 changed |= m.settle_speaking();
             }
-            // Ranking matters only where there are more sources than some receiver's slots;
-            // re-rank every tick then (cheap: rooms are small), and whenever a flag changed.
-            if changed || call.members.len() > 2 {
+            // Ranking matters only where a room has more senders than some receiver has slots:
+            // re-rank those calls every tick; the others only when a speaking flag changed.
+            if changed || crowded(call, &self.peers) {
                 call.dirty = true;
+                self.any_dirty = true;
             }
             let _ = stream;
         }
@@ -481,6 +508,7 @@ impl Sfu {
     fn mark(&mut self, stream: RoomId) {
         if let Some(call) = self.calls.get_mut(&stream) {
             call.dirty = true;
+            self.any_dirty = true;
         }
     }
 
@@ -539,6 +567,7 @@ impl Sfu {
         call.members
             .insert(person, Member::new(id, state, call.joins));
         call.dirty = true;
+        self.any_dirty = true;
         if self.next_tick.is_none() {
             self.next_tick = Some(now + TICK);
         }
@@ -573,11 +602,13 @@ impl Sfu {
             self.by_person.remove(&(peer.stream, peer.person));
         }
         self.touched.remove(&id);
+        self.written.remove(&id);
         if let Some(call) = self.calls.get_mut(&peer.stream)
             && call.members.get(&peer.person).is_some_and(|m| m.peer == id)
         {
             call.members.remove(&peer.person);
             call.dirty = true;
+            self.any_dirty = true;
         }
         self.metrics.call_peers.dec();
         if reason != "left" && reason != "replaced" {
@@ -597,14 +628,16 @@ impl Sfu {
             for id in &touched {
                 self.drain(*id, now);
             }
-            let dirty: Vec<RoomId> = self
-                .calls
-                .iter()
-                .filter(|(_, c)| c.dirty)
-                .map(|(s, _)| *s)
-                .collect();
-            for stream in dirty {
-                self.refresh(stream, now);
+            if std::mem::take(&mut self.any_dirty) {
+                let dirty: Vec<RoomId> = self
+                    .calls
+                    .iter()
+                    .filter(|(_, c)| c.dirty)
+                    .map(|(s, _)| *s)
+                    .collect();
+                for stream in dirty {
+                    self.refresh(stream, now);
+                }
             }
             if !self.doomed.is_empty() {
                 for (id, reason) in std::mem::take(&mut self.doomed) {
@@ -625,7 +658,7 @@ impl Sfu {
                     self.ask_keyframe(stream, person, source, now, KEYFRAME_GAP);
                 }
             }
-            if self.touched.is_empty() && !self.calls.values().any(|c| c.dirty) {
+            if self.touched.is_empty() && !self.any_dirty {
                 break;
             }
         }
@@ -752,7 +785,7 @@ impl Sfu {
             && peer.request_keyframe(source, now, gap)
         {
             self.metrics.keyframe_requests.inc();
-            self.touched.insert(id);
+            self.written.insert(id);
         }
     }
 
@@ -838,9 +871,41 @@ impl Sfu {
             self.metrics
                 .media_bytes_forwarded
                 .inc_by(packet.payload.len() as u64);
-            self.touched.insert(*peer_id);
+            self.written.insert(*peer_id);
         }
     }
+}
+
+/// Whether some receiver of the call has more sources of a kind in its room than slots for them,
+/// so that who fills its slots depends on who speaks.
+fn crowded(call: &Call, peers: &HashMap<PeerId, Peer>) -> bool {
+    let sends = |m: &Member| {
+        let video = [Source::Camera, Source::Screen]
+            .into_iter()
+            .filter(|s| m.state.sends(*s))
+            .count();
+        (usize::from(m.state.sends(Source::Mic)), video)
+    };
+    let mut per_room: HashMap<RoomId, (usize, usize)> = HashMap::new();
+    for (person, m) in &call.members {
+        if let Some(room) = call.locations.get(person) {
+            let (a, v) = sends(m);
+            let total = per_room.entry(*room).or_default();
+            *total = (total.0 + a, total.1 + v);
+        }
+    }
+    call.members.iter().any(|(person, m)| {
+        let Some((room_audio, room_video)) =
+            call.locations.get(person).and_then(|r| per_room.get(r))
+        else {
+            return false;
+        };
+        let (a, v) = sends(m);
+        peers.get(&m.peer).is_some_and(|p| {
+            let video_slots = p.slots.iter().filter(|s| s.video).count();
+            room_audio - a > p.slots.len() - video_slots || room_video - v > video_slots
+        })
+    })
 }
 
 fn p_stream(peers: &HashMap<PeerId, Peer>, id: PeerId) -> Option<RoomId> {
