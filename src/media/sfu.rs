@@ -41,6 +41,8 @@ const KEYFRAME_GAP: Duration = Duration::from_millis(300);
 const KEYFRAME_RETRY: Duration = Duration::from_millis(600);
 /// Remote addresses remembered per peer.
 const MAX_ADDRS: usize = 8;
+/// The grid str0m's timers are rounded up to.
+const TIMER_SLACK: Duration = Duration::from_millis(5);
 
 /// Settings of the media server.
 #[derive(Debug, Clone)]
@@ -172,6 +174,8 @@ pub struct Sfu {
     signals: VecDeque<Signal>,
     /// The time of the latest input.
     now: Instant,
+    /// The origin of the timer grid.
+    epoch: Instant,
 }
 
 impl Sfu {
@@ -198,6 +202,7 @@ impl Sfu {
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
             now: Instant::now(),
+            epoch: Instant::now(),
         }
     }
 
@@ -673,6 +678,11 @@ impl Sfu {
             match peer.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => self.transmits.push_back(t),
                 Ok(Output::Timeout(t)) => {
+                    // Timer slack: str0m's housekeeping (NACK, TWCC, reports, ICE) waits for the
+                    // next tick of a TIMER_SLACK grid, so that what is due close together runs in
+                    // one wake-up. Media never waits for a timer: forwarded packets go out when
+                    // the receiver is polled after its batch.
+                    let t = slack_grid(self.epoch, t);
                     peer.next_timeout = t;
                     if peer.scheduled.is_none_or(|s| t < s) {
                         peer.scheduled = Some(t);
@@ -874,6 +884,16 @@ impl Sfu {
             self.written.insert(*peer_id);
         }
     }
+}
+
+/// `t` rounded up to the timer grid that starts at `epoch`.
+fn slack_grid(epoch: Instant, t: Instant) -> Instant {
+    let Some(since) = t.checked_duration_since(epoch) else {
+        return t;
+    };
+    let slack = TIMER_SLACK.as_nanos();
+    let ticks = since.as_nanos().div_ceil(slack);
+    epoch + Duration::from_nanos((ticks * slack) as u64)
 }
 
 /// Whether some receiver of the call has more sources of a kind in its room than slots for them,
