@@ -144,6 +144,15 @@ async fn settled(people: &[&Participant], expected: &[BTreeSet<u8>], limit: Dura
         if ok {
             return true;
         }
+        if Instant::now() >= deadline {
+            for (i, (p, want)) in people.iter().zip(expected).enumerate() {
+                let m = p.media.lock().unwrap();
+                let (a, v) = (m.senders_since(since, false), m.senders_since(since, true));
+                if &a != want || &v != want {
+                    eprintln!("participant {i}: heard {a:?}, saw {v:?}, expected {want:?}");
+                }
+            }
+        }
     }
     false
 }
