@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, call, rss_kib, spawn};
+use common::{arg, call, huddle_binary, rss_kib, spawn};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -427,20 +427,7 @@ async fn main() {
         .collect();
     let rooms: u32 = arg(&args, "--rooms").map_or(300, |r| r.parse().expect("--rooms N"));
     let rounds: usize = arg(&args, "--rounds").map_or(3, |r| r.parse().expect("--rounds N"));
-    let huddle = arg(&args, "--huddle")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent()
-                .and_then(|p| p.parent())
-                .unwrap()
-                .join("huddle")
-        });
-    assert!(
-        huddle.exists(),
-        "no huddle binary at {} (build it first, same profile)",
-        huddle.display()
-    );
+    let huddle = huddle_binary(&args);
     println!(
         "fan-out benchmark: {rooms} rooms, {rounds} rounds, Huddle at {}\n",
         huddle.display()

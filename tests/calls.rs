@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::{Client, Events, TestServer};
 use futures_util::SinkExt;
 use huddle::config::Settings;
-use huddle::media::synthetic::Synthetic;
+use huddle::media::synthetic::{Synthetic, drive};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
@@ -83,24 +83,6 @@ impl Person {
     }
 }
 
-/// Runs a participant on a real socket until the test ends.
-async fn drive(socket: UdpSocket, media: Arc<Mutex<Synthetic>>) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let wake = media.lock().unwrap().next_wake();
-        let out = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, from)) => media.lock().unwrap().receive(Instant::now(), from, &buf[..n]),
-                Err(_) => continue,
-            },
-            () = tokio::time::sleep_until(wake.into()) => media.lock().unwrap().tick(Instant::now()),
-        };
-        for (to, datagram) in out {
-            let _ = socket.send_to(&datagram, to).await;
-        }
-    }
-}
-
 async fn send(events: &mut Events, message: Value) {
     events
         .ws
@@ -169,6 +151,19 @@ fn breakout(room: &str, tail: &str) -> String {
     format!("/api/v1/rooms/{room}/breakout{tail}")
 }
 
+/// An owner and two participants (Pia and Pavel) in a main room "Class"; returns their clients
+/// and the room.
+async fn class(server: &TestServer) -> (Client, Client, Client, String) {
+    let owner = server.admin().await;
+    let p1 = server.user(&owner, "Pia").await;
+    let p2 = server.user(&owner, "Pavel").await;
+    let main = owner.create_room("Class").await;
+    for email in ["pia@example.org", "pavel@example.org"] {
+        owner.add_member(&main, email, "participant").await;
+    }
+    (owner, p1, p2, main)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_switch_media_on_the_same_connection() {
     let server = TestServer::start_with(Settings {
@@ -176,18 +171,9 @@ async fn moves_switch_media_on_the_same_connection() {
         ..Settings::default()
     })
     .await;
-    let owner = server.admin().await;
-    let p1 = server.user(&owner, "Pia").await;
-    let p2 = server.user(&owner, "Pavel").await;
+    let (owner, p1, p2, main) = class(&server).await;
     let bo = server.user(&owner, "Bo").await;
     let stranger = server.user(&owner, "Stranger").await;
-    let main = owner.create_room("Class").await;
-    owner
-        .add_member(&main, "pia@example.org", "participant")
-        .await;
-    owner
-        .add_member(&main, "pavel@example.org", "participant")
-        .await;
     owner
         .expect(
             Method::PUT,
@@ -402,16 +388,7 @@ async fn moves_switch_media_on_the_same_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removal_floods_and_bad_offers_change_nothing_for_others() {
     let server = TestServer::start().await;
-    let owner = server.admin().await;
-    let p1 = server.user(&owner, "Pia").await;
-    let p2 = server.user(&owner, "Pavel").await;
-    let main = owner.create_room("Class").await;
-    owner
-        .add_member(&main, "pia@example.org", "participant")
-        .await;
-    owner
-        .add_member(&main, "pavel@example.org", "participant")
-        .await;
+    let (owner, p1, p2, main) = class(&server).await;
     let o = Person::join(&owner, "owner", 0, &main).await;
     let mut a = Person::join(&p1, "Pia", 1, &main).await;
     let mut b = Person::join(&p2, "Pavel", 2, &main).await;

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use huddle::media::synthetic::Synthetic;
+use huddle::media::synthetic::{Synthetic, drive};
 use serde_json::{Value, json};
 use str0m::config::DtlsCert;
 use tokio::net::UdpSocket;
 use tokio::sync::oneshot;
 
-use super::{AUDIO_BYTES, Participant, VIDEO_BYTES, drive};
+use super::{AUDIO_BYTES, Participant, VIDEO_BYTES};
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 

@@ -25,9 +25,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{arg, call, cpu_seconds, rss_kib, spawn};
+use common::{arg, call, cpu_seconds, huddle_binary, rss_kib, spawn};
 use futures_util::{SinkExt, StreamExt};
-use huddle::media::synthetic::Synthetic;
+use huddle::media::synthetic::{Synthetic, drive};
 use reqwest::Method;
 use serde_json::{Value, json};
 use str0m::config::DtlsCert;
@@ -52,24 +52,6 @@ impl Drop for Participant {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
-        }
-    }
-}
-
-/// Runs a synthetic participant on a real socket.
-async fn drive(socket: UdpSocket, media: Arc<Mutex<Synthetic>>) {
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let wake = media.lock().unwrap().next_wake();
-        let out = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, from)) => media.lock().unwrap().receive(Instant::now(), from, &buf[..n]),
-                Err(_) => continue,
-            },
-            () = tokio::time::sleep_until(wake.into()) => media.lock().unwrap().tick(Instant::now()),
-        };
-        for (to, datagram) in out {
-            let _ = socket.send_to(&datagram, to).await;
         }
     }
 }
@@ -260,10 +242,63 @@ async fn room(api: &Api, name: &str, members: &[(String, String)]) -> String {
     id
 }
 
+/// Waits (up to 20 s) until the mover receives exactly `senders`.
+async fn expect_senders(p: &Participant, senders: &BTreeSet<u8>, what: &str) {
+    let ok = settled(&[p], std::slice::from_ref(senders), Duration::from_secs(20)).await;
+    assert!(ok, "{what} never received its first room");
+}
+
+/// The time from `t0` to the first video keyframe and the first audio packet from one of
+/// `senders` at `p`, in milliseconds; `None` if either took over 5 s.
+async fn first_frames(p: &Participant, senders: &BTreeSet<u8>, t0: Instant) -> Option<(f64, f64)> {
+    let deadline = t0 + Duration::from_secs(5);
+    let (mut video, mut audio) = (None, None);
+    while (video.is_none() || audio.is_none()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        video = video.or_else(|| first_from(p, senders, true, t0));
+        audio = audio.or_else(|| first_from(p, senders, false, t0));
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    Some((ms(video?), ms(audio?)))
+}
+
+/// Counts (and forgets) what the receivers get during `seconds`; returns the count and the
+/// time it took.
+async fn count_received(receivers: &[&Participant], seconds: u64) -> (u64, Duration) {
+    for p in receivers {
+        p.media.lock().unwrap().got.clear();
+    }
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(seconds);
+    let mut received = 0u64;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(500).min(end - Instant::now())).await;
+        for p in receivers {
+            let mut m = p.media.lock().unwrap();
+            received += m.got.values().map(|v| v.len() as u64).sum::<u64>();
+            m.got.clear();
+        }
+    }
+    (received, t0.elapsed())
+}
+
+#[derive(Default)]
 struct MoveFigures {
     video: Vec<f64>,
     audio: Vec<f64>,
     missed: usize,
+}
+
+impl MoveFigures {
+    fn add(&mut self, frames: Option<(f64, f64)>) {
+        match frames {
+            Some((video, audio)) => {
+                self.video.push(video);
+                self.audio.push(audio);
+            }
+            None => self.missed += 1,
+        }
+    }
 }
 
 /// Part 1 on Huddle: the mover (index 0) between Red (1, 2, 3) and Blue (4, 5, 6).
@@ -308,20 +343,8 @@ async fn huddle_moves(
     let red_senders: BTreeSet<u8> = [1, 2, 3].into();
     let blue_senders: BTreeSet<u8> = [4, 5, 6].into();
     let mover = &joined[0];
-    assert!(
-        settled(
-            &[mover],
-            std::slice::from_ref(&red_senders),
-            Duration::from_secs(20)
-        )
-        .await,
-        "the mover never received Red"
-    );
-    let mut figures = MoveFigures {
-        video: Vec::new(),
-        audio: Vec::new(),
-        missed: 0,
-    };
+    expect_senders(mover, &red_senders, "the mover").await;
+    let mut figures = MoveFigures::default();
     for i in 0..moves {
         let (to, senders) = if i % 2 == 0 {
             (&blue, &blue_senders)
@@ -335,20 +358,7 @@ async fn huddle_moves(
             Some(json!({"person_id": people[0].0, "breakout": to})),
         )
         .await;
-        let deadline = t0 + Duration::from_secs(5);
-        let (mut video, mut audio) = (None, None);
-        while (video.is_none() || audio.is_none()) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            video = video.or_else(|| first_from(mover, senders, true, t0));
-            audio = audio.or_else(|| first_from(mover, senders, false, t0));
-        }
-        match (video, audio) {
-            (Some(v), Some(a)) => {
-                figures.video.push(v.as_secs_f64() * 1000.0);
-                figures.audio.push(a.as_secs_f64() * 1000.0);
-            }
-            _ => figures.missed += 1,
-        }
+        figures.add(first_frames(mover, senders, t0).await);
         mover.media.lock().unwrap().got.clear();
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -403,48 +413,21 @@ async fn huddle_forwarding(
         let http = api.http.clone();
         async move { http.get(url).send().await.unwrap().text().await.unwrap() }
     };
-    let received = |joined: &[Participant]| -> u64 {
-        joined
-            .iter()
-            .map(|p| {
-                p.media
-                    .lock()
-                    .unwrap()
-                    .got
-                    .values()
-                    .map(|v| v.len() as u64)
-                    .sum::<u64>()
-            })
-            .sum()
-    };
-    let (f0, c0, r0, t0) = (
+    let (f0, c0) = (
         metric(&metrics(api).await, "huddle_media_packets_forwarded_total"),
         cpu_seconds(pid),
-        received(&joined),
-        Instant::now(),
     );
-    // Keep the clients' memory flat: forget what arrived, in slices, while the load runs.
-    let end = t0 + Duration::from_secs(seconds);
-    let mut counted = 0u64;
-    while Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(500).min(end - Instant::now())).await;
-        for p in &joined {
-            let mut m = p.media.lock().unwrap();
-            counted += m.got.values().map(|v| v.len() as u64).sum::<u64>();
-            m.got.clear();
-        }
-    }
-    let (f1, c1, t1) = (
+    let (received, took) = count_received(&refs, seconds).await;
+    let (f1, c1) = (
         metric(&metrics(api).await, "huddle_media_packets_forwarded_total"),
         cpu_seconds(pid),
-        Instant::now(),
     );
     ForwardFigures {
         people: joined.len(),
-        seconds: (t1 - t0).as_secs_f64(),
+        seconds: took.as_secs_f64(),
         forwarded: f1 - f0,
         cpu: c1 - c0,
-        received: counted.saturating_sub(r0) + received(&joined),
+        received,
         rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / joined.len() as f64,
     }
 }
@@ -465,20 +448,8 @@ async fn janus_moves(janus: &janus::Janus, moves: usize, cert: &DtlsCert) -> Mov
     let blue_senders: BTreeSet<u8> = [4, 5, 6].into();
     let session = janus.session().await;
     let mut sub = janus::subscribe(janus, &session, red, &red_feeds, 0, cert).await;
-    assert!(
-        settled(
-            &[&sub.participant],
-            std::slice::from_ref(&red_senders),
-            Duration::from_secs(20)
-        )
-        .await,
-        "the Janus subscriber never received Red"
-    );
-    let mut figures = MoveFigures {
-        video: Vec::new(),
-        audio: Vec::new(),
-        missed: 0,
-    };
+    expect_senders(&sub.participant, &red_senders, "the Janus subscriber").await;
+    let mut figures = MoveFigures::default();
     for i in 0..moves {
         let (room, feeds, senders) = if i % 2 == 0 {
             (blue, &blue_feeds, &blue_senders)
@@ -488,20 +459,7 @@ async fn janus_moves(janus: &janus::Janus, moves: usize, cert: &DtlsCert) -> Mov
         let t0 = Instant::now();
         janus::unsubscribe(janus, &session, sub).await;
         sub = janus::subscribe(janus, &session, room, feeds, 0, cert).await;
-        let deadline = t0 + Duration::from_secs(5);
-        let (mut video, mut audio) = (None, None);
-        while (video.is_none() || audio.is_none()) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            video = video.or_else(|| first_from(&sub.participant, senders, true, t0));
-            audio = audio.or_else(|| first_from(&sub.participant, senders, false, t0));
-        }
-        match (video, audio) {
-            (Some(v), Some(a)) => {
-                figures.video.push(v.as_secs_f64() * 1000.0);
-                figures.audio.push(a.as_secs_f64() * 1000.0);
-            }
-            _ => figures.missed += 1,
-        }
+        figures.add(first_frames(&sub.participant, senders, t0).await);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     janus::unsubscribe(janus, &session, sub).await;
@@ -548,24 +506,12 @@ async fn janus_forwarding(
         "not every Janus subscriber received its room before the measurement"
     );
     let rss_after = rss_kib(pid);
-    for p in &refs {
-        p.media.lock().unwrap().got.clear();
-    }
-    let (c0, t0) = (cpu_seconds(pid), Instant::now());
-    let end = t0 + Duration::from_secs(seconds);
-    let mut received = 0u64;
-    while Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(500).min(end - Instant::now())).await;
-        for p in &refs {
-            let mut m = p.media.lock().unwrap();
-            received += m.got.values().map(|v| v.len() as u64).sum::<u64>();
-            m.got.clear();
-        }
-    }
-    let (c1, t1) = (cpu_seconds(pid), Instant::now());
+    let c0 = cpu_seconds(pid);
+    let (received, took) = count_received(&refs, seconds).await;
+    let c1 = cpu_seconds(pid);
     ForwardFigures {
         people: publishers.len(),
-        seconds: (t1 - t0).as_secs_f64(),
+        seconds: took.as_secs_f64(),
         forwarded: received as f64,
         cpu: c1 - c0,
         received,
@@ -617,18 +563,7 @@ async fn main() {
     let rooms: usize = arg(&args, "--rooms").map_or(10, |v| v.parse().unwrap());
     let seconds: u64 = arg(&args, "--seconds").map_or(60, |v| v.parse().unwrap());
     assert!(rooms * 6 + 7 < 250, "--rooms: at most 40");
-    let huddle = arg(&args, "--huddle").map(Into::into).unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap();
-        exe.parent()
-            .and_then(|p| p.parent())
-            .unwrap()
-            .join("huddle")
-    });
-    assert!(
-        huddle.exists(),
-        "no huddle binary at {} (build it first, same profile)",
-        huddle.display()
-    );
+    let huddle = huddle_binary(&args);
     let cert = huddle::media::udp::certificate().expect("a DTLS certificate");
     println!(
         "calls benchmark: {moves} moves, {rooms} rooms of 6 for {seconds} s, Huddle at {}\n",

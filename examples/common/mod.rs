@@ -90,3 +90,22 @@ pub fn arg(args: &[String], name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
 }
+
+/// The `huddle` binary: `--huddle PATH`, or the one built beside this benchmark (same profile).
+pub fn huddle_binary(args: &[String]) -> std::path::PathBuf {
+    let huddle = arg(args, "--huddle")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("the benchmark's own path");
+            exe.parent()
+                .and_then(|p| p.parent())
+                .expect("target/PROFILE/examples")
+                .join("huddle")
+        });
+    assert!(
+        huddle.exists(),
+        "no huddle binary at {} (build it first, same profile)",
+        huddle.display()
+    );
+    huddle
+}

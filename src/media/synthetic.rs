@@ -426,3 +426,27 @@ impl Synthetic {
         Ok(())
     }
 }
+
+/// Runs a participant on a real UDP socket until the task is dropped: datagrams in, timers, and
+/// what it sends out (for the end-to-end tests and the benchmark).
+pub async fn drive(
+    socket: tokio::net::UdpSocket,
+    media: std::sync::Arc<std::sync::Mutex<Synthetic>>,
+) {
+    // A poisoned lock means a test already failed elsewhere; keep going with the data as it is.
+    let lock = || media.lock().unwrap_or_else(|p| p.into_inner());
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let wake = lock().next_wake();
+        let out = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => lock().receive(Instant::now(), from, &buf[..n]),
+                Err(_) => continue,
+            },
+            () = tokio::time::sleep_until(wake.into()) => lock().tick(Instant::now()),
+        };
+        for (to, datagram) in out {
+            let _ = socket.send_to(&datagram, to).await;
+        }
+    }
+}

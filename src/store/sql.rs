@@ -52,12 +52,15 @@ impl SqlStore {
         let options = if sqlite {
             options.after_connect(|conn, _| {
                 Box::pin(async move {
+                    // The busy timeout first: switching to WAL takes a lock, and a connection
+                    // opened while another writes must wait for it, not fail at once with
+                    // "database is locked".
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
                     // WAL lets readers run beside the writer; FULL makes each commit an fsync, so
                     // an acknowledged command survives power loss, not only a crash.
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
                     Ok(())
                 })
             })
@@ -208,7 +211,13 @@ impl Store for SqlStore {
                 .map_err(unique("setup"))?;
         }
         let is_admin = account.is_admin || existing == 0;
-        insert_person(&mut tx, &account, is_admin).await?;
+        if let Err(e) = insert_person(&mut tx, &account, is_admin).await {
+            // Roll back now: a dropped transaction is only rolled back when its connection is
+            // next used, and until then it holds SQLite's write lock, so the next writer on
+            // another connection would fail with "database is locked".
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
         tx.commit().await?;
         Ok(Person {
             id: account.id,
