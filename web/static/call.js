@@ -338,10 +338,12 @@ export function CallPanel({ live, mainId, me, canModerate }) {
         ${!t.screen && html`<span class=${`mic${t.person.mic && !t.person.muted_by_moderator ? ' on' : ''}`}
           aria-label=${t.person.muted_by_moderator ? 'muted by a moderator' : t.person.mic ? 'microphone on' : 'microphone off'}>
           ${t.person.muted_by_moderator ? 'Muted' : t.person.mic ? '' : 'Mic off'}</span>`}
-        ${!t.screen && canModerate && t.person.mic && !t.person.muted_by_moderator
-          && html`<button type="button" class="link" onClick=${() => call.mute(t.person.person_id)}>Mute ${t.person.display_name}</button>`}
-        ${!t.screen && html`<button type="button" class="link" aria-pressed=${call.pinned === t.person.person_id}
-          onClick=${() => call.pin(call.pinned === t.person.person_id ? null : t.person.person_id)}>${call.pinned === t.person.person_id ? 'Unpin' : 'Pin'}</button>`}
+        ${!t.screen && html`<span class="actions">
+          ${canModerate && t.person.mic && !t.person.muted_by_moderator
+            && html`<button type="button" class="link" onClick=${() => call.mute(t.person.person_id)}>Mute ${t.person.display_name}</button>`}
+          <button type="button" class="link" aria-pressed=${call.pinned === t.person.person_id}
+            onClick=${() => call.pin(call.pinned === t.person.person_id ? null : t.person.person_id)}>${call.pinned === t.person.person_id ? 'Unpin' : 'Pin'}</button>
+        </span>`}
       </li>`)}
     </ul>
     ${call.status === 'joined' && people.length === 0 && html`<p class="muted">Nobody else is in the call here yet.</p>`}
