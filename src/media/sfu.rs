@@ -213,7 +213,7 @@ impl Sfu {
             let now = self.now;
             let written: Vec<PeerId> = self.written.drain().collect();
             for id in written {
-                self.drain(id, now);
+                self.drain(id);
             }
             // Polling a receiver yields only datagrams and timers; anything else it produced
             // (a failure) is settled at once.
@@ -477,7 +477,7 @@ impl Sfu {
                 self.doomed.push((peer.id, "idle_timeout"));
             }
         }
-        for (stream, call) in self.calls.iter_mut() {
+        for call in self.calls.values_mut() {
             let mut changed = false;
             for m in call.members.values_mut() {
                 changed |= m.settle_speaking();
@@ -488,7 +488,6 @@ impl Sfu {
                 call.dirty = true;
                 self.any_dirty = true;
             }
-            let _ = stream;
         }
         // Slots still waiting for a keyframe ask their source again.
         let mut asks = Vec::new();
@@ -631,7 +630,7 @@ impl Sfu {
         loop {
             let touched: Vec<PeerId> = self.touched.drain().collect();
             for id in &touched {
-                self.drain(*id, now);
+                self.drain(*id);
             }
             if std::mem::take(&mut self.any_dirty) {
                 let dirty: Vec<RoomId> = self
@@ -653,13 +652,13 @@ impl Sfu {
             while let Some((from, packet)) = self.incoming.pop_front() {
                 self.forward(from, packet, now);
             }
+            // A receiver asked for a keyframe on a slot: ask that slot's source.
             while let Some((peer, mid)) = self.keyframe_asks.pop_front() {
-                let feed = self
-                    .peers
-                    .get(&peer)
-                    .and_then(|p| p.slots.iter().find(|s| s.mid == mid))
-                    .and_then(|s| s.feed.map(|f| (p_stream(&self.peers, peer), f)));
-                if let Some((Some(stream), (person, source))) = feed {
+                let feed = self.peers.get(&peer).and_then(|p| {
+                    let slot = p.slots.iter().find(|s| s.mid == mid)?;
+                    Some((p.stream, slot.feed?))
+                });
+                if let Some((stream, (person, source))) = feed {
                     self.ask_keyframe(stream, person, source, now, KEYFRAME_GAP);
                 }
             }
@@ -670,7 +669,7 @@ impl Sfu {
     }
 
     /// Polls one peer's `Rtc` until it only has a timeout left.
-    fn drain(&mut self, id: PeerId, now: Instant) {
+    fn drain(&mut self, id: PeerId) {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
@@ -713,7 +712,6 @@ impl Sfu {
                 break;
             }
         }
-        let _ = now;
     }
 
     /// Recomputes every slot of a call from the rule, and tells receivers what changed.
@@ -926,8 +924,4 @@ fn crowded(call: &Call, peers: &HashMap<PeerId, Peer>) -> bool {
             room_audio - a > p.slots.len() - video_slots || room_video - v > video_slots
         })
     })
-}
-
-fn p_stream(peers: &HashMap<PeerId, Peer>, id: PeerId) -> Option<RoomId> {
-    peers.get(&id).map(|p| p.stream)
 }
