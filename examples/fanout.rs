@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, call, huddle_binary, rss_kib, spawn};
+use common::{arg, call, huddle_binary, moderator_token, rss_kib, spawn};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -216,25 +216,7 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
     let (child, base) = spawn(command);
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{base}/api/v1{path}");
-    let admin = json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
-    call(
-        &http,
-        None,
-        reqwest::Method::POST,
-        api("/setup"),
-        Some(admin),
-    )
-    .await;
-    let login = json!({"email": "mod@bench.example", "password": "benchmark password"});
-    let session = call(
-        &http,
-        None,
-        reqwest::Method::POST,
-        api("/session"),
-        Some(login),
-    )
-    .await;
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = moderator_token(&http, &base).await;
     let t = Some(token.as_str());
 
     // Seed the participants the way a deployment provisions a class: an import with API tokens.

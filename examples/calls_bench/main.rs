@@ -25,7 +25,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{arg, call, cpu_seconds, huddle_binary, rss_kib, spawn};
+use common::{arg, call, cpu_seconds, huddle_binary, moderator_token, rss_kib, spawn};
 use futures_util::{SinkExt, StreamExt};
 use huddle::media::synthetic::{Synthetic, drive};
 use reqwest::Method;
@@ -179,28 +179,11 @@ impl Api {
 /// Sets up the administrator and `n` accounts with API tokens; returns the API and (id, token)s.
 async fn provision(base: &str, n: usize) -> (Api, Vec<(String, String)>) {
     let http = reqwest::Client::new();
-    let admin = json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
-    call(
-        &http,
-        None,
-        Method::POST,
-        format!("{base}/api/v1/setup"),
-        Some(admin),
-    )
-    .await;
-    let login = json!({"email": "mod@bench.example", "password": "benchmark password"});
-    let session = call(
-        &http,
-        None,
-        Method::POST,
-        format!("{base}/api/v1/session"),
-        Some(login),
-    )
-    .await;
+    let token = moderator_token(&http, base).await;
     let api = Api {
         http,
         base: base.to_owned(),
-        token: session["token"].as_str().unwrap().to_owned(),
+        token,
     };
     let accounts: Vec<Value> = (0..n)
         .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("P{i}")}))

@@ -109,3 +109,27 @@ pub fn huddle_binary(args: &[String]) -> std::path::PathBuf {
     );
     huddle
 }
+
+/// Runs first-run setup for the benchmark's moderator and signs in; returns the bearer token.
+pub async fn moderator_token(http: &reqwest::Client, base: &str) -> String {
+    let admin = serde_json::json!({"email": "mod@bench.example", "password": "benchmark password", "display_name": "Moderator"});
+    let url = |path: &str| format!("{base}/api/v1{path}");
+    call(
+        http,
+        None,
+        reqwest::Method::POST,
+        url("/setup"),
+        Some(admin),
+    )
+    .await;
+    let login = serde_json::json!({"email": "mod@bench.example", "password": "benchmark password"});
+    let session = call(
+        http,
+        None,
+        reqwest::Method::POST,
+        url("/session"),
+        Some(login),
+    )
+    .await;
+    session["token"].as_str().expect("a token").to_owned()
+}

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
-use str0m::format::Codec;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
@@ -72,8 +72,8 @@ pub struct Peer {
     pub slots: Vec<Slot>,
     /// Incoming SSRCs resolved to sources.
     pub rx_sources: HashMap<Ssrc, Source>,
-    /// The codec of each incoming payload type (audio maps to `None`).
-    pub rx_codecs: HashMap<Pt, Option<VideoCodec>>,
+    /// Each incoming payload type's parameters and video codec, once learnt.
+    pub rx_payloads: HashMap<Pt, Option<(PayloadParams, Option<VideoCodec>)>>,
     /// When a keyframe was last asked of each video source.
     pub last_keyframe_request: HashMap<Source, Instant>,
     /// The last `call_state` frame sent, so unchanged views are not sent again.
@@ -153,7 +153,7 @@ impl Peer {
             send_mids,
             slots,
             rx_sources: HashMap::new(),
-            rx_codecs: HashMap::new(),
+            rx_payloads: HashMap::new(),
             last_keyframe_request: HashMap::new(),
             last_state: String::new(),
         };
@@ -171,24 +171,28 @@ impl Peer {
         Some(source)
     }
 
-    /// The video codec of an incoming payload type (`None` for audio or unknown).
-    pub fn codec_of(&mut self, pt: Pt) -> Option<VideoCodec> {
-        if let Some(c) = self.rx_codecs.get(&pt) {
-            return *c;
+    /// The parameters of an incoming payload type, and its video codec if Huddle recognises its
+    /// keyframes; learnt once per payload type (this runs for every forwarded packet).
+    pub fn payload_of(&mut self, pt: Pt) -> Option<(PayloadParams, Option<VideoCodec>)> {
+        if let Some(known) = self.rx_payloads.get(&pt) {
+            return *known;
         }
-        let codec = self
+        let known = self
             .rtc
             .codec_config()
             .params()
             .iter()
             .find(|p| p.pt() == pt)
-            .and_then(|p| match p.spec().codec {
-                Codec::Vp8 => Some(VideoCodec::Vp8),
-                Codec::H264 => Some(VideoCodec::H264),
-                _ => None,
+            .map(|p| {
+                let codec = match p.spec().codec {
+                    Codec::Vp8 => Some(VideoCodec::Vp8),
+                    Codec::H264 => Some(VideoCodec::H264),
+                    _ => None,
+                };
+                (*p, codec)
             });
-        self.rx_codecs.insert(pt, codec);
-        codec
+        self.rx_payloads.insert(pt, known);
+        known
     }
 
     /// Asks the client for a keyframe of `source`, at most once per `min_gap`. Returns whether a

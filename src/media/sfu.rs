@@ -806,18 +806,10 @@ impl Sfu {
         let Some(source) = src.source_of(packet.header.ssrc) else {
             return;
         };
-        let codec = if source.is_video() {
-            src.codec_of(packet.header.payload_type)
-        } else {
-            None
+        let Some((in_params, codec)) = src.payload_of(packet.header.payload_type) else {
+            return;
         };
-        let in_params = src
-            .rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.pt() == packet.header.payload_type)
-            .cloned();
+        let codec = codec.filter(|_| source.is_video());
         let Some(call) = self.calls.get_mut(&stream) else {
             return;
         };
@@ -849,8 +841,11 @@ impl Sfu {
             let pt = match slot.pt_map {
                 Some((i, o)) if i == packet.header.payload_type => o,
                 _ => {
-                    let Some(out) = in_params
-                        .and_then(|p| peer.rtc.codec_config().match_params(p).map(|p| p.pt()))
+                    let Some(out) = peer
+                        .rtc
+                        .codec_config()
+                        .match_params(in_params)
+                        .map(|p| p.pt())
                     else {
                         continue;
                     };
