@@ -30,6 +30,9 @@ pub enum Line {
 pub struct Shape {
     /// Each m-line's mid and role, in offer order.
     pub lines: Vec<(String, Line)>,
+    /// The client's ICE username fragment (`a=ice-ufrag`, the first given): a new one in a later
+    /// offer is an ICE restart.
+    pub ufrag: Option<String>,
 }
 
 impl Shape {
@@ -71,7 +74,11 @@ pub fn check(sdp: &str, max_audio: usize, max_video: usize) -> Result<Shape, Off
     }
     let mut sections: Vec<Vec<&str>> = Vec::new();
     let mut bundle = false;
+    let mut ufrag = None;
     for line in sdp.lines().map(str::trim_end) {
+        if ufrag.is_none() {
+            ufrag = line.strip_prefix("a=ice-ufrag:").map(str::to_owned);
+        }
         if line.starts_with("m=") {
             sections.push(vec![line]);
         } else if let Some(section) = sections.last_mut() {
@@ -191,7 +198,7 @@ pub fn check(sdp: &str, max_audio: usize, max_video: usize) -> Result<Shape, Off
             ),
         ));
     }
-    Ok(Shape { lines })
+    Ok(Shape { lines, ufrag })
 }
 
 #[cfg(test)]
@@ -232,6 +239,9 @@ pub(crate) mod tests {
         assert_eq!(shape.send_mid(Source::Screen), Some("2"));
         assert_eq!(shape.lines[3].1, Line::Slot { video: false });
         assert_eq!(shape.lines[7].1, Line::Slot { video: true });
+        assert_eq!(shape.ufrag, None);
+        let with = offer(1, 1).replace("a=mid:0", "a=mid:0\r\na=ice-ufrag:abcd");
+        assert_eq!(check(&with, 8, 9).unwrap().ufrag.as_deref(), Some("abcd"));
     }
 
     #[test]

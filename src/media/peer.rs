@@ -52,8 +52,11 @@ pub struct Peer {
     pub person: PersonId,
     /// The WebRTC state machine.
     pub rtc: Rtc,
-    /// The server's ICE username fragment, by which the first STUN packet finds this peer.
+    /// The server's ICE username fragment, by which the first STUN packet finds this peer (a new
+    /// one after each ICE restart).
     pub ufrag: String,
+    /// The client's ICE username fragment: a new one in an offer is an ICE restart.
+    pub remote_ufrag: Option<String>,
     /// When the offer was accepted.
     pub created: Instant,
     /// The last datagram from the client.
@@ -144,6 +147,7 @@ impl Peer {
             person,
             rtc,
             ufrag,
+            remote_ufrag: shape.ufrag.clone(),
             created: now,
             last_heard: now,
             connected: false,
@@ -158,6 +162,41 @@ impl Peer {
             last_state: String::new(),
         };
         Ok((peer, answer.to_sdp_string()))
+    }
+
+    /// Applies an ICE restart the client offers on the same PeerConnection (its network changed,
+    /// or the media path broke): the m-lines must be the call's own, in the same roles, and the
+    /// ICE credentials new. The DTLS session, the slots and their rewriting stay as they are.
+    /// Returns the answer; the caller re-indexes the peer under its new `ufrag`.
+    pub fn restart(&mut self, sdp: &str, shape: &Shape) -> Result<String, String> {
+        let same_lines = shape.lines.len() == self.send_mids.len() + self.slots.len()
+            && shape.lines.iter().all(|(mid, line)| {
+                let mid = Mid::from(mid.as_str());
+                match line {
+                    Line::Send(source) => self.send_mids.get(&mid) == Some(source),
+                    Line::Slot { video } => {
+                        self.slots.iter().any(|s| s.mid == mid && s.video == *video)
+                    }
+                }
+            });
+        if !same_lines {
+            return Err(
+                "an ICE restart offers the same m-lines as the call's first offer; to change them, join again"
+                    .into(),
+            );
+        }
+        if shape.ufrag.is_none() || shape.ufrag == self.remote_ufrag {
+            return Err("an ICE restart offers new ICE credentials (a=ice-ufrag)".into());
+        }
+        let offer = SdpOffer::from_sdp_string(sdp).map_err(|e| format!("the offer: {e}"))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| format!("the offer: {e}"))?;
+        self.remote_ufrag.clone_from(&shape.ufrag);
+        self.ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
+        Ok(answer.to_sdp_string())
     }
 
     /// The source an incoming SSRC carries, learnt from its m-line the first time.

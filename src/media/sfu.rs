@@ -80,6 +80,15 @@ pub enum Command {
         /// What they send from the start.
         state: MediaState,
     },
+    /// Restart ICE on the person's existing connection with a new offer of the same m-lines.
+    Restart {
+        /// The main room.
+        stream: RoomId,
+        /// Who.
+        person: PersonId,
+        /// The SDP offer with new ICE credentials.
+        sdp: String,
+    },
     /// Leave the call.
     Leave {
         /// The main room.
@@ -314,6 +323,11 @@ impl Sfu {
                 sdp,
                 state,
             } => self.join(now, stream, person, &sdp, state),
+            Command::Restart {
+                stream,
+                person,
+                sdp,
+            } => self.restart(stream, person, &sdp),
             Command::Leave { stream, person } => self.remove_person(stream, person, "left"),
             Command::Evict { stream, person } => self.remove_person(stream, person, "removed"),
             Command::Media {
@@ -577,6 +591,33 @@ impl Sfu {
         }
         let frame = serde_json::json!({
             "type": "call_answer", "room": stream, "stream": stream, "call_id": id, "sdp": answer,
+        });
+        self.signal(stream, person, frame.to_string());
+    }
+
+    fn restart(&mut self, stream: RoomId, person: PersonId, sdp: &str) {
+        let Some(id) = self.by_person.get(&(stream, person)).copied() else {
+            return self.not_in_call(stream, person);
+        };
+        let shape = match offer::check(sdp, self.config.audio_slots, self.config.video_slots) {
+            Ok(shape) => shape,
+            Err(e) => return self.error(stream, person, e.code, &e.message),
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let old = peer.ufrag.clone();
+        let answer = match peer.restart(sdp, &shape) {
+            Ok(answer) => answer,
+            Err(message) => return self.error(stream, person, "sdp_invalid", &message),
+        };
+        info!(room = %stream, person = %person, call_id = id, "ICE restart");
+        self.by_ufrag.remove(&old);
+        self.by_ufrag.insert(peer.ufrag.clone(), id);
+        self.touched.insert(id);
+        let frame = serde_json::json!({
+            "type": "call_answer", "room": stream, "stream": stream, "call_id": id, "sdp": answer,
+            "restart": true,
         });
         self.signal(stream, person, frame.to_string());
     }

@@ -44,6 +44,8 @@ pub struct Synthetic {
     /// Its WebRTC state machine.
     pub rtc: Rtc,
     pending: Option<SdpPendingOffer>,
+    /// An ICE restart is offered: the new address becomes its candidate with the answer.
+    restarting: bool,
     /// The m-lines it sends its microphone, camera and screen on.
     send: [Option<Mid>; 3],
     /// Its receive slots.
@@ -179,6 +181,7 @@ impl Synthetic {
             addr,
             rtc,
             pending: None,
+            restarting: false,
             send: [None; 3],
             slots: Vec::new(),
             slot_video: Vec::new(),
@@ -218,8 +221,26 @@ impl Synthetic {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| e.to_string())?;
+        if std::mem::take(&mut self.restarting) {
+            let candidate = Candidate::host(self.addr, "udp").map_err(|e| e.to_string())?;
+            self.rtc.add_local_candidate(candidate);
+        }
         self.learn_payload_types();
         Ok(())
+    }
+
+    /// Moves to a new address (the network changed) and offers an ICE restart on the same
+    /// connection; returns the offer. The old address stops being a candidate when the answer is
+    /// applied, and the new one takes its place.
+    pub fn restart(&mut self, addr: SocketAddr) -> String {
+        self.addr = addr;
+        let mut change = self.rtc.sdp_api();
+        change.ice_restart(false);
+        // An ICE restart is a change, so there is an offer.
+        let (offer, pending) = change.apply().expect("an ICE restart offer");
+        self.pending = Some(pending);
+        self.restarting = true;
+        offer.to_sdp_string()
     }
 
     fn learn_payload_types(&mut self) {

@@ -314,6 +314,88 @@ fn moves_switch_slots_without_renegotiation() {
 }
 
 #[test]
+fn an_ice_restart_keeps_the_call_across_a_new_address() {
+    let mut w = World::new(3);
+    for i in 0..3 {
+        w.join(i);
+    }
+    w.settle();
+    let call_id = w.state_of(0)["call_id"].as_u64().unwrap();
+    let person = w.clients[0].person;
+
+    // Client 0's network changes: its old address goes dead, it restarts ICE from a new one.
+    let offer = w.clients[0].restart("127.0.0.99:6000".parse().unwrap());
+    w.command(Command::Restart {
+        stream: w.stream,
+        person,
+        sdp: offer,
+    });
+    let answer = w
+        .signals
+        .iter()
+        .rev()
+        .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
+        .map(|s| serde_json::from_str::<serde_json::Value>(&s.frame).unwrap())
+        .expect("an answer");
+    assert_eq!(answer["restart"], true);
+    assert_eq!(answer["call_id"].as_u64(), Some(call_id), "the same call");
+    w.clients[0]
+        .answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+
+    let got = w.settle();
+    assert_eq!(got[0], (set(&[1, 2]), set(&[1, 2])), "client 0 after the restart");
+    for (i, (audio, video)) in got.iter().enumerate().skip(1) {
+        assert!(audio.contains(&0) && video.contains(&0), "client {i} gets 0 again");
+    }
+    assert_eq!(w.sfu.peer_count(), 3, "no new peer");
+    assert_eq!(w.state_of(0)["call_id"].as_u64(), Some(call_id));
+    assert_eq!(w.clients[0].connected, 1, "one DTLS handshake, before the restart");
+
+    // Refused by name, changing nothing: a restart from someone not in the call, one that keeps
+    // the old credentials, and one with other m-lines.
+    let (stranger, offer) = Client::new(9, w.now, AUDIO_SLOTS, VIDEO_SLOTS);
+    w.command(Command::Restart {
+        stream: w.stream,
+        person: stranger.person,
+        sdp: offer,
+    });
+    assert!(w.signals.last().unwrap().frame.contains("not_in_call"));
+    // Client 1 restarts in place; the same offer again is no restart.
+    let person1 = w.clients[1].person;
+    let addr1 = w.clients[1].addr;
+    let again = w.clients[1].restart(addr1);
+    w.command(Command::Restart {
+        stream: w.stream,
+        person: person1,
+        sdp: again.clone(),
+    });
+    let answer: serde_json::Value =
+        serde_json::from_str(&w.signals.last().unwrap().frame).unwrap();
+    w.clients[1]
+        .answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    for (sdp, says) in [
+        (again, "new ICE credentials"),
+        (
+            super::offer::tests::offer(1, 1).replace("a=mid:0", "a=mid:0\r\na=ice-ufrag:zzzz"),
+            "same m-lines",
+        ),
+    ] {
+        w.command(Command::Restart {
+            stream: w.stream,
+            person: person1,
+            sdp,
+        });
+        let last = &w.signals.last().unwrap().frame;
+        assert!(last.contains("call_error") && last.contains(says), "{last}");
+    }
+    assert_eq!(w.sfu.peer_count(), 3);
+    let got = w.settle();
+    assert_eq!(got[1], (set(&[0, 2]), set(&[0, 2])), "client 1 unaffected");
+}
+
+#[test]
 fn moderator_mute_and_media_states_stop_forwarding() {
     let mut w = World::new(3);
     for i in 0..3 {

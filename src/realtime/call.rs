@@ -21,6 +21,8 @@ enum Message {
         #[serde(default)]
         camera: bool,
     },
+    #[serde(rename = "call_restart")]
+    Restart { room: RoomId, sdp: String },
     #[serde(rename = "call_leave")]
     Leave { room: RoomId },
     #[serde(rename = "call_media")]
@@ -67,6 +69,7 @@ pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
             mic,
             camera,
         } => (room, CallRequest::Join { sdp, mic, camera }),
+        Message::Restart { room, sdp } => (room, CallRequest::Restart { sdp }),
         Message::Leave { room } => (room, CallRequest::Leave),
         Message::Media {
             room,

@@ -418,6 +418,11 @@ impl Actor {
                     ..MediaState::default()
                 },
             },
+            CallRequest::Restart { sdp } => MediaCommand::Restart {
+                stream,
+                person,
+                sdp,
+            },
             CallRequest::Leave => MediaCommand::Leave { stream, person },
             CallRequest::Media {
                 mic,

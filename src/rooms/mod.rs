@@ -104,6 +104,11 @@ pub enum CallRequest {
         /// Camera on.
         camera: bool,
     },
+    /// Restart ICE on the existing connection with a new offer of the same m-lines.
+    Restart {
+        /// The offer.
+        sdp: String,
+    },
     /// Leave the call.
     Leave,
     /// Turn sources on or off.
