@@ -26,6 +26,8 @@ struct Person {
     id: String,
     /// The server's UDP address, from the answer's candidate.
     server_udp: std::net::SocketAddr,
+    /// The server's number for this connection.
+    call_id: u64,
     events: Events,
     media: Arc<Mutex<Synthetic>>,
     driver: tokio::task::JoinHandle<()>,
@@ -72,6 +74,7 @@ impl Person {
             name,
             id,
             server_udp,
+            call_id: answer["call_id"].as_u64().unwrap(),
             events,
             media,
             driver,
@@ -468,6 +471,82 @@ async fn removal_floods_and_bad_offers_change_nothing_for_others() {
         !metrics.contains("huddle_media_dropped_datagrams_total 0\n"),
         "{metrics}"
     );
+    for p in [o, a, b] {
+        p.driver.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_change_restarts_ice_on_the_same_call() {
+    let server = TestServer::start().await;
+    let (owner, p1, p2, main) = class(&server).await;
+    let o = Person::join(&owner, "owner", 0, &main).await;
+    let mut a = Person::join(&p1, "Pia", 1, &main).await;
+    let b = Person::join(&p2, "Pavel", 2, &main).await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "all in").await;
+
+    // Pia's network changes: her old socket is gone, and she restarts ICE from a new one on the
+    // same connection (as a browser's restartIce() does), over the same WebSocket.
+    a.driver.abort();
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let offer = a.media.lock().unwrap().restart(socket.local_addr().unwrap());
+    send(
+        &mut a.events,
+        json!({"type": "call_restart", "room": main, "sdp": &offer}),
+    )
+    .await;
+    let answer = a.events.next_of("call_answer").await;
+    assert_eq!(answer["restart"], true, "{answer}");
+    assert_eq!(answer["call_id"].as_u64(), Some(a.call_id), "the same call");
+    a.media
+        .lock()
+        .unwrap()
+        .answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    a.driver = tokio::spawn(drive(socket, a.media.clone()));
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "after the restart").await;
+    assert_eq!(a.connections(), 1, "no second DTLS handshake");
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("huddle_call_peers 3"), "{metrics}");
+    assert!(
+        metrics.contains("huddle_call_peers_dropped_total 0\n"),
+        "{metrics}"
+    );
+
+    // Someone in the room but not in the call, and someone not in the room, are refused; an
+    // offer without new credentials is no restart. Nothing changes for the others.
+    let quinn = server.user(&owner, "Quinn").await;
+    owner
+        .add_member(&main, "quinn@example.org", "participant")
+        .await;
+    let stranger = server.user(&owner, "Stella").await;
+    for (client, code) in [(&quinn, "not_in_call"), (&stranger, "not_in_room")] {
+        let mut events = client.events(None).await;
+        send(
+            &mut events,
+            json!({"type": "call_restart", "room": main, "sdp": &offer}),
+        )
+        .await;
+        assert_eq!(events.next_of("call_error").await["code"], code);
+    }
+    send(
+        &mut a.events,
+        json!({"type": "call_restart", "room": main, "sdp": &offer}),
+    )
+    .await;
+    let error = a.events.next_of("call_error").await;
+    assert_eq!(error["code"], "sdp_invalid", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("new ICE credentials"),
+        "{error}"
+    );
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "after refused restarts").await;
     for p in [o, a, b] {
         p.driver.abort();
     }
