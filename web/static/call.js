@@ -104,15 +104,7 @@ export class Call {
     for (let i = 0; i < config.video_slots; i++) pc.addTransceiver('video', { direction: 'recvonly' });
     pc.oniceconnectionstatechange = () => this.watchIce(pc);
     await pc.setLocalDescription(await pc.createOffer());
-    // The server is ICE-lite and learns our address from our checks, but a complete offer costs
-    // little on a LAN and helps a relay.
-    await new Promise((resolve) => {
-      if (pc.iceGatheringState === 'complete') return resolve();
-      const timer = setTimeout(resolve, 1000);
-      pc.addEventListener('icegatheringstatechange', () => {
-        if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve(); }
-      });
-    });
+    await gathered(pc);
     this.status = 'joining';
     this.send({ type: 'call_join', sdp: pc.localDescription.sdp, mic: this.want.mic, camera: this.want.camera });
   }
@@ -120,26 +112,54 @@ export class Call {
   watchIce(pc) {
     if (pc !== this.pc) return;
     clearTimeout(this.iceTimer);
-    if (pc.iceConnectionState === 'failed') this.reconnect();
-    else if (pc.iceConnectionState === 'disconnected') this.iceTimer = setTimeout(() => this.reconnect(), DISCONNECTED_GRACE_MS);
+    if (pc.iceConnectionState === 'failed') this.restart();
+    else if (pc.iceConnectionState === 'disconnected') this.iceTimer = setTimeout(() => this.restart(), DISCONNECTED_GRACE_MS);
   }
 
-  /** The media path broke (not the WebSocket): set the connection up again, keeping the devices. */
+  /**
+   * The media path broke (the network changed, a NAT forgot us): restart ICE on the same
+   * PeerConnection, which keeps its DTLS session and slots. If the server no longer knows this
+   * connection, it says so and a new one is set up instead.
+   */
+  async restart() {
+    if (this.status !== 'joined' || !this.pc || this.restarting) return;
+    this.restarting = true;
+    this.restarts = (this.restarts ?? 0) + 1;
+    const pc = this.pc;
+    try {
+      await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+      await gathered(pc);
+      if (pc !== this.pc) return;
+      this.send({ type: 'call_restart', sdp: pc.localDescription.sdp });
+    } catch {
+      this.restarting = false;
+      this.reconnect();
+    }
+  }
+
+  /** Sets the connection up again from scratch, keeping the devices. */
   reconnect() {
     if (this.status === 'idle') return;
+    this.restarting = false;
     this.reconnecting = true;
     this.connect().catch((err) => { this.error = err.message; this.changed(); });
   }
 
   async onEvent(event) {
     if (event.type === 'hello' && this.status === 'joined' && this.pc?.iceConnectionState === 'failed') {
-      this.reconnect();
+      this.restart();
       return;
     }
     if (event.stream !== this.mainId || !event.type?.startsWith('call_')) return;
     switch (event.type) {
       case 'call_answer':
         if (this.status === 'idle' || !this.pc) return;
+        if (event.restart) {
+          if (!this.restarting || event.call_id !== this.callId) return;
+          this.restarting = false;
+          await this.pc.setRemoteDescription({ type: 'answer', sdp: event.sdp });
+          return;
+        }
         this.callId = event.call_id;
         this.reconnecting = false;
         await this.pc.setRemoteDescription({ type: 'answer', sdp: event.sdp });
@@ -169,6 +189,11 @@ export class Call {
         if (event.reason === 'removed') this.notice = 'You were removed from the room.';
         break;
       case 'call_error':
+        if (this.restarting && event.code !== 'rate_limited') {
+          // The server no longer knows this connection (or refused the restart): start afresh.
+          this.reconnect();
+          return;
+        }
         this.error = event.message;
         if (this.status === 'joining') this.teardown();
         break;
@@ -277,8 +302,22 @@ export class Call {
     this.streams.clear();
     this.view = null;
     this.callId = null;
+    this.restarting = false;
     this.status = 'idle';
   }
+}
+
+/** Waits (at most a second) until the browser has gathered its candidates into the offer. The
+ * server is ICE-lite and learns our address from our checks, but a complete offer costs little on
+ * a LAN and helps a relay. */
+function gathered(pc) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    const timer = setTimeout(resolve, 1000);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve(); }
+    });
+  });
 }
 
 function audioShelf() {

@@ -218,6 +218,40 @@ test('a call follows people through breakout rooms without reconnecting', async 
     assert.ok(stats.audioPackets > 100, `${name} received ${stats.audioPackets} audio packets`);
   }
 
+  // Ada's media path breaks: her page restarts ICE on the same PeerConnection (new credentials,
+  // same DTLS session, same call), and media flows again both ways.
+  const restart = await pages.Ada.evaluate(async () => {
+    const { activeCalls } = await import('/assets/call.js');
+    const c = activeCalls()[0];
+    const ufrag = (pc) => pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+    const decoded = async () => {
+      let n = 0;
+      for (const r of (await c.pc.getStats()).values()) if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded ?? 0;
+      return n;
+    };
+    const before = { ufrag: ufrag(c.pc), pc: c.pc };
+    await c.restart();
+    for (let i = 0; i < 100 && (c.restarting || c.pc.iceConnectionState !== 'connected'); i++) await new Promise((r) => setTimeout(r, 100));
+    const framesAtRestart = await decoded();
+    await new Promise((r) => setTimeout(r, 1500));
+    return {
+      samePc: c.pc === before.pc,
+      newUfrag: ufrag(c.pc) !== before.ufrag,
+      restarting: c.restarting,
+      state: c.pc.iceConnectionState,
+      connections: c.connections,
+      restarts: c.restarts,
+      framesAfter: (await decoded()) - framesAtRestart,
+    };
+  });
+  assert.deepEqual(
+    { ...restart, framesAfter: restart.framesAfter > 20 },
+    { samePc: true, newUfrag: true, restarting: false, state: 'connected', connections: 1, restarts: 1, framesAfter: true },
+    `Ada's ICE restart: ${JSON.stringify(restart)}`,
+  );
+  assert.equal(await expectRoom(pages.Ada, ['P1', 'P2', 'P3'], 'after an ICE restart'), callIds.Ada);
+  assert.equal(await expectRoom(pages.P1, ['Ada', 'P2', 'P3'], 'after Ada restarted ICE'), callIds.P1);
+
   // The moderator mutes P1: P1 is told, and nobody hears P1 any more.
   const stage = pages.Ada.getByRole('region', { name: 'Call' });
   await stage.getByRole('button', { name: 'Mute P1' }).click();
