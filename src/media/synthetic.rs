@@ -18,6 +18,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
+use super::slots::{VideoCodec, starts_keyframe};
 use crate::domain::call::MediaState;
 
 /// What a participant received on one of its slots.
@@ -68,6 +69,8 @@ pub struct Synthetic {
     next_timeout: Instant,
     /// Payload bytes of an audio and of a video packet.
     sizes: (usize, usize),
+    /// The codec its camera and screen send: VP8, or H.264.
+    video_codec: Codec,
 }
 
 impl Synthetic {
@@ -201,6 +204,7 @@ impl Synthetic {
             pt: Vec::new(),
             next_timeout: now,
             sizes: (4, 5),
+            video_codec: Codec::Vp8,
         }
     }
 
@@ -257,6 +261,12 @@ impl Synthetic {
         self.sizes = (audio, video);
     }
 
+    /// Sends its video as `codec` (VP8 or H.264, both offered and answered) from now on.
+    pub fn set_video_codec(&mut self, codec: Codec) {
+        self.video_codec = codec;
+        self.keyframe_due = true;
+    }
+
     /// Asks for a keyframe on the next video frame.
     pub fn want_keyframe(&mut self) {
         self.keyframe_due = true;
@@ -282,15 +292,21 @@ impl Synthetic {
                 self.keyframe_due = true;
             }
             let key = std::mem::take(&mut self.keyframe_due);
-            // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the payload
-            // header whose lowest bit is 0 on a keyframe.
-            let header = if key { 0x10 } else { 0x11 };
+            let header: &[u8] = match (self.video_codec, key) {
+                // H.264 (RFC 6184): one NAL unit, an IDR slice (type 5) or a non-IDR one (1).
+                (Codec::H264, true) => &[0x65],
+                (Codec::H264, false) => &[0x41],
+                // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the
+                // payload header whose lowest bit is 0 on a keyframe.
+                (_, true) => &[0x90, 0x80, (self.frames & 0x7f) as u8, 0x10],
+                (_, false) => &[0x90, 0x80, (self.frames & 0x7f) as u8, 0x11],
+            };
             for (i, on) in [(1, self.state.camera), (2, self.state.screen)] {
                 if on {
-                    let mut payload = vec![0x90, 0x80, (self.frames & 0x7f) as u8, header];
-                    payload.resize(self.sizes.1.max(5), 0x55);
+                    let mut payload = header.to_vec();
+                    payload.resize(self.sizes.1.max(header.len() + 1), 0x55);
                     *payload.last_mut().unwrap_or(&mut 0) = self.index;
-                    self.write(i, Codec::Vp8, payload, 2970, true, now);
+                    self.write(i, self.video_codec, payload, 2970, true, now);
                 }
             }
         }
@@ -389,8 +405,18 @@ impl Synthetic {
                         continue;
                     };
                     let sender = *p.payload.last().unwrap_or(&0);
-                    let keyframe =
-                        p.payload.len() >= 5 && p.payload[0] == 0x90 && p.payload[3] & 1 == 0;
+                    let codec = self
+                        .rtc
+                        .codec_config()
+                        .params()
+                        .iter()
+                        .find(|c| c.pt() == p.header.payload_type)
+                        .map(|c| c.spec().codec);
+                    let keyframe = match codec {
+                        Some(Codec::Vp8) => starts_keyframe(VideoCodec::Vp8, &p.payload),
+                        Some(Codec::H264) => starts_keyframe(VideoCodec::H264, &p.payload),
+                        _ => false,
+                    };
                     self.got.entry(mid).or_default().push(Got {
                         seq: *p.seq_no,
                         ts: p.header.timestamp,

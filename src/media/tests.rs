@@ -396,6 +396,48 @@ fn an_ice_restart_keeps_the_call_across_a_new_address() {
 }
 
 #[test]
+fn h264_and_vp8_sources_switch_on_their_own_keyframes() {
+    let mut w = World::new(3);
+    for i in 0..3 {
+        w.join(i);
+    }
+    // 0 and 1 send H.264, 2 sends VP8; every receiver negotiated both.
+    w.clients[0].set_video_codec(str0m::format::Codec::H264);
+    w.clients[1].set_video_codec(str0m::format::Codec::H264);
+    let got = w.settle();
+    for (i, (_, video)) in got.iter().enumerate() {
+        let others: BTreeSet<u8> = (0..3).filter(|j| *j != i as u8).collect();
+        assert_eq!(video, &others, "client {i} sees");
+    }
+    // Moves switch slots between H.264 and VP8 sources: each slot's first packet from a new
+    // sender starts a keyframe of that sender's codec, and numbering stays continuous.
+    let a = RoomId::new();
+    let main = w.main;
+    w.move_to(&[(0, a), (2, a)]);
+    let got = w.settle();
+    assert_eq!(got[0].1, set(&[2]));
+    assert_eq!(got[2].1, set(&[0]));
+    w.move_to(&[(0, main), (1, a)]);
+    let got = w.settle();
+    assert_eq!(got[1].1, set(&[2]));
+    assert_eq!(got[0].1, set(&[]));
+    w.move_to(&[(1, main), (2, main)]);
+    w.settle();
+    for c in &w.clients {
+        assert_continuous(c);
+        let h264_keyframes = c
+            .got
+            .values()
+            .flatten()
+            .filter(|g| g.keyframe && g.sender != 2)
+            .count();
+        if c.index == 2 {
+            assert!(h264_keyframes > 0, "client 2 received H.264 keyframes");
+        }
+    }
+}
+
+#[test]
 fn moderator_mute_and_media_states_stop_forwarding() {
     let mut w = World::new(3);
     for i in 0..3 {

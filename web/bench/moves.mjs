@@ -657,6 +657,7 @@ async function benchHuddle(browser) {
         // What the room page showed instead (kept in the JSON).
         sample.ui = await mover.evaluate(() => ({
           path: location.pathname,
+          page: document.querySelector('main')?.innerText.slice(0, 160) ?? null,
           call: document.querySelector('.call')?.dataset.state ?? null,
           tiles: [...document.querySelectorAll('.call .tile')].map((t) => {
             const v = t.querySelector('video');
