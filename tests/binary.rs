@@ -16,6 +16,14 @@ struct Running {
     client: Client,
 }
 
+/// A server the test did not stop itself (or that outlived a failed assertion) goes with it.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `huddle serve` with the given arguments and environment; waits for its address.
 fn serve(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_huddle"));
