@@ -490,7 +490,11 @@ async fn a_network_change_restarts_ice_on_the_same_call() {
     // same connection (as a browser's restartIce() does), over the same WebSocket.
     a.driver.abort();
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let offer = a.media.lock().unwrap().restart(socket.local_addr().unwrap());
+    let offer = a
+        .media
+        .lock()
+        .unwrap()
+        .restart(socket.local_addr().unwrap());
     send(
         &mut a.events,
         json!({"type": "call_restart", "room": main, "sdp": &offer}),
@@ -543,10 +547,18 @@ async fn a_network_change_restarts_ice_on_the_same_call() {
     let error = a.events.next_of("call_error").await;
     assert_eq!(error["code"], "sdp_invalid", "{error}");
     assert!(
-        error["message"].as_str().unwrap().contains("new ICE credentials"),
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("new ICE credentials"),
         "{error}"
     );
-    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "after refused restarts").await;
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1]],
+        "after refused restarts",
+    )
+    .await;
     for p in [o, a, b] {
         p.driver.abort();
     }

@@ -344,13 +344,23 @@ fn an_ice_restart_keeps_the_call_across_a_new_address() {
         .unwrap();
 
     let got = w.settle();
-    assert_eq!(got[0], (set(&[1, 2]), set(&[1, 2])), "client 0 after the restart");
+    assert_eq!(
+        got[0],
+        (set(&[1, 2]), set(&[1, 2])),
+        "client 0 after the restart"
+    );
     for (i, (audio, video)) in got.iter().enumerate().skip(1) {
-        assert!(audio.contains(&0) && video.contains(&0), "client {i} gets 0 again");
+        assert!(
+            audio.contains(&0) && video.contains(&0),
+            "client {i} gets 0 again"
+        );
     }
     assert_eq!(w.sfu.peer_count(), 3, "no new peer");
     assert_eq!(w.state_of(0)["call_id"].as_u64(), Some(call_id));
-    assert_eq!(w.clients[0].connected, 1, "one DTLS handshake, before the restart");
+    assert_eq!(
+        w.clients[0].connected, 1,
+        "one DTLS handshake, before the restart"
+    );
 
     // Refused by name, changing nothing: a restart from someone not in the call, one that keeps
     // the old credentials, and one with other m-lines.
@@ -370,8 +380,7 @@ fn an_ice_restart_keeps_the_call_across_a_new_address() {
         person: person1,
         sdp: again.clone(),
     });
-    let answer: serde_json::Value =
-        serde_json::from_str(&w.signals.last().unwrap().frame).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&w.signals.last().unwrap().frame).unwrap();
     w.clients[1]
         .answer(answer["sdp"].as_str().unwrap())
         .unwrap();
