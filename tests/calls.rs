@@ -563,3 +563,114 @@ async fn a_network_change_restarts_ice_on_the_same_call() {
         p.driver.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_of_place_reroutes_the_call() {
+    // The round's timer runs on a clock the test moves; media runs on real time.
+    let clock = huddle::clock::ManualClock::new(1_700_000_000_000);
+    let server = TestServer::start_with_clock(Settings::default(), clock.clone()).await;
+    let (owner, p1, p2, main) = class(&server).await;
+    owner
+        .expect(
+            Method::PUT,
+            &breakout(&main, ""),
+            Some(json!({"enabled": true, "mode": "free", "duration_secs": 600})),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = owner
+        .breakout_rooms(&main, json!({"names": ["Red", "Blue"]}))
+        .await;
+    let (red, blue) = (rooms[0].clone(), rooms[1].clone());
+    let o = Person::join(&owner, "owner", 0, &main).await;
+    let a = Person::join(&p1, "Pia", 1, &main).await;
+    let b = Person::join(&p2, "Pavel", 2, &main).await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "before the round").await;
+
+    // A free-mode round: nobody is placed; Pia, then Pavel, choose Red.
+    command(&owner, breakout(&main, "/start"), None).await;
+    command(
+        &p1,
+        breakout(&main, "/join"),
+        Some(json!({"breakout": red})),
+    )
+    .await;
+    expect_senders(&everyone, &[&[2], &[], &[0]], "after Pia chose Red").await;
+    command(
+        &p2,
+        breakout(&main, "/join"),
+        Some(json!({"breakout": red})),
+    )
+    .await;
+    expect_senders(&everyone, &[&[], &[2], &[1]], "after Pavel chose Red").await;
+
+    // Pia asks for help; the owner accepts and is in Red with them.
+    let request = p1
+        .expect(
+            Method::POST,
+            &breakout(&main, "/help"),
+            None,
+            StatusCode::CREATED,
+        )
+        .await;
+    owner
+        .expect(
+            Method::PATCH,
+            &breakout(&main, &format!("/help/{}", request["id"].as_str().unwrap())),
+            Some(json!({"action": "accept"})),
+            StatusCode::OK,
+        )
+        .await;
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1]],
+        "after the owner accepted help",
+    )
+    .await;
+
+    // The owner goes back to the main room and Pavel to Blue: three rooms, one person each.
+    command(&owner, breakout(&main, "/leave"), None).await;
+    command(
+        &p2,
+        breakout(&main, "/join"),
+        Some(json!({"breakout": blue})),
+    )
+    .await;
+    expect_senders(&everyone, &[&[], &[], &[]], "one person per room").await;
+
+    // Red is deleted during the round: Pia is back in the main room, with the owner.
+    owner
+        .expect(
+            Method::DELETE,
+            &breakout(&main, &format!("/rooms/{red}")),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    expect_senders(&everyone, &[&[1], &[0], &[]], "after Red was deleted").await;
+
+    // The timer: ten minutes and the minute's countdown later, Pavel is back too.
+    clock.advance(Duration::from_secs(600));
+    clock.advance(Duration::from_secs(60));
+    expect_senders(
+        &everyone,
+        &[&[1, 2], &[0, 2], &[0, 1]],
+        "after the round ran out",
+    )
+    .await;
+    for p in [&o, &a, &b] {
+        assert_eq!(p.connections(), 1, "{} connected once", p.name);
+        p.media.lock().unwrap().check_continuity().unwrap();
+    }
+    for p in [o, a, b] {
+        p.driver.abort();
+    }
+}
+
+/// A breakout command that must succeed.
+async fn command(client: &Client, path: String, body: Option<Value>) {
+    client
+        .expect(Method::POST, &path, body, StatusCode::OK)
+        .await;
+}
