@@ -102,7 +102,15 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
   const timer = useRef(null);
   const [docs, shareDoc] = useMainDocuments(mainId, live, session?.can_manage === true);
 
-  const load = () => api('GET', `/rooms/${mainId}/breakout`).then(setSession).catch(setError);
+  // Answers can arrive out of order (a slow one overtaken by a newer one): only the answer to
+  // the latest request is shown, or a stale one could send the page to a room its person left.
+  const loads = useRef(0);
+  const load = () => {
+    const n = ++loads.current;
+    return api('GET', `/rooms/${mainId}/breakout`)
+      .then((s) => { if (n === loads.current) setSession(s); })
+      .catch((err) => { if (n === loads.current) setError(err); });
+  };
   useEffect(() => {
     load();
     live.send({ type: 'dashboard', room: mainId, open: true });

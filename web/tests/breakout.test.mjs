@@ -105,3 +105,55 @@ test('a moderator runs a breakout session for three participants', async () => {
     await page.getByRole('heading', { name: 'Workshop', exact: true }).waitFor();
   }
 });
+
+test("a participant's page follows quick moves even when the dashboard's answers arrive out of order", async () => {
+  // The first administrator exists when the file's first test ran; not when this one runs alone.
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' }).catch(() => {});
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Relay' }, token);
+  await call(huddle.url, 'POST', '/accounts', { email: 'pat@example.org', password: PASSWORD, display_name: 'Pat' }, token);
+  await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email: 'pat@example.org' }, token);
+  const me = await call(huddle.url, 'POST', '/session', { email: 'pat@example.org', password: PASSWORD });
+  const p1 = me.person.id;
+  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
+  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual' }, token);
+  const [a, b] = (await call(huddle.url, 'POST', breakout('/rooms'), { names: ['Left', 'Right'] }, token)).rooms.map((r) => r.id);
+  await call(huddle.url, 'PUT', breakout(`/assignments/${p1}`), { breakout: a }, token);
+
+  const page = await signIn('pat@example.org');
+  // Every address the page moves to, in order.
+  await page.addInitScript(() => {
+    window.__paths = [];
+    const push = history.pushState.bind(history);
+    history.pushState = (state, title, url) => { window.__paths.push(String(url)); return push(state, title, url); };
+  });
+  await page.goto(`${huddle.url}/rooms/${room.id}`);
+  await page.getByRole('heading', { name: 'Relay', exact: true }).waitFor();
+  await call(huddle.url, 'POST', breakout('/start'), null, token);
+  await page.getByRole('heading', { name: 'Relay : Left' }).waitFor();
+
+  // The next dashboard answer (P1 in Right) is held back until after P1 has been moved on again.
+  let held = false;
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  await page.route(`**/api/v1/rooms/${room.id}/breakout`, async (route) => {
+    if (held || route.request().method() !== 'GET') return route.continue();
+    held = true;
+    const response = await route.fetch();
+    await released;
+    await route.fulfill({ response });
+  });
+  await page.evaluate(() => { window.__paths = []; });
+  await call(huddle.url, 'POST', breakout('/move'), { person_id: p1, breakout: b }, token);
+  for (let i = 0; !held; i++) {
+    assert.ok(i < 100, 'the page asked for the dashboard after the move');
+    await page.waitForTimeout(50);
+  }
+  await call(huddle.url, 'POST', breakout('/move'), { person_id: p1, breakout: a }, token);
+  await page.waitForTimeout(1000); // the newer answer (Left) arrives and is applied
+  release();
+  await page.waitForTimeout(1000); // the stale answer (Right) arrives too
+  await page.getByRole('heading', { name: 'Relay : Left' }).waitFor();
+  const paths = await page.evaluate(() => window.__paths);
+  assert.ok(!paths.some((p) => p.endsWith(b)), `the stale answer moved the page: ${JSON.stringify(paths)}`);
+});
