@@ -497,3 +497,49 @@ async fn uploads_and_undelivered_invitations_survive_sigkill() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn text_logs_carry_no_colour_codes_into_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+        ])
+        .env("HUDDLE_DATA_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = stdout
+        .next()
+        .unwrap()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    std::thread::spawn(move || for _ in stdout {});
+    // Up and serving (its signal handlers too) before it is asked to stop.
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a pipe: {stderr:?}"
+    );
+}
