@@ -245,7 +245,7 @@ impl Worker {
                     .take(MAX_MEETINGS)
                     .map(|m| {
                         (
-                            format!("{}.ics", m.id),
+                            calendar_name(&m.title),
                             meeting::ics(m, &title, &public_url, now),
                         )
                     })
@@ -319,9 +319,30 @@ impl Worker {
     }
 }
 
+/// An attachment's file name for a meeting: its title, without what a file name may not hold.
+fn calendar_name(title: &str) -> String {
+    let name: String = title
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\\":*?<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{}.ics", name.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calendars_are_named_by_their_meeting() {
+        assert_eq!(calendar_name("Lab review"), "Lab review.ics");
+        assert_eq!(calendar_name(" A/B: \"final\"\n"), "A_B_ _final__.ics");
+    }
 
     #[test]
     fn retries_wait_longer_each_time_up_to_an_hour() {

@@ -97,6 +97,11 @@ async fn meetings_are_scheduled_in_a_breakout_room_listed_and_exported_as_ics() 
         response.headers()["content-type"],
         "text/calendar; charset=utf-8"
     );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"Write-up, part 1.ics\"; filename*=UTF-8''Write-up%2C%20part%201.ics",
+        "saved under the meeting's title"
+    );
     let text = response.text().await.unwrap();
     let calendar = ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()))
         .next()

@@ -371,7 +371,11 @@ pub fn apply(
             config.validate()?;
             may_switch(session, config.enabled)?;
             let ends_at = match (session.status, config.duration_secs, session.started_at) {
-                (Status::Running, Some(d), Some(start)) => Some(start + i64::from(d) * 1000),
+                // A duration shorter than the round has already run means time is up now: the
+                // countdown still runs in full, the rooms do not close at once.
+                (Status::Running, Some(d), Some(start)) => {
+                    Some((start + i64::from(d) * 1000).max(ctx.now))
+                }
                 (Status::Running, None, _) => None,
                 _ => session.ends_at,
             };

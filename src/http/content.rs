@@ -319,7 +319,7 @@ fn shown_inline(content_type: &str) -> bool {
 }
 
 /// `Content-Disposition` with an ASCII fallback name and the exact name in RFC 5987 form.
-fn disposition(name: &str, inline: bool) -> HeaderValue {
+pub(crate) fn disposition(name: &str, inline: bool) -> HeaderValue {
     let ascii: String = name
         .chars()
         .map(|c| {

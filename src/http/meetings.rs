@@ -176,14 +176,15 @@ async fn ics(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Respons
     let me = auth.person.id;
     let now = app.clock.now_ms();
     let public_url = app.public_url.clone();
-    let text = app
+    let (title, text) = app
         .rooms
         .inspect(room, move |state, _| {
             let m = state
                 .meetings
                 .get(&id)
                 .filter(|m| m.room_id == room && state.can_see(room, me))?;
-            Some(meeting::ics(m, &state.title(room)?, &public_url, now))
+            let text = meeting::ics(m, &state.title(room)?, &public_url, now);
+            Some((m.title.clone(), text))
         })
         .await?
         .ok_or(ApiError::not_found("meeting"))?;
@@ -194,9 +195,9 @@ async fn ics(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Respons
                 HeaderValue::from_static("text/calendar; charset=utf-8"),
             ),
             (
+                // Saved under the meeting's title, as people look for it.
                 header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&format!("attachment; filename=\"{id}.ics\""))
-                    .map_err(ApiError::internal)?,
+                super::content::disposition(&format!("{title}.ics"), false),
             ),
         ],
         text,

@@ -344,6 +344,38 @@ fn the_timer_warns_then_closes_and_can_be_extended() {
 }
 
 #[test]
+fn shortening_a_round_below_its_age_still_counts_down() {
+    let mut s = workshop(2);
+    let config = |duration| BreakoutConfig {
+        enabled: true,
+        duration_secs: Some(duration),
+        countdown_secs: 30,
+        ..BreakoutConfig::default()
+    };
+    enable(&mut s, config(600));
+    rooms(&mut s, 2);
+    run(&mut s, OWNER, BreakoutCommand::Start, 0).unwrap();
+    // Five minutes in, the moderator sets two minutes: time is up now, and the countdown runs.
+    run(
+        &mut s,
+        OWNER,
+        BreakoutCommand::Configure {
+            config: config(120),
+        },
+        300_000,
+    )
+    .unwrap();
+    assert_eq!(s.breakout.next_deadline(), Some(300_000));
+    assert_eq!(
+        tick(&s, 300_000),
+        vec![Event::BreakoutClosing {
+            room: s.id(),
+            closes_at: 330_000
+        }]
+    );
+}
+
+#[test]
 fn participants_move_only_as_the_settings_allow() {
     let mut s = workshop(2);
     enable(
