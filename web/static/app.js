@@ -377,6 +377,7 @@ function App() {
       const person = await api('GET', '/session');
       // The connection exists before any page renders: pages subscribe in their first effects.
       live = live ?? new Live();
+      setSetupNeeded(false); // someone is signed in, so setup is done: signing out shows sign-in
       setMe(person);
     } catch {
       const setup = await api('GET', '/setup');

@@ -1,0 +1,27 @@
+// First run in a real browser: the setup page creates the first administrator and signs them in;
+// signing out then offers sign-in (setup is done), and signing in works.
+
+import { test } from 'node:test';
+import { useHuddle } from './harness.mjs';
+
+let huddle;
+let browser;
+useHuddle((h, b) => { huddle = h; browser = b; });
+
+test('the first administrator sets Huddle up, signs out and signs in again', async () => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(huddle.url);
+  await page.getByRole('heading', { name: 'Welcome to Huddle' }).waitFor();
+  await page.getByLabel('Your name').fill('Ada');
+  await page.getByLabel('Email').fill('ada@example.org');
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to Huddle' }).waitFor();
+  await page.getByLabel('Email').fill('ada@example.org');
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+});
