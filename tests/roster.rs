@@ -207,13 +207,22 @@ async fn a_file_with_problems_is_refused_whole_with_every_problem_listed() {
         .iter()
         .map(|e| (e["row"].as_u64().unwrap(), e["column"].clone()))
         .collect();
+    // Every problem at once: the format's, and the matching's (an unknown address needs a room).
     assert_eq!(
         found,
-        [(3, json!("email")), (4, Value::Null), (5, json!("email"))]
+        [
+            (3, json!("email")),
+            (4, Value::Null),
+            (5, json!("email")),
+            (6, json!("room_name"))
+        ]
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "4 problems in the file; nothing was imported"
     );
 
-    // Once the format is right, the matching is checked too (an unknown address needs a room),
-    // and then the room limit.
+    // One problem is named with its row; then the room limit.
     let (status, body) = send_csv(
         &owner,
         &main,
@@ -222,6 +231,10 @@ async fn a_file_with_problems_is_refused_whole_with_every_problem_listed() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["details"][0]["column"], "room_name");
+    assert_eq!(
+        body["error"]["message"],
+        "row 2: new@elsewhere.org has no account: name the breakout room to invite them to; nothing was imported"
+    );
     let (status, body) = send_csv(&owner, &main, "room_name,first_name,last_name,email\nA,,,a@x.org\nB,,,b@x.org\nC,,,c@x.org\nD,,,d@x.org\n").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["field"], "room_name");

@@ -59,7 +59,18 @@ impl RowError {
 
 /// Reads a whole file: all its rows, or all its problems.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, Vec<RowError>> {
-    let whole = |message: &str| vec![RowError::new(0, None, message)];
+    match read(bytes) {
+        Ok((rows, errors)) if errors.is_empty() => Ok(rows),
+        Ok((_, errors)) => Err(errors),
+        Err(whole) => Err(vec![whole]),
+    }
+}
+
+/// Reads a file: its good rows and the problems of the others, so that a caller can check the
+/// good rows further and report every problem at once; or the one problem of the whole file (not
+/// text, no header, too many rows).
+pub fn read(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RowError>), RowError> {
+    let whole = |message: &str| RowError::new(0, None, message);
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.contains(&0) {
         return Err(whole(
@@ -78,7 +89,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, Vec<RowError>> {
         Err(e) => return Err(whole(&format!("the header row cannot be read: {e}"))),
     };
     if header != COLUMNS {
-        return Err(vec![RowError::new(
+        return Err(RowError::new(
             1,
             None,
             format!(
@@ -90,7 +101,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, Vec<RowError>> {
                     header.join(",")
                 }
             ),
-        )]);
+        ));
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -174,11 +185,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, Vec<RowError>> {
             });
         }
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
+    Ok((rows, errors))
 }
 
 /// A validation message without the `field: ` prefix (the column says which).

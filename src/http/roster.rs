@@ -209,6 +209,7 @@ async fn export(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Resp
 fn rejected(errors: Vec<RowError>) -> ApiError {
     let message = match errors.as_slice() {
         [one] if one.row <= 1 => one.message.clone(),
+        [one] => format!("row {}: {}; nothing was imported", one.row, one.message),
         _ => format!(
             "{} problems in the file; nothing was imported",
             errors.len()
@@ -239,10 +240,11 @@ async fn import(
     body: Bytes,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let main = main_room(&app, &ids, auth.person.id).await?;
-    let parsed = tokio::task::spawn_blocking(move || roster::parse(&body))
+    let parsed = tokio::task::spawn_blocking(move || roster::read(&body))
         .await
         .map_err(ApiError::internal)?;
-    let rows = parsed.map_err(rejected)?;
+    // The format's problems and the matching's are reported together, every one at once.
+    let (rows, mut errors) = parsed.map_err(|whole| rejected(vec![whole]))?;
     let emails: Vec<String> = rows.iter().map(|r| r.email.clone()).collect();
     let mut known: HashMap<String, (PersonId, String, bool)> = HashMap::new();
     for guest in app.store.guests_of(main).await? {
@@ -259,7 +261,6 @@ async fn import(
         }
     }
     let invite_unknown = app.config.policy.csv_invite_unknown;
-    let mut errors = Vec::new();
     let mut matched = Vec::with_capacity(rows.len());
     for row in &rows {
         let who = match known.get(&row.email) {
@@ -300,6 +301,7 @@ async fn import(
         });
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|e| e.row);
         return Err(rejected(errors));
     }
     let command = Command::Breakout(BreakoutCommand::Import { rows: matched });
