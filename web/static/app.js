@@ -233,6 +233,9 @@ function time(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+/** The room page's room as last loaded (the app's event handler asks where the person is). */
+let currentRoom = null;
+
 function RoomPage({ id, me, navigate }) {
   const [room, setRoom] = useState(null);
   const [messages, setMessages] = useState([]);
@@ -252,6 +255,7 @@ function RoomPage({ id, me, navigate }) {
         api('GET', `/rooms/${id}/members`),
       ]);
       setRoom(r);
+      currentRoom = r;
       setMessages(page.messages.reverse());
       setOlder(page.next_cursor);
       setMembers(m.members);
@@ -394,6 +398,13 @@ function App() {
       setNotice(`Breakout rooms started: you are now in ${event.your_room.title}.`);
       navigate(`/rooms/${event.your_room.id}`);
     } else if (event.type === 'breakout_stopped') {
+      setBanner(null);
+      const here = location.pathname === `/rooms/${currentRoom?.id}` ? currentRoom : null;
+      if (here?.parent_id === event.room && !here.can_open_main) {
+        // A guest or breakout-only member: this room is their place before and after a round.
+        setNotice(`The breakout round has ended: you stay in ${here.title}.`);
+        return;
+      }
       const why = event.reason === 'time_up' ? 'Time is up' : event.reason === 'rooms_deleted' ? 'The breakout rooms were deleted' : 'The moderator closed the breakout rooms';
       setNotice(`${why}: you are back in the main room.`);
       setBanner(null);

@@ -170,7 +170,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && inBreakout && live_ && html`<div class="toolbar">
-      ${s.return_to_main && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
+      ${s.return_to_main && mine.role && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
       <button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>
       ${help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
     </div>`}

@@ -177,6 +177,20 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await adaMeetings.getByRole('link', { name: 'Add Kick-off to my calendar (.ics)' }).waitFor();
   assert.equal((await call(huddle.url, 'GET', `/rooms/${room.id}/breakout`, undefined, token)).settings.enabled, true);
 
+  // A round with Gus in Group A: he is never offered the main room, and when it ends he stays in
+  // Group A with a notice that says so (not "Room not found"), asking the main room for nothing.
+  const notFound = [];
+  gus.on('response', (r) => { if (r.status() === 404) notFound.push(r.url()); });
+  await call(huddle.url, 'PUT', `/rooms/${room.id}/breakout`, { enabled: true, mode: 'manual', return_to_main: true }, token);
+  await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/start`, undefined, token);
+  await gus.getByRole('button', { name: 'Ask for help' }).waitFor();
+  assert.equal(await gus.getByRole('button', { name: 'Return to the main room' }).count(), 0);
+  await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/stop`, undefined, token);
+  await gus.getByRole('status').filter({ hasText: 'The breakout round has ended: you stay in Workshop : Group A.' }).waitFor();
+  await gus.waitForTimeout(1000);
+  await gus.getByRole('heading', { name: 'Workshop : Group A', exact: true }).waitFor();
+  assert.deepEqual(notFound, [], 'no requests for what Gus may not see');
+
   assert.deepEqual(foreign, [], 'the page asked no other host for anything');
   await guestContext.close();
 });
