@@ -799,3 +799,100 @@ async fn many_members_are_added_in_one_command() {
         .await;
     assert_eq!(refused["error"]["field"], "person_ids");
 }
+
+#[tokio::test]
+async fn a_breakout_room_lists_who_belongs_in_it_to_those_who_may_see_it() {
+    let server = TestServer::start_with(huddle::config::Settings {
+        guests_with_breakouts: Some(true),
+        ..huddle::config::Settings::default()
+    })
+    .await;
+    let owner = server.admin().await;
+    let pia = server.user(&owner, "Pia").await;
+    let pavel = server.user(&owner, "Pavel").await;
+    let bo = server.user(&owner, "Bo").await;
+    let main = owner.create_room("Class").await;
+    for email in ["pia@example.org", "pavel@example.org"] {
+        owner.add_member(&main, email, "participant").await;
+    }
+    owner
+        .expect(
+            Method::PUT,
+            &format!("/api/v1/rooms/{main}/breakout"),
+            Some(json!({"enabled": true, "mode": "manual"})),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = owner
+        .breakout_rooms(&main, json!({"names": ["Red", "Blue"]}))
+        .await;
+    let (red, blue) = (rooms[0].clone(), rooms[1].clone());
+    // Bo belongs to Red alone; Gail is a guest of Blue; Pia is assigned to Red, Pavel to Blue.
+    owner
+        .add_member(&red, "bo@example.org", "participant")
+        .await;
+    let gail = server
+        .guest(&owner, &blue, "gail@example.org", "Gail")
+        .await;
+    for (who, room) in [(&pia, &red), (&pavel, &blue)] {
+        let id = who.person_id().await;
+        owner
+            .expect(
+                Method::PUT,
+                &format!("/api/v1/rooms/{main}/breakout/assignments/{id}"),
+                Some(json!({"breakout": room})),
+                StatusCode::OK,
+            )
+            .await;
+    }
+    owner
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{main}/breakout/start"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    // Pia is connected (so in Red); Bo is not.
+    let _pia_online = pia.events(None).await;
+    let names = |view: &Value| -> Vec<(String, bool)> {
+        view["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["display_name"].as_str().unwrap().to_owned(),
+                    p["present"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected = vec![("Bo".to_owned(), false), ("Pia".to_owned(), true)];
+    for _ in 0..100 {
+        if names(&owner.get(&format!("/api/v1/rooms/{red}")).await) == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for who in [&owner, &pia, &bo] {
+        let view = who.get(&format!("/api/v1/rooms/{red}")).await;
+        assert_eq!(names(&view), expected, "{view}");
+    }
+    // Gail sees Blue's people only, and Red not at all; the main room lists no people.
+    let blue_view = gail.get(&format!("/api/v1/rooms/{blue}")).await;
+    assert_eq!(
+        names(&blue_view),
+        vec![("Gail".to_owned(), false), ("Pavel".to_owned(), false)]
+    );
+    let status = gail.raw_get(&format!("/api/v1/rooms/{red}")).await.status();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let stranger = server.user(&owner, "Stella").await;
+    let status = stranger
+        .raw_get(&format!("/api/v1/rooms/{red}"))
+        .await
+        .status();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let main_view = owner.get(&format!("/api/v1/rooms/{main}")).await;
+    assert_eq!(main_view["people"], json!([]));
+}

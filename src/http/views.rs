@@ -137,6 +137,17 @@ pub struct BreakoutSummary {
     pub can_enter: bool,
 }
 
+/// Someone who belongs in a breakout room now: a direct member, assigned to it, or in it.
+#[derive(Serialize, ToSchema)]
+pub struct RoomPerson {
+    /// Id.
+    pub person_id: PersonId,
+    /// Display name.
+    pub display_name: String,
+    /// In the room right now (connected and located there).
+    pub present: bool,
+}
+
 /// A room with what the caller may see of it.
 #[derive(Serialize, ToSchema)]
 pub struct RoomView {
@@ -162,6 +173,9 @@ pub struct RoomView {
     /// For a main room: its breakout rooms, which every main-room member sees among the room's
     /// resources (entering one follows the breakout rules).
     pub breakout_rooms: Vec<BreakoutSummary>,
+    /// For a breakout room: who belongs in it now (its direct members, the people assigned to it
+    /// and the people in it), by name. Empty for a main room, whose members are listed apart.
+    pub people: Vec<RoomPerson>,
 }
 
 impl RoomView {
@@ -183,6 +197,11 @@ impl RoomView {
         } else {
             Vec::new()
         };
+        let people = if info.parent_id.is_some() {
+            people_of(state, room)
+        } else {
+            Vec::new()
+        };
         Some(RoomView {
             id: info.id,
             parent_id: info.parent_id,
@@ -194,8 +213,47 @@ impl RoomView {
             member_count: state.members.get(&room).map_or(0, |m| m.len()),
             can_open_main: info.parent_id.is_some() && state.can_see(state.id(), person),
             breakout_rooms,
+            people,
         })
     }
+}
+
+/// Who belongs in breakout room `room` now, by name.
+fn people_of(state: &RoomState, room: RoomId) -> Vec<RoomPerson> {
+    let mut ids: std::collections::BTreeSet<PersonId> = state
+        .members
+        .get(&room)
+        .map(|m| m.keys().copied().collect())
+        .unwrap_or_default();
+    ids.extend(
+        state
+            .breakout
+            .assignments
+            .iter()
+            .filter(|(_, r)| **r == room)
+            .map(|(p, _)| *p),
+    );
+    ids.extend(
+        state
+            .locations
+            .iter()
+            .filter(|(_, r)| **r == room)
+            .map(|(p, _)| *p),
+    );
+    let mut people: Vec<RoomPerson> = ids
+        .into_iter()
+        .map(|person_id| RoomPerson {
+            person_id,
+            display_name: state.display_name(person_id).unwrap_or_default().to_owned(),
+            present: state.locations.get(&person_id) == Some(&room),
+        })
+        .collect();
+    people.sort_by(|a, b| {
+        a.display_name
+            .cmp(&b.display_name)
+            .then(a.person_id.cmp(&b.person_id))
+    });
+    people
 }
 
 /// A room in the caller's list.

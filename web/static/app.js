@@ -233,6 +233,10 @@ function time(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+/** Events of a main room that change who is in its breakout rooms. */
+const PLACE_EVENTS = new Set(['assigned', 'located', 'connected', 'disconnected', 'breakout_started',
+  'breakout_stopped', 'rooms_brought_back', 'assignments_reset', 'assignments_imported']);
+
 /** The room page's room as last loaded (the app's event handler asks where the person is). */
 let currentRoom = null;
 
@@ -246,6 +250,7 @@ function RoomPage({ id, me, navigate }) {
   const [draft, setDraft] = useState(sessionStorage.getItem(draftKey) ?? '');
   const [error, setError] = useState(null);
   const list = useRef(null);
+  const placeTimer = useRef(null);
 
   const load = async () => {
     try {
@@ -263,13 +268,29 @@ function RoomPage({ id, me, navigate }) {
       if (err instanceof ApiError && err.status === 404) setMissing(true);
     }
   };
+  const loadRoom = async () => {
+    try {
+      const r = await api('GET', `/rooms/${id}`);
+      setRoom(r);
+      currentRoom = r;
+    } catch {
+      // Moved out of this room: the breakout panel takes the page where the person is now.
+    }
+  };
   useEffect(() => {
     load();
-    return live.on((event) => {
+    const off = live.on((event) => {
       if (event.type === 'resync') return load();
       // A broadcast is an event of the main room carrying the message of the recipient's room.
       const posted = event.type === 'message_posted' && event.room === id ? event.message
         : event.type === 'broadcast' && event.message?.room_id === id ? event.message : null;
+      // In a breakout room, who belongs here changes with the round's events of its main room.
+      if (currentRoom?.id === id && currentRoom.parent_id && event.stream === currentRoom.parent_id
+        && PLACE_EVENTS.has(event.type)) {
+        clearTimeout(placeTimer.current);
+        placeTimer.current = setTimeout(loadRoom, 100); // a burst of moves: one reload
+        return;
+      }
       if (!posted && event.room !== id && event.stream !== id) return;
       if (posted) {
         setMessages((ms) => (ms.some((m) => m.id === posted.id) ? ms : [...ms, { seq: event.seq, ...posted }]));
@@ -279,6 +300,7 @@ function RoomPage({ id, me, navigate }) {
         load();
       }
     });
+    return () => { off(); clearTimeout(placeTimer.current); };
   }, [id]);
   const newest = messages.length ? messages[messages.length - 1].id : null;
   useEffect(() => {
@@ -351,8 +373,11 @@ function RoomPage({ id, me, navigate }) {
         </form>
       </section>
       <aside class="members" aria-label="Members">
-        <h2>Members</h2>
-        <ul>${members.map((m) => html`<li key=${m.person_id}>${m.display_name} <span class="role">${m.role}</span></li>`)}</ul>
+        ${room.parent_id
+          ? html`<h2>In this room</h2>
+            <ul>${room.people.map((p) => html`<li key=${p.person_id} data-person=${p.display_name}>${p.display_name}${p.present ? html` <span class="role">here now</span>` : ''}</li>`)}</ul>`
+          : html`<h2>Members</h2>
+            <ul>${members.map((m) => html`<li key=${m.person_id}>${m.display_name} <span class="role">${m.role}</span></li>`)}</ul>`}
         ${room.breakout_rooms.length > 0 && html`<h2>Breakout rooms</h2>
           <ul>${room.breakout_rooms.map((b) => html`<li key=${b.id}>
             ${b.can_enter

@@ -92,6 +92,10 @@ test('a moderator runs a breakout session for three participants', async () => {
   await queue.getByText('P1 in Room 2').waitFor();
   await queue.getByRole('button', { name: 'Accept' }).click();
   await ada.getByRole('heading', { name: 'Workshop : Room 2' }).waitFor();
+  // The room's box lists who is in it now: P1, and Ada since she came.
+  const inRoom = ada.getByRole('complementary', { name: 'Members' });
+  await inRoom.getByRole('heading', { name: 'In this room' }).waitFor();
+  for (const name of ['P1', 'Ada']) await inRoom.locator(`li[data-person="${name}"]`, { hasText: 'here now' }).waitFor();
   await participants[0].getByText('A moderator is on the way.').waitFor();
 
   // Ada shortens the round to a few seconds: when it ends, everyone is back in the main room.
