@@ -302,6 +302,11 @@ function RoomPage({ id, me, navigate }) {
     });
     return () => { off(); clearTimeout(placeTimer.current); };
   }, [id]);
+  // The tab says which room this is.
+  useEffect(() => {
+    if (room) document.title = `${room.title} · Huddle`;
+    return () => { document.title = 'Huddle'; };
+  }, [room?.title]);
   const newest = messages.length ? messages[messages.length - 1].id : null;
   useEffect(() => {
     if (list.current) list.current.scrollTop = list.current.scrollHeight;

@@ -63,6 +63,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   // Start: each participant's page moves to its breakout room.
   await panel.getByRole('button', { name: 'Start breakout rooms' }).click();
   await participants[0].getByRole('heading', { name: 'Workshop : Room 2' }).waitFor();
+  assert.equal(await participants[0].title(), 'Workshop : Room 2 · Huddle', 'the tab names the room');
   for (const page of participants.slice(1)) {
     await page.getByRole('heading', { name: /^Workshop : Room [12]$/ }).waitFor();
     await page.getByRole('status').filter({ hasText: 'Breakout rooms started' }).waitFor();

@@ -2,6 +2,7 @@
 // signing out then offers sign-in (setup is done), and signing in works.
 
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { useHuddle } from './harness.mjs';
 
 let huddle;
@@ -17,6 +18,12 @@ test('the first administrator sets Huddle up, signs out and signs in again', asy
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+  // A favicon of its own.
+  const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+  const response = await page.request.get(`${huddle.url}${icon}`);
+  assert.equal(response.status(), 200);
+  assert.equal(response.headers()['content-type'], 'image/svg+xml');
+  assert.match(await response.text(), /<svg/);
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { name: 'Sign in to Huddle' }).waitFor();
