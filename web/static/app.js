@@ -7,6 +7,7 @@ import { Live } from './live.js';
 import { BreakoutPanel } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel } from './call.js';
+import { titleRoom } from './title.js';
 
 let live = null;
 
@@ -304,8 +305,8 @@ function RoomPage({ id, me, navigate }) {
   }, [id]);
   // The tab says which room this is.
   useEffect(() => {
-    if (room) document.title = `${room.title} · Huddle`;
-    return () => { document.title = 'Huddle'; };
+    if (room) titleRoom(room.title);
+    return () => titleRoom(null);
   }, [room?.title]);
   const newest = messages.length ? messages[messages.length - 1].id : null;
   useEffect(() => {

@@ -4,6 +4,7 @@
 // stream's breakout events; opening it subscribes the connection to the dashboard's rosters.
 
 import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
+import { titleWaiting } from './title.js';
 import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
 
@@ -99,6 +100,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
   const [ctaLabel, setCtaLabel] = useState('');
   const [ctaUrl, setCtaUrl] = useState('');
   const [help, setHelp] = useState(null);
+  const [later, setLater] = useState(() => new Set()); // help requests a moderator put off
   const timer = useRef(null);
   const [docs, shareDoc] = useMainDocuments(mainId, live, session?.can_manage === true);
 
@@ -138,6 +140,11 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
     const mine = session?.people.find((p) => p.person_id === me.id);
     if (session && !session.can_manage && mine?.location && mine.location !== here) navigate(`/rooms/${mine.location}`);
   }, [session]);
+
+  // Moderators: the tab's title counts the help requests waiting.
+  const waitingHelp = session?.can_manage ? session.help.length : 0;
+  useEffect(() => { titleWaiting(waitingHelp); }, [waitingHelp]);
+  useEffect(() => () => titleWaiting(0), []);
 
   if (!session) return error ? html`<p class="error" role="alert">${error.message}</p>` : null;
   const manage = session.can_manage;
@@ -186,7 +193,8 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
             if (doc) return doc.shared_with.includes(room.id) || shareDoc(doc.id, [...doc.shared_with, room.id]).catch(setError);
             return manage ? assign(id, room.id) : id === me.id && run('POST', '/join', { breakout: room.id });
           }}>
-        <h3>${room.name} <span class="count">${room.present.length} here</span></h3>
+        <h3>${room.name} <span class="count">${room.present.length} here</span>
+          ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="help-mark" role="img" aria-label="asks for help">✋</span>`}</h3>
         <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
         ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
           ${docs.filter((d) => d.shared_with.includes(room.id)).map((d) => html`<li key=${d.id}>${d.title}
@@ -214,6 +222,9 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
       <label>Button link <input type="url" value=${ctaUrl} onInput=${(e) => setCtaUrl(e.target.value)} /></label>
       <button type="submit">Broadcast</button>
     </form>`}
+    ${manage && html`<${HelpPopup} request=${session.help.find((h) => !later.has(h.id))} rooms=${session.rooms}
+      onJoin=${async (h) => { if (await run('PATCH', `/help/${h.id}`, { action: 'accept' })) navigate(`/rooms/${h.breakout}`); }}
+      onLater=${(h) => setLater(new Set([...later, h.id]))} />`}
     ${manage && session.help.length > 0 && html`<section class="help-queue" aria-label="Help requests">
       <h3>Help requests</h3>
       <ul>${session.help.map((h) => {
@@ -224,4 +235,22 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
       })}</ul>
     </section>`}
   </section>`;
+}
+
+/**
+ * A help request, for moderators, as a pop-up: who asks, from which room, and two answers — join
+ * that room now, or later (the request stays in the queue and the room card keeps its mark).
+ * Focus goes to "Join room", and Escape means later.
+ */
+function HelpPopup({ request, rooms, onJoin, onLater }) {
+  const join = useRef(null);
+  useEffect(() => { join.current?.focus(); }, [request?.id]);
+  if (!request) return null;
+  const room = rooms.find((r) => r.id === request.breakout);
+  return html`<div class="help-popup" role="alertdialog" aria-modal="false" aria-labelledby="help-popup-text"
+      onKeyDown=${(e) => { if (e.key === 'Escape') onLater(request); }}>
+    <p id="help-popup-text"><strong>${request.display_name}</strong> asks for help in <strong>${room?.name ?? 'a breakout room'}</strong>.</p>
+    <button type="button" ref=${join} onClick=${() => onJoin(request)}>Join room</button>
+    <button type="button" onClick=${() => onLater(request)}>Later</button>
+  </div>`;
 }

@@ -87,8 +87,15 @@ test('a moderator runs a breakout session for three participants', async () => {
   await panel.getByRole('button', { name: 'Message Room 2' }).click();
   await participants[0].locator('.message.broadcast .text', { hasText: 'Room 2, please share your notes' }).waitFor();
 
-  // P1 asks for help; Ada accepts and lands in Room 2.
+  // P1 asks for help: Ada gets a pop-up naming P1 and the room, the tab's title counts it and
+  // Room 2's card is marked. She puts it off; it stays in the queue, and she accepts from there.
   await participants[0].getByRole('button', { name: 'Ask for help' }).click();
+  const popup = ada.getByRole('alertdialog');
+  await popup.getByText('P1 asks for help in Room 2.').waitFor();
+  assert.equal(await ada.title(), '(1) Workshop · Huddle');
+  await panel.getByRole('region', { name: 'Room 2' }).getByRole('img', { name: 'asks for help' }).waitFor();
+  await popup.getByRole('button', { name: 'Later' }).click();
+  await popup.waitFor({ state: 'detached' });
   const queue = ada.getByRole('region', { name: 'Help requests' });
   await queue.getByText('P1 in Room 2').waitFor();
   await queue.getByRole('button', { name: 'Accept' }).click();
@@ -98,6 +105,19 @@ test('a moderator runs a breakout session for three participants', async () => {
   await inRoom.getByRole('heading', { name: 'In this room' }).waitFor();
   for (const name of ['P1', 'Ada']) await inRoom.locator(`li[data-person="${name}"]`, { hasText: 'here now' }).waitFor();
   await participants[0].getByText('A moderator is on the way.').waitFor();
+  assert.equal(await ada.title(), 'Workshop : Room 2 · Huddle', 'nobody waits any more');
+
+  // Someone in Room 1 (automatic mode put at least one of P2 and P3 there) asks: Ada joins
+  // straight from the pop-up.
+  let other = null;
+  for (const page of participants.slice(1)) {
+    if (await page.getByRole('heading', { name: 'Workshop : Room 1' }).count()) other = page;
+  }
+  assert.ok(other, 'someone is in Room 1');
+  await other.getByRole('button', { name: 'Ask for help' }).click();
+  await ada.getByRole('alertdialog').getByRole('button', { name: 'Join room' }).click();
+  await ada.getByRole('heading', { name: 'Workshop : Room 1' }).waitFor();
+  await other.getByText('A moderator is on the way.').waitFor();
 
   // Ada shortens the round to a few seconds: when it ends, everyone is back in the main room.
   const panel2 = ada.getByRole('region', { name: 'Breakout rooms' });
