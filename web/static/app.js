@@ -223,10 +223,12 @@ function RoomAdmin({ room, members, me, navigate, reload }) {
         onChange=${(e) => act(() => api('PATCH', `/rooms/${room.id}/members/${m.person_id}`, { role: e.target.value }))}>
         <option value="participant">Participant</option><option value="moderator">Moderator</option><option value="owner">Owner</option>
       </select>
-      <button type="button" onClick=${() => act(() => api('DELETE', `/rooms/${room.id}/members/${m.person_id}`))}>Remove ${m.display_name}</button>
+      <button type="button" onClick=${() => confirm(`Remove ${m.display_name} from ${room.title}? They lose its chat, files and call at once.`)
+        && act(() => api('DELETE', `/rooms/${room.id}/members/${m.person_id}`))}>Remove ${m.display_name}</button>
     </li>`)}</ul>
     ${room.role === 'owner' && !room.parent_id && html`<button type="button" class="danger"
-      onClick=${() => confirm(`Delete ${room.name} with its breakout rooms and everything in them?`) && act(async () => { await api('DELETE', `/rooms/${room.id}`); navigate('/'); })}>Delete room</button>`}
+      onClick=${() => confirm(`Delete ${room.name}${room.breakout_rooms.length ? ` and its ${room.breakout_rooms.length} breakout room${room.breakout_rooms.length === 1 ? '' : 's'}` : ''}? Every chat message, file, recording and meeting in them is deleted, for everyone, and cannot be brought back.`)
+        && act(async () => { await api('DELETE', `/rooms/${room.id}`); navigate('/'); })}>Delete room</button>`}
   </section>`;
 }
 

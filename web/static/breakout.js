@@ -168,8 +168,8 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
     ${manage && html`<div class="toolbar">
       <label>Number of rooms <input type="number" min="1" max="300" value=${count} onInput=${(e) => setCount(e.target.value)} /></label>
       <button type="button" onClick=${() => run('POST', '/rooms', { count: Number(count) })}>Create rooms</button>
-      <button type="button" onClick=${() => run('POST', '/reset')} disabled=${live_}>Reset assignments</button>
-      <button type="button" onClick=${() => confirm('Delete every breakout room?') && run('DELETE', '/rooms')}>Delete all rooms</button>
+      <button type="button" onClick=${() => confirm(resetQuestion(session.people.filter((p) => p.assignment).length)) && run('POST', '/reset')} disabled=${live_}>Reset assignments</button>
+      <button type="button" onClick=${() => confirm(`Delete all ${session.rooms.length} breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.`) && run('DELETE', '/rooms')}>Delete all rooms</button>
       ${live_
         ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
         : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${!s.enabled || session.rooms.length === 0}>Start breakout rooms</button>`}
@@ -207,7 +207,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
           ${manage && live_ && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const text = prompt(`Message to ${room.name}`); if (text) run('POST', '/broadcast', { text, breakout: room.id }); }}>Message ${room.name}</button>`}
-          ${manage && html`<button type="button" onClick=${() => run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => confirm(`Delete ${room.name}? Its chat, files and meetings are deleted for everyone${room.assigned.length ? `, and its ${room.assigned.length} assigned ${room.assigned.length === 1 ? 'person becomes' : 'people become'} unassigned` : ''}${room.present.length ? `; whoever is in it now goes back to the main room` : ''}.`) && run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
         </div>
       </${DropZone}>`)}
     </div>
@@ -253,4 +253,10 @@ function HelpPopup({ request, rooms, onJoin, onLater }) {
     <button type="button" ref=${join} onClick=${() => onJoin(request)}>Join room</button>
     <button type="button" onClick=${() => onLater(request)}>Later</button>
   </div>`;
+}
+
+/** What resetting the assignments loses, said before it happens. */
+function resetQuestion(assigned) {
+  const who = assigned === 1 ? 'The 1 assigned person becomes' : `All ${assigned} assigned people become`;
+  return `Reset assignments? ${who} unassigned; the rooms stay.`;
 }

@@ -112,7 +112,7 @@ export function ContentPanel({ room, me, live }) {
             ${room.parent_id && here && (item.promoted
               ? html`<span class="muted">in the main room</span>`
               : html`<button type="button" onClick=${() => act(() => api('POST', `/rooms/${room.id}/content/${item.id}/promote`))}>Promote ${item.title}</button>`)}
-            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => act(() => api('DELETE', `/rooms/${room.id}/content/${item.id}`))}>Delete ${item.title}</button>`}
+            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => confirm(`Delete ${item.title}? It is gone for everyone in this room${item.shared_with?.length ? ` and the ${item.shared_with.length} breakout room${item.shared_with.length === 1 ? '' : 's'} it is shared with` : ''}.`) && act(() => api('DELETE', `/rooms/${room.id}/content/${item.id}`))}>Delete ${item.title}</button>`}
           </span>
           ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${() => { setSharing(null); load(); }} />`}
           ${open === item.id && item.kind === 'app' && html`<iframe class="app-frame" title=${item.title} src=${item.url}

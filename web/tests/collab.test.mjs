@@ -191,6 +191,16 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await gus.getByRole('heading', { name: 'Workshop : Group A', exact: true }).waitFor();
   assert.deepEqual(notFound, [], 'no requests for what Gus may not see');
 
+  // Deleting content asks first, saying who loses it; "no" keeps it.
+  let asked = '';
+  ada.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+  await content.getByRole('button', { name: 'Delete agenda.txt' }).click();
+  assert.equal(asked, 'Delete agenda.txt? It is gone for everyone in this room and the 1 breakout room it is shared with.');
+  await content.getByRole('link', { name: 'agenda.txt' }).waitFor();
+  ada.once('dialog', (d) => d.accept());
+  await content.getByRole('button', { name: 'Delete agenda.txt' }).click();
+  await content.getByRole('link', { name: 'agenda.txt' }).waitFor({ state: 'detached' });
+
   assert.deepEqual(foreign, [], 'the page asked no other host for anything');
   await guestContext.close();
 });

@@ -34,7 +34,15 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   ada.once('dialog', (d) => d.accept('Quiet room'));
   await panel.getByRole('button', { name: 'Rename Room 3' }).click();
   await panel.getByRole('region', { name: 'Quiet room' }).waitFor();
+  // Destructive actions say what will be lost, and a "no" changes nothing.
+  ada.once('dialog', (d) => d.dismiss());
   await panel.getByRole('button', { name: 'Delete Quiet room' }).click();
+  await ada.waitForTimeout(300);
+  await panel.getByRole('region', { name: 'Quiet room' }).waitFor();
+  let asked = '';
+  ada.once('dialog', (d) => { asked = d.message(); d.accept(); });
+  await panel.getByRole('button', { name: 'Delete Quiet room' }).click();
+  assert.match(asked, /^Delete Quiet room\? Its chat, files and meetings are deleted for everyone/);
   await panel.getByRole('region', { name: 'Quiet room' }).waitFor({ state: 'detached' });
 
   // P1 into Room 1, start: the countdown shows; bring Room 1 back: P1 is in the main room again.
@@ -60,12 +68,15 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   const main = ada.getByRole('region', { name: 'Breakout rooms' });
   await main.getByRole('button', { name: 'Stop breakout rooms' }).click();
   await main.getByRole('button', { name: 'Start breakout rooms' }).waitFor();
+  ada.once('dialog', (d) => { asked = d.message(); d.accept(); });
   await main.getByRole('button', { name: 'Reset assignments' }).click();
   await main.getByRole('region', { name: 'Unassigned' }).locator('[data-person="P1"]').waitFor();
-  ada.once('dialog', (d) => d.accept());
+  assert.equal(asked, 'Reset assignments? The 1 assigned person becomes unassigned; the rooms stay.');
+  ada.once('dialog', (d) => { asked = d.message(); d.accept(); });
   await main.getByRole('button', { name: 'Delete all rooms' }).click();
   await main.getByRole('region', { name: 'Room 1' }).waitFor({ state: 'detached' });
   assert.equal(await main.getByRole('region', { name: /^Room / }).count(), 0);
+  assert.equal(asked, 'Delete all 2 breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.');
 
   // Signing out leads to the sign-in page, and the session no longer works.
   await ada.getByRole('button', { name: 'Sign out' }).click();
