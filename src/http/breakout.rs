@@ -139,10 +139,10 @@ fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView
             ),
         })
         .collect();
-    rooms.sort_by(|a, b| {
-        natural(&a.name)
-            .cmp(&natural(&b.name))
-            .then(a.id.cmp(&b.id))
+    // Creation order, as the main room lists them: a rename never moves a card.
+    rooms.sort_by_key(|r| {
+        let created = state.room(r.id).map_or(0, |info| info.created_at);
+        (created, r.id)
     });
     let mut people: Vec<DashboardPerson> = Vec::new();
     let mut seen = std::collections::HashSet::new();

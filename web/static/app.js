@@ -358,7 +358,7 @@ function RoomPage({ id, me, navigate }) {
     ? html`<a class="title" href=${`/rooms/${room.parent_id}`} title="Back to the main room"
         onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${room.parent_id}`); }}>${room.title}</a>`
     : room.title;
-  return html`<main class="room">
+  return html`<main class="room-page">
     <h1>${heading}</h1>
     <${CallPanel} live=${live} mainId=${room.parent_id ?? room.id} me=${me}
       canModerate=${room.role === 'owner' || room.role === 'moderator'} />

@@ -42,11 +42,25 @@ test('a moderator runs a breakout session for three participants', async () => {
   const panel = ada.getByRole('region', { name: 'Breakout rooms' });
   await panel.getByText('Settings', { exact: true }).click();
   await panel.getByLabel('Breakout rooms enabled').check();
+  // When participants choose, moving between rooms is part of it: shown ticked, not editable.
+  await panel.getByLabel('Mode').selectOption({ label: 'Participants choose' });
+  const moving = panel.getByLabel('Participants may move between rooms');
+  assert.deepEqual([await moving.isChecked(), await moving.isDisabled()], [true, true]);
+  await panel.getByLabel('Mode').selectOption({ label: 'Automatic' });
+  assert.deepEqual([await moving.isChecked(), await moving.isDisabled()], [false, false]);
   await panel.getByRole('button', { name: 'Save settings' }).click();
+  await panel.getByRole('status').filter({ hasText: 'Settings saved.' }).waitFor();
   await panel.getByLabel('Number of rooms').fill('2');
   await panel.getByRole('button', { name: 'Create rooms' }).click();
   const room2 = panel.getByRole('region', { name: 'Room 2' });
   await room2.waitFor();
+  // The page itself has no card border (a class clash drew one), and dropdowns use the page's font.
+  const looks = await ada.evaluate(() => ({
+    border: getComputedStyle(document.querySelector('main')).borderTopWidth,
+    select: parseFloat(getComputedStyle(document.querySelector('.person select')).fontSize),
+  }));
+  assert.equal(looks.border, '0px');
+  assert.ok(looks.select >= 14, `dropdown font ${looks.select}px`);
 
   // Drag P1 into Room 2; the keyboard alternative moves P2 to Room 1 and back.
   await panel.locator('[data-person="P1"]').dragTo(room2);

@@ -34,6 +34,9 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   ada.once('dialog', (d) => d.accept('Quiet room'));
   await panel.getByRole('button', { name: 'Rename Room 3' }).click();
   await panel.getByRole('region', { name: 'Quiet room' }).waitFor();
+  // A renamed room keeps its place (creation order), on the dashboard as in the room's list.
+  const cards = await panel.locator('section.room').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  assert.deepEqual(cards, ['Unassigned', 'Room 1', 'Room 2', 'Quiet room']);
   // Destructive actions say what will be lost, and a "no" changes nothing.
   ada.once('dialog', (d) => d.dismiss());
   await panel.getByRole('button', { name: 'Delete Quiet room' }).click();
