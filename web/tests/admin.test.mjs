@@ -42,11 +42,15 @@ test('accounts, members, roles, chat history and deletion through the UI', async
   await manage.getByLabel('Room name').fill('Lab 2');
   await manage.getByRole('button', { name: 'Rename' }).click();
   await ada.getByRole('heading', { name: 'Lab 2', exact: true }).waitFor();
-  await manage.getByLabel('Add member by email').fill('bob@example.org');
+  // Several addresses at once: Bob is added; the unknown one stays in the field, named beside it.
+  await manage.getByLabel('Add members by email').fill('bob@example.org, nobody@example.org');
   await manage.getByLabel('Role of the new member').selectOption('moderator');
-  await manage.getByRole('button', { name: 'Add member' }).click();
+  await manage.getByRole('button', { name: 'Add members' }).click();
   const members = ada.getByRole('complementary', { name: 'Members' });
   await members.getByText('Bob moderator').waitFor();
+  await manage.getByRole('status').filter({ hasText: 'Added 1 member.' }).waitFor();
+  await manage.getByRole('alert').filter({ hasText: /^nobody@example\.org: / }).waitFor();
+  assert.equal(await manage.getByLabel('Add members by email').inputValue(), 'nobody@example.org');
   await manage.getByLabel('Role of Bob').selectOption('participant');
   await members.getByText('Bob participant').waitFor();
 
