@@ -371,3 +371,132 @@ async fn administrators_import_accounts_with_api_tokens() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn administrators_list_search_and_reset_accounts() {
+    let server = TestServer::start_with(Settings {
+        guests_with_breakouts: Some(true),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    let pia = server.user(&admin, "Pia").await;
+    server.user(&admin, "Pavel").await;
+    server.user(&admin, "Quinn_Q").await;
+    let room = admin.create_room("Class").await;
+    let guest = server
+        .guest(&admin, &room, "gail@example.org", "Gail")
+        .await;
+
+    // Everyone with an account, by email, no guests; searched by name or email; paged.
+    let emails = |page: &serde_json::Value| -> Vec<String> {
+        page["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["email"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = admin.get("/api/v1/accounts").await;
+    assert_eq!(
+        emails(&all),
+        [
+            "admin@example.org",
+            "pavel@example.org",
+            "pia@example.org",
+            "quinn_q@example.org"
+        ]
+    );
+    assert!(all["next_cursor"].is_null());
+    let first = admin.get("/api/v1/accounts?limit=2").await;
+    assert_eq!(emails(&first), ["admin@example.org", "pavel@example.org"]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = admin
+        .get(&format!("/api/v1/accounts?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(emails(&second), ["pia@example.org", "quinn_q@example.org"]);
+    assert_eq!(
+        emails(&admin.get("/api/v1/accounts?q=PA").await),
+        ["pavel@example.org"]
+    );
+    assert_eq!(
+        emails(&admin.get("/api/v1/accounts?q=_q").await),
+        ["quinn_q@example.org"],
+        "an underscore means itself"
+    );
+    let (status, body) = admin
+        .call(Method::GET, "/api/v1/accounts?limit=0", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "limit");
+    let (status, body) = admin
+        .call(Method::GET, "/api/v1/accounts?sort=name", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Participants and guests may neither list nor reset.
+    let pia_id = pia.person_id().await;
+    for who in [&pia, &guest] {
+        let (status, _) = who.call(Method::GET, "/api/v1/accounts", None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = who
+            .call(
+                Method::PUT,
+                &format!("/api/v1/accounts/{pia_id}/password"),
+                Some(json!({"password": "a brand new secret"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let anon = server.anonymous();
+    let (status, _) = anon.call(Method::GET, "/api/v1/accounts", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A reset: a short password is refused and changes nothing; a good one signs Pia out
+    // everywhere, the old password stops working and the new one works.
+    let reset = format!("/api/v1/accounts/{pia_id}/password");
+    let (status, body) = admin
+        .call(Method::PUT, &reset, Some(json!({"password": "short"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "password");
+    assert_eq!(pia.get("/api/v1/session").await["email"], "pia@example.org");
+    let (status, _) = admin
+        .call(
+            Method::PUT,
+            &reset,
+            Some(json!({"password": "a brand new secret"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = pia.call(Method::GET, "/api/v1/session", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "Pia's session ended");
+    let (status, _) = anon
+        .call(
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"email": "pia@example.org", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = anon
+        .call(
+            Method::POST,
+            "/api/v1/session",
+            Some(json!({"email": "pia@example.org", "password": "a brand new secret"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Guests have no password to set; unknown ids are not found.
+    let gail_id = guest.person_id().await;
+    for id in [gail_id, huddle::ids::PersonId::new().to_string()] {
+        let (status, body) = admin
+            .call(
+                Method::PUT,
+                &format!("/api/v1/accounts/{id}/password"),
+                Some(json!({"password": "a brand new secret"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+}

@@ -128,6 +128,69 @@ async fn conformance(store: SharedStore) {
         "revoked"
     );
 
+    // Accounts are listed by email, searched by email or name (wildcards mean themselves), paged.
+    let emails = |people: Vec<huddle::store::Person>| -> Vec<String> {
+        people.into_iter().filter_map(|p| p.email).collect()
+    };
+    let all = emails(store.accounts("", None, 10).await.unwrap());
+    assert_eq!(
+        all,
+        [
+            "ada@example.org",
+            "bob@example.org",
+            "c1@example.org",
+            "c2@example.org"
+        ]
+    );
+    let page = emails(
+        store
+            .accounts("", Some("bob@example.org"), 1)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(page, ["c1@example.org"]);
+    assert_eq!(
+        emails(store.accounts("BO", None, 10).await.unwrap()),
+        ["bob@example.org"]
+    );
+    assert!(store.accounts("%", None, 10).await.unwrap().is_empty());
+    assert!(store.accounts("c_", None, 10).await.unwrap().is_empty());
+    // A new password ends every session of that account, and only of that account.
+    for (hash, person) in [("s1", bob.id), ("s2", bob.id), ("s3", ada.id)] {
+        store
+            .create_session(SessionRecord {
+                token_hash: hash.into(),
+                person_id: person,
+                csrf_token: "csrf".into(),
+                created_at: 1_000,
+                expires_at: 9_000,
+            })
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .set_password(bob.id, "$argon2id$new".into())
+            .await
+            .unwrap()
+    );
+    assert!(store.session("s1", 1_500).await.unwrap().is_none());
+    assert!(store.session("s2", 1_500).await.unwrap().is_none());
+    assert!(store.session("s3", 1_500).await.unwrap().is_some());
+    let (_, hash) = store
+        .login_lookup("bob@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hash, "$argon2id$new");
+    assert!(
+        !store
+            .set_password(PersonId::new(), "x".into())
+            .await
+            .unwrap()
+    );
+    store.delete_session("s3").await.unwrap();
+
     // A room with a breakout room, members and chat, all through committed events.
     let owner = Caller {
         person_id: ada.id,

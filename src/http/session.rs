@@ -1,17 +1,18 @@
-//! First-run setup, sign-in and sign-out, and account creation by administrators.
+//! First-run setup, sign-in and sign-out, and accounts for administrators: creating, importing,
+//! listing and setting passwords.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::views::{
-    ImportRequest, ImportResult, ImportedAccount, LoginRequest, NewAccountRequest, PersonView,
-    SessionView,
+    AccountPage, AccountQuery, ImportRequest, ImportResult, ImportedAccount, LoginRequest,
+    NewAccountRequest, PasswordRequest, PersonView, SessionView,
 };
 use crate::App;
 use crate::auth::{self, Auth, CSRF_COOKIE, SESSION_COOKIE};
@@ -23,8 +24,9 @@ pub(super) fn router() -> Router<App> {
     Router::new()
         .route("/setup", get(setup_status).post(setup))
         .route("/session", post(login).delete(logout).get(whoami))
-        .route("/accounts", post(create_account))
+        .route("/accounts", get(list_accounts).post(create_account))
         .route("/accounts/import", post(import_accounts))
+        .route("/accounts/{person}/password", put(reset_password))
 }
 
 /// Validates and hashes a new account.
@@ -101,6 +103,71 @@ async fn create_account(
         .create_account(account, CreateMode::Ordinary)
         .await?;
     Ok((StatusCode::CREATED, Json(person.into())))
+}
+
+/// Accounts by email, searched and paged (administrators only).
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(AccountQuery),
+    responses((status = 200, body = AccountPage), (status = 403, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_accounts(
+    State(app): State<App>,
+    auth: Auth,
+    ApiQuery(query): ApiQuery<AccountQuery>,
+) -> Result<Json<AccountPage>, ApiError> {
+    if !auth.person.is_admin {
+        return Err(ApiError::forbidden("only administrators may list accounts"));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 200"));
+    }
+    let search = query.q.unwrap_or_default();
+    if search.chars().count() > 254 {
+        return Err(ApiError::invalid("q", "must be at most 254 characters"));
+    }
+    // One extra row tells whether another page follows.
+    let mut found = app
+        .store
+        .accounts(search.trim(), query.cursor.as_deref(), limit + 1)
+        .await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| found.last().and_then(|p| p.email.clone()))
+        .flatten();
+    Ok(Json(AccountPage {
+        accounts: found.into_iter().map(PersonView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Set an account's password (administrators only): the account's sessions end at once, so
+/// whoever knew the old password is signed out.
+#[utoipa::path(put, path = "/api/v1/accounts/{person}/password", tag = "accounts",
+    params(("person" = PersonId, Path)), request_body = PasswordRequest,
+    responses((status = 204), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn reset_password(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    if !auth.person.is_admin {
+        return Err(ApiError::forbidden(
+            "only administrators may set others' passwords",
+        ));
+    }
+    let person: PersonId = ids.get("person")?;
+    let password = validate::password(&req.password)?.to_owned();
+    let hash = auth::hash_password(password).await?;
+    if !app.store.set_password(person, hash).await? {
+        return Err(ApiError::not_found("account"));
+    }
+    tracing::info!(person = %person, by = %auth.person.id, "password set by an administrator");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sign in: answers with a bearer token and sets the session and CSRF cookies.

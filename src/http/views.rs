@@ -25,6 +25,35 @@ pub struct NewAccountRequest {
     pub is_admin: bool,
 }
 
+/// Query of `GET /accounts`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccountQuery {
+    /// Part of an email or display name (case-insensitive); empty or absent: every account.
+    pub q: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// A page of accounts, by email.
+#[derive(Serialize, ToSchema)]
+pub struct AccountPage {
+    /// The accounts.
+    pub accounts: Vec<PersonView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `PUT /accounts/{person}/password`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// The new password: at least 8 characters.
+    pub password: String,
+}
+
 /// Body of `POST /session`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

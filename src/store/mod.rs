@@ -194,6 +194,17 @@ pub trait Store: Send + Sync + 'static {
     async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
     /// The people among `ids` that exist.
     async fn people(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError>;
+    /// Accounts (not guests) whose email or display name contains `search` (case-insensitive
+    /// for ASCII), ordered by email, after the email `after`, at most `limit`.
+    async fn accounts(
+        &self,
+        search: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Person>, StoreError>;
+    /// Sets an account's password hash and ends all its sessions, in one transaction; false if
+    /// no such account (guests have no password).
+    async fn set_password(&self, person: PersonId, hash: String) -> Result<bool, StoreError>;
 
     /// Stores a new session.
     async fn create_session(&self, session: SessionRecord) -> Result<(), StoreError>;

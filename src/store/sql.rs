@@ -309,6 +309,55 @@ impl Store for SqlStore {
         Ok(found)
     }
 
+    async fn accounts(
+        &self,
+        search: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Person>, StoreError> {
+        // LIKE with its wildcards escaped, so that "_" and "%" in a search mean themselves.
+        let escaped: String = search
+            .to_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let rows = sqlx::query(
+            "SELECT id, email, display_name, is_admin, is_guest, created_at FROM people \
+             WHERE is_guest = 0 AND email > $1 \
+             AND (email LIKE $2 ESCAPE '\\' OR LOWER(display_name) LIKE $2 ESCAPE '\\') \
+             ORDER BY email LIMIT $3",
+        )
+        .bind(after.unwrap_or("").to_owned())
+        .bind(format!("%{escaped}%"))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(person_from).collect()
+    }
+
+    async fn set_password(&self, person: PersonId, hash: String) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2 AND is_guest = 0")
+                .bind(hash)
+                .bind(person.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM sessions WHERE person_id = $1")
+            .bind(person.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn create_session(&self, s: SessionRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         insert_session(&mut conn, s).await
