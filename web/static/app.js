@@ -163,25 +163,116 @@ function RoomsPage({ navigate, me }) {
   </main>`;
 }
 
+/** Splits CSV text into rows of fields (quotes, doubled quotes and CRLF as RFC 4180 has them). */
+function csvRows(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); field = '';
+      if (row.some((f) => f.trim())) rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  row.push(field);
+  if (row.some((f) => f.trim())) rows.push(row);
+  return rows;
+}
+
+/** Administrators: every account (searched, page by page), new accounts one by one or from a
+ * CSV file, and setting someone's password. */
 function AccountsPage() {
   const [name, setName] = useState('');
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [admin, setAdmin] = useState(false);
   const [error, setError] = useState(null);
-  const [created, setCreated] = useState([]);
+  const [search, setSearch] = useState('');
+  const [accounts, setAccounts] = useState([]);
+  const [next, setNext] = useState(null);
+  const [status, setStatus] = useState(null);
+  const [problem, setProblem] = useState(null);
+  const query = (cursor) => `/accounts?limit=50&q=${encodeURIComponent(search.trim())}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+  const load = async () => {
+    const page = await api('GET', query(null));
+    setAccounts(page.accounts);
+    setNext(page.next_cursor);
+  };
+  const more = async () => {
+    const page = await api('GET', query(next));
+    setAccounts([...accounts, ...page.accounts]);
+    setNext(page.next_cursor);
+  };
+  useEffect(() => {
+    const t = setTimeout(() => load().catch(setProblem), 200); // typing: one request per pause
+    return () => clearTimeout(t);
+  }, [search]);
   const submit = async (e) => {
     e.preventDefault();
     try {
       const person = await api('POST', '/accounts', { email, password, display_name: name, is_admin: admin });
-      setCreated([...created, person]);
+      setStatus(`Created ${person.display_name} (${person.email}).`);
       setName(''); setEmail(''); setPassword(''); setAdmin(false); setError(null);
+      load();
     } catch (err) {
       setError(err);
     }
   };
+  const importFile = async (e) => {
+    const file = e.target.files[0];
+    e.target.value = '';
+    if (!file) return;
+    setProblem(null);
+    const [header, ...rows] = csvRows(await file.text());
+    const columns = (header ?? []).map((c) => c.trim().toLowerCase().replace(/^\ufeff/, ''));
+    if (columns[0] !== 'email' || columns[1] !== 'display_name') {
+      setProblem({ message: 'The file must start with the header email,display_name (and optionally ,password).' });
+      return;
+    }
+    const list = rows.map((r) => ({ email: r[0]?.trim() ?? '', display_name: r[1]?.trim() ?? '', ...(r[2]?.trim() ? { password: r[2].trim() } : {}) }));
+    try {
+      await api('POST', '/accounts/import', { accounts: list, issue_tokens: false });
+      setStatus(`Imported ${list.length} account${list.length === 1 ? '' : 's'} from ${file.name}.`);
+      load();
+    } catch (err) {
+      setProblem(err);
+    }
+  };
+  const reset = async (person) => {
+    const chosen = prompt(`New password for ${person.display_name} (at least 8 characters). They are signed out everywhere.`);
+    if (!chosen) return;
+    try {
+      await api('PUT', `/accounts/${person.id}/password`, { password: chosen });
+      setProblem(null);
+      setStatus(`Password set for ${person.display_name}; they were signed out everywhere.`);
+    } catch (err) {
+      setProblem(err);
+    }
+  };
   return html`<main class="narrow">
     <h1>Accounts</h1>
+    ${status && html`<p class="saved" role="status">${status}</p>`}
+    ${problem && html`<p class="error" role="alert">${problem.message}</p>`}
+    <section aria-label="All accounts">
+      <label>Search accounts <input type="search" value=${search} onInput=${(e) => setSearch(e.target.value)} /></label>
+      <table class="accounts">
+        <thead><tr><th>Name</th><th>Email</th><th>Administrator</th><th></th></tr></thead>
+        <tbody>${accounts.map((a) => html`<tr key=${a.id} data-email=${a.email}>
+          <td>${a.display_name}</td><td>${a.email}</td><td>${a.is_admin ? 'yes' : ''}</td>
+          <td><button type="button" onClick=${() => reset(a)}>Reset password for ${a.display_name}</button></td>
+        </tr>`)}</tbody>
+      </table>
+      ${accounts.length === 0 && html`<p>No accounts match.</p>`}
+      ${next && html`<button type="button" onClick=${() => more().catch(setProblem)}>Load more accounts</button>`}
+    </section>
+    <h2>New account</h2>
     <form onSubmit=${submit} aria-label="New account">
       <${Field} label="Name" value=${name} onInput=${setName} error=${error?.field === 'display_name' && error.message} />
       <${Field} label="Email" type="email" value=${email} onInput=${setEmail} error=${error?.field === 'email' && error.message} />
@@ -191,7 +282,9 @@ function AccountsPage() {
       ${error && !error.field && html`<p class="error" role="alert">${error.message}</p>`}
       <button type="submit">Create account</button>
     </form>
-    ${created.length > 0 && html`<h2>Created</h2><ul>${created.map((p) => html`<li key=${p.id}>${p.display_name} (${p.email})</li>`)}</ul>`}
+    <h2>Many accounts</h2>
+    <label>Import accounts from a CSV file (email,display_name,password; without a password an account
+      signs in only after you set one) <input type="file" accept=".csv,text/csv" onChange=${importFile} /></label>
   </main>`;
 }
 

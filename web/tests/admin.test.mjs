@@ -33,6 +33,26 @@ test('accounts, members, roles, chat history and deletion through the UI', async
   await form.getByRole('button', { name: 'Create account' }).click();
   await form.getByRole('alert').filter({ hasText: 'exists' }).waitFor();
 
+  // Every account is listed and searchable; Ada imports two from a file and sets Cy's password.
+  const all = ada.getByRole('region', { name: 'All accounts' });
+  await all.locator('tr[data-email="bob@example.org"]').waitFor();
+  await ada.getByLabel(/Import accounts from a CSV file/).setInputFiles({
+    name: 'people.csv',
+    mimeType: 'text/csv',
+    buffer: Buffer.from('email,display_name,password\r\ncy@example.org,"Cy, the third",a good password\r\ndee@example.org,Dee,\r\n'),
+  });
+  await ada.getByRole('status').filter({ hasText: 'Imported 2 accounts from people.csv.' }).waitFor();
+  await all.locator('tr[data-email="dee@example.org"]').waitFor();
+  await all.getByLabel('Search accounts').fill('third');
+  await all.locator('tbody tr').filter({ hasText: 'bob@example.org' }).waitFor({ state: 'detached' });
+  assert.deepEqual(await all.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.email)), ['cy@example.org']);
+  ada.removeAllListeners('dialog');
+  ada.once('dialog', (d) => d.accept('another good password'));
+  await all.getByRole('button', { name: 'Reset password for Cy, the third' }).click();
+  await ada.getByRole('status').filter({ hasText: 'Password set for Cy, the third' }).waitFor();
+  ada.on('dialog', (dialog) => dialog.accept());
+  assert.ok((await call(huddle.url, 'POST', '/session', { email: 'cy@example.org', password: 'another good password' })).token);
+
   // A room: rename it, add Bob as a moderator, then make him a participant.
   await ada.getByRole('link', { name: 'Huddle' }).click();
   await ada.getByLabel('New room name').fill('Lab');
