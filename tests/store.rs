@@ -443,6 +443,7 @@ async fn conformance(store: SharedStore) {
                 room: main,
                 person_id: bob.id,
                 breakout: Some(breakout),
+                by: Some("ada".into()),
             },
         ),
         (
@@ -451,6 +452,7 @@ async fn conformance(store: SharedStore) {
                 room: main,
                 person_id: ada.id,
                 breakout: None,
+                by: None,
             },
         ),
     ];

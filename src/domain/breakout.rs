@@ -475,7 +475,7 @@ pub fn apply(
             breakout,
         } => {
             manager(state, me)?;
-            assign(state, person_id, breakout)
+            assign(state, person_id, breakout, &caller.display_name)
         }
         BreakoutCommand::Reset => {
             manager(state, me)?;
@@ -718,6 +718,7 @@ fn assign(
     state: &RoomState,
     person: PersonId,
     breakout: Option<RoomId>,
+    by: &str,
 ) -> Result<Vec<Event>, DomainError> {
     let main = state.id();
     if let Some(b) = breakout {
@@ -737,6 +738,7 @@ fn assign(
         room: main,
         person_id: person,
         breakout,
+        by: Some(by.to_owned()),
     }])
 }
 
@@ -776,6 +778,7 @@ fn join(state: &RoomState, me: PersonId, breakout: RoomId) -> Result<Vec<Event>,
                     room: main,
                     person_id: me,
                     breakout: Some(breakout),
+                    by: None,
                 }]
             });
         }
@@ -797,6 +800,7 @@ fn join(state: &RoomState, me: PersonId, breakout: RoomId) -> Result<Vec<Event>,
             room: main,
             person_id: me,
             breakout: Some(breakout),
+            by: None,
         });
     }
     if state.locations.get(&me) != Some(&breakout) {

@@ -105,6 +105,10 @@ pub enum Event {
         person_id: PersonId,
         /// Their breakout room, if any.
         breakout: Option<RoomId>,
+        /// The moderator who placed them, by name (absent when people choose for themselves, and
+        /// in events stored before it was recorded): "moved to Room 2 by Ms. Rivera".
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// Every assignment was cleared.
     AssignmentsReset {

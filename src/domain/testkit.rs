@@ -74,6 +74,7 @@ pub fn workshop() -> RoomState {
             room: main_room(),
             person_id: person(2),
             breakout: Some(breakout(0)),
+            by: None,
         },
     ] {
         state.fold(&event);

@@ -4,7 +4,7 @@
 import { html, render, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
 import { api, ApiError } from './api.js';
 import { Live } from './live.js';
-import { BreakoutPanel } from './breakout.js';
+import { BreakoutPanel, onAnnounce, roomName, roundLive, freeMode } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel } from './call.js';
 import { titleRoom } from './title.js';
@@ -353,6 +353,17 @@ function time(ms) {
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+/** "Time is up: the rooms close in 42 s", counting down. */
+function Closing({ at }) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  const left = Math.max(0, Math.ceil((at - now) / 1000));
+  return html`Time is up: the rooms close in ${left} s.`;
+}
+
 /** Events of a main room that change who is in its breakout rooms. */
 const PLACE_EVENTS = new Set(['assigned', 'located', 'connected', 'disconnected', 'breakout_started',
   'breakout_stopped', 'rooms_brought_back', 'assignments_reset', 'assignments_imported']);
@@ -543,24 +554,42 @@ function App() {
   useEffect(() => (me && live ? live.onStatus(setStatus) : undefined), [me]);
   const [notice, setNotice] = useState(null);
   const [banner, setBanner] = useState(null);
+  useEffect(() => {
+    onAnnounce(setNotice);
+    return () => onAnnounce(() => {});
+  }, []);
+  // One notice for each change of the person's place, each replacing the last; moderators, who
+  // make the changes, get none of them.
   useEffect(() => (me && live ? live.on((event) => {
+    const here = location.pathname === `/rooms/${currentRoom?.id}` ? currentRoom : null;
+    const manages = here?.role === 'owner' || here?.role === 'moderator';
     if (event.type === 'breakout_started' && event.your_room) {
       setNotice(`Breakout rooms started: you are now in ${event.your_room.title}.`);
       navigate(`/rooms/${event.your_room.id}`);
+    } else if (event.type === 'breakout_started' && !manages && here) {
+      if (freeMode() && !here.parent_id) setNotice('Breakout rooms started: choose a room in the Breakout rooms panel.');
+    } else if (event.type === 'assigned' && event.person_id === me.id && event.by && !manages) {
+      const name = event.breakout ? roomName(event.breakout) ?? 'another room' : null;
+      if (!roundLive()) setNotice(name ? `${event.by} assigned you to ${name}.` : `${event.by} took you out of your breakout room.`);
+      else setNotice(name ? `You were moved to ${name} by ${event.by}.` : `You were moved to the main room by ${event.by}.`);
+    } else if (event.type === 'rooms_brought_back' && here && event.rooms?.includes(here.id) && !manages) {
+      setNotice(here.can_open_main
+        ? 'Your room was closed: you are back in the main room.'
+        : `${here.name} was closed for this round: you stay in it.`);
     } else if (event.type === 'breakout_stopped') {
       setBanner(null);
-      const here = location.pathname === `/rooms/${currentRoom?.id}` ? currentRoom : null;
       if (here?.parent_id === event.room && !here.can_open_main) {
         // A guest or breakout-only member: this room is their place before and after a round.
         setNotice(`The breakout round has ended: you stay in ${here.title}.`);
         return;
       }
-      const why = event.reason === 'time_up' ? 'Time is up' : event.reason === 'rooms_deleted' ? 'The breakout rooms were deleted' : 'The moderator closed the breakout rooms';
-      setNotice(`${why}: you are back in the main room.`);
-      setBanner(null);
+      if (!manages) {
+        const why = event.reason === 'time_up' ? 'Time is up' : event.reason === 'rooms_deleted' ? 'The breakout rooms were deleted' : 'The moderator closed the breakout rooms';
+        setNotice(`${why}: you are back in the main room.`);
+      }
       if (location.pathname.startsWith('/rooms/') && location.pathname !== `/rooms/${event.room}`) navigate(`/rooms/${event.room}`);
-    } else if (event.type === 'breakout_closing') {
-      setNotice('Time is up: the breakout rooms close soon.');
+    } else if (event.type === 'breakout_closing' && !manages) {
+      setNotice({ closesAt: event.closes_at });
     } else if (event.type === 'broadcast') {
       setBanner(event);
     }
@@ -598,7 +627,7 @@ function App() {
       <span class="me">${me.display_name}</span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>
-    ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="link" onClick=${() => setNotice(null)}>Dismiss</button></p>`}
+    ${notice && html`<p class="notice" role="status">${notice.closesAt ? html`<${Closing} at=${notice.closesAt} />` : notice} <button type="button" class="link" onClick=${() => setNotice(null)}>Dismiss</button></p>`}
     ${banner && html`<aside class="banner" role="alert" aria-label="Broadcast">
       <strong>${banner.from_name}:</strong> <span class="banner-text">${banner.text}</span>
       ${banner.cta && html`<a class="cta" href=${banner.cta.url} target="_blank" rel="noopener noreferrer">${banner.cta.label}</a>`}

@@ -8,6 +8,48 @@ import { titleWaiting } from './title.js';
 import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
 
+// What the app's notices need to know of the round: the latest dashboard, and where to say things.
+let latest = null;
+let announce = () => {};
+let greeted = false; // a page load is told once where it is (a late joiner, a reload)
+
+/** The name of a breakout room, as the latest dashboard knows it. */
+export function roomName(id) {
+  return latest?.rooms.find((r) => r.id === id)?.name ?? null;
+}
+
+/** Whether a round is under way, as the latest dashboard knows it. */
+export function roundLive() {
+  return !!latest && latest.status !== 'idle';
+}
+
+/** Whether participants choose their rooms (free mode), as the latest dashboard knows it. */
+export function freeMode() {
+  return latest?.settings.mode === 'free';
+}
+
+/** Where the dashboard's own notices go (the app's notice line). */
+export function onAnnounce(fn) {
+  announce = fn;
+}
+
+/** The first dashboard a page sees: someone who arrives during a round is told where they are
+ * going and why, or that they choose (free mode). Moderators are told nothing. */
+function greet(session, me, mainId) {
+  if (greeted) return;
+  greeted = true;
+  if (session.can_manage || session.status === 'idle') return;
+  const mine = session.people.find((p) => p.person_id === me.id);
+  if (!mine) return;
+  const room = session.rooms.find((r) => r.id === mine.location);
+  if (room) {
+    const why = mine.assignment === room.id ? 'you were assigned to it' : 'you chose it';
+    announce(`Breakout rooms are running: you are in ${room.name} (${why}).`);
+  } else if (mine.location === mainId && session.settings.mode === 'free' && !mine.assignment) {
+    announce('Breakout rooms are running: choose a room in the Breakout rooms panel.');
+  }
+}
+
 const RELOAD_ON = new Set([
   'breakout_configured', 'breakout_rooms_created', 'breakout_rooms_deleted', 'assigned', 'assignments_reset',
   'breakout_started', 'breakout_closing', 'breakout_stopped', 'rooms_brought_back', 'located', 'connected',
@@ -118,7 +160,12 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
   const load = () => {
     const n = ++loads.current;
     return api('GET', `/rooms/${mainId}/breakout`)
-      .then((s) => { if (n === loads.current) setSession(s); })
+      .then((s) => {
+        if (n !== loads.current) return;
+        latest = s;
+        setSession(s);
+        greet(s, me, mainId);
+      })
       .catch((err) => { if (n === loads.current) setError(err); });
   };
   useEffect(() => {

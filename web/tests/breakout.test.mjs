@@ -139,10 +139,13 @@ test('a moderator runs a breakout session for three participants', async () => {
   await panel2.getByLabel('Duration (minutes)').fill('0.05');
   await panel2.getByLabel('Countdown (seconds)').fill('1');
   await panel2.getByRole('button', { name: 'Save settings' }).click();
-  for (const page of [...participants, ada]) {
+  for (const page of participants) {
     await page.getByRole('status').filter({ hasText: 'Time is up: you are back in the main room.' }).waitFor({ timeout: 15000 });
     await page.getByRole('heading', { name: 'Workshop', exact: true }).waitFor();
   }
+  // The moderator is back too, without the participants' notice.
+  await ada.getByRole('heading', { name: 'Workshop', exact: true }).waitFor();
+  assert.equal(await ada.locator('.notice').count(), 0, 'no participant notice for the moderator');
 });
 
 test("a participant's page follows quick moves even when the dashboard's answers arrive out of order", async () => {
@@ -195,4 +198,40 @@ test("a participant's page follows quick moves even when the dashboard's answers
   await page.getByRole('heading', { name: 'Relay : Left' }).waitFor();
   const paths = await page.evaluate(() => window.__paths);
   assert.ok(!paths.some((p) => p.endsWith(b)), `the stale answer moved the page: ${JSON.stringify(paths)}`);
+});
+
+test('notices tell a participant where they are going and why, each replacing the last', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' }).catch(() => {});
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Notices' }, token);
+  await call(huddle.url, 'POST', '/accounts', { email: 'quin@example.org', password: PASSWORD, display_name: 'Quin' }, token);
+  await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email: 'quin@example.org' }, token);
+  const quinId = (await call(huddle.url, 'POST', '/session', { email: 'quin@example.org', password: PASSWORD })).person.id;
+  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
+  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual', duration_secs: 600, countdown_secs: 60 }, token);
+  const [a, b] = (await call(huddle.url, 'POST', breakout('/rooms'), { names: ['North', 'South'] }, token)).rooms.map((r) => r.id);
+  await call(huddle.url, 'PUT', breakout(`/assignments/${quinId}`), { breakout: a }, token);
+  await call(huddle.url, 'POST', breakout('/start'), null, token);
+
+  // Quin signs in during the round: told where and why.
+  const quin = await signIn('quin@example.org');
+  await quin.getByRole('link', { name: 'Notices' }).click();
+  await quin.getByRole('heading', { name: 'Notices : North' }).waitFor();
+  const notice = quin.locator('.notice');
+  await notice.filter({ hasText: 'Breakout rooms are running: you are in North (you were assigned to it).' }).waitFor();
+
+  await call(huddle.url, 'POST', breakout('/move'), { person_id: quinId, breakout: b }, token);
+  await notice.filter({ hasText: 'You were moved to South by Ada.' }).waitFor();
+  await quin.getByRole('heading', { name: 'Notices : South' }).waitFor();
+
+  await call(huddle.url, 'POST', breakout('/stop'), { rooms: [b] }, token);
+  await notice.filter({ hasText: 'Your room was closed: you are back in the main room.' }).waitFor();
+  await quin.getByRole('heading', { name: 'Notices', exact: true }).waitFor();
+
+  await call(huddle.url, 'POST', breakout('/move'), { person_id: quinId, breakout: a }, token);
+  await notice.filter({ hasText: 'You were moved to North by Ada.' }).waitFor();
+  // The round is shortened below its age: time is up, and the notice counts down.
+  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual', duration_secs: 1, countdown_secs: 60 }, token);
+  await notice.filter({ hasText: /^Time is up: the rooms close in (5\d|60) s\./ }).waitFor();
+  assert.equal(await notice.count(), 1, 'one notice at a time');
 });

@@ -50,6 +50,8 @@ test('in free mode participants choose their rooms', async () => {
   await panel1.getByRole('region', { name: 'Room 2' }).locator('[data-person="P1"]').waitFor();
   await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/start`, undefined, token);
   await p1.getByRole('heading', { name: 'Free choice : Room 2' }).waitFor();
+  // P2 chose nothing: told to choose.
+  await p2.locator('.notice').filter({ hasText: 'Breakout rooms started: choose a room in the Breakout rooms panel.' }).waitFor();
   // During the round P2 drags their own name into Room 1, and P1 switches with a button.
   const panel2 = p2.getByRole('region', { name: 'Breakout rooms' });
   await panel2.locator('[data-person="P2"]').dragTo(panel2.getByRole('region', { name: 'Room 1' }));

@@ -376,6 +376,33 @@ fn shortening_a_round_below_its_age_still_counts_down() {
 }
 
 #[test]
+fn a_moderator_placing_someone_is_named() {
+    let mut s = workshop(2);
+    enable(
+        &mut s,
+        BreakoutConfig {
+            mode: Mode::Free,
+            ..BreakoutConfig::default()
+        },
+    );
+    let ids = rooms(&mut s, 2);
+    let moved = run(
+        &mut s,
+        OWNER,
+        BreakoutCommand::Assign {
+            person_id: person(1),
+            breakout: Some(ids[0]),
+        },
+        0,
+    )
+    .unwrap();
+    assert!(
+        matches!(&moved[..], [Event::Assigned { by: Some(name), .. }] if name == "P0"),
+        "{moved:?}"
+    );
+}
+
+#[test]
 fn participants_move_only_as_the_settings_allow() {
     let mut s = workshop(2);
     enable(
