@@ -147,6 +147,10 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
   const [error, setError] = useState(null);
   const [count, setCount] = useState('2');
   const [text, setText] = useState('');
+  const [names, setNames] = useState('');
+  // Participants may put the read-only dashboard away (seed 002); it stays away for the visit.
+  const [hidden, setHidden] = useState(() => sessionStorage.getItem('huddle-dashboard-hidden') === '1');
+  const hide = (on) => { sessionStorage.setItem('huddle-dashboard-hidden', on ? '1' : '0'); setHidden(on); };
   const [ctaLabel, setCtaLabel] = useState('');
   const [ctaUrl, setCtaUrl] = useState('');
   const [help, setHelp] = useState(null);
@@ -223,11 +227,26 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
     ${manage && html`<div class="toolbar">
       <label>Number of rooms <input type="number" min="1" max="300" value=${count} onInput=${(e) => setCount(e.target.value)} /></label>
       <button type="button" onClick=${() => run('POST', '/rooms', { count: Number(count) })}>Create rooms</button>
-      <button type="button" onClick=${() => confirm(resetQuestion(session.people.filter((p) => p.assignment).length)) && run('POST', '/reset')} disabled=${live_}>Reset assignments</button>
+      <details class="named-rooms"><summary>Create rooms with names</summary>
+        <label for="room-names">Room names, one per line</label>
+        <textarea id="room-names" rows="4" value=${names} onInput=${(e) => setNames(e.target.value)}></textarea>
+        <button type="button" onClick=${async () => {
+          const list = names.split('\n').map((n) => n.trim()).filter(Boolean);
+          if (list.length && await run('POST', '/rooms', { names: list })) setNames('');
+        }}>Create named rooms</button>
+      </details>
+      <button type="button" onClick=${() => confirm(resetQuestion(session.people.filter((p) => p.assignment).length)) && run('POST', '/reset')}
+        disabled=${live_} aria-describedby=${live_ ? 'reset-why' : undefined}>Reset assignments</button>
+      ${live_ && html`<span class="hint" id="reset-why">Reset: stop the round first.</span>`}
       <button type="button" onClick=${() => confirm(`Delete all ${session.rooms.length} breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.`) && run('DELETE', '/rooms')}>Delete all rooms</button>
       ${live_
         ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
-        : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${!s.enabled || session.rooms.length === 0}>Start breakout rooms</button>`}
+        : !s.enabled
+          ? html`<span class="hint">Breakout rooms are off for this room.</span>
+            <button type="button" class="start" onClick=${() => run('PUT', '', { ...s, enabled: true })}>Turn on breakout rooms</button>`
+          : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${session.rooms.length === 0}
+              aria-describedby=${session.rooms.length === 0 ? 'start-why' : undefined}>Start breakout rooms</button>
+            ${session.rooms.length === 0 && html`<span class="hint" id="start-why">Start: create rooms first.</span>`}`}
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
@@ -236,7 +255,12 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
       <button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>
       ${help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
     </div>`}
-    <div class="grid">
+    ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
+    ${!(hidden && !manage) && html`<div class="grid">
+      ${live_ && html`<section class="room main-room" aria-label="Main room">
+        <h3>Main room <span class="count">${session.people.filter((p) => p.location === mainId).length} here</span></h3>
+        <ul>${session.people.filter((p) => p.location === mainId).map((p) => html`<li key=${p.person_id} class="person present" data-person=${p.display_name}><span class="name">${p.display_name}</span></li>`)}</ul>
+      </section>`}
       <${DropZone} className="room unassigned" label="Unassigned" droppable=${manage} onDrop=${(id) => assign(id, null)}>
         <h3>Unassigned</h3>
         <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${mainId} />`)}</ul>
@@ -249,6 +273,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
             return manage ? assign(id, room.id) : id === me.id && run('POST', '/join', { breakout: room.id });
           }}>
         <h3>${room.name} <span class="count">${room.present.length} here</span>
+          ${room.closed && html`<span class="closed-label">closed</span>`}
           ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="help-mark" role="img" aria-label="asks for help">✋</span>`}</h3>
         <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
         ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
@@ -258,6 +283,8 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
         </ul>`}
         <div class="room-actions">
           ${(manage || mayChoose) && room.id !== here && !room.closed && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : 'Choose'} ${room.name}</button>`}
+          ${!manage && !mayChoose && live_ && mine?.assignment === room.id && mine.location === mainId && !room.closed
+            && html`<button type="button" onClick=${() => run('POST', '/join', { breakout: room.id })}>Rejoin ${room.name}</button>`}
           ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}
           ${manage && live_ && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}
@@ -265,7 +292,7 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
           ${manage && html`<button type="button" onClick=${() => confirm(`Delete ${room.name}? Its chat, files and meetings are deleted for everyone${room.assigned.length ? `, and its ${room.assigned.length} assigned ${room.assigned.length === 1 ? 'person becomes' : 'people become'} unassigned` : ''}${room.present.length ? `; whoever is in it now goes back to the main room` : ''}.`) && run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
         </div>
       </${DropZone}>`)}
-    </div>
+    </div>`}
     ${manage && live_ && html`<form class="broadcast-form" onSubmit=${async (e) => {
         e.preventDefault();
         const cta = ctaLabel && ctaUrl ? { label: ctaLabel, url: ctaUrl } : undefined;

@@ -40,6 +40,9 @@ test('a moderator runs a breakout session for three participants', async () => {
 
   // Enable, two rooms, automatic mode.
   const panel = ada.getByRole('region', { name: 'Breakout rooms' });
+  // While breakout rooms are off, the place of Start says so and offers to turn them on.
+  await panel.getByText('Breakout rooms are off for this room.').waitFor();
+  await panel.getByRole('button', { name: 'Turn on breakout rooms' }).waitFor();
   await panel.getByText('Settings', { exact: true }).click();
   await panel.getByLabel('Breakout rooms enabled').check();
   // When participants choose, moving between rooms is part of it: shown ticked, not editable.
@@ -208,7 +211,7 @@ test('notices tell a participant where they are going and why, each replacing th
   await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email: 'quin@example.org' }, token);
   const quinId = (await call(huddle.url, 'POST', '/session', { email: 'quin@example.org', password: PASSWORD })).person.id;
   const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
-  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual', duration_secs: 600, countdown_secs: 60 }, token);
+  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual', duration_secs: 600, countdown_secs: 60, return_to_main: true }, token);
   const [a, b] = (await call(huddle.url, 'POST', breakout('/rooms'), { names: ['North', 'South'] }, token)).rooms.map((r) => r.id);
   await call(huddle.url, 'PUT', breakout(`/assignments/${quinId}`), { breakout: a }, token);
   await call(huddle.url, 'POST', breakout('/start'), null, token);
@@ -230,6 +233,25 @@ test('notices tell a participant where they are going and why, each replacing th
 
   await call(huddle.url, 'POST', breakout('/move'), { person_id: quinId, breakout: a }, token);
   await notice.filter({ hasText: 'You were moved to North by Ada.' }).waitFor();
+  await quin.getByRole('heading', { name: 'Notices : North' }).waitFor();
+
+  // Quin steps out to the main room: the dashboard's Main room group shows him there, South is
+  // marked closed, and he can rejoin North (as in Zoom).
+  const dash = quin.getByRole('region', { name: 'Breakout rooms' });
+  await dash.getByRole('button', { name: 'Return to the main room' }).click();
+  await quin.getByRole('heading', { name: 'Notices', exact: true }).waitFor();
+  await dash.getByRole('region', { name: 'Main room' }).locator('[data-person="Quin"]').waitFor();
+  await dash.getByRole('region', { name: 'South' }).getByText('closed', { exact: true }).waitFor();
+  assert.equal(await dash.getByRole('button', { name: 'Rejoin South' }).count(), 0);
+  await dash.getByRole('button', { name: 'Rejoin North' }).click();
+  await quin.getByRole('heading', { name: 'Notices : North' }).waitFor();
+  // The read-only dashboard can be put away and brought back.
+  const again = quin.getByRole('region', { name: 'Breakout rooms' });
+  await again.getByRole('button', { name: 'Hide the breakout rooms' }).click();
+  await again.getByRole('region', { name: 'North' }).waitFor({ state: 'detached' });
+  await again.getByRole('button', { name: 'Show the breakout rooms' }).click();
+  await again.getByRole('region', { name: 'North' }).waitFor();
+
   // The round is shortened below its age: time is up, and the notice counts down.
   await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual', duration_secs: 1, countdown_secs: 60 }, token);
   await notice.filter({ hasText: /^Time is up: the rooms close in (5\d|60) s\./ }).waitFor();

@@ -52,6 +52,10 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   await panel.getByLabel('Move P1 to').selectOption({ label: 'Room 1' });
   await panel.getByRole('button', { name: 'Start breakout rooms' }).click();
   await p1.getByRole('heading', { name: 'Studio : Room 1' }).waitFor();
+  // During the round, what cannot be done says why.
+  assert.equal(await panel.getByRole('button', { name: 'Reset assignments' }).isDisabled(), true);
+  await panel.getByText('Reset: stop the round first.').waitFor();
+  await panel.getByText('Import: stop the round first.').waitFor();
   await panel.getByRole('timer').filter({ hasText: /^Time left (29|30):\d\d$/ }).waitFor();
   await panel.getByRole('button', { name: 'Bring back Room 1' }).click();
   await p1.getByRole('heading', { name: 'Studio', exact: true }).waitFor();
@@ -80,6 +84,15 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   await main.getByRole('region', { name: 'Room 1' }).waitFor({ state: 'detached' });
   assert.equal(await main.getByRole('region', { name: /^Room / }).count(), 0);
   assert.equal(asked, 'Delete all 2 breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.');
+  // No rooms: Start says to create some; rooms can be created with their names at once.
+  assert.equal(await main.getByRole('button', { name: 'Start breakout rooms' }).isDisabled(), true);
+  await main.getByText('Start: create rooms first.').waitFor();
+  await main.getByText('Create rooms with names').click();
+  await main.getByLabel('Room names, one per line').fill('Red\nBlue\n');
+  await main.getByRole('button', { name: 'Create named rooms' }).click();
+  await main.getByRole('region', { name: 'Blue' }).waitFor();
+  const named = await main.locator('section.room').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  assert.deepEqual(named, ['Unassigned', 'Red', 'Blue']);
 
   // Signing out leads to the sign-in page, and the session no longer works.
   await ada.getByRole('button', { name: 'Sign out' }).click();
