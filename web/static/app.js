@@ -4,7 +4,7 @@
 import { html, render, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
 import { api, ApiError } from './api.js';
 import { Live } from './live.js';
-import { BreakoutPanel, onAnnounce, roomName, roundLive, freeMode } from './breakout.js';
+import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomName, roundLive, freeMode } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel } from './call.js';
 import { titleRoom } from './title.js';
@@ -486,12 +486,7 @@ function RoomPage({ id, me, navigate }) {
     ? html`<a class="title" href=${`/rooms/${room.parent_id}`} title="Back to the main room"
         onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${room.parent_id}`); }}>${room.title}</a>`
     : room.title;
-  return html`<main class="room-page">
-    <h1>${heading}</h1>
-    <${CallPanel} live=${live} mainId=${room.parent_id ?? room.id} me=${me}
-      canModerate=${room.role === 'owner' || room.role === 'moderator'} />
-    <div class="columns">
-      <section class="chat" aria-label="Chat">
+  const chat = html`<section class="chat" aria-label="Chat">
         <ol class="messages" ref=${list} aria-live="polite" onScroll=${(e) => { if (e.target.scrollTop === 0) loadOlder(); }}>
           ${older && html`<li class="older"><button type="button" class="link" onClick=${loadOlder}>Load earlier messages</button></li>`}
           ${messages.map((m) => html`<li key=${m.id} class=${`message ${m.kind}`}>
@@ -507,8 +502,8 @@ function RoomPage({ id, me, navigate }) {
           <button type="submit">Send</button>
           ${error && html`<p class="error" role="alert">${error.message}</p>`}
         </form>
-      </section>
-      <aside class="members" aria-label="Members">
+      </section>`;
+  const people = html`<aside class="members" aria-label="Members">
         ${room.parent_id
           ? html`<h2>In this room</h2>
             <ul>${room.people.map((p) => html`<li key=${p.person_id} data-person=${p.display_name}>${p.display_name}${p.present ? html` <span class="role">here now</span>` : ''}</li>`)}</ul>`
@@ -519,15 +514,67 @@ function RoomPage({ id, me, navigate }) {
             ${b.can_enter
               ? html`<a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a>`
               : b.name}</li>`)}</ul>`}
-      </aside>
+      </aside>`;
+  return html`<${RoomLayout} key=${room.parent_id ?? room.id} room=${room} me=${me} navigate=${navigate} heading=${heading}
+    chat=${chat} people=${people} members=${members} reload=${load} />`;
+}
+
+/** The side panel's tabs, in order; Manage only for owners and moderators. */
+const TABS = ['Chat', 'People', 'Breakout rooms', 'Content', 'Meetings', 'Manage'];
+
+/**
+ * A room page laid out around its call: a top bar that stays in view (the room's title, the
+ * round's time left, asking for help), the stage with the call, and a side panel with tabs
+ * (Chat, People, Breakout rooms, Content, Meetings, Manage). At phone width the stage is on top and
+ * the tabs are a bar at the bottom. Every tab's panel stays mounted, hidden when not chosen, so
+ * that what it listens to (the dashboard's events, chat) goes on; the chosen tab is kept for the
+ * visit, across the main room and its breakout rooms.
+ */
+function RoomLayout({ room, me, navigate, heading, chat, people, members, reload }) {
+  const mainId = room.parent_id ?? room.id;
+  const manages = room.role === 'owner' || room.role === 'moderator';
+  const b = useBreakout({ mainId, here: room.id, me, live, navigate });
+  const tabs = TABS.filter((t) => t !== 'Manage' || manages);
+  const [tab, setTabState] = useState(() => {
+    const kept = sessionStorage.getItem('huddle-tab');
+    return tabs.includes(kept) ? kept : 'Chat';
+  });
+  const choose = (t) => { sessionStorage.setItem('huddle-tab', t); setTabState(t); };
+  const onKey = (e) => {
+    // Arrow keys move between tabs, as a tab list does.
+    const i = tabs.indexOf(tab);
+    const next = e.key === 'ArrowRight' ? tabs[(i + 1) % tabs.length] : e.key === 'ArrowLeft' ? tabs[(i + tabs.length - 1) % tabs.length] : null;
+    if (next) { choose(next); document.getElementById(`tab-${next.replace(/\W+/g, '-')}`)?.focus(); }
+  };
+  const slug = (t) => t.replace(/\W+/g, '-');
+  const panel = (t, content) => html`<div role="tabpanel" id=${`panel-${slug(t)}`} aria-labelledby=${`tab-${slug(t)}`}
+      class="tab-panel" hidden=${tab !== t}>${content}</div>`;
+  return html`<main class="room-page">
+    <div class="room-bar">
+      <h1>${heading}</h1>
+      <${RoundBar} b=${b} mainId=${mainId} me=${me} />
     </div>
-    <${BreakoutPanel} key=${room.parent_id ?? room.id} mainId=${room.parent_id ?? room.id} here=${room.id} me=${me} live=${live} navigate=${navigate} />
-    <div class="columns collab">
-      <${ContentPanel} room=${room} me=${me} live=${live} />
-      <${MeetingsPanel} room=${room} me=${me} live=${live} />
+    <${HelpRequests} b=${b} navigate=${navigate} />
+    <div class=${`room-body ${tab === 'Breakout rooms' && manages ? 'wide-side' : ''}`}>
+      <section class="stage" aria-label="Stage">
+        <${CallPanel} live=${live} mainId=${mainId} me=${me} canModerate=${manages} />
+      </section>
+      <div class="side">
+        <div class="tabs" role="tablist" aria-label="Room panels" onKeyDown=${onKey}>
+          ${tabs.map((t) => html`<button type="button" role="tab" id=${`tab-${slug(t)}`} aria-controls=${`panel-${slug(t)}`}
+              aria-selected=${tab === t ? 'true' : 'false'} tabindex=${tab === t ? 0 : -1} onClick=${() => choose(t)}>
+            ${t}${t === 'Breakout rooms' && b.waitingHelp > 0 ? html` <span class="badge" aria-label=${`${b.waitingHelp} asking for help`}>${b.waitingHelp}</span>` : ''}
+          </button>`)}
+        </div>
+        ${panel('Chat', chat)}
+        ${panel('People', people)}
+        ${panel('Breakout rooms', html`<${BreakoutPanel} b=${b} mainId=${mainId} here=${room.id} me=${me} live=${live} navigate=${navigate} />`)}
+        ${panel('Content', html`<${ContentPanel} room=${room} me=${me} live=${live} />`)}
+        ${panel('Meetings', html`<${MeetingsPanel} room=${room} me=${me} live=${live} />`)}
+        ${manages && panel('Manage', html`<${InvitePanel} room=${room} live=${live} />
+          <${RoomAdmin} key=${room.id + room.name} room=${room} members=${members} me=${me} navigate=${navigate} reload=${reload} />`)}
+      </div>
     </div>
-    ${(room.role === 'owner' || room.role === 'moderator') && html`<${InvitePanel} room=${room} live=${live} />`}
-    ${(room.role === 'owner' || room.role === 'moderator') && html`<${RoomAdmin} key=${room.id + room.name} room=${room} members=${members} me=${me} navigate=${navigate} reload=${load} />`}
   </main>`;
 }
 

@@ -142,21 +142,18 @@ function DropZone({ label, droppable, onDrop, children, className }) {
   return html`<section class=${`${className} ${over ? 'over' : ''}`} aria-label=${label} ...${handlers}>${children}</section>`;
 }
 
-export function BreakoutPanel({ mainId, here, me, live, navigate }) {
+/**
+ * The breakout session of a main room as the room page needs it: the dashboard (loaded, and
+ * reloaded coalesced on the stream's breakout events), commands, the person's help request, and a
+ * participant's page following where the server says they are. The top bar, the dashboard tab and
+ * the help pop-up all read it.
+ */
+export function useBreakout({ mainId, here, me, live, navigate }) {
   const [session, setSession] = useState(null);
   const [error, setError] = useState(null);
-  const [count, setCount] = useState('2');
-  const [text, setText] = useState('');
-  const [names, setNames] = useState('');
-  // Participants may put the read-only dashboard away (seed 002); it stays away for the visit.
-  const [hidden, setHidden] = useState(() => sessionStorage.getItem('huddle-dashboard-hidden') === '1');
-  const hide = (on) => { sessionStorage.setItem('huddle-dashboard-hidden', on ? '1' : '0'); setHidden(on); };
-  const [ctaLabel, setCtaLabel] = useState('');
-  const [ctaUrl, setCtaUrl] = useState('');
   const [help, setHelp] = useState(null);
   const [later, setLater] = useState(() => new Set()); // help requests a moderator put off
   const timer = useRef(null);
-  const [docs, shareDoc] = useMainDocuments(mainId, live, session?.can_manage === true);
 
   // Answers can arrive out of order (a slow one overtaken by a newer one): only the answer to
   // the latest request is shown, or a stale one could send the page to a room its person left.
@@ -204,6 +201,48 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
   const waitingHelp = session?.can_manage ? session.help.length : 0;
   useEffect(() => { titleWaiting(waitingHelp); }, [waitingHelp]);
   useEffect(() => () => titleWaiting(0), []);
+  return { session, error, setError, load, run, help, setHelp, later, setLater, waitingHelp };
+}
+
+/**
+ * The room's top bar beside its title: the round's time left, and for a participant in a breakout
+ * room during a round, asking for help (with its state) and returning to the main room.
+ */
+export function RoundBar({ b, mainId, me }) {
+  const { session, run, help, setHelp } = b;
+  if (!session) return null;
+  const mine = session.people.find((p) => p.person_id === me.id);
+  const inBreakout = mine?.location && mine.location !== mainId;
+  const live_ = session.status !== 'idle';
+  const helping = !session.can_manage && inBreakout && live_;
+  return html`<div class="round-bar">
+    <${Countdown} session=${session} />
+    ${helping && session.settings.return_to_main && mine.role && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
+    ${helping && html`<button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>`}
+    ${helping && help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
+  </div>`;
+}
+
+/** For moderators on any page of the main room: the oldest help request not put off, as a pop-up. */
+export function HelpRequests({ b, navigate }) {
+  const { session, run, later, setLater } = b;
+  if (!session?.can_manage) return null;
+  return html`<${HelpPopup} request=${session.help.find((h) => !later.has(h.id))} rooms=${session.rooms}
+    onJoin=${async (h) => { if (await run('PATCH', `/help/${h.id}`, { action: 'accept' })) navigate(`/rooms/${h.breakout}`); }}
+    onLater=${(h) => setLater(new Set([...later, h.id]))} />`;
+}
+
+export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
+  const { session, error, setError, load, run } = b;
+  const [count, setCount] = useState('2');
+  const [text, setText] = useState('');
+  const [names, setNames] = useState('');
+  // Participants may put the read-only dashboard away (seed 002); it stays away for the visit.
+  const [hidden, setHidden] = useState(() => sessionStorage.getItem('huddle-dashboard-hidden') === '1');
+  const hide = (on) => { sessionStorage.setItem('huddle-dashboard-hidden', on ? '1' : '0'); setHidden(on); };
+  const [ctaLabel, setCtaLabel] = useState('');
+  const [ctaUrl, setCtaUrl] = useState('');
+  const [docs, shareDoc] = useMainDocuments(mainId, live, session?.can_manage === true);
 
   if (!session) return error ? html`<p class="error" role="alert">${error.message}</p>` : null;
   const manage = session.can_manage;
@@ -214,13 +253,11 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
     ? run('PUT', `/assignments/${personId}`, { breakout: room })
     : run('DELETE', `/assignments/${personId}`));
   const mine = session.people.find((p) => p.person_id === me.id);
-  const inBreakout = mine?.location && mine.location !== mainId;
   const s = session.settings;
   const mayChoose = !manage && (s.mode === 'free' || (live_ && s.free_movement));
 
   return html`<section class="breakout" aria-label="Breakout rooms">
     <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
-    <${Countdown} session=${session} />
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
     ${manage && html`<details class="settings-box"><summary>Settings</summary>
       <${Settings} session=${session} save=${(settings) => run('PUT', '', settings)} /></details>`}
@@ -250,11 +287,6 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
-    ${!manage && inBreakout && live_ && html`<div class="toolbar">
-      ${s.return_to_main && mine.role && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
-      <button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>
-      ${help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
-    </div>`}
     ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
     ${!(hidden && !manage) && html`<div class="grid">
       ${live_ && html`<section class="room main-room" aria-label="Main room">
@@ -304,9 +336,6 @@ export function BreakoutPanel({ mainId, here, me, live, navigate }) {
       <label>Button link <input type="url" value=${ctaUrl} onInput=${(e) => setCtaUrl(e.target.value)} /></label>
       <button type="submit">Broadcast</button>
     </form>`}
-    ${manage && html`<${HelpPopup} request=${session.help.find((h) => !later.has(h.id))} rooms=${session.rooms}
-      onJoin=${async (h) => { if (await run('PATCH', `/help/${h.id}`, { action: 'accept' })) navigate(`/rooms/${h.breakout}`); }}
-      onLater=${(h) => setLater(new Set([...later, h.id]))} />`}
     ${manage && session.help.length > 0 && html`<section class="help-queue" aria-label="Help requests">
       <h3>Help requests</h3>
       <ul>${session.help.map((h) => {

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, useHuddle, tab } from './harness.mjs';
 
 let huddle;
 let browser;
@@ -58,6 +58,7 @@ test('accounts, members, roles, chat history and deletion through the UI', async
   await ada.getByLabel('New room name').fill('Lab');
   await ada.getByRole('button', { name: 'Create room' }).click();
   await ada.getByRole('heading', { name: 'Lab', exact: true }).waitFor();
+  await tab(ada, 'Manage');
   const manage = ada.getByRole('region', { name: 'Manage room' });
   await manage.getByLabel('Room name').fill('Lab 2');
   await manage.getByRole('button', { name: 'Rename' }).click();
@@ -67,12 +68,16 @@ test('accounts, members, roles, chat history and deletion through the UI', async
   await manage.getByLabel('Role of the new member').selectOption('moderator');
   await manage.getByRole('button', { name: 'Add members' }).click();
   const members = ada.getByRole('complementary', { name: 'Members' });
+  await tab(ada, 'People');
   await members.getByText('Bob moderator').waitFor();
+  await tab(ada, 'Manage');
   await manage.getByRole('status').filter({ hasText: 'Added 1 member.' }).waitFor();
   await manage.getByRole('alert').filter({ hasText: /^nobody@example\.org: / }).waitFor();
   assert.equal(await manage.getByLabel('Add members by email').inputValue(), 'nobody@example.org');
   await manage.getByLabel('Role of Bob').selectOption('participant');
+  await tab(ada, 'People');
   await members.getByText('Bob participant').waitFor();
+  await tab(ada, 'Chat');
 
   // Older chat comes page by page.
   const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
@@ -88,6 +93,7 @@ test('accounts, members, roles, chat history and deletion through the UI', async
   // Bob sees the room, until Ada removes him.
   const bob = await signIn('bob@example.org');
   await bob.getByRole('link', { name: 'Lab 2' }).waitFor();
+  await tab(ada, 'Manage');
   await ada.getByRole('region', { name: 'Manage room' }).getByRole('button', { name: 'Remove Bob' }).click();
   await bob.getByRole('link', { name: 'Lab 2' }).waitFor({ state: 'detached' });
 

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
@@ -39,6 +39,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   }
 
   // Enable, two rooms, automatic mode.
+  await tab(ada, 'Breakout rooms');
   const panel = ada.getByRole('region', { name: 'Breakout rooms' });
   // While breakout rooms are off, the place of Start says so and offers to turn them on.
   await panel.getByText('Breakout rooms are off for this room.').waitFor();
@@ -66,7 +67,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   assert.ok(looks.select >= 14, `dropdown font ${looks.select}px`);
 
   // Drag P1 into Room 2; the keyboard alternative moves P2 to Room 1 and back.
-  await panel.locator('[data-person="P1"]').dragTo(room2);
+  await panel.locator('[data-person="P1"] .name').dragTo(room2);
   await room2.locator('[data-person="P1"]').waitFor();
   await panel.getByLabel('Move P2 to').selectOption({ label: 'Room 1' });
   await panel.getByRole('region', { name: 'Room 1' }).locator('[data-person="P2"]').waitFor();
@@ -118,9 +119,11 @@ test('a moderator runs a breakout session for three participants', async () => {
   await queue.getByRole('button', { name: 'Accept' }).click();
   await ada.getByRole('heading', { name: 'Workshop : Room 2' }).waitFor();
   // The room's box lists who is in it now: P1, and Ada since she came.
+  await tab(ada, 'People');
   const inRoom = ada.getByRole('complementary', { name: 'Members' });
   await inRoom.getByRole('heading', { name: 'In this room' }).waitFor();
   for (const name of ['P1', 'Ada']) await inRoom.locator(`li[data-person="${name}"]`, { hasText: 'here now' }).waitFor();
+  await tab(ada, 'Breakout rooms');
   await participants[0].getByText('A moderator is on the way.').waitFor();
   assert.equal(await ada.title(), 'Workshop : Room 2 · Huddle', 'nobody waits any more');
 
@@ -237,8 +240,9 @@ test('notices tell a participant where they are going and why, each replacing th
 
   // Quin steps out to the main room: the dashboard's Main room group shows him there, South is
   // marked closed, and he can rejoin North (as in Zoom).
+  await tab(quin, 'Breakout rooms');
   const dash = quin.getByRole('region', { name: 'Breakout rooms' });
-  await dash.getByRole('button', { name: 'Return to the main room' }).click();
+  await quin.getByRole('button', { name: 'Return to the main room' }).click();
   await quin.getByRole('heading', { name: 'Notices', exact: true }).waitFor();
   await dash.getByRole('region', { name: 'Main room' }).locator('[data-person="Quin"]').waitFor();
   await dash.getByRole('region', { name: 'South' }).getByText('closed', { exact: true }).waitFor();

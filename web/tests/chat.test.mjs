@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, watchForeignRequests, PASSWORD, useHuddle } from './harness.mjs';
+import { call, watchForeignRequests, PASSWORD, useHuddle, tab } from './harness.mjs';
 
 let huddle;
 let browser;
@@ -38,7 +38,9 @@ test('first run, sign-in and live chat between two people', async () => {
   const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
   await call(huddle.url, 'POST', '/accounts', { email: 'bob@example.org', password: PASSWORD, display_name: 'Bob' }, token);
   await call(huddle.url, 'POST', `/rooms/${roomId}/members`, { email: 'bob@example.org' }, token);
+  await tab(page, 'People');
   await page.getByRole('complementary', { name: 'Members' }).getByText('Bob').waitFor();
+  await tab(page, 'Chat');
 
   // Bob signs in elsewhere and opens the room from his list.
   const bobContext = await browser.newContext({ viewport: { width: 390, height: 844 } });

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { call, PASSWORD, signIn as signInAs, watchForeignRequests, useHuddle } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, watchForeignRequests, useHuddle, tab } from './harness.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
@@ -43,6 +43,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   const ada = await signInAs(browser, huddle.url, 'ada@example.org');
   const foreign = watchForeignRequests(ada, huddle.url);
   await ada.getByRole('link', { name: 'Workshop' }).click();
+  await tab(ada, 'Content');
   const content = ada.getByRole('region', { name: 'Content' });
   await content.getByText('Nothing here yet.').waitFor();
 
@@ -72,6 +73,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await content.getByText('shared with 1 room').waitFor();
 
   // A CSV with problems on several rows: every one is listed, nothing changes.
+  await tab(ada, 'Breakout rooms');
   const dashboard = ada.getByRole('region', { name: 'Breakout rooms' });
   const csvInput = dashboard.getByLabel('Import a CSV file of assignments');
   await csvInput.setInputFiles({
@@ -101,8 +103,11 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await shelf.locator('[data-doc="slides <b>.pdf"]').dragTo(groupA);
   await groupA.getByRole('list', { name: 'Documents shared with Group A' }).getByText('slides <b>.pdf').waitFor();
   await shelf.getByRole('button', { name: 'Share Reading list with all rooms' }).click();
+  await tab(ada, 'Content');
   await content.getByText('shared with 2 rooms').waitFor();
+  await tab(ada, 'Breakout rooms');
   await dashboard.getByRole('region', { name: 'Room 1' }).getByRole('button', { name: 'Stop sharing Reading list with Room 1' }).click();
+  await tab(ada, 'Content');
   await content.getByText('shared with 1 room').nth(1).waitFor();
 
   // Gus follows the emailed link, not signed in, and joins as a guest.
@@ -117,6 +122,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   assert.equal(await gus.getByRole('link', { name: 'Workshop : Group A' }).count(), 0, 'no way into the main room');
   // Only that room: the main room is not found; what was shared with Group A is here, the agenda
   // shared with Room 1 is not.
+  await tab(gus, 'Content');
   const gusContent = gus.getByRole('region', { name: 'Content' });
   await gusContent.getByRole('link', { name: 'slides <b>.pdf' }).waitFor();
   await gusContent.getByRole('link', { name: 'Reading list' }).waitFor();
@@ -135,6 +141,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await content.getByRole('link', { name: 'findings.txt' }).waitFor();
 
   // Gus schedules a meeting in this room and downloads its .ics.
+  await tab(gus, 'Meetings');
   const meetings = gus.getByRole('region', { name: 'Meetings' });
   await meetings.getByLabel('Meeting title').fill('Wrap-up');
   // A week from now, in the browser's local time as a datetime-local field takes it.
@@ -151,6 +158,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   assert.match(calendar, /LOCATION:Workshop : Group A/);
 
   // Ada invites Zoe to the main room, sees the email sent, and revokes the invitation.
+  await tab(ada, 'Manage');
   const invitations = ada.getByRole('region', { name: 'Invitations' });
   await invitations.getByLabel('Email addresses').fill('zoe@elsewhere.org');
   await invitations.getByRole('button', { name: 'Send invitations' }).click();
@@ -169,6 +177,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await stranger.getByText('this invitation was withdrawn').waitFor();
 
   // Scheduling a meeting in the main room can turn its breakout rooms on (seed 001).
+  await tab(ada, 'Meetings');
   const adaMeetings = ada.getByRole('region', { name: 'Meetings' });
   await adaMeetings.getByLabel('Meeting title').fill('Kick-off');
   await adaMeetings.getByLabel('Starts').fill(local);
@@ -193,6 +202,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
 
   // Deleting content asks first, saying who loses it; "no" keeps it.
   let asked = '';
+  await tab(ada, 'Content');
   ada.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
   await content.getByRole('button', { name: 'Delete agenda.txt' }).click();
   assert.equal(asked, 'Delete agenda.txt? It is gone for everyone in this room and the 1 breakout room it is shared with.');

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
 
 let huddle;
 let browser;
@@ -26,6 +26,7 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   const p1 = await signIn('p1@example.org');
   await p1.getByRole('link', { name: 'Studio' }).click();
   await ada.getByRole('link', { name: 'Studio' }).click();
+  await tab(ada, 'Breakout rooms');
   const panel = ada.getByRole('region', { name: 'Breakout rooms' });
   await panel.getByLabel('Number of rooms').fill('3');
   await panel.getByRole('button', { name: 'Create rooms' }).click();
@@ -56,7 +57,7 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   assert.equal(await panel.getByRole('button', { name: 'Reset assignments' }).isDisabled(), true);
   await panel.getByText('Reset: stop the round first.').waitFor();
   await panel.getByText('Import: stop the round first.').waitFor();
-  await panel.getByRole('timer').filter({ hasText: /^Time left (29|30):\d\d$/ }).waitFor();
+  await ada.getByRole('timer').filter({ hasText: /^Time left (29|30):\d\d$/ }).waitFor();
   await panel.getByRole('button', { name: 'Bring back Room 1' }).click();
   await p1.getByRole('heading', { name: 'Studio', exact: true }).waitFor();
 

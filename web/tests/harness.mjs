@@ -120,3 +120,10 @@ export function useHuddle(set, extraArgs = []) {
     await huddle?.stop();
   });
 }
+
+/** Opens a tab of the room page's side panel (Chat, People, Breakout rooms, Content, Meetings,
+ * Manage); the choice is kept for the page's visit, across rooms. */
+export async function tab(page, name) {
+  const button = page.getByRole('tab', { name: new RegExp(`^${name}`) });
+  if ((await button.getAttribute('aria-selected')) !== 'true') await button.click();
+}

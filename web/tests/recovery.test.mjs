@@ -3,7 +3,7 @@
 // back by itself, and keeps working (a broadcast after the restart reaches everyone).
 
 import { test } from 'node:test';
-import { call, PASSWORD, signIn as signInAs, useHuddle } from './harness.mjs';
+import { call, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
 
 let huddle;
 let browser;
@@ -28,6 +28,7 @@ async function arrange(name, mode) {
 async function openRoom(page, name) {
   await page.getByRole('link', { name, exact: true }).click();
   await page.getByRole('heading', { name, exact: true }).waitFor();
+  await tab(page, 'Breakout rooms');
 }
 
 test('setup', async () => {
@@ -54,7 +55,7 @@ test('in free mode participants choose their rooms', async () => {
   await p2.locator('.notice').filter({ hasText: 'Breakout rooms started: choose a room in the Breakout rooms panel.' }).waitFor();
   // During the round P2 drags their own name into Room 1, and P1 switches with a button.
   const panel2 = p2.getByRole('region', { name: 'Breakout rooms' });
-  await panel2.locator('[data-person="P2"]').dragTo(panel2.getByRole('region', { name: 'Room 1' }));
+  await panel2.getByRole('region', { name: 'Unassigned' }).locator('[data-person="P2"] .name').dragTo(panel2.getByRole('region', { name: 'Room 1' }));
   await p2.getByRole('heading', { name: 'Free choice : Room 1' }).waitFor();
   await p1.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: 'Choose Room 1' }).click();
   await p1.getByRole('heading', { name: 'Free choice : Room 1' }).waitFor();
@@ -75,6 +76,7 @@ test('every page recovers by itself when the server restarts mid-round', async (
   await ada.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: 'Start breakout rooms' }).click();
   for (const page of [p1, p2]) await page.getByRole('heading', { name: /^Resilient : Room [12]$/ }).waitFor();
   // A draft being typed survives the outage.
+  await tab(p1, 'Chat');
   await p1.getByLabel('Message').fill('typed during the outage');
 
   await huddle.restart();
