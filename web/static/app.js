@@ -263,7 +263,7 @@ function AccountsPage() {
     <section aria-label="All accounts">
       <label>Search accounts <input type="search" value=${search} onInput=${(e) => setSearch(e.target.value)} /></label>
       <table class="accounts">
-        <thead><tr><th>Name</th><th>Email</th><th>Administrator</th><th></th></tr></thead>
+        <thead><tr><th>Name</th><th>Email</th><th>Administrator</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody>${accounts.map((a) => html`<tr key=${a.id} data-email=${a.email}>
           <td>${a.display_name}</td><td>${a.email}</td><td>${a.is_admin ? 'yes' : ''}</td>
           <td><button type="button" onClick=${() => reset(a)}>Reset password for ${a.display_name}</button></td>
