@@ -6,9 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { call, PASSWORD, tab, useHuddle } from './harness.mjs';
+import { call, emailedLink, PASSWORD, tab, useHuddle } from './harness.mjs';
 
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 let huddle;
@@ -22,20 +20,6 @@ async function violations(page, what) {
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${what}: ${v.id} (${v.impact}) — ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
-}
-
-/** The invitation link in the newest email to `to` in Huddle's outbox folder. */
-async function emailedLink(to) {
-  const dir = join(huddle.dataDir, 'outbox');
-  for (let i = 0; i < 200; i += 1) {
-    let files = [];
-    try { files = readdirSync(dir); } catch { files = []; }
-    const texts = files.map((f) => readFileSync(join(dir, f), 'utf8')).filter((t) => t.includes(`To: ${to}`));
-    const match = texts.at(-1)?.replace(/=\r?\n/g, '').match(/\/invite\/[A-Za-z0-9_-]+/);
-    if (match) return match[0];
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no email to ${to}`);
 }
 
 async function page(viewport = { width: 1280, height: 900 }) {
@@ -98,7 +82,7 @@ test('no serious or critical accessibility violations on any kind of page', asyn
   found.push(...await violations(phone, 'breakout room on a phone'));
 
   const guest = await page({ width: 390, height: 844 });
-  await guest.goto(`${huddle.url}${await emailedLink('gail@example.org')}`);
+  await guest.goto(`${huddle.url}${await emailedLink(huddle, 'gail@example.org')}`);
   await guest.getByRole('button', { name: 'Join as a guest' }).waitFor();
   found.push(...await violations(guest, 'invitation'));
 

@@ -7,31 +7,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { call, PASSWORD, signIn as signInAs, watchForeignRequests, useHuddle, tab } from './harness.mjs';
+import { mkdirSync } from 'node:fs';
+import { call, PASSWORD, signIn as signInAs, watchForeignRequests, useHuddle, tab, emailedLink } from './harness.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
 let browser;
 useHuddle((h, b) => { huddle = h; browser = b; });
-
-/** The link in the newest email to `to` in Huddle's outbox folder (no SMTP server configured). */
-async function emailedLink(to) {
-  const dir = join(huddle.dataDir, 'outbox');
-  for (let i = 0; i < 200; i += 1) {
-    let files = [];
-    try { files = readdirSync(dir); } catch { files = []; }
-    const texts = files.map((f) => readFileSync(join(dir, f), 'utf8')).filter((t) => t.includes(`To: ${to}`));
-    if (texts.length > 0) {
-      const text = texts[texts.length - 1].replace(/=\r?\n/g, '');
-      const match = text.match(/\/invite\/[A-Za-z0-9_-]+/);
-      if (match) return match[0];
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no email to ${to}`);
-}
 
 test('content, CSV pre-assignment, a guest by invitation, promote and meetings', async () => {
   await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
@@ -111,7 +93,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await content.getByText('shared with 1 room').nth(1).waitFor();
 
   // Gus follows the emailed link, not signed in, and joins as a guest.
-  const link = await emailedLink('gus@elsewhere.org');
+  const link = await emailedLink(huddle, 'gus@elsewhere.org');
   const guestContext = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const gus = await guestContext.newPage();
   await gus.goto(`${huddle.url}${link}`);
@@ -171,7 +153,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   }
   await invitations.getByRole('button', { name: 'Revoke zoe@elsewhere.org' }).click();
   await zoe.locator('td.state', { hasText: 'revoked' }).waitFor();
-  const zoeLink = await emailedLink('zoe@elsewhere.org');
+  const zoeLink = await emailedLink(huddle, 'zoe@elsewhere.org');
   const stranger = await (await browser.newContext()).newPage();
   await stranger.goto(`${huddle.url}${zoeLink}`);
   await stranger.getByText('this invitation was withdrawn').waitFor();
@@ -220,7 +202,7 @@ test('an account holder follows an invitation, signs in on the way, and joins', 
   const room = await call(huddle.url, 'POST', '/rooms', { name: 'Studio' }, token);
   const [breakout] = (await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/rooms`, { names: ['Corner'] }, token)).rooms;
   await call(huddle.url, 'POST', `/rooms/${breakout.id}/invitations`, { emails: ['pia@example.org'] }, token);
-  const link = await emailedLink('pia@example.org');
+  const link = await emailedLink(huddle, 'pia@example.org');
 
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${huddle.url}${link}`);

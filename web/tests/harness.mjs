@@ -2,7 +2,7 @@
 // Debian's Chromium driven by Playwright. Build the binary first (`cargo build` or `cargo test`).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,4 +126,19 @@ export function useHuddle(set, extraArgs = []) {
 export async function tab(page, name) {
   const button = page.getByRole('tab', { name: new RegExp(`^${name}`) });
   if ((await button.getAttribute('aria-selected')) !== 'true') await button.click();
+}
+
+/** The invitation link in the newest email to `to` in Huddle's outbox folder (no SMTP server is
+ * configured, so Huddle writes its emails there). */
+export async function emailedLink(huddle, to) {
+  const dir = join(huddle.dataDir, 'outbox');
+  for (let i = 0; i < 200; i += 1) {
+    let files = [];
+    try { files = readdirSync(dir); } catch { files = []; }
+    const texts = files.map((f) => readFileSync(join(dir, f), 'utf8')).filter((t) => t.includes(`To: ${to}`));
+    const match = texts.at(-1)?.replace(/=\r?\n/g, '').match(/\/invite\/[A-Za-z0-9_-]+/);
+    if (match) return match[0];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no email to ${to}`);
 }
