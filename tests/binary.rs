@@ -263,11 +263,13 @@ async fn nothing_acknowledged_is_lost_on_sigkill() {
     assert!(posted["seq"].as_u64().unwrap() > acknowledged.len() as u64);
 }
 
-#[tokio::test]
-async fn json_logs_are_one_object_per_line() {
+/// Runs `huddle serve` with `args` until it serves, stops it with SIGTERM, and returns what it
+/// logged (stderr, a pipe).
+async fn logs_of(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+        .arg("serve")
+        .args(args)
         .env("HUDDLE_DATA_DIR", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -283,6 +285,7 @@ async fn json_logs_are_one_object_per_line() {
         .unwrap()
         .to_owned();
     std::thread::spawn(move || for _ in stdout {});
+    // Up and serving (its signal handlers too) before it is asked to stop.
     let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let pid = child.id().to_string();
@@ -294,7 +297,12 @@ async fn json_logs_are_one_object_per_line() {
             .success()
     );
     let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let stderr = logs_of(&["--bind", "127.0.0.1:0", "--log-format", "json"]).await;
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(!lines.is_empty(), "some log lines");
     for line in lines {
@@ -500,43 +508,7 @@ async fn uploads_and_undelivered_invitations_survive_sigkill() {
 
 #[tokio::test]
 async fn text_logs_carry_no_colour_codes_into_a_pipe() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--media-bind",
-            "127.0.0.1:0",
-        ])
-        .env("HUDDLE_DATA_DIR", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = stdout
-        .next()
-        .unwrap()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_owned();
-    std::thread::spawn(move || for _ in stdout {});
-    // Up and serving (its signal handlers too) before it is asked to stop.
-    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
+    let stderr = logs_of(&["--bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"]).await;
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(
         !stderr.contains('\u{1b}'),
