@@ -396,7 +396,7 @@ async fn a_running_breakout_session_survives_sigkill() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Blue", "Red"]);
+    assert_eq!(names, ["Red", "Blue"], "creation order survived");
     let pat_after = after["people"]
         .as_array()
         .unwrap()
