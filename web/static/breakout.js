@@ -116,20 +116,65 @@ function Settings({ session, save }) {
   </form>`;
 }
 
+/** The person whose Move button gets the focus when their name is drawn again (after a move it
+ * stands in another room's card: the keyboard user stays on the person they moved). */
+let focusAfterMove = null;
+
 function Person({ person, rooms, manage, mine, assign, here }) {
   const present = person.location === here;
   const onDragStart = (e) => e.dataTransfer.setData('text/plain', person.person_id);
-  // Moderators drag anyone; a participant who may choose drags their own name.
+  const move = useRef(null);
+  useEffect(() => {
+    // Only once the name stands where it was moved to (not in the old card before the reload).
+    if (focusAfterMove?.id === person.person_id && focusAfterMove.to === (person.assignment ?? null) && move.current) {
+      focusAfterMove = null;
+      move.current.focus();
+    }
+  });
+  // Moderators drag anyone; a participant who may choose drags their own name. The keyboard way
+  // is the Move menu, confirmed with Enter.
   return html`<li class=${`person ${person.location ? 'online' : 'offline'} ${present ? 'present' : ''}`}
       draggable=${manage || mine} onDragStart=${onDragStart} data-person=${person.display_name}>
     <span class="name">${person.display_name}</span>
     ${person.location && html`<span class="dot" title="connected"></span>`}
-    ${manage && html`<select aria-label=${`Move ${person.display_name} to`} value=${person.assignment ?? ''}
-        onChange=${(e) => assign(person.person_id, e.target.value || null)}>
-      <option value="">Unassigned</option>
-      ${rooms.map((r) => html`<option value=${r.id}>${r.name}</option>`)}
-    </select>`}
+    ${manage && html`<${MoveMenu} button=${move} person=${person} rooms=${rooms}
+      onMove=${(room) => { focusAfterMove = { id: person.person_id, to: room }; assign(person.person_id, room, person.display_name); }} />`}
   </li>`;
+}
+
+/**
+ * "Move NAME": a menu of the places a person can be put (unassigned, or a room). Arrow keys,
+ * Home and End move through it, Enter or Space confirms, Escape closes it without a change; the
+ * focus goes back to the button.
+ */
+function MoveMenu({ button, person, rooms, onMove }) {
+  const [open, setOpen] = useState(false);
+  const items = [{ id: null, name: 'Unassigned' }, ...rooms.map((r) => ({ id: r.id, name: r.name }))];
+  const current = Math.max(0, items.findIndex((i) => i.id === (person.assignment ?? null)));
+  const [at, setAt] = useState(current);
+  const list = useRef(null);
+  useEffect(() => {
+    if (open) list.current?.querySelectorAll('[role="menuitemradio"]')[at]?.focus();
+  }, [open, at]);
+  const close = () => { setOpen(false); button.current?.focus(); };
+  const choose = (i) => {
+    setOpen(false);
+    if (items[i].id !== (person.assignment ?? null)) onMove(items[i].id);
+    else button.current?.focus();
+  };
+  const onKey = (e) => {
+    const last = items.length - 1;
+    const next = { ArrowDown: at === last ? 0 : at + 1, ArrowUp: at === 0 ? last : at - 1, Home: 0, End: last }[e.key];
+    if (next !== undefined) { e.preventDefault(); setAt(next); } else if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); choose(at); } else if (e.key === 'Escape' || e.key === 'Tab') { e.preventDefault(); close(); }
+  };
+  return html`<span class="move">
+    <button type="button" class="link" ref=${button} aria-haspopup="menu" aria-expanded=${open ? 'true' : 'false'}
+      aria-label=${`Move ${person.display_name}`} onClick=${() => { setAt(current); setOpen(!open); }}>Move</button>
+    ${open && html`<ul class="menu" role="menu" aria-label=${`Move ${person.display_name} to`} ref=${list} onKeyDown=${onKey}>
+      ${items.map((item, i) => html`<li key=${item.id ?? 'none'} role="menuitemradio" tabindex="-1"
+          aria-checked=${i === current ? 'true' : 'false'} onClick=${() => choose(i)}>${item.name}</li>`)}
+    </ul>`}
+  </span>`;
 }
 
 function DropZone({ label, droppable, onDrop, children, className }) {
@@ -237,6 +282,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   const [count, setCount] = useState('2');
   const [text, setText] = useState('');
   const [names, setNames] = useState('');
+  const [said, setSaid] = useState(''); // what the last move did, for screen readers
   // Participants may put the read-only dashboard away (seed 002); it stays away for the visit.
   const [hidden, setHidden] = useState(() => sessionStorage.getItem('huddle-dashboard-hidden') === '1');
   const hide = (on) => { sessionStorage.setItem('huddle-dashboard-hidden', on ? '1' : '0'); setHidden(on); };
@@ -249,9 +295,17 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   if (!manage && !session.settings.enabled && session.rooms.length === 0) return null;
   const live_ = session.status !== 'idle';
   const people = session.people.filter((p) => p.role !== 'owner' && p.role !== 'moderator' || p.assignment);
-  const assign = (personId, room) => (room
-    ? run('PUT', `/assignments/${personId}`, { breakout: room })
-    : run('DELETE', `/assignments/${personId}`));
+  const assign = async (personId, room, name) => {
+    const done = await (room
+      ? run('PUT', `/assignments/${personId}`, { breakout: room })
+      : run('DELETE', `/assignments/${personId}`));
+    const who = name ?? session.people.find((p) => p.person_id === personId)?.display_name;
+    if (done && who) {
+      const where = room ? session.rooms.find((r) => r.id === room)?.name : null;
+      setSaid(where ? `${who} is now in ${where}.` : `${who} is now unassigned.`);
+    }
+    return done;
+  };
   const mine = session.people.find((p) => p.person_id === me.id);
   const s = session.settings;
   const mayChoose = !manage && (s.mode === 'free' || (live_ && s.free_movement));
@@ -259,6 +313,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   return html`<section class="breakout" aria-label="Breakout rooms">
     <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    <p class="visually-hidden" aria-live="polite" data-said>${said}</p>
     ${manage && html`<details class="settings-box"><summary>Settings</summary>
       <${Settings} session=${session} save=${(settings) => run('PUT', '', settings)} /></details>`}
     ${manage && html`<div class="toolbar">

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { call, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
+import { call, moveWithKeys, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
@@ -61,7 +61,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   // The page itself has no card border (a class clash drew one), and dropdowns use the page's font.
   const looks = await ada.evaluate(() => ({
     border: getComputedStyle(document.querySelector('main')).borderTopWidth,
-    select: parseFloat(getComputedStyle(document.querySelector('.person select')).fontSize),
+    select: parseFloat(getComputedStyle(document.querySelector('.settings select')).fontSize),
   }));
   assert.equal(looks.border, '0px');
   assert.ok(looks.select >= 14, `dropdown font ${looks.select}px`);
@@ -69,9 +69,19 @@ test('a moderator runs a breakout session for three participants', async () => {
   // Drag P1 into Room 2; the keyboard alternative moves P2 to Room 1 and back.
   await panel.locator('[data-person="P1"] .name').dragTo(room2);
   await room2.locator('[data-person="P1"]').waitFor();
-  await panel.getByLabel('Move P2 to').selectOption({ label: 'Room 1' });
+  // The keyboard way: P2's Move menu, arrow keys, Enter. Focus stays on P2 (now in Room 1's card),
+  // and the move is announced; Escape closes the menu without a change.
+  await moveWithKeys(ada, panel, 'P2', 'Room 1');
   await panel.getByRole('region', { name: 'Room 1' }).locator('[data-person="P2"]').waitFor();
-  await panel.getByLabel('Move P2 to').selectOption({ label: 'Unassigned' });
+  for (let i = 0; i < 50 && (await ada.evaluate(() => document.activeElement?.getAttribute('aria-label'))) !== 'Move P2'; i++) await ada.waitForTimeout(50);
+  assert.equal(await ada.evaluate(() => document.activeElement?.closest('[data-person]')?.dataset.person), 'P2');
+  assert.equal(await panel.locator('[data-said]').textContent(), 'P2 is now in Room 1.');
+  await ada.keyboard.press('Enter');
+  await ada.keyboard.press('ArrowDown');
+  await ada.keyboard.press('Escape');
+  await panel.getByRole('menu').waitFor({ state: 'detached' });
+  await panel.getByRole('region', { name: 'Room 1' }).locator('[data-person="P2"]').waitFor();
+  await moveWithKeys(ada, panel, 'P2', 'Unassigned');
   await panel.getByRole('region', { name: 'Unassigned' }).locator('[data-person="P2"]').waitFor();
   if (SHOTS) {
     mkdirSync(SHOTS, { recursive: true });

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
+import { call, moveWithKeys, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
 
 let huddle;
 let browser;
@@ -50,12 +50,12 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   await panel.getByRole('region', { name: 'Quiet room' }).waitFor({ state: 'detached' });
 
   // P1 into Room 1, start: the countdown shows; bring Room 1 back: P1 is in the main room again.
-  await panel.getByLabel('Move P1 to').selectOption({ label: 'Room 1' });
+  await moveWithKeys(ada, panel, 'P1', 'Room 1');
   await panel.getByRole('button', { name: 'Start breakout rooms' }).click();
   await p1.getByRole('heading', { name: 'Studio : Room 1' }).waitFor();
   // During the round, what cannot be done says why.
-  assert.equal(await panel.getByRole('button', { name: 'Reset assignments' }).isDisabled(), true);
   await panel.getByText('Reset: stop the round first.').waitFor();
+  assert.equal(await panel.getByRole('button', { name: 'Reset assignments' }).isDisabled(), true);
   await panel.getByText('Import: stop the round first.').waitFor();
   await ada.getByRole('timer').filter({ hasText: /^Time left (29|30):\d\d$/ }).waitFor();
   await panel.getByRole('button', { name: 'Bring back Room 1' }).click();
@@ -86,8 +86,8 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   assert.equal(await main.getByRole('region', { name: /^Room / }).count(), 0);
   assert.equal(asked, 'Delete all 2 breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.');
   // No rooms: Start says to create some; rooms can be created with their names at once.
-  assert.equal(await main.getByRole('button', { name: 'Start breakout rooms' }).isDisabled(), true);
   await main.getByText('Start: create rooms first.').waitFor();
+  assert.equal(await main.getByRole('button', { name: 'Start breakout rooms' }).isDisabled(), true);
   await main.getByText('Create rooms with names').click();
   await main.getByLabel('Room names, one per line').fill('Red\nBlue\n');
   await main.getByRole('button', { name: 'Create named rooms' }).click();

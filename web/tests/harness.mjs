@@ -142,3 +142,22 @@ export async function emailedLink(huddle, to) {
   }
   throw new Error(`no email to ${to}`);
 }
+
+/** Moves a person on the dashboard with the keyboard alone: their Move button, Enter, arrow keys
+ * to `place` ("Unassigned" or a room's name), Enter. */
+export async function moveWithKeys(page, dashboard, name, place) {
+  await dashboard.getByRole('button', { name: `Move ${name}`, exact: true }).focus();
+  await page.keyboard.press('Enter');
+  const menu = dashboard.getByRole('menu', { name: `Move ${name} to` });
+  await menu.waitFor();
+  const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim());
+  await page.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitemradio');
+  for (let i = 0; i < 50 && (await focused()) !== place; i++) {
+    // One key at a time, each waited for, as a person watching the menu would.
+    const before = await focused();
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction((was) => document.activeElement?.textContent?.trim() !== was, before);
+  }
+  await page.keyboard.press('Enter');
+  await menu.waitFor({ state: 'detached' });
+}
