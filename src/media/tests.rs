@@ -137,16 +137,20 @@ impl World {
             sdp: offer,
             state,
         });
-        let answer = self
-            .signals
-            .iter()
-            .rev()
-            .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
-            .map(|s| serde_json::from_str::<serde_json::Value>(&s.frame).unwrap())
-            .expect("an answer");
+        let answer = self.answer_for(person);
         self.clients[i]
             .answer(answer["sdp"].as_str().unwrap())
             .unwrap();
+    }
+
+    /// The last `call_answer` a person was sent.
+    fn answer_for(&self, person: PersonId) -> serde_json::Value {
+        self.signals
+            .iter()
+            .rev()
+            .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
+            .map(|s| serde_json::from_str(&s.frame).unwrap())
+            .expect("an answer")
     }
 
     fn move_to(&mut self, moves: &[(usize, RoomId)]) {
@@ -330,13 +334,7 @@ fn an_ice_restart_keeps_the_call_across_a_new_address() {
         person,
         sdp: offer,
     });
-    let answer = w
-        .signals
-        .iter()
-        .rev()
-        .find(|s| s.person == person && s.frame.contains("\"call_answer\""))
-        .map(|s| serde_json::from_str::<serde_json::Value>(&s.frame).unwrap())
-        .expect("an answer");
+    let answer = w.answer_for(person);
     assert_eq!(answer["restart"], true);
     assert_eq!(answer["call_id"].as_u64(), Some(call_id), "the same call");
     w.clients[0]
