@@ -370,6 +370,9 @@ const PLACE_EVENTS = new Set(['assigned', 'located', 'connected', 'disconnected'
 
 /** The room page's room as last loaded (the app's event handler asks where the person is). */
 let currentRoom = null;
+/** The last breakout room this page showed: when rooms are brought back, the page may already be
+ * on its way to the main room, and the notice must still say which room closed. */
+let lastBreakout = null;
 
 function RoomPage({ id, me, navigate }) {
   const [room, setRoom] = useState(null);
@@ -391,7 +394,11 @@ function RoomPage({ id, me, navigate }) {
         api('GET', `/rooms/${id}/members`),
       ]);
       setRoom(r);
-      currentRoom = r;
+      // A page already left may still be loading: only the page on screen says where we are.
+      if (location.pathname === `/rooms/${id}`) {
+        currentRoom = r;
+        if (r.parent_id) lastBreakout = r;
+      }
       setMessages(page.messages.reverse());
       setOlder(page.next_cursor);
       setMembers(m.members);
@@ -403,7 +410,11 @@ function RoomPage({ id, me, navigate }) {
     try {
       const r = await api('GET', `/rooms/${id}`);
       setRoom(r);
-      currentRoom = r;
+      // A page already left may still be loading: only the page on screen says where we are.
+      if (location.pathname === `/rooms/${id}`) {
+        currentRoom = r;
+        if (r.parent_id) lastBreakout = r;
+      }
     } catch {
       // Moved out of this room: the breakout panel takes the page where the person is now.
     }
@@ -619,10 +630,10 @@ function App() {
       const name = event.breakout ? roomName(event.breakout) ?? 'another room' : null;
       if (!roundLive()) setNotice(name ? `${event.by} assigned you to ${name}.` : `${event.by} took you out of your breakout room.`);
       else setNotice(name ? `You were moved to ${name} by ${event.by}.` : `You were moved to the main room by ${event.by}.`);
-    } else if (event.type === 'rooms_brought_back' && here && event.rooms?.includes(here.id) && !manages) {
-      setNotice(here.can_open_main
+    } else if (event.type === 'rooms_brought_back' && lastBreakout && event.rooms?.includes(lastBreakout.id) && !manages) {
+      setNotice(lastBreakout.can_open_main
         ? 'Your room was closed: you are back in the main room.'
-        : `${here.name} was closed for this round: you stay in it.`);
+        : `${lastBreakout.name} was closed for this round: you stay in it.`);
     } else if (event.type === 'breakout_stopped') {
       setBanner(null);
       if (here?.parent_id === event.room && !here.can_open_main) {
