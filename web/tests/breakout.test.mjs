@@ -77,6 +77,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   assert.equal(await ada.evaluate(() => document.activeElement?.closest('[data-person]')?.dataset.person), 'P2');
   assert.equal(await panel.locator('[data-said]').textContent(), 'P2 is now in Room 1.');
   await ada.keyboard.press('Enter');
+  await ada.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitemradio');
   await ada.keyboard.press('ArrowDown');
   await ada.keyboard.press('Escape');
   await panel.getByRole('menu').waitFor({ state: 'detached' });
