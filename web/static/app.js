@@ -493,10 +493,6 @@ function RoomPage({ id, me, navigate }) {
 
   if (missing) return html`<main><h1>Room not found</h1><p><a href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Back to my rooms</a></p></main>`;
   if (!room) return html`<main><p>Loading…</p></main>`;
-  const heading = room.parent_id && room.can_open_main
-    ? html`<a class="title" href=${`/rooms/${room.parent_id}`} title="Back to the main room"
-        onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${room.parent_id}`); }}>${room.title}</a>`
-    : room.title;
   const chat = html`<section class="chat" aria-label="Chat">
         <ol class="messages" ref=${list} aria-live="polite" onScroll=${(e) => { if (e.target.scrollTop === 0) loadOlder(); }}>
           ${older && html`<li class="older"><button type="button" class="link" onClick=${loadOlder}>Load earlier messages</button></li>`}
@@ -526,7 +522,7 @@ function RoomPage({ id, me, navigate }) {
               ? html`<a href=${`/rooms/${b.id}`} onClick=${(e) => { e.preventDefault(); navigate(`/rooms/${b.id}`); }}>${b.name}</a>`
               : b.name}</li>`)}</ul>`}
       </aside>`;
-  return html`<${RoomLayout} key=${room.parent_id ?? room.id} room=${room} me=${me} navigate=${navigate} heading=${heading}
+  return html`<${RoomLayout} key=${room.parent_id ?? room.id} room=${room} me=${me} navigate=${navigate}
     chat=${chat} people=${people} members=${members} reload=${load} />`;
 }
 
@@ -541,10 +537,24 @@ const TABS = ['Chat', 'People', 'Breakout rooms', 'Content', 'Meetings', 'Manage
  * that what it listens to (the dashboard's events, chat) goes on; the chosen tab is kept for the
  * visit, across the main room and its breakout rooms.
  */
-function RoomLayout({ room, me, navigate, heading, chat, people, members, reload }) {
+function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
   const mainId = room.parent_id ?? room.id;
   const manages = room.role === 'owner' || room.role === 'moderator';
   const b = useBreakout({ mainId, here: room.id, me, live, navigate });
+  // A breakout room's title leads to its main room (seed 000). Someone who is in this room during a
+  // round leaves it on the way (their call goes with them); a participant may only when the
+  // settings let them return, and otherwise the title is no link.
+  const located = b.session && b.session.status !== 'idle'
+    && b.session.people.find((p) => p.person_id === me.id)?.location === room.id;
+  const mayLeave = manages || b.session?.settings.return_to_main;
+  const toMain = async (e) => {
+    e.preventDefault();
+    if (located && !(await b.run('POST', '/leave'))) return;
+    navigate(`/rooms/${mainId}`);
+  };
+  const heading = room.parent_id && room.can_open_main && (!located || mayLeave)
+    ? html`<a class="title" href=${`/rooms/${mainId}`} title="Back to the main room" onClick=${toMain}>${room.title}</a>`
+    : room.title;
   const tabs = TABS.filter((t) => t !== 'Manage' || manages);
   const [tab, setTabState] = useState(() => {
     const kept = sessionStorage.getItem('huddle-tab');
@@ -566,6 +576,7 @@ function RoomLayout({ room, me, navigate, heading, chat, people, members, reload
       <${RoundBar} b=${b} mainId=${mainId} me=${me} />
     </div>
     <${HelpRequests} b=${b} navigate=${navigate} />
+    <p class="visually-hidden" aria-live="polite" data-said>${b.said}</p>
     <div class=${`room-body ${tab === 'Breakout rooms' && manages ? 'wide-side' : ''}`}>
       <section class="stage" aria-label="Stage">
         <${CallPanel} live=${live} mainId=${mainId} me=${me} canModerate=${manages} />
@@ -622,7 +633,7 @@ function App() {
     const here = location.pathname === `/rooms/${currentRoom?.id}` ? currentRoom : null;
     const manages = here?.role === 'owner' || here?.role === 'moderator';
     if (event.type === 'breakout_started' && event.your_room) {
-      setNotice(`Breakout rooms started: you are now in ${event.your_room.title}.`);
+      setNotice(`Breakout rooms started: you are now in ${event.your_room.name}.`);
       navigate(`/rooms/${event.your_room.id}`);
     } else if (event.type === 'breakout_started' && !manages && here) {
       if (freeMode() && !here.parent_id) setNotice('Breakout rooms started: choose a room in the Breakout rooms panel.');
@@ -638,7 +649,7 @@ function App() {
       setBanner(null);
       if (here?.parent_id === event.room && !here.can_open_main) {
         // A guest or breakout-only member: this room is their place before and after a round.
-        setNotice(`The breakout round has ended: you stay in ${here.title}.`);
+        setNotice(`The breakout round has ended: you stay in ${here.name}.`);
         return;
       }
       if (!manages) {

@@ -242,11 +242,50 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
     if (session && !session.can_manage && mine?.location && mine.location !== here) navigate(`/rooms/${mine.location}`);
   }, [session]);
 
+  // Others' changes of place, said in the page's live region (a moderator hears everyone's; a
+  // participant hears who came into or left their own room). A move this page just made was said
+  // already, by the move itself.
+  const [said, setSaid] = useState('');
+  const before = useRef(null);
+  const movedHere = useRef(new Map()); // person id -> when this page moved them
+  useEffect(() => {
+    const was = before.current;
+    before.current = session;
+    if (!was || !session || was.status === 'idle' && session.status === 'idle') return;
+    const lines = changesOfPlace(was, session, { me: me.id, mainId, here, all: session.can_manage })
+      .filter(([id]) => {
+        const at = movedHere.current.get(id);
+        movedHere.current.delete(id);
+        return !(at && Date.now() - at < 5000);
+      })
+      .map(([, line]) => line);
+    if (lines.length > 3) setSaid(`${lines.length} people changed rooms.`);
+    else if (lines.length) setSaid(lines.join(' '));
+  }, [session]);
+  const sayMove = (personId, line) => { movedHere.current.set(personId, Date.now()); setSaid(line); };
+
   // Moderators: the tab's title counts the help requests waiting.
   const waitingHelp = session?.can_manage ? session.help.length : 0;
   useEffect(() => { titleWaiting(waitingHelp); }, [waitingHelp]);
   useEffect(() => () => titleWaiting(0), []);
-  return { session, error, setError, load, run, help, setHelp, later, setLater, waitingHelp };
+  return { session, error, setError, load, run, help, setHelp, later, setLater, waitingHelp, said, sayMove };
+}
+
+/**
+ * Who changed place between two dashboards, as [person id, sentence] pairs: moderators (`all`)
+ * hear every connected person's room change, a participant only who came into or left `here`.
+ */
+function changesOfPlace(was, now, { me, mainId, here, all }) {
+  const name = (id) => (id === mainId ? 'the main room' : now.rooms.find((r) => r.id === id)?.name ?? was.rooms.find((r) => r.id === id)?.name);
+  const lines = [];
+  for (const p of now.people) {
+    const old = was.people.find((q) => q.person_id === p.person_id)?.location ?? null;
+    if (p.person_id === me || !p.location || !old || old === p.location) continue;
+    if (all) lines.push([p.person_id, p.location === mainId ? `${p.display_name} is back in the main room.` : `${p.display_name} went to ${name(p.location)}.`]);
+    else if (p.location === here) lines.push([p.person_id, `${p.display_name} joined this room.`]);
+    else if (old === here) lines.push([p.person_id, `${p.display_name} left this room.`]);
+  }
+  return lines;
 }
 
 /**
@@ -278,11 +317,10 @@ export function HelpRequests({ b, navigate }) {
 }
 
 export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
-  const { session, error, setError, load, run } = b;
+  const { session, error, setError, load, run, sayMove } = b;
   const [count, setCount] = useState('2');
   const [text, setText] = useState('');
   const [names, setNames] = useState('');
-  const [said, setSaid] = useState(''); // what the last move did, for screen readers
   // Participants may put the read-only dashboard away (seed 002); it stays away for the visit.
   const [hidden, setHidden] = useState(() => sessionStorage.getItem('huddle-dashboard-hidden') === '1');
   const hide = (on) => { sessionStorage.setItem('huddle-dashboard-hidden', on ? '1' : '0'); setHidden(on); };
@@ -302,7 +340,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
     const who = name ?? session.people.find((p) => p.person_id === personId)?.display_name;
     if (done && who) {
       const where = room ? session.rooms.find((r) => r.id === room)?.name : null;
-      setSaid(where ? `${who} is now in ${where}.` : `${who} is now unassigned.`);
+      sayMove(personId, where ? `${who} is now in ${where}.` : `${who} is now unassigned.`);
     }
     return done;
   };
@@ -313,7 +351,6 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   return html`<section class="breakout" aria-label="Breakout rooms">
     <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
-    <p class="visually-hidden" aria-live="polite" data-said>${said}</p>
     ${manage && html`<details class="settings-box"><summary>Settings</summary>
       <${Settings} session=${session} save=${(settings) => run('PUT', '', settings)} /></details>`}
     ${manage && html`<div class="toolbar">
@@ -361,7 +398,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
           }}>
         <h3>${room.name} <span class="count">${room.present.length} here</span>
           ${room.closed && html`<span class="closed-label">closed</span>`}
-          ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="help-mark" role="img" aria-label="asks for help">✋</span>`}</h3>
+          ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="badge help-mark" role="img" aria-label="asks for help">help</span>`}</h3>
         <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
         ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
           ${docs.filter((d) => d.shared_with.includes(room.id)).map((d) => html`<li key=${d.id}>${d.title}

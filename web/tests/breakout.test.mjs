@@ -75,7 +75,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   await panel.getByRole('region', { name: 'Room 1' }).locator('[data-person="P2"]').waitFor();
   for (let i = 0; i < 50 && (await ada.evaluate(() => document.activeElement?.getAttribute('aria-label'))) !== 'Move P2'; i++) await ada.waitForTimeout(50);
   assert.equal(await ada.evaluate(() => document.activeElement?.closest('[data-person]')?.dataset.person), 'P2');
-  assert.equal(await panel.locator('[data-said]').textContent(), 'P2 is now in Room 1.');
+  assert.equal(await ada.locator('[data-said]').textContent(), 'P2 is now in Room 1.');
   await ada.keyboard.press('Enter');
   await ada.waitForFunction(() => document.activeElement?.getAttribute('role') === 'menuitemradio');
   await ada.keyboard.press('ArrowDown');

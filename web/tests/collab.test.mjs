@@ -177,7 +177,7 @@ test('content, CSV pre-assignment, a guest by invitation, promote and meetings',
   await gus.getByRole('button', { name: 'Ask for help' }).waitFor();
   assert.equal(await gus.getByRole('button', { name: 'Return to the main room' }).count(), 0);
   await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/stop`, undefined, token);
-  await gus.getByRole('status').filter({ hasText: 'The breakout round has ended: you stay in Workshop : Group A.' }).waitFor();
+  await gus.getByRole('status').filter({ hasText: 'The breakout round has ended: you stay in Group A.' }).waitFor();
   await gus.waitForTimeout(1000);
   await gus.getByRole('heading', { name: 'Workshop : Group A', exact: true }).waitFor();
   assert.deepEqual(notFound, [], 'no requests for what Gus may not see');
