@@ -902,3 +902,170 @@ async fn in_free_mode_participants_choose_and_the_open_dashboard_shows_where_eve
         )
         .await;
 }
+
+/// Opens the breakout dashboard of `room` on a WebSocket and waits for the confirmation.
+async fn open_dashboard(events: &mut Events, room: &str) {
+    let open = json!({"type": "dashboard", "room": room, "open": true});
+    futures_util::SinkExt::send(
+        &mut events.ws,
+        tokio_tungstenite::tungstenite::Message::Text(open.to_string().into()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.next_of("dashboard").await["open"], true);
+}
+
+/// Every frame (presence included) up to the chat message `text`.
+async fn frames_until_message(events: &mut Events, text: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = events.next_raw().await;
+        let done = frame["type"] == "message_posted" && frame["message"]["text"] == text;
+        seen.push(frame);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// The frames about `person` (places and help) among `frames`.
+fn about<'a>(frames: &'a [Value], person: &str) -> Vec<&'a str> {
+    frames
+        .iter()
+        .filter(|f| f["person_id"] == person || f["request"]["person_id"] == person)
+        .map(|f| f["type"].as_str().unwrap_or(""))
+        .collect()
+}
+
+#[tokio::test]
+async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_nothing_else() {
+    let w = Workshop::new(3).await;
+    let ids: Vec<String> =
+        futures_util::future::join_all(w.participants.iter().map(|p| p.person_id())).await;
+    w.configure(json!({"enabled": true, "mode": "manual"}))
+        .await;
+    let rooms = w.create_rooms(2).await;
+    // Bo is a direct member of Room 2 only; Gus is a guest invited to Room 2.
+    let bo = w.server.user(&w.owner, "Bo").await;
+    w.owner
+        .add_member(&rooms[1], "bo@example.org", "participant")
+        .await;
+    let gus = w
+        .server
+        .guest(&w.owner, &rooms[1], "gus@example.org", "Gus")
+        .await;
+    for (i, room) in [(0, &rooms[1]), (1, &rooms[0])] {
+        w.owner
+            .expect(
+                Method::PUT,
+                &w.path(&format!("/assignments/{}", ids[i])),
+                Some(json!({"breakout": room})),
+                StatusCode::OK,
+            )
+            .await;
+    }
+    let mut streams: Vec<Events> = Vec::new();
+    for p in &w.participants {
+        streams.push(p.events(None).await);
+    }
+    let mut bo_events = bo.events(None).await;
+    let mut gus_events = gus.events(None).await;
+    for events in [&mut bo_events, &mut gus_events, &mut streams[2]] {
+        open_dashboard(events, &w.room).await;
+    }
+    w.owner
+        .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
+        .await;
+
+    // The dashboard: their room, and in it Bo, Gus and P1 (assigned there), without roles and
+    // without anyone's place outside it. A main-room participant sees everyone.
+    for who in [&bo, &gus] {
+        let view = w.session(who).await;
+        let rooms_seen: Vec<&str> = view["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(rooms_seen, vec![rooms[1].as_str()]);
+        let mut names: Vec<&str> = view["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["display_name"].as_str().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["Bo", "Gus", "P1"], "{view}");
+        for p in view["people"].as_array().unwrap() {
+            assert!(p["role"].is_null(), "no roles: {p}");
+            for place in [&p["assignment"], &p["location"]] {
+                assert!(
+                    place.is_null() || *place == rooms[1].as_str(),
+                    "no place outside their room: {p}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        w.session(&w.participants[2]).await["people"]
+            .as_array()
+            .unwrap()
+            .len(),
+        7,
+        "owner, moderator, P1–P3, Bo and Gus"
+    );
+
+    // P2 is moved into Room 2 and back out: Bo and Gus hear both (the second through where P2
+    // was). P3 moved into Room 1 and P2 asking for help there are not theirs to hear.
+    let owner = &w.owner;
+    let path = w.path("/move");
+    let move_to = |person: &str, room: &str| {
+        let body = json!({"person_id": person, "breakout": room});
+        let path = path.clone();
+        async move {
+            owner
+                .expect(Method::POST, &path, Some(body), StatusCode::OK)
+                .await
+        }
+    };
+    move_to(&ids[1], &rooms[1]).await;
+    move_to(&ids[1], &rooms[0]).await;
+    move_to(&ids[2], &rooms[0]).await;
+    w.participants[1]
+        .expect(Method::POST, &w.path("/help"), None, StatusCode::CREATED)
+        .await;
+    w.owner.post(&rooms[1], "marker in Room 2").await;
+    w.owner.post(&w.room, "marker in the main room").await;
+    for events in [&mut bo_events, &mut gus_events] {
+        let frames = frames_until_message(events, "marker in Room 2").await;
+        assert_eq!(
+            about(&frames, &ids[1]),
+            ["assigned", "assigned"],
+            "P2 came and went (a move in a round is one `assigned`): {frames:?}"
+        );
+        assert!(about(&frames, &ids[2]).is_empty(), "{frames:?}");
+        assert!(
+            frames.iter().all(|f| f["type"] != "help_requested"),
+            "{frames:?}"
+        );
+    }
+    // P3, a participant with the dashboard open, hears every move but not P2's help request,
+    // which is for moderators and P2.
+    let frames = frames_until_message(&mut streams[2], "marker in the main room").await;
+    assert_eq!(about(&frames, &ids[2]), ["assigned"], "{frames:?}");
+    assert!(
+        frames.iter().all(|f| f["type"] != "help_requested"),
+        "{frames:?}"
+    );
+    assert_eq!(
+        streams[1].next_of("help_requested").await["request"]["person_id"],
+        ids[1].as_str()
+    );
+    // P2's disconnecting is not Bo's to hear either; P1's (in Room 2) is.
+    drop(streams.remove(1));
+    drop(streams.remove(0));
+    w.owner.post(&rooms[1], "second marker").await;
+    let frames = frames_until_message(&mut bo_events, "second marker").await;
+    assert!(about(&frames, &ids[1]).is_empty(), "{frames:?}");
+    assert_eq!(about(&frames, &ids[0]), ["disconnected"], "{frames:?}");
+}

@@ -275,8 +275,12 @@ pub enum Audience {
     RoomAnd(RoomId, PersonId),
     /// Everyone with anything to see in the stream.
     Stream,
-    /// Owners and moderators of the main room, clients that opened the dashboard, and this person.
-    Managers(PersonId),
+    /// Where this person is or goes: the person, owners and moderators of the main room, main-room
+    /// members with the dashboard open, and breakout-only members with the dashboard open who may
+    /// see a room the person was or is placed in (their own room's comings and goings, no more).
+    Place(PersonId),
+    /// A help request: owners and moderators of the main room, and the person who asked.
+    Asker(PersonId),
     /// Whoever may see any of these rooms.
     Rooms(Vec<RoomId>),
     /// Owners and moderators of this room (for a breakout room, also of the main room).
@@ -511,9 +515,9 @@ impl RoomState {
             Event::Assigned { person_id, .. }
             | Event::Located { person_id, .. }
             | Event::Connected { person_id, .. }
-            | Event::Disconnected { person_id, .. }
-            | Event::HelpAnswered { person_id, .. } => Audience::Managers(*person_id),
-            Event::HelpRequested { request, .. } => Audience::Managers(request.person_id),
+            | Event::Disconnected { person_id, .. } => Audience::Place(*person_id),
+            Event::HelpAnswered { person_id, .. } => Audience::Asker(*person_id),
+            Event::HelpRequested { request, .. } => Audience::Asker(request.person_id),
             Event::ContentAdded { room, .. }
             | Event::MeetingScheduled { room, .. }
             | Event::MeetingCancelled { room, .. } => Audience::Room(*room),
@@ -554,20 +558,54 @@ impl RoomState {
         }
     }
 
+    /// Where the person an event is about is placed now (their breakout assignment and their
+    /// location); taken before the event is folded, it is the `was` of `should_receive`.
+    pub fn places(&self, event: &Event) -> Vec<RoomId> {
+        match event {
+            Event::Assigned { person_id, .. }
+            | Event::Located { person_id, .. }
+            | Event::Connected { person_id, .. }
+            | Event::Disconnected { person_id, .. } => self.places_of(*person_id).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn places_of(&self, person: PersonId) -> impl Iterator<Item = RoomId> + '_ {
+        self.breakout
+            .assignments
+            .get(&person)
+            .into_iter()
+            .chain(self.locations.get(&person))
+            .copied()
+    }
+
     /// Whether `person` (who has the dashboard open or not) should receive `event`, judged on the
-    /// state *after* the event was folded.
-    pub fn should_receive(&self, event: &Event, person: PersonId, dashboard: bool) -> bool {
+    /// state *after* the event was folded; `was` is where the event's person was placed before it
+    /// (`places`), so that a breakout-only member also hears who left their room.
+    pub fn should_receive(
+        &self,
+        event: &Event,
+        person: PersonId,
+        dashboard: bool,
+        was: &[RoomId],
+    ) -> bool {
         match self.audience(event) {
             Audience::Room(room) => self.can_see(room, person),
             Audience::RoomAnd(room, p) => p == person || self.can_see(room, person),
             Audience::Stream => {
                 matches!(event, Event::RoomDeleted { .. }) || self.has_access(person)
             }
-            Audience::Managers(p) => {
+            Audience::Place(p) => {
                 p == person
-                    || (self.has_access(person) && dashboard)
-                    || self.role(self.main.id, person).is_some_and(Role::manages)
+                    || self.manages(person)
+                    || (dashboard
+                        && (self.role(self.main.id, person).is_some()
+                            || self
+                                .places_of(p)
+                                .chain(was.iter().copied())
+                                .any(|room| self.can_see(room, person))))
             }
+            Audience::Asker(p) => p == person || self.manages(person),
             Audience::Rooms(rooms) => rooms.iter().any(|r| self.can_see(*r, person)),
             Audience::Moderators(room) => {
                 self.effective_role(room, person).is_some_and(Role::manages)

@@ -100,9 +100,10 @@ pub struct SessionView {
     pub closes_at: Option<i64>,
     /// Breakout rooms the caller may see, by name.
     pub rooms: Vec<DashboardRoom>,
-    /// Main-room members and breakout-only members (the caller's own room's, for those).
+    /// Everyone, for a main-room member; for a breakout-only member or guest, the people of their
+    /// own room only (its members and whoever is assigned to it or in it), without roles.
     pub people: Vec<DashboardPerson>,
-    /// Open help requests (all for moderators; the caller's room's for others).
+    /// Open help requests (all for moderators; the caller's own for others).
     pub help: Vec<HelpRequest>,
 }
 
@@ -144,20 +145,30 @@ fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView
         let created = state.room(r.id).map_or(0, |info| info.created_at);
         (created, r.id)
     });
+    // A main-room member sees everyone. A breakout-only member or guest sees their own room and
+    // who is in it (its members, and whoever is assigned to it or in it now), with no roles and
+    // nothing of where anyone is outside it.
+    let shown = |room: Option<RoomId>| room.filter(|r| main_member || visible(*r));
     let mut people: Vec<DashboardPerson> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (room, members) in &state.members {
-        if !(*room == main || visible(*room)) {
-            continue;
-        }
         for m in members.values() {
-            if seen.insert(m.person_id) {
+            let (assignment, location) = (
+                s.assignments.get(&m.person_id).copied(),
+                state.locations.get(&m.person_id).copied(),
+            );
+            let belongs = if *room == main {
+                main_member || shown(assignment).is_some() || shown(location).is_some()
+            } else {
+                visible(*room)
+            };
+            if belongs && seen.insert(m.person_id) {
                 people.push(DashboardPerson {
                     person_id: m.person_id,
                     display_name: m.display_name.clone(),
-                    role: state.role(main, m.person_id),
-                    assignment: s.assignments.get(&m.person_id).copied(),
-                    location: state.locations.get(&m.person_id).copied(),
+                    role: state.role(main, m.person_id).filter(|_| main_member),
+                    assignment: shown(assignment),
+                    location: shown(location),
                 });
             }
         }
@@ -167,11 +178,10 @@ fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView
             .cmp(&b.display_name)
             .then(a.person_id.cmp(&b.person_id))
     });
-    let my_room = state.locations.get(&me).copied();
     let help = s
         .help
         .values()
-        .filter(|h| manages || h.person_id == me || Some(h.breakout) == my_room)
+        .filter(|h| manages || h.person_id == me)
         .cloned()
         .collect();
     Some(SessionView {

@@ -272,6 +272,7 @@ impl Actor {
         let mut deleted = false;
         for (seq, event) in numbered.iter().cloned() {
             self.last_seq = seq;
+            let was = self.state.places(&event);
             self.state.fold(&event);
             match &event {
                 Event::MemberAdded { member, .. } => self.attach(member.person_id),
@@ -290,7 +291,7 @@ impl Actor {
                 Event::MemberRemoved { person_id, .. } => Some(*person_id),
                 _ => None,
             };
-            self.publish(seq, event, true);
+            self.publish(seq, event, true, &was);
             if let Some(person) = removed.filter(|p| !self.state.has_access(*p)) {
                 self.detach(|c| c.person == person);
                 if self.call_live {
@@ -314,12 +315,14 @@ impl Actor {
 
     /// Folds and sends an event that is not stored (who is connected where).
     fn publish_ephemeral(&mut self, event: Event) {
+        let was = self.state.places(&event);
         self.state.fold(&event);
-        self.publish(self.last_seq, event, false);
+        self.publish(self.last_seq, event, false, &was);
     }
 
-    /// Delivers an event to every subscriber that may see it and, if `keep`, keeps it for replay.
-    fn publish(&mut self, seq: u64, event: Event, keep: bool) {
+    /// Delivers an event to every subscriber that may see it and, if `keep`, keeps it for replay;
+    /// `was` is where the event's person was placed before it (`RoomState::places`).
+    fn publish(&mut self, seq: u64, event: Event, keep: bool, was: &[RoomId]) {
         self.sync_call(&event);
         let stream = self.stream;
         let published = Published {
@@ -332,7 +335,7 @@ impl Actor {
         let mut gone = Vec::new();
         let mut deliver = |person: PersonId, subs: &mut Vec<Subscriber>| {
             subs.retain(|sub| {
-                if !state.should_receive(&published.event, person, sub.dashboard) {
+                if !state.should_receive(&published.event, person, sub.dashboard, was) {
                     return true;
                 }
                 match sub.conn.offer(published.frames.for_person(
@@ -356,7 +359,7 @@ impl Actor {
         };
         // Events only watchers (and perhaps one person) may receive cost O(watchers).
         let watchers_and = match state.audience(&published.event) {
-            Audience::Managers(person) => Some(Some(person)),
+            Audience::Place(person) | Audience::Asker(person) => Some(Some(person)),
             Audience::Watchers => Some(None),
             _ => None,
         };
@@ -543,7 +546,8 @@ impl Actor {
                 }
             } else {
                 for p in self.ring.iter().filter(|p| p.seq > since) {
-                    if !self.state.should_receive(&p.event, conn.person, false) {
+                    // Without the dashboard, where someone was does not matter (`was` is empty).
+                    if !self.state.should_receive(&p.event, conn.person, false, &[]) {
                         continue;
                     }
                     if conn.offer(p.frames.for_person(

@@ -277,9 +277,9 @@ fn breakout_rooms_are_seen_by_their_members_and_the_main_rooms_moderators() {
             created_at: 0,
         },
     };
-    assert!(state.should_receive(&msg, person(8), false));
-    assert!(state.should_receive(&msg, person(1), false));
-    assert!(!state.should_receive(&msg, person(2), false));
+    assert!(state.should_receive(&msg, person(8), false, &[]));
+    assert!(state.should_receive(&msg, person(1), false, &[]));
+    assert!(!state.should_receive(&msg, person(2), false, &[]));
 }
 
 #[derive(Debug, Clone)]
