@@ -91,10 +91,11 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Login attempt limits, per client address and per account.
+/// Login attempt limits, per client address and per account from one address: a flood of
+/// guesses from one place slows that place down, and cannot lock the owner out from another.
 pub struct LoginLimits {
     by_address: DefaultKeyedRateLimiter<IpAddr>,
-    by_account: DefaultKeyedRateLimiter<String>,
+    by_account: DefaultKeyedRateLimiter<(String, IpAddr)>,
 }
 
 impl LoginLimits {
@@ -115,7 +116,7 @@ impl LoginLimits {
         let now = DefaultClock::default().now();
         self.by_address
             .check_key(&address)
-            .and_then(|()| self.by_account.check_key(&account.to_owned()))
+            .and_then(|()| self.by_account.check_key(&(account.to_owned(), address)))
             .map_err(|not_until| not_until.wait_time_from(now))
     }
 }

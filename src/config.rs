@@ -50,7 +50,7 @@ pub struct Settings {
     /// Login attempts allowed per client address per minute [default: 20]
     #[arg(long, env = "HUDDLE_LOGIN_PER_ADDRESS_PER_MINUTE")]
     pub login_per_address_per_minute: Option<u32>,
-    /// Login attempts allowed per account per minute [default: 10]
+    /// Login attempts allowed per account from one client address per minute [default: 10]
     #[arg(long, env = "HUDDLE_LOGIN_PER_ACCOUNT_PER_MINUTE")]
     pub login_per_account_per_minute: Option<u32>,
     /// How long a login session lasts, in days [default: 30]

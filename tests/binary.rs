@@ -266,10 +266,16 @@ async fn nothing_acknowledged_is_lost_on_sigkill() {
 /// Runs `huddle serve` with `args` until it serves, stops it with SIGTERM, and returns what it
 /// logged (stderr, a pipe).
 async fn logs_of(args: &[&str]) -> String {
+    logs_after(args, &[], &[]).await
+}
+
+/// `logs_of`, with `env` set and a GET of each of `paths` made before it stops.
+async fn logs_after(args: &[&str], env: &[(&str, &str)], paths: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
         .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .env("HUDDLE_DATA_DIR", dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -288,6 +294,9 @@ async fn logs_of(args: &[&str]) -> String {
     // Up and serving (its signal handlers too) before it is asked to stop.
     let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+    for path in paths {
+        reqwest::get(format!("{url}{path}")).await.unwrap();
+    }
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -298,6 +307,25 @@ async fn logs_of(args: &[&str]) -> String {
     );
     let output = child.wait_with_output().unwrap();
     String::from_utf8(output.stderr).unwrap()
+}
+
+#[tokio::test]
+async fn invitation_tokens_never_reach_the_log_even_at_debug() {
+    let secret = "s3cr3t-t0ken-of-an-invitation";
+    let stderr = logs_after(
+        &["--bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"],
+        &[("HUDDLE_LOG", "debug")],
+        &[
+            &format!("/invite/{secret}"),
+            &format!("/api/v1/invitations/{secret}"),
+        ],
+    )
+    .await;
+    assert!(
+        stderr.contains("/api/v1/invitations/…"),
+        "requests are still logged, token hidden: {stderr}"
+    );
+    assert!(!stderr.contains(secret), "{stderr}");
 }
 
 #[tokio::test]

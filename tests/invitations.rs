@@ -83,6 +83,27 @@ async fn a_guest_follows_the_link_once_into_their_room_only() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A page of another site cannot accept for its visitor (a login CSRF): neither with a plain
+    // form's `text/plain` body nor with its `Origin`. The link still works afterwards.
+    let accept_url = format!("{}/api/v1/invitations/{}/accept", server.url, token(&link));
+    let forged = reqwest::Client::new()
+        .post(&accept_url)
+        .header("content-type", "text/plain")
+        .body(r#"{"display_name":"Forged"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(forged.headers().get("set-cookie").is_none());
+    let foreign = reqwest::Client::new()
+        .post(&accept_url)
+        .header("origin", "https://elsewhere.example")
+        .json(&json!({"display_name": "Forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert!(foreign.headers().get("set-cookie").is_none());
     let (status, accepted) = accept_as_guest(&server, &link, "Gail").await;
     assert_eq!(status, StatusCode::OK, "{accepted}");
     let guest = server

@@ -278,9 +278,17 @@ async fn a_file_with_problems_is_refused_whole_with_every_problem_listed() {
             .is_empty()
     );
 
-    // Only managers import; not while a round runs.
+    // Only managers import; not while a round runs. A participant learns nothing of which
+    // addresses have accounts: a known and an unknown address get the same refusal.
     let (status, _) = send_csv(&pupil, &main, "room_name,first_name,last_name,email\n").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut answers = Vec::new();
+    for email in ["pupil@example.org", "nobody-here@example.org"] {
+        let csv = format!("room_name,first_name,last_name,email\nRoom 1,A,B,{email}\n");
+        answers.push(send_csv(&pupil, &main, csv).await);
+    }
+    assert_eq!(answers[0], answers[1], "the same answer for both addresses");
+    assert_eq!(answers[0].0, StatusCode::FORBIDDEN, "{:?}", answers[0]);
     owner.breakout_setting(&main, "enabled", json!(true)).await;
     owner
         .expect(

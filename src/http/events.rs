@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
@@ -62,18 +62,8 @@ async fn events(
     let upgrade = upgrade
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "websocket_required", e.body_text()))?;
     // A page on another site can open a WebSocket with our cookie; refuse foreign origins.
-    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    if let (Via::Cookie, Some(origin)) = (auth.via, origin) {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let same_host = origin
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest == host);
-        if !same_host && origin != app.public_url {
-            return Err(ApiError::forbidden("cross-origin WebSocket refused"));
-        }
+    if auth.via == Via::Cookie && super::cross_origin(&headers, &app.public_url) {
+        return Err(ApiError::forbidden("cross-origin WebSocket refused"));
     }
     let resume = parse_resume(query.resume.as_deref().unwrap_or_default())?;
     let ctx = WsContext {

@@ -367,13 +367,31 @@ async fn preview(
     request_body = AcceptRequest,
     responses((status = 200, body = Accepted), (status = 403, description = "the guest policy", body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 410, body = super::error::ErrorBody),
+              (status = 415, description = "a body that is not JSON", body = super::error::ErrorBody),
               (status = 422, description = "a guest needs a display name", body = super::error::ErrorBody)))]
 async fn accept(
     State(app): State<App>,
     Path(token): Path<String>,
     auth: Result<Auth, ApiError>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // Accepting signs a guest in, so a page of another site must not do it for its visitor (a
+    // login CSRF): no foreign `Origin`, and a body only as JSON, which a plain form cannot send.
+    if super::cross_origin(&headers, &app.public_url) {
+        return Err(ApiError::forbidden("cross-origin request refused"));
+    }
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim() == "application/json");
+    if !json && !body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ));
+    }
     // The body is optional: a signed-in person sends none.
     let req: AcceptRequest = super::error::optional_json(&body)?;
     let record = by_token(&app, &token).await?;

@@ -56,8 +56,45 @@ pub fn router(app: App) -> Router {
         })
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            tracing::debug_span!("request", method = %request.method(), path = %redacted(request.uri().path()))
+        }))
         .with_state(app)
+}
+
+/// A request path fit for the log: an invitation's token (a credential, in `/invite/{token}` and
+/// `/api/v1/invitations/{token}…`) becomes `…`; the query string is left out.
+fn redacted(path: &str) -> String {
+    let mut out = Vec::new();
+    let mut secret_next = false;
+    for segment in path.split('/') {
+        out.push(if secret_next && !segment.is_empty() {
+            "…"
+        } else {
+            segment
+        });
+        secret_next = segment == "invite" || (segment == "invitations" && out.len() == 4);
+    }
+    out.join("/")
+}
+
+/// Whether a browser sent this request from a page of another site: it has an `Origin` that is
+/// neither this server's host nor the configured public URL. Requests without `Origin` (API
+/// clients, same-origin navigations) are not cross-origin.
+pub(crate) fn cross_origin(headers: &axum::http::HeaderMap, public_url: &str) -> bool {
+    use axum::http::header;
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let same_host = origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !host.is_empty() && rest == host);
+    !same_host && origin != public_url.trim_end_matches('/')
 }
 
 /// Counts every answered request by method, route template and status.

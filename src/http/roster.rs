@@ -240,6 +240,18 @@ async fn import(
     body: Bytes,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let main = main_room(&app, &ids, auth.person.id).await?;
+    // Permission before anything is looked up: matching addresses against the accounts first
+    // would tell any member which addresses have accounts here.
+    let me = auth.person.id;
+    if !app
+        .rooms
+        .inspect(main, move |state, _| state.manages(me))
+        .await?
+    {
+        return Err(ApiError::forbidden(
+            "only owners and moderators import the assignment",
+        ));
+    }
     let parsed = tokio::task::spawn_blocking(move || roster::read(&body))
         .await
         .map_err(ApiError::internal)?;

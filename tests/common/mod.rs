@@ -371,7 +371,7 @@ impl SmtpSink {
             // Its log (a refused TLS handshake is a traceback there) goes beside the messages.
             .stderr(std::fs::File::create(dir.path().join("sink.log")).unwrap())
             .spawn()
-            .unwrap_or_else(|e| panic!("{python} (with aiosmtpd) must be installed: {e}"));
+            .unwrap_or_else(|e| panic!("{python} (with aiosmtpd) must be installed (`bash scripts/test` installs it): {e}"));
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -379,7 +379,7 @@ impl SmtpSink {
         assert_eq!(
             line.trim(),
             "ready",
-            "the SMTP sink did not start: {}",
+            "the SMTP sink did not start (is python3-aiosmtpd installed? `bash scripts/test` installs it): {}",
             std::fs::read_to_string(dir.path().join("sink.log")).unwrap_or_default()
         );
         SmtpSink { child, dir, port }
