@@ -115,6 +115,25 @@ pub struct Settings {
     /// Seconds of silence (no packet at all) after which a client's media is dropped [default: 30]
     #[arg(long, env = "HUDDLE_MEDIA_IDLE_TIMEOUT_SECS")]
     pub media_idle_timeout_secs: Option<u64>,
+    /// Open connections allowed from one client address; 0 for no cap (behind a reverse proxy,
+    /// which connects from one address) [default: 256]
+    #[arg(long, env = "HUDDLE_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
+    /// Open connections allowed in all [default: the open-files limit less a reserve of a
+    /// quarter of it, at most 512]
+    #[arg(long, env = "HUDDLE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Milliseconds a client has to send a request's headers; also the longest idle keep-alive
+    /// [default: 10000]
+    #[arg(long, env = "HUDDLE_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Longest pause, in milliseconds, while a request's body arrives [default: 30000]
+    #[arg(long, env = "HUDDLE_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Longest time, in seconds, to receive a request (uploads included) and answer it
+    /// [default: 300]
+    #[arg(long, env = "HUDDLE_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl Settings {
@@ -157,6 +176,13 @@ impl Settings {
             media_idle_timeout_secs: self
                 .media_idle_timeout_secs
                 .or(base.media_idle_timeout_secs),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .or(base.max_connections_per_address),
+            max_connections: self.max_connections.or(base.max_connections),
+            header_timeout_ms: self.header_timeout_ms.or(base.header_timeout_ms),
+            body_timeout_ms: self.body_timeout_ms.or(base.body_timeout_ms),
+            request_timeout_secs: self.request_timeout_secs.or(base.request_timeout_secs),
         }
     }
 
@@ -241,6 +267,16 @@ pub struct Limits {
     pub max_breakout_rooms: usize,
     /// Largest uploaded file in bytes.
     pub max_upload_bytes: u64,
+    /// Open connections from one client address (0: no cap).
+    pub max_connections_per_address: usize,
+    /// Open connections in all; `None`: from the open-files limit when serving.
+    pub max_connections: Option<usize>,
+    /// Time to send a request's headers; the longest idle keep-alive.
+    pub header_timeout: Duration,
+    /// Longest pause while a body arrives.
+    pub body_timeout: Duration,
+    /// Longest time to receive a request and answer it.
+    pub request_timeout: Duration,
 }
 
 impl Config {
@@ -296,6 +332,23 @@ impl Config {
                 "max_upload_bytes",
                 s.max_upload_bytes.unwrap_or(100 << 20),
             )?,
+            max_connections_per_address: s.max_connections_per_address.unwrap_or(256),
+            max_connections: s
+                .max_connections
+                .map(|n| positive("max_connections", n as u64).map(|n| n as usize))
+                .transpose()?,
+            header_timeout: Duration::from_millis(positive(
+                "header_timeout_ms",
+                s.header_timeout_ms.unwrap_or(10_000),
+            )?),
+            body_timeout: Duration::from_millis(positive(
+                "body_timeout_ms",
+                s.body_timeout_ms.unwrap_or(30_000),
+            )?),
+            request_timeout: Duration::from_secs(positive(
+                "request_timeout_secs",
+                s.request_timeout_secs.unwrap_or(300),
+            )?),
         };
         let from = s
             .mail_from

@@ -241,15 +241,23 @@ impl Server {
     ) -> Result<(), ServeError> {
         let router = http::router(self.app.clone());
         let shutdown_tx = self.shutdown_tx;
-        axum::serve(
+        let limits = &self.app.config.limits;
+        let total = limits.max_connections.unwrap_or_else(|| {
+            let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+            http::accept::ConnectionLimits::total_for(soft)
+        });
+        http::accept::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            http::accept::ConnectionLimits::new(limits.max_connections_per_address, total),
+            limits.header_timeout,
+            self.app.metrics.clone(),
+            async move {
+                shutdown.await;
+                let _ = shutdown_tx.send(true);
+            },
         )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = shutdown_tx.send(true);
-        })
-        .await?;
+        .await;
         Ok(())
     }
 }

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// Open WebSocket connections.
     pub ws_connections: Gauge,
+    /// Connections closed on arrival: their address, or the server, had as many open as allowed.
+    pub connections_refused: Counter,
     /// Event frames written to WebSockets.
     pub events_sent: Counter,
     /// Subscriptions dropped into a `resync` because a client's queue was full.
@@ -54,6 +56,12 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("huddle");
         let requests = Family::<RequestLabels, Counter>::default();
         let ws_connections = Gauge::default();
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed on arrival: over the per-address or total cap",
+            connections_refused.clone(),
+        );
         let events_sent = Counter::default();
         let resyncs = Counter::default();
         let room_actors = Gauge::default();
@@ -133,6 +141,7 @@ impl Default for Metrics {
             media_dropped_datagrams,
             requests,
             ws_connections,
+            connections_refused,
             events_sent,
             resyncs,
             room_actors,

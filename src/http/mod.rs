@@ -4,6 +4,7 @@
 //! Handlers are glue: extract, authorise (the [`crate::auth::Auth`] extractor), call a room actor
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
+pub mod accept;
 mod breakout;
 mod content;
 pub mod error;
@@ -21,7 +22,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_http::trace::TraceLayer;
 
 use crate::App;
@@ -55,6 +56,12 @@ pub fn router(app: App) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(app.config.limits.max_body_bytes))
+        // A body that stalls (a pause longer than body_timeout) fails its request; a request that
+        // takes longer than request_timeout in all (a body dripping in) is answered 408.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            app.config.limits.body_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(app.clone(), time_limit))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::debug_span!("request", method = %request.method(), path = %redacted(request.uri().path()))
@@ -95,6 +102,20 @@ pub(crate) fn cross_origin(headers: &axum::http::HeaderMap, public_url: &str) ->
         .split_once("://")
         .is_some_and(|(_, rest)| !host.is_empty() && rest == host);
     !same_host && origin != public_url.trim_end_matches('/')
+}
+
+/// Answers 408 when receiving and answering a request takes longer than `request_timeout`.
+async fn time_limit(State(app): State<App>, request: Request, next: Next) -> Response {
+    let limit = app.config.limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request took longer than {} s", limit.as_secs()),
+        )
+        .into_response(),
+    }
 }
 
 /// Counts every answered request by method, route template and status.

@@ -1,0 +1,158 @@
+//! Attacks from the outside, through the real server on loopback, each bounded: idle and slow
+//! connections cannot take the server down, and a legitimate client still gets in.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use huddle::config::Settings;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// A TCP connection to `to` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(IpAddr::from(from), 0)).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// How long until the server closes `stream` (whatever it answers first), or `None` if it is
+/// still open after `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((start + wait).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => continue, // an answer (a 408, say) before the close
+        }
+    }
+}
+
+/// A signed-out GET of `/healthz` from `from`, on a connection of its own.
+async fn healthz_from(from: [u8; 4], server: &TestServer) -> StatusCode {
+    let client = reqwest::Client::builder()
+        .local_address(IpAddr::from(from))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("healthz answers")
+        .status()
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_cannot_lock_anyone_out() {
+    let server = TestServer::start_with(Settings {
+        max_connections_per_address: Some(20),
+        header_timeout_ms: Some(1000),
+        body_timeout_ms: Some(400),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+
+    // One client opens 60 idle connections: 20 are held, the other 40 closed on arrival.
+    let mut idle = Vec::new();
+    for _ in 0..60 {
+        idle.push(connect_from([127, 0, 0, 9], server.addr).await);
+    }
+    // (At once: well before the header timeout, which would close a held one.)
+    let mut refused = 0;
+    for stream in &mut idle[20..] {
+        if closed_within(stream, Duration::from_millis(300))
+            .await
+            .is_some()
+        {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 40, "over the per-address cap, closed at once");
+    // Meanwhile a legitimate client from elsewhere gets in.
+    assert_eq!(healthz_from([127, 0, 0, 10], &server).await, StatusCode::OK);
+    // The 20 held ones send nothing: each is closed after the header timeout, and the address
+    // may connect again.
+    for stream in &mut idle[..20] {
+        let after = closed_within(stream, Duration::from_secs(10)).await;
+        assert!(after.is_some(), "an idle connection is closed");
+    }
+    assert_eq!(healthz_from([127, 0, 0, 9], &server).await, StatusCode::OK);
+
+    // Slow headers: half a request line, then nothing.
+    let mut slow = connect_from([127, 0, 0, 11], server.addr).await;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+
+    // A keep-alive connection left idle after a request is closed as well.
+    let mut kept = connect_from([127, 0, 0, 11], server.addr).await;
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &answer[..n]
+    );
+    assert!(
+        closed_within(&mut kept, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+
+    // A body that never ends: 10 of the 1,000 bytes promised, then nothing.
+    let mut body = connect_from([127, 0, 0, 12], server.addr).await;
+    body.write_all(
+        b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"email\":",
+    )
+    .await
+    .unwrap();
+    assert!(
+        closed_within(&mut body, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+
+    // A multipart upload that stalls half-way, signed in.
+    let room = admin.create_room("Uploads").await;
+    let mut upload = connect_from([127, 0, 0, 12], server.addr).await;
+    let head = format!(
+        "POST /api/v1/rooms/{room}/content HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 100000\r\n\r\n\
+         --XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nsome bytes",
+        admin.token.as_ref().unwrap()
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    assert!(
+        closed_within(&mut upload, Duration::from_secs(10))
+            .await
+            .is_some()
+    );
+
+    // The server is well, and counted what it refused.
+    assert_eq!(healthz_from([127, 0, 0, 13], &server).await, StatusCode::OK);
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("huddle_connections_refused_total 40"),
+        "{metrics}"
+    );
+}
