@@ -258,6 +258,8 @@ impl Server {
             },
         )
         .await;
+        // The requests are answered; now the rooms stop, so that nothing commits after this.
+        self.app.rooms.shutdown().await;
         Ok(())
     }
 }

@@ -190,8 +190,10 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
             StatusCode::OK,
         )
         .await;
+    let mut last_seen = 0;
     for (i, s) in streams.iter_mut().enumerate() {
         let banner = s.next().await;
+        last_seen = banner["seq"].as_u64().unwrap();
         assert_eq!(banner["type"], "broadcast");
         assert_eq!(banner["text"], "Five minutes left");
         assert_eq!(banner["cta"]["url"], "https://example.org/form");
@@ -201,6 +203,30 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
             "the message of their own room"
         );
     }
+    // P3 is away when the next one goes out; resuming, P3 gets it with their room's message.
+    streams.pop().unwrap().close().await;
+    w.owner
+        .expect(
+            Method::POST,
+            &w.path("/broadcast"),
+            Some(json!({"text": "Two minutes left"})),
+            StatusCode::OK,
+        )
+        .await;
+    for s in streams.iter_mut() {
+        assert_eq!(s.next().await["text"], "Two minutes left");
+    }
+    let mut back = w.participants[2]
+        .events(Some(&format!("{}:{last_seen}", w.room)))
+        .await;
+    let replayed = back.next_of("broadcast").await;
+    assert_eq!(replayed["text"], "Two minutes left");
+    assert_eq!(
+        replayed["message"]["room_id"],
+        placed[&ids[2]].as_str(),
+        "a replayed broadcast carries the message of their room: {replayed}"
+    );
+    streams.push(back);
     let breakout_view = w.participants[0]
         .get(&format!("/api/v1/rooms/{}", rooms[0]))
         .await;
@@ -213,8 +239,9 @@ async fn a_whole_session_from_configuration_to_the_timer_closing_the_rooms() {
     let chat = w.participants[0]
         .get(&format!("/api/v1/rooms/{}/messages", rooms[0]))
         .await;
-    assert_eq!(chat["messages"][0]["text"], "Five minutes left");
-    assert_eq!(chat["messages"][0]["kind"], "broadcast");
+    assert_eq!(chat["messages"][0]["text"], "Two minutes left");
+    assert_eq!(chat["messages"][1]["text"], "Five minutes left");
+    assert_eq!(chat["messages"][1]["kind"], "broadcast");
     let bad_cta = json!({"text": "x", "cta": {"label": "Go", "url": "javascript:alert(1)"}});
     let refused = w
         .owner
@@ -756,7 +783,7 @@ async fn a_timer_that_ran_out_while_huddle_was_down_closes_the_rooms_at_start_up
         .expect(
             Method::PUT,
             &path,
-            Some(json!({"enabled": true, "duration_secs": 60})),
+            Some(json!({"enabled": true, "duration_secs": 60, "countdown_secs": 60})),
             StatusCode::OK,
         )
         .await;
@@ -773,8 +800,9 @@ async fn a_timer_that_ran_out_while_huddle_was_down_closes_the_rooms_at_start_up
         .await;
     let dir = server.stop().await;
 
-    // An hour later, Huddle comes back.
-    clock.advance(Duration::from_secs(3600));
+    // Huddle comes back 61 s later: past the deadline, within what would have been the
+    // countdown. Nobody saw a countdown, so none starts now: the round ends at once.
+    clock.advance(Duration::from_secs(61));
     let server =
         TestServer::start_full(dir, Settings::default(), std::sync::Arc::new(clock.clone())).await;
     let owner = server.anonymous().login("admin@example.org").await;
@@ -782,10 +810,16 @@ async fn a_timer_that_ran_out_while_huddle_was_down_closes_the_rooms_at_start_up
     assert_eq!(view["status"], "idle", "{view}");
     assert_eq!(view["round"], 1);
     let mut events = owner.events(Some(&format!("{room}:0"))).await;
-    assert_eq!(
-        events.next_of("breakout_stopped").await["reason"],
-        "time_up"
-    );
+    let mut kinds = Vec::new();
+    let stopped = loop {
+        let event = events.next().await;
+        kinds.push(event["type"].as_str().unwrap_or_default().to_owned());
+        if event["type"] == "breakout_stopped" {
+            break event;
+        }
+    };
+    assert_eq!(stopped["reason"], "time_up");
+    assert!(!kinds.contains(&"breakout_closing".to_owned()), "{kinds:?}");
 }
 
 #[tokio::test]
@@ -1068,4 +1102,173 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
     let frames = frames_until_message(&mut bo_events, "second marker").await;
     assert!(about(&frames, &ids[1]).is_empty(), "{frames:?}");
     assert_eq!(about(&frames, &ids[0]), ["disconnected"], "{frames:?}");
+}
+
+#[tokio::test]
+async fn closed_rooms_stay_closed_settings_change_one_at_a_time_and_conflicts_say_why() {
+    let w = Workshop::new(2).await;
+    let ids: Vec<String> =
+        futures_util::future::join_all(w.participants.iter().map(|p| p.person_id())).await;
+    // Settings change one at a time: what is left out keeps its value.
+    w.configure(
+        json!({"enabled": true, "mode": "manual", "duration_secs": 600, "return_to_main": false}),
+    )
+    .await;
+    let view = w.configure(json!({"free_movement": true})).await;
+    let s = &view["settings"];
+    assert_eq!(
+        (
+            &s["enabled"],
+            &s["mode"],
+            &s["duration_secs"],
+            &s["return_to_main"],
+            &s["free_movement"]
+        ),
+        (
+            &json!(true),
+            &json!("manual"),
+            &json!(600),
+            &json!(false),
+            &json!(true)
+        ),
+        "{view}"
+    );
+    assert!(
+        w.configure(json!({"duration_secs": null})).await["settings"]["duration_secs"].is_null()
+    );
+    let refused = w
+        .owner
+        .expect(
+            Method::PUT,
+            &w.path(""),
+            Some(json!({"colour": "red"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{refused}"
+    );
+
+    let rooms = w.create_rooms(2).await;
+    for (i, room) in rooms.iter().enumerate() {
+        w.owner
+            .expect(
+                Method::PUT,
+                &w.path(&format!("/assignments/{}", ids[i])),
+                Some(json!({"breakout": room})),
+                StatusCode::OK,
+            )
+            .await;
+    }
+    let _streams: Vec<Events> =
+        futures_util::future::join_all(w.participants.iter().map(|p| p.events(None))).await;
+    let _mo = w.moderator.events(None).await;
+    w.owner
+        .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
+        .await;
+
+    // Between-round actions during a round: 409 `running`, saying to stop first.
+    for (method, path) in [(Method::POST, w.path("/reset"))] {
+        let body = w
+            .owner
+            .expect(method, &path, None, StatusCode::CONFLICT)
+            .await;
+        assert_eq!(body["error"]["code"], "running", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("stop the round first")
+        );
+    }
+    let csv = w
+        .owner
+        .http
+        .post(format!("{}{}", w.owner.url, w.path("/assignments.csv")))
+        .bearer_auth(w.owner.token.as_ref().unwrap())
+        .header("content-type", "text/csv")
+        .body("room_name,first_name,last_name,email\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        csv.json::<Value>().await.unwrap()["error"]["code"],
+        "running"
+    );
+
+    // A help request answered twice: the second answer is a conflict, not "not found".
+    let help = w.participants[0]
+        .expect(Method::POST, &w.path("/help"), None, StatusCode::CREATED)
+        .await;
+    let answer = w.path(&format!("/help/{}", help["id"].as_str().unwrap()));
+    w.moderator
+        .expect(
+            Method::PATCH,
+            &answer,
+            Some(json!({"action": "dismiss"})),
+            StatusCode::OK,
+        )
+        .await;
+    let again = w
+        .owner
+        .expect(
+            Method::PATCH,
+            &answer,
+            Some(json!({"action": "accept"})),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(again["error"]["code"], "help_answered");
+
+    // Room 1 is brought back: nobody goes into it again this round, moderators included.
+    w.owner
+        .expect(
+            Method::POST,
+            &w.path("/stop"),
+            Some(json!({"rooms": [rooms[0]]})),
+            StatusCode::OK,
+        )
+        .await;
+    for (path, body) in [
+        (
+            w.path("/move"),
+            json!({"person_id": ids[1], "breakout": rooms[0]}),
+        ),
+        (
+            w.path(&format!("/assignments/{}", ids[0])),
+            json!({"breakout": rooms[0]}),
+        ),
+        (w.path("/join"), json!({"breakout": rooms[0]})),
+    ] {
+        let method = if path.contains("/assignments/") {
+            Method::PUT
+        } else {
+            Method::POST
+        };
+        let refused = w
+            .moderator
+            .expect(method, &path, Some(body), StatusCode::CONFLICT)
+            .await;
+        assert_eq!(refused["error"]["code"], "room_closed", "{path}: {refused}");
+    }
+    // The next round opens it again.
+    w.owner
+        .expect(Method::POST, &w.path("/stop"), None, StatusCode::OK)
+        .await;
+    w.owner
+        .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
+        .await;
+    w.moderator
+        .expect(
+            Method::POST,
+            &w.path("/move"),
+            Some(json!({"person_id": ids[1], "breakout": rooms[0]})),
+            StatusCode::OK,
+        )
+        .await;
 }

@@ -71,6 +71,53 @@ fn yes() -> bool {
     true
 }
 
+/// Some of the settings: what is left out keeps its value (`duration_secs: null` removes the
+/// timer; leaving it out keeps it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigChanges {
+    /// Breakout rooms enabled.
+    pub enabled: Option<bool>,
+    /// How people get into rooms.
+    pub mode: Option<Mode>,
+    /// Participants may move between breakout rooms while a round runs.
+    pub free_movement: Option<bool>,
+    /// Participants may go back to the main room on their own.
+    pub return_to_main: Option<bool>,
+    /// Participants may broadcast.
+    pub everyone_broadcasts: Option<bool>,
+    /// Length of a round in seconds; `null`: no timer.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub duration_secs: Option<Option<u32>>,
+    /// Seconds between "time is up" and the rooms closing.
+    pub countdown_secs: Option<u32>,
+    /// Participants may promote their room's content.
+    pub participants_promote: Option<bool>,
+}
+
+/// A field that is present (perhaps `null`) rather than left out.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+impl ConfigChanges {
+    /// `config` with these changes.
+    pub fn over(self, config: &BreakoutConfig) -> BreakoutConfig {
+        let c = config.clone();
+        BreakoutConfig {
+            enabled: self.enabled.unwrap_or(c.enabled),
+            mode: self.mode.unwrap_or(c.mode),
+            free_movement: self.free_movement.unwrap_or(c.free_movement),
+            return_to_main: self.return_to_main.unwrap_or(c.return_to_main),
+            everyone_broadcasts: self.everyone_broadcasts.unwrap_or(c.everyone_broadcasts),
+            duration_secs: self.duration_secs.unwrap_or(c.duration_secs),
+            countdown_secs: self.countdown_secs.unwrap_or(c.countdown_secs),
+            participants_promote: self.participants_promote.unwrap_or(c.participants_promote),
+        }
+    }
+}
+
 fn default_countdown() -> u32 {
     60
 }
@@ -205,6 +252,9 @@ pub struct Session {
     pub closed: HashSet<RoomId>,
     /// Open help requests.
     pub help: BTreeMap<HelpId, HelpRequest>,
+    /// Help requests of this round already answered (a second answer is a conflict, not a
+    /// request that never existed).
+    pub answered: HashSet<HelpId>,
 }
 
 impl Session {
@@ -230,6 +280,12 @@ pub enum BreakoutCommand {
     Configure {
         /// The settings.
         config: BreakoutConfig,
+    },
+    /// Change some settings, the others kept (decided on the current settings, so two
+    /// moderators changing different settings at once both keep their change).
+    Change {
+        /// What changes.
+        changes: ConfigChanges,
     },
     /// Create `count` rooms named `Room k`, or one room per given name.
     CreateRooms {
@@ -330,11 +386,26 @@ fn breakout_room(state: &RoomState, room: RoomId) -> Result<&RoomInfo, DomainErr
         .ok_or(DomainError::NotFound("breakout room"))
 }
 
-fn not_running(state: &RoomState) -> Result<(), DomainError> {
+/// Refuses a brought-back room while its round lasts: nobody goes into it again, moderators
+/// included (they would be alone there, and its people are back in the main room), until the next
+/// round opens it.
+fn closed_for_the_round(state: &RoomState, room: RoomId) -> Result<(), DomainError> {
+    if state.breakout.closed.contains(&room) {
+        Err(DomainError::conflict(
+            "room_closed",
+            "this breakout room was brought back: nobody goes into it again this round",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses while a round runs (or counts down): what may only change between rounds.
+fn between_rounds(state: &RoomState) -> Result<(), DomainError> {
     if state.breakout.is_live() {
         Err(DomainError::conflict(
-            "not_running",
-            "breakout rooms are not running",
+            "running",
+            "breakout rooms are running: stop the round first",
         ))
     } else {
         Ok(())
@@ -366,6 +437,10 @@ pub fn apply(
     }
     let session = &state.breakout;
     match command {
+        BreakoutCommand::Change { changes } => {
+            let config = changes.over(&session.config);
+            apply(state, caller, BreakoutCommand::Configure { config }, ctx)
+        }
         BreakoutCommand::Configure { config } => {
             manager(state, me)?;
             config.validate()?;
@@ -479,7 +554,7 @@ pub fn apply(
         }
         BreakoutCommand::Reset => {
             manager(state, me)?;
-            not_running(state)?;
+            between_rounds(state)?;
             if session.assignments.is_empty() {
                 return Ok(vec![]);
             }
@@ -689,6 +764,12 @@ pub fn apply(
         BreakoutCommand::Import { rows } => import::apply(state, caller, rows, ctx),
         BreakoutCommand::AnswerHelp { id, accept } => {
             manager(state, me)?;
+            if session.answered.contains(&id) {
+                return Err(DomainError::conflict(
+                    "help_answered",
+                    "this help request was already answered",
+                ));
+            }
             let request = session
                 .help
                 .get(&id)
@@ -723,6 +804,7 @@ fn assign(
     let main = state.id();
     if let Some(b) = breakout {
         breakout_room(state, b)?;
+        closed_for_the_round(state, b)?;
     }
     let direct_breakout_member = state
         .breakouts
@@ -751,16 +833,11 @@ fn join(state: &RoomState, me: PersonId, breakout: RoomId) -> Result<Vec<Event>,
     let is_manager = role.is_some_and(Role::manages);
     let assigned = session.assignments.get(&me) == Some(&breakout);
     let direct = state.role(breakout, me).is_some();
+    closed_for_the_round(state, breakout)?;
     if !is_manager {
         if role.is_none() && !direct {
             return Err(DomainError::Forbidden(
                 "breakout-only members stay in their own room",
-            ));
-        }
-        if session.closed.contains(&breakout) {
-            return Err(DomainError::conflict(
-                "room_closed",
-                "this breakout room was closed for this round",
             ));
         }
         let free = session.config.free_movement || session.config.mode == Mode::Free;
@@ -855,6 +932,20 @@ pub fn distribute(state: &RoomState, assignments: &mut HashMap<PersonId, RoomId>
         };
         assignments.insert(person, room);
         heap.push(std::cmp::Reverse((size + 1, i, room)));
+    }
+}
+
+/// A round found past its deadline when its room is loaded (Huddle was down then): it ends at
+/// once, without a countdown nobody could have seen.
+pub fn overdue(state: &RoomState, now: i64) -> Vec<Event> {
+    let session = &state.breakout;
+    if session.is_live() && session.next_deadline().is_some_and(|at| now >= at) {
+        vec![Event::BreakoutStopped {
+            room: state.id(),
+            reason: StopReason::TimeUp,
+        }]
+    } else {
+        vec![]
     }
 }
 
@@ -1036,6 +1127,7 @@ pub fn fold(state: &mut RoomState, event: &Event) {
             s.ends_at = *ends_at;
             s.closes_at = None;
             s.closed.clear();
+            s.answered.clear();
             s.assignments = assignments
                 .iter()
                 .map(|a| (a.person_id, a.breakout))
@@ -1093,6 +1185,7 @@ pub fn fold(state: &mut RoomState, event: &Event) {
         }
         Event::HelpAnswered { id, .. } => {
             state.breakout.help.remove(id);
+            state.breakout.answered.insert(*id);
         }
         _ => {}
     }

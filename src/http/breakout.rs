@@ -13,7 +13,9 @@ use super::views::RoomNameRequest;
 use crate::App;
 use crate::auth::Auth;
 use crate::domain::Role;
-use crate::domain::breakout::{BreakoutCommand, BreakoutConfig, CallToAction, HelpRequest, Status};
+use crate::domain::breakout::{
+    BreakoutCommand, BreakoutConfig, CallToAction, ConfigChanges, HelpRequest, Status,
+};
 use crate::domain::room::{Command, Event, RoomInfo, RoomState};
 use crate::domain::validate;
 use crate::ids::{HelpId, PersonId, RoomId};
@@ -292,9 +294,10 @@ async fn session(
     view.map(Json).ok_or(ApiError::not_found("room"))
 }
 
-/// Replace the breakout settings (owners and moderators); allowed while running.
+/// Change the breakout settings (owners and moderators), allowed while running: the settings sent
+/// change, the ones left out keep their value.
 #[utoipa::path(put, path = "/api/v1/rooms/{room}/breakout", tag = "breakout", params(("room" = RoomId, Path)),
-    request_body = BreakoutConfig,
+    request_body = ConfigChanges,
     responses((status = 200, body = SessionView), (status = 403, body = super::error::ErrorBody),
               (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -302,9 +305,9 @@ async fn configure(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    ApiJson(config): ApiJson<BreakoutConfig>,
+    ApiJson(changes): ApiJson<ConfigChanges>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let (room, _) = run(&app, &auth, &ids, BreakoutCommand::Configure { config }).await?;
+    let (room, _) = run(&app, &auth, &ids, BreakoutCommand::Change { changes }).await?;
     let me = auth.person.id;
     let view = app
         .rooms

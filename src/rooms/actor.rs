@@ -112,6 +112,7 @@ pub(super) async fn run(
             call_live: false,
             call_synced: HashMap::new(),
         };
+        actor.on_load().await;
         loop {
             let deadline = actor.state.breakout.next_deadline();
             let timer = async {
@@ -124,6 +125,7 @@ pub(super) async fn run(
             // is acted on before any request sees the room.
             tokio::select! {
                 biased;
+                () = rooms.stopping.cancelled() => break,
                 () = timer => actor.on_timer().await,
                 msg = rx.recv() => match msg {
                     Some(msg) => if actor.handle(msg).await == Flow::Stop { break },
@@ -233,6 +235,15 @@ impl Actor {
             }
         }
         Flow::Continue
+    }
+
+    /// Just loaded: a round whose deadline passed while Huddle was down ends now.
+    async fn on_load(&mut self) {
+        let now = self.rooms.clock.now_ms();
+        let events = breakout::overdue(&self.state, now);
+        if let Err(e) = self.commit_and_publish(events, now).await {
+            warn!(error = %e, "closing an overdue round failed; the timer will close it");
+        }
     }
 
     /// The breakout timer reached its deadline: count down, or close the rooms.

@@ -143,6 +143,10 @@ pub struct Rooms {
     /// Held only to look up or insert a sender, never across an `.await`.
     actors: Mutex<HashMap<RoomId, (u64, mpsc::Sender<Msg>)>>,
     next_generation: std::sync::atomic::AtomicU64,
+    /// Every actor task, so that shutting down can wait for them.
+    tasks: tokio_util::task::TaskTracker,
+    /// Cancelled when the server stops: actors end without acting on their timers again.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The mailbox depth of an actor; senders wait (back-pressure on HTTP) when it is full.
@@ -167,6 +171,8 @@ impl Rooms {
             settings,
             actors: Mutex::new(HashMap::new()),
             next_generation: Default::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -184,6 +190,14 @@ impl Rooms {
             guests_with_breakouts: self.settings.guests_with_breakouts,
             invitation_ttl_ms: self.settings.invitation_ttl_ms,
         }
+    }
+
+    /// Stops every actor and waits until they have: after this nothing more is committed (a timer
+    /// that comes due later is acted on by the next start, as after a crash).
+    pub async fn shutdown(&self) {
+        self.stopping.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// Starts the actor of a stream now (its timer must run even if nobody asks for it).
@@ -355,7 +369,8 @@ impl Rooms {
         let (tx, rx) = mpsc::channel(MAILBOX);
         actors.insert(stream, (generation, tx.clone()));
         self.metrics.room_actors.inc();
-        tokio::spawn(actor::run(self.clone(), stream, generation, rx));
+        self.tasks
+            .spawn(actor::run(self.clone(), stream, generation, rx));
         tx
     }
 

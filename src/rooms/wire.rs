@@ -132,7 +132,20 @@ impl Frames {
                 }
                 let room = match key {
                     Key::Assignment => state.breakout.assignments.get(&person).copied(),
-                    Key::Location => state.locations.get(&person).copied(),
+                    // Where they are; for someone not connected yet (a replay on reconnect),
+                    // where they belong: their assigned room, or a breakout-only member's own.
+                    Key::Location => state
+                        .locations
+                        .get(&person)
+                        .or_else(|| state.breakout.assignments.get(&person))
+                        .copied()
+                        .or_else(|| {
+                            state
+                                .breakouts
+                                .keys()
+                                .copied()
+                                .find(|b| state.role(*b, person).is_some())
+                        }),
                 };
                 match by_room.get(&room).or_else(|| by_room.get(&None)) {
                     Some(frame) => frame,

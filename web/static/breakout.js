@@ -149,7 +149,8 @@ function Person({ person, rooms, manage, mine, assign, here }) {
  */
 function MoveMenu({ button, person, rooms, onMove }) {
   const [open, setOpen] = useState(false);
-  const items = [{ id: null, name: 'Unassigned' }, ...rooms.map((r) => ({ id: r.id, name: r.name }))];
+  // A room brought back stays closed for the round: nobody can be put there until the next one.
+  const items = [{ id: null, name: 'Unassigned' }, ...rooms.filter((r) => !r.closed || r.id === person.assignment).map((r) => ({ id: r.id, name: r.name }))];
   const current = Math.max(0, items.findIndex((i) => i.id === (person.assignment ?? null)));
   const [at, setAt] = useState(current);
   const list = useRef(null);

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Assignment, manager, not_running};
+use super::{Assignment, between_rounds, manager};
 use crate::domain::DomainError;
 use crate::domain::event::Event;
 use crate::domain::invitation::Invitation;
@@ -52,7 +52,7 @@ pub fn apply(
 ) -> Result<Vec<Event>, DomainError> {
     let main = state.id();
     manager(state, caller.person_id)?;
-    not_running(state)?;
+    between_rounds(state)?;
     // Existing rooms by name (the first, by id, if two share a name).
     let mut by_name: HashMap<String, RoomId> = HashMap::new();
     for room in state.breakouts.values() {
