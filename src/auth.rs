@@ -110,6 +110,12 @@ impl LoginLimits {
         }
     }
 
+    /// Forgets addresses and accounts whose attempts are all back (keeps memory flat).
+    pub fn prune(&self) {
+        self.by_address.retain_recent();
+        self.by_account.retain_recent();
+    }
+
     /// Counts one attempt; `Err(wait)` when either limit is exhausted.
     pub fn check(&self, address: IpAddr, account: &str) -> Result<(), Duration> {
         use governor::clock::{Clock, DefaultClock};

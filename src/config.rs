@@ -130,6 +130,13 @@ pub struct Settings {
     /// Longest pause, in milliseconds, while a request's body arrives [default: 30000]
     #[arg(long, env = "HUDDLE_BODY_TIMEOUT_MS")]
     pub body_timeout_ms: Option<u64>,
+    /// Invitation emails one person (not an administrator) may send an hour [default: 200]
+    #[arg(long, env = "HUDDLE_INVITATIONS_PER_PERSON_PER_HOUR")]
+    pub invitations_per_person_per_hour: Option<u32>,
+    /// Invitation emails sent for one main room and its breakout rooms an hour (administrators
+    /// not counted) [default: 500]
+    #[arg(long, env = "HUDDLE_INVITATIONS_PER_ROOM_PER_HOUR")]
+    pub invitations_per_room_per_hour: Option<u32>,
     /// Longest time, in seconds, to receive a request (uploads included) and answer it
     /// [default: 300]
     #[arg(long, env = "HUDDLE_REQUEST_TIMEOUT_SECS")]
@@ -183,6 +190,12 @@ impl Settings {
             header_timeout_ms: self.header_timeout_ms.or(base.header_timeout_ms),
             body_timeout_ms: self.body_timeout_ms.or(base.body_timeout_ms),
             request_timeout_secs: self.request_timeout_secs.or(base.request_timeout_secs),
+            invitations_per_person_per_hour: self
+                .invitations_per_person_per_hour
+                .or(base.invitations_per_person_per_hour),
+            invitations_per_room_per_hour: self
+                .invitations_per_room_per_hour
+                .or(base.invitations_per_room_per_hour),
         }
     }
 
@@ -277,6 +290,10 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Longest time to receive a request and answer it.
     pub request_timeout: Duration,
+    /// Invitation emails per person (not an administrator) per hour.
+    pub invitations_per_person_per_hour: u32,
+    /// Invitation emails per main room per hour.
+    pub invitations_per_room_per_hour: u32,
 }
 
 impl Config {
@@ -349,6 +366,14 @@ impl Config {
                 "request_timeout_secs",
                 s.request_timeout_secs.unwrap_or(300),
             )?),
+            invitations_per_person_per_hour: positive(
+                "invitations_per_person_per_hour",
+                s.invitations_per_person_per_hour.unwrap_or(200).into(),
+            )? as u32,
+            invitations_per_room_per_hour: positive(
+                "invitations_per_room_per_hour",
+                s.invitations_per_room_per_hour.unwrap_or(500).into(),
+            )? as u32,
         };
         let from = s
             .mail_from

@@ -77,6 +77,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Login rate limits.
     pub login_limits: auth::LoginLimits,
+    /// Hourly quotas of invitation emails.
+    pub send_quota: mail::SendQuota,
     /// Becomes `true` on shutdown; WebSocket tasks watch it.
     pub shutdown: watch::Receiver<bool>,
     /// The bytes of uploaded files.
@@ -102,6 +104,25 @@ struct Sweeping {
 const SWEEP_MIN_AGE: Duration = Duration::from_secs(600);
 
 impl AppState {
+    /// Every minute until shutdown, the rate limiters forget whoever has their whole quota back,
+    /// so that a flood from many addresses or accounts leaves no memory behind.
+    pub fn prune_limits(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        let mut stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let Some(app) = app.upgrade() else { return };
+                app.login_limits.prune();
+                app.send_quota.prune();
+            }
+        });
+    }
+
     /// Removes, in the background, stored files that no content item uses any more.
     pub fn sweep_blobs(&self) {
         // Poisoning only means a panic while flipping two booleans; they are still usable.
@@ -192,6 +213,10 @@ impl Server {
         }
         let (shutdown_tx, shutdown) = watch::channel(false);
         let login_limits = auth::LoginLimits::new(&config.limits);
+        let send_quota = mail::SendQuota::new(
+            config.limits.invitations_per_person_per_hour,
+            config.limits.invitations_per_room_per_hour,
+        );
         let blobs = Blobs::new(&config.data_dir);
         let mailer = Mailer::start(
             &config,
@@ -210,6 +235,7 @@ impl Server {
             metrics,
             clock,
             login_limits,
+            send_quota,
             shutdown,
             blobs,
             mailer,
@@ -217,6 +243,7 @@ impl Server {
             sweeping: Default::default(),
         });
         app.sweep_blobs();
+        app.prune_limits();
         Ok(Server {
             listener,
             app,

@@ -229,11 +229,27 @@ impl Worker {
             return Ok(false);
         }
         let public_url = self.public_url.clone();
+        // What the inviter chose (the room's title, their name, the meetings' texts) goes into an
+        // email to a stranger: from someone who is not an administrator, in short and without
+        // links, so that Huddle cannot be made to carry someone's spam.
+        let trusted = self
+            .store
+            .person(invitation.invited_by)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some_and(|p| p.is_admin);
+        let chosen = move |text: &str| {
+            if trusted {
+                text.to_owned()
+            } else {
+                plain(text)
+            }
+        };
         // The room's title and its next meetings, as calendar files.
         let found = self
             .rooms
             .inspect(room, move |state, _| {
-                let title = state.title(room)?;
+                let title = chosen(&state.title(room)?);
                 let mut meetings: Vec<_> = state
                     .meetings
                     .values()
@@ -244,9 +260,14 @@ impl Worker {
                     .into_iter()
                     .take(MAX_MEETINGS)
                     .map(|m| {
+                        let mut m = m.clone();
+                        if !trusted {
+                            m.title = plain(&m.title);
+                            m.description.clear();
+                        }
                         (
                             calendar_name(&m.title),
-                            meeting::ics(m, &title, &public_url, now),
+                            meeting::ics(&m, &title, &public_url, now),
                         )
                     })
                     .collect();
@@ -270,10 +291,10 @@ impl Worker {
                 )
             })
             .unwrap_or_default();
+        let inviter = chosen(&invitation.invited_by_name);
         let mut text = format!(
-            "{} invited you to \"{title}\" on Huddle.\n\nOpen this link to join:\n{link}\n\n\
-             The link works once and until {expires}.\n",
-            invitation.invited_by_name
+            "{inviter} invited you to \"{title}\" on Huddle.\n\nOpen this link to join:\n{link}\n\n\
+             The link works once and until {expires}.\n"
         );
         if !calendars.is_empty() {
             text.push_str("\nThe room's next meetings are attached for your calendar.\n");
@@ -316,6 +337,112 @@ impl Worker {
             }
         }
         Ok(true)
+    }
+}
+
+/// Longest text chosen by a non-administrator that an email carries (a room title, a name).
+const PLAIN_CHARS: usize = 60;
+
+/// Text someone chose, fit for an email to a stranger: web addresses become `[link]` and it is
+/// cut to `PLAIN_CHARS` characters.
+fn plain(text: &str) -> String {
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .map(|w| {
+            let lower = w.to_lowercase();
+            if lower.contains("://") || lower.starts_with("www.") {
+                "[link]"
+            } else {
+                w
+            }
+        })
+        .collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= PLAIN_CHARS {
+        joined
+    } else {
+        let cut: String = joined.chars().take(PLAIN_CHARS - 1).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+/// How many invitation emails people may have Huddle send in an hour: per inviting person and per
+/// main room (invitations to its breakout rooms and CSV imports count for it). Administrators are
+/// not limited.
+pub struct SendQuota {
+    by_person: governor::DefaultKeyedRateLimiter<crate::ids::PersonId>,
+    by_room: governor::DefaultKeyedRateLimiter<crate::ids::RoomId>,
+    per_person: u32,
+    per_room: u32,
+}
+
+/// Why emails may not be sent now, said to the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverQuota(pub String);
+
+impl SendQuota {
+    /// Quotas per hour (each at least 1).
+    pub fn new(per_person: u32, per_room: u32) -> SendQuota {
+        let hourly = |n: u32| {
+            let n = std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+            governor::Quota::with_period(Duration::from_secs(3600) / n.get())
+                .expect("a positive period")
+                .allow_burst(n)
+        };
+        SendQuota {
+            by_person: governor::RateLimiter::keyed(hourly(per_person)),
+            by_room: governor::RateLimiter::keyed(hourly(per_room)),
+            per_person,
+            per_room,
+        }
+    }
+
+    /// Takes `n` emails from the person's and the room's quota, or says why not (nothing taken
+    /// from the room's when the person's refuses).
+    pub fn take(
+        &self,
+        person: crate::ids::PersonId,
+        room: crate::ids::RoomId,
+        n: usize,
+    ) -> Result<(), OverQuota> {
+        use governor::clock::{Clock, DefaultClock};
+        let Some(cells) = u32::try_from(n).ok().and_then(std::num::NonZeroU32::new) else {
+            return Ok(());
+        };
+        let now = DefaultClock::default().now();
+        let over = |what: &str,
+                    per_hour: u32,
+                    result: Result<Result<(), governor::NotUntil<_>>, _>| {
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(not_until)) => {
+                    let wait: Duration = governor::NotUntil::wait_time_from(&not_until, now);
+                    Err(OverQuota(format!(
+                        "{what} may send {per_hour} invitation emails an hour: these {n} can go in {} min",
+                        wait.as_secs().div_ceil(60).max(1)
+                    )))
+                }
+                Err(_) => Err(OverQuota(format!(
+                    "{what} may send at most {per_hour} invitation emails an hour; these are {n}"
+                ))),
+            }
+        };
+        over(
+            "one person",
+            self.per_person,
+            self.by_person.check_key_n(&person, cells),
+        )?;
+        over(
+            "one room",
+            self.per_room,
+            self.by_room.check_key_n(&room, cells),
+        )
+    }
+
+    /// Forgets people and rooms whose quota is full again (keeps memory flat).
+    pub fn prune(&self) {
+        self.by_person.retain_recent();
+        self.by_room.retain_recent();
     }
 }
 

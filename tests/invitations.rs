@@ -560,3 +560,136 @@ async fn a_guest_is_moved_during_a_round_like_anyone() {
     events.next_of("breakout_stopped").await;
     assert_eq!(location(&owner.get(&b).await), json!(rooms[0]));
 }
+
+#[tokio::test]
+async fn invitation_emails_have_hourly_quotas_and_carry_no_links_from_non_administrators() {
+    let server = TestServer::start_with(Settings {
+        invitations_per_person_per_hour: Some(5),
+        invitations_per_room_per_hour: Some(8),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    let mo = server.user(&admin, "Mo").await;
+    server.user(&admin, "Kit").await;
+    let kit = server.anonymous().login("kit@example.org").await;
+    let room = mo.create_room("Win big at www.spam.example now").await;
+    mo.add_member(&room, "kit@example.org", "moderator").await;
+    mo.add_member(&room, "admin@example.org", "moderator").await;
+    let in_a_day = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 86_400_000;
+    mo.expect(
+        Method::POST,
+        &format!("/api/v1/rooms/{room}/meetings"),
+        Some(json!({"title": "Prizes", "description": "Claim at https://spam.example/win", "starts_at": in_a_day, "duration_mins": 30})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = format!("/api/v1/rooms/{room}/invitations");
+    let listed = |client: &Client| {
+        let path = path.clone();
+        let client = client.clone();
+        async move {
+            client.get(&path).await["invitations"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+
+    // Mo may send 5 an hour: the sixth address is refused whole, with why, and nothing is made.
+    invite(
+        &mo,
+        &room,
+        &["a1@example.org", "a2@example.org", "a3@example.org"],
+        "participant",
+    )
+    .await;
+    invite(
+        &mo,
+        &room,
+        &["a4@example.org", "a5@example.org"],
+        "participant",
+    )
+    .await;
+    let (status, body) = mo
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"emails": ["a6@example.org"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one person may send 5"),
+        "{body}"
+    );
+    assert_eq!(listed(&mo).await, 5);
+    // Kit, in the same room, fills its 8 and is then refused for the room; a resend counts too.
+    invite(
+        &kit,
+        &room,
+        &["b1@example.org", "b2@example.org"],
+        "participant",
+    )
+    .await;
+    let first = mo.get(&path).await["invitations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    kit.expect(
+        Method::POST,
+        &format!("{path}/{first}/resend"),
+        None,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let (status, body) = kit
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"emails": ["b3@example.org"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one room may send 8"),
+        "{body}"
+    );
+    // An administrator is not limited.
+    invite(
+        &admin,
+        &room,
+        &["c1@example.org", "c2@example.org"],
+        "participant",
+    )
+    .await;
+    assert_eq!(listed(&mo).await, 9);
+
+    // What Mo chose reaches the stranger short and without links: the title's address is gone,
+    // and the meeting goes without its description.
+    let email = server
+        .outbox_email("a1@example.org")
+        .await
+        .replace("=\r\n", "");
+    assert!(email.contains("Win big at [link] now"), "{email}");
+    assert!(!email.contains("spam.example"), "{email}");
+    assert!(email.contains("SUMMARY:Prizes"), "{email}");
+    assert!(!email.contains("DESCRIPTION"), "{email}");
+    // The administrator's email carries what was written.
+    let from_admin = server
+        .outbox_email("c1@example.org")
+        .await
+        .replace("=\r\n", "");
+    assert!(from_admin.contains("www.spam.example"), "{from_admin}");
+}

@@ -145,11 +145,30 @@ async fn managed(app: &App, room: RoomId, me: PersonId) -> Result<(), ApiError> 
     }
 }
 
+/// Takes `n` invitation emails from the quotas of the caller and of the main room of `room`
+/// (administrators are not limited): `429 rate_limited` naming the quota when over. Call it after
+/// the permission check, so that nobody can use up a room's quota from outside.
+pub(super) async fn spend_email_quota(
+    app: &App,
+    auth: &Auth,
+    room: RoomId,
+    n: usize,
+) -> Result<(), ApiError> {
+    if auth.person.is_admin {
+        return Ok(());
+    }
+    let main = app.rooms.inspect(room, |state, _| state.id()).await?;
+    app.send_quota
+        .take(auth.person.id, main, n)
+        .map_err(|over| ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", over.0))
+}
+
 /// Invite people by email to a room (owners and moderators). Each gets an email with a link.
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/invitations", tag = "invitations", params(("room" = RoomId, Path)),
     request_body = InviteRequest,
     responses((status = 201, body = InvitationList), (status = 403, description = "not a manager, or the guest policy", body = super::error::ErrorBody),
-              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+              (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody),
+              (status = 429, description = "over the hourly email quota of the person or the room", body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn invite(
     State(app): State<App>,
@@ -170,6 +189,8 @@ async fn invite(
             .map_err(|e| ApiError::invalid("emails", format!("address {}: {e}", i + 1)))?;
         emails.push(email);
     }
+    managed(&app, room, auth.person.id).await?;
+    spend_email_quota(&app, &auth, room, emails.len()).await?;
     let invitees = invitees(&app, emails).await?;
     let role = req.role.unwrap_or(Role::Participant);
     let command = Command::Invitation(InvitationCommand::Invite {
@@ -292,6 +313,7 @@ async fn resend(
     let id: InvitationId = ids.get("invitation")?;
     managed(&app, room, auth.person.id).await?;
     pending_in(&app, room, id).await?;
+    spend_email_quota(&app, &auth, room, 1).await?;
     app.store.resend_invitation(id, app.clock.now_ms()).await?;
     app.mailer.wake();
     let record = app

@@ -316,6 +316,11 @@ async fn import(
         errors.sort_by_key(|e| e.row);
         return Err(rejected(errors));
     }
+    let unknown = matched
+        .iter()
+        .filter(|r| matches!(r.who, Who::Unknown { .. }))
+        .count();
+    super::invitations::spend_email_quota(&app, &auth, main, unknown).await?;
     let command = Command::Breakout(BreakoutCommand::Import { rows: matched });
     let committed = app.rooms.command(main, auth.caller(), command).await?;
     let mut summary = ImportSummary {
