@@ -130,6 +130,12 @@ pub struct Settings {
     /// Longest pause, in milliseconds, while a request's body arrives [default: 30000]
     #[arg(long, env = "HUDDLE_BODY_TIMEOUT_MS")]
     pub body_timeout_ms: Option<u64>,
+    /// Main rooms one person (not an administrator) may own [default: 50]
+    #[arg(long, env = "HUDDLE_MAX_ROOMS_PER_PERSON")]
+    pub max_rooms_per_person: Option<usize>,
+    /// Seconds a room nobody is connected to stays loaded in memory [default: 300]
+    #[arg(long, env = "HUDDLE_ROOM_IDLE_SECS")]
+    pub room_idle_secs: Option<u64>,
     /// Invitation emails one person (not an administrator) may send an hour [default: 200]
     #[arg(long, env = "HUDDLE_INVITATIONS_PER_PERSON_PER_HOUR")]
     pub invitations_per_person_per_hour: Option<u32>,
@@ -190,6 +196,8 @@ impl Settings {
             header_timeout_ms: self.header_timeout_ms.or(base.header_timeout_ms),
             body_timeout_ms: self.body_timeout_ms.or(base.body_timeout_ms),
             request_timeout_secs: self.request_timeout_secs.or(base.request_timeout_secs),
+            max_rooms_per_person: self.max_rooms_per_person.or(base.max_rooms_per_person),
+            room_idle_secs: self.room_idle_secs.or(base.room_idle_secs),
             invitations_per_person_per_hour: self
                 .invitations_per_person_per_hour
                 .or(base.invitations_per_person_per_hour),
@@ -290,6 +298,10 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Longest time to receive a request and answer it.
     pub request_timeout: Duration,
+    /// Main rooms one person (not an administrator) may own.
+    pub max_rooms_per_person: usize,
+    /// How long a room nobody is connected to stays loaded.
+    pub room_idle: Duration,
     /// Invitation emails per person (not an administrator) per hour.
     pub invitations_per_person_per_hour: u32,
     /// Invitation emails per main room per hour.
@@ -365,6 +377,14 @@ impl Config {
             request_timeout: Duration::from_secs(positive(
                 "request_timeout_secs",
                 s.request_timeout_secs.unwrap_or(300),
+            )?),
+            max_rooms_per_person: positive(
+                "max_rooms_per_person",
+                s.max_rooms_per_person.unwrap_or(50) as u64,
+            )? as usize,
+            room_idle: Duration::from_secs(positive(
+                "room_idle_secs",
+                s.room_idle_secs.unwrap_or(300),
             )?),
             invitations_per_person_per_hour: positive(
                 "invitations_per_person_per_hour",

@@ -156,3 +156,74 @@ async fn idle_and_slow_connections_cannot_lock_anyone_out() {
         "{metrics}"
     );
 }
+
+/// The value of a gauge or counter on `/metrics`.
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_person_owns_a_bounded_number_of_rooms_and_idle_rooms_leave_memory() {
+    let server = TestServer::start_with(Settings {
+        max_rooms_per_person: Some(3),
+        room_idle_secs: Some(1),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    let mo = server.user(&admin, "Mo").await;
+    let mut rooms = Vec::new();
+    for i in 0..3 {
+        rooms.push(mo.create_room(&format!("Room {i}")).await);
+    }
+    mo.post(&rooms[0], "before the room was unloaded").await;
+    let (status, body) = mo
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/rooms",
+            Some(serde_json::json!({"name": "One too many"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "room_quota");
+    assert_eq!(
+        mo.get("/api/v1/rooms").await["rooms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // Administrators are not limited.
+    for i in 0..4 {
+        admin.create_room(&format!("Admin room {i}")).await;
+    }
+    assert_eq!(metric(&server, "huddle_room_actors").await, 7.0);
+
+    // Nobody is connected to them: a second later they are out of memory...
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(&server, "huddle_room_actors").await > 0.0 {
+        assert!(Instant::now() < deadline, "idle rooms stay loaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and come back whole when asked for.
+    let chat = mo
+        .get(&format!("/api/v1/rooms/{}/messages", rooms[0]))
+        .await;
+    assert_eq!(chat["messages"][0]["text"], "before the room was unloaded");
+    mo.post(&rooms[0], "after").await;
+    assert_eq!(metric(&server, "huddle_room_actors").await, 1.0);
+    // A room someone is connected to stays.
+    let _events = mo.events(None).await;
+    assert!(metric(&server, "huddle_room_actors").await >= 3.0);
+}

@@ -76,7 +76,7 @@ async fn list_rooms(State(app): State<App>, auth: Auth) -> Result<Json<RoomList>
 
 /// Create a main room; the caller becomes its owner.
 #[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", request_body = RoomNameRequest,
-    responses((status = 201, body = RoomView), (status = 422, body = super::error::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 201, body = RoomView), (status = 403, description = "a guest", body = super::error::ErrorBody), (status = 409, description = "the person owns as many rooms as allowed", body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)), security(("bearer" = [])))]
 async fn create_room(
     State(app): State<App>,
     auth: Auth,
@@ -88,6 +88,23 @@ async fn create_room(
         ));
     }
     let name = validate::name("name", &req.name)?;
+    let most = app.config.limits.max_rooms_per_person;
+    if !auth.person.is_admin {
+        let owned = app
+            .store
+            .rooms_of(auth.person.id)
+            .await?
+            .iter()
+            .filter(|r| r.parent_id.is_none() && r.role == Role::Owner)
+            .count();
+        if owned >= most {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "room_quota",
+                format!("you own {owned} rooms, the most one person may; delete one first"),
+            ));
+        }
+    }
     let state = app.rooms.create(&auth.caller(), name).await?;
     let view = room_view(&app, state.id(), auth.person.id).await?;
     Ok((StatusCode::CREATED, Json(view)))

@@ -113,6 +113,7 @@ pub(super) async fn run(
             call_synced: HashMap::new(),
         };
         actor.on_load().await;
+        let mut unloaded = false;
         loop {
             let deadline = actor.state.breakout.next_deadline();
             let timer = async {
@@ -123,6 +124,7 @@ pub(super) async fn run(
             };
             // The timer goes first: a deadline that has passed (perhaps while Huddle was down)
             // is acted on before any request sees the room.
+            let idle = actor.is_idle();
             tokio::select! {
                 biased;
                 () = rooms.stopping.cancelled() => break,
@@ -131,17 +133,27 @@ pub(super) async fn run(
                     Some(msg) => if actor.handle(msg).await == Flow::Stop { break },
                     None => break,
                 },
+                () = tokio::time::sleep(rooms.settings.idle), if idle => {
+                    unloaded = true;
+                    break;
+                }
             }
         }
         rooms.forget(stream, generation);
-        // Anything still queued finds the room deleted.
         rx.close();
         while let Some(msg) = rx.recv().await {
-            refuse(
-                msg,
-                &RoomError::Domain(DomainError::NotFound("room")),
-                stream,
-            );
+            if unloaded {
+                // Unloaded for being idle: what arrived meanwhile goes to the next actor, which
+                // loads the room again from the store.
+                let _ = rooms.send(stream, msg).await;
+            } else {
+                // Anything still queued finds the room deleted.
+                refuse(
+                    msg,
+                    &RoomError::Domain(DomainError::NotFound("room")),
+                    stream,
+                );
+            }
         }
     }
     .instrument(span)
@@ -235,6 +247,12 @@ impl Actor {
             }
         }
         Flow::Continue
+    }
+
+    /// Whether nothing keeps the room in memory: nobody connected to it, no round whose timer
+    /// must run, no call.
+    fn is_idle(&self) -> bool {
+        self.subscribers.is_empty() && !self.state.breakout.is_live() && !self.call_live
     }
 
     /// Just loaded: a round whose deadline passed while Huddle was down ends now.

@@ -54,6 +54,8 @@ pub struct ActorSettings {
     pub guests_with_breakouts: bool,
     /// How long invitation links work, in milliseconds.
     pub invitation_ttl_ms: i64,
+    /// How long an actor nobody is connected to (no round running, no call) stays loaded.
+    pub idle: std::time::Duration,
 }
 
 /// What a command did, once stored.
