@@ -79,6 +79,8 @@ pub struct AppState {
     pub login_limits: auth::LoginLimits,
     /// Hourly quotas of invitation emails.
     pub send_quota: mail::SendQuota,
+    /// Account imports running in the background.
+    pub imports: http::import::Jobs,
     /// Becomes `true` on shutdown; WebSocket tasks watch it.
     pub shutdown: watch::Receiver<bool>,
     /// The bytes of uploaded files.
@@ -237,6 +239,7 @@ impl Server {
             clock,
             login_limits,
             send_quota,
+            imports: Default::default(),
             shutdown,
             blobs,
             mailer,

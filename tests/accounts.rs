@@ -511,3 +511,96 @@ async fn administrators_list_search_and_reset_accounts() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
 }
+
+#[tokio::test]
+async fn a_large_import_fits_in_one_request_and_many_passwords_run_as_a_job_with_progress() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    // 20,000 accounts without passwords: a 1.5 MB body, over the default 1 MiB limit.
+    let many: Vec<_> = (0..20_000)
+        .map(|i| json!({"email": format!("student{i}@school.example"), "display_name": format!("Student {i}")}))
+        .collect();
+    let (status, body) = admin
+        .call(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(json!({"accounts": many})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        &body.to_string()[..200.min(body.to_string().len())]
+    );
+    assert_eq!(body["accounts"].as_array().unwrap().len(), 20_000);
+
+    // 201 passwords to hash: a background job, followed to its end; nothing exists before.
+    let rows: Vec<_> = (0..201)
+        .map(|i| json!({"email": format!("staff{i}@school.example"), "display_name": format!("Staff {i}"), "password": PASSWORD}))
+        .collect();
+    let (status, job) = admin
+        .call(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(json!({"accounts": rows, "issue_tokens": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(
+        (job["status"].as_str(), job["passwords"].as_u64()),
+        (Some("running"), Some(201))
+    );
+    let path = format!("/api/v1/accounts/import/{}", job["id"].as_str().unwrap());
+    // Only the administrator who started it may read it (it will hold tokens).
+    server.user(&admin, "Second").await;
+    let other = server.anonymous().login("second@example.org").await;
+    assert_eq!(
+        other.call(Method::GET, &path, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let mut seen = Vec::new();
+    let done = loop {
+        let now = admin.get(&path).await;
+        seen.push(now["hashed"].as_u64().unwrap());
+        if now["status"] != "running" {
+            break now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["hashed"], 201);
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "progress only grows: {seen:?}"
+    );
+    let accounts = done["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 201);
+    let token = accounts[200]["token"].as_str().unwrap();
+    let staff = server.anonymous().with_token(token);
+    assert_eq!(
+        staff.get("/api/v1/session").await["email"],
+        "staff200@school.example"
+    );
+    let signed_in = server.anonymous().login("staff7@school.example").await;
+    assert_eq!(
+        signed_in.get("/api/v1/session").await["display_name"],
+        "Staff 7"
+    );
+
+    // A taken address refuses the whole import at once, before any hashing.
+    let (status, body) = admin
+        .call(
+            Method::POST,
+            "/api/v1/accounts/import",
+            Some(json!({"accounts": [{"email": "new@school.example", "display_name": "New"}, {"email": "staff3@school.example", "display_name": "Again"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("staff3@school.example")
+    );
+}

@@ -43,7 +43,7 @@ pub struct ErrorBody {
 }
 
 /// What went wrong.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `room_not_found`, `invalid_input`, `forbidden`.
     pub code: String,

@@ -9,6 +9,7 @@ mod breakout;
 mod content;
 pub mod error;
 mod events;
+pub mod import;
 mod invitations;
 mod meetings;
 pub mod openapi;
@@ -33,6 +34,7 @@ use error::ApiError;
 pub fn router(app: App) -> Router {
     let api = Router::new()
         .merge(session::router())
+        .merge(import::router())
         .merge(rooms::router())
         .merge(breakout::router())
         .merge(content::router(app.config.limits.max_upload_bytes))

@@ -11,8 +11,8 @@ use axum::{Json, Router};
 
 use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::views::{
-    AccountPage, AccountQuery, ImportRequest, ImportResult, ImportedAccount, LoginRequest,
-    NewAccountRequest, PasswordRequest, PersonView, SessionView,
+    AccountPage, AccountQuery, LoginRequest, NewAccountRequest, PasswordRequest, PersonView,
+    SessionView,
 };
 use crate::App;
 use crate::auth::{self, Auth, CSRF_COOKIE, SESSION_COOKIE};
@@ -25,7 +25,6 @@ pub(super) fn router() -> Router<App> {
         .route("/setup", get(setup_status).post(setup))
         .route("/session", post(login).delete(logout).get(whoami))
         .route("/accounts", get(list_accounts).post(create_account))
-        .route("/accounts/import", post(import_accounts))
         .route("/accounts/{person}/password", put(reset_password))
 }
 
@@ -283,88 +282,4 @@ async fn logout(State(app): State<App>, auth: Auth) -> Result<Response, ApiError
     responses((status = 200, body = PersonView), (status = 401, body = super::error::ErrorBody)), security(("bearer" = [])))]
 async fn whoami(auth: Auth) -> Json<PersonView> {
     Json(auth.person.into())
-}
-
-/// Most accounts one import may create.
-const MAX_IMPORT: usize = 20_000;
-
-/// Create many accounts at once (administrators only), optionally with an API token each: for
-/// provisioning a class or a company from another system without anyone typing passwords.
-#[utoipa::path(post, path = "/api/v1/accounts/import", tag = "accounts",
-    request_body = ImportRequest,
-    responses((status = 201, body = ImportResult), (status = 403, body = super::error::ErrorBody),
-              (status = 409, description = "an email is taken", body = super::error::ErrorBody),
-              (status = 422, description = "an invalid row, named by its index", body = super::error::ErrorBody)),
-    security(("bearer" = [])))]
-async fn import_accounts(
-    State(app): State<App>,
-    auth: Auth,
-    ApiJson(req): ApiJson<ImportRequest>,
-) -> Result<(StatusCode, Json<ImportResult>), ApiError> {
-    if !auth.person.is_admin {
-        return Err(ApiError::forbidden(
-            "only administrators may import accounts",
-        ));
-    }
-    if req.accounts.is_empty() || req.accounts.len() > MAX_IMPORT {
-        return Err(ApiError::invalid(
-            "accounts",
-            format!("give between 1 and {MAX_IMPORT} accounts"),
-        ));
-    }
-    let now = app.clock.now_ms();
-    let mut seen = std::collections::HashSet::new();
-    let mut accounts = Vec::with_capacity(req.accounts.len());
-    for (i, row) in req.accounts.into_iter().enumerate() {
-        let at =
-            |e: crate::domain::DomainError| ApiError::invalid("accounts", format!("row {i}: {e}"));
-        let email = validate::email(&row.email).map_err(at)?;
-        if !seen.insert(email.clone()) {
-            return Err(ApiError::invalid(
-                "accounts",
-                format!("row {i}: email: {email} appears twice"),
-            ));
-        }
-        let display_name = validate::name("display_name", &row.display_name).map_err(at)?;
-        let password_hash = match row.password {
-            Some(p) => {
-                Some(auth::hash_password(validate::password(&p).map_err(at)?.to_owned()).await?)
-            }
-            None => None,
-        };
-        accounts.push(NewAccount {
-            id: PersonId::new(),
-            email,
-            display_name,
-            password_hash,
-            is_admin: false,
-            created_at: now,
-        });
-    }
-    let result: Vec<ImportedAccount> = accounts
-        .iter()
-        .map(|a| ImportedAccount {
-            id: a.id,
-            email: a.email.clone(),
-            token: req.issue_tokens.then(auth::new_token),
-        })
-        .collect();
-    app.store.create_accounts(accounts).await?;
-    if req.issue_tokens {
-        let expires_at = now + app.config.limits.session.as_millis() as i64;
-        let sessions = result
-            .iter()
-            .filter_map(|a| {
-                a.token.as_ref().map(|token| SessionRecord {
-                    token_hash: auth::token_hash(token),
-                    person_id: a.id,
-                    csrf_token: auth::new_token(),
-                    created_at: now,
-                    expires_at,
-                })
-            })
-            .collect();
-        app.store.create_sessions(sessions).await?;
-    }
-    Ok((StatusCode::CREATED, Json(ImportResult { accounts: result })))
 }

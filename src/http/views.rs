@@ -88,14 +88,14 @@ pub struct ImportAccount {
 }
 
 /// Answer of `POST /accounts/import`, in the order given.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ImportResult {
     /// The accounts created.
     pub accounts: Vec<ImportedAccount>,
 }
 
 /// One imported account.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ImportedAccount {
     /// Id.
     pub id: PersonId,

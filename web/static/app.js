@@ -238,10 +238,18 @@ function AccountsPage() {
     }
     const list = rows.map((r) => ({ email: r[0]?.trim() ?? '', display_name: r[1]?.trim() ?? '', ...(r[2]?.trim() ? { password: r[2].trim() } : {}) }));
     try {
-      await api('POST', '/accounts/import', { accounts: list, issue_tokens: false });
+      let answer = await api('POST', '/accounts/import', { accounts: list, issue_tokens: false });
+      // Many passwords to hash: a background job on the server; follow its progress.
+      while (answer.status === 'running') {
+        setStatus(`Importing ${file.name}: ${answer.hashed} of ${answer.passwords} passwords set…`);
+        await new Promise((r) => setTimeout(r, 1000));
+        answer = await api('GET', `/accounts/import/${answer.id}`);
+      }
+      if (answer.status === 'failed') throw answer.error;
       setStatus(`Imported ${list.length} account${list.length === 1 ? '' : 's'} from ${file.name}.`);
       load();
     } catch (err) {
+      setStatus(null);
       setProblem(err);
     }
   };
