@@ -389,3 +389,26 @@ async fn the_event_stream_refuses_strangers_and_foreign_pages() {
     let hello = ws.next().await.unwrap().unwrap();
     assert!(hello.to_text().unwrap().contains("\"hello\""));
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_answered_with_a_1009_close() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let mut events = admin.events(None).await;
+    let big = "x".repeat(400 * 1024);
+    futures_util::SinkExt::send(&mut events.ws, Message::Text(big.into()))
+        .await
+        .unwrap();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.ws.next())
+            .await
+            .expect("an answer within 10 s")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    let frame = close.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
+}

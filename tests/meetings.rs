@@ -90,7 +90,9 @@ async fn meetings_are_scheduled_in_a_breakout_room_listed_and_exported_as_ics() 
     // The .ics file, read back by an independent parser.
     let id = meeting["id"].as_str().unwrap();
     let response = pupil
-        .raw_get(&format!("/api/v1/rooms/{breakout}/meetings/{id}.ics"))
+        .raw_get(&format!(
+            "/api/v1/rooms/{breakout}/meetings/{id}/calendar.ics"
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
@@ -139,7 +141,7 @@ async fn meetings_are_scheduled_in_a_breakout_room_listed_and_exported_as_ics() 
     outsider
         .expect(
             Method::GET,
-            &format!("/api/v1/rooms/{breakout}/meetings/{id}.ics"),
+            &format!("/api/v1/rooms/{breakout}/meetings/{id}/calendar.ics"),
             None,
             StatusCode::NOT_FOUND,
         )

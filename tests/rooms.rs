@@ -661,17 +661,67 @@ async fn health_metrics_and_openapi() {
         "/api/v1/rooms/{room}/invitations",
         "/api/v1/invitations/{token}/accept",
         "/api/v1/rooms/{room}/breakout/assignments.csv",
-        "/api/v1/rooms/{room}/meetings/{meeting}.ics",
+        "/api/v1/rooms/{room}/meetings/{meeting}/calendar.ics",
     ] {
         assert!(
             doc["paths"][path].is_object(),
             "{path} missing from the OpenAPI document"
         );
     }
+    // What the probes found wrong in the document (issue 11): query parameters in the query and
+    // optional, one schema per name, optional bodies optional, `details` a list, ranges stated,
+    // the common answers listed.
+    let messages = &doc["paths"]["/api/v1/rooms/{room}/messages"]["get"]["parameters"];
+    for name in ["order", "cursor", "limit"] {
+        let p = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap();
+        assert_eq!(
+            (&p["in"], &p["required"]),
+            (&json!("query"), &json!(false)),
+            "{p}"
+        );
+    }
+    let resume = &doc["paths"]["/api/v1/events"]["get"]["parameters"][0];
+    assert_eq!(
+        (&resume["name"], &resume["in"]),
+        (&json!("resume"), &json!("query"))
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["BreakoutSession"]["properties"]["rooms"].is_object());
+    assert!(schemas["SessionView"]["properties"]["token"].is_object());
+    let stop = &doc["paths"]["/api/v1/rooms/{room}/breakout/stop"]["post"]["requestBody"];
+    assert_ne!(stop["required"], true, "{stop}");
+    assert_eq!(
+        schemas["ErrorDetail"]["properties"]["details"]["type"],
+        json!(["array", "null"])
+    );
+    let create = &schemas["CreateRoomsBody"]["properties"]["count"];
+    assert_eq!(
+        (&create["minimum"], &create["maximum"]),
+        (&json!(1), &json!(300))
+    );
+    let answers = &doc["paths"]["/api/v1/rooms/{room}/messages"]["post"]["responses"];
+    for status in ["400", "401", "404", "409", "413", "415", "422"] {
+        assert!(
+            answers[status].is_object(),
+            "{status} missing from {answers}"
+        );
+    }
     let page = reqwest::get(format!("{}/api/docs/", server.url))
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'"),
+        "the docs page has a content security policy"
+    );
     assert!(
         page.text().await.unwrap().contains("swagger"),
         "the docs page is served by the binary"

@@ -57,9 +57,11 @@ pub struct BreakoutConfig {
     pub everyone_broadcasts: bool,
     /// Length of a round in seconds; the rooms then close after the countdown. None: no timer.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86_400)]
     pub duration_secs: Option<u32>,
     /// Seconds between "time is up" and the rooms closing.
     #[serde(default = "default_countdown")]
+    #[schema(maximum = 600)]
     pub countdown_secs: u32,
     /// Participants may promote their breakout room's content to the main room (owners and
     /// moderators always may).
@@ -88,9 +90,10 @@ pub struct ConfigChanges {
     pub everyone_broadcasts: Option<bool>,
     /// Length of a round in seconds; `null`: no timer.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 86_400)]
     pub duration_secs: Option<Option<u32>>,
     /// Seconds between "time is up" and the rooms closing.
+    #[schema(maximum = 600)]
     pub countdown_secs: Option<u32>,
     /// Participants may promote their room's content.
     pub participants_promote: Option<bool>,

@@ -143,8 +143,9 @@ pub async fn serve(
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            biased;
             () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => {

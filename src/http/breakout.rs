@@ -81,6 +81,7 @@ pub struct DashboardPerson {
 
 /// The whole breakout session of a main room, as the caller may see it.
 #[derive(Serialize, ToSchema)]
+#[schema(as = BreakoutSession)]
 pub struct SessionView {
     /// The main room.
     pub room: RoomId,
@@ -320,7 +321,9 @@ async fn configure(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoomsBody {
-    /// How many rooms, with default names.
+    /// How many rooms, with default names (at most the configured `max_breakout_rooms`, 300 by
+    /// default, in all).
+    #[schema(minimum = 1, maximum = 300)]
     pub count: Option<u32>,
     /// These names, one room each.
     pub names: Option<Vec<String>>,
@@ -548,7 +551,7 @@ pub struct StopBody {
 
 /// Stop the round (everyone back to the main room), or bring back chosen rooms only.
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/breakout/stop", tag = "breakout", params(("room" = RoomId, Path)),
-    request_body(content = StopBody, description = "optional"),
+    request_body(content = Option<StopBody>, description = "optional"),
     responses((status = 200, body = Done), (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn stop(

@@ -54,7 +54,7 @@ pub struct ErrorDetail {
     pub field: Option<String>,
     /// Every problem, when there are many (for a CSV file: `[{row, column, message}]`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub details: Option<serde_json::Value>,
 }
 
@@ -222,9 +222,10 @@ pub fn json_from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
     })
 }
 
-/// An optional JSON body: nothing (or only white space) gives `T::default()`.
+/// An optional JSON body: nothing, white space or `null` gives `T::default()`.
 pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let trimmed = body.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
         Ok(T::default())
     } else {
         json_from(body)

@@ -44,6 +44,7 @@ const MAX_INVITEES: usize = 500;
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// Up to 500 email addresses.
+    #[schema(min_items = 1, max_items = 500)]
     pub emails: Vec<String>,
     /// `participant` (default) or `moderator`; guests always take part as participants.
     pub role: Option<Role>,
@@ -386,7 +387,7 @@ async fn preview(
 /// Follow an invitation: signed in, your account joins the room; otherwise give a display name
 /// and get a guest session for that room only. A link works once.
 #[utoipa::path(post, path = "/api/v1/invitations/{token}/accept", tag = "invitations", params(("token" = String, Path)),
-    request_body = AcceptRequest,
+    request_body(content = Option<AcceptRequest>, description = "a guest's name; nothing when signed in"),
     responses((status = 200, body = Accepted), (status = 403, description = "the guest policy", body = super::error::ErrorBody),
               (status = 404, body = super::error::ErrorBody), (status = 410, body = super::error::ErrorBody),
               (status = 415, description = "a body that is not JSON", body = super::error::ErrorBody),

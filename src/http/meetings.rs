@@ -1,9 +1,10 @@
-//! Scheduled meetings: `/api/v1/rooms/{room}/meetings…`, and each meeting as an `.ics` file.
+//! Scheduled meetings: `/api/v1/rooms/{room}/meetings…`, and each meeting as an `.ics` file
+//! (`…/meetings/{meeting}/calendar.ics`).
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -21,7 +22,8 @@ use crate::ids::{MeetingId, RoomId};
 pub(super) fn router() -> Router<App> {
     Router::new()
         .route("/rooms/{room}/meetings", get(list).post(schedule))
-        .route("/rooms/{room}/meetings/{meeting}", get(ics).delete(cancel))
+        .route("/rooms/{room}/meetings/{meeting}", delete(cancel))
+        .route("/rooms/{room}/meetings/{meeting}/calendar.ics", get(ics))
 }
 
 /// How far ahead a meeting may be scheduled: ten years.
@@ -159,20 +161,14 @@ async fn schedule(
     Ok((StatusCode::CREATED, Json(meeting)))
 }
 
-/// A meeting as an iCalendar file (`GET …/meetings/{meeting}.ics`).
-#[utoipa::path(get, path = "/api/v1/rooms/{room}/meetings/{meeting}.ics", tag = "meetings",
+/// A meeting as an iCalendar file (`GET …/meetings/{meeting}/calendar.ics`), named by its title.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/meetings/{meeting}/calendar.ics", tag = "meetings",
     params(("room" = RoomId, Path), ("meeting" = MeetingId, Path)),
     responses((status = 200, description = "text/calendar (RFC 5545)"), (status = 404, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn ics(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Response, ApiError> {
     let room: RoomId = ids.get("room")?;
-    let raw: String = ids.get("meeting")?;
-    let Some(id) = raw
-        .strip_suffix(".ics")
-        .and_then(|id| id.parse::<MeetingId>().ok())
-    else {
-        return Err(ApiError::not_found("meeting"));
-    };
+    let id: MeetingId = ids.get("meeting")?;
     let me = auth.person.id;
     let now = app.clock.now_ms();
     let public_url = app.public_url.clone();

@@ -32,7 +32,7 @@ use crate::App;
         super::meetings::list, super::meetings::schedule, super::meetings::ics, super::meetings::cancel,
         super::roster::template, super::roster::export, super::roster::import,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonAnswers)
 )]
 pub struct ApiDoc;
 
@@ -48,6 +48,96 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every route can give, added where an annotation leaves them out: `401` where a
+/// session is needed, `400` and `404` where the path names something, `400` and `422` for a bad
+/// query, `400`, `413`, `415` and `422` where a body is read, and `409` for every change (a
+/// command can meet a state it does not fit: a round running, an invitation already used).
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let changes = [
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in changes.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("409".to_owned())
+                    .or_insert_with(|| {
+                        error("a conflict with the current state, named by its code").into()
+                    });
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let params = operation.parameters.as_deref().unwrap_or_default();
+                let query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
+                let mut answers = Vec::new();
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    answers.push(("401", "not signed in, or the session ended"));
+                }
+                if path.contains('{') {
+                    answers.push(("400", "an id in the path that is not one"));
+                    answers.push(("404", "not found, or not yours to see"));
+                }
+                if query {
+                    answers.push(("400", "a query parameter that does not parse"));
+                    answers.push(("422", "a query parameter out of range"));
+                }
+                if operation.request_body.is_some() {
+                    answers.push(("400", "a body that is not JSON"));
+                    answers.push(("413", "a body over the limit"));
+                    answers.push(("415", "a body of the wrong content type"));
+                    answers.push(("422", "a body that is not valid, naming the field"));
+                }
+                for (status, description) in answers {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// The docs page's policy: like the app's (no inline script, nothing from elsewhere), but Swagger
+/// UI sets inline styles as it draws.
+const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'self'; object-src 'none'";
+
 pub(super) fn router() -> Router<App> {
-    Router::new().merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
+    Router::new()
+        .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(DOCS_POLICY),
+            ),
+        )
 }

@@ -422,6 +422,9 @@ async fn list_messages(
     {
         return Err(ApiError::not_found("room"));
     }
+    if query.cursor.is_some_and(|c| c > i64::MAX as u64) {
+        return Err(ApiError::invalid("cursor", "is not a cursor this API gave"));
+    }
     let order = match query.order.unwrap_or(OrderParam::Newest) {
         OrderParam::Newest => Order::NewestFirst,
         OrderParam::Oldest => Order::OldestFirst,

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::views::{
     AccountPage, AccountQuery, LoginRequest, NewAccountRequest, PasswordRequest, PersonView,
-    SessionView,
+    SessionView, SetupRequest,
 };
 use crate::App;
 use crate::auth::{self, Auth, CSRF_COOKIE, SESSION_COOKIE};
@@ -54,19 +54,19 @@ async fn setup_status(State(app): State<App>) -> Result<Json<serde_json::Value>,
 
 /// Create the first administrator (only while no account exists).
 #[utoipa::path(post, path = "/api/v1/setup", tag = "accounts",
-    request_body = NewAccountRequest,
+    request_body = SetupRequest,
     responses((status = 201, body = PersonView), (status = 409, description = "an account exists", body = super::error::ErrorBody),
               (status = 422, description = "invalid field", body = super::error::ErrorBody)))]
 async fn setup(
     State(app): State<App>,
-    ApiJson(req): ApiJson<NewAccountRequest>,
+    ApiJson(req): ApiJson<SetupRequest>,
 ) -> Result<(StatusCode, Json<PersonView>), ApiError> {
-    if req.is_admin {
-        return Err(ApiError::invalid(
-            "is_admin",
-            "is not accepted here: the first account is always an administrator",
-        ));
-    }
+    let req = NewAccountRequest {
+        email: req.email,
+        password: req.password,
+        display_name: req.display_name,
+        is_admin: false, // the store makes the first account an administrator
+    };
     if app.store.has_accounts().await? {
         return Err(crate::store::StoreError::Conflict("setup").into());
     }

@@ -17,16 +17,33 @@ pub struct NewAccountRequest {
     /// Unique, case-insensitive.
     pub email: String,
     /// At least 8 characters.
+    #[schema(min_length = 8)]
     pub password: String,
     /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub display_name: String,
     /// Only for `POST /accounts`: make the account an administrator.
     #[serde(default)]
     pub is_admin: bool,
 }
 
+/// Body of `POST /setup`: the first administrator (always an administrator).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// Unique, case-insensitive.
+    pub email: String,
+    /// At least 8 characters.
+    #[schema(min_length = 8)]
+    pub password: String,
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
+    pub display_name: String,
+}
+
 /// Query of `GET /accounts`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountQuery {
     /// Part of an email or display name (case-insensitive); empty or absent: every account.
@@ -34,6 +51,7 @@ pub struct AccountQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -69,6 +87,7 @@ pub struct LoginRequest {
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     /// Up to 20,000 accounts; all are created or none.
+    #[schema(min_items = 1, max_items = 20_000)]
     pub accounts: Vec<ImportAccount>,
     /// Also issue each account an API token (a session, as sign-in would), returned once.
     #[serde(default)]
@@ -150,6 +169,7 @@ pub struct SessionView {
 #[serde(deny_unknown_fields)]
 pub struct RoomNameRequest {
     /// 1–100 characters, no control characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
@@ -318,6 +338,7 @@ pub struct AddMemberRequest {
     /// The person's id (or give `email`).
     pub person_id: Option<PersonId>,
     /// Many people at once (up to 20,000): all are added or none.
+    #[schema(min_items = 1, max_items = 20_000)]
     pub person_ids: Option<Vec<PersonId>>,
     /// Defaults to `participant`.
     pub role: Option<Role>,
@@ -342,7 +363,8 @@ pub struct MemberList {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessageRequest {
-    /// Plain text; trimmed; at most the configured number of characters.
+    /// Plain text; trimmed; at most the configured number of characters (4,000 by default).
+    #[schema(min_length = 1, pattern = r"\S")]
     pub text: String,
 }
 
@@ -367,13 +389,16 @@ pub struct MessagePage {
 
 /// Query of `GET /rooms/{room}/messages`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MessageQuery {
     /// `newest` (default) or `oldest` first.
+    #[param(inline)]
     pub order: Option<OrderParam>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<u64>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -389,6 +414,7 @@ pub enum OrderParam {
 
 /// Query of `GET /events`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Where to resume: `STREAM:SEQ` pairs separated by commas, one per main room, with the last

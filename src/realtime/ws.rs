@@ -117,7 +117,20 @@ pub async fn serve_socket(
                 }
             }
             msg = incoming.next() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    // Say why before going: a message over the size limit is 1009 (too big),
+                    // anything else unreadable 1002 (protocol error).
+                    let text = e.to_string();
+                    let close = if text.contains("too long") || text.contains("Space limit") {
+                        close_frame(1009, "message too big")
+                    } else {
+                        close_frame(1002, "unreadable frame")
+                    };
+                    debug!(error = %text, "closing an unreadable WebSocket");
+                    let _ = write(&mut sink, close, write_timeout).await;
+                    break;
+                }
                 Some(Ok(Message::Text(text))) => {
                     last_heard = Instant::now();
                     if let Some((stream, open)) = dashboard_request(&text) {

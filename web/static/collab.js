@@ -224,7 +224,7 @@ export function MeetingsPanel({ room, me, live }) {
       ${meetings.map((m) => html`<li key=${m.id} data-title=${m.title}>
         <strong>${m.title}</strong> <span>${when(m.starts_at)} · ${m.duration_mins} min</span>
         ${m.description && html`<p class="muted">${m.description}</p>`}
-        <a href=${`/api/v1/rooms/${room.id}/meetings/${m.id}.ics`} download=${`${m.title}.ics`}>Add ${m.title} to my calendar (.ics)</a>
+        <a href=${`/api/v1/rooms/${room.id}/meetings/${m.id}/calendar.ics`} download=${`${m.title}.ics`}>Add ${m.title} to my calendar (.ics)</a>
         ${(manages || m.created_by === me.id) && html`<button type="button" class="link" onClick=${async () => {
           try { await api('DELETE', `/rooms/${room.id}/meetings/${m.id}`); load(); } catch (err) { setError(err); }
         }}>Cancel ${m.title}</button>`}
