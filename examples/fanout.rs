@@ -208,6 +208,9 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
             "16000000",
             "--ws-queue-frames",
             "64",
+            // Every client connects from 127.0.0.1: lift the per-address cap for this benchmark.
+            "--max-connections-per-address",
+            "0",
         ])
         .args(["--max-breakout-rooms", &rooms.max(1).to_string()])
         .arg("--data-dir")

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub ws_connections: Gauge,
     /// Connections closed on arrival: their address, or the server, had as many open as allowed.
     pub connections_refused: Counter,
+    /// Live asynchronous tasks of the runtime (set when the metrics are read).
+    pub tasks: Gauge,
     /// Event frames written to WebSockets.
     pub events_sent: Counter,
     /// Subscriptions dropped into a `resync` because a client's queue was full.
@@ -57,6 +59,8 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let ws_connections = Gauge::default();
         let connections_refused = Counter::default();
+        let tasks = Gauge::default();
+        registry.register("tasks", "Live asynchronous tasks", tasks.clone());
         registry.register(
             "connections_refused",
             "Connections closed on arrival: over the per-address or total cap",
@@ -142,6 +146,7 @@ impl Default for Metrics {
             requests,
             ws_connections,
             connections_refused,
+            tasks,
             events_sent,
             resyncs,
             room_actors,

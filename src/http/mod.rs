@@ -5,7 +5,7 @@
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
 pub mod accept;
-mod breakout;
+pub mod breakout;
 mod content;
 pub mod error;
 mod events;

@@ -36,6 +36,10 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    let alive = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    app.metrics.tasks.set(alive as i64);
     (
         [(
             header::CONTENT_TYPE,

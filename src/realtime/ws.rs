@@ -180,7 +180,7 @@ pub async fn serve_socket(
 
 /// `{"type":"dashboard","room":MAIN,"open":true|false}`: start or stop receiving the breakout
 /// dashboard's rosters and locations for a main room. Anything else a client sends is ignored.
-fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
+pub fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
     #[derive(serde::Deserialize)]
     struct Request {
         r#type: String,
