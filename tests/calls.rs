@@ -375,7 +375,7 @@ async fn moves_switch_media_on_the_same_connection() {
         }
     }
 
-    let metrics = metrics(&server).await;
+    let metrics = server.metrics().await;
     assert!(metrics.contains("huddle_call_peers 4"), "{metrics}");
     assert!(!metrics.contains("huddle_media_packets_forwarded_total 0\n"));
     for p in [o, a, b, g, m] {
@@ -455,7 +455,7 @@ async fn removal_floods_and_bad_offers_change_nothing_for_others() {
     assert_eq!(ended["reason"], "removed");
     let everyone = watch(&[&o, &a, &b]);
     expect_senders(&everyone, &[&[1], &[0], &[]], "after Pavel was removed").await;
-    let metrics = metrics(&server).await;
+    let metrics = server.metrics().await;
     assert!(metrics.contains("huddle_call_peers 2"), "{metrics}");
     assert!(
         !metrics.contains("huddle_media_dropped_datagrams_total 0\n"),
@@ -501,7 +501,7 @@ async fn a_network_change_restarts_ice_on_the_same_call() {
     a.driver = tokio::spawn(drive(socket, a.media.clone()));
     expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "after the restart").await;
     assert_eq!(a.connections(), 1, "no second DTLS handshake");
-    let metrics = metrics(&server).await;
+    let metrics = server.metrics().await;
     assert!(metrics.contains("huddle_call_peers 3"), "{metrics}");
     assert!(
         metrics.contains("huddle_call_peers_dropped_total 0\n"),
@@ -658,14 +658,4 @@ async fn command(client: &Client, path: String, body: Option<Value>) {
     client
         .expect(Method::POST, &path, body, StatusCode::OK)
         .await;
-}
-
-/// The server's `/metrics` text.
-async fn metrics(server: &TestServer) -> String {
-    reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }

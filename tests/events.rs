@@ -288,12 +288,7 @@ async fn a_slow_client_overflows_into_a_resync_without_slowing_others() {
             );
         }
     }
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(!metrics.contains("huddle_resyncs_total 0"), "{metrics}");
 }
 

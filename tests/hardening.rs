@@ -145,12 +145,7 @@ async fn idle_and_slow_connections_cannot_lock_anyone_out() {
 
     // The server is well, and counted what it refused.
     assert_eq!(healthz_from([127, 0, 0, 13], &server).await, StatusCode::OK);
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("huddle_connections_refused_total 40"),
         "{metrics}"
@@ -159,12 +154,7 @@ async fn idle_and_slow_connections_cannot_lock_anyone_out() {
 
 /// The value of a gauge or counter on `/metrics`.
 async fn metric(server: &TestServer, name: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .unwrap_or_else(|| panic!("no {name} in {text}"))
@@ -223,7 +213,21 @@ async fn a_person_owns_a_bounded_number_of_rooms_and_idle_rooms_leave_memory() {
     assert_eq!(chat["messages"][0]["text"], "before the room was unloaded");
     mo.post(&rooms[0], "after").await;
     assert_eq!(metric(&server, "huddle_room_actors").await, 1.0);
-    // A room someone is connected to stays.
-    let _events = mo.events(None).await;
+    // A room someone is connected to stays; when they leave, it goes again.
+    let events = mo.events(None).await;
     assert!(metric(&server, "huddle_room_actors").await >= 3.0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        metric(&server, "huddle_room_actors").await >= 3.0,
+        "kept while connected"
+    );
+    events.close().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metric(&server, "huddle_room_actors").await > 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "rooms stay loaded after the last connection left"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -634,12 +634,7 @@ async fn health_metrics_and_openapi() {
     let admin = server.admin().await;
     admin.create_room("Counted").await;
     let events = admin.events(None).await;
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for needle in [
         "huddle_http_requests_total{method=\"POST\",route=\"/api/v1/rooms\",status=\"201\"} 1",
         "huddle_ws_connections 1",

@@ -106,6 +106,16 @@ impl TestServer {
         std::mem::replace(&mut self.dir, dir)
     }
 
+    /// What `/metrics` says now (Prometheus text).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn anonymous(&self) -> Client {
         Client {
             url: self.url.clone(),
