@@ -116,7 +116,7 @@ pub struct Settings {
     #[arg(long, env = "HUDDLE_MEDIA_IDLE_TIMEOUT_SECS")]
     pub media_idle_timeout_secs: Option<u64>,
     /// Open connections allowed from one client address; 0 for no cap (behind a reverse proxy,
-    /// which connects from one address) [default: 256]
+    /// which connects from one address) [default: 2000]
     #[arg(long, env = "HUDDLE_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
     /// Open connections allowed in all [default: the open-files limit less a reserve of a
@@ -361,7 +361,7 @@ impl Config {
                 "max_upload_bytes",
                 s.max_upload_bytes.unwrap_or(100 << 20),
             )?,
-            max_connections_per_address: s.max_connections_per_address.unwrap_or(256),
+            max_connections_per_address: s.max_connections_per_address.unwrap_or(2000),
             max_connections: s
                 .max_connections
                 .map(|n| positive("max_connections", n as u64).map(|n| n as usize))
