@@ -832,18 +832,7 @@ async fn in_free_mode_participants_choose_and_the_open_dashboard_shows_where_eve
     let mut p1 = w.participants[0].events(None).await;
     let mut p2 = w.participants[1].events(None).await;
     // P2 opens the dashboard: it now hears where people go, not only where P2 goes.
-    let open = json!({"type": "dashboard", "room": w.room, "open": true});
-    futures_util::SinkExt::send(
-        &mut p2.ws,
-        tokio_tungstenite::tungstenite::Message::Text(open.to_string().into()),
-    )
-    .await
-    .unwrap();
-    let confirmed = p2.next().await;
-    assert_eq!(
-        (confirmed["type"].as_str(), confirmed["open"].as_bool()),
-        (Some("dashboard"), Some(true))
-    );
+    open_dashboard(&mut p2, &w.room).await;
 
     // Before the round, choosing is a choice (an assignment), not a move.
     w.participants[0]
@@ -946,7 +935,11 @@ async fn open_dashboard(events: &mut Events, room: &str) {
     )
     .await
     .unwrap();
-    assert_eq!(events.next_of("dashboard").await["open"], true);
+    let confirmed = events.next().await;
+    assert_eq!(
+        (confirmed["type"].as_str(), confirmed["open"].as_bool()),
+        (Some("dashboard"), Some(true))
+    );
 }
 
 /// Every frame (presence included) up to the chat message `text`.
