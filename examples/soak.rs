@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, call, huddle_binary, moderator_token, rss_kib, spawn};
+use common::{arg, call, huddle_binary, metric, moderator_token, open_files, rss_kib, spawn};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -187,18 +187,6 @@ async fn moderator(
         .await;
         tokio::time::sleep(Duration::from_secs(15)).await;
     }
-}
-
-/// The value of one metric on `/metrics`.
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-fn open_files(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
 #[tokio::main]

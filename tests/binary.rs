@@ -543,3 +543,108 @@ async fn text_logs_carry_no_colour_codes_into_a_pipe() {
         "colour codes in a pipe: {stderr:?}"
     );
 }
+
+/// CPU time (user and system) a process has used so far, in seconds (Linux's USER_HZ is 100).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<u64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    (fields[0] + fields[1]) as f64 / 100.0
+}
+
+/// Out of descriptors, the server does not spin on `accept`: it backs off, says so once (even
+/// when it runs out again while the descriptors come back), and serves again.
+#[tokio::test]
+async fn out_of_descriptors_the_server_backs_off_and_serves_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // 128 descriptors, and caps that do not stop the server from trying to use more.
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=128:128", "--"])
+        .arg(env!("CARGO_BIN_EXE_huddle"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--max-connections",
+            "100000",
+            "--max-connections-per-address",
+            "0",
+        ])
+        .env("HUDDLE_DATA_DIR", dir.path())
+        .env("HUDDLE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("prlimit (util-linux) and huddle");
+    let pid = child.id();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = stdout.next().unwrap().unwrap();
+    let url = url.rsplit(' ').next().unwrap().to_owned();
+    std::thread::spawn(move || for _ in stdout {});
+    let logged = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn({
+        let logged = logged.clone();
+        move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                logged.lock().unwrap().push_str(&(line + "\n"));
+            }
+        }
+    });
+    let backing_off = || logged.lock().unwrap().matches("backing off").count();
+    let healthz = || async {
+        let get = reqwest::Client::new()
+            .get(format!("{url}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send();
+        matches!(get.await, Ok(r) if r.status() == StatusCode::OK)
+    };
+    assert!(healthz().await);
+
+    // More idle connections than the process may open: the kernel completes them all (its
+    // backlog), the server accepts until it runs out of descriptors.
+    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let held: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    for _ in 0..100 {
+        if backing_off() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(backing_off(), 1, "{}", logged.lock().unwrap());
+    // Backing off, not spinning: over a second, far less than a second of CPU (a loop retrying
+    // `accept` would keep a core busy).
+    let cpu = cpu_seconds(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_seconds(pid) - cpu;
+    assert!(
+        used < 0.3,
+        "{used} s of CPU in 1 s while out of descriptors"
+    );
+
+    // The descriptors come back: the server serves again (it retries at least once a second).
+    drop(held);
+    let mut served = false;
+    for _ in 0..20 {
+        if healthz().await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(served, "no answer after the descriptors came back");
+    assert_eq!(backing_off(), 1, "at most one warning a minute");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -8,7 +8,7 @@
 //!   starting to wait for them, which also closes keep-alive connections left idle that long
 //!   (hyper's HTTP/1 header-read timer).
 //! - **Back-off**: when accepting fails for lack of descriptors or memory, wait (10 ms doubling to
-//!   1 s) instead of spinning, and say so once per episode.
+//!   1 s) instead of spinning, and say so (at most once a minute, however often it flaps).
 //!
 //! Each connection is served by hyper's HTTP/1 with upgrades (the WebSockets); the client's
 //! address reaches handlers as axum's `ConnectInfo<SocketAddr>`. Body timeouts are layers of the
@@ -141,6 +141,7 @@ pub async fn serve(
     // Every connection task holds a receiver: when all are gone, every connection has closed.
     let mut shutdown = pin!(shutdown);
     let mut backoff = Duration::ZERO;
+    let mut warned: Option<std::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -154,7 +155,8 @@ pub async fn serve(
             }
             Err(e) if connection_error(&e) => continue,
             Err(e) => {
-                if backoff.is_zero() {
+                if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                    warned = Some(std::time::Instant::now());
                     warn!(error = %e, open = limits.open(), "cannot accept connections; backing off");
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
