@@ -139,12 +139,13 @@ impl Row {
                 })
         };
         println!(
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
             self.label,
             ok.len(),
             self.probes.len(),
             ms(0.5),
             ms(0.95),
+            ms(0.99),
             ms(1.0),
             self.server_files,
             self.attacker_held,
@@ -322,10 +323,10 @@ async fn main() {
         PROBE_LIMIT.as_secs()
     );
     println!(
-        "| server | probes answered | p50 ms | p95 ms | max ms | server descriptors (max) | \
+        "| server | probes answered | p50 ms | p95 ms | p99 ms | max ms | server descriptors (max) | \
          attacker connections open | connections refused | server CPU s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     run("defaults", &huddle, &[], &settings).await;
     run(
         "defences off",
