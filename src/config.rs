@@ -103,6 +103,17 @@ pub struct Settings {
     /// STUN/TURN URLs handed to clients, comma-separated (`stun:host:3478,turn:host:3478`)
     #[arg(long, env = "HUDDLE_ICE_SERVERS")]
     pub ice_servers: Option<String>,
+    /// TURN URLs for which each client gets its own time-limited credentials, comma-separated
+    /// (`turn:turn.example.org:3478,turns:turn.example.org:5349`); needs turn_secret
+    #[arg(long, env = "HUDDLE_TURN_URLS")]
+    pub turn_urls: Option<String>,
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`); prefer the
+    /// environment or the file to the command line, which other users can read
+    #[arg(long, env = "HUDDLE_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// Seconds a client's TURN credentials stay valid [default: 86400]
+    #[arg(long, env = "HUDDLE_TURN_TTL_SECS")]
+    pub turn_ttl_secs: Option<u64>,
     /// Audio receive slots a client may have (the loudest speakers) [default: 8]
     #[arg(long, env = "HUDDLE_CALL_AUDIO_SLOTS")]
     pub call_audio_slots: Option<usize>,
@@ -181,6 +192,9 @@ impl Settings {
             media_bind: self.media_bind.or(base.media_bind),
             media_public_ip: self.media_public_ip.or(base.media_public_ip),
             ice_servers: self.ice_servers.or(base.ice_servers),
+            turn_urls: self.turn_urls.or(base.turn_urls),
+            turn_secret: self.turn_secret.or(base.turn_secret),
+            turn_ttl_secs: self.turn_ttl_secs.or(base.turn_ttl_secs),
             call_audio_slots: self.call_audio_slots.or(base.call_audio_slots),
             call_video_slots: self.call_video_slots.or(base.call_video_slots),
             media_connect_timeout_secs: self
@@ -445,6 +459,51 @@ impl Config {
 }
 
 /// The media server's settings, checked.
+/// The TURN servers to hand credentials for: URLs and secret together, or neither.
+fn turn_config(s: &Settings) -> Result<Option<crate::media::turn::TurnConfig>, ConfigError> {
+    let urls: Vec<String> = s
+        .turn_urls
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let secret = s.turn_secret.as_deref().unwrap_or_default();
+    match (urls.is_empty(), secret.is_empty()) {
+        (true, true) => return Ok(None),
+        (false, true) => {
+            return Err(ConfigError(
+                "turn_urls needs turn_secret (the TURN server's static-auth-secret)".into(),
+            ));
+        }
+        (true, false) => {
+            return Err(ConfigError(
+                "turn_secret is set but turn_urls is empty: name the TURN servers".into(),
+            ));
+        }
+        (false, false) => {}
+    }
+    if let Some(url) = urls
+        .iter()
+        .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")) || u.contains(' '))
+    {
+        return Err(ConfigError(format!(
+            "turn_urls: {url:?} is not a turn: or turns: URL"
+        )));
+    }
+    let ttl = match s.turn_ttl_secs.unwrap_or(86_400) {
+        0 => return Err(ConfigError("turn_ttl_secs must be greater than 0".into())),
+        secs => Duration::from_secs(secs),
+    };
+    Ok(Some(crate::media::turn::TurnConfig {
+        urls,
+        secret: secret.to_owned(),
+        ttl,
+    }))
+}
+
 fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaConfig, ConfigError> {
     let within = |name: &str, v: usize, max: usize| {
         if v > max {
@@ -470,6 +529,7 @@ fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaCon
         }
         urls.push(url.to_owned());
     }
+    let turn = turn_config(s)?;
     let ice_servers = if urls.is_empty() {
         serde_json::json!([])
     } else {
@@ -492,6 +552,7 @@ fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaCon
         audio_slots: within("call_audio_slots", s.call_audio_slots.unwrap_or(8), 16)?,
         video_slots: within("call_video_slots", s.call_video_slots.unwrap_or(9), 25)?,
         ice_servers,
+        turn,
         connect_timeout: secs(
             "media_connect_timeout_secs",
             s.media_connect_timeout_secs,
@@ -541,6 +602,19 @@ mod tests {
             config.media.ice_servers,
             serde_json::json!([{"urls": ["stun:stun.example.org:3478", "turn:turn.example.org"]}])
         );
+        assert!(config.media.turn.is_none());
+        let config = Config::resolve(Settings {
+            turn_urls: Some("turn:turn.example.org:3478, turns:turn.example.org:5349".into()),
+            turn_secret: Some("north".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let turn = config.media.turn.unwrap();
+        assert_eq!(
+            turn.urls,
+            ["turn:turn.example.org:3478", "turns:turn.example.org:5349"]
+        );
+        assert_eq!(turn.ttl, Duration::from_secs(86_400));
         for (settings, named) in [
             (
                 Settings {
@@ -548,6 +622,37 @@ mod tests {
                     ..Default::default()
                 },
                 "ice_servers",
+            ),
+            (
+                Settings {
+                    turn_urls: Some("turn:turn.example.org".into()),
+                    ..Default::default()
+                },
+                "turn_urls needs turn_secret",
+            ),
+            (
+                Settings {
+                    turn_secret: Some("north".into()),
+                    ..Default::default()
+                },
+                "turn_secret is set but turn_urls is empty",
+            ),
+            (
+                Settings {
+                    turn_urls: Some("stun:stun.example.org".into()),
+                    turn_secret: Some("north".into()),
+                    ..Default::default()
+                },
+                "turn_urls: \"stun:stun.example.org\" is not a turn: or turns: URL",
+            ),
+            (
+                Settings {
+                    turn_urls: Some("turn:turn.example.org".into()),
+                    turn_secret: Some("north".into()),
+                    turn_ttl_secs: Some(0),
+                    ..Default::default()
+                },
+                "turn_ttl_secs",
             ),
             (
                 Settings {

@@ -659,3 +659,56 @@ async fn command(client: &Client, path: String, body: Option<Value>) {
         .expect(Method::POST, &path, body, StatusCode::OK)
         .await;
 }
+
+/// With TURN configured, every client's `hello` carries TURN credentials of its own: a username
+/// naming when they expire and whom they were given to, and the password the TURN server will
+/// compute from the shared secret (checked here with an independent HMAC).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_gets_its_own_time_limited_turn_credentials() {
+    let server = TestServer::start_with(Settings {
+        ice_servers: Some("stun:stun.example.org:3478".into()),
+        turn_urls: Some(
+            "turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349".into(),
+        ),
+        turn_secret: Some("shared with coturn".into()),
+        turn_ttl_secs: Some(3600),
+        ..Settings::default()
+    })
+    .await;
+    let (owner, p1, _, _) = class(&server).await;
+    let mut seen = Vec::new();
+    for client in [&owner, &p1] {
+        let before = time::OffsetDateTime::now_utc().unix_timestamp();
+        let events = client.events(None).await;
+        let hello = events.hello.clone().unwrap();
+        let servers = hello["call"]["ice_servers"].as_array().unwrap().clone();
+        assert_eq!(servers[0], json!({"urls": ["stun:stun.example.org:3478"]}));
+        let turn = &servers[1];
+        assert_eq!(
+            turn["urls"],
+            json!([
+                "turn:turn.example.org:3478?transport=udp",
+                "turns:turn.example.org:5349"
+            ])
+        );
+        let username = turn["username"].as_str().unwrap();
+        let (expiry, person) = username.split_once(':').unwrap();
+        let expiry: i64 = expiry.parse().unwrap();
+        assert!(
+            (before + 3600..=before + 3660).contains(&expiry),
+            "{username}"
+        );
+        assert_eq!(person, hello["person_id"].as_str().unwrap());
+        let mut mac =
+            <hmac::Hmac<sha1::Sha1> as hmac::KeyInit>::new_from_slice(b"shared with coturn")
+                .unwrap();
+        hmac::Mac::update(&mut mac, username.as_bytes());
+        let expected = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            hmac::Mac::finalize(mac).into_bytes(),
+        );
+        assert_eq!(turn["credential"], expected.as_str());
+        seen.push(username.to_owned());
+    }
+    assert_ne!(seen[0], seen[1], "each person has their own");
+}

@@ -8,7 +8,8 @@
 //!
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
-//! [`call`] and [`slots`] are its parts; [`offer`] checks a client's SDP offer. [`synthetic`] is
+//! [`call`] and [`slots`] are its parts; [`offer`] checks a client's SDP offer; [`turn`] makes
+//! each client's TURN credentials. [`synthetic`] is
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
 //!
@@ -24,6 +25,7 @@ pub mod peer;
 pub mod sfu;
 pub mod slots;
 pub mod synthetic;
+pub mod turn;
 pub mod udp;
 
 #[cfg(test)]
@@ -37,6 +39,7 @@ use tokio::sync::mpsc;
 
 pub use sfu::Command;
 
+use crate::ids::PersonId;
 use crate::metrics::Metrics;
 use crate::realtime::Connections;
 
@@ -53,6 +56,8 @@ pub struct MediaConfig {
     pub video_slots: usize,
     /// ICE servers handed to clients (`[{"urls": …}]`, as `RTCPeerConnection` takes them).
     pub ice_servers: serde_json::Value,
+    /// TURN servers each client gets its own credentials for.
+    pub turn: Option<turn::TurnConfig>,
     /// A peer must connect within this time.
     pub connect_timeout: Duration,
     /// A connected peer not heard from for this long is dropped.
@@ -66,7 +71,42 @@ pub struct Media {
     /// The advertised UDP address.
     pub address: SocketAddr,
     /// Pool sizes and ICE servers, for clients.
-    pub client_config: Arc<serde_json::Value>,
+    pub client_config: Arc<ClientConfig>,
+}
+
+/// What a client needs to set up its PeerConnection: the receive pools and the ICE servers, the
+/// TURN servers with credentials of its own.
+#[derive(Debug)]
+pub struct ClientConfig {
+    audio_slots: usize,
+    video_slots: usize,
+    ice_servers: serde_json::Value,
+    turn: Option<turn::TurnConfig>,
+}
+
+impl ClientConfig {
+    /// From the media settings.
+    pub fn new(config: &MediaConfig) -> ClientConfig {
+        ClientConfig {
+            audio_slots: config.audio_slots,
+            video_slots: config.video_slots,
+            ice_servers: config.ice_servers.clone(),
+            turn: config.turn.clone(),
+        }
+    }
+
+    /// The configuration handed to `person` now (in `hello`).
+    pub fn for_person(&self, person: PersonId, now: time::OffsetDateTime) -> serde_json::Value {
+        let mut ice_servers = self.ice_servers.as_array().cloned().unwrap_or_default();
+        if let Some(turn) = &self.turn {
+            ice_servers.push(turn.ice_server(person, now));
+        }
+        serde_json::json!({
+            "audio_slots": self.audio_slots,
+            "video_slots": self.video_slots,
+            "ice_servers": ice_servers,
+        })
+    }
 }
 
 /// Why the media server could not start.
@@ -117,15 +157,10 @@ impl Media {
         let (tx, rx) = mpsc::unbounded_channel();
         udp::spawn(socket, sfu, rx, connections).map_err(|e| MediaError::Bind(config.bind, e))?;
         tracing::info!(%address, "media server listening (UDP)");
-        let client_config = serde_json::json!({
-            "audio_slots": config.audio_slots,
-            "video_slots": config.video_slots,
-            "ice_servers": config.ice_servers,
-        });
         Ok(Media {
             tx,
             address,
-            client_config: Arc::new(client_config),
+            client_config: Arc::new(ClientConfig::new(config)),
         })
     }
 
@@ -147,6 +182,7 @@ mod start_tests {
             audio_slots: 8,
             video_slots: 9,
             ice_servers: serde_json::json!([]),
+            turn: None,
             connect_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(30),
         }

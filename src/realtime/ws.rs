@@ -52,7 +52,7 @@ pub struct WsContext {
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
     /// Receive slots and ICE servers for calls, sent in `hello`.
-    pub call_config: Arc<serde_json::Value>,
+    pub call_config: Arc<crate::media::ClientConfig>,
 }
 
 /// Runs one connection until the client leaves, stops answering, or the server shuts down.
@@ -80,7 +80,7 @@ pub async fn serve_socket(
     }
     let hello = serde_json::json!({
         "type": "hello", "room": null, "seq": 0, "person_id": person, "streams": streams,
-        "call": *ctx.call_config,
+        "call": ctx.call_config.for_person(person, time::OffsetDateTime::now_utc()),
     });
     let mut open = sink
         .send(Message::Text(hello.to_string().into()))

@@ -9,134 +9,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { call, PASSWORD, useHuddle } from './harness.mjs';
+import { PEOPLE, SCREEN, person as signedIn, senses, near, expectRoom, expectRoomHearing } from './media.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
 let browser;
 useHuddle((h, b) => { huddle = h; browser = b; });
-
-const PEOPLE = {
-  Ada: { color: [220, 40, 40], pitch: 330 },
-  P1: { color: [40, 200, 60], pitch: 550 },
-  P2: { color: [40, 80, 230], pitch: 770 },
-  P3: { color: [235, 205, 30], pitch: 990 },
-};
-const SCREEN = [200, 40, 200];
-
-/** A signed-in page whose devices are a canvas of one colour and an oscillator of one pitch. */
-async function person(name) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(({ color, pitch, screen }) => {
-    const canvasTrack = (rgb) => {
-      const canvas = document.createElement('canvas');
-      canvas.width = 160;
-      canvas.height = 120;
-      const g = canvas.getContext('2d');
-      let n = 0;
-      setInterval(() => {
-        g.fillStyle = `rgb(${rgb.join(',')})`;
-        g.fillRect(0, 0, 160, 120);
-        g.fillStyle = n++ % 2 ? '#000' : '#fff'; // a changing corner keeps frames coming
-        g.fillRect(0, 0, 4, 4);
-      }, 50);
-      return canvas.captureStream(20).getVideoTracks()[0];
-    };
-    navigator.mediaDevices.getUserMedia = async (constraints) => {
-      const tracks = [];
-      if (constraints.audio) {
-        const ctx = new AudioContext();
-        const osc = ctx.createOscillator();
-        osc.frequency.value = pitch;
-        const out = ctx.createMediaStreamDestination();
-        osc.connect(out);
-        osc.start();
-        tracks.push(out.stream.getAudioTracks()[0]);
-      }
-      if (constraints.video) tracks.push(canvasTrack(color));
-      return new MediaStream(tracks);
-    };
-    navigator.mediaDevices.getDisplayMedia = async () => new MediaStream([canvasTrack(screen)]);
-  }, { ...PEOPLE[name], screen: SCREEN });
-  const page = await context.newPage();
-  if (process.env.DEBUG_CALL) {
-    page.on('console', (m) => console.log(name, 'console', m.text()));
-    page.on('pageerror', (e) => console.log(name, 'error', e.message));
-    page.on('websocket', (ws) => {
-      ws.on('framereceived', (f) => { if (String(f.payload).includes('call_')) console.log(name, '<', String(f.payload).slice(0, 300)); });
-      ws.on('framesent', (f) => console.log(name, '>', String(f.payload).slice(0, 200)));
-    });
-  }
-  await page.goto(`${huddle.url}/signin`);
-  await page.getByLabel('Email').fill(`${name.toLowerCase()}@example.org`);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'My rooms' }).waitFor();
-  page.personName = name;
-  return page;
-}
-
-/** What a page shows and hears now: each video tile's person and decoded colour, and the pitches
- * playing on its audio slots. */
-async function senses(page) {
-  return page.evaluate(async () => {
-    const tiles = [...document.querySelectorAll('.call .tile')].map((tile) => {
-      const video = tile.querySelector('video');
-      let rgb = null;
-      if (video && video.videoWidth > 0) {
-        const canvas = document.createElement('canvas');
-        canvas.width = 32;
-        canvas.height = 24;
-        const g = canvas.getContext('2d');
-        g.drawImage(video, 0, 0, 32, 24);
-        rgb = [...g.getImageData(16, 12, 1, 1).data.slice(0, 3)];
-      }
-      return { person: tile.dataset.person, source: tile.dataset.source, rgb };
-    });
-    // One analyser per audio slot, made once per page.
-    window.__ears ??= new Map();
-    window.__earsCtx ??= new AudioContext();
-    const ctx = window.__earsCtx;
-    const pitches = [];
-    for (const el of document.querySelectorAll('#call-audio audio')) {
-      if (!el.srcObject) continue;
-      let ear = window.__ears.get(el.dataset.mid);
-      if (!ear) {
-        const analyser = ctx.createAnalyser();
-        analyser.fftSize = 4096;
-        ctx.createMediaStreamSource(el.srcObject).connect(analyser);
-        ear = { analyser, data: new Float32Array(analyser.frequencyBinCount) };
-        window.__ears.set(el.dataset.mid, ear);
-      }
-      ear.analyser.getFloatFrequencyData(ear.data);
-      let best = 0;
-      for (let i = 1; i < ear.data.length; i++) if (ear.data[i] > ear.data[best]) best = i;
-      if (ear.data[best] > -70) pitches.push(best * ctx.sampleRate / ear.analyser.fftSize);
-    }
-    return { tiles, pitches, callId: document.querySelector('.call')?.dataset.callId };
-  });
-}
-
-const near = (a, b, d) => a.every((v, i) => Math.abs(v - b[i]) <= d);
-const whoseColor = (rgb) => Object.keys(PEOPLE).find((n) => near(rgb, PEOPLE[n].color, 60));
-const whosePitch = (hz) => Object.keys(PEOPLE).find((n) => Math.abs(PEOPLE[n].pitch - hz) < 40);
-
-/** Waits until a page sees exactly `names` (each tile showing its own person's colour) and hears
- * exactly them; returns the call id it is on. */
-async function expectRoom(page, names, what) {
-  const want = [...names].sort().join(',');
-  let last;
-  for (let i = 0; i < 60; i++) {
-    const s = await senses(page);
-    const cameras = s.tiles.filter((t) => t.source === 'camera');
-    const seen = cameras.filter((t) => t.rgb && whoseColor(t.rgb) === t.person).map((t) => t.person).sort().join(',');
-    const heard = [...new Set(s.pitches.map(whosePitch).filter(Boolean))].sort().join(',');
-    const tiles = cameras.map((t) => t.person).sort().join(',');
-    last = { seen, heard, tiles, raw: s };
-    if (seen === want && heard === want && tiles === want) return s.callId;
-    await page.waitForTimeout(500);
-  }
-  assert.fail(`${page.personName} ${what}: wanted ${want}, saw [${last.seen}], heard [${last.heard}], tiles [${last.tiles}] ${JSON.stringify(last.raw.tiles)} ${JSON.stringify(last.raw.pitches)}`);
-}
+const person = (name) => signedIn(browser, huddle.url, name);
 
 test('a call follows people through breakout rooms without reconnecting', async () => {
   await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
@@ -279,16 +158,3 @@ test('a call follows people through breakout rooms without reconnecting', async 
   await pages.P3.getByRole('button', { name: 'Send' }).click();
   await pages.Ada.getByText('still here').waitFor();
 });
-
-/** Waits until a page hears exactly `names`. */
-async function expectRoomHearing(page, names, what) {
-  const want = [...names].sort().join(',');
-  let heard;
-  for (let i = 0; i < 60; i++) {
-    const s = await senses(page);
-    heard = [...new Set(s.pitches.map(whosePitch).filter(Boolean))].sort().join(',');
-    if (heard === want) return;
-    await page.waitForTimeout(500);
-  }
-  assert.fail(`${page.personName} ${what}: wanted to hear ${want}, heard [${heard}]`);
-}

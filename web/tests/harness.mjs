@@ -105,13 +105,14 @@ export function watchForeignRequests(page, url) {
 
 /**
  * Starts Huddle and Chromium before the file's tests and stops them after; `set(huddle, browser)`
- * hands them to the test file.
+ * hands them to the test file. `extraArgs` is a list of arguments for `huddle serve`, or a
+ * function giving one once other `before` hooks have run (a port of a service they started).
  */
 export function useHuddle(set, extraArgs = []) {
   let huddle;
   let browser;
   before(async () => {
-    huddle = await startHuddle(extraArgs);
+    huddle = await startHuddle(typeof extraArgs === 'function' ? await extraArgs() : extraArgs);
     browser = await launchBrowser();
     set(huddle, browser);
   });

@@ -1,0 +1,147 @@
+// Calls through TURN: a real coturn on loopback, started here with the shared secret, and Huddle
+// handing every client its own time-limited credentials for it. Three people whose browsers may
+// use only relay candidates join the call, see and hear each other, and follow moves between
+// breakout rooms, all on one connection whose chosen path is a relay. Two relay over UDP (a
+// network that lets nothing through but to the TURN server); P2 over TCP (a network that blocks
+// UDP altogether).
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { call, PASSWORD, useHuddle } from './harness.mjs';
+import { person, expectRoom } from './media.mjs';
+
+const SECRET = 'shared between huddle and coturn';
+let turn;
+let huddle;
+let browser;
+
+/** A UDP port free now on 127.0.0.1. */
+async function freeUdpPort() {
+  const socket = createSocket('udp4');
+  await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise((resolve) => socket.close(resolve));
+  return port;
+}
+
+/** Debian's coturn on loopback, in the TURN REST API mode, relaying to loopback peers. */
+async function startCoturn() {
+  const port = await freeUdpPort();
+  const dir = mkdtempSync(join(tmpdir(), 'huddle-coturn-'));
+  const log = join(dir, 'turn.log');
+  const child = spawn('turnserver', [
+    '-n', '--no-cli', '--no-tls', '--no-dtls', '--fingerprint',
+    '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,
+    '--min-port=40000', '--max-port=40999', '--allow-loopback-peers',
+    '--use-auth-secret', `--static-auth-secret=${SECRET}`, '--realm=huddle.test',
+    `--log-file=${log}`, '--simple-log', '--verbose', '--pidfile', join(dir, 'turn.pid'),
+  ], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // Ready once its log says it listens (said with --verbose).
+  for (let i = 0; ; i++) {
+    let text = '';
+    try { text = readFileSync(log, 'utf8'); } catch { /* not yet */ }
+    if (/UDP listener opened on/.test(text)) break;
+    if (child.exitCode !== null || i > 100) throw new Error(`coturn did not start: ${text}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    log: () => readFileSync(log, 'utf8'),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// coturn first, then Huddle told where it is.
+useHuddle((h, b) => { huddle = h; browser = b; }, async () => {
+  turn = await startCoturn();
+  return turnArgs();
+});
+after(async () => { await turn?.stop(); });
+
+const turnArgs = () => [
+  '--turn-urls', `turn:127.0.0.1:${turn.port}?transport=udp,turn:127.0.0.1:${turn.port}?transport=tcp`,
+  '--turn-secret', SECRET,
+];
+
+/** The local and remote candidate types of a page's chosen ICE pair. */
+async function chosenPath(page) {
+  return page.evaluate(async () => {
+    const { activeCalls } = await import('/assets/call.js');
+    const stats = await activeCalls()[0].pc.getStats();
+    for (const report of stats.values()) {
+      if (report.type !== 'transport' || !report.selectedCandidatePairId) continue;
+      const pair = stats.get(report.selectedCandidatePairId);
+      return {
+        local: stats.get(pair.localCandidateId).candidateType,
+        relayProtocol: stats.get(pair.localCandidateId).relayProtocol,
+        bytesReceived: pair.bytesReceived,
+      };
+    }
+    return null;
+  });
+}
+
+test('relay-only browsers join a call through coturn and follow moves', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Far away' }, token);
+  const ids = {};
+  for (const name of ['P1', 'P2']) {
+    const email = `${name.toLowerCase()}@example.org`;
+    const account = await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: name }, token);
+    ids[name] = account.id;
+    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, token);
+  }
+  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
+  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual' }, token);
+  const created = await call(huddle.url, 'POST', breakout('/rooms'), { count: 2 }, token);
+  const [r1, r2] = created.rooms.map((r) => r.id);
+
+  const all = ['Ada', 'P1', 'P2'];
+  const transport = { Ada: 'udp', P1: 'udp', P2: 'tcp' };
+  const pages = {};
+  for (const name of all) {
+    const page = await person(browser, huddle.url, name, { relay: transport[name] });
+    await page.goto(`${huddle.url}/rooms/${room.id}`);
+    await page.getByRole('heading', { name: 'Far away', exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
+    pages[name] = page;
+  }
+  const callIds = {};
+  for (const name of all) callIds[name] = await expectRoom(pages[name], all.filter((n) => n !== name), 'in the main room');
+  for (const name of all) {
+    const path = await chosenPath(pages[name]);
+    assert.equal(path?.local, 'relay', `${name}'s media goes through the TURN server: ${JSON.stringify(path)}`);
+    assert.equal(path.relayProtocol, transport[name], `${name} reaches the TURN server over ${transport[name]}`);
+  }
+
+  const check = async (what, expected) => {
+    for (const [name, names] of Object.entries(expected)) {
+      assert.equal(await expectRoom(pages[name], names, what), callIds[name], `${name} kept the same call ${what}`);
+    }
+  };
+  await call(huddle.url, 'PUT', breakout(`/assignments/${ids.P1}`), { breakout: r1 }, token);
+  await call(huddle.url, 'PUT', breakout(`/assignments/${ids.P2}`), { breakout: r1 }, token);
+  await call(huddle.url, 'POST', breakout('/start'), null, token);
+  await check('after start', { Ada: [], P1: ['P2'], P2: ['P1'] });
+  await call(huddle.url, 'POST', breakout('/move'), { person_id: ids.P2, breakout: r2 }, token);
+  await check('after moving P2', { Ada: [], P1: [], P2: [] });
+  await call(huddle.url, 'POST', breakout('/stop'), null, token);
+  await check('after stop', { Ada: ['P1', 'P2'], P1: ['Ada', 'P2'], P2: ['Ada', 'P1'] });
+
+  // coturn saw each person's own credentials: usernames `EXPIRY:PERSON`.
+  const log = turn.log();
+  for (const name of ['P1', 'P2']) {
+    assert.match(log, new RegExp(`\\d+:${ids[name]}`), `coturn authenticated ${name}`);
+  }
+});
