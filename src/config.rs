@@ -114,6 +114,9 @@ pub struct Settings {
     /// Seconds a client's TURN credentials stay valid [default: 86400]
     #[arg(long, env = "HUDDLE_TURN_TTL_SECS")]
     pub turn_ttl_secs: Option<u64>,
+    /// Accept ICE over TCP on the media port too, for networks that block UDP [default: true]
+    #[arg(long, env = "HUDDLE_MEDIA_TCP")]
+    pub media_tcp: Option<bool>,
     /// Audio receive slots a client may have (the loudest speakers) [default: 8]
     #[arg(long, env = "HUDDLE_CALL_AUDIO_SLOTS")]
     pub call_audio_slots: Option<usize>,
@@ -195,6 +198,7 @@ impl Settings {
             turn_urls: self.turn_urls.or(base.turn_urls),
             turn_secret: self.turn_secret.or(base.turn_secret),
             turn_ttl_secs: self.turn_ttl_secs.or(base.turn_ttl_secs),
+            media_tcp: self.media_tcp.or(base.media_tcp),
             call_audio_slots: self.call_audio_slots.or(base.call_audio_slots),
             call_video_slots: self.call_video_slots.or(base.call_video_slots),
             media_connect_timeout_secs: self
@@ -553,6 +557,7 @@ fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaCon
         video_slots: within("call_video_slots", s.call_video_slots.unwrap_or(9), 25)?,
         ice_servers,
         turn,
+        tcp: s.media_tcp.unwrap_or(true),
         connect_timeout: secs(
             "media_connect_timeout_secs",
             s.media_connect_timeout_secs,

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use common::{Client, Events, TestServer};
 use futures_util::SinkExt;
 use huddle::config::Settings;
-use huddle::media::synthetic::{Synthetic, drive};
+use huddle::media::synthetic::{Synthetic, drive, drive_tcp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -36,6 +37,17 @@ struct Person {
 impl Person {
     /// Connects the WebSocket and joins the call of `room` with fresh media.
     async fn join(client: &Client, name: &'static str, index: u8, room: &str) -> Person {
+        Self::join_over(Protocol::Udp, client, name, index, room).await
+    }
+
+    /// [`Person::join`] over UDP, or over TCP only (ICE-TCP to the media port).
+    async fn join_over(
+        proto: Protocol,
+        client: &Client,
+        name: &'static str,
+        index: u8,
+        room: &str,
+    ) -> Person {
         let id = client.person_id().await;
         let mut events = client.events(None).await;
         let call = events.hello.as_ref().unwrap()["call"].clone();
@@ -44,10 +56,21 @@ impl Person {
             "{call}"
         );
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = socket.local_addr().unwrap();
+        let addr = match proto {
+            // An active TCP candidate's port is never used (RFC 6544 says 9).
+            Protocol::Tcp => "127.0.0.1:9".parse().unwrap(),
+            _ => socket.local_addr().unwrap(),
+        };
         let cert = huddle::media::udp::certificate().unwrap();
-        let (media, offer) =
-            Synthetic::new(index, addr, Instant::now(), AUDIO_SLOTS, VIDEO_SLOTS, cert);
+        let (media, offer) = Synthetic::new_over(
+            proto,
+            index,
+            addr,
+            Instant::now(),
+            AUDIO_SLOTS,
+            VIDEO_SLOTS,
+            cert,
+        );
         send(
             &mut events,
             json!({"type": "call_join", "room": room, "sdp": offer, "mic": true, "camera": true}),
@@ -55,7 +78,7 @@ impl Person {
         .await;
         let answer = events.next_of("call_answer").await;
         let sdp = answer["sdp"].as_str().unwrap();
-        let server_udp = sdp
+        let server_udp: std::net::SocketAddr = sdp
             .lines()
             .find(|l| l.starts_with("a=candidate:"))
             .and_then(|l| {
@@ -69,7 +92,23 @@ impl Person {
             .unwrap()
             .answer(answer["sdp"].as_str().unwrap())
             .unwrap();
-        let driver = tokio::spawn(drive(socket, media.clone()));
+        let driver = match proto {
+            Protocol::Tcp => {
+                let passive = format!(
+                    "{} {} typ host tcptype passive",
+                    server_udp.ip(),
+                    server_udp.port()
+                );
+                assert!(
+                    sdp.lines().any(|l| l.starts_with("a=candidate:")
+                        && l.contains(" tcp ")
+                        && l.contains(&passive)),
+                    "{sdp}"
+                );
+                tokio::spawn(drive_tcp(server_udp, media.clone()))
+            }
+            _ => tokio::spawn(drive(socket, media.clone())),
+        };
         Person {
             name,
             id,
@@ -711,4 +750,45 @@ async fn each_client_gets_its_own_time_limited_turn_credentials() {
         seen.push(username.to_owned());
     }
     assert_ne!(seen[0], seen[1], "each person has their own");
+}
+
+/// ICE over TCP on the media port: a participant whose network lets no UDP through joins over a
+/// TCP connection to the server's passive candidate, and sends and receives media with a
+/// participant on UDP, through a move and back, on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_without_udp_joins_over_ice_tcp() {
+    let server = TestServer::start().await;
+    let (owner, p1, p2, main) = class(&server).await;
+    owner
+        .expect(
+            Method::PUT,
+            &breakout(&main, ""),
+            Some(json!({"enabled": true, "mode": "manual"})),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = owner.breakout_rooms(&main, json!({"count": 1})).await;
+    let o = Person::join(&owner, "owner", 0, &main).await;
+    let a = Person::join_over(Protocol::Tcp, &p1, "Pia over TCP", 1, &main).await;
+    let b = Person::join(&p2, "Pavel", 2, &main).await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "in the main room").await;
+
+    // Pia and Pavel go to a breakout room; her TCP path follows like any other.
+    for person in [&a.id, &b.id] {
+        owner
+            .expect(
+                Method::PUT,
+                &breakout(&main, &format!("/assignments/{person}")),
+                Some(json!({"breakout": rooms[0]})),
+                StatusCode::OK,
+            )
+            .await;
+    }
+    command(&owner, breakout(&main, "/start"), None).await;
+    expect_senders(&everyone, &[&[], &[2], &[1]], "in the breakout room").await;
+    command(&owner, breakout(&main, "/stop"), None).await;
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "back together").await;
+    assert_eq!(a.connections(), 1, "one connection, over TCP, all along");
+    a.media.lock().unwrap().check_continuity().unwrap();
 }

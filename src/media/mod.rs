@@ -8,8 +8,8 @@
 //!
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
-//! [`call`] and [`slots`] are its parts; [`offer`] checks a client's SDP offer; [`turn`] makes
-//! each client's TURN credentials. [`synthetic`] is
+//! [`call`] and [`slots`] are its parts; [`tcp`] carries ICE over TCP on the same port; [`offer`]
+//! checks a client's SDP offer; [`turn`] makes each client's TURN credentials. [`synthetic`] is
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
 //!
@@ -25,6 +25,7 @@ pub mod peer;
 pub mod sfu;
 pub mod slots;
 pub mod synthetic;
+pub mod tcp;
 pub mod turn;
 pub mod udp;
 
@@ -58,6 +59,8 @@ pub struct MediaConfig {
     pub ice_servers: serde_json::Value,
     /// TURN servers each client gets its own credentials for.
     pub turn: Option<turn::TurnConfig>,
+    /// Whether to accept ICE over TCP on the media port too.
+    pub tcp: bool,
     /// A peer must connect within this time.
     pub connect_timeout: Duration,
     /// A connected peer not heard from for this long is dropped.
@@ -120,9 +123,36 @@ pub enum MediaError {
         "media_bind {0} listens on every address: set media_public_ip to the address clients reach"
     )]
     NoAddress(SocketAddr),
+    /// The TCP listener for ICE-TCP could not be bound.
+    #[error("media_bind {0} (TCP, for ICE-TCP): {1}; free the TCP port or set media_tcp = false")]
+    BindTcp(SocketAddr, std::io::Error),
     /// The DTLS certificate could not be made.
     #[error("could not generate the DTLS certificate")]
     Certificate,
+}
+
+/// Binds the UDP socket and, with `tcp`, a TCP listener on the same port. A free port (port 0)
+/// is tried again until both halves get the same number.
+fn bind(
+    address: SocketAddr,
+    tcp: bool,
+) -> Result<(std::net::UdpSocket, Option<std::net::TcpListener>), MediaError> {
+    let mut tries = 0;
+    loop {
+        let socket =
+            std::net::UdpSocket::bind(address).map_err(|e| MediaError::Bind(address, e))?;
+        if !tcp {
+            return Ok((socket, None));
+        }
+        let bound = socket
+            .local_addr()
+            .map_err(|e| MediaError::Bind(address, e))?;
+        match std::net::TcpListener::bind(bound) {
+            Ok(listener) => return Ok((socket, Some(listener))),
+            Err(_) if address.port() == 0 && tries < 20 => tries += 1,
+            Err(e) => return Err(MediaError::BindTcp(bound, e)),
+        }
+    }
 }
 
 impl Media {
@@ -132,8 +162,7 @@ impl Media {
         metrics: Arc<Metrics>,
         connections: Arc<Connections>,
     ) -> Result<Media, MediaError> {
-        let socket =
-            std::net::UdpSocket::bind(config.bind).map_err(|e| MediaError::Bind(config.bind, e))?;
+        let (socket, tcp) = bind(config.bind, config.tcp)?;
         let bound = socket
             .local_addr()
             .map_err(|e| MediaError::Bind(config.bind, e))?;
@@ -146,6 +175,7 @@ impl Media {
         let sfu = sfu::Sfu::new(
             sfu::SfuConfig {
                 candidate: address,
+                tcp: tcp.is_some(),
                 audio_slots: config.audio_slots,
                 video_slots: config.video_slots,
                 connect_timeout: config.connect_timeout,
@@ -155,8 +185,14 @@ impl Media {
             metrics,
         );
         let (tx, rx) = mpsc::unbounded_channel();
-        udp::spawn(socket, sfu, rx, connections).map_err(|e| MediaError::Bind(config.bind, e))?;
-        tracing::info!(%address, "media server listening (UDP)");
+        let with_tcp = tcp.is_some();
+        udp::spawn(socket, tcp, sfu, rx, connections)
+            .map_err(|e| MediaError::Bind(config.bind, e))?;
+        if with_tcp {
+            tracing::info!(%address, "media server listening (UDP, and TCP for ICE-TCP)");
+        } else {
+            tracing::info!(%address, "media server listening (UDP)");
+        }
         Ok(Media {
             tx,
             address,
@@ -183,6 +219,7 @@ mod start_tests {
             video_slots: 9,
             ice_servers: serde_json::json!([]),
             turn: None,
+            tcp: true,
             connect_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(30),
         }

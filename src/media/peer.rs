@@ -13,6 +13,7 @@ use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
+use str0m::net::TcpType;
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 
@@ -89,6 +90,8 @@ pub struct Setup<'a> {
     pub cert: &'a DtlsCert,
     /// The host candidate to advertise.
     pub candidate: SocketAddr,
+    /// Whether to advertise a passive TCP candidate at the same address (ICE-TCP).
+    pub tcp: bool,
 }
 
 impl Peer {
@@ -120,6 +123,16 @@ impl Peer {
         let candidate =
             Candidate::host(setup.candidate, "udp").map_err(|e| format!("candidate: {e}"))?;
         rtc.add_local_candidate(candidate);
+        if setup.tcp {
+            // After the UDP one, with a lower priority: TCP only where UDP does not get through.
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(setup.candidate)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| format!("TCP candidate: {e}"))?;
+            rtc.add_local_candidate(candidate);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)

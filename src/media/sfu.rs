@@ -49,6 +49,8 @@ const TIMER_SLACK: Duration = Duration::from_millis(5);
 pub struct SfuConfig {
     /// The host candidate offered to clients (the public address and the UDP port).
     pub candidate: SocketAddr,
+    /// Whether clients are also offered ICE over TCP on the same address and port.
+    pub tcp: bool,
     /// Most audio receive slots a client may offer.
     pub audio_slots: usize,
     /// Most video receive slots a client may offer.
@@ -388,10 +390,17 @@ impl Sfu {
         self.settle(now);
     }
 
-    /// Takes a datagram that arrived on the media socket.
+    /// Whether packets from `addr` reach a peer (it was introduced by a valid ICE check).
+    pub fn knows(&self, addr: SocketAddr) -> bool {
+        self.by_addr.contains_key(&addr)
+    }
+
+    /// Takes a datagram that arrived on the media socket (UDP), or a packet framed on one of its
+    /// TCP connections (ICE-TCP).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
+        proto: Protocol,
         source: SocketAddr,
         destination: SocketAddr,
         bytes: &[u8],
@@ -404,7 +413,7 @@ impl Sfu {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination,
                 contents,
@@ -565,6 +574,7 @@ impl Sfu {
         let setup = Setup {
             cert: &self.cert,
             candidate: self.config.candidate,
+            tcp: self.config.tcp,
         };
         let (peer, answer) = match Peer::accept(id, stream, person, sdp, &shape, &setup, now) {
             Ok(ok) => ok,

@@ -14,7 +14,7 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsCert;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
@@ -38,6 +38,8 @@ pub struct Got {
 
 /// A participant made of a str0m peer that sends numbered synthetic media.
 pub struct Synthetic {
+    /// UDP, or TCP (ICE-TCP).
+    pub proto: Protocol,
     /// Written into every payload it sends.
     pub index: u8,
     /// Its UDP address (the host candidate it offers).
@@ -84,6 +86,28 @@ impl Synthetic {
         video_slots: usize,
         cert: DtlsCert,
     ) -> (Synthetic, String) {
+        Self::new_over(
+            Protocol::Udp,
+            index,
+            addr,
+            now,
+            audio_slots,
+            video_slots,
+            cert,
+        )
+    }
+
+    /// [`Synthetic::new`] over `proto`: with TCP, its only candidate is an active TCP one at
+    /// `addr` (ICE-TCP, RFC 6544), to be driven by [`drive_tcp`].
+    pub fn new_over(
+        proto: Protocol,
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        audio_slots: usize,
+        video_slots: usize,
+        cert: DtlsCert,
+    ) -> (Synthetic, String) {
         let mut kinds = vec![(MediaKind::Audio, Direction::SendOnly)];
         kinds.extend([(MediaKind::Video, Direction::SendOnly); 2]);
         kinds.extend(std::iter::repeat_n(
@@ -94,7 +118,7 @@ impl Synthetic {
             (MediaKind::Video, Direction::RecvOnly),
             video_slots,
         ));
-        Self::offering(index, addr, now, cert, &kinds)
+        Self::offering(proto, index, addr, now, cert, &kinds)
     }
 
     /// A participant that only sends its microphone and camera (a publisher of an SFU whose
@@ -109,17 +133,18 @@ impl Synthetic {
             (MediaKind::Audio, Direction::SendOnly),
             (MediaKind::Video, Direction::SendOnly),
         ];
-        Self::offering(index, addr, now, cert, &kinds)
+        Self::offering(Protocol::Udp, index, addr, now, cert, &kinds)
     }
 
     fn offering(
+        proto: Protocol,
         index: u8,
         addr: SocketAddr,
         now: Instant,
         cert: DtlsCert,
         kinds: &[(MediaKind, Direction)],
     ) -> (Synthetic, String) {
-        let mut client = Self::blank(index, addr, now, cert);
+        let mut client = Self::blank(proto, index, addr, now, cert);
         let mut change = client.rtc.sdp_api();
         let mut sends = Vec::new();
         let mut slots = Vec::new();
@@ -151,7 +176,7 @@ impl Synthetic {
         cert: DtlsCert,
         offer: &str,
     ) -> Result<(Synthetic, String), String> {
-        let mut client = Self::blank(index, addr, now, cert);
+        let mut client = Self::blank(Protocol::Udp, index, addr, now, cert);
         let parsed = SdpOffer::from_sdp_string(offer).map_err(|e| e.to_string())?;
         let answer = client
             .rtc
@@ -171,15 +196,30 @@ impl Synthetic {
         Ok((client, answer.to_sdp_string()))
     }
 
-    fn blank(index: u8, addr: SocketAddr, now: Instant, cert: DtlsCert) -> Synthetic {
+    fn blank(
+        proto: Protocol,
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        cert: DtlsCert,
+    ) -> Synthetic {
         let mut rtc = RtcConfig::new()
             .set_rtp_mode(true)
             .set_dtls_cert(cert)
             .build(now);
-        if let Ok(candidate) = Candidate::host(addr, "udp") {
+        let candidate = match proto {
+            Protocol::Tcp => Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Active)
+                .build(),
+            _ => Candidate::host(addr, "udp"),
+        };
+        if let Ok(candidate) = candidate {
             rtc.add_local_candidate(candidate);
         }
         Synthetic {
+            proto,
             index,
             addr,
             rtc,
@@ -357,7 +397,7 @@ impl Synthetic {
             let input = Input::Receive(
                 now,
                 Receive {
-                    proto: Protocol::Udp,
+                    proto: self.proto,
                     source: from,
                     destination: self.addr,
                     contents,
@@ -494,6 +534,47 @@ pub async fn drive(
         };
         for (to, datagram) in out {
             let _ = socket.send_to(&datagram, to).await;
+        }
+    }
+}
+
+/// [`drive`] over one TCP connection to the server's passive candidate `server` (ICE-TCP): each
+/// packet framed with a 2-byte length (RFC 4571).
+pub async fn drive_tcp(server: SocketAddr, media: std::sync::Arc<std::sync::Mutex<Synthetic>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lock = || media.lock().unwrap_or_else(|p| p.into_inner());
+    let Ok(stream) = tokio::net::TcpStream::connect(server).await else {
+        return;
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let (packets_tx, mut packets) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+    tokio::spawn(async move {
+        let mut length = [0u8; 2];
+        while reader.read_exact(&mut length).await.is_ok() {
+            let mut packet = vec![0u8; u16::from_be_bytes(length) as usize];
+            if reader.read_exact(&mut packet).await.is_err()
+                || packets_tx.send(packet).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    loop {
+        let wake = lock().next_wake();
+        let out = tokio::select! {
+            packet = packets.recv() => match packet {
+                Some(packet) => lock().receive(Instant::now(), server, &packet),
+                None => return,
+            },
+            () = tokio::time::sleep_until(wake.into()) => lock().tick(Instant::now()),
+        };
+        for (_, packet) in out {
+            let mut frame = (packet.len() as u16).to_be_bytes().to_vec();
+            frame.extend_from_slice(&packet);
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use str0m::config::DtlsCert;
+use str0m::net::Protocol;
 
 use super::sfu::{Command, Sfu, SfuConfig, Signal};
 use super::synthetic::Synthetic;
@@ -80,6 +81,7 @@ impl World {
         let sfu = Sfu::new(
             SfuConfig {
                 candidate: server,
+                tcp: false,
                 audio_slots: 8,
                 video_slots: 9,
                 connect_timeout: Duration::from_secs(10),
@@ -178,7 +180,8 @@ impl World {
             }
             loop {
                 for (from, datagram) in to_server.drain(..) {
-                    self.sfu.handle_datagram(now, from, self.server, &datagram);
+                    self.sfu
+                        .handle_datagram(now, Protocol::Udp, from, self.server, &datagram);
                 }
                 if self.sfu.poll_timeout().is_some_and(|t| t <= now) {
                     self.sfu.handle_timeout(now);
@@ -564,12 +567,19 @@ fn unknown_addresses_and_garbage_are_dropped() {
     w.join(0);
     let stranger: SocketAddr = "127.0.0.200:9".parse().unwrap();
     // Not STUN, and a STUN-looking packet naming no peer.
-    w.sfu
-        .handle_datagram(w.now, stranger, w.server, &[0x80, 0x60, 0, 1, 0, 0, 0, 0]);
+    w.sfu.handle_datagram(
+        w.now,
+        Protocol::Udp,
+        stranger,
+        w.server,
+        &[0x80, 0x60, 0, 1, 0, 0, 0, 0],
+    );
     let mut stun = vec![0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
     stun.extend_from_slice(&[7; 12]);
-    w.sfu.handle_datagram(w.now, stranger, w.server, &stun);
-    w.sfu.handle_datagram(w.now, stranger, w.server, &[]);
+    w.sfu
+        .handle_datagram(w.now, Protocol::Udp, stranger, w.server, &stun);
+    w.sfu
+        .handle_datagram(w.now, Protocol::Udp, stranger, w.server, &[]);
     assert!(
         w.sfu.poll_transmit().is_none(),
         "nothing answers a stranger"

@@ -1,5 +1,6 @@
-//! The media thread: one UDP socket, the [`Sfu`], and a current-thread tokio runtime that wakes
-//! for a datagram, a command or the SFU's next timer — never on a fixed poll.
+//! The media thread: one UDP socket (and, for ICE-TCP, a TCP listener on the same port:
+//! [`super::tcp`]), the [`Sfu`], and a current-thread tokio runtime that wakes for a datagram, a
+//! TCP packet, a command or the SFU's next timer — never on a fixed poll.
 //!
 //! It runs on its own OS thread so that forwarding never competes with HTTP work for a runtime
 //! worker, and so that nothing on it can wait on the room actors, the store or a WebSocket:
@@ -15,7 +16,10 @@ use str0m::config::DtlsCert;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use str0m::net::Protocol;
+
 use super::sfu::{Command, Sfu};
+use super::tcp::TcpMedia;
 use crate::realtime::Connections;
 
 /// Datagrams read in one go before the SFU settles and writes.
@@ -29,9 +33,10 @@ pub fn certificate() -> Option<DtlsCert> {
         .generate_certificate()
 }
 
-/// Starts the media thread on a bound socket.
+/// Starts the media thread on a bound socket (and a bound TCP listener for ICE-TCP).
 pub fn spawn(
     socket: std::net::UdpSocket,
+    tcp: Option<std::net::TcpListener>,
     sfu: Sfu,
     commands: mpsc::UnboundedReceiver<Command>,
     connections: Arc<Connections>,
@@ -51,13 +56,14 @@ pub fn spawn(
                     return;
                 }
             };
-            runtime.block_on(run(socket, local, sfu, commands, connections));
+            runtime.block_on(run(socket, tcp, local, sfu, commands, connections));
         })?;
     Ok(())
 }
 
 async fn run(
     socket: std::net::UdpSocket,
+    tcp: Option<std::net::TcpListener>,
     local: SocketAddr,
     mut sfu: Sfu,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -67,6 +73,13 @@ async fn run(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "the media socket could not be registered");
+            return;
+        }
+    };
+    let mut tcp = match tcp.map(TcpMedia::new).transpose() {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            tracing::error!(error = %e, "the media TCP listener could not be registered");
             return;
         }
     };
@@ -82,13 +95,25 @@ async fn run(
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 if let Ok((n, from)) = received {
-                    sfu.handle_datagram(Instant::now(), from, local, &buf[..n]);
+                    sfu.handle_datagram(Instant::now(), Protocol::Udp, from, local, &buf[..n]);
                 }
                 for _ in 1..BATCH {
                     match socket.try_recv_from(&mut buf) {
-                        Ok((n, from)) => sfu.handle_datagram(Instant::now(), from, local, &buf[..n]),
+                        Ok((n, from)) => sfu.handle_datagram(Instant::now(), Protocol::Udp, from, local, &buf[..n]),
                         Err(_) => break,
                     }
+                }
+            }
+            (from, packet) = async {
+                match tcp.as_mut() {
+                    Some(tcp) => tcp.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(tcp) = tcp.as_mut() {
+                    let now = Instant::now();
+                    sfu.handle_datagram(now, Protocol::Tcp, from, tcp.local, &packet);
+                    tcp.introduced(from, sfu.knows(from), now);
                 }
             }
             command = commands.recv() => {
@@ -101,8 +126,14 @@ async fn run(
             () = sleep => sfu.handle_timeout(Instant::now()),
         }
         while let Some(t) = sfu.poll_transmit() {
-            // UDP: a full send buffer drops the datagram, as the network would.
-            let _ = socket.try_send_to(&t.contents, t.destination);
+            // A full send buffer or queue drops the packet, as the network would.
+            match (t.proto, tcp.as_ref()) {
+                (Protocol::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
+                (Protocol::Tcp, None) => {}
+                _ => {
+                    let _ = socket.try_send_to(&t.contents, t.destination);
+                }
+            }
         }
         while let Some(signal) = sfu.poll_signal() {
             let frame = Utf8Bytes::from(signal.frame);

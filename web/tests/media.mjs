@@ -14,12 +14,15 @@ export const PEOPLE = {
 export const SCREEN = [200, 40, 200];
 
 /** A signed-in page whose devices are a canvas of one colour and an oscillator of one pitch.
- * With `relay: 'udp'` its PeerConnections may use only TURN relay candidates, as on a network
- * that lets nothing through but to a TURN server; with `relay: 'tcp'` only TURN over TCP, as on
- * a network that blocks UDP. */
-export async function person(browser, url, name, { relay = false } = {}) {
+ * `network` limits how its PeerConnections may reach the server:
+ * - 'turn-udp': only TURN relay candidates, as on a network that lets nothing through but to a
+ *   TURN server;
+ * - 'turn-tcp': only TURN over TCP, as on a network that blocks UDP;
+ * - 'ice-tcp': no TURN, and the server's UDP candidates are taken out of its answers, so only
+ *   ICE over TCP to the media port is left (UDP blocked, no TURN server). */
+export async function person(browser, url, name, { network } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(({ color, pitch, screen, relay }) => {
+  await context.addInitScript(({ color, pitch, screen, network }) => {
     const canvasTrack = (rgb) => {
       const canvas = document.createElement('canvas');
       canvas.width = 160;
@@ -49,23 +52,24 @@ export async function person(browser, url, name, { relay = false } = {}) {
       return new MediaStream(tracks);
     };
     navigator.mediaDevices.getDisplayMedia = async () => new MediaStream([canvasTrack(screen)]);
-    if (relay) {
-      // Relay candidates only, and with relay 'tcp' only TURN over TCP (UDP blocked entirely).
-      const only = (config) => ({
-        ...config,
-        iceTransportPolicy: 'relay',
-        iceServers: relay === 'tcp'
-          ? (config.iceServers ?? []).map((s) => ({ ...s, urls: [s.urls].flat().filter((u) => u.endsWith('?transport=tcp')) }))
-            .filter((s) => s.urls.length > 0)
-          : config.iceServers,
-      });
+    if (network) {
+      const tcpOnly = (servers) => (servers ?? [])
+        .map((s) => ({ ...s, urls: [s.urls].flat().filter((u) => u.endsWith('?transport=tcp')) }))
+        .filter((s) => s.urls.length > 0);
+      const only = (config) => (network === 'ice-tcp'
+        ? { ...config, iceServers: [] }
+        : { ...config, iceTransportPolicy: 'relay', iceServers: network === 'turn-tcp' ? tcpOnly(config.iceServers) : config.iceServers });
+      const withoutUdp = (description) => (network === 'ice-tcp' && description?.sdp
+        ? { type: description.type, sdp: description.sdp.split('\r\n').filter((l) => !(l.startsWith('a=candidate:') && / udp /i.test(l))).join('\r\n') }
+        : description);
       const Native = window.RTCPeerConnection;
       window.RTCPeerConnection = class extends Native {
         constructor(config = {}, ...rest) { super(only(config), ...rest); }
         setConfiguration(config = {}) { super.setConfiguration(only(config)); }
+        setRemoteDescription(description, ...rest) { return super.setRemoteDescription(withoutUdp(description), ...rest); }
       };
     }
-  }, { ...PEOPLE[name], screen: SCREEN, relay });
+  }, { ...PEOPLE[name], screen: SCREEN, network });
   const page = await context.newPage();
   if (process.env.DEBUG_CALL) {
     page.on('console', (m) => console.log(name, 'console', m.text()));
