@@ -592,6 +592,12 @@ mod tests {
         let config = Config::resolve(Settings::default()).unwrap();
         assert_eq!(config.media.bind, "127.0.0.1:10000".parse().unwrap());
         assert_eq!(config.media.ice_servers, serde_json::json!([]));
+        assert!(config.media.tcp, "ICE-TCP on by default");
+        let off = Settings {
+            media_tcp: Some(false),
+            ..Default::default()
+        };
+        assert!(!Config::resolve(off).unwrap().media.tcp);
         let config = Config::resolve(Settings {
             bind: Some("127.0.0.1:0".parse().unwrap()),
             ice_servers: Some("stun:stun.example.org:3478, turn:turn.example.org".into()),

@@ -3,10 +3,10 @@
 //! DTLS, SRTP) travels with a 2-byte length before it (RFC 4571). The SFU sees the same packets
 //! as over UDP, from the connection's remote address.
 //!
-//! A TCP connection costs a descriptor and two tasks, so it gets the bounds HTTP has: at most
-//! `MAX_CONNECTIONS` at once, closed when its address has not become a peer's (a STUN check
-//! naming a peer's ICE fragment) within `INTRODUCE`, or when nothing arrives for `IDLE` (ICE
-//! consent checks come every few seconds). Writes never block the media thread: each connection
+//! A TCP connection costs a descriptor and two tasks, so it gets bounds like HTTP's ([`Limits`]):
+//! at most 2,048 at once, closed when its address has not become a peer's (a STUN check naming a
+//! peer's ICE fragment) within 10 s, or when nothing arrives for 30 s (ICE consent checks come
+//! every few seconds). Writes never block the media thread: each connection
 //! has a bounded queue, and a full queue drops the packet, as a full UDP buffer would.
 
 use std::collections::HashMap;
@@ -18,12 +18,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Most TCP media connections open at once.
-pub const MAX_CONNECTIONS: usize = 2048;
-/// How long a new connection has to introduce itself with a valid ICE check.
-pub const INTRODUCE: Duration = Duration::from_secs(10);
-/// How long a connection may send nothing.
-pub const IDLE: Duration = Duration::from_secs(30);
+/// The bounds on TCP media connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// How long a new connection has to introduce itself with a valid ICE check.
+    pub introduce: Duration,
+    /// How long a connection may send nothing.
+    pub idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 2048,
+            introduce: Duration::from_secs(10),
+            idle: Duration::from_secs(30),
+        }
+    }
+}
 /// Packets queued for one connection before more are dropped.
 const QUEUE: usize = 256;
 
@@ -48,11 +62,12 @@ pub struct TcpMedia {
     reads_tx: mpsc::Sender<Read>,
     reads: mpsc::Receiver<Read>,
     connections: HashMap<SocketAddr, Connection>,
+    limits: Limits,
 }
 
 impl TcpMedia {
     /// Takes a bound listener (on the media thread's runtime).
-    pub fn new(listener: std::net::TcpListener) -> std::io::Result<TcpMedia> {
+    pub fn new(listener: std::net::TcpListener, limits: Limits) -> std::io::Result<TcpMedia> {
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         let (reads_tx, reads) = mpsc::channel(1024);
@@ -62,6 +77,7 @@ impl TcpMedia {
             reads_tx,
             reads,
             connections: HashMap::new(),
+            limits,
         })
     }
 
@@ -85,7 +101,7 @@ impl TcpMedia {
     }
 
     fn open(&mut self, stream: TcpStream, from: SocketAddr) {
-        if self.connections.len() >= MAX_CONNECTIONS {
+        if self.connections.len() >= self.limits.max_connections {
             return; // dropping the stream closes it
         }
         let _ = stream.set_nodelay(true);
@@ -99,9 +115,12 @@ impl TcpMedia {
             }
         });
         let reads = self.reads_tx.clone();
+        let Limits {
+            introduce, idle, ..
+        } = self.limits;
         let reader = tokio::spawn(async move {
             let mut length = [0u8; 2];
-            let mut wait = INTRODUCE;
+            let mut wait = introduce;
             loop {
                 let packet = tokio::time::timeout(wait, async {
                     read_half.read_exact(&mut length).await?;
@@ -118,7 +137,7 @@ impl TcpMedia {
                     }
                     _ => break,
                 }
-                wait = IDLE;
+                wait = idle;
             }
             let _ = reads.send(Read::Closed(from)).await;
         });
@@ -135,13 +154,13 @@ impl TcpMedia {
     }
 
     /// Notes whether the SFU knows the connection from `from` after handling its packet; one it
-    /// still does not know after `INTRODUCE` is closed.
+    /// still does not know after `limits.introduce` is closed.
     pub fn introduced(&mut self, from: SocketAddr, known: bool, now: Instant) {
         let Some(connection) = self.connections.get_mut(&from) else {
             return;
         };
         connection.known |= known;
-        if !connection.known && now.duration_since(connection.opened) > INTRODUCE {
+        if !connection.known && now.duration_since(connection.opened) > self.limits.introduce {
             self.close(from);
         }
     }
@@ -171,5 +190,120 @@ impl TcpMedia {
     /// Connections open now.
     pub fn open_connections(&self) -> usize {
         self.connections.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTRODUCE: Duration = Duration::from_millis(200);
+
+    async fn media(max_connections: usize) -> (TcpMedia, SocketAddr) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let limits = Limits {
+            max_connections,
+            introduce: INTRODUCE,
+            idle: Duration::from_secs(30),
+        };
+        let media = TcpMedia::new(listener, limits).unwrap();
+        let at = media.local;
+        (media, at)
+    }
+
+    fn framed(packet: &[u8]) -> Vec<u8> {
+        let mut frame = (packet.len() as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(packet);
+        frame
+    }
+
+    /// Reads until the server closes the connection (a reset too, when it left bytes unread);
+    /// true when it did within 5 s.
+    async fn closed(client: &mut TcpStream) -> bool {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn packets_arrive_whole_and_go_back_framed() {
+        let (mut media, at) = media(4).await;
+        let mut client = TcpStream::connect(at).await.unwrap();
+        let me = client.local_addr().unwrap();
+        // Two packets in one write, and one split across two writes.
+        let mut bytes = framed(b"first");
+        bytes.extend(framed(b"second"));
+        client.write_all(&bytes).await.unwrap();
+        assert_eq!(media.next().await, (me, b"first".to_vec()));
+        assert_eq!(media.next().await, (me, b"second".to_vec()));
+        let third = framed(&[7u8; 1500]);
+        client.write_all(&third[..700]).await.unwrap();
+        let (next, ()) = tokio::join!(media.next(), async {
+            client.write_all(&third[700..]).await.unwrap();
+        });
+        assert_eq!(next, (me, vec![7u8; 1500]));
+
+        media.send(me, b"answer");
+        let mut back = [0u8; 8];
+        client.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"\0\x06answer");
+        assert_eq!(media.open_connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_silent_connection_is_closed_after_the_introduction_deadline() {
+        let (mut media, at) = media(4).await;
+        let mut client = TcpStream::connect(at).await.unwrap();
+        // The media thread keeps waiting for packets meanwhile (a 200 ms deadline here).
+        let serve = tokio::spawn(async move {
+            media.next().await;
+        });
+        assert!(closed(&mut client).await);
+        serve.abort();
+    }
+
+    #[tokio::test]
+    async fn a_connection_never_introduced_is_closed_and_the_cap_holds() {
+        let (mut media, at) = media(2).await;
+        let mut first = TcpStream::connect(at).await.unwrap();
+        let me = first.local_addr().unwrap();
+        first
+            .write_all(&framed(b"not a valid ICE check"))
+            .await
+            .unwrap();
+        let (from, _) = media.next().await;
+        assert_eq!(from, me);
+        let now = Instant::now();
+        media.introduced(from, false, now);
+        assert_eq!(
+            media.open_connections(),
+            1,
+            "it has a while to introduce itself"
+        );
+
+        // A second fills the cap; a third is closed on arrival.
+        let mut second = TcpStream::connect(at).await.unwrap();
+        second.write_all(&framed(b"hello")).await.unwrap();
+        media.next().await;
+        let mut third = TcpStream::connect(at).await.unwrap();
+        third.write_all(&framed(b"hello")).await.unwrap();
+        let serve = async {
+            tokio::time::timeout(Duration::from_millis(500), media.next())
+                .await
+                .ok()
+        };
+        let (next, third_closed) = tokio::join!(serve, closed(&mut third));
+        assert!(
+            third_closed && next.is_none(),
+            "over the cap: closed, nothing read"
+        );
+        assert_eq!(media.open_connections(), 2);
+
+        // Still a stranger after the deadline: closed. A known one stays.
+        media.introduced(second.local_addr().unwrap(), true, now + INTRODUCE * 2);
+        media.introduced(me, false, now + INTRODUCE * 2);
+        assert!(closed(&mut first).await);
+        assert_eq!(media.open_connections(), 1);
     }
 }

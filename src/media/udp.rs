@@ -76,7 +76,10 @@ async fn run(
             return;
         }
     };
-    let mut tcp = match tcp.map(TcpMedia::new).transpose() {
+    let mut tcp = match tcp
+        .map(|l| TcpMedia::new(l, super::tcp::Limits::default()))
+        .transpose()
+    {
         Ok(tcp) => tcp,
         Err(e) => {
             tracing::error!(error = %e, "the media TCP listener could not be registered");
