@@ -8,6 +8,12 @@
 //!    and VP8-sized video (30 packets/s) for `--seconds`; packets forwarded per second of the
 //!    server's CPU time (`/proc/PID/stat`), and the server's memory per person in a call.
 //!
+//! 3. **Reconnects that are not moves**: a listener among three senders (a) changes network
+//!    `--moves` times: its UDP socket is gone and it restarts ICE from a new one on the same
+//!    PeerConnection (`call_restart`); the time from the change to the first video keyframe and
+//!    audio packet again; (b) loses and reopens its WebSocket `--moves` times while its media
+//!    runs: the longest pause in the audio it receives across each reconnect.
+//!
 //! `cargo run --release --example calls_bench -- --moves 100 --rooms 10 --seconds 60`
 //! (smoke: `cargo run --example calls_bench -- --moves 5 --rooms 2 --seconds 3`).
 //!
@@ -363,6 +369,111 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends a call message and returns the SDP of the `call_answer` that follows.
+async fn answer(ws: &mut Ws, message: Value) -> String {
+    ws.send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let text = match ws.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
+            other => panic!("the WebSocket ended before the answer: {other:?}"),
+        };
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(frame["type"], "call_error", "{frame}");
+        if frame["type"] == "call_answer" {
+            return frame["sdp"].as_str().unwrap().to_owned();
+        }
+    }
+}
+
+/// Opens the event WebSocket with `token`.
+async fn websocket(ws_url: &str, token: &str) -> Ws {
+    let mut request = ws_url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Part 3 on Huddle: a listener (index 0) in a room with senders 1, 2 and 3; returns the network
+/// changes (first keyframe and audio after each) and the longest audio pause across each
+/// WebSocket reconnect, in milliseconds.
+async fn huddle_reconnects(
+    api: &Api,
+    people: &[(String, String)],
+    ws_url: &str,
+    times: usize,
+    cert: &DtlsCert,
+) -> (MoveFigures, Vec<f64>) {
+    let main = room(api, "Reconnects", people).await;
+    let mut senders = Vec::new();
+    for (i, (_, token)) in people.iter().enumerate().skip(1) {
+        senders.push(huddle_join(ws_url, token, &main, i as u8, cert).await);
+    }
+    // The listener keeps its WebSocket in hand: it sends the restarts.
+    let mut ws = websocket(ws_url, &people[0].1).await;
+    let (listener, offer, socket) = participant(0, cert).await;
+    let join =
+        json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
+    let sdp = answer(&mut ws, join).await;
+    listener.media.lock().unwrap().answer(&sdp).unwrap();
+    let mut driver = tokio::spawn(drive(socket, listener.media.clone()));
+    let everyone: BTreeSet<u8> = [1, 2, 3].into();
+    expect_senders(&listener, &everyone, "the listener").await;
+
+    let mut changes = MoveFigures::default();
+    for _ in 0..times {
+        // The network changes: the old socket is gone at t0.
+        driver.abort();
+        let t0 = Instant::now();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let offer = listener
+            .media
+            .lock()
+            .unwrap()
+            .restart(socket.local_addr().unwrap());
+        let restart = json!({"type": "call_restart", "room": main, "sdp": offer});
+        let sdp = answer(&mut ws, restart).await;
+        listener.media.lock().unwrap().answer(&sdp).unwrap();
+        driver = tokio::spawn(drive(socket, listener.media.clone()));
+        changes.add(first_frames(&listener, &everyone, t0).await);
+        listener.media.lock().unwrap().got.clear();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The WebSocket drops and comes back; the media must not notice.
+    let mut pauses = Vec::new();
+    for _ in 0..times {
+        listener.media.lock().unwrap().got.clear();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(ws);
+        ws = websocket(ws_url, &people[0].1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let m = listener.media.lock().unwrap();
+        let mut arrivals: Vec<Instant> = m
+            .slots_of(false)
+            .filter_map(|mid| m.got.get(mid))
+            .flatten()
+            .map(|g| g.at)
+            .collect();
+        arrivals.sort();
+        let longest = arrivals
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(Duration::from_secs(1));
+        pauses.push(longest.as_secs_f64() * 1000.0);
+    }
+    driver.abort();
+    drop(senders);
+    (changes, pauses)
+}
+
 /// Part 2 on Huddle: `rooms` main rooms of six, everyone sending.
 async fn huddle_forwarding(
     api: &Api,
@@ -539,6 +650,43 @@ fn report(name: &str, moves: &MoveFigures, fwd: &ForwardFigures) -> (f64, f64) {
     (percentile(&v, 0.95), per_core)
 }
 
+fn report_reconnects(changes: &MoveFigures, pauses: &[f64]) {
+    let sorted = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    println!("| reconnect (Huddle) | n | p50 ms | p95 ms | max ms | missed |");
+    println!("|---|---|---|---|---|---|");
+    let rows = [
+        (
+            "network change → first video keyframe",
+            sorted(&changes.video),
+            changes.missed,
+        ),
+        (
+            "network change → first audio",
+            sorted(&changes.audio),
+            changes.missed,
+        ),
+        (
+            "WebSocket reconnect: longest audio pause",
+            sorted(pauses),
+            0,
+        ),
+    ];
+    for (what, v, missed) in rows {
+        println!(
+            "| {what} | {} | {:.1} | {:.1} | {:.1} | {missed} |",
+            v.len(),
+            percentile(&v, 0.5),
+            percentile(&v, 0.95),
+            v.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    println!();
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -580,10 +728,12 @@ async fn main() {
     let ws_url = format!("{}/api/v1/events", base.replace("http://", "ws://"));
     let (api, people) = provision(&base, 7 + rooms * 6).await;
     let moved = huddle_moves(&api, &people[..7], &ws_url, moves, &cert).await;
+    let (changes, pauses) = huddle_reconnects(&api, &people[..4], &ws_url, moves, &cert).await;
     let forwarded =
         huddle_forwarding(&api, &people[7..], &ws_url, rooms, seconds, pid, &cert).await;
     drop(server);
     let (huddle_p95, huddle_per_core) = report("Huddle", &moved, &forwarded);
+    report_reconnects(&changes, &pauses);
     let huddle_p99 = {
         let mut v = moved.video.clone();
         v.sort_by(f64::total_cmp);

@@ -64,6 +64,9 @@ pub struct Peer {
     pub last_heard: Instant,
     /// ICE and DTLS are up.
     pub connected: bool,
+    /// The connected peer reached us on a new path (an ICE restart, a NAT rebinding): once ICE
+    /// is connected on it, ask its video sources for keyframes.
+    pub new_path: bool,
     /// Remote addresses that reach this peer.
     pub addrs: Vec<SocketAddr>,
     /// When str0m wants to be woken.
@@ -164,6 +167,7 @@ impl Peer {
             created: now,
             last_heard: now,
             connected: false,
+            new_path: false,
             addrs: Vec::new(),
             next_timeout: now,
             scheduled: None,

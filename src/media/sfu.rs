@@ -438,6 +438,7 @@ impl Sfu {
                         self.by_addr.remove(&old);
                     }
                     peer.addrs.push(source);
+                    peer.new_path |= peer.connected;
                 }
                 self.by_addr.insert(source, id);
                 id
@@ -447,6 +448,16 @@ impl Sfu {
             return;
         };
         peer.last_heard = now;
+        // The first RTP or RTCP (first byte 128–191) on a connected peer's new path: the client
+        // uses that path now, and what was in flight on the old one is lost. A keyframe from
+        // each video source it receives, rather than after its own loss report.
+        if peer.new_path && matches!(bytes.first(), Some(128..=191)) {
+            peer.new_path = false;
+            debug!(room = %peer.stream, person = %peer.person, "media on a new path");
+            for slot in peer.slots.iter().filter(|s| s.video) {
+                self.keyframe_asks.push_back((id, slot.mid));
+            }
+        }
         if let Err(e) = peer.rtc.handle_input(input) {
             debug!(peer = id, error = %e, "input refused");
         }

@@ -344,6 +344,20 @@ fn an_ice_restart_keeps_the_call_across_a_new_address() {
         .answer(answer["sdp"].as_str().unwrap())
         .unwrap();
 
+    // Once media flows on the new path, its video sources are asked for keyframes: one from
+    // each arrives within a few frames, not at their next periodic one (every 3 s).
+    let restarted = w.now;
+    w.run(Duration::from_millis(300));
+    for sender in [1u8, 2] {
+        let c = &w.clients[0];
+        let keyframe = c
+            .slots_of(true)
+            .filter_map(|m| c.got.get(m))
+            .flatten()
+            .any(|g| g.at >= restarted && g.sender == sender && g.keyframe);
+        assert!(keyframe, "a keyframe from {sender} right after the restart");
+    }
+
     let got = w.settle();
     assert_eq!(
         got[0],
