@@ -443,7 +443,9 @@ async fn huddle_reconnects(
         driver = tokio::spawn(drive(socket, listener.media.clone()));
         changes.add(first_frames(&listener, &everyone, t0).await);
         listener.media.lock().unwrap().got.clear();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Apart by more than the server's keyframe-request throttle (300 ms per source), which
+        // would otherwise make a restart wait for the next periodic keyframe.
+        tokio::time::sleep(Duration::from_millis(600)).await;
     }
 
     // The WebSocket drops and comes back; the media must not notice.
