@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, call, huddle_binary, moderator_token, rss_kib, spawn};
+use common::{arg, call, huddle_binary, moderator_token, rss_kib, serve_command, spawn};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -198,12 +198,9 @@ impl Measured {
 
 async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Path) -> Measured {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(huddle);
+    let mut command = serve_command(huddle, dir.path(), "warn");
     command
         .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
             "--max-body-bytes",
             "16000000",
             "--ws-queue-frames",
@@ -212,10 +209,7 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
             "--max-connections-per-address",
             "0",
         ])
-        .args(["--max-breakout-rooms", &rooms.max(1).to_string()])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("HUDDLE_LOG", "warn");
+        .args(["--max-breakout-rooms", &rooms.max(1).to_string()]);
     let (child, base) = spawn(command);
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{base}/api/v1{path}");

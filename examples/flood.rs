@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, cpu_seconds, huddle_binary, metric, open_files, spawn};
+use common::{arg, cpu_seconds, huddle_binary, metric, open_files, serve_command, spawn};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
 
@@ -199,19 +199,8 @@ fn start_attackers(target: SocketAddr, connections: usize, retry_ms: u64) -> (Ve
 /// Baseline and attack against one server started with `flags`; prints two rows.
 async fn run(label: &str, huddle: &std::path::Path, flags: &[&str], args: &Args) {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(huddle);
-    command
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--media-bind",
-            "127.0.0.1:0",
-        ])
-        .args(flags)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("HUDDLE_LOG", "error");
+    let mut command = serve_command(huddle, dir.path(), "error");
+    command.args(flags);
     let (mut server, base) = spawn(command);
     let pid = server.id();
     let target: SocketAddr = base.trim_start_matches("http://").parse().unwrap();

@@ -13,14 +13,15 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, call, huddle_binary, metric, moderator_token, open_files, rss_kib, spawn};
+use common::{
+    arg, call, huddle_binary, metric, moderator_token, open_files, rss_kib, serve_command, spawn,
+};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde_json::{Value, json};
@@ -200,20 +201,8 @@ async fn main() {
     let huddle = huddle_binary(&args);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(&huddle);
-    command
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--media-bind",
-            "127.0.0.1:0",
-            "--max-body-bytes",
-            "16000000",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("HUDDLE_LOG", "warn");
+    let mut command = serve_command(&huddle, dir.path(), "warn");
+    command.args(["--max-body-bytes", "16000000"]);
     let (mut child, base) = spawn(command);
     let pid = child.id();
     let http = reqwest::Client::new();

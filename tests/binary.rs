@@ -586,12 +586,23 @@ async fn out_of_descriptors_the_server_backs_off_and_serves_again() {
         .spawn()
         .expect("prlimit (util-linux) and huddle");
     let pid = child.id();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // The server goes with the test, even when an assertion fails.
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+    let mut stdout = BufReader::new(stdout).lines();
     let url = stdout.next().unwrap().unwrap();
     let url = url.rsplit(' ').next().unwrap().to_owned();
     std::thread::spawn(move || for _ in stdout {});
     let logged = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let stderr = BufReader::new(stderr);
     std::thread::spawn({
         let logged = logged.clone();
         move || {
@@ -645,6 +656,4 @@ async fn out_of_descriptors_the_server_backs_off_and_serves_again() {
     }
     assert!(served, "no answer after the descriptors came back");
     assert_eq!(backing_off(), 1, "at most one warning a minute");
-    let _ = child.kill();
-    let _ = child.wait();
 }

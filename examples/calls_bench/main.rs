@@ -27,11 +27,12 @@ mod common;
 mod janus;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{arg, call, cpu_seconds, huddle_binary, moderator_token, rss_kib, spawn};
+use common::{
+    arg, call, cpu_seconds, huddle_binary, moderator_token, rss_kib, serve_command, spawn,
+};
 use futures_util::{SinkExt, StreamExt};
 use huddle::media::synthetic::{Synthetic, drive};
 use reqwest::Method;
@@ -704,18 +705,7 @@ async fn main() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new(&huddle);
-    command
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--media-bind",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("HUDDLE_LOG", "warn,str0m=error,dimpl=error");
+    let command = serve_command(&huddle, dir.path(), "warn,str0m=error,dimpl=error");
     let (child, base) = spawn(command);
     let pid = child.id();
     // The server goes with the benchmark, even when a measurement panics.

@@ -57,6 +57,24 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// `huddle serve` on free loopback ports (HTTP and media), its data in `data_dir`, logging at
+/// `log`; each benchmark adds its own settings.
+pub fn serve_command(huddle: &std::path::Path, data_dir: &std::path::Path, log: &str) -> Command {
+    let mut command = Command::new(huddle);
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("HUDDLE_LOG", log);
+    command
+}
+
 /// Starts a child process and reads the `http://ADDR` it prints first.
 pub fn spawn(mut command: Command) -> (Child, String) {
     let mut child = command

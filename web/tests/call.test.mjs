@@ -8,8 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { call, PASSWORD, useHuddle } from './harness.mjs';
-import { PEOPLE, SCREEN, person as signedIn, senses, near, expectRoom, expectRoomHearing } from './media.mjs';
+import { call, useHuddle } from './harness.mjs';
+import { PEOPLE, SCREEN, person as signedIn, senses, near, studio, expectRoom, expectRoomHearing } from './media.mjs';
 
 const SHOTS = process.env.SCREENSHOTS_DIR;
 let huddle;
@@ -18,20 +18,7 @@ useHuddle((h, b) => { huddle = h; browser = b; });
 const person = (name) => signedIn(browser, huddle.url, name);
 
 test('a call follows people through breakout rooms without reconnecting', async () => {
-  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
-  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
-  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Studio' }, token);
-  const ids = {};
-  for (const name of ['P1', 'P2', 'P3']) {
-    const email = `${name.toLowerCase()}@example.org`;
-    const account = await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: name }, token);
-    ids[name] = account.id;
-    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, token);
-  }
-  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
-  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual' }, token);
-  const created = await call(huddle.url, 'POST', breakout('/rooms'), { count: 2 }, token);
-  const [r1, r2] = created.rooms.map((r) => r.id);
+  const { token, room, ids, breakout, r1, r2 } = await studio(huddle.url, 'Studio');
 
   const pages = {};
   for (const name of Object.keys(PEOPLE)) {

@@ -3,7 +3,7 @@
 // tell from the pixels and the pitches exactly whom each page receives.
 
 import assert from 'node:assert/strict';
-import { PASSWORD } from './harness.mjs';
+import { call, PASSWORD } from './harness.mjs';
 
 export const PEOPLE = {
   Ada: { color: [220, 40, 40], pitch: 330 },
@@ -12,6 +12,27 @@ export const PEOPLE = {
   P3: { color: [235, 205, 30], pitch: 990 },
 };
 export const SCREEN = [200, 40, 200];
+
+/** Sets up Ada (the first administrator) and P1–P3 as members of a new main room `name` with
+ * two breakout rooms in manual mode; returns Ada's token, the room, the people's ids, a path
+ * maker for the room's breakout routes and the two breakout room ids. */
+export async function studio(url, name) {
+  await call(url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const { token } = await call(url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(url, 'POST', '/rooms', { name }, token);
+  const ids = {};
+  for (const person of ['P1', 'P2', 'P3']) {
+    const email = `${person.toLowerCase()}@example.org`;
+    const account = await call(url, 'POST', '/accounts', { email, password: PASSWORD, display_name: person }, token);
+    ids[person] = account.id;
+    await call(url, 'POST', `/rooms/${room.id}/members`, { email }, token);
+  }
+  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
+  await call(url, 'PUT', breakout(''), { enabled: true, mode: 'manual' }, token);
+  const created = await call(url, 'POST', breakout('/rooms'), { count: 2 }, token);
+  const [r1, r2] = created.rooms.map((r) => r.id);
+  return { token, room, ids, breakout, r1, r2 };
+}
 
 /** A signed-in page whose devices are a canvas of one colour and an oscillator of one pitch.
  * `network` limits how its PeerConnections may reach the server:

@@ -14,8 +14,8 @@ import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, PASSWORD, useHuddle } from './harness.mjs';
-import { person, expectRoom } from './media.mjs';
+import { call, useHuddle } from './harness.mjs';
+import { person, studio, expectRoom } from './media.mjs';
 
 const SECRET = 'shared between huddle and coturn';
 let turn;
@@ -96,20 +96,7 @@ async function chosenPath(page) {
 }
 
 test('browsers that may use only TURN or only TCP join the call and follow moves', async () => {
-  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
-  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
-  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Far away' }, token);
-  const ids = {};
-  for (const name of ['P1', 'P2', 'P3']) {
-    const email = `${name.toLowerCase()}@example.org`;
-    const account = await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: name }, token);
-    ids[name] = account.id;
-    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, token);
-  }
-  const breakout = (tail) => `/rooms/${room.id}/breakout${tail}`;
-  await call(huddle.url, 'PUT', breakout(''), { enabled: true, mode: 'manual' }, token);
-  const created = await call(huddle.url, 'POST', breakout('/rooms'), { count: 2 }, token);
-  const [r1, r2] = created.rooms.map((r) => r.id);
+  const { token, room, ids, breakout, r1, r2 } = await studio(huddle.url, 'Far away');
 
   const all = ['Ada', 'P1', 'P2', 'P3'];
   const network = { Ada: 'turn-udp', P1: 'turn-udp', P2: 'turn-tcp', P3: 'ice-tcp' };
