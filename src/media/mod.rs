@@ -8,7 +8,7 @@
 //!
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
-//! [`call`] and [`slots`] are its parts; [`tcp`] carries ICE over TCP on the same port; [`offer`]
+//! [`call`] and [`slots`] are its parts, and [`layers`] picks each receiver's simulcast layers; [`tcp`] carries ICE over TCP on the same port; [`offer`]
 //! checks a client's SDP offer; [`turn`] makes each client's TURN credentials. [`synthetic`] is
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
@@ -20,6 +20,7 @@
 //! people go to their connections' bounded queues with `try_send`.
 
 pub mod call;
+pub mod layers;
 pub mod offer;
 pub mod peer;
 pub mod sfu;
@@ -61,6 +62,8 @@ pub struct MediaConfig {
     pub turn: Option<turn::TurnConfig>,
     /// Whether to accept ICE over TCP on the media port too.
     pub tcp: bool,
+    /// The congestion controller's starting estimate per receiver (bits/s), or `None` for none.
+    pub bwe: Option<u64>,
     /// A peer must connect within this time.
     pub connect_timeout: Duration,
     /// A connected peer not heard from for this long is dropped.
@@ -180,6 +183,7 @@ impl Media {
                 video_slots: config.video_slots,
                 connect_timeout: config.connect_timeout,
                 idle_timeout: config.idle_timeout,
+                bwe: config.bwe,
             },
             cert,
             metrics,
@@ -220,6 +224,7 @@ mod start_tests {
             ice_servers: serde_json::json!([]),
             turn: None,
             tcp: true,
+            bwe: Some(1_000_000),
             connect_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(30),
         }

@@ -25,11 +25,17 @@ pub enum Line {
     },
 }
 
+/// Most simulcast layers of one source.
+pub const MAX_LAYERS: usize = 3;
+
 /// The m-lines of an acceptable offer, by mid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
     /// Each m-line's mid and role, in offer order.
     pub lines: Vec<(String, Line)>,
+    /// The simulcast layers (RTP stream ids) of the video sources sent in several, lowest first
+    /// (`a=simulcast:send`, in its order).
+    pub simulcast: Vec<(Source, Vec<String>)>,
     /// The client's ICE username fragment (`a=ice-ufrag`, the first given): a new one in a later
     /// offer is an ICE restart.
     pub ufrag: Option<String>,
@@ -43,6 +49,55 @@ impl Shape {
             .find(|(_, l)| *l == Line::Send(source))
             .map(|(m, _)| m.as_str())
     }
+
+    /// The layers `source` is sent in, lowest first (empty: one stream, no simulcast).
+    pub fn layers(&self, source: Source) -> &[String] {
+        self.simulcast
+            .iter()
+            .find(|(s, _)| *s == source)
+            .map_or(&[], |(_, rids)| rids.as_slice())
+    }
+}
+
+/// The layers of an `a=simulcast:send` value (`q;h;f`, where `~q` is a layer paused at first and
+/// `q,r` offers alternatives, of which the first is taken), checked: at most [`MAX_LAYERS`], each
+/// an RTP stream id of 1 to 16 letters, digits, `-` or `_`, declared by an `a=rid:… send` line.
+fn simulcast_layers(n: usize, value: &str, declared: &[&str]) -> Result<Vec<String>, OfferError> {
+    let rids: Vec<String> = value
+        .split(';')
+        .map(|alternatives| {
+            let first = alternatives.split(',').next().unwrap_or_default();
+            first.trim_start_matches('~').to_owned()
+        })
+        .collect();
+    if rids.len() > MAX_LAYERS {
+        return Err(err(
+            "sdp_media",
+            format!(
+                "m-line {n} sends {} simulcast layers; the most are {MAX_LAYERS}",
+                rids.len()
+            ),
+        ));
+    }
+    for rid in &rids {
+        let valid = (1..=16).contains(&rid.len())
+            && rid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(err(
+                "sdp_media",
+                format!("m-line {n}: simulcast layer {rid:?} is not a valid RTP stream id"),
+            ));
+        }
+        if !declared.contains(&rid.as_str()) {
+            return Err(err(
+                "sdp_media",
+                format!("m-line {n}: simulcast layer {rid:?} has no a=rid:{rid} send line"),
+            ));
+        }
+    }
+    Ok(rids)
 }
 
 /// Why an offer was refused: a stable code and a message naming the problem.
@@ -96,6 +151,7 @@ pub fn check(sdp: &str, max_audio: usize, max_video: usize) -> Result<Shape, Off
     let mut lines = Vec::new();
     let (mut audio_slots, mut video_slots) = (0, 0);
     let mut sends = Vec::new();
+    let mut simulcast = Vec::new();
     for (i, section) in sections.iter().enumerate() {
         let n = i + 1;
         let kind = section[0]
@@ -145,12 +201,38 @@ pub fn check(sdp: &str, max_audio: usize, max_video: usize) -> Result<Shape, Off
                 format!("m-line {n} (audio) does not offer Opus"),
             ));
         }
+        let layers = attr("simulcast:");
         let line = match direction {
             "sendonly" => {
                 let expected = Source::ALL.get(sends.len()).copied();
                 match expected {
                     Some(source) if source.is_video() == video && lines.len() == sends.len() => {
                         sends.push(source);
+                        if let Some(value) = layers {
+                            let Some(value) = value.strip_prefix("simulcast:send ") else {
+                                return Err(err(
+                                    "sdp_media",
+                                    format!(
+                                        "m-line {n}: a sending m-line's simulcast is a=simulcast:send"
+                                    ),
+                                ));
+                            };
+                            if !video {
+                                return Err(err(
+                                    "sdp_media",
+                                    format!("m-line {n}: the microphone is sent in one layer"),
+                                ));
+                            }
+                            let declared: Vec<&str> = section
+                                .iter()
+                                .filter_map(|l| l.strip_prefix("a=rid:"))
+                                .filter_map(|l| {
+                                    l.strip_suffix(" send")
+                                        .or_else(|| l.split_once(" send ").map(|(r, _)| r))
+                                })
+                                .collect();
+                            simulcast.push((source, simulcast_layers(n, value, &declared)?));
+                        }
                         Line::Send(source)
                     }
                     _ => {
@@ -165,6 +247,12 @@ pub fn check(sdp: &str, max_audio: usize, max_video: usize) -> Result<Shape, Off
                 }
             }
             "recvonly" => {
+                if layers.is_some() {
+                    return Err(err(
+                        "sdp_media",
+                        format!("m-line {n}: a receive slot takes one layer; the server picks it"),
+                    ));
+                }
                 if video {
                     video_slots += 1;
                 } else {
@@ -198,7 +286,11 @@ pub fn check(sdp: &str, max_audio: usize, max_video: usize) -> Result<Shape, Off
             ),
         ));
     }
-    Ok(Shape { lines, ufrag })
+    Ok(Shape {
+        lines,
+        simulcast,
+        ufrag,
+    })
 }
 
 #[cfg(test)]
@@ -240,8 +332,54 @@ pub(crate) mod tests {
         assert_eq!(shape.lines[3].1, Line::Slot { video: false });
         assert_eq!(shape.lines[7].1, Line::Slot { video: true });
         assert_eq!(shape.ufrag, None);
+        assert!(shape.layers(Source::Camera).is_empty());
         let with = offer(1, 1).replace("a=mid:0", "a=mid:0\r\na=ice-ufrag:abcd");
         assert_eq!(check(&with, 8, 9).unwrap().ufrag.as_deref(), Some("abcd"));
+    }
+
+    /// The camera line of `offer` with these simulcast lines added.
+    fn with_camera_lines(sdp: &str, extra: &str) -> String {
+        sdp.replacen("a=mid:1\r\n", &format!("a=mid:1\r\n{extra}"), 1)
+    }
+
+    #[test]
+    fn reads_the_camera_layers_lowest_first() {
+        let rids = "a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\n";
+        let sdp = with_camera_lines(&offer(1, 1), &format!("{rids}a=simulcast:send q;h;~f\r\n"));
+        let shape = check(&sdp, 8, 9).unwrap();
+        assert_eq!(shape.layers(Source::Camera), ["q", "h", "f"]);
+        assert!(shape.layers(Source::Screen).is_empty());
+        let wrong = |extra: &str| {
+            let e = check(&with_camera_lines(&offer(1, 1), extra), 8, 9).unwrap_err();
+            (e.code, e.message)
+        };
+        let (code, message) = wrong(&format!("{rids}a=simulcast:send q;h;f;x\r\n"));
+        assert_eq!(code, "sdp_media");
+        assert!(message.contains("the most are 3"), "{message}");
+        let (_, message) = wrong("a=rid:q send\r\na=simulcast:send q;h\r\n");
+        assert!(message.contains("no a=rid:h send"), "{message}");
+        let (_, message) = wrong("a=rid:q!x send\r\na=simulcast:send q!x\r\n");
+        assert!(message.contains("not a valid RTP stream id"), "{message}");
+        let (_, message) = wrong("a=simulcast:recv q\r\n");
+        assert!(message.contains("a=simulcast:send"), "{message}");
+        // Not on the microphone, nor on a receive slot.
+        let mic = offer(1, 1).replacen(
+            "a=mid:0\r\n",
+            "a=mid:0\r\na=rid:q send\r\na=simulcast:send q\r\n",
+            1,
+        );
+        assert!(check(&mic, 8, 9).unwrap_err().message.contains("one layer"));
+        let slot = offer(1, 1).replacen(
+            "a=mid:4\r\n",
+            "a=mid:4\r\na=rid:q recv\r\na=simulcast:recv q\r\n",
+            1,
+        );
+        assert!(
+            check(&slot, 8, 9)
+                .unwrap_err()
+                .message
+                .contains("the server picks")
+        );
     }
 
     #[test]

@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::{Codec, PayloadParams};
-use str0m::media::{KeyframeRequestKind, Mid, Pt};
+use str0m::media::{KeyframeRequestKind, Mid, Pt, Rid};
 use str0m::net::TcpType;
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
@@ -41,6 +42,58 @@ pub struct Slot {
     pub rewrite: Rewrite,
     /// The source's payload type and ours for it, once matched.
     pub pt_map: Option<(Pt, Pt)>,
+    /// Video: the layer of the feed forwarded now (`None` until the first keyframe of `target`).
+    pub layer: Option<usize>,
+    /// Video: the layer chosen for it (`media::layers`); a switch happens on its next keyframe.
+    pub target: Option<usize>,
+    /// Its feed's place in the receiver's priority order (0 first): the order in which layers are
+    /// given out when bandwidth is short.
+    pub rank: usize,
+    /// The height the client shows it at, in device pixels, if it said (`call_view`).
+    pub shown_height: Option<u32>,
+}
+
+impl Slot {
+    fn new(mid: Mid, video: bool) -> Slot {
+        Slot {
+            mid,
+            video,
+            feed: None,
+            rewrite: Rewrite::default(),
+            pt_map: None,
+            layer: None,
+            target: None,
+            rank: 0,
+            shown_height: None,
+        }
+    }
+}
+
+/// One stream a client sends: a simulcast layer of a source, or the source's only stream.
+#[derive(Debug, Clone)]
+pub struct SentLayer {
+    /// Its RTP stream id (`None` without simulcast).
+    pub rid: Option<Rid>,
+    /// Payload bytes since the last measurement.
+    pub bytes: u64,
+    /// Bits per second, smoothed.
+    pub bitrate: u64,
+    /// When its last packet arrived.
+    pub last_packet: Option<Instant>,
+    /// The frame height of its last keyframe, where the codec tells (VP8).
+    pub height: Option<u32>,
+}
+
+impl SentLayer {
+    fn new(rid: Option<Rid>) -> SentLayer {
+        SentLayer {
+            rid,
+            bytes: 0,
+            bitrate: 0,
+            last_packet: None,
+            height: None,
+        }
+    }
 }
 
 /// One person's connection.
@@ -77,12 +130,19 @@ pub struct Peer {
     pub send_mids: HashMap<Mid, Source>,
     /// Receive slots, in offer order.
     pub slots: Vec<Slot>,
-    /// Incoming SSRCs resolved to sources.
-    pub rx_sources: HashMap<Ssrc, Source>,
+    /// The streams it sends of each source, lowest layer first.
+    pub sent: HashMap<Source, Vec<SentLayer>>,
+    /// Incoming SSRCs resolved to sources and layers.
+    pub rx_sources: HashMap<Ssrc, (Source, usize)>,
     /// Each incoming payload type's parameters and video codec, once learnt.
     pub rx_payloads: HashMap<Pt, Option<(PayloadParams, Option<VideoCodec>)>>,
-    /// When a keyframe was last asked of each video source.
-    pub last_keyframe_request: HashMap<Source, Instant>,
+    /// When a keyframe was last asked of each video source's layer.
+    pub last_keyframe_request: HashMap<(Source, usize), Instant>,
+    /// The congestion controller's estimate of what the link to the client holds (bits/s), once
+    /// it has one.
+    pub estimate: Option<u64>,
+    /// The rates last handed to the congestion controller (what is sent, what is wanted).
+    pub asked_bitrate: (u64, u64),
     /// The last `call_state` frame sent, so unchanged views are not sent again.
     pub last_state: String,
 }
@@ -95,6 +155,8 @@ pub struct Setup<'a> {
     pub candidate: SocketAddr,
     /// Whether to advertise a passive TCP candidate at the same address (ICE-TCP).
     pub tcp: bool,
+    /// The congestion controller's starting estimate, or `None` to run without one.
+    pub bwe: Option<u64>,
 }
 
 impl Peer {
@@ -122,6 +184,7 @@ impl Peer {
                 ufrag: ufrag.clone(),
                 pass: random_token(24),
             })
+            .enable_bwe(setup.bwe.map(Bitrate::bps))
             .build(now);
         let candidate =
             Candidate::host(setup.candidate, "udp").map_err(|e| format!("candidate: {e}"))?;
@@ -148,15 +211,22 @@ impl Peer {
                 Line::Send(source) => {
                     send_mids.insert(mid, *source);
                 }
-                Line::Slot { video } => slots.push(Slot {
-                    mid,
-                    video: *video,
-                    feed: None,
-                    rewrite: Rewrite::default(),
-                    pt_map: None,
-                }),
+                Line::Slot { video } => slots.push(Slot::new(mid, *video)),
             }
         }
+        let sent = Source::ALL
+            .into_iter()
+            .map(|source| {
+                let layers = match shape.layers(source) {
+                    [] => vec![SentLayer::new(None)],
+                    rids => rids
+                        .iter()
+                        .map(|r| SentLayer::new(Some(Rid::from(r.as_str()))))
+                        .collect(),
+                };
+                (source, layers)
+            })
+            .collect();
         let peer = Peer {
             id,
             stream,
@@ -173,9 +243,12 @@ impl Peer {
             scheduled: None,
             send_mids,
             slots,
+            sent,
             rx_sources: HashMap::new(),
             rx_payloads: HashMap::new(),
             last_keyframe_request: HashMap::new(),
+            estimate: None,
+            asked_bitrate: (0, 0),
             last_state: String::new(),
         };
         Ok((peer, answer.to_sdp_string()))
@@ -216,15 +289,21 @@ impl Peer {
         Ok(answer.to_sdp_string())
     }
 
-    /// The source an incoming SSRC carries, learnt from its m-line the first time.
-    pub fn source_of(&mut self, ssrc: Ssrc) -> Option<Source> {
+    /// The source and layer an incoming SSRC carries, learnt from its m-line and RTP stream id
+    /// the first time.
+    pub fn source_of(&mut self, ssrc: Ssrc) -> Option<(Source, usize)> {
         if let Some(s) = self.rx_sources.get(&ssrc) {
             return Some(*s);
         }
-        let mid = self.rtc.direct_api().stream_rx(&ssrc)?.mid();
+        let (mid, rid) = {
+            let mut api = self.rtc.direct_api();
+            let stream = api.stream_rx(&ssrc)?;
+            (stream.mid(), stream.rid())
+        };
         let source = *self.send_mids.get(&mid)?;
-        self.rx_sources.insert(ssrc, source);
-        Some(source)
+        let layer = self.sent.get(&source)?.iter().position(|l| l.rid == rid)?;
+        self.rx_sources.insert(ssrc, (source, layer));
+        Some((source, layer))
     }
 
     /// The parameters of an incoming payload type, and its video codec if Huddle recognises its
@@ -251,21 +330,30 @@ impl Peer {
         known
     }
 
-    /// Asks the client for a keyframe of `source`, at most once per `min_gap`. Returns whether a
-    /// request went out.
+    /// Asks the client for a keyframe of a layer of `source`, at most once per `min_gap`.
+    /// Returns whether a request went out.
     pub fn request_keyframe(
         &mut self,
         source: Source,
+        layer: usize,
         now: Instant,
         min_gap: std::time::Duration,
     ) -> bool {
         if self
             .last_keyframe_request
-            .get(&source)
+            .get(&(source, layer))
             .is_some_and(|at| now.saturating_duration_since(*at) < min_gap)
         {
             return false;
         }
+        let Some(rid) = self
+            .sent
+            .get(&source)
+            .and_then(|layers| layers.get(layer))
+            .map(|l| l.rid)
+        else {
+            return false;
+        };
         let Some(mid) = self
             .send_mids
             .iter()
@@ -275,11 +363,11 @@ impl Peer {
             return false;
         };
         let mut api = self.rtc.direct_api();
-        let Some(stream) = api.stream_rx_by_mid(mid, None) else {
+        let Some(stream) = api.stream_rx_by_mid(mid, rid) else {
             return false;
         };
         stream.request_keyframe(KeyframeRequestKind::Pli);
-        self.last_keyframe_request.insert(source, now);
+        self.last_keyframe_request.insert((source, layer), now);
         true
     }
 }

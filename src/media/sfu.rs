@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::config::DtlsCert;
 use str0m::ice::StunMessage;
 use str0m::net::{Protocol, Receive, Transmit};
@@ -26,9 +27,10 @@ use str0m::{Event, IceConnectionState, Input, Output};
 use tracing::{debug, info};
 
 use super::call::{Call, Member};
+use super::layers::{self, Layer, Want};
 use super::offer;
-use super::peer::{Feed, Peer, PeerId, Setup};
-use super::slots::{self, starts_keyframe};
+use super::peer::{Feed, Peer, PeerId, SentLayer, Setup};
+use super::slots::{self, VideoCodec, starts_keyframe, vp8_keyframe_height};
 use crate::domain::call::{MediaState, Source};
 use crate::ids::{PersonId, RoomId};
 use crate::metrics::Metrics;
@@ -43,6 +45,11 @@ const KEYFRAME_RETRY: Duration = Duration::from_millis(600);
 const MAX_ADDRS: usize = 8;
 /// The grid str0m's timers are rounded up to.
 const TIMER_SLACK: Duration = Duration::from_millis(5);
+/// A sent layer counts as active while its packets keep coming within this time.
+const LAYER_ACTIVE: Duration = Duration::from_secs(1);
+/// What a forwarded audio slot is reckoned to need of a receiver's link (Opus and its headers),
+/// in bits/s, before video gets the rest.
+const AUDIO_RESERVE: u64 = 50_000;
 
 /// Settings of the media server.
 #[derive(Debug, Clone)]
@@ -59,6 +66,9 @@ pub struct SfuConfig {
     pub connect_timeout: Duration,
     /// A connected peer not heard from for this long is dropped.
     pub idle_timeout: Duration,
+    /// The congestion controller's starting estimate per receiver (bits/s), or `None` to send
+    /// every slot its best layer whatever the link holds.
+    pub bwe: Option<u64>,
 }
 
 /// What the room actors (and, through them, clients) ask of the media server.
@@ -120,6 +130,15 @@ pub enum Command {
         /// The moderator's name, to tell the target.
         by: String,
     },
+    /// How large a client shows its video slots (device pixels high), for the layer choice.
+    View {
+        /// The main room.
+        stream: RoomId,
+        /// Whose slots.
+        person: PersonId,
+        /// Each slot's mid and height (0: not shown).
+        heights: Vec<(String, u32)>,
+    },
     /// Keep one person's camera in view (or stop, with `None`).
     Pin {
         /// The main room.
@@ -179,6 +198,10 @@ pub struct Sfu {
     written: HashSet<PeerId>,
     /// Some call's slots must be recomputed.
     any_dirty: bool,
+    /// Calls whose layers must be chosen again (a layer started, a tile changed size).
+    relayer: HashSet<RoomId>,
+    /// When sent layers were last measured.
+    measured: Instant,
     /// Peers to remove, with the reason.
     doomed: Vec<(PeerId, &'static str)>,
     transmits: VecDeque<Transmit>,
@@ -209,6 +232,8 @@ impl Sfu {
             touched: HashSet::new(),
             written: HashSet::new(),
             any_dirty: false,
+            relayer: HashSet::new(),
+            measured: Instant::now(),
             doomed: Vec::new(),
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
@@ -276,6 +301,22 @@ impl Sfu {
             peer.slots
                 .iter()
                 .map(|s| (s.mid.to_string(), s.video, s.feed))
+                .collect(),
+        )
+    }
+
+    /// The receiving peer's video slots: (mid, layer forwarded now, layer chosen).
+    pub fn layers_of(
+        &self,
+        stream: RoomId,
+        person: PersonId,
+    ) -> Option<Vec<(String, Option<usize>, Option<usize>)>> {
+        let peer = self.peers.get(self.by_person.get(&(stream, person))?)?;
+        Some(
+            peer.slots
+                .iter()
+                .filter(|s| s.video)
+                .map(|s| (s.mid.to_string(), s.layer, s.target))
                 .collect(),
         )
     }
@@ -363,6 +404,11 @@ impl Sfu {
                     self.mark(stream);
                 }
             }
+            Command::View {
+                stream,
+                person,
+                heights,
+            } => self.view(stream, person, &heights),
             Command::Pin {
                 stream,
                 person,
@@ -523,19 +569,39 @@ impl Sfu {
                 self.any_dirty = true;
             }
         }
-        // Slots still waiting for a keyframe ask their source again.
+        // What each sent layer carries, smoothed over about a second.
+        let elapsed = now.saturating_duration_since(self.measured).as_secs_f64();
+        self.measured = now;
+        if elapsed > 0.0 {
+            for layer in self
+                .peers
+                .values_mut()
+                .flat_map(|p| p.sent.values_mut())
+                .flatten()
+            {
+                let sample = (std::mem::take(&mut layer.bytes) as f64 * 8.0 / elapsed) as u64;
+                layer.bitrate = if layer.bitrate == 0 {
+                    sample
+                } else {
+                    (layer.bitrate * 3 + sample) / 4
+                };
+            }
+        }
+        // Layers are chosen again with what was measured and estimated.
+        self.relayer.extend(self.calls.keys().copied());
+        // Slots still waiting for a keyframe of the layer chosen for them ask again.
         let mut asks = Vec::new();
         for peer in self.peers.values() {
             for slot in &peer.slots {
-                if let Some((person, source)) =
-                    slot.feed.filter(|_| slot.rewrite.awaiting_keyframe())
+                if let (Some((person, source)), Some(target)) = (slot.feed, slot.target)
+                    && slot.layer != Some(target)
                 {
-                    asks.push((peer.stream, person, source));
+                    asks.push((peer.stream, person, source, target));
                 }
             }
         }
-        for (stream, person, source) in asks {
-            self.ask_keyframe(stream, person, source, now, KEYFRAME_RETRY);
+        for (stream, person, source, layer) in asks {
+            self.ask_keyframe(stream, person, source, layer, now, KEYFRAME_RETRY);
         }
     }
 
@@ -586,6 +652,7 @@ impl Sfu {
             cert: &self.cert,
             candidate: self.config.candidate,
             tcp: self.config.tcp,
+            bwe: self.config.bwe,
         };
         let (peer, answer) = match Peer::accept(id, stream, person, sdp, &shape, &setup, now) {
             Ok(ok) => ok,
@@ -718,11 +785,14 @@ impl Sfu {
             while let Some((peer, mid)) = self.keyframe_asks.pop_front() {
                 let feed = self.peers.get(&peer).and_then(|p| {
                     let slot = p.slots.iter().find(|s| s.mid == mid)?;
-                    Some((p.stream, slot.feed?))
+                    Some((p.stream, slot.feed?, slot.layer.or(slot.target)?))
                 });
-                if let Some((stream, (person, source))) = feed {
-                    self.ask_keyframe(stream, person, source, now, KEYFRAME_GAP);
+                if let Some((stream, (person, source), layer)) = feed {
+                    self.ask_keyframe(stream, person, source, layer, now, KEYFRAME_GAP);
                 }
+            }
+            for stream in std::mem::take(&mut self.relayer) {
+                self.choose_layers(stream, now);
             }
             if self.touched.is_empty() && !self.any_dirty {
                 break;
@@ -761,6 +831,9 @@ impl Sfu {
                     }
                     Event::RtpPacket(packet) => self.incoming.push_back((id, packet)),
                     Event::KeyframeRequest(req) => self.keyframe_asks.push_back((id, req.mid)),
+                    Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                        peer.estimate = Some(estimate.as_u64());
+                    }
                     _ => {}
                 },
                 Err(e) => {
@@ -785,7 +858,6 @@ impl Sfu {
         let table = call.table();
         let empty = BTreeSet::new();
         let mut routes: HashMap<Feed, Vec<(PeerId, usize)>> = HashMap::new();
-        let mut new_video: Vec<Feed> = Vec::new();
         let mut views = Vec::new();
         let receivers: Vec<(PersonId, PeerId)> =
             call.members.iter().map(|(p, m)| (*p, m.peer)).collect();
@@ -807,14 +879,17 @@ impl Sfu {
                     if slot.feed != feed {
                         slot.feed = feed;
                         slot.pt_map = None;
-                        if let Some(f) = feed {
+                        // Video waits for a keyframe of the layer chosen below.
+                        slot.layer = None;
+                        slot.target = None;
+                        if feed.is_some() {
                             slot.rewrite.switch(is_video);
-                            if is_video {
-                                new_video.push(f);
-                            }
                         }
                         self.metrics.slot_switches.inc();
                     }
+                    slot.rank = feed
+                        .and_then(|f| wanted.iter().position(|w| *w == f))
+                        .unwrap_or(usize::MAX);
                     if let Some(f) = feed {
                         routes.entry(f).or_default().push((peer_id, *i));
                     }
@@ -835,9 +910,120 @@ impl Sfu {
         for (person, view) in views {
             self.signal(stream, person, view);
         }
-        for (person, source) in new_video {
-            self.ask_keyframe(stream, person, source, now, KEYFRAME_GAP);
+        self.choose_layers(stream, now);
+    }
+
+    /// Chooses, for every receiver of a call, the layer of each of its video slots (from what
+    /// its sources send, the size it shows each slot at and what its link holds), asks for a
+    /// keyframe where a slot is to switch, and tells its congestion controller what it would
+    /// like to send.
+    fn choose_layers(&mut self, stream: RoomId, now: Instant) {
+        let Some(call) = self.calls.get(&stream) else {
+            return;
+        };
+        let members: Vec<(PersonId, PeerId)> =
+            call.members.iter().map(|(p, m)| (*p, m.peer)).collect();
+        let mut sources: HashMap<Feed, Vec<Layer>> = HashMap::new();
+        for (person, id) in &members {
+            let Some(peer) = self.peers.get(id) else {
+                continue;
+            };
+            for source in [Source::Camera, Source::Screen] {
+                if let Some(sent) = peer.sent.get(&source) {
+                    let measured = sent.iter().map(|l| layer_now(l, now)).collect();
+                    sources.insert((*person, source), measured);
+                }
+            }
         }
+        let mut asks = Vec::new();
+        for (_, id) in &members {
+            let Some(peer) = self.peers.get_mut(id) else {
+                continue;
+            };
+            let mut video: Vec<usize> = (0..peer.slots.len())
+                .filter(|i| peer.slots[*i].video && peer.slots[*i].feed.is_some())
+                .collect();
+            video.sort_by_key(|i| peer.slots[*i].rank);
+            let wants: Vec<Want<'_>> = video
+                .iter()
+                .map(|i| {
+                    let slot = &peer.slots[*i];
+                    Want {
+                        layers: slot
+                            .feed
+                            .and_then(|f| sources.get(&f))
+                            .map_or(&[], Vec::as_slice),
+                        height: slot.shown_height,
+                        current: slot.layer,
+                    }
+                })
+                .collect();
+            let audio = AUDIO_RESERVE
+                * peer
+                    .slots
+                    .iter()
+                    .filter(|s| !s.video && s.feed.is_some())
+                    .count() as u64;
+            let budget = peer.estimate.map(|e| e.saturating_sub(audio));
+            let chosen = layers::choose(&wants, budget);
+            if self.config.bwe.is_some() {
+                let sending = audio + layers::rate(&wants, &chosen);
+                let ideals: Vec<Option<usize>> = wants
+                    .iter()
+                    .map(|w| layers::ideal(w.layers, w.height))
+                    .collect();
+                let wanted = audio + layers::rate(&wants, &ideals);
+                let (asked_sending, asked_wanted) = peer.asked_bitrate;
+                let moved = |a: u64, b: u64| a.abs_diff(b) * 10 > b.max(1);
+                if moved(sending, asked_sending) || moved(wanted, asked_wanted) {
+                    peer.asked_bitrate = (sending, wanted);
+                    peer.rtc
+                        .bwe()
+                        .set_bitrate(Bitrate::bps(sending), Bitrate::bps(wanted));
+                    self.written.insert(*id);
+                }
+            }
+            for (i, target) in video.iter().zip(chosen) {
+                let slot = &mut peer.slots[*i];
+                if slot.target == target {
+                    continue;
+                }
+                slot.target = target;
+                match (target, slot.feed) {
+                    (Some(t), Some(feed)) if slot.layer != Some(t) => asks.push((feed, t)),
+                    // Paused: nothing more until the link holds it again.
+                    (None, _) => slot.layer = None,
+                    _ => {}
+                }
+            }
+        }
+        for ((person, source), layer) in asks {
+            self.ask_keyframe(stream, person, source, layer, now, KEYFRAME_GAP);
+        }
+    }
+
+    /// A client says how large it shows its video slots.
+    fn view(&mut self, stream: RoomId, person: PersonId, heights: &[(String, u32)]) {
+        let Some(peer) = self
+            .by_person
+            .get(&(stream, person))
+            .and_then(|id| self.peers.get_mut(id))
+        else {
+            return self.not_in_call(stream, person);
+        };
+        if let Some((mid, _)) = heights
+            .iter()
+            .find(|(mid, _)| !peer.slots.iter().any(|s| s.video && *s.mid == **mid))
+        {
+            let message = format!("{mid:?} is not one of your video slots");
+            return self.error(stream, person, "bad_request", &message);
+        }
+        for (mid, height) in heights {
+            if let Some(slot) = peer.slots.iter_mut().find(|s| *s.mid == **mid) {
+                slot.shown_height = Some(*height);
+            }
+        }
+        self.relayer.insert(stream);
     }
 
     fn ask_keyframe(
@@ -845,6 +1031,7 @@ impl Sfu {
         stream: RoomId,
         person: PersonId,
         source: Source,
+        layer: usize,
         now: Instant,
         gap: Duration,
     ) {
@@ -852,7 +1039,7 @@ impl Sfu {
             return;
         };
         if let Some(peer) = self.peers.get_mut(&id)
-            && peer.request_keyframe(source, now, gap)
+            && peer.request_keyframe(source, layer, now, gap)
         {
             self.metrics.keyframe_requests.inc();
             self.written.insert(id);
@@ -865,13 +1052,28 @@ impl Sfu {
             return;
         };
         let (stream, person) = (src.stream, src.person);
-        let Some(source) = src.source_of(packet.header.ssrc) else {
+        let Some((source, layer)) = src.source_of(packet.header.ssrc) else {
             return;
         };
         let Some((in_params, codec)) = src.payload_of(packet.header.payload_type) else {
             return;
         };
         let codec = codec.filter(|_| source.is_video());
+        let keyframe = codec.is_some_and(|c| starts_keyframe(c, &packet.payload));
+        if let Some(sent) = src.sent.get_mut(&source).and_then(|l| l.get_mut(layer)) {
+            let was_active = sent
+                .last_packet
+                .is_some_and(|t| now.saturating_duration_since(t) < LAYER_ACTIVE);
+            sent.bytes += packet.payload.len() as u64;
+            sent.last_packet = Some(now);
+            if keyframe && codec == Some(VideoCodec::Vp8) {
+                sent.height = vp8_keyframe_height(&packet.payload).or(sent.height);
+            }
+            if !was_active && source.is_video() {
+                // A layer (re)started: receivers may want it.
+                self.relayer.insert(stream);
+            }
+        }
         let Some(call) = self.calls.get_mut(&stream) else {
             return;
         };
@@ -900,6 +1102,15 @@ impl Sfu {
             let Some(slot) = peer.slots.get_mut(*index) else {
                 continue;
             };
+            if slot.video && slot.layer != Some(layer) {
+                // Another layer of this source: switch to it where it was chosen and a keyframe
+                // starts; until then the slot goes on with the layer it has (no freeze).
+                if slot.target != Some(layer) || !keyframe {
+                    continue;
+                }
+                slot.layer = Some(layer);
+                slot.rewrite.rebase();
+            }
             let pt = match slot.pt_map {
                 Some((i, o)) if i == packet.header.payload_type => o,
                 _ => {
@@ -915,10 +1126,8 @@ impl Sfu {
                     out
                 }
             };
-            let payload = &packet.payload;
-            let Some((out_seq, out_ts)) = slot.rewrite.map(seq, ts, now, clock_rate, || {
-                codec.is_some_and(|c| starts_keyframe(c, payload))
-            }) else {
+            let Some((out_seq, out_ts)) = slot.rewrite.map(seq, ts, now, clock_rate, || keyframe)
+            else {
                 continue;
             };
             let mid = slot.mid;
@@ -938,6 +1147,17 @@ impl Sfu {
                 .inc_by(packet.payload.len() as u64);
             self.written.insert(*peer_id);
         }
+    }
+}
+
+/// A sent layer as the layer choice sees it now.
+fn layer_now(sent: &SentLayer, now: Instant) -> Layer {
+    Layer {
+        active: sent
+            .last_packet
+            .is_some_and(|t| now.saturating_duration_since(t) < LAYER_ACTIVE),
+        bitrate: sent.bitrate,
+        height: sent.height,
     }
 }
 

@@ -59,9 +59,11 @@ impl Rewrite {
         self.awaiting_keyframe = video;
     }
 
-    /// Whether a video slot still waits for a keyframe.
-    pub fn awaiting_keyframe(&self) -> bool {
-        self.awaiting_keyframe
+    /// The same source goes on in another of its layers, from a keyframe: the next packet starts
+    /// a new mapping, without waiting for anything.
+    pub fn rebase(&mut self) {
+        self.rebase = true;
+        self.awaiting_keyframe = false;
     }
 
     /// The outgoing sequence number and timestamp for a source packet, or `None` to drop it.
@@ -120,6 +122,15 @@ pub fn starts_keyframe(codec: VideoCodec, payload: &[u8]) -> bool {
     }
 }
 
+/// The frame height a VP8 keyframe's first packet declares (RFC 6386 9.1), if `payload` is one.
+pub fn vp8_keyframe_height(payload: &[u8]) -> Option<u32> {
+    let at = vp8_header_offset(payload)?;
+    let frame = payload.get(at..at + 10)?;
+    let key = frame[0] & 0x01 == 0;
+    let start_code = frame[3..6] == [0x9d, 0x01, 0x2a];
+    (key && start_code).then(|| u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff))
+}
+
 /// The video codecs whose keyframes Huddle recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
@@ -132,18 +143,22 @@ pub enum VideoCodec {
 /// RFC 7741: the payload descriptor, then (at the start of a partition 0) the VP8 payload header,
 /// whose lowest bit is 0 for a keyframe.
 fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&first) = p.first() else {
-        return false;
-    };
+    vp8_header_offset(p).is_some_and(|at| p.get(at).is_some_and(|b| b & 0x01 == 0))
+}
+
+/// Where the VP8 payload header starts, after the RFC 7741 descriptor, if the packet begins
+/// partition 0 of a frame.
+fn vp8_header_offset(p: &[u8]) -> Option<usize> {
+    let first = *p.first()?;
     let start_of_partition = first & 0x10 != 0;
     let partition_zero = first & 0x07 == 0;
     let mut at = 1;
     if first & 0x80 != 0 {
-        let Some(&ext) = p.get(1) else { return false };
+        let ext = *p.get(1)?;
         at = 2;
         if ext & 0x80 != 0 {
             // Picture id: one byte, or two when its top bit is set.
-            let Some(&pid) = p.get(at) else { return false };
+            let pid = *p.get(at)?;
             at += if pid & 0x80 != 0 { 2 } else { 1 };
         }
         if ext & 0x40 != 0 {
@@ -153,7 +168,7 @@ fn vp8_keyframe_start(p: &[u8]) -> bool {
             at += 1; // TID/Y/KEYIDX
         }
     }
-    start_of_partition && partition_zero && p.get(at).is_some_and(|b| b & 0x01 == 0)
+    (start_of_partition && partition_zero).then_some(at)
 }
 
 /// RFC 6184: an IDR slice or a parameter set (which precedes one), alone, aggregated (STAP-A) or
@@ -211,6 +226,15 @@ mod tests {
         // Not the start of a partition.
         assert!(!starts_keyframe(VideoCodec::Vp8, &[0x80, 0x80, 0x05, 0x10]));
         assert!(!starts_keyframe(VideoCodec::Vp8, &[]));
+        // A keyframe's header: frame tag, start code, 14-bit width and height (little-endian).
+        let key = [
+            0x90, 0x80, 0x05, 0x10, 0, 0, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01,
+        ];
+        assert_eq!(vp8_keyframe_height(&key), Some(360));
+        let mut delta = key;
+        delta[3] = 0x11;
+        assert_eq!(vp8_keyframe_height(&delta), None);
+        assert_eq!(vp8_keyframe_height(&key[..10]), None);
         // H.264: SPS alone, STAP-A with SPS, FU-A start of an IDR, a P slice.
         assert!(starts_keyframe(VideoCodec::H264, &[0x67, 1, 2]));
         assert!(starts_keyframe(

@@ -86,6 +86,7 @@ impl World {
                 video_slots: 9,
                 connect_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(10),
+                bwe: None,
             },
             cert(),
             Arc::new(Metrics::default()),

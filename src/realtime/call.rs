@@ -34,6 +34,11 @@ enum Message {
     },
     #[serde(rename = "call_mute")]
     Mute { room: RoomId, person_id: PersonId },
+    #[serde(rename = "call_view")]
+    View {
+        room: RoomId,
+        slots: std::collections::BTreeMap<String, u32>,
+    },
     #[serde(rename = "call_pin")]
     Pin {
         room: RoomId,
@@ -86,8 +91,27 @@ pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
         ),
         Message::Mute { room, person_id } => (room, CallRequest::Mute { person_id }),
         Message::Pin { room, person_id } => (room, CallRequest::Pin { person_id }),
+        Message::View { room, slots } => {
+            if slots.len() > MAX_VIEW_SLOTS {
+                let what = format!("call_view: at most {MAX_VIEW_SLOTS} slots");
+                return Some(Err(call_error(room, "bad_request", &what)));
+            }
+            if let Some((mid, height)) = slots.iter().find(|(_, h)| **h > MAX_VIEW_HEIGHT) {
+                let what = format!(
+                    "call_view: slot {mid:?} is {height} pixels high; at most {MAX_VIEW_HEIGHT}"
+                );
+                return Some(Err(call_error(room, "bad_request", &what)));
+            }
+            let heights = slots.into_iter().collect();
+            (room, CallRequest::View { heights })
+        }
     }))
 }
+
+/// Most slots one `call_view` names (the largest video pool is 25).
+const MAX_VIEW_SLOTS: usize = 32;
+/// The tallest tile a client may report, in device pixels (8K is 4,320).
+const MAX_VIEW_HEIGHT: u32 = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -107,6 +131,19 @@ mod tests {
             bad.as_str().contains("missing field `sdp`"),
             "{}",
             bad.as_str()
+        );
+        let tall = parse(&format!(
+            r#"{{"type":"call_view","room":"{room}","slots":{{"4":20000}}}}"#
+        ))
+        .unwrap()
+        .unwrap_err();
+        assert!(tall.as_str().contains("at most 10000"), "{}", tall.as_str());
+        let view = parse(&format!(
+            r#"{{"type":"call_view","room":"{room}","slots":{{"4":240,"5":0}}}}"#
+        ))
+        .unwrap();
+        assert!(
+            matches!(view, Ok((_, CallRequest::View { ref heights })) if heights == &[("4".to_owned(), 240), ("5".to_owned(), 0)])
         );
         let unknown = parse(&format!(r#"{{"type":"call_dance","room":"{room}"}}"#))
             .unwrap()

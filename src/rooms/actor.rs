@@ -486,6 +486,11 @@ impl Actor {
                         .to_owned(),
                 }
             }
+            CallRequest::View { heights } => MediaCommand::View {
+                stream,
+                person,
+                heights,
+            },
             CallRequest::Pin { person_id } => MediaCommand::Pin {
                 stream,
                 person,

@@ -127,6 +127,11 @@ pub enum CallRequest {
         /// Whose.
         person_id: PersonId,
     },
+    /// How large the client shows its video slots (mid, device pixels high).
+    View {
+        /// Each slot's mid and height.
+        heights: Vec<(String, u32)>,
+    },
     /// Keep someone's camera in view, or stop.
     Pin {
         /// Whom.
