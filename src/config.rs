@@ -117,8 +117,9 @@ pub struct Settings {
     /// Accept ICE over TCP on the media port too, for networks that block UDP [default: true]
     #[arg(long, env = "HUDDLE_MEDIA_TCP")]
     pub media_tcp: Option<bool>,
-    /// Starting estimate of each receiver's link for the congestion control that picks its
-    /// simulcast layers, in kbit/s; 0 turns it off (every slot gets its best layer) [default: 1000]
+    /// Starting estimate of each receiver's link for the congestion control that fits its
+    /// simulcast layers into its link, in kbit/s; 0 leaves it off (layers follow the tile size
+    /// alone) [default: 0]
     #[arg(long, env = "HUDDLE_MEDIA_BWE_KBPS")]
     pub media_bwe_kbps: Option<u64>,
     /// Audio receive slots a client may have (the loudest speakers) [default: 8]
@@ -563,7 +564,7 @@ fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaCon
         ice_servers,
         turn,
         tcp: s.media_tcp.unwrap_or(true),
-        bwe: match s.media_bwe_kbps.unwrap_or(1000) {
+        bwe: match s.media_bwe_kbps.unwrap_or(0) {
             0 => None,
             kbps @ 1..=100_000 => Some(kbps * 1000),
             _ => {

@@ -94,6 +94,24 @@ pub fn rate(slots: &[Want<'_>], chosen: &[Option<usize>]) -> u64 {
         .sum()
 }
 
+/// The least the budget must grow by for one more slot to rise a layer (or a paused slot to
+/// start again), given what was chosen; `None` when every slot has its ideal layer. The SFU
+/// sends that much more as padding while it can, so that the congestion controller finds out
+/// whether the link holds it.
+pub fn next_step(slots: &[Want<'_>], chosen: &[Option<usize>]) -> Option<u64> {
+    slots
+        .iter()
+        .zip(chosen)
+        .filter_map(|(s, c)| {
+            let goal = ideal(s.layers, s.height)?;
+            let from = c.map_or(0, |i| s.layers[i].cost(i));
+            let start = c.map_or(0, |i| i + 1);
+            let next = (start..=goal).find(|l| s.layers[*l].active)?;
+            Some(s.layers[next].cost(next).saturating_sub(from))
+        })
+        .min()
+}
+
 /// Chooses a layer for every slot (in priority order: the first is the most important) within
 /// `budget` bits/s for video, or without a limit.
 pub fn choose(slots: &[Want<'_>], budget: Option<u64>) -> Vec<Option<usize>> {
@@ -206,6 +224,15 @@ mod tests {
         // Not even both lowest layers: the second pauses.
         assert_eq!(choose(&slots, Some(200_000)), vec![Some(0), None]);
         assert_eq!(choose(&slots, Some(10_000)), vec![None, None]);
+    }
+
+    #[test]
+    fn the_next_step_is_the_cheapest_rise() {
+        let l = layers([180, 360, 720], [150_000, 500_000, 1_500_000]);
+        let slots = [want(&l, None), want(&l, Some(180))];
+        assert_eq!(next_step(&slots, &[Some(1), Some(0)]), Some(1_000_000));
+        assert_eq!(next_step(&slots, &[Some(0), None]), Some(150_000));
+        assert_eq!(next_step(&slots, &[Some(2), Some(0)]), None);
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub struct Peer {
     pub estimate: Option<u64>,
     /// The rates last handed to the congestion controller (what is sent, what is wanted).
     pub asked_bitrate: (u64, u64),
+    /// When the congestion controller was last asked to probe.
+    pub last_probe: Instant,
     /// The last `call_state` frame sent, so unchanged views are not sent again.
     pub last_state: String,
 }
@@ -249,6 +251,7 @@ impl Peer {
             last_keyframe_request: HashMap::new(),
             estimate: None,
             asked_bitrate: (0, 0),
+            last_probe: now,
             last_state: String::new(),
         };
         Ok((peer, answer.to_sdp_string()))

@@ -47,6 +47,8 @@ const MAX_ADDRS: usize = 8;
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 /// A sent layer counts as active while its packets keep coming within this time.
 const LAYER_ACTIVE: Duration = Duration::from_secs(1);
+/// How often a receiver that wants more than its link is estimated to hold probes again.
+const REPROBE: Duration = Duration::from_secs(2);
 /// What a forwarded audio slot is reckoned to need of a receiver's link (Opus and its headers),
 /// in bits/s, before video gets the rest.
 const AUDIO_RESERVE: u64 = 50_000;
@@ -831,7 +833,10 @@ impl Sfu {
                     }
                     Event::RtpPacket(packet) => self.incoming.push_back((id, packet)),
                     Event::KeyframeRequest(req) => self.keyframe_asks.push_back((id, req.mid)),
-                    Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                    Event::EgressBitrateEstimate(BweKind::Twcc {
+                        estimate,
+                        can_probe,
+                    }) => {
                         peer.estimate = Some(estimate.as_u64());
                     }
                     _ => {}
@@ -967,15 +972,32 @@ impl Sfu {
             let budget = peer.estimate.map(|e| e.saturating_sub(audio));
             let chosen = layers::choose(&wants, budget);
             if self.config.bwe.is_some() {
-                let sending = audio + layers::rate(&wants, &chosen);
+                // Ask the congestion controller to find out whether the link holds the next
+                // step up (padding fills the gap, never beyond its estimate), and to probe
+                // towards everything wanted.
                 let ideals: Vec<Option<usize>> = wants
                     .iter()
                     .map(|w| layers::ideal(w.layers, w.height))
                     .collect();
                 let wanted = audio + layers::rate(&wants, &ideals);
+                let step = layers::next_step(&wants, &chosen).unwrap_or(0);
+                let sending = layers::rate(&wants, &chosen) + step;
+                let sending = (audio + (sending as f64 / layers::HEADROOM) as u64).min(wanted);
                 let (asked_sending, asked_wanted) = peer.asked_bitrate;
                 let moved = |a: u64, b: u64| a.abs_diff(b) * 10 > b.max(1);
-                if moved(sending, asked_sending) || moved(wanted, asked_wanted) {
+                // The controller probes when the wanted rate rises above its estimate; while
+                // more is wanted than it estimates, it is asked again now and then, so that an
+                // estimate that fell while little was sent can climb back.
+                let estimate = peer.estimate.unwrap_or(u64::MAX);
+                let reprobe =
+                    wanted > estimate && now.saturating_duration_since(peer.last_probe) >= REPROBE;
+                if reprobe {
+                    peer.last_probe = now;
+                    peer.rtc
+                        .bwe()
+                        .set_bitrate(Bitrate::bps(sending), Bitrate::bps(estimate));
+                }
+                if reprobe || moved(sending, asked_sending) || moved(wanted, asked_wanted) {
                     peer.asked_bitrate = (sending, wanted);
                     peer.rtc
                         .bwe()

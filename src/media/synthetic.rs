@@ -2,8 +2,11 @@
 //! Opus- and VP8-shaped packets, and records what reaches each of its slots.
 //!
 //! Every payload ends with the sender's index, so a receiver can tell exactly whose media reached
-//! which slot. Audio goes every 20 ms with an RFC 6464 level; video every 33 ms, a keyframe when
-//! the server asks (PLI) and every 90 frames. It is sans I/O like the SFU: the routing tests drive
+//! which slot; a video payload's byte before it is the simulcast layer (0 without simulcast).
+//! Audio goes every 20 ms with an RFC 6464 level; video every 33 ms, a keyframe when the server
+//! asks (PLI) and every 90 frames. A keyframe carries a VP8 frame header with its size: the top
+//! layer is 1280×720, each lower one half of the one above. With [`Synthetic::new_simulcast`] the
+//! camera goes in up to three layers (`q`, `h`, `f`, lowest first). It is sans I/O like the SFU: the routing tests drive
 //! it on simulated time, the end-to-end tests and the benchmark over real UDP.
 
 use std::collections::{BTreeSet, HashMap};
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsCert;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
@@ -30,6 +33,8 @@ pub struct Got {
     pub ts: u32,
     /// The index of the participant whose packet this is.
     pub sender: u8,
+    /// Video: the simulcast layer it was sent in.
+    pub layer: u8,
     /// A video packet that starts a keyframe.
     pub keyframe: bool,
     /// When it arrived.
@@ -57,11 +62,14 @@ pub struct Synthetic {
     slot_video: Vec<bool>,
     /// What it sends.
     pub state: MediaState,
-    /// Sequence numbers and timestamps per source.
-    counters: [(u64, u32); 3],
+    /// The RTP stream ids of the camera's layers, lowest first (none: one stream).
+    camera_rids: Vec<Rid>,
+    /// Sequence numbers and timestamps per source and layer.
+    counters: HashMap<(usize, usize), (u64, u32)>,
     next_audio: Instant,
     next_video: Instant,
-    keyframe_due: bool,
+    /// A keyframe is due on the next frame, per layer (the screen's only stream is layer 0).
+    keyframe_due: [bool; 3],
     frames: u64,
     /// What arrived on each slot.
     pub got: HashMap<Mid, Vec<Got>>,
@@ -97,6 +105,20 @@ impl Synthetic {
         )
     }
 
+    /// [`Synthetic::new`] whose camera goes in `layers` simulcast layers (1 to 3).
+    pub fn new_simulcast(
+        index: u8,
+        addr: SocketAddr,
+        now: Instant,
+        (audio_slots, video_slots): (usize, usize),
+        layers: usize,
+        cert: DtlsCert,
+    ) -> (Synthetic, String) {
+        let kinds = Self::call_shape(audio_slots, video_slots);
+        let rids = ["q", "h", "f"][..layers.clamp(1, 3)].to_vec();
+        Self::offering(Protocol::Udp, index, addr, now, cert, &kinds, &rids)
+    }
+
     /// [`Synthetic::new`] over `proto`: with TCP, its only candidate is an active TCP one at
     /// `addr` (ICE-TCP, RFC 6544), to be driven by [`drive_tcp`].
     pub fn new_over(
@@ -108,6 +130,12 @@ impl Synthetic {
         video_slots: usize,
         cert: DtlsCert,
     ) -> (Synthetic, String) {
+        let kinds = Self::call_shape(audio_slots, video_slots);
+        Self::offering(proto, index, addr, now, cert, &kinds, &[])
+    }
+
+    /// The m-lines of Huddle's call shape: three sources, then the receive slots.
+    fn call_shape(audio_slots: usize, video_slots: usize) -> Vec<(MediaKind, Direction)> {
         let mut kinds = vec![(MediaKind::Audio, Direction::SendOnly)];
         kinds.extend([(MediaKind::Video, Direction::SendOnly); 2]);
         kinds.extend(std::iter::repeat_n(
@@ -118,7 +146,7 @@ impl Synthetic {
             (MediaKind::Video, Direction::RecvOnly),
             video_slots,
         ));
-        Self::offering(proto, index, addr, now, cert, &kinds)
+        kinds
     }
 
     /// A participant that only sends its microphone and camera (a publisher of an SFU whose
@@ -133,9 +161,10 @@ impl Synthetic {
             (MediaKind::Audio, Direction::SendOnly),
             (MediaKind::Video, Direction::SendOnly),
         ];
-        Self::offering(Protocol::Udp, index, addr, now, cert, &kinds)
+        Self::offering(Protocol::Udp, index, addr, now, cert, &kinds, &[])
     }
 
+    /// Offers `kinds`; the first sending video m-line (the camera) goes in the layers `rids`.
     fn offering(
         proto: Protocol,
         index: u8,
@@ -143,13 +172,25 @@ impl Synthetic {
         now: Instant,
         cert: DtlsCert,
         kinds: &[(MediaKind, Direction)],
+        rids: &[&str],
     ) -> (Synthetic, String) {
         let mut client = Self::blank(proto, index, addr, now, cert);
+        client.camera_rids = rids.iter().map(|r| Rid::from(*r)).collect();
         let mut change = client.rtc.sdp_api();
         let mut sends = Vec::new();
         let mut slots = Vec::new();
+        let mut camera = !rids.is_empty();
         for (kind, direction) in kinds {
-            let mid = change.add_media(*kind, *direction, None, None, None);
+            let simulcast =
+                (camera && kind.is_video() && *direction == Direction::SendOnly).then(|| {
+                    camera = false;
+                    let mut simulcast = Simulcast::new();
+                    for rid in rids {
+                        simulcast.add_send_layer(SimulcastLayer::new(rid));
+                    }
+                    simulcast
+                });
+            let mid = change.add_media(*kind, *direction, None, None, simulcast);
             if *direction == Direction::SendOnly {
                 sends.push(mid);
             } else {
@@ -234,10 +275,11 @@ impl Synthetic {
                 screen: false,
                 muted_by_moderator: false,
             },
-            counters: [(1, 1000), (1, 2000), (1, 3000)],
+            camera_rids: Vec::new(),
+            counters: HashMap::new(),
             next_audio: now,
             next_video: now,
-            keyframe_due: true,
+            keyframe_due: [true; 3],
             frames: 0,
             got: HashMap::new(),
             connected: 0,
@@ -304,12 +346,17 @@ impl Synthetic {
     /// Sends its video as `codec` (VP8 or H.264, both offered and answered) from now on.
     pub fn set_video_codec(&mut self, codec: Codec) {
         self.video_codec = codec;
-        self.keyframe_due = true;
+        self.keyframe_due = [true; 3];
     }
 
     /// Asks for a keyframe on the next video frame.
     pub fn want_keyframe(&mut self) {
-        self.keyframe_due = true;
+        self.keyframe_due = [true; 3];
+    }
+
+    /// The camera's layers (1 without simulcast).
+    fn camera_layers(&self) -> usize {
+        self.camera_rids.len().max(1)
     }
 
     /// Writes the media due by `now` (nothing before the connection is up).
@@ -322,55 +369,81 @@ impl Synthetic {
             if self.state.mic {
                 let mut payload = vec![0xfc; self.sizes.0.max(2)];
                 *payload.last_mut().unwrap_or(&mut 0) = self.index;
-                self.write(0, Codec::Opus, payload, 960, true, now);
+                self.write(0, 0, Codec::Opus, payload, 960, now);
             }
         }
         while self.next_video <= now {
             self.next_video += Duration::from_millis(33);
             self.frames += 1;
             if self.frames.is_multiple_of(90) {
-                self.keyframe_due = true;
+                self.keyframe_due = [true; 3];
             }
-            let key = std::mem::take(&mut self.keyframe_due);
-            let header: &[u8] = match (self.video_codec, key) {
-                // H.264 (RFC 6184): one NAL unit, an IDR slice (type 5) or a non-IDR one (1).
-                (Codec::H264, true) => &[0x65],
-                (Codec::H264, false) => &[0x41],
-                // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the
-                // payload header whose lowest bit is 0 on a keyframe.
-                (_, true) => &[0x90, 0x80, (self.frames & 0x7f) as u8, 0x10],
-                (_, false) => &[0x90, 0x80, (self.frames & 0x7f) as u8, 0x11],
-            };
-            for (i, on) in [(1, self.state.camera), (2, self.state.screen)] {
-                if on {
-                    let mut payload = header.to_vec();
-                    payload.resize(self.sizes.1.max(header.len() + 1), 0x55);
-                    *payload.last_mut().unwrap_or(&mut 0) = self.index;
-                    self.write(i, self.video_codec, payload, 2970, true, now);
+            let layers = self.camera_layers();
+            let sources = [(1, self.state.camera, layers), (2, self.state.screen, 1)];
+            for (i, on, layers) in sources {
+                for layer in (0..layers).filter(|_| on) {
+                    let key = std::mem::take(&mut self.keyframe_due[layer]);
+                    let payload = self.video_payload(key, layer, layers);
+                    self.write(i, layer, self.video_codec, payload, 2970, now);
                 }
             }
         }
     }
 
+    /// One frame of video in one packet: the codec's header (a keyframe's with its size, for
+    /// VP8), then filler, the layer and the sender; the top layer is `sizes.1` bytes, each lower
+    /// one a quarter of the one above.
+    fn video_payload(&self, key: bool, layer: usize, layers: usize) -> Vec<u8> {
+        let mut payload = match (self.video_codec, key) {
+            // H.264 (RFC 6184): one NAL unit, an IDR slice (type 5) or a non-IDR one (1).
+            (Codec::H264, true) => vec![0x65],
+            (Codec::H264, false) => vec![0x41],
+            // VP8 descriptor: X, S, partition 0; I with a one-byte picture id; then the frame tag
+            // whose lowest bit is 0 on a keyframe, which goes on with the start code, the width
+            // and the height (RFC 6386 9.1).
+            (_, true) => {
+                let height = 720u16 >> (layers - 1 - layer);
+                let width = height / 9 * 16;
+                let mut p = vec![0x90, 0x80, (self.frames & 0x7f) as u8, 0x10, 0, 0];
+                p.extend([0x9d, 0x01, 0x2a]);
+                p.extend(width.to_le_bytes());
+                p.extend(height.to_le_bytes());
+                p
+            }
+            (_, false) => vec![0x90, 0x80, (self.frames & 0x7f) as u8, 0x11, 0, 0],
+        };
+        let size = self.sizes.1 >> (2 * (layers - 1 - layer));
+        payload.resize(size.max(payload.len() + 2), 0x55);
+        let n = payload.len();
+        payload[n - 2] = layer as u8;
+        payload[n - 1] = self.index;
+        payload
+    }
+
     fn write(
         &mut self,
         i: usize,
+        layer: usize,
         codec: Codec,
         payload: Vec<u8>,
         step: u32,
-        marker: bool,
         now: Instant,
     ) {
         let Some(pt) = self.pt.iter().find(|(c, _)| *c == codec).map(|(_, pt)| *pt) else {
             return;
         };
-        let (seq, ts) = self.counters[i];
-        self.counters[i] = (seq + 1, ts.wrapping_add(step));
+        let start = (1, 1000 * (1 + i as u32) + 100 * layer as u32);
+        let (seq, ts) = *self.counters.entry((i, layer)).or_insert(start);
+        self.counters
+            .insert((i, layer), (seq + 1, ts.wrapping_add(step)));
         let Some(mid) = self.send[i] else {
             return;
         };
+        let rid = (i == 1)
+            .then(|| self.camera_rids.get(layer).copied())
+            .flatten();
         let mut api = self.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+        let Some(tx) = api.stream_tx_by_mid(mid, rid) else {
             return;
         };
         let ext = ExtensionValues {
@@ -380,7 +453,7 @@ impl Synthetic {
         };
         tx.write_rtp(
             RtpWrite::new(pt, seq.into(), ts, now, payload)
-                .marker(marker)
+                .marker(true)
                 .ext_vals(ext),
         );
     }
@@ -434,7 +507,15 @@ impl Synthetic {
                     break;
                 }
                 Output::Event(Event::Connected) => self.connected += 1,
-                Output::Event(Event::KeyframeRequest(_)) => self.keyframe_due = true,
+                Output::Event(Event::KeyframeRequest(req)) => {
+                    match req
+                        .rid
+                        .and_then(|r| self.camera_rids.iter().position(|c| *c == r))
+                    {
+                        Some(layer) => self.keyframe_due[layer] = true,
+                        None => self.keyframe_due = [true; 3],
+                    }
+                }
                 Output::Event(Event::RtpPacket(p)) => {
                     let Some(mid) = self
                         .rtc
@@ -445,6 +526,7 @@ impl Synthetic {
                         continue;
                     };
                     let sender = *p.payload.last().unwrap_or(&0);
+                    let layer = p.payload.len().checked_sub(2).map_or(0, |i| p.payload[i]);
                     let codec = self
                         .rtc
                         .codec_config()
@@ -461,6 +543,7 @@ impl Synthetic {
                         seq: *p.seq_no,
                         ts: p.header.timestamp,
                         sender,
+                        layer,
                         keyframe,
                         at: now,
                     });
@@ -506,6 +589,11 @@ impl Synthetic {
                 if video && pair[1].sender != pair[0].sender && !pair[1].keyframe {
                     return Err(format!(
                         "{who}: the first frame from a new sender is not a keyframe"
+                    ));
+                }
+                if video && pair[1].layer != pair[0].layer && !pair[1].keyframe {
+                    return Err(format!(
+                        "{who}: the first frame of a new layer is not a keyframe"
                     ));
                 }
             }
