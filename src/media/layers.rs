@@ -261,7 +261,7 @@ mod tests {
             // Higher layers cost more, as measured (all layers measured, or none yet).
             let mut rates: Vec<u64> = v.iter().map(|(_, b, _)| *b).collect();
             rates.sort_unstable();
-            let measured = rates[0] % 2 == 0;
+            let measured = rates[0].is_multiple_of(2);
             v.into_iter()
                 .zip(rates)
                 .map(|((active, _, height), bitrate)| Layer {

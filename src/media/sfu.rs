@@ -73,6 +73,9 @@ pub struct SfuConfig {
     pub bwe: Option<u64>,
 }
 
+/// A video slot's mid, the layer forwarded into it now, and the layer chosen for it.
+pub type SlotLayers = (String, Option<usize>, Option<usize>);
+
 /// What the room actors (and, through them, clients) ask of the media server.
 #[derive(Debug)]
 pub enum Command {
@@ -308,11 +311,7 @@ impl Sfu {
     }
 
     /// The receiving peer's video slots: (mid, layer forwarded now, layer chosen).
-    pub fn layers_of(
-        &self,
-        stream: RoomId,
-        person: PersonId,
-    ) -> Option<Vec<(String, Option<usize>, Option<usize>)>> {
+    pub fn layers_of(&self, stream: RoomId, person: PersonId) -> Option<Vec<SlotLayers>> {
         let peer = self.peers.get(self.by_person.get(&(stream, person))?)?;
         Some(
             peer.slots
