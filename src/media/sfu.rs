@@ -832,10 +832,7 @@ impl Sfu {
                     }
                     Event::RtpPacket(packet) => self.incoming.push_back((id, packet)),
                     Event::KeyframeRequest(req) => self.keyframe_asks.push_back((id, req.mid)),
-                    Event::EgressBitrateEstimate(BweKind::Twcc {
-                        estimate,
-                        can_probe,
-                    }) => {
+                    Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                         peer.estimate = Some(estimate.as_u64());
                     }
                     _ => {}
