@@ -15,6 +15,17 @@ export function activeCalls() {
 /** How long the ICE connection may stay 'disconnected' before the call is set up again. */
 const DISCONNECTED_GRACE_MS = 5000;
 
+/** The camera goes in three layers (simulcast), lowest first: the server forwards each receiver
+ * the one that fits the tile it shows (docs/api.md, "Simulcast"). */
+const CAMERA_LAYERS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+/** How long tile sizes settle before the server is told (a window being resized). */
+const VIEW_DELAY_MS = 300;
+
 export class Call {
   /** The call of `mainId` on this page's WebSocket, made on first use. */
   static of(live, mainId) {
@@ -38,6 +49,8 @@ export class Call {
     this.tracks = { mic: null, camera: null, screen: null };
     this.streams = new Map(); // mid -> MediaStream of that slot's receiver
     this.audio = new Map(); // mid -> <audio>, kept in a container outside the page's tree
+    this.heights = new Map(); // mid -> device pixels high that its video is shown at
+    this.toldHeights = new Map(); // what the server was last told
     this.notice = null;
     this.error = null;
     this.off = live.on((event) => this.onEvent(event));
@@ -97,7 +110,7 @@ export class Call {
     this.connections = (this.connections ?? 0) + 1;
     this.senders = {
       mic: pc.addTransceiver(this.tracks.mic ?? 'audio', { direction: 'sendonly' }).sender,
-      camera: pc.addTransceiver(this.tracks.camera ?? 'video', { direction: 'sendonly' }).sender,
+      camera: pc.addTransceiver(this.tracks.camera ?? 'video', { direction: 'sendonly', sendEncodings: CAMERA_LAYERS }).sender,
       screen: pc.addTransceiver(this.tracks.screen ?? 'video', { direction: 'sendonly' }).sender,
     };
     for (let i = 0; i < config.audio_slots; i++) pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -164,8 +177,10 @@ export class Call {
         this.reconnecting = false;
         await this.pc.setRemoteDescription({ type: 'answer', sdp: event.sdp });
         this.status = 'joined';
-        // Sources turned on or off while we were (re)connecting.
+        // Sources turned on or off while we were (re)connecting, and the tile sizes.
         this.sendMedia();
+        this.toldHeights.clear();
+        this.tellView();
         break;
       case 'call_state':
         if (event.call_id !== this.callId) return;
@@ -220,6 +235,32 @@ export class Call {
         this.audio.set(slot.mid, el);
       }
     }
+  }
+
+  /** A tile shows slot `mid` at `height` device pixels (0: no longer shown). */
+  showAt(mid, height) {
+    if (height > 0) this.heights.set(mid, height);
+    else this.heights.delete(mid);
+    clearTimeout(this.viewTimer);
+    this.viewTimer = setTimeout(() => this.tellView(), VIEW_DELAY_MS);
+  }
+
+  /** Tells the server the sizes that changed noticeably (a tenth, or shown/hidden). */
+  tellView() {
+    if (this.status !== 'joined') return;
+    const slots = {};
+    const mids = new Set([...this.heights.keys(), ...this.toldHeights.keys()]);
+    for (const mid of mids) {
+      const now = this.heights.get(mid) ?? 0;
+      const told = this.toldHeights.get(mid);
+      if (told === undefined || Math.abs(now - told) * 10 > Math.max(told, 1)) slots[mid] = now;
+    }
+    if (Object.keys(slots).length === 0) return;
+    for (const [mid, h] of Object.entries(slots)) {
+      if (h > 0) this.toldHeights.set(mid, h);
+      else this.toldHeights.delete(mid);
+    }
+    this.send({ type: 'call_view', slots });
   }
 
   sendMedia() {
@@ -300,6 +341,9 @@ export class Call {
     for (const el of this.audio.values()) el.remove();
     this.audio.clear();
     this.streams.clear();
+    this.heights.clear();
+    this.toldHeights.clear();
+    clearTimeout(this.viewTimer);
     this.view = null;
     this.callId = null;
     this.restarting = false;
@@ -331,11 +375,21 @@ function audioShelf() {
   return shelf;
 }
 
-function Video({ stream, label }) {
+/** A slot's video; with `call` and `mid`, it tells the call how large it is shown, so that the
+ * server sends the layer that fits. */
+function Video({ stream, label, call, mid }) {
   const el = useRef(null);
   useEffect(() => {
     if (el.current && el.current.srcObject !== stream) el.current.srcObject = stream;
   }, [stream]);
+  useEffect(() => {
+    if (!call || !mid || !el.current || typeof ResizeObserver === 'undefined') return undefined;
+    const observer = new ResizeObserver(([entry]) => {
+      call.showAt(mid, Math.round(entry.contentRect.height * (window.devicePixelRatio || 1)));
+    });
+    observer.observe(el.current);
+    return () => { observer.disconnect(); call.showAt(mid, 0); };
+  }, [call, mid]);
   return html`<video ref=${el} autoplay playsinline muted aria-label=${label}></video>`;
 }
 
@@ -371,7 +425,7 @@ export function CallPanel({ live, mainId, me, canModerate }) {
       ${tiles.map((t) => html`<li key=${t.key} class=${`tile${t.screen ? ' screen' : ''}${t.person.speaking && !t.screen ? ' speaking' : ''}`}
           data-person=${t.person.display_name} data-source=${t.screen ? 'screen' : 'camera'}>
         ${t.slot && call.streams.get(t.slot.mid)
-          ? html`<${Video} stream=${call.streams.get(t.slot.mid)} label=${`${t.person.display_name}${t.screen ? ' (screen)' : ''}`} />`
+          ? html`<${Video} stream=${call.streams.get(t.slot.mid)} call=${call} mid=${t.slot.mid} label=${`${t.person.display_name}${t.screen ? ' (screen)' : ''}`} />`
           : html`<div class="no-video" aria-hidden="true">${t.person.display_name.slice(0, 1)}</div>`}
         <span class="name">${t.person.display_name}${t.screen ? ' (screen)' : ''}</span>
         ${!t.screen && html`<span class=${`mic${t.person.mic && !t.person.muted_by_moderator ? ' on' : ''}`}

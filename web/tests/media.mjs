@@ -40,19 +40,20 @@ export async function studio(url, name) {
  *   TURN server;
  * - 'turn-tcp': only TURN over TCP, as on a network that blocks UDP;
  * - 'ice-tcp': no TURN, and the server's UDP candidates are taken out of its answers, so only
- *   ICE over TCP to the media port is left (UDP blocked, no TURN server). */
-export async function person(browser, url, name, { network } = {}) {
+ *   ICE over TCP to the media port is left (UDP blocked, no TURN server).
+ * `camera` is the camera's size in pixels (160×120 unless given). */
+export async function person(browser, url, name, { network, camera = [160, 120] } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(({ color, pitch, screen, network }) => {
+  await context.addInitScript(({ color, pitch, screen, network, camera: [width, height] }) => {
     const canvasTrack = (rgb) => {
       const canvas = document.createElement('canvas');
-      canvas.width = 160;
-      canvas.height = 120;
+      canvas.width = width;
+      canvas.height = height;
       const g = canvas.getContext('2d');
       let n = 0;
       setInterval(() => {
         g.fillStyle = `rgb(${rgb.join(',')})`;
-        g.fillRect(0, 0, 160, 120);
+        g.fillRect(0, 0, width, height);
         g.fillStyle = n++ % 2 ? '#000' : '#fff'; // a changing corner keeps frames coming
         g.fillRect(0, 0, 4, 4);
       }, 50);
@@ -90,7 +91,7 @@ export async function person(browser, url, name, { network } = {}) {
         setRemoteDescription(description, ...rest) { return super.setRemoteDescription(withoutUdp(description), ...rest); }
       };
     }
-  }, { ...PEOPLE[name], screen: SCREEN, network });
+  }, { ...PEOPLE[name], screen: SCREEN, network, camera });
   const page = await context.newPage();
   if (process.env.DEBUG_CALL) {
     page.on('console', (m) => console.log(name, 'console', m.text()));
