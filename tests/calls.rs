@@ -48,6 +48,18 @@ impl Person {
         index: u8,
         room: &str,
     ) -> Person {
+        Self::join_with(proto, client, name, index, room, 1).await
+    }
+
+    /// [`Person::join_over`] with the camera in `layers` simulcast layers.
+    async fn join_with(
+        proto: Protocol,
+        client: &Client,
+        name: &'static str,
+        index: u8,
+        room: &str,
+        layers: usize,
+    ) -> Person {
         let id = client.person_id().await;
         let mut events = client.events(None).await;
         let call = events.hello.as_ref().unwrap()["call"].clone();
@@ -62,15 +74,20 @@ impl Person {
             _ => socket.local_addr().unwrap(),
         };
         let cert = huddle::media::udp::certificate().unwrap();
-        let (media, offer) = Synthetic::new_over(
-            proto,
-            index,
-            addr,
-            Instant::now(),
-            AUDIO_SLOTS,
-            VIDEO_SLOTS,
-            cert,
-        );
+        let (media, offer) = if layers > 1 {
+            let slots = (AUDIO_SLOTS, VIDEO_SLOTS);
+            Synthetic::new_simulcast(index, addr, Instant::now(), slots, layers, cert)
+        } else {
+            Synthetic::new_over(
+                proto,
+                index,
+                addr,
+                Instant::now(),
+                AUDIO_SLOTS,
+                VIDEO_SLOTS,
+                cert,
+            )
+        };
         send(
             &mut events,
             json!({"type": "call_join", "room": room, "sdp": offer, "mic": true, "camera": true}),
@@ -791,4 +808,96 @@ async fn a_participant_without_udp_joins_over_ice_tcp() {
     expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "back together").await;
     assert_eq!(a.connections(), 1, "one connection, over TCP, all along");
     a.media.lock().unwrap().check_continuity().unwrap();
+}
+
+/// The simulcast layers of `sender`'s video that reached `media` since `since`.
+fn layers_from(media: &Arc<Mutex<Synthetic>>, sender: u8, since: Instant) -> BTreeSet<u8> {
+    let m = media.lock().unwrap();
+    m.slots_of(true)
+        .filter_map(|mid| m.got.get(mid))
+        .flatten()
+        .filter(|g| g.at >= since && g.sender == sender)
+        .map(|g| g.layer)
+        .collect()
+}
+
+/// Waits until `media` gets `sender`'s video in exactly `layers` over 600 ms; panics after 15 s.
+async fn expect_layers(media: &Arc<Mutex<Synthetic>>, sender: u8, layers: &[u8], what: &str) {
+    let want: BTreeSet<u8> = layers.iter().copied().collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let since = Instant::now();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let got = layers_from(media, sender, since);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: layers {got:?}, wanted {want:?}"
+        );
+    }
+}
+
+/// `call_view` for every video slot of `person` at `height`.
+fn view_all(person: &Person, room: &str, height: u32) -> Value {
+    let slots: serde_json::Map<String, Value> = person
+        .media
+        .lock()
+        .unwrap()
+        .slots_of(true)
+        .map(|mid| (mid.to_string(), json!(height)))
+        .collect();
+    json!({"type": "call_view", "room": room, "slots": slots})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_receiver_gets_the_simulcast_layer_its_tiles_need() {
+    let server = TestServer::start().await;
+    let (owner, p1, p2, main) = class(&server).await;
+    // The owner's camera goes in three layers; Pia shows her tiles as thumbnails, Pavel says
+    // nothing (as large as the source sends).
+    let o = Person::join_with(Protocol::Udp, &owner, "owner", 0, &main, 3).await;
+    let mut a = Person::join(&p1, "Pia", 1, &main).await;
+    let b = Person::join(&p2, "Pavel", 2, &main).await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "in the main room").await;
+    expect_layers(&a.media, 0, &[2], "Pia before she reports a size").await;
+    let view = view_all(&a, &main, 150);
+    send(&mut a.events, view).await;
+    expect_layers(&a.media, 0, &[0], "Pia's thumbnails").await;
+    expect_layers(&b.media, 0, &[2], "Pavel's large tiles").await;
+    // Larger again: the middle layer (360 lines) for a 330-pixel tile.
+    let view = view_all(&a, &main, 330);
+    send(&mut a.events, view).await;
+    expect_layers(&a.media, 0, &[1], "Pia's middle-sized tiles").await;
+    // Naming a slot that is not one's own video slot changes nothing and says why.
+    send(
+        &mut a.events,
+        json!({"type": "call_view", "room": main, "slots": {"0": 100}}),
+    )
+    .await;
+    let error = a.events.next_of("call_error").await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not one of your video slots"),
+        "{error}"
+    );
+    // Someone who is not in the room is refused before the media server hears of it.
+    let stranger = server.user(&owner, "Stella").await;
+    let mut events = stranger.events(None).await;
+    send(
+        &mut events,
+        json!({"type": "call_view", "room": main, "slots": {"4": 100}}),
+    )
+    .await;
+    let error = events.next_of("call_error").await;
+    assert_eq!(error["code"], "not_in_room", "{error}");
+    expect_layers(&a.media, 0, &[1], "Pia's tiles, unchanged").await;
+    for p in [&o, &a, &b] {
+        assert_eq!(p.connections(), 1, "{}: one connection all along", p.name);
+        p.media.lock().unwrap().check_continuity().unwrap();
+    }
 }
