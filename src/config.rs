@@ -117,11 +117,10 @@ pub struct Settings {
     /// Accept ICE over TCP on the media port too, for networks that block UDP [default: true]
     #[arg(long, env = "HUDDLE_MEDIA_TCP")]
     pub media_tcp: Option<bool>,
-    /// Starting estimate of each receiver's link for the congestion control that fits its
-    /// simulcast layers into its link, in kbit/s; 0 leaves it off (layers follow the tile size
-    /// alone) [default: 0]
-    #[arg(long, env = "HUDDLE_MEDIA_BWE_KBPS")]
-    pub media_bwe_kbps: Option<u64>,
+    /// Fit each receiver's simulcast layers under what its link holds, learnt from the loss it
+    /// reports; off, every video slot gets the layer its tile asks for [default: true]
+    #[arg(long, env = "HUDDLE_MEDIA_CONGESTION")]
+    pub media_congestion: Option<bool>,
     /// Audio receive slots a client may have (the loudest speakers) [default: 8]
     #[arg(long, env = "HUDDLE_CALL_AUDIO_SLOTS")]
     pub call_audio_slots: Option<usize>,
@@ -204,7 +203,7 @@ impl Settings {
             turn_secret: self.turn_secret.or(base.turn_secret),
             turn_ttl_secs: self.turn_ttl_secs.or(base.turn_ttl_secs),
             media_tcp: self.media_tcp.or(base.media_tcp),
-            media_bwe_kbps: self.media_bwe_kbps.or(base.media_bwe_kbps),
+            media_congestion: self.media_congestion.or(base.media_congestion),
             call_audio_slots: self.call_audio_slots.or(base.call_audio_slots),
             call_video_slots: self.call_video_slots.or(base.call_video_slots),
             media_connect_timeout_secs: self
@@ -564,15 +563,7 @@ fn media_config(s: &Settings, bind: SocketAddr) -> Result<crate::media::MediaCon
         ice_servers,
         turn,
         tcp: s.media_tcp.unwrap_or(true),
-        bwe: match s.media_bwe_kbps.unwrap_or(0) {
-            0 => None,
-            kbps @ 1..=100_000 => Some(kbps * 1000),
-            _ => {
-                return Err(ConfigError(
-                    "media_bwe_kbps is at most 100000 (100 Mbit/s); 0 turns it off".into(),
-                ));
-            }
-        },
+        congestion: s.media_congestion.unwrap_or(true),
         connect_timeout: secs(
             "media_connect_timeout_secs",
             s.media_connect_timeout_secs,

@@ -8,7 +8,8 @@
 //!
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
-//! [`call`] and [`slots`] are its parts, and [`layers`] picks each receiver's simulcast layers; [`tcp`] carries ICE over TCP on the same port; [`offer`]
+//! [`call`] and [`slots`] are its parts, [`layers`] picks each receiver's simulcast layers under
+//! the ceiling [`congestion`] learns from its loss; [`tcp`] carries ICE over TCP on the same port; [`offer`]
 //! checks a client's SDP offer; [`turn`] makes each client's TURN credentials. [`synthetic`] is
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
@@ -20,6 +21,7 @@
 //! people go to their connections' bounded queues with `try_send`.
 
 pub mod call;
+pub mod congestion;
 pub mod layers;
 pub mod offer;
 pub mod peer;
@@ -62,8 +64,8 @@ pub struct MediaConfig {
     pub turn: Option<turn::TurnConfig>,
     /// Whether to accept ICE over TCP on the media port too.
     pub tcp: bool,
-    /// The congestion controller's starting estimate per receiver (bits/s), or `None` for none.
-    pub bwe: Option<u64>,
+    /// Whether receivers' layers are fitted under the ceiling their loss sets.
+    pub congestion: bool,
     /// A peer must connect within this time.
     pub connect_timeout: Duration,
     /// A connected peer not heard from for this long is dropped.
@@ -183,7 +185,7 @@ impl Media {
                 video_slots: config.video_slots,
                 connect_timeout: config.connect_timeout,
                 idle_timeout: config.idle_timeout,
-                bwe: config.bwe,
+                congestion: config.congestion,
             },
             cert,
             metrics,
@@ -224,7 +226,7 @@ mod start_tests {
             ice_servers: serde_json::json!([]),
             turn: None,
             tcp: true,
-            bwe: Some(1_000_000),
+            congestion: true,
             connect_timeout: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(30),
         }

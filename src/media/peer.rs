@@ -9,15 +9,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{KeyframeRequestKind, Mid, Pt, Rid};
 use str0m::net::TcpType;
 use str0m::rtp::Ssrc;
+use str0m::stats::PeerStats;
 use str0m::{Candidate, IceCreds, Rtc, RtcConfig};
 
+use super::congestion::Ceiling;
 use super::offer::{Line, Shape};
 use super::slots::{Rewrite, VideoCodec};
 use crate::domain::call::Source;
@@ -138,13 +139,13 @@ pub struct Peer {
     pub rx_payloads: HashMap<Pt, Option<(PayloadParams, Option<VideoCodec>)>>,
     /// When a keyframe was last asked of each video source's layer.
     pub last_keyframe_request: HashMap<(Source, usize), Instant>,
-    /// The congestion controller's estimate of what the link to the client holds (bits/s), once
-    /// it has one.
-    pub estimate: Option<u64>,
-    /// The rates last handed to the congestion controller (what is sent, what is wanted).
-    pub asked_bitrate: (u64, u64),
-    /// When the congestion controller was last asked to probe.
-    pub last_probe: Instant,
+    /// The ceiling its reported loss sets on what is forwarded to it.
+    pub ceiling: Ceiling,
+    /// What is forwarded to it now and what it would like, in bits/s (audio and the layers
+    /// chosen, audio and the ideal layers).
+    pub sending: (u64, u64),
+    /// str0m's last statistics of the connection (once a second).
+    pub stats: Option<PeerStats>,
     /// The last `call_state` frame sent, so unchanged views are not sent again.
     pub last_state: String,
 }
@@ -157,8 +158,8 @@ pub struct Setup<'a> {
     pub candidate: SocketAddr,
     /// Whether to advertise a passive TCP candidate at the same address (ICE-TCP).
     pub tcp: bool,
-    /// The congestion controller's starting estimate, or `None` to run without one.
-    pub bwe: Option<u64>,
+    /// Whether str0m reports the connection's statistics (loss) once a second.
+    pub stats: bool,
 }
 
 impl Peer {
@@ -186,7 +187,7 @@ impl Peer {
                 ufrag: ufrag.clone(),
                 pass: random_token(24),
             })
-            .enable_bwe(setup.bwe.map(Bitrate::bps))
+            .set_stats_interval(setup.stats.then_some(std::time::Duration::from_secs(1)))
             .build(now);
         let candidate =
             Candidate::host(setup.candidate, "udp").map_err(|e| format!("candidate: {e}"))?;
@@ -249,9 +250,9 @@ impl Peer {
             rx_sources: HashMap::new(),
             rx_payloads: HashMap::new(),
             last_keyframe_request: HashMap::new(),
-            estimate: None,
-            asked_bitrate: (0, 0),
-            last_probe: now,
+            ceiling: Ceiling::default(),
+            sending: (0, 0),
+            stats: None,
             last_state: String::new(),
         };
         Ok((peer, answer.to_sdp_string()))

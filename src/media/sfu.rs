@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::bwe::{Bitrate, BweKind};
 use str0m::config::DtlsCert;
 use str0m::ice::StunMessage;
 use str0m::net::{Protocol, Receive, Transmit};
@@ -47,8 +46,6 @@ const MAX_ADDRS: usize = 8;
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 /// A sent layer counts as active while its packets keep coming within this time.
 const LAYER_ACTIVE: Duration = Duration::from_secs(1);
-/// How often a receiver that wants more than its link is estimated to hold probes again.
-const REPROBE: Duration = Duration::from_secs(2);
 /// What a forwarded audio slot is reckoned to need of a receiver's link (Opus and its headers),
 /// in bits/s, before video gets the rest.
 const AUDIO_RESERVE: u64 = 50_000;
@@ -68,9 +65,9 @@ pub struct SfuConfig {
     pub connect_timeout: Duration,
     /// A connected peer not heard from for this long is dropped.
     pub idle_timeout: Duration,
-    /// The congestion controller's starting estimate per receiver (bits/s), or `None` to send
-    /// every slot its best layer whatever the link holds.
-    pub bwe: Option<u64>,
+    /// Whether each receiver's layers are fitted under the ceiling its reported loss sets
+    /// (`media::congestion`); without, every slot gets the layer its tile asks for.
+    pub congestion: bool,
 }
 
 /// A video slot's mid, the layer forwarded into it now, and the layer chosen for it.
@@ -653,7 +650,7 @@ impl Sfu {
             cert: &self.cert,
             candidate: self.config.candidate,
             tcp: self.config.tcp,
-            bwe: self.config.bwe,
+            stats: self.config.congestion,
         };
         let (peer, answer) = match Peer::accept(id, stream, person, sdp, &shape, &setup, now) {
             Ok(ok) => ok,
@@ -832,8 +829,12 @@ impl Sfu {
                     }
                     Event::RtpPacket(packet) => self.incoming.push_back((id, packet)),
                     Event::KeyframeRequest(req) => self.keyframe_asks.push_back((id, req.mid)),
-                    Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
-                        peer.estimate = Some(estimate.as_u64());
+                    Event::PeerStats(stats) => {
+                        if let Some(loss) = stats.egress_loss_fraction {
+                            let (sending, wanted) = peer.sending;
+                            peer.ceiling.update(self.now, loss, sending, wanted);
+                        }
+                        peer.stats = Some(stats);
                     }
                     _ => {}
                 },
@@ -965,42 +966,20 @@ impl Sfu {
                     .iter()
                     .filter(|s| !s.video && s.feed.is_some())
                     .count() as u64;
-            let budget = peer.estimate.map(|e| e.saturating_sub(audio));
+            let budget = peer
+                .ceiling
+                .limit()
+                .filter(|_| self.config.congestion)
+                .map(|c| c.saturating_sub(audio));
             let chosen = layers::choose(&wants, budget);
-            if self.config.bwe.is_some() {
-                // Ask the congestion controller to find out whether the link holds the next
-                // step up (padding fills the gap, never beyond its estimate), and to probe
-                // towards everything wanted.
-                let ideals: Vec<Option<usize>> = wants
-                    .iter()
-                    .map(|w| layers::ideal(w.layers, w.height))
-                    .collect();
-                let wanted = audio + layers::rate(&wants, &ideals);
-                let step = layers::next_step(&wants, &chosen).unwrap_or(0);
-                let sending = layers::rate(&wants, &chosen) + step;
-                let sending = (audio + (sending as f64 / layers::HEADROOM) as u64).min(wanted);
-                let (asked_sending, asked_wanted) = peer.asked_bitrate;
-                let moved = |a: u64, b: u64| a.abs_diff(b) * 10 > b.max(1);
-                // The controller probes when the wanted rate rises above its estimate; while
-                // more is wanted than it estimates, it is asked again now and then, so that an
-                // estimate that fell while little was sent can climb back.
-                let estimate = peer.estimate.unwrap_or(u64::MAX);
-                let reprobe =
-                    wanted > estimate && now.saturating_duration_since(peer.last_probe) >= REPROBE;
-                if reprobe {
-                    peer.last_probe = now;
-                    peer.rtc
-                        .bwe()
-                        .set_bitrate(Bitrate::bps(sending), Bitrate::bps(estimate));
-                }
-                if reprobe || moved(sending, asked_sending) || moved(wanted, asked_wanted) {
-                    peer.asked_bitrate = (sending, wanted);
-                    peer.rtc
-                        .bwe()
-                        .set_bitrate(Bitrate::bps(sending), Bitrate::bps(wanted));
-                    self.written.insert(*id);
-                }
-            }
+            let ideals: Vec<Option<usize>> = wants
+                .iter()
+                .map(|w| layers::ideal(w.layers, w.height))
+                .collect();
+            peer.sending = (
+                audio + layers::rate(&wants, &chosen),
+                audio + layers::rate(&wants, &ideals),
+            );
             for (i, target) in video.iter().zip(chosen) {
                 let slot = &mut peer.slots[*i];
                 if slot.target == target {

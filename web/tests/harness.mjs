@@ -13,8 +13,10 @@ import { chromium } from 'playwright-core';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function spawnHuddle(binary, bind, dataDir, extraArgs) {
-  // The media server on a free UDP port too (it would take 10000 beside a fixed HTTP port).
-  const child = spawn(binary, ['serve', '--bind', bind, '--data-dir', dataDir, '--media-bind', '127.0.0.1:0', ...extraArgs], {
+  // The media server on a free UDP port too (it would take 10000 beside a fixed HTTP port),
+  // unless the test binds it elsewhere.
+  const media = extraArgs.includes('--media-bind') ? [] : ['--media-bind', '127.0.0.1:0'];
+  const child = spawn(binary, ['serve', '--bind', bind, '--data-dir', dataDir, ...media, ...extraArgs], {
     env: { ...process.env, HUDDLE_LOG: 'warn,str0m=error,dimpl=error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -53,11 +55,13 @@ export async function startHuddle(extraArgs = []) {
   };
 }
 
-export async function launchBrowser() {
+/** Debian's Chromium; `executablePath` runs it another way (in a network namespace), and
+ * `extraArgs` are more command-line switches. */
+export async function launchBrowser({ executablePath, extraArgs = [] } = {}) {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    executablePath: executablePath ?? process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    args: [...extraArgs, '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic',
       // Calls: fake devices without a prompt, WebRTC over 127.0.0.1 host candidates, media that
       // plays without a click.

@@ -41,17 +41,30 @@ export async function studio(url, name) {
  * - 'turn-tcp': only TURN over TCP, as on a network that blocks UDP;
  * - 'ice-tcp': no TURN, and the server's UDP candidates are taken out of its answers, so only
  *   ICE over TCP to the media port is left (UDP blocked, no TURN server).
- * `camera` is the camera's size in pixels (160×120 unless given). */
-export async function person(browser, url, name, { network, camera = [160, 120] } = {}) {
+ * `camera` is the camera's size in pixels (160×120 unless given); with `noise`, its picture is
+ * blocks of random grey that change every frame (what costs an encoder most), not one colour. */
+export async function person(browser, url, name, { network, camera = [160, 120], noise = false } = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(({ color, pitch, screen, network, camera: [width, height] }) => {
+  await context.addInitScript(({ color, pitch, screen, network, camera: [width, height], noise }) => {
     const canvasTrack = (rgb) => {
       const canvas = document.createElement('canvas');
       canvas.width = width;
       canvas.height = height;
       const g = canvas.getContext('2d');
       let n = 0;
+      const blocks = noise && new ImageData(width / 8, height / 8);
+      const scratch = noise && new OffscreenCanvas(width / 8, height / 8);
       setInterval(() => {
+        if (noise) {
+          for (let i = 0; i < blocks.data.length; i += 4) {
+            const v = Math.random() * 255;
+            blocks.data.set([v, v, v, 255], i);
+          }
+          scratch.getContext('2d').putImageData(blocks, 0, 0);
+          g.imageSmoothingEnabled = false;
+          g.drawImage(scratch, 0, 0, width, height);
+          return;
+        }
         g.fillStyle = `rgb(${rgb.join(',')})`;
         g.fillRect(0, 0, width, height);
         g.fillStyle = n++ % 2 ? '#000' : '#fff'; // a changing corner keeps frames coming
@@ -91,7 +104,7 @@ export async function person(browser, url, name, { network, camera = [160, 120] 
         setRemoteDescription(description, ...rest) { return super.setRemoteDescription(withoutUdp(description), ...rest); }
       };
     }
-  }, { ...PEOPLE[name], screen: SCREEN, network, camera });
+  }, { ...PEOPLE[name], screen: SCREEN, network, camera, noise });
   const page = await context.newPage();
   if (process.env.DEBUG_CALL) {
     page.on('console', (m) => console.log(name, 'console', m.text()));
