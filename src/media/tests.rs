@@ -78,6 +78,9 @@ impl DerefMut for Client {
 /// is full.
 struct Link {
     rate: u64,
+    /// Every this many datagrams one is lost on the way (0: none).
+    lose_every: u64,
+    sent: u64,
     busy_until: Instant,
     queue: std::collections::VecDeque<(Instant, Vec<u8>, SocketAddr)>,
 }
@@ -89,6 +92,8 @@ impl Link {
     fn new(rate: u64, now: Instant) -> Link {
         Link {
             rate,
+            lose_every: 0,
+            sent: 0,
             busy_until: now,
             queue: Default::default(),
         }
@@ -96,6 +101,10 @@ impl Link {
 
     /// Queues a datagram sent now; `false` if the queue is full and it is lost.
     fn send(&mut self, now: Instant, from: SocketAddr, datagram: Vec<u8>) -> bool {
+        self.sent += 1;
+        if self.lose_every > 0 && self.sent.is_multiple_of(self.lose_every) {
+            return false;
+        }
         let start = self.busy_until.max(now);
         if start.saturating_duration_since(now) > QUEUE {
             return false;
@@ -914,4 +923,48 @@ fn a_receiver_behind_a_slow_link_gets_lower_layers_and_unbroken_audio_while_othe
     }
     let layers = w.sfu.layers_of(w.stream, w.clients[2].person).unwrap();
     assert!(layers.iter().any(|(_, now, _)| now.is_some()), "{layers:?}");
+}
+
+#[test]
+fn lost_video_is_retransmitted_and_answers_offer_opus_fec() {
+    let mut w = World::new(2);
+    for i in 0..2 {
+        w.join(i);
+    }
+    // The answer asks senders for Opus in-band FEC, and offers NACK (with RTX) on video.
+    let answer = w.answer_for(w.clients[1].person)["sdp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(answer.contains("useinbandfec=1"), "{answer}");
+    assert!(
+        answer.contains("a=rtcp-fb:") && answer.contains(" nack\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("rtx/90000"), "{answer}");
+    // One datagram in 15 to client 1 is lost on a fast link.
+    let mut link = Link::new(100_000_000, w.now);
+    link.lose_every = 15;
+    w.links.insert(1, link);
+    w.run(Duration::from_secs(1));
+    let since = w.now;
+    w.run(Duration::from_secs(4));
+    let end = w.now - Duration::from_millis(500);
+    let c = &w.clients[1];
+    let video: Vec<u64> = c
+        .slots_of(true)
+        .filter_map(|m| c.got.get(m))
+        .flatten()
+        .filter(|g| g.at >= since && g.at <= end && g.sender == 0)
+        .map(|g| g.seq)
+        .collect();
+    let (first, last) = (video.iter().min().unwrap(), video.iter().max().unwrap());
+    let unique: BTreeSet<u64> = video.iter().copied().collect();
+    let missing = (last - first + 1) as usize - unique.len();
+    assert!(
+        video.len() > 50 && missing == 0,
+        "{} video packets arrived in 3.5 s; {missing} of {} never did",
+        video.len(),
+        last - first + 1
+    );
 }
