@@ -6,7 +6,9 @@
 //!    the first video keyframe and the first audio packet from the new room at the mover.
 //! 2. **Forwarding**: `--rooms` rooms of six people, each sending Opus-sized audio (50 packets/s)
 //!    and VP8-sized video (30 packets/s) for `--seconds`; packets forwarded per second of the
-//!    server's CPU time (`/proc/PID/stat`), and the server's memory per person in a call.
+//!    server's CPU time (`/proc/PID/stat`), and the server's memory per person in a call. With
+//!    `--layers 3` every camera goes in three simulcast layers (three times the video packets in,
+//!    the same forwarded: nobody reports a tile size, so everyone gets the top layer).
 //!
 //! 3. **Reconnects that are not moves**: a listener among three senders (a) changes network
 //!    `--moves` times: its UDP socket is gone and it restarts ICE from a new one on the same
@@ -63,12 +65,23 @@ impl Drop for Participant {
     }
 }
 
-/// A participant and its socket, with the offer to send.
-async fn participant(index: u8, cert: &DtlsCert) -> (Participant, String, UdpSocket) {
+/// A participant and its socket, with the offer to send; its camera goes in `layers` simulcast
+/// layers (the top one `VIDEO_BYTES` a packet, each lower one a quarter of the one above).
+async fn participant(
+    index: u8,
+    cert: &DtlsCert,
+    layers: usize,
+) -> (Participant, String, UdpSocket) {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
-    let (mut media, offer) =
-        Synthetic::new(index, addr, Instant::now(), SLOTS, SLOTS, cert.clone());
+    let (mut media, offer) = Synthetic::new_simulcast(
+        index,
+        addr,
+        Instant::now(),
+        (SLOTS, SLOTS),
+        layers,
+        cert.clone(),
+    );
     media.set_payload_sizes(AUDIO_BYTES, VIDEO_BYTES);
     let p = Participant {
         media: Arc::new(Mutex::new(media)),
@@ -82,7 +95,7 @@ async fn huddle_join(
     ws_url: &str,
     token: &str,
     main: &str,
-    index: u8,
+    (index, layers): (u8, usize),
     cert: &DtlsCert,
 ) -> Participant {
     let mut request = ws_url.into_client_request().unwrap();
@@ -90,7 +103,7 @@ async fn huddle_join(
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let (mut p, offer, socket) = participant(index, cert).await;
+    let (mut p, offer, socket) = participant(index, cert, layers).await;
     let join =
         json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
     ws.send(Message::Text(join.to_string().into()))
@@ -328,7 +341,7 @@ async fn huddle_moves(
     api.call(Method::POST, &b("/start"), None).await;
     let mut joined = Vec::new();
     for (i, (_, token)) in people.iter().enumerate() {
-        joined.push(huddle_join(ws_url, token, &main, i as u8, cert).await);
+        joined.push(huddle_join(ws_url, token, &main, (i as u8, 1), cert).await);
     }
     let red_senders: BTreeSet<u8> = [1, 2, 3].into();
     let blue_senders: BTreeSet<u8> = [4, 5, 6].into();
@@ -414,11 +427,11 @@ async fn huddle_reconnects(
     let main = room(api, "Reconnects", people).await;
     let mut senders = Vec::new();
     for (i, (_, token)) in people.iter().enumerate().skip(1) {
-        senders.push(huddle_join(ws_url, token, &main, i as u8, cert).await);
+        senders.push(huddle_join(ws_url, token, &main, (i as u8, 1), cert).await);
     }
     // The listener keeps its WebSocket in hand: it sends the restarts.
     let mut ws = websocket(ws_url, &people[0].1).await;
-    let (listener, offer, socket) = participant(0, cert).await;
+    let (listener, offer, socket) = participant(0, cert, 1).await;
     let join =
         json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
     let sdp = answer(&mut ws, join).await;
@@ -482,8 +495,7 @@ async fn huddle_forwarding(
     api: &Api,
     people: &[(String, String)],
     ws_url: &str,
-    rooms: usize,
-    seconds: u64,
+    (rooms, seconds, layers): (usize, u64, usize),
     pid: u32,
     cert: &DtlsCert,
 ) -> ForwardFigures {
@@ -494,7 +506,7 @@ async fn huddle_forwarding(
         let group = &people[r * 6..r * 6 + 6];
         let main = room(api, &format!("Room {r}"), group).await;
         for (i, (_, token)) in group.iter().enumerate() {
-            joined.push(huddle_join(ws_url, token, &main, i as u8, cert).await);
+            joined.push(huddle_join(ws_url, token, &main, (i as u8, layers), cert).await);
             expected.push((0..6u8).filter(|j| *j != i as u8).collect::<BTreeSet<u8>>());
         }
     }
@@ -696,11 +708,13 @@ async fn main() {
     let moves: usize = arg(&args, "--moves").map_or(100, |v| v.parse().unwrap());
     let rooms: usize = arg(&args, "--rooms").map_or(10, |v| v.parse().unwrap());
     let seconds: u64 = arg(&args, "--seconds").map_or(60, |v| v.parse().unwrap());
+    let layers: usize = arg(&args, "--layers").map_or(1, |v| v.parse().unwrap());
+    assert!((1..=3).contains(&layers), "--layers: 1 to 3");
     assert!(rooms * 6 + 7 < 250, "--rooms: at most 40");
     let huddle = huddle_binary(&args);
     let cert = huddle::media::udp::certificate().expect("a DTLS certificate");
     println!(
-        "calls benchmark: {moves} moves, {rooms} rooms of 6 for {seconds} s, Huddle at {}\n",
+        "calls benchmark: {moves} moves, {rooms} rooms of 6 for {seconds} s, cameras in {layers} layer(s), Huddle at {}\n",
         huddle.display()
     );
 
@@ -721,8 +735,8 @@ async fn main() {
     let (api, people) = provision(&base, 7 + rooms * 6).await;
     let moved = huddle_moves(&api, &people[..7], &ws_url, moves, &cert).await;
     let (changes, pauses) = huddle_reconnects(&api, &people[..4], &ws_url, moves, &cert).await;
-    let forwarded =
-        huddle_forwarding(&api, &people[7..], &ws_url, rooms, seconds, pid, &cert).await;
+    let shape = (rooms, seconds, layers);
+    let forwarded = huddle_forwarding(&api, &people[7..], &ws_url, shape, pid, &cert).await;
     drop(server);
     let (huddle_p95, huddle_per_core) = report("Huddle", &moved, &forwarded);
     report_reconnects(&changes, &pauses);
