@@ -901,3 +901,117 @@ async fn each_receiver_gets_the_simulcast_layer_its_tiles_need() {
         p.media.lock().unwrap().check_continuity().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_see_how_the_call_is_for_each_person_and_nobody_else_does() {
+    let server = TestServer::start().await;
+    let (owner, p1, p2, main) = class(&server).await;
+    owner
+        .expect(
+            Method::PUT,
+            &breakout(&main, ""),
+            Some(json!({"enabled": true, "mode": "manual"})),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = owner.breakout_rooms(&main, json!({"count": 1})).await;
+    let o = Person::join_with(Protocol::Udp, &owner, "owner", 0, &main, 3).await;
+    let a = Person::join(&p1, "Pia", 1, &main).await;
+    let b = Person::join(&p2, "Pavel", 2, &main).await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1, 2], &[0, 2], &[0, 1]], "in the main room").await;
+
+    // Within a few seconds every person has a row with traffic both ways.
+    let path = format!("/api/v1/rooms/{main}/call/stats");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let stats = loop {
+        let stats = owner.get(&path).await;
+        let people = stats["people"].as_array().unwrap();
+        let flowing = people.len() == 3
+            && people.iter().all(|p| {
+                p["connected"] == true
+                    && p["sending_kbps"].as_u64().unwrap() > 0
+                    && p["receiving_kbps"].as_u64().unwrap() > 0
+                    && p["rtt_ms"].is_number()
+            });
+        if flowing {
+            break stats;
+        }
+        assert!(Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(stats["room"], main.as_str());
+    let row = |id: &str| {
+        stats["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["person_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row(&o.id)["camera_layers"], 3, "{stats}");
+    assert_eq!(row(&a.id)["display_name"], "Pia");
+    assert_eq!(row(&a.id)["room"], main.as_str());
+    // Pia sees the owner's camera in its top layer (she never said how large), of three.
+    let pia_video = row(&a.id)["video"].as_array().unwrap().clone();
+    let owner_tile = pia_video
+        .iter()
+        .find(|v| v["person_id"] == o.id.as_str())
+        .unwrap();
+    assert_eq!(owner_tile["layer"], 2, "{stats}");
+    assert_eq!(owner_tile["layers"], 3, "{stats}");
+    assert!(
+        row(&a.id)["loss_to"].as_f64().unwrap_or(0.0) < 0.05,
+        "{stats}"
+    );
+
+    // A breakout room's id gives its main room's call.
+    let via = owner
+        .get(&format!("/api/v1/rooms/{}/call/stats", rooms[0]))
+        .await;
+    assert_eq!(via["room"], main.as_str());
+
+    // Nobody else: a participant, a guest and a breakout-only member are refused; those who are
+    // not members of the main room are not told it exists.
+    let guest = server
+        .guest(&owner, &rooms[0], "gus@example.org", "Gus")
+        .await;
+    let bo = server.user(&owner, "Bo").await;
+    owner
+        .add_member(&rooms[0], "bo@example.org", "participant")
+        .await;
+    let stranger = server.user(&owner, "Stella").await;
+    let via_breakout = format!("/api/v1/rooms/{}/call/stats", rooms[0]);
+    for (who, client, path, status) in [
+        ("a participant", &p1, &path, StatusCode::FORBIDDEN),
+        (
+            "a guest, by its breakout room",
+            &guest,
+            &via_breakout,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a guest, by the main room",
+            &guest,
+            &path,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "a breakout-only member",
+            &bo,
+            &via_breakout,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "a breakout-only member, by the main room",
+            &bo,
+            &path,
+            StatusCode::NOT_FOUND,
+        ),
+        ("a stranger", &stranger, &path, StatusCode::NOT_FOUND),
+    ] {
+        let answer = client.call(Method::GET, path, None).await;
+        assert_eq!(answer.0, status, "{who}: {}", answer.1);
+    }
+}

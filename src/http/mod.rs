@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod breakout;
+mod calls;
 mod content;
 pub mod error;
 mod events;
@@ -37,6 +38,7 @@ pub fn router(app: App) -> Router {
         .merge(import::router())
         .merge(rooms::router())
         .merge(breakout::router())
+        .merge(calls::router())
         .merge(content::router(app.config.limits.max_upload_bytes))
         .merge(invitations::router())
         .merge(meetings::router())

@@ -9,7 +9,7 @@
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
 //! [`call`] and [`slots`] are its parts, [`layers`] picks each receiver's simulcast layers under
-//! the ceiling [`congestion`] learns from its loss; [`tcp`] carries ICE over TCP on the same port; [`offer`]
+//! the ceiling [`congestion`] learns from its loss, and [`stats`] is what moderators see of it; [`tcp`] carries ICE over TCP on the same port; [`offer`]
 //! checks a client's SDP offer; [`turn`] makes each client's TURN credentials. [`synthetic`] is
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
@@ -27,6 +27,7 @@ pub mod offer;
 pub mod peer;
 pub mod sfu;
 pub mod slots;
+pub mod stats;
 pub mod synthetic;
 pub mod tcp;
 pub mod turn;

@@ -146,6 +146,12 @@ pub struct Peer {
     pub sending: (u64, u64),
     /// str0m's last statistics of the connection (once a second).
     pub stats: Option<PeerStats>,
+    /// Jitter of the microphone's audio as it arrives (RTP units), from str0m's statistics.
+    pub jitter_in: Option<u32>,
+    /// Jitter the client reports for each audio slot it receives (RTP units).
+    pub jitter_out: HashMap<Mid, u32>,
+    /// Payload bytes forwarded to it since the last measurement, and the smoothed bits/s.
+    pub forwarded: (u64, u64),
     /// The last `call_state` frame sent, so unchanged views are not sent again.
     pub last_state: String,
 }
@@ -158,8 +164,6 @@ pub struct Setup<'a> {
     pub candidate: SocketAddr,
     /// Whether to advertise a passive TCP candidate at the same address (ICE-TCP).
     pub tcp: bool,
-    /// Whether str0m reports the connection's statistics (loss) once a second.
-    pub stats: bool,
 }
 
 impl Peer {
@@ -187,7 +191,7 @@ impl Peer {
                 ufrag: ufrag.clone(),
                 pass: random_token(24),
             })
-            .set_stats_interval(setup.stats.then_some(std::time::Duration::from_secs(1)))
+            .set_stats_interval(Some(std::time::Duration::from_secs(1)))
             .build(now);
         let candidate =
             Candidate::host(setup.candidate, "udp").map_err(|e| format!("candidate: {e}"))?;
@@ -253,6 +257,9 @@ impl Peer {
             ceiling: Ceiling::default(),
             sending: (0, 0),
             stats: None,
+            jitter_in: None,
+            jitter_out: HashMap::new(),
+            forwarded: (0, 0),
             last_state: String::new(),
         };
         Ok((peer, answer.to_sdp_string()))

@@ -30,6 +30,7 @@ use super::layers::{self, Layer, Want};
 use super::offer;
 use super::peer::{Feed, Peer, PeerId, SentLayer, Setup};
 use super::slots::{self, VideoCodec, starts_keyframe, vp8_keyframe_height};
+use super::stats::{PersonStats, SlotStats, audio_jitter_ms};
 use crate::domain::call::{MediaState, Source};
 use crate::ids::{PersonId, RoomId};
 use crate::metrics::Metrics;
@@ -161,6 +162,13 @@ pub enum Command {
     Close {
         /// The main room.
         stream: RoomId,
+    },
+    /// How the call is for each member, for a moderator.
+    Stats {
+        /// The main room.
+        stream: RoomId,
+        /// Where to send the answer.
+        reply: tokio::sync::oneshot::Sender<Vec<PersonStats>>,
     },
 }
 
@@ -419,6 +427,10 @@ impl Sfu {
                     self.not_in_call(stream, person);
                 }
             }
+            Command::Stats { stream, reply } => {
+                // The asker may have given up waiting; nothing to do then.
+                let _ = reply.send(self.stats(stream, now));
+            }
             Command::Close { stream } => {
                 let people: Vec<PersonId> = self
                     .calls
@@ -571,18 +583,20 @@ impl Sfu {
         let elapsed = now.saturating_duration_since(self.measured).as_secs_f64();
         self.measured = now;
         if elapsed > 0.0 {
-            for layer in self
-                .peers
-                .values_mut()
-                .flat_map(|p| p.sent.values_mut())
-                .flatten()
-            {
-                let sample = (std::mem::take(&mut layer.bytes) as f64 * 8.0 / elapsed) as u64;
-                layer.bitrate = if layer.bitrate == 0 {
+            let smooth = |bytes: &mut u64, bitrate: &mut u64| {
+                let sample = (std::mem::take(bytes) as f64 * 8.0 / elapsed) as u64;
+                *bitrate = if *bitrate == 0 {
                     sample
                 } else {
-                    (layer.bitrate * 3 + sample) / 4
+                    (*bitrate * 3 + sample) / 4
                 };
+            };
+            for peer in self.peers.values_mut() {
+                for layer in peer.sent.values_mut().flatten() {
+                    smooth(&mut layer.bytes, &mut layer.bitrate);
+                }
+                let (bytes, bitrate) = &mut peer.forwarded;
+                smooth(bytes, bitrate);
             }
         }
         // Layers are chosen again with what was measured and estimated.
@@ -650,7 +664,6 @@ impl Sfu {
             cert: &self.cert,
             candidate: self.config.candidate,
             tcp: self.config.tcp,
-            stats: self.config.congestion,
         };
         let (peer, answer) = match Peer::accept(id, stream, person, sdp, &shape, &setup, now) {
             Ok(ok) => ok,
@@ -836,6 +849,17 @@ impl Sfu {
                         }
                         peer.stats = Some(stats);
                     }
+                    Event::MediaIngressStats(stats) => {
+                        if peer.send_mids.get(&stats.mid) == Some(&Source::Mic) {
+                            peer.jitter_in = Some(stats.jitter);
+                        }
+                    }
+                    Event::MediaEgressStats(stats) => {
+                        let audio = peer.slots.iter().any(|s| s.mid == stats.mid && !s.video);
+                        if let (true, Some(remote)) = (audio, stats.remote) {
+                            peer.jitter_out.insert(stats.mid, remote.jitter);
+                        }
+                    }
                     _ => {}
                 },
                 Err(e) => {
@@ -999,6 +1023,66 @@ impl Sfu {
         }
     }
 
+    /// Each member's call now, in joining order.
+    fn stats(&self, stream: RoomId, now: Instant) -> Vec<PersonStats> {
+        let Some(call) = self.calls.get(&stream) else {
+            return Vec::new();
+        };
+        let active = |sent: &[SentLayer]| sent.iter().filter(|l| layer_now(l, now).active).count();
+        let mut members: Vec<(&PersonId, &Member)> = call.members.iter().collect();
+        members.sort_by_key(|(_, m)| m.order);
+        members
+            .into_iter()
+            .filter_map(|(person, m)| {
+                let peer = self.peers.get(&m.peer)?;
+                let stats = peer.stats.as_ref();
+                let video = peer
+                    .slots
+                    .iter()
+                    .filter(|s| s.video)
+                    .filter_map(|s| {
+                        let (from, source) = s.feed?;
+                        let layers = self
+                            .by_person
+                            .get(&(stream, from))
+                            .and_then(|id| self.peers.get(id))
+                            .and_then(|p| p.sent.get(&source))
+                            .map_or(0, |sent| active(sent));
+                        Some(SlotStats {
+                            person_id: from,
+                            source,
+                            layer: s.layer,
+                            layers,
+                        })
+                    })
+                    .collect();
+                let sent_bits: u64 = peer
+                    .sent
+                    .values()
+                    .flatten()
+                    .filter(|l| layer_now(l, now).active)
+                    .map(|l| l.bitrate)
+                    .sum();
+                Some(PersonStats {
+                    person_id: *person,
+                    display_name: call.names.get(person).cloned().unwrap_or_default(),
+                    room: call.locations.get(person).copied(),
+                    connected: peer.connected,
+                    rtt_ms: stats.and_then(|s| s.rtt).map(|d| d.as_secs_f64() * 1000.0),
+                    loss_to: stats.and_then(|s| s.egress_loss_fraction),
+                    loss_from: stats.and_then(|s| s.ingress_loss_fraction),
+                    jitter_to_ms: peer.jitter_out.values().max().map(|j| audio_jitter_ms(*j)),
+                    jitter_from_ms: peer.jitter_in.map(audio_jitter_ms),
+                    sending_kbps: sent_bits / 1000,
+                    receiving_kbps: peer.forwarded.1 / 1000,
+                    ceiling_kbps: peer.ceiling.limit().map(|c| c / 1000),
+                    camera_layers: peer.sent.get(&Source::Camera).map_or(0, |s| active(s)),
+                    video,
+                })
+            })
+            .collect()
+    }
+
     /// A client says how large it shows its video slots.
     fn view(&mut self, stream: RoomId, person: PersonId, heights: &[(String, u32)]) {
         let Some(peer) = self
@@ -1142,6 +1226,7 @@ impl Sfu {
             self.metrics
                 .media_bytes_forwarded
                 .inc_by(packet.payload.len() as u64);
+            peer.forwarded.0 += packet.payload.len() as u64;
             self.written.insert(*peer_id);
         }
     }

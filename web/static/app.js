@@ -6,7 +6,7 @@ import { api, ApiError } from './api.js';
 import { Live } from './live.js';
 import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomName, roundLive, freeMode } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
-import { CallPanel } from './call.js';
+import { CallPanel, CallQuality } from './call.js';
 import { titleRoom } from './title.js';
 
 let live = null;
@@ -597,7 +597,7 @@ function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
           </button>`)}
         </div>
         ${panel('Chat', chat)}
-        ${panel('People', people)}
+        ${panel('People', html`${people}${manages && html`<${CallQuality} mainId=${mainId} visible=${tab === 'People'} />`}`)}
         ${panel('Breakout rooms', html`<${BreakoutPanel} b=${b} mainId=${mainId} here=${room.id} me=${me} live=${live} navigate=${navigate} />`)}
         ${panel('Content', html`<${ContentPanel} room=${room} me=${me} live=${live} />`)}
         ${panel('Meetings', html`<${MeetingsPanel} room=${room} me=${me} live=${live} />`)}

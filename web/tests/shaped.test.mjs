@@ -16,7 +16,7 @@ import { createServer, connect } from 'node:net';
 import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHuddle, launchBrowser } from './harness.mjs';
+import { startHuddle, launchBrowser, tab } from './harness.mjs';
 import { person, studio, expectRoomHearing } from './media.mjs';
 
 const tag = String(process.pid % 10000);
@@ -154,4 +154,12 @@ test('behind a 300 kbit/s link a receiver gets the small layer and unbroken audi
   assert.ok(after1.decoded > 0 && after1.decoded < after2.decoded, `P1 behind ${RATE} decodes ${after1.decoded} lines, P2 ${after2.decoded}`);
   assert.ok(concealed(before1, after1) < 0.05, `P1's audio was concealed ${(concealed(before1, after1) * 100).toFixed(1)} % of the time`);
   assert.ok(concealed(before2, after2) < 0.02, `P2's audio was concealed ${(concealed(before2, after2) * 100).toFixed(1)} % of the time`);
+
+  // Ada, the owner, sees who is struggling: P1's row is marked, P2's is good.
+  await tab(ada, 'People');
+  const table = ada.getByRole('region', { name: 'Call quality' });
+  await table.locator('tr[data-person="P2"][data-quality="good"]').waitFor();
+  await table.locator('tr[data-person="P1"]:not([data-quality="good"])').waitFor();
+  const row = await table.locator('tr[data-person="P1"]').innerText();
+  assert.match(row, /held to \d+/, `P1's row: ${row}`);
 });
