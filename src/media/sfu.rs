@@ -849,10 +849,10 @@ impl Sfu {
                         }
                         peer.stats = Some(stats);
                     }
-                    Event::MediaIngressStats(stats) => {
-                        if peer.send_mids.get(&stats.mid) == Some(&Source::Mic) {
-                            peer.jitter_in = Some(stats.jitter);
-                        }
+                    Event::MediaIngressStats(stats)
+                        if peer.send_mids.get(&stats.mid) == Some(&Source::Mic) =>
+                    {
+                        peer.jitter_in = Some(stats.jitter);
                     }
                     Event::MediaEgressStats(stats) => {
                         let audio = peer.slots.iter().any(|s| s.mid == stats.mid && !s.video);
