@@ -223,6 +223,20 @@ async fn class(server: &TestServer) -> (Client, Client, Client, String) {
     (owner, p1, p2, main)
 }
 
+/// Turns breakout rooms on in manual mode in `main` and creates rooms as `body` asks; returns
+/// their ids.
+async fn manual_rooms(owner: &Client, main: &str, body: Value) -> Vec<String> {
+    owner
+        .expect(
+            Method::PUT,
+            &breakout(main, ""),
+            Some(json!({"enabled": true, "mode": "manual"})),
+            StatusCode::OK,
+        )
+        .await;
+    owner.breakout_rooms(main, body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moves_switch_media_on_the_same_connection() {
     let server = TestServer::start_with(Settings {
@@ -233,17 +247,7 @@ async fn moves_switch_media_on_the_same_connection() {
     let (owner, p1, p2, main) = class(&server).await;
     let bo = server.user(&owner, "Bo").await;
     let stranger = server.user(&owner, "Stranger").await;
-    owner
-        .expect(
-            Method::PUT,
-            &breakout(&main, ""),
-            Some(json!({"enabled": true, "mode": "manual"})),
-            StatusCode::OK,
-        )
-        .await;
-    let rooms = owner
-        .breakout_rooms(&main, json!({"names": ["Red", "Blue"]}))
-        .await;
+    let rooms = manual_rooms(&owner, &main, json!({"names": ["Red", "Blue"]})).await;
     let (red, blue) = (rooms[0].clone(), rooms[1].clone());
     // A breakout-only member and a guest live in Blue.
     owner
@@ -776,15 +780,7 @@ async fn each_client_gets_its_own_time_limited_turn_credentials() {
 async fn a_participant_without_udp_joins_over_ice_tcp() {
     let server = TestServer::start().await;
     let (owner, p1, p2, main) = class(&server).await;
-    owner
-        .expect(
-            Method::PUT,
-            &breakout(&main, ""),
-            Some(json!({"enabled": true, "mode": "manual"})),
-            StatusCode::OK,
-        )
-        .await;
-    let rooms = owner.breakout_rooms(&main, json!({"count": 1})).await;
+    let rooms = manual_rooms(&owner, &main, json!({"count": 1})).await;
     let o = Person::join(&owner, "owner", 0, &main).await;
     let a = Person::join_over(Protocol::Tcp, &p1, "Pia over TCP", 1, &main).await;
     let b = Person::join(&p2, "Pavel", 2, &main).await;
@@ -906,15 +902,7 @@ async fn each_receiver_gets_the_simulcast_layer_its_tiles_need() {
 async fn moderators_see_how_the_call_is_for_each_person_and_nobody_else_does() {
     let server = TestServer::start().await;
     let (owner, p1, p2, main) = class(&server).await;
-    owner
-        .expect(
-            Method::PUT,
-            &breakout(&main, ""),
-            Some(json!({"enabled": true, "mode": "manual"})),
-            StatusCode::OK,
-        )
-        .await;
-    let rooms = owner.breakout_rooms(&main, json!({"count": 1})).await;
+    let rooms = manual_rooms(&owner, &main, json!({"count": 1})).await;
     let o = Person::join_with(Protocol::Udp, &owner, "owner", 0, &main, 3).await;
     let a = Person::join(&p1, "Pia", 1, &main).await;
     let b = Person::join(&p2, "Pavel", 2, &main).await;

@@ -184,6 +184,16 @@ impl World {
         }
     }
 
+    /// `people` in the call, each camera in `layers` simulcast layers.
+    fn in_layers(people: u8, layers: usize) -> World {
+        let mut w = World::new(people);
+        w.layers = layers;
+        for i in 0..usize::from(people) {
+            w.join(i);
+        }
+        w
+    }
+
     /// Joins client `i` (its offer was made at creation; a fresh one is made here).
     fn join(&mut self, i: usize) {
         let slots = (AUDIO_SLOTS, VIDEO_SLOTS);
@@ -820,11 +830,7 @@ fn show_at(w: &mut World, i: usize, height: u32) {
 
 #[test]
 fn each_receiver_gets_the_layer_its_tile_needs_and_switches_on_a_keyframe_without_a_freeze() {
-    let mut w = World::new(3);
-    w.layers = 3;
-    for i in 0..3 {
-        w.join(i);
-    }
+    let mut w = World::in_layers(3, 3);
     w.settle();
     // Nothing reported: the best layer.
     let since = w.now;
@@ -882,13 +888,11 @@ fn each_receiver_gets_the_layer_its_tile_needs_and_switches_on_a_keyframe_withou
 
 #[test]
 fn a_receiver_behind_a_slow_link_gets_lower_layers_and_unbroken_audio_while_others_keep_the_best() {
-    let mut w = World::new(3);
-    w.layers = 3;
+    let mut w = World::in_layers(3, 3);
     // The synthetic camera's top layer is about 290 kbit/s, the middle 80 kbit/s, the lowest
     // 30 kbit/s; each receiver gets two cameras and two voices.
-    for i in 0..3 {
-        w.join(i);
-        w.clients[i].set_payload_sizes(80, 1100);
+    for c in &mut w.clients {
+        c.set_payload_sizes(80, 1100);
     }
     w.links.insert(2, Link::new(400_000, w.now));
     // The ceiling settles within seconds of the first losses.
