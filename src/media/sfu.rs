@@ -26,6 +26,7 @@ use str0m::{Event, IceConnectionState, Input, Output};
 use tracing::{debug, info};
 
 use super::call::{Call, Member};
+use super::congestion::Report;
 use super::layers::{self, Layer, Want};
 use super::offer;
 use super::peer::{Feed, Peer, PeerId, SentLayer, Setup};
@@ -845,7 +846,13 @@ impl Sfu {
                     Event::PeerStats(stats) => {
                         if let Some(loss) = stats.egress_loss_fraction {
                             let (sending, wanted) = peer.sending;
-                            peer.ceiling.update(self.now, loss, sending, wanted);
+                            let report = Report {
+                                loss,
+                                rtt: stats.rtt,
+                                sending,
+                                wanted,
+                            };
+                            peer.ceiling.update(self.now, report);
                         }
                         peer.stats = Some(stats);
                     }
