@@ -600,7 +600,7 @@ impl Sfu {
                 smooth(bytes, bitrate);
             }
         }
-        // Layers are chosen again with what was measured and estimated.
+        // Layers are chosen again with what was measured.
         self.relayer.extend(self.calls.keys().copied());
         // Slots still waiting for a keyframe of the layer chosen for them ask again.
         let mut asks = Vec::new();
@@ -947,9 +947,9 @@ impl Sfu {
     }
 
     /// Chooses, for every receiver of a call, the layer of each of its video slots (from what
-    /// its sources send, the size it shows each slot at and what its link holds), asks for a
-    /// keyframe where a slot is to switch, and tells its congestion controller what it would
-    /// like to send.
+    /// its sources send, the size it shows each slot at and the ceiling on its link), asks for a
+    /// keyframe where a slot is to switch, and notes what it is sent and would like to be sent
+    /// (for its ceiling's next report).
     fn choose_layers(&mut self, stream: RoomId, now: Instant) {
         let Some(call) = self.calls.get(&stream) else {
             return;
