@@ -848,7 +848,6 @@ impl Sfu {
                             let (sending, wanted) = peer.sending;
                             let report = Report {
                                 loss,
-                                rtt: stats.rtt,
                                 sending,
                                 wanted,
                             };

@@ -13,8 +13,13 @@ export function activeCalls() {
   return [...calls.values()].filter((c) => c.status !== 'idle');
 }
 
-/** How long the ICE connection may stay 'disconnected' before the call is set up again. */
-const DISCONNECTED_GRACE_MS = 5000;
+/** How long the ICE connection may stay 'disconnected' before ICE restarts (cheap: the same
+ * PeerConnection, DTLS session and slots; a blip that heals by itself loses nothing by it). */
+const DISCONNECTED_GRACE_MS = 2000;
+
+/** How long a restart waits for the server's answer before it suspects the WebSocket: after a
+ * change of network it can look open while nothing gets through. */
+const RESTART_ANSWER_MS = 3000;
 
 /** The camera goes in three layers (simulcast), lowest first: the server forwards each receiver
  * the one that fits the tile it shows (docs/api.md, "Simulcast"). */
@@ -127,7 +132,13 @@ export class Call {
     if (pc !== this.pc) return;
     clearTimeout(this.iceTimer);
     if (pc.iceConnectionState === 'failed') this.restart();
-    else if (pc.iceConnectionState === 'disconnected') this.iceTimer = setTimeout(() => this.restart(), DISCONNECTED_GRACE_MS);
+    else if (pc.iceConnectionState === 'disconnected') {
+      // The network may have changed under the page: the WebSocket's connection is then dead
+      // too, though it may look open for minutes. A fresh one now (it resumes where it was), so
+      // that the restart's offer gets through.
+      this.live.reconnect();
+      this.iceTimer = setTimeout(() => this.restart(), DISCONNECTED_GRACE_MS);
+    }
   }
 
   /**
@@ -145,6 +156,14 @@ export class Call {
       await gathered(pc);
       if (pc !== this.pc) return;
       this.send({ type: 'call_restart', sdp: pc.localDescription.sdp });
+      // No answer in time: the WebSocket is probably dead too. Connect it again; its hello
+      // restarts ICE once more (see onEvent).
+      clearTimeout(this.restartTimer);
+      this.restartTimer = setTimeout(() => {
+        if (!this.restarting || pc !== this.pc) return;
+        this.restarting = false;
+        this.live.reconnect();
+      }, RESTART_ANSWER_MS);
     } catch {
       this.restarting = false;
       this.reconnect();
@@ -160,7 +179,7 @@ export class Call {
   }
 
   async onEvent(event) {
-    if (event.type === 'hello' && this.status === 'joined' && this.pc?.iceConnectionState === 'failed') {
+    if (event.type === 'hello' && this.status === 'joined' && ['failed', 'disconnected'].includes(this.pc?.iceConnectionState)) {
       this.restart();
       return;
     }
@@ -171,6 +190,7 @@ export class Call {
         if (event.restart) {
           if (!this.restarting || event.call_id !== this.callId) return;
           this.restarting = false;
+          clearTimeout(this.restartTimer);
           await this.pc.setRemoteDescription({ type: 'answer', sdp: event.sdp });
           return;
         }
@@ -335,6 +355,7 @@ export class Call {
 
   teardown() {
     clearTimeout(this.iceTimer);
+    clearTimeout(this.restartTimer);
     this.pc?.close();
     this.pc = null;
     for (const track of Object.values(this.tracks)) track?.stop();

@@ -58,6 +58,22 @@ export class Live {
     };
   }
 
+  /**
+   * Drops the current connection and connects again now. After a change of network the old
+   * connection can look open for minutes while nothing gets through it (its TCP path is gone and
+   * nobody says so); a caller that finds no answer coming uses this.
+   */
+  reconnect() {
+    const old = this.ws;
+    if (old) {
+      old.onclose = null;
+      old.onmessage = null;
+      try { old.close(); } catch { /* already closing */ }
+    }
+    this.setStatus('reconnecting');
+    this.connect();
+  }
+
   close() {
     this.closed = true;
     this.ws?.close();
