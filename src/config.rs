@@ -133,6 +133,16 @@ pub struct Settings {
     /// Seconds of silence (no packet at all) after which a client's media is dropped [default: 30]
     #[arg(long, env = "HUDDLE_MEDIA_IDLE_TIMEOUT_SECS")]
     pub media_idle_timeout_secs: Option<u64>,
+    /// Megabytes recordings may take on disk (raw files being recorded or composed, and composed
+    /// recordings); a recording does not start beyond it [default: 20480]
+    #[arg(long, env = "HUDDLE_RECORDING_QUOTA_MB")]
+    pub recording_quota_mb: Option<u64>,
+    /// Recordings composed at once (each runs one ffmpeg) [default: 1]
+    #[arg(long, env = "HUDDLE_RECORDING_JOBS")]
+    pub recording_jobs: Option<u64>,
+    /// The ffmpeg program that composes recordings [default: ffmpeg]
+    #[arg(long, env = "HUDDLE_FFMPEG")]
+    pub ffmpeg: Option<PathBuf>,
     /// Open connections allowed from one client address; 0 for no cap (behind a reverse proxy,
     /// which connects from one address) [default: 2000]
     #[arg(long, env = "HUDDLE_MAX_CONNECTIONS_PER_ADDRESS")]
@@ -212,6 +222,9 @@ impl Settings {
             media_idle_timeout_secs: self
                 .media_idle_timeout_secs
                 .or(base.media_idle_timeout_secs),
+            recording_quota_mb: self.recording_quota_mb.or(base.recording_quota_mb),
+            recording_jobs: self.recording_jobs.or(base.recording_jobs),
+            ffmpeg: self.ffmpeg.or(base.ffmpeg),
             max_connections_per_address: self
                 .max_connections_per_address
                 .or(base.max_connections_per_address),
@@ -264,6 +277,19 @@ pub struct Config {
     pub policy: Policy,
     /// Calls.
     pub media: crate::media::MediaConfig,
+    /// Recordings.
+    pub recording: RecordingConfig,
+}
+
+/// How recordings are kept and composed.
+#[derive(Clone, Debug)]
+pub struct RecordingConfig {
+    /// Bytes recordings may take on disk before a new one is refused.
+    pub quota_bytes: u64,
+    /// Recordings composed at once.
+    pub jobs: usize,
+    /// The ffmpeg program.
+    pub ffmpeg: PathBuf,
 }
 
 /// How email goes out.
@@ -443,9 +469,16 @@ impl Config {
                 positive("invitation_days", s.invitation_days.unwrap_or(14).into())? * 86_400,
             ),
         };
+        let recording = RecordingConfig {
+            quota_bytes: positive("recording_quota_mb", s.recording_quota_mb.unwrap_or(20_480))?
+                .saturating_mul(1 << 20),
+            jobs: positive("recording_jobs", s.recording_jobs.unwrap_or(1))?.min(64) as usize,
+            ffmpeg: s.ffmpeg.clone().unwrap_or_else(|| PathBuf::from("ffmpeg")),
+        };
         Ok(Config {
             bind,
             media,
+            recording,
             data_dir,
             database_url,
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),

@@ -83,3 +83,7 @@ id_type!(
     /// A scheduled meeting.
     MeetingId
 );
+id_type!(
+    /// A recording of a room's call.
+    RecordingId
+);

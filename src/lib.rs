@@ -21,6 +21,7 @@ pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod realtime;
+pub mod recording;
 pub mod rooms;
 pub mod store;
 pub mod web;
@@ -85,6 +86,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The bytes of uploaded files.
     pub blobs: Blobs,
+    /// Recordings being composed.
+    pub recordings: Arc<recording::Recordings>,
     /// Sends invitation emails.
     pub mailer: Arc<Mailer>,
     /// The media server (calls).
@@ -195,12 +198,14 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let connections = Arc::new(Connections::default());
         let media = media::Media::start(&config.media, metrics.clone(), connections.clone())?;
+        let recordings = recording::Recordings::new(&config.data_dir, config.recording.clone());
         let rooms = Rooms::new(
             store.clone(),
             clock.clone(),
             connections.clone(),
             metrics.clone(),
             media.clone(),
+            recordings.clone(),
             ActorSettings {
                 replay: config.limits.event_replay,
                 max_breakout_rooms: config.limits.max_breakout_rooms,
@@ -214,6 +219,11 @@ impl Server {
         for stream in store.live_streams().await? {
             rooms.wake(stream);
         }
+        // Recordings that were running when Huddle stopped: their rooms end them now, and they
+        // are composed from what was written.
+        for stream in store.open_recording_streams().await? {
+            rooms.wake(stream);
+        }
         let (shutdown_tx, shutdown) = watch::channel(false);
         let login_limits = auth::LoginLimits::new(&config.limits);
         let send_quota = mail::SendQuota::new(
@@ -221,6 +231,7 @@ impl Server {
             config.limits.invitations_per_room_per_hour,
         );
         let blobs = Blobs::new(&config.data_dir);
+        recordings.start(rooms.clone(), store.clone(), blobs.clone(), metrics.clone());
         let mailer = Mailer::start(
             &config,
             &public_url,
@@ -242,6 +253,7 @@ impl Server {
             imports: Default::default(),
             shutdown,
             blobs,
+            recordings,
             mailer,
             media,
             sweeping: Default::default(),

@@ -51,6 +51,12 @@ pub struct Metrics {
     pub slot_switches: Counter,
     /// Datagrams dropped: from unknown addresses, or unreadable.
     pub media_dropped_datagrams: Counter,
+    /// Tapped packets the recorder could not take in time (its queue was full).
+    pub recording_packets_dropped: Counter,
+    /// Calls being recorded now.
+    pub recordings_active: Gauge,
+    /// Recordings composed into a playable file.
+    pub recordings_composed: Counter,
 }
 
 impl Default for Metrics {
@@ -134,8 +140,29 @@ impl Default for Metrics {
             "Media datagrams dropped (unknown address or unreadable)",
             media_dropped_datagrams.clone(),
         );
+        let recording_packets_dropped = Counter::default();
+        registry.register(
+            "recording_packets_dropped",
+            "Tapped packets dropped because the recorder was behind",
+            recording_packets_dropped.clone(),
+        );
+        let recordings_active = Gauge::default();
+        registry.register(
+            "recordings_active",
+            "Calls being recorded now",
+            recordings_active.clone(),
+        );
+        let recordings_composed = Counter::default();
+        registry.register(
+            "recordings_composed",
+            "Recordings composed into a playable file",
+            recordings_composed.clone(),
+        );
         Metrics {
             registry,
+            recording_packets_dropped,
+            recordings_active,
+            recordings_composed,
             call_peers,
             call_peers_dropped,
             media_packets_forwarded,

@@ -605,6 +605,7 @@ async fn collab_conformance(store: SharedStore) {
             content_type: "application/pdf".into(),
             size: 3,
             sha256: "ab".repeat(32),
+            duration_ms: (kind == ContentKind::Recording).then_some(20_000),
         }),
         url: (!kind.has_file()).then(|| "https://x.org".into()),
         created_by: carol.id,

@@ -34,6 +34,15 @@ impl Source {
     pub fn is_video(self) -> bool {
         self != Source::Mic
     }
+
+    /// Its name on the wire and in file names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Mic => "mic",
+            Source::Camera => "camera",
+            Source::Screen => "screen",
+        }
+    }
 }
 
 /// What a call member sends, as they (and moderators) set it.

@@ -71,6 +71,9 @@ pub struct FileInfo {
     pub size: u64,
     /// SHA-256 of the bytes, hex: also where the bytes are stored.
     pub sha256: String,
+    /// For a recording: how long it plays, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// Where a promoted item came from.

@@ -10,6 +10,7 @@ use super::breakout::{Assignment, BreakoutConfig, CallToAction, HelpRequest, Sto
 use super::content::ContentItem;
 use super::invitation::Invitation;
 use super::meeting::Meeting;
+use super::recording::{Recording, RecordingEnd};
 use super::room::{Member, Message, Role, RoomInfo};
 use crate::ids::{ContentId, HelpId, InvitationId, MeetingId, PersonId, RoomId};
 
@@ -279,6 +280,26 @@ pub enum Event {
         /// Which.
         id: MeetingId,
     },
+    /// A room's call is being recorded from now on.
+    RecordingStarted {
+        /// The recorded room.
+        room: RoomId,
+        /// The recording.
+        recording: Recording,
+    },
+    /// A room's call is no longer being recorded.
+    RecordingStopped {
+        /// The recorded room.
+        room: RoomId,
+        /// The recording.
+        recording: Recording,
+        /// Why.
+        reason: RecordingEnd,
+        /// Who stopped it, when someone did.
+        by: Option<PersonId>,
+        /// Milliseconds since the Unix epoch.
+        stopped_at: i64,
+    },
 }
 
 impl Event {
@@ -315,7 +336,9 @@ impl Event {
             | Event::InvitationsCreated { room, .. }
             | Event::InvitationClosed { room, .. }
             | Event::MeetingScheduled { room, .. }
-            | Event::MeetingCancelled { room, .. } => *room,
+            | Event::MeetingCancelled { room, .. }
+            | Event::RecordingStarted { room, .. }
+            | Event::RecordingStopped { room, .. } => *room,
         }
     }
 
@@ -359,6 +382,8 @@ impl Event {
             Event::InvitationClosed { .. } => "invitation_closed",
             Event::MeetingScheduled { .. } => "meeting_scheduled",
             Event::MeetingCancelled { .. } => "meeting_cancelled",
+            Event::RecordingStarted { .. } => "recording_started",
+            Event::RecordingStopped { .. } => "recording_stopped",
         }
     }
 }

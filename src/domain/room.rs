@@ -20,6 +20,7 @@ use super::content::{self, ContentCommand, ContentItem};
 pub use super::event::Event;
 use super::invitation::{self, Invitation, InvitationCommand};
 use super::meeting::{self, Meeting, MeetingCommand};
+use super::recording::{self, Recording, RecordingCommand};
 use crate::ids::{ContentId, InvitationId, MeetingId, MessageId, PersonId, RoomId};
 
 /// A member's role in one room.
@@ -242,6 +243,8 @@ pub enum Command {
     Invitation(InvitationCommand),
     /// A meeting command.
     Meeting(MeetingCommand),
+    /// A recording command.
+    Recording(RecordingCommand),
 }
 
 /// A main room, its breakout rooms and their members.
@@ -264,6 +267,8 @@ pub struct RoomState {
     pub invitations: BTreeMap<InvitationId, Invitation>,
     /// Scheduled meetings of every room here, by id.
     pub meetings: BTreeMap<MeetingId, Meeting>,
+    /// Recordings in progress, by recorded room.
+    pub recordings: BTreeMap<RoomId, Recording>,
 }
 
 /// Who an event is for.
@@ -307,6 +312,7 @@ impl RoomState {
             content: BTreeMap::new(),
             invitations: BTreeMap::new(),
             meetings: BTreeMap::new(),
+            recordings: BTreeMap::new(),
         };
         let events = vec![
             Event::RoomCreated { room: id, info },
@@ -419,6 +425,7 @@ impl RoomState {
                 self.content.clear();
                 self.invitations.clear();
                 self.meetings.clear();
+                self.recordings.clear();
             }
             Event::MemberAdded { room, member } => {
                 self.members
@@ -476,8 +483,12 @@ impl RoomState {
             Event::MeetingScheduled { .. } | Event::MeetingCancelled { .. } => {
                 meeting::fold(self, event)
             }
+            Event::RecordingStarted { .. } | Event::RecordingStopped { .. } => {
+                recording::fold(self, event)
+            }
             // What was in deleted breakout rooms goes with them.
             Event::BreakoutRoomsDeleted { .. } => {
+                recording::fold(self, event);
                 content::fold(self, event);
                 invitation::fold(self, event);
                 meeting::fold(self, event);
@@ -520,7 +531,9 @@ impl RoomState {
             Event::HelpRequested { request, .. } => Audience::Asker(request.person_id),
             Event::ContentAdded { room, .. }
             | Event::MeetingScheduled { room, .. }
-            | Event::MeetingCancelled { room, .. } => Audience::Room(*room),
+            | Event::MeetingCancelled { room, .. }
+            | Event::RecordingStarted { room, .. }
+            | Event::RecordingStopped { room, .. } => Audience::Room(*room),
             Event::ContentDeleted {
                 room, shared_with, ..
             } => Audience::Rooms(
@@ -794,6 +807,7 @@ pub fn apply(
         Command::Content(command) => content::apply(state, caller, command, ctx),
         Command::Invitation(command) => invitation::apply(state, caller, command, ctx),
         Command::Meeting(command) => meeting::apply(state, caller, command, ctx),
+        Command::Recording(command) => recording::apply(state, caller, command, ctx),
         Command::DeleteRoom => {
             let role = visible_role(state, state.id(), me)?;
             if role != Role::Owner {

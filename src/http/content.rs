@@ -260,6 +260,7 @@ async fn upload(app: &App, mut multipart: Multipart) -> Result<NewContent, ApiEr
                     content_type,
                     size: blob.size,
                     sha256: blob.sha256,
+                    duration_ms: None,
                 });
             }
             other => {

@@ -15,6 +15,7 @@ mod invitations;
 mod meetings;
 pub mod openapi;
 mod ops;
+mod recordings;
 mod rooms;
 mod roster;
 mod session;
@@ -39,6 +40,7 @@ pub fn router(app: App) -> Router {
         .merge(rooms::router())
         .merge(breakout::router())
         .merge(calls::router())
+        .merge(recordings::router())
         .merge(content::router(app.config.limits.max_upload_bytes))
         .merge(invitations::router())
         .merge(meetings::router())

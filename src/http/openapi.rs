@@ -31,7 +31,7 @@ use crate::App;
         super::invitations::preview, super::invitations::accept,
         super::meetings::list, super::meetings::schedule, super::meetings::ics, super::meetings::cancel,
         super::roster::template, super::roster::export, super::roster::import,
-        super::calls::stats,
+        super::calls::stats, super::recordings::start, super::recordings::stop, super::recordings::list,
     ),
     modifiers(&BearerAuth, &CommonAnswers)
 )]

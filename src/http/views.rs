@@ -225,6 +225,8 @@ pub struct RoomView {
     /// For a breakout room: who belongs in it now (its direct members, the people assigned to it
     /// and the people in it), by name. Empty for a main room, whose members are listed apart.
     pub people: Vec<RoomPerson>,
+    /// The recording of this room's call in progress, if any.
+    pub recording: Option<crate::domain::recording::Recording>,
 }
 
 impl RoomView {
@@ -263,6 +265,7 @@ impl RoomView {
             can_open_main: info.parent_id.is_some() && state.can_see(state.id(), person),
             breakout_rooms,
             people,
+            recording: state.recordings.get(&room).cloned(),
         })
     }
 }

@@ -83,6 +83,8 @@ pub struct Call {
     pub dirty: bool,
     /// Joins so far, for ordering.
     pub joins: u64,
+    /// Rooms of this main room whose call is being recorded.
+    pub recorded: std::collections::HashSet<RoomId>,
 }
 
 impl Call {
@@ -189,9 +191,11 @@ impl Call {
                 source: feed.map(|f| f.1),
             })
             .collect();
+        // Told before anything of theirs is recorded: the tap starts after this view is sent.
+        let recording = location.is_some_and(|l| self.recorded.contains(l));
         serde_json::json!({
             "type": "call_state", "room": stream, "stream": stream, "call_id": call_id,
-            "location": location, "people": people, "slots": slots,
+            "location": location, "people": people, "slots": slots, "recording": recording,
         })
         .to_string()
     }

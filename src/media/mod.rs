@@ -9,7 +9,7 @@
 //! Layout: [`sfu`] is the whole server without I/O (datagrams, commands and time in; datagrams
 //! and signalling frames out); [`udp`] runs it on one UDP socket on its own thread; [`peer`],
 //! [`call`] and [`slots`] are its parts, [`layers`] picks each receiver's simulcast layers under
-//! the ceiling [`congestion`] learns from its loss, and [`stats`] is what moderators see of it; [`tcp`] carries ICE over TCP on the same port; [`offer`]
+//! the ceiling [`congestion`] learns from its loss, and [`stats`] is what moderators see of it; [`record`] taps the packets of recorded rooms and writes them to disk; [`tcp`] carries ICE over TCP on the same port; [`offer`]
 //! checks a client's SDP offer; [`turn`] makes each client's TURN credentials. [`synthetic`] is
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
@@ -25,6 +25,7 @@ pub mod congestion;
 pub mod layers;
 pub mod offer;
 pub mod peer;
+pub mod record;
 pub mod sfu;
 pub mod slots;
 pub mod stats;
@@ -178,6 +179,7 @@ impl Media {
         }
         let address = SocketAddr::new(ip, bound.port());
         let cert = udp::certificate().ok_or(MediaError::Certificate)?;
+        let metrics_for_recorder = metrics.clone();
         let sfu = sfu::Sfu::new(
             sfu::SfuConfig {
                 candidate: address,
@@ -190,6 +192,11 @@ impl Media {
             },
             cert,
             metrics,
+        );
+        let mut sfu = sfu;
+        sfu.set_recorder(
+            record::Recorder::start(metrics_for_recorder)
+                .map_err(|e| MediaError::Bind(config.bind, e))?,
         );
         let (tx, rx) = mpsc::unbounded_channel();
         let with_tcp = tcp.is_some();

@@ -30,10 +30,11 @@ use super::congestion::Report;
 use super::layers::{self, Layer, Want};
 use super::offer;
 use super::peer::{Feed, Peer, PeerId, SentLayer, Setup};
+use super::record::{self, Note, Recorder, Take, Tap, Taps};
 use super::slots::{self, VideoCodec, starts_keyframe, vp8_keyframe_height};
 use super::stats::{PersonStats, SlotStats, audio_jitter_ms};
 use crate::domain::call::{MediaState, Source};
-use crate::ids::{PersonId, RoomId};
+use crate::ids::{PersonId, RecordingId, RoomId};
 use crate::metrics::Metrics;
 
 /// How often speakers are re-ranked, speaking flags settled and silent peers dropped.
@@ -164,6 +165,27 @@ pub enum Command {
         /// The main room.
         stream: RoomId,
     },
+    /// Start recording the call of `room` (the main room or one of its breakout rooms) into
+    /// `dir`.
+    Record {
+        /// The main room.
+        stream: RoomId,
+        /// The recorded room.
+        room: RoomId,
+        /// The recording.
+        id: RecordingId,
+        /// Where its files go.
+        dir: std::path::PathBuf,
+    },
+    /// Stop recording `room`; `done` is told once its files are on disk.
+    StopRecording {
+        /// The main room.
+        stream: RoomId,
+        /// The recorded room.
+        room: RoomId,
+        /// Told when the files are closed.
+        done: Option<tokio::sync::oneshot::Sender<()>>,
+    },
     /// How the call is for each member, for a moderator.
     Stats {
         /// The main room.
@@ -221,6 +243,10 @@ pub struct Sfu {
     now: Instant,
     /// The origin of the timer grid.
     epoch: Instant,
+    /// The recorder's thread, if recording is possible.
+    recorder: Option<Recorder>,
+    /// The rooms being recorded.
+    taps: Taps,
 }
 
 impl Sfu {
@@ -250,7 +276,14 @@ impl Sfu {
             signals: VecDeque::new(),
             now: Instant::now(),
             epoch: Instant::now(),
+            recorder: None,
+            taps: Taps::default(),
         }
+    }
+
+    /// Lets calls be recorded through `recorder`.
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
     }
 
     /// The next datagram to send. Call it after each batch of inputs: it first polls the peers
@@ -432,7 +465,25 @@ impl Sfu {
                 // The asker may have given up waiting; nothing to do then.
                 let _ = reply.send(self.stats(stream, now));
             }
+            Command::Record {
+                stream,
+                room,
+                id,
+                dir,
+            } => self.record(stream, room, id, dir, now),
+            Command::StopRecording { stream, room, done } => {
+                self.stop_recording(stream, room, done, now)
+            }
             Command::Close { stream } => {
+                let rooms: Vec<RoomId> = self
+                    .taps
+                    .streams
+                    .get(&stream)
+                    .map(|r| r.keys().copied().collect())
+                    .unwrap_or_default();
+                for room in rooms {
+                    self.stop_recording(stream, room, None, now);
+                }
                 let people: Vec<PersonId> = self
                     .calls
                     .get(&stream)
@@ -616,6 +667,157 @@ impl Sfu {
         for (stream, person, source, layer) in asks {
             self.ask_keyframe(stream, person, source, layer, now, KEYFRAME_RETRY);
         }
+        self.recorder_asks(now);
+    }
+
+    /// Starts recording a room's call.
+    fn record(
+        &mut self,
+        stream: RoomId,
+        room: RoomId,
+        id: RecordingId,
+        dir: std::path::PathBuf,
+        now: Instant,
+    ) {
+        if self.recorder.is_none() {
+            tracing::warn!(%room, "no recorder: the call is not recorded");
+            return;
+        }
+        self.stop_recording(stream, room, None, now);
+        if let Some(recorder) = &self.recorder {
+            recorder.send(Tap::Begin { id, dir, at: now });
+        }
+        self.taps.begin(stream, room, id);
+        self.metrics.recordings_active.inc();
+        info!(%room, recording = %id, "recording the call");
+        // Everyone there gets a view saying so before the tap takes anything of theirs.
+        let call = self.calls.entry(stream).or_default();
+        call.recorded.insert(room);
+        call.dirty = true;
+        self.any_dirty = true;
+    }
+
+    /// Stops recording a room's call; `done` is told once its files are on disk.
+    fn stop_recording(
+        &mut self,
+        stream: RoomId,
+        room: RoomId,
+        done: Option<tokio::sync::oneshot::Sender<()>>,
+        now: Instant,
+    ) {
+        let Some(id) = self.taps.end(stream, room) else {
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+            return;
+        };
+        self.metrics.recordings_active.dec();
+        info!(%room, recording = %id, "stopped recording the call");
+        if let Some(call) = self.calls.get_mut(&stream) {
+            call.recorded.remove(&room);
+            call.dirty = true;
+            self.any_dirty = true;
+        }
+        if let Some(recorder) = &self.recorder {
+            recorder.send(Tap::End { id, at: now, done });
+        }
+    }
+
+    /// Tells the recordings of a call who is present and who speaks, as it changed.
+    fn sync_recordings(&mut self, stream: RoomId, now: Instant) {
+        let (Some(rooms), Some(recorder)) = (self.taps.streams.get_mut(&stream), &self.recorder)
+        else {
+            return;
+        };
+        let call = self.calls.get(&stream);
+        for (room, rec) in rooms.iter_mut() {
+            let here: HashSet<PersonId> = call
+                .map(|c| {
+                    c.locations
+                        .iter()
+                        .filter(|(_, r)| *r == room)
+                        .map(|(p, _)| *p)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for person in here.difference(&rec.present) {
+                let name = call
+                    .and_then(|c| c.names.get(person))
+                    .cloned()
+                    .unwrap_or_default();
+                recorder.send(Tap::Note {
+                    id: rec.id,
+                    at: now,
+                    person: *person,
+                    note: Note::Present { name },
+                });
+            }
+            for person in rec.present.difference(&here) {
+                recorder.send(Tap::Note {
+                    id: rec.id,
+                    at: now,
+                    person: *person,
+                    note: Note::Absent,
+                });
+            }
+            rec.layers.retain(|(p, _), _| here.contains(p));
+            rec.speaking.retain(|p| here.contains(p));
+            rec.present = here;
+            for person in &rec.present {
+                let speaking = call
+                    .and_then(|c| c.members.get(person))
+                    .is_some_and(|m| m.speaking);
+                if speaking != rec.speaking.contains(person) {
+                    let note = if speaking {
+                        rec.speaking.insert(*person);
+                        Note::Speaking
+                    } else {
+                        rec.speaking.remove(person);
+                        Note::Silent
+                    };
+                    recorder.send(Tap::Note {
+                        id: rec.id,
+                        at: now,
+                        person: *person,
+                        note,
+                    });
+                }
+            }
+        }
+    }
+
+    /// A person's peer is gone: the files of what they sent end (a new peer starts new ones,
+    /// with its own timestamps).
+    fn hung_up(&mut self, stream: RoomId, person: PersonId) {
+        let (Some(rooms), Some(recorder)) = (self.taps.streams.get_mut(&stream), &self.recorder)
+        else {
+            return;
+        };
+        for rec in rooms.values_mut().filter(|r| r.present.contains(&person)) {
+            rec.layers.retain(|(p, _), _| *p != person);
+            recorder.send(Tap::Note {
+                id: rec.id,
+                at: self.now,
+                person,
+                note: Note::HungUp,
+            });
+        }
+    }
+
+    /// Keyframes the recorder waits for (a gap in a recorded video).
+    fn recorder_asks(&mut self, now: Instant) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let asks: Vec<(RoomId, PersonId, Source)> = match recorder.asks.lock() {
+            Ok(mut asks) => asks.drain().collect(),
+            Err(_) => return,
+        };
+        for (stream, person, source) in asks {
+            if let Some(layer) = self.taps.layer_of(stream, person, source) {
+                self.ask_keyframe(stream, person, source, layer, now, KEYFRAME_RETRY);
+            }
+        }
     }
 
     fn member(&mut self, stream: RoomId, person: PersonId) -> Option<&mut Member> {
@@ -756,6 +958,7 @@ impl Sfu {
             self.any_dirty = true;
         }
         self.metrics.call_peers.dec();
+        self.hung_up(peer.stream, peer.person);
         if reason != "left" && reason != "replaced" {
             self.metrics.call_peers_dropped.inc();
         }
@@ -942,6 +1145,7 @@ impl Sfu {
         for (person, view) in views {
             self.signal(stream, person, view);
         }
+        self.sync_recordings(stream, now);
         self.choose_layers(stream, now);
     }
 
@@ -1147,6 +1351,9 @@ impl Sfu {
         };
         let codec = codec.filter(|_| source.is_video());
         let keyframe = codec.is_some_and(|c| starts_keyframe(c, &packet.payload));
+        // Only VP8 video is recorded (the web client sends VP8; H.264 is forwarded only).
+        let recordable = codec.is_none_or(|c| c == VideoCodec::Vp8);
+        let taps_here = recordable && self.taps.streams.contains_key(&stream);
         if let Some(sent) = src.sent.get_mut(&source).and_then(|l| l.get_mut(layer)) {
             let was_active = sent
                 .last_packet
@@ -1171,6 +1378,50 @@ impl Sfu {
         ) {
             m.hear(level, now);
         }
+        let mut recording_ask = None;
+        if taps_here
+            && let Some(room) = call.locations.get(&person).copied()
+            && call
+                .members
+                .get(&person)
+                .is_some_and(|m| m.state.sends(source))
+        {
+            let active: Vec<bool> = self
+                .peers
+                .get(&from)
+                .and_then(|p| p.sent.get(&source))
+                .map(|layers| layers.iter().map(|l| layer_now(l, now).active).collect())
+                .unwrap_or_default();
+            match self
+                .taps
+                .take(stream, room, person, source, (layer, keyframe, &active))
+            {
+                Some((id, Take::Yes)) => {
+                    if let Some(recorder) = &self.recorder {
+                        recorder.packet(record::Packet {
+                            id,
+                            stream,
+                            person,
+                            source,
+                            layer,
+                            seq: *packet.seq_no,
+                            ts: packet.header.timestamp,
+                            marker: packet.header.marker,
+                            payload: packet.payload.clone(),
+                            at: now,
+                        });
+                    }
+                }
+                Some((_, Take::WantKeyframe(layer))) => recording_ask = Some(layer),
+                _ => {}
+            }
+        }
+        if let Some(layer) = recording_ask {
+            self.ask_keyframe(stream, person, source, layer, now, KEYFRAME_RETRY);
+        }
+        let Some(call) = self.calls.get_mut(&stream) else {
+            return;
+        };
         let Some(targets) = call.routes.get(&(person, source)) else {
             return;
         };

@@ -18,6 +18,7 @@ use super::{CallRequest, Committed, Msg, RoomError, Rooms};
 use crate::domain::DomainError;
 use crate::domain::breakout;
 use crate::domain::call::MediaState;
+use crate::domain::recording::{self, RecordingEnd};
 use crate::domain::room::{self, Audience, Event, RoomState};
 use crate::ids::{PersonId, RoomId};
 use crate::media::Command as MediaCommand;
@@ -65,6 +66,8 @@ struct Actor {
     call_live: bool,
     /// The locations the media server was last told.
     call_synced: HashMap<PersonId, RoomId>,
+    /// Recorded rooms nobody is in, since when (ms): their recording stops after a grace time.
+    empty_since: HashMap<RoomId, i64>,
 }
 
 pub(super) async fn run(
@@ -111,11 +114,15 @@ pub(super) async fn run(
             watchers: HashSet::new(),
             call_live: false,
             call_synced: HashMap::new(),
+            empty_since: HashMap::new(),
         };
         actor.on_load().await;
         let mut unloaded = false;
         loop {
-            let deadline = actor.state.breakout.next_deadline();
+            let deadline = match (actor.state.breakout.next_deadline(), actor.empty_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let timer = async {
                 match deadline {
                     Some(at) => rooms.clock.sleep_until(at).await,
@@ -252,13 +259,40 @@ impl Actor {
     /// Whether nothing keeps the room in memory: nobody connected to it, no round whose timer
     /// must run, no call.
     fn is_idle(&self) -> bool {
-        self.subscribers.is_empty() && !self.state.breakout.is_live() && !self.call_live
+        self.subscribers.is_empty()
+            && !self.state.breakout.is_live()
+            && !self.call_live
+            && self.state.recordings.is_empty()
     }
 
-    /// Just loaded: a round whose deadline passed while Huddle was down ends now.
+    /// When the first recorded room that is empty has been so for the grace time.
+    fn empty_deadline(&self) -> Option<i64> {
+        self.empty_since
+            .values()
+            .min()
+            .map(|since| since + recording::EMPTY_GRACE_MS)
+    }
+
+    /// Notes which recorded rooms are empty now (after anything that moves people).
+    fn track_empty(&mut self, now: i64) {
+        let empty = recording::emptied(&self.state);
+        self.empty_since.retain(|room, _| empty.contains(room));
+        for room in empty {
+            self.empty_since.entry(room).or_insert(now);
+        }
+    }
+
+    /// Just loaded: a round whose deadline passed while Huddle was down ends now, and recordings
+    /// that were running when Huddle stopped end (what was written is composed).
     async fn on_load(&mut self) {
         let now = self.rooms.clock.now_ms();
-        let events = breakout::overdue(&self.state, now);
+        let mut events = breakout::overdue(&self.state, now);
+        let running: Vec<RoomId> = self.state.recordings.keys().copied().collect();
+        events.extend(
+            running.into_iter().filter_map(|room| {
+                recording::stop(&self.state, room, RecordingEnd::Interrupted, now)
+            }),
+        );
         if let Err(e) = self.commit_and_publish(events, now).await {
             warn!(error = %e, "closing an overdue round failed; the timer will close it");
         }
@@ -267,7 +301,22 @@ impl Actor {
     /// The breakout timer reached its deadline: count down, or close the rooms.
     async fn on_timer(&mut self) {
         let now = self.rooms.clock.now_ms();
-        let events = breakout::tick(&self.state, now);
+        let mut events = breakout::tick(&self.state, now);
+        let emptied: Vec<RoomId> = self
+            .empty_since
+            .iter()
+            .filter(|(_, since)| now >= **since + recording::EMPTY_GRACE_MS)
+            .map(|(room, _)| *room)
+            .collect();
+        for room in emptied {
+            self.empty_since.remove(&room);
+            events.extend(recording::stop(
+                &self.state,
+                room,
+                RecordingEnd::Emptied,
+                now,
+            ));
+        }
         if let Err(e) = self.commit_and_publish(events, now).await {
             warn!(error = %e, "the breakout timer could not store its event; retrying in a second");
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -283,6 +332,9 @@ impl Actor {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        let mut events = events;
+        let stops = recording::follow(&self.state, &events, now);
+        events.extend(stops);
         let numbered: Vec<(u64, Event)> = events
             .into_iter()
             .zip(self.last_seq + 1..)
@@ -316,6 +368,7 @@ impl Actor {
                 _ => {}
             }
             deleted |= matches!(event, Event::RoomDeleted { .. });
+            self.follow_recording(&event);
             let removed = match &event {
                 Event::MemberRemoved { person_id, .. } => Some(*person_id),
                 _ => None,
@@ -340,6 +393,47 @@ impl Actor {
             }
         }
         Ok(numbered)
+    }
+
+    /// Tells the media server to start or stop recording, and hands a stopped recording to the
+    /// composer.
+    fn follow_recording(&mut self, event: &Event) {
+        match event {
+            Event::RecordingStarted { room, recording } => {
+                // The media server must know where everyone is, even before anyone joins.
+                if !self.call_live {
+                    self.call_live = true;
+                    let everyone: Vec<PersonId> = self.state.locations.keys().copied().collect();
+                    self.send_locations(everyone);
+                }
+                self.rooms.media.send(MediaCommand::Record {
+                    stream: self.stream,
+                    room: *room,
+                    id: recording.id,
+                    dir: self.rooms.recordings.dir_of(recording.id),
+                });
+            }
+            Event::RecordingStopped {
+                room,
+                recording,
+                stopped_at,
+                ..
+            } => {
+                self.empty_since.remove(room);
+                let (done, closed) = tokio::sync::oneshot::channel();
+                self.rooms.media.send(MediaCommand::StopRecording {
+                    stream: self.stream,
+                    room: *room,
+                    done: Some(done),
+                });
+                self.rooms.recordings.stopped(crate::recording::Job {
+                    recording: recording.clone(),
+                    stopped_at: *stopped_at,
+                    closed: Some(closed),
+                });
+            }
+            _ => {}
+        }
     }
 
     /// Folds and sends an event that is not stored (who is connected where).
@@ -410,6 +504,9 @@ impl Actor {
                     deliver(*p, subs);
                 }
             }
+        }
+        if !self.state.recordings.is_empty() || !self.empty_since.is_empty() {
+            self.track_empty(self.rooms.clock.now_ms());
         }
         if keep {
             if self.ring.len() >= self.rooms.settings.replay.max(1) {

@@ -27,6 +27,7 @@ use crate::ids::{PersonId, RoomId};
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::realtime::{ConnHandle, Connections};
+use crate::recording::Recordings;
 use crate::store::{SharedStore, StoreError};
 
 /// Why a room operation failed.
@@ -146,6 +147,8 @@ pub struct Rooms {
     connections: Arc<Connections>,
     metrics: Arc<Metrics>,
     media: Media,
+    /// Where recordings go when they stop.
+    recordings: Arc<Recordings>,
     settings: ActorSettings,
     /// Held only to look up or insert a sender, never across an `.await`.
     actors: Mutex<HashMap<RoomId, (u64, mpsc::Sender<Msg>)>>,
@@ -167,6 +170,7 @@ impl Rooms {
         connections: Arc<Connections>,
         metrics: Arc<Metrics>,
         media: Media,
+        recordings: Arc<Recordings>,
         settings: ActorSettings,
     ) -> Arc<Rooms> {
         Arc::new(Rooms {
@@ -175,6 +179,7 @@ impl Rooms {
             connections,
             metrics,
             media,
+            recordings,
             settings,
             actors: Mutex::new(HashMap::new()),
             next_generation: Default::default(),

@@ -37,8 +37,8 @@ pub(super) async fn write_effect(
             let file = item.file.as_ref();
             sqlx::query(
                 "INSERT INTO content (id, room_id, kind, title, file_name, content_type, size, sha256, url, \
-                 created_by, created_by_name, created_at, promoted_from) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 created_by, created_by_name, created_at, promoted_from, duration_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(item.id.to_string())
             .bind(item.room_id.to_string())
@@ -53,6 +53,7 @@ pub(super) async fn write_effect(
             .bind(item.created_by_name.clone())
             .bind(item.created_at)
             .bind(item.promoted_from.as_ref().map(json).transpose()?)
+            .bind(file.and_then(|f| f.duration_ms).map(|d| d as i64))
             .execute(&mut *conn)
             .await?;
         }
@@ -171,6 +172,9 @@ fn item_from(row: &AnyRow) -> Result<ContentItem, StoreError> {
                 .unwrap_or_default(),
             size: row.try_get::<Option<i64>, _>("size")?.unwrap_or(0) as u64,
             sha256,
+            duration_ms: row
+                .try_get::<Option<i64>, _>("duration_ms")?
+                .map(|d| d as u64),
         }),
         None => None,
     };

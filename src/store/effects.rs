@@ -18,7 +18,9 @@ pub(super) async fn write_effect(
     event: &Event,
     at: i64,
 ) -> Result<(), StoreError> {
-    if super::collab::write_effect(conn, stream, event, at).await? {
+    if super::recordings::write_effect(conn, stream, event).await?
+        || super::collab::write_effect(conn, stream, event, at).await?
+    {
         return Ok(());
     }
     let main = stream.to_string();
@@ -284,7 +286,9 @@ pub(super) async fn write_effect(
         | Event::InvitationsCreated { .. }
         | Event::InvitationClosed { .. }
         | Event::MeetingScheduled { .. }
-        | Event::MeetingCancelled { .. } => {}
+        | Event::MeetingCancelled { .. }
+        | Event::RecordingStarted { .. }
+        | Event::RecordingStopped { .. } => {}
         // Where connected people are lives in memory only.
         Event::Located { .. } | Event::Connected { .. } | Event::Disconnected { .. } => {}
     }

@@ -12,6 +12,7 @@
 pub mod blobs;
 mod collab;
 mod effects;
+mod recordings;
 pub mod sql;
 
 use std::sync::Arc;
@@ -20,9 +21,10 @@ use async_trait::async_trait;
 
 use crate::domain::Role;
 use crate::domain::room::{Event, Message, RoomState};
-use crate::ids::{InvitationId, PersonId, RoomId};
+use crate::ids::{InvitationId, PersonId, RecordingId, RoomId};
 
 pub use collab::InvitationRecord;
+pub use recordings::RecordingRow;
 pub use sql::SqlStore;
 
 /// What became of one attempt to send an invitation's email.
@@ -243,6 +245,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The main rooms whose breakout round is running or closing (their timers must run).
     async fn live_streams(&self) -> Result<Vec<RoomId>, StoreError>;
+    /// Main rooms with a recording that never stopped (Huddle stopped while it ran).
+    async fn open_recording_streams(&self) -> Result<Vec<RoomId>, StoreError>;
+    /// Recordings stopped but neither composed nor failed, oldest first.
+    async fn recording_jobs(&self) -> Result<Vec<RecordingRow>, StoreError>;
+    /// The latest `limit` recordings of a main room and its breakout rooms, newest first.
+    async fn recordings_of(
+        &self,
+        main: RoomId,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, StoreError>;
+    /// Notes why a recording could not be composed.
+    async fn recording_failed(&self, id: RecordingId, error: &str) -> Result<(), StoreError>;
+    /// Bytes the composed recordings take in the file store.
+    async fn recording_bytes(&self) -> Result<u64, StoreError>;
     /// A page of a room's chat, with each message's sequence number.
     async fn messages(
         &self,

@@ -16,12 +16,12 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::{
     CreateMode, Delivery, InvitationRecord, LoadedStream, NewAccount, Order, PageRequest, Person,
-    RoomListing, SessionRecord, Store, StoreError,
+    RecordingRow, RoomListing, SessionRecord, Store, StoreError,
 };
 use crate::domain::Role;
 use crate::domain::breakout::{HelpRequest, Session, Status};
 use crate::domain::room::{Event, Member, Message, MessageKind, RoomInfo, RoomState};
-use crate::ids::{InvitationId, MessageId, PersonId, RoomId};
+use crate::ids::{InvitationId, MessageId, PersonId, RecordingId, RoomId};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -517,6 +517,7 @@ impl Store for SqlStore {
         }
         let mut breakout = load_session(&mut conn, main).await?;
         let held = super::collab::load(&mut conn, main).await?;
+        let recordings = super::recordings::load(&mut conn, main).await?;
         // The snapshot may name rooms deleted or people gone since; keep what still exists.
         breakout.assignments.retain(|person, room| {
             breakouts.contains_key(room) && members.values().any(|m| m.contains_key(person))
@@ -531,6 +532,7 @@ impl Store for SqlStore {
                 content: held.content,
                 invitations: held.invitations,
                 meetings: held.meetings,
+                recordings,
             },
             last_seq: last as u64,
             recent: events,
@@ -586,6 +588,35 @@ impl Store for SqlStore {
         rows.iter()
             .map(|r| parse("room id", &r.try_get::<String, _>("room_id")?))
             .collect()
+    }
+
+    async fn open_recording_streams(&self) -> Result<Vec<RoomId>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::open_streams(&mut conn).await
+    }
+
+    async fn recording_jobs(&self) -> Result<Vec<RecordingRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::jobs(&mut conn).await
+    }
+
+    async fn recordings_of(
+        &self,
+        main: RoomId,
+        limit: usize,
+    ) -> Result<Vec<RecordingRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::of_stream(&mut conn, main, limit).await
+    }
+
+    async fn recording_failed(&self, id: RecordingId, error: &str) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::failed(&mut conn, id, error).await
+    }
+
+    async fn recording_bytes(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::stored_bytes(&mut conn).await
     }
 
     async fn messages(

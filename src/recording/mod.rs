@@ -1,0 +1,363 @@
+//! Recordings after the call: each stopped recording's raw files (written by
+//! `media::record`) are composed by ffmpeg into one WebM file that plays in a browser, which is
+//! stored and added to the recorded room as a `recording` item.
+//!
+//! Jobs run in the background, at most `recording_jobs` at once, with their progress kept for
+//! moderators ([`Recordings::progress`]). The `recordings` table is the queue: a recording stopped
+//! but not composed is a job, so after a crash or a restart [`Recordings::start`] finds it and
+//! composes it again from the raw files (which stay until the item is committed; the item's id
+//! is the recording's, so composing twice adds one item).
+//!
+//! The quota ([`Recordings::check_quota`]) counts the raw files under `DATA_DIR/recordings` and
+//! the composed recordings in the file store.
+
+pub mod compose;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+use utoipa::ToSchema;
+
+use crate::config::RecordingConfig;
+use crate::domain::DomainError;
+use crate::domain::content::FileInfo;
+use crate::domain::recording::{Recording, RecordingCommand};
+use crate::domain::room::{Caller, Command};
+use crate::ids::RecordingId;
+use crate::metrics::Metrics;
+use crate::rooms::{RoomError, Rooms};
+use crate::store::SharedStore;
+use crate::store::blobs::Blobs;
+
+/// How long a job waits for the media thread to close a recording's files.
+const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Where a composing job stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Progress {
+    /// Waiting for its turn.
+    Waiting,
+    /// ffmpeg is at work.
+    Composing {
+        /// How much is done, 0 to 100.
+        percent: u8,
+    },
+    /// It failed (the reason is kept with the recording).
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// A recording to compose.
+#[derive(Debug)]
+pub struct Job {
+    /// The recording.
+    pub recording: Recording,
+    /// When it stopped.
+    pub stopped_at: i64,
+    /// Told once the media thread has closed its files (`None`: they were closed long ago).
+    pub closed: Option<oneshot::Receiver<()>>,
+}
+
+/// The recordings service.
+pub struct Recordings {
+    dir: PathBuf,
+    config: RecordingConfig,
+    tx: mpsc::UnboundedSender<Job>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
+    progress: Mutex<HashMap<RecordingId, Progress>>,
+}
+
+/// The quota is used up.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "recordings take {used_mb} MB of the {quota_mb} MB allowed (recording_quota_mb); delete old recordings first"
+)]
+pub struct QuotaFull {
+    /// Megabytes in use.
+    pub used_mb: u64,
+    /// The quota, in megabytes.
+    pub quota_mb: u64,
+}
+
+impl Recordings {
+    /// The service for `data_dir/recordings`; jobs wait until [`Recordings::start`].
+    pub fn new(data_dir: &Path, config: RecordingConfig) -> Arc<Recordings> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Arc::new(Recordings {
+            dir: data_dir.join("recordings"),
+            config,
+            tx,
+            rx: Mutex::new(Some(rx)),
+            progress: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where a recording's raw files go.
+    pub fn dir_of(&self, id: RecordingId) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    /// A recording stopped: compose it once its files are closed.
+    pub fn stopped(&self, job: Job) {
+        self.set(job.recording.id, Some(Progress::Waiting));
+        let _ = self.tx.send(job);
+    }
+
+    /// Where composing a recording stands, if it is not done.
+    pub fn progress(&self, id: RecordingId) -> Option<Progress> {
+        self.progress.lock().ok()?.get(&id).cloned()
+    }
+
+    fn set(&self, id: RecordingId, progress: Option<Progress>) {
+        if let Ok(mut map) = self.progress.lock() {
+            match progress {
+                Some(p) => map.insert(id, p),
+                None => map.remove(&id),
+            };
+        }
+    }
+
+    /// Refuses when recordings already take the quota.
+    pub async fn check_quota(&self, store: &SharedStore) -> Result<(), QuotaFull> {
+        let raw = dir_size(&self.dir).await;
+        let stored = store.recording_bytes().await.unwrap_or(0);
+        let used = raw + stored;
+        if used >= self.config.quota_bytes {
+            return Err(QuotaFull {
+                used_mb: used >> 20,
+                quota_mb: self.config.quota_bytes >> 20,
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts the job runner: first the recordings left stopped but not composed (by a crash or
+    /// a restart), then each one that stops.
+    pub fn start(
+        self: &Arc<Self>,
+        rooms: Arc<Rooms>,
+        store: SharedStore,
+        blobs: Blobs,
+        metrics: Arc<Metrics>,
+    ) {
+        let Some(mut rx) = self.rx.lock().ok().and_then(|mut r| r.take()) else {
+            return;
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            match store.recording_jobs().await {
+                Ok(rows) => {
+                    for row in rows {
+                        info!(recording = %row.recording.id, "composing a recording left from before");
+                        this.stopped(Job {
+                            recording: row.recording,
+                            stopped_at: row.stopped_at.unwrap_or_default(),
+                            closed: None,
+                        });
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot list the recordings left to compose"),
+            }
+            let permits = Arc::new(tokio::sync::Semaphore::new(this.config.jobs));
+            while let Some(job) = rx.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let (this, rooms, store, blobs, metrics) = (
+                    this.clone(),
+                    rooms.clone(),
+                    store.clone(),
+                    blobs.clone(),
+                    metrics.clone(),
+                );
+                tokio::spawn(async move {
+                    let id = job.recording.id;
+                    match this.run(job, &rooms, &blobs).await {
+                        Ok(()) => {
+                            metrics.recordings_composed.inc();
+                            this.set(id, None);
+                        }
+                        Err(Failure::Retry(e)) => {
+                            warn!(recording = %id, error = %e, "composing the recording failed; it is tried again at the next start");
+                            this.set(id, Some(Progress::Failed { error: e }));
+                        }
+                        Err(Failure::Final(e)) => {
+                            warn!(recording = %id, error = %e, "the recording cannot be composed");
+                            if let Err(e) = store.recording_failed(id, &e).await {
+                                warn!(recording = %id, error = %e, "noting the failure failed");
+                            }
+                            this.set(id, Some(Progress::Failed { error: e }));
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        });
+    }
+
+    /// Composes one recording and adds it to its room.
+    async fn run(&self, job: Job, rooms: &Arc<Rooms>, blobs: &Blobs) -> Result<(), Failure> {
+        let recording = job.recording;
+        if let Some(closed) = job.closed {
+            let _ = tokio::time::timeout(CLOSE_WITHIN, closed).await;
+        }
+        let dir = self.dir_of(recording.id);
+        let timeline = match tokio::fs::read_to_string(dir.join("timeline.jsonl")).await {
+            Ok(text) => compose::Timeline::parse(&text),
+            // Nothing was ever written (recording never saw the call, or the files are gone).
+            Err(e) => {
+                return Err(Failure::Final(format!(
+                    "the recording's files are missing ({e})"
+                )));
+            }
+        };
+        let duration_ms = compose::duration_ms(&timeline, &dir, job.stopped_at, &recording)
+            .await
+            .max(1_000);
+        // A name no earlier attempt used: an ffmpeg left running by a crash may still write its own.
+        let out = dir.join(format!("composed-{}.webm", uuid::Uuid::now_v7()));
+        remove_earlier_outputs(&dir).await;
+        self.set(recording.id, Some(Progress::Composing { percent: 0 }));
+        let args = compose::plan(&timeline, &dir, duration_ms, &out);
+        let id = recording.id;
+        compose::run(&self.config.ffmpeg, &args, duration_ms, |percent| {
+            self.set(id, Some(Progress::Composing { percent }));
+        })
+        .await
+        .map_err(Failure::Retry)?;
+        let file = tokio::fs::File::open(&out)
+            .await
+            .map_err(|e| Failure::Retry(format!("the composed file: {e}")))?;
+        let blob = blobs
+            .write(tokio_util::io::ReaderStream::new(file), u64::MAX)
+            .await
+            .map_err(|e| Failure::Retry(format!("storing the composed file: {e}")))?;
+        let name = time::OffsetDateTime::from_unix_timestamp(recording.started_at / 1000)
+            .ok()
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "recording-[year][month][day]-[hour][minute].webm"
+                ))
+                .ok()
+            })
+            .unwrap_or_else(|| "recording.webm".to_owned());
+        let command = Command::Recording(RecordingCommand::Finish {
+            room: recording.room_id,
+            id: recording.id,
+            started_at: recording.started_at,
+            file: FileInfo {
+                name,
+                content_type: "video/webm".to_owned(),
+                size: blob.size,
+                sha256: blob.sha256,
+                duration_ms: Some(duration_ms),
+            },
+        });
+        let caller = Caller {
+            person_id: recording.started_by,
+            display_name: recording.started_by_name.clone(),
+        };
+        match rooms.command(recording.room_id, caller, command).await {
+            Ok(_) => {}
+            Err(RoomError::Domain(DomainError::NotFound(_))) => {
+                let _ = tokio::fs::remove_dir_all(&dir).await;
+                return Err(Failure::Final("the room was deleted".to_owned()));
+            }
+            Err(e) => return Err(Failure::Retry(format!("adding the recording: {e}"))),
+        }
+        info!(recording = %recording.id, room = %recording.room_id, ms = duration_ms, "recording composed");
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            warn!(dir = %dir.display(), error = %e, "removing the raw files failed");
+        }
+        Ok(())
+    }
+
+    /// A stored recording as moderators see it, with the progress of one not composed yet.
+    pub fn describe(&self, row: crate::store::RecordingRow) -> RecordingView {
+        let progress = if row.composed {
+            None
+        } else if let Some(error) = row.error.clone() {
+            Some(Progress::Failed { error })
+        } else if row.stopped_at.is_none() {
+            None
+        } else {
+            Some(self.progress(row.recording.id).unwrap_or(Progress::Waiting))
+        };
+        RecordingView {
+            state: if row.composed {
+                "composed"
+            } else if row.error.is_some() {
+                "failed"
+            } else if row.stopped_at.is_none() {
+                "recording"
+            } else {
+                "composing"
+            },
+            recording: row.recording,
+            stopped_at: row.stopped_at,
+            stop_reason: row.stop_reason,
+            progress,
+        }
+    }
+}
+
+/// A recording as moderators see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordingView {
+    /// The recording (its id is also the id of the item it becomes).
+    #[serde(flatten)]
+    pub recording: Recording,
+    /// `recording`, `composing`, `composed` or `failed`.
+    pub state: &'static str,
+    /// When it stopped.
+    pub stopped_at: Option<i64>,
+    /// Why it stopped.
+    pub stop_reason: Option<crate::domain::recording::RecordingEnd>,
+    /// For one not composed yet: where composing stands.
+    pub progress: Option<Progress>,
+}
+
+enum Failure {
+    /// Worth trying again at the next start (ffmpeg missing, a disk error, the store away).
+    Retry(String),
+    /// Never going to work (no files, the room is gone).
+    Final(String),
+}
+
+async fn remove_earlier_outputs(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if entry.file_name().to_string_lossy().starts_with("composed-") {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+    }
+}
+
+/// Bytes of the files under `dir`, one level of subdirectories deep (a recording's files).
+async fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(mut recordings) = tokio::fs::read_dir(dir).await else {
+        return 0;
+    };
+    while let Ok(Some(recording)) = recordings.next_entry().await {
+        let Ok(mut files) = tokio::fs::read_dir(recording.path()).await else {
+            continue;
+        };
+        while let Ok(Some(file)) = files.next_entry().await {
+            if let Ok(meta) = file.metadata().await {
+                total += meta.len();
+            }
+        }
+    }
+    total
+}
