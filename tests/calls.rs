@@ -1003,3 +1003,281 @@ async fn moderators_see_how_the_call_is_for_each_person_and_nobody_else_does() {
         assert_eq!(answer.0, status, "{who}: {}", answer.1);
     }
 }
+
+/// The recordings of `room` as its moderators see them.
+async fn recordings(owner: &Client, room: &str) -> Vec<Value> {
+    owner.get(&format!("/api/v1/rooms/{room}/recordings")).await["recordings"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Waits until recording `id` (listed under `room`) is composed; returns its row.
+async fn composed(owner: &Client, room: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rows = recordings(owner, room).await;
+        let row = rows.iter().find(|r| r["id"] == id).cloned().unwrap();
+        match row["state"].as_str().unwrap() {
+            "composed" => return row,
+            "failed" => panic!("composing failed: {row}"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "not composed in time: {row}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Reads a media file's streams and duration with ffprobe.
+fn probe(bytes: &[u8]) -> Value {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("ffprobe (Debian's ffmpeg; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Waits for an event of `kind` about `room` on a WebSocket, skipping others.
+async fn next_about(events: &mut Events, kind: &str, room: &str) -> Value {
+    loop {
+        let event = events.next_of(kind).await;
+        if event["room"] == room {
+            return event;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_record_rooms_and_each_recording_lands_in_its_room() {
+    // The round's timer and the empty room's grace run on a clock the test moves.
+    let clock = huddle::clock::ManualClock::new(1_700_000_000_000);
+    let server = TestServer::start_with_clock(Settings::default(), clock.clone()).await;
+    let (owner, p1, p2, main) = class(&server).await;
+    owner
+        .expect(
+            Method::PUT,
+            &breakout(&main, ""),
+            Some(json!({"enabled": true, "mode": "free", "duration_secs": 600})),
+            StatusCode::OK,
+        )
+        .await;
+    let red = owner.breakout_rooms(&main, json!({"names": ["Red"]})).await[0].clone();
+
+    // Nobody but owners and moderators records, and nothing they try changes anything.
+    let guest = server.guest(&owner, &red, "gus@example.org", "Gus").await;
+    let bo = server.user(&owner, "Bo").await;
+    owner
+        .add_member(&red, "bo@example.org", "participant")
+        .await;
+    let stranger = server.user(&owner, "Stella").await;
+    let at = |room: &str| format!("/api/v1/rooms/{room}/recording");
+    for (who, client, room, status) in [
+        ("a participant", &p1, &main, StatusCode::FORBIDDEN),
+        ("a guest, in its room", &guest, &red, StatusCode::FORBIDDEN),
+        (
+            "a guest, in the main room",
+            &guest,
+            &main,
+            StatusCode::NOT_FOUND,
+        ),
+        ("a breakout-only member", &bo, &red, StatusCode::FORBIDDEN),
+        (
+            "a breakout-only member, main",
+            &bo,
+            &main,
+            StatusCode::NOT_FOUND,
+        ),
+        ("a stranger", &stranger, &main, StatusCode::NOT_FOUND),
+    ] {
+        for method in [Method::POST, Method::DELETE] {
+            let answer = client.call(method.clone(), &at(room), None).await;
+            assert_eq!(answer.0, status, "{who} {method}: {}", answer.1);
+        }
+        let list = client
+            .call(
+                Method::GET,
+                &format!("/api/v1/rooms/{room}/recordings"),
+                None,
+            )
+            .await;
+        assert_eq!(list.0, status, "{who} listing: {}", list.1);
+    }
+    assert!(recordings(&owner, &main).await.is_empty());
+    let answer = owner.call(Method::DELETE, &at(&main), None).await;
+    assert_eq!(answer.0, StatusCode::CONFLICT, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], "not_recording");
+
+    // The owner and Pia in the main room, Pavel in Red; all in the call.
+    let mut o = Person::join(&owner, "owner", 0, &main).await;
+    let mut a = Person::join(&p1, "Pia", 1, &main).await;
+    let mut b = Person::join(&p2, "Pavel", 2, &main).await;
+    command(&owner, breakout(&main, "/start"), None).await;
+    command(
+        &p2,
+        breakout(&main, "/join"),
+        Some(json!({"breakout": red})),
+    )
+    .await;
+    let everyone = watch(&[&o, &a, &b]);
+    expect_senders(&everyone, &[&[1], &[0], &[]], "Pavel in Red").await;
+
+    // Both rooms recorded at once.
+    let main_rec = owner
+        .expect(Method::POST, &at(&main), None, StatusCode::CREATED)
+        .await;
+    let red_rec = owner
+        .expect(Method::POST, &at(&red), None, StatusCode::CREATED)
+        .await;
+    assert_eq!(main_rec["room_id"], main.as_str());
+    assert_eq!(main_rec["started_by_name"], "Admin");
+    let again = owner.call(Method::POST, &at(&red), None).await;
+    assert_eq!(again.1["error"]["code"], "already_recording", "{}", again.1);
+    // Everyone in each room is told, and the room says so to whoever opens it.
+    let started = next_about(&mut a.events, "recording_started", &main).await;
+    assert_eq!(started["recording"]["id"], main_rec["id"]);
+    let started = next_about(&mut b.events, "recording_started", &red).await;
+    assert_eq!(started["recording"]["id"], red_rec["id"]);
+    assert_eq!(
+        p1.get(&format!("/api/v1/rooms/{main}")).await["recording"]["id"],
+        main_rec["id"]
+    );
+    // People in the call are told in their call view, which comes before anything is taken.
+    for p in [&mut a, &mut b] {
+        loop {
+            let state = p.events.next_of("call_state").await;
+            if state["recording"] == true {
+                break;
+            }
+        }
+    }
+    // A few seconds of media.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let live = recordings(&owner, &main).await;
+    assert_eq!(live.len(), 2);
+    assert!(live.iter().all(|r| r["state"] == "recording"), "{live:?}");
+
+    // The owner stops the main room's; the end of the round stops Red's by itself.
+    let stopped = owner
+        .expect(Method::DELETE, &at(&main), None, StatusCode::OK)
+        .await;
+    assert_eq!(stopped["stop_reason"], "stopped");
+    command(&owner, breakout(&main, "/stop"), None).await;
+    let ended = next_about(&mut b.events, "recording_stopped", &red).await;
+    assert_eq!(ended["reason"], "round_ended");
+
+    for (room, rec) in [(&main, &main_rec), (&red, &red_rec)] {
+        let id = rec["id"].as_str().unwrap();
+        let row = composed(&owner, &main, id).await;
+        assert_eq!(row["room_id"], room.as_str());
+        // The item is in its room, with the recording's id, a duration and a size.
+        let content = owner.get(&format!("/api/v1/rooms/{room}/content")).await;
+        let item = content["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no item {id} in {content}"));
+        assert_eq!(item["kind"], "recording");
+        assert_eq!(item["file"]["content_type"], "video/webm");
+        let ms = item["file"]["duration_ms"].as_u64().unwrap();
+        assert!((2_500..20_000).contains(&ms), "{item}");
+        let bytes = owner
+            .raw_get(&format!("/api/v1/rooms/{room}/content/{id}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes.len() as u64, item["file"]["size"].as_u64().unwrap());
+        let probe = probe(&bytes);
+        let codecs: BTreeSet<String> = probe["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["codec_name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(codecs, ["opus", "vp8"].map(String::from).into(), "{probe}");
+        let seconds: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (seconds * 1000.0 - ms as f64).abs() < 500.0,
+            "{probe} vs {ms} ms"
+        );
+    }
+    // Pavel (in Red during the round) sees Red's recording appear there.
+    let added = next_about(&mut b.events, "content_added", &red).await;
+    assert_eq!(added["item"]["id"], red_rec["id"]);
+
+    // Recording again, then everyone leaves: the recording stops once the room has been empty
+    // for the grace time.
+    let again = owner
+        .expect(Method::POST, &at(&main), None, StatusCode::CREATED)
+        .await;
+    for p in [o, a, b] {
+        p.driver.abort();
+        p.events.close().await;
+    }
+    wait_until_async(|| async {
+        let row = recordings(&owner, &main)
+            .await
+            .into_iter()
+            .find(|r| r["id"] == again["id"])?;
+        (row["state"] == "recording").then_some(())
+    })
+    .await;
+    clock.advance(Duration::from_secs(29));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let row = recordings(&owner, &main)
+        .await
+        .into_iter()
+        .find(|r| r["id"] == again["id"]);
+    assert_eq!(
+        row.unwrap()["state"],
+        "recording",
+        "still within the grace time"
+    );
+    clock.advance(Duration::from_secs(2));
+    let row = wait_until_async(|| async {
+        let row = recordings(&owner, &main)
+            .await
+            .into_iter()
+            .find(|r| r["id"] == again["id"])?;
+        (row["state"] != "recording").then_some(row)
+    })
+    .await;
+    assert_eq!(row["stop_reason"], "emptied", "{row}");
+}
+
+/// Polls an async check every 100 ms until it gives a value (for 20 s at most).
+async fn wait_until_async<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "the condition never held");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

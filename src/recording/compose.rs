@@ -203,8 +203,12 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
         }
         input += 1;
     }
+    // Overlays carry an alpha plane that the VP8 encoder must not see.
+    filters.push(format!("[v{video}]format=yuv420p[vout]"));
     filters.push(format!(
-        "{}amix=inputs={}:duration=first:normalize=0[aout]",
+        // The Opus encoder takes 20 ms frames; ffmpeg 5.1 does not cut a complex graph's
+        // output to them by itself.
+        "{}amix=inputs={}:duration=first:normalize=0,asetnsamples=n=960:p=0[aout]",
         audio.join(""),
         audio.len()
     ));
@@ -212,7 +216,7 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
     args.extend(
         [
             "-map",
-            &format!("[v{video}]"),
+            "[vout]",
             "-map",
             "[aout]",
             "-t",

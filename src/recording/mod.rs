@@ -294,7 +294,7 @@ impl Recordings {
         RecordingView {
             state: if row.composed {
                 "composed"
-            } else if row.error.is_some() {
+            } else if matches!(progress, Some(Progress::Failed { .. })) {
                 "failed"
             } else if row.stopped_at.is_none() {
                 "recording"
