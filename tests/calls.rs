@@ -1123,7 +1123,7 @@ async fn moderators_record_rooms_and_each_recording_lands_in_its_room() {
     assert_eq!(answer.1["error"]["code"], "not_recording");
 
     // The owner and Pia in the main room, Pavel in Red; all in the call.
-    let mut o = Person::join(&owner, "owner", 0, &main).await;
+    let o = Person::join(&owner, "owner", 0, &main).await;
     let mut a = Person::join(&p1, "Pia", 1, &main).await;
     let mut b = Person::join(&p2, "Pavel", 2, &main).await;
     command(&owner, breakout(&main, "/start"), None).await;
@@ -1280,4 +1280,104 @@ where
         assert!(Instant::now() < deadline, "the condition never held");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Huddle stops while a room is recorded, and again while that recording is being composed:
+/// each time the next start carries on from the raw files, and the item lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_survives_restarts_while_recording_and_while_composing() {
+    let server = TestServer::start().await;
+    let (owner, p1, _, main) = class(&server).await;
+    let at = format!("/api/v1/rooms/{main}/recording");
+    let o = Person::join(&owner, "owner", 0, &main).await;
+    let a = Person::join(&p1, "Pia", 1, &main).await;
+    expect_senders(&watch(&[&o, &a]), &[&[1], &[0]], "both in the call").await;
+    let rec = owner
+        .expect(Method::POST, &at, None, StatusCode::CREATED)
+        .await;
+    let id = rec["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for p in [o, a] {
+        p.driver.abort();
+    }
+
+    // Huddle stops while recording. It starts again with an ffmpeg that never finishes.
+    let dir = server.stop().await;
+    let stuck = dir.path().join("stuck-ffmpeg");
+    std::fs::write(&stuck, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    std::fs::set_permissions(&stuck, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let settings = Settings {
+        ffmpeg: Some(stuck.clone()),
+        ..Settings::default()
+    };
+    let server = TestServer::start_in(dir, settings).await;
+    let owner = server.anonymous().login("admin@example.org").await;
+    let row = wait_until_async(|| async {
+        let row = recordings(&owner, &main)
+            .await
+            .into_iter()
+            .find(|r| r["id"] == id)?;
+        (row["progress"]["state"] == "composing").then_some(row)
+    })
+    .await;
+    assert_eq!(row["stop_reason"], "interrupted", "{row}");
+    assert_eq!(row["state"], "composing");
+
+    // Huddle stops while composing; with a working ffmpeg the next start finishes the job.
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, Settings::default()).await;
+    let owner = server.anonymous().login("admin@example.org").await;
+    composed(&owner, &main, &id).await;
+    let content = owner.get(&format!("/api/v1/rooms/{main}/content")).await;
+    let items: Vec<&Value> = content["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "recording")
+        .collect();
+    assert_eq!(items.len(), 1, "{content}");
+    let ms = items[0]["file"]["duration_ms"].as_u64().unwrap();
+    assert!(
+        (2_000..30_000).contains(&ms),
+        "what was written until the stop: {ms} ms"
+    );
+    // The raw files are gone once the item is in.
+    assert!(!server.dir.path().join("recordings").join(&id).exists());
+}
+
+/// Recordings that already take the disk quota keep a new one from starting, and nothing
+/// changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_recording_quota_refuses_to_start() {
+    let settings = Settings {
+        recording_quota_mb: Some(1),
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(settings).await;
+    let (owner, p1, _, main) = class(&server).await;
+    let at = format!("/api/v1/rooms/{main}/recording");
+    let raw = server.dir.path().join("recordings").join("left-over");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(raw.join("0001-x-mic.ogg"), vec![0u8; 2 << 20]).unwrap();
+    let answer = owner.call(Method::POST, &at, None).await;
+    assert_eq!(answer.0, StatusCode::INSUFFICIENT_STORAGE, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], "recording_quota");
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("recording_quota_mb"),
+        "{}",
+        answer.1
+    );
+    // A participant learns nothing about the disk: refused for who they are.
+    let answer = p1.call(Method::POST, &at, None).await;
+    assert_eq!(answer.0, StatusCode::FORBIDDEN, "{}", answer.1);
+    assert!(recordings(&owner, &main).await.is_empty());
+    assert!(owner.get(&format!("/api/v1/rooms/{main}")).await["recording"].is_null());
+    // Room made: it starts.
+    std::fs::remove_dir_all(&raw).unwrap();
+    owner
+        .expect(Method::POST, &at, None, StatusCode::CREATED)
+        .await;
 }

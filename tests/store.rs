@@ -619,11 +619,11 @@ async fn collab_conformance(store: SharedStore) {
     commit(vec![
         Event::ContentAdded {
             room: breakout,
-            item: file.clone(),
+            item: Box::new(file.clone()),
         },
         Event::ContentAdded {
             room: main,
-            item: link.clone(),
+            item: Box::new(link.clone()),
         },
         Event::ContentShared {
             room: main,

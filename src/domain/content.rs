@@ -216,7 +216,7 @@ pub fn apply(
             }
             Ok(vec![Event::ContentAdded {
                 room,
-                item: ContentItem {
+                item: Box::new(ContentItem {
                     id: ContentId(ctx.uuid(0)),
                     room_id: room,
                     kind: item.kind,
@@ -228,7 +228,7 @@ pub fn apply(
                     created_at: ctx.now,
                     promoted_from: None,
                     shared_with: Vec::new(),
-                },
+                }),
             }])
         }
         ContentCommand::Delete { room, id } => {
@@ -320,7 +320,7 @@ pub fn apply(
             }
             Ok(vec![Event::ContentAdded {
                 room: main,
-                item: ContentItem {
+                item: Box::new(ContentItem {
                     id: ContentId(ctx.uuid(0)),
                     room_id: main,
                     promoted_from: Some(Promotion {
@@ -332,7 +332,7 @@ pub fn apply(
                     }),
                     shared_with: Vec::new(),
                     ..item.clone()
-                },
+                }),
             }])
         }
     }
@@ -342,7 +342,7 @@ pub fn apply(
 pub fn fold(state: &mut RoomState, event: &Event) {
     match event {
         Event::ContentAdded { item, .. } => {
-            state.content.insert(item.id, item.clone());
+            state.content.insert(item.id, (**item).clone());
         }
         Event::ContentDeleted { id, .. } => {
             state.content.remove(id);

@@ -225,8 +225,8 @@ pub enum Event {
     ContentAdded {
         /// The room it lives in.
         room: RoomId,
-        /// The item.
-        item: ContentItem,
+        /// The item (boxed: it is by far the largest event).
+        item: Box<ContentItem>,
     },
     /// A content item was deleted.
     ContentDeleted {

@@ -142,7 +142,7 @@ pub fn apply(
                 .unwrap_or_default();
             Ok(vec![Event::ContentAdded {
                 room,
-                item: ContentItem {
+                item: Box::new(ContentItem {
                     id: ContentId(id.0),
                     room_id: room,
                     kind: ContentKind::Recording,
@@ -154,7 +154,7 @@ pub fn apply(
                     created_at: ctx.now,
                     promoted_from: None,
                     shared_with: Vec::new(),
-                },
+                }),
             }])
         }
     }

@@ -109,7 +109,7 @@ fn added(events: &[(u64, Event)]) -> Result<ContentItem, ApiError> {
     events
         .iter()
         .find_map(|(_, e)| match e {
-            Event::ContentAdded { item, .. } => Some(item.clone()),
+            Event::ContentAdded { item, .. } => Some((**item).clone()),
             _ => None,
         })
         .ok_or_else(|| ApiError::internal("adding content produced no item"))

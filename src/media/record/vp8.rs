@@ -154,16 +154,14 @@ impl Assembler {
         // A start: is the frame whole up to its marker?
         let ts = part.ts;
         let mut end = None;
-        let mut seq = first;
-        for (&s, p) in self.pending.range(first..) {
-            if s != seq || p.ts != ts {
+        for (expected, (&s, p)) in (first..).zip(self.pending.range(first..)) {
+            if s != expected || p.ts != ts {
                 break;
             }
             if p.marker {
                 end = Some(s);
                 break;
             }
-            seq += 1;
         }
         let Some(end) = end else {
             if stale {
