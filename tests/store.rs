@@ -830,12 +830,172 @@ async fn collab_conformance(store: SharedStore) {
     assert!(store.referenced_blobs().await.unwrap().is_empty());
 }
 
+/// The recordings table: a recording in progress is part of its room's state; once stopped and
+/// not composed it is a job; its item marks it composed; a failure is kept; recordings' files
+/// count once against the quota.
+async fn recording_conformance(store: SharedStore) {
+    use huddle::domain::content::{ContentItem, ContentKind, FileInfo};
+    use huddle::domain::recording::{Recording, RecordingEnd};
+    use huddle::ids::{ContentId, RecordingId};
+
+    let dan = store
+        .create_account(account("dan@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    let owner = Caller {
+        person_id: dan.id,
+        display_name: "dan".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 9), main, "Rec".into(), &owner);
+    let mut seq = 0u64;
+    let mut commit = |events: Vec<Event>| {
+        let numbered: Vec<(u64, Event)> = events
+            .into_iter()
+            .map(|e| {
+                seq += 1;
+                (seq, e)
+            })
+            .collect();
+        let store = store.clone();
+        async move { store.commit(main, &numbered, 5_000, 1_000).await }
+    };
+    commit(created).await.unwrap();
+    let recording = |at: i64| Recording {
+        id: RecordingId::new(),
+        room_id: main,
+        started_by: dan.id,
+        started_by_name: "dan".into(),
+        started_at: at,
+    };
+    let (first, second) = (recording(10_000), recording(20_000));
+    commit(vec![Event::RecordingStarted {
+        room: main,
+        recording: first.clone(),
+    }])
+    .await
+    .unwrap();
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert_eq!(state.recordings.get(&main), Some(&first));
+    assert!(
+        store
+            .open_recording_streams()
+            .await
+            .unwrap()
+            .contains(&main)
+    );
+    assert!(
+        store
+            .recording_jobs()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.recording.id != first.id)
+    );
+
+    let stop = |r: &Recording, at: i64| Event::RecordingStopped {
+        room: main,
+        recording: r.clone(),
+        reason: RecordingEnd::Stopped,
+        by: Some(dan.id),
+        stopped_at: at,
+    };
+    commit(vec![stop(&first, 15_000)]).await.unwrap();
+    commit(vec![
+        Event::RecordingStarted {
+            room: main,
+            recording: second.clone(),
+        },
+        stop(&second, 25_000),
+    ])
+    .await
+    .unwrap();
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert!(state.recordings.is_empty());
+    assert!(
+        !store
+            .open_recording_streams()
+            .await
+            .unwrap()
+            .contains(&main)
+    );
+    let jobs: Vec<RecordingId> = store
+        .recording_jobs()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.main_id == main)
+        .map(|r| r.recording.id)
+        .collect();
+    assert_eq!(jobs, vec![first.id, second.id], "oldest stop first");
+
+    // The first is composed: its item has its id. The second fails.
+    let before = store.recording_bytes().await.unwrap();
+    let item = ContentItem {
+        id: ContentId(first.id.0),
+        room_id: main,
+        kind: ContentKind::Recording,
+        title: "Recording".into(),
+        file: Some(FileInfo {
+            name: "r.webm".into(),
+            content_type: "video/webm".into(),
+            size: 4_000,
+            sha256: "cd".repeat(32),
+            duration_ms: Some(5_000),
+        }),
+        url: None,
+        created_by: dan.id,
+        created_by_name: "dan".into(),
+        created_at: 30_000,
+        promoted_from: None,
+        shared_with: vec![],
+    };
+    commit(vec![Event::ContentAdded {
+        room: main,
+        item: Box::new(item.clone()),
+    }])
+    .await
+    .unwrap();
+    store
+        .recording_failed(second.id, "ffmpeg failed")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .recording_jobs()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.main_id != main)
+    );
+    let rows = store.recordings_of(main, 10).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].recording, second, "newest first");
+    assert_eq!(rows[0].error.as_deref(), Some("ffmpeg failed"));
+    assert_eq!(rows[0].stop_reason, Some(RecordingEnd::Stopped));
+    assert!(rows[1].composed && rows[1].stopped_at == Some(15_000));
+    assert_eq!(store.recordings_of(main, 1).await.unwrap().len(), 1);
+    let state = store.load_stream(main, 10).await.unwrap().unwrap().state;
+    assert_eq!(state.content[&item.id], item, "the duration is kept");
+    // A promoted copy shares the file: counted once.
+    let mut copy = item.clone();
+    copy.id = ContentId::new();
+    commit(vec![Event::ContentAdded {
+        room: main,
+        item: Box::new(copy),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(store.recording_bytes().await.unwrap(), before + 4_000);
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("huddle.db").display());
     conformance(huddle::store::open(&url).await.unwrap()).await;
     collab_conformance(huddle::store::open(&url).await.unwrap()).await;
+    recording_conformance(huddle::store::open(&url).await.unwrap()).await;
     // Reopening runs no migration twice and finds the data.
     let store = huddle::store::open(&url).await.unwrap();
     assert!(store.has_accounts().await.unwrap());
@@ -859,7 +1019,8 @@ async fn postgres_store_conforms() {
     let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
     let store = huddle::store::open(&url).await.unwrap();
     conformance(store.clone()).await;
-    collab_conformance(store).await;
+    collab_conformance(store.clone()).await;
+    recording_conformance(store).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await
