@@ -7,7 +7,8 @@
 //! showing that source while it was recorded and black otherwise; the cells fill the rows of a
 //! 1280×720 picture. A grid needs nothing but the files (an active-speaker cut would depend on
 //! the speaking notes being right), shows a screen and the person presenting it side by side,
-//! and is what teachers asked other products for. All voices are mixed at their own level.
+//! and is what teachers asked other products for. All voices are mixed at their own level, under
+//! a limiter.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -206,9 +207,10 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
     // Overlays carry an alpha plane that the VP8 encoder must not see.
     filters.push(format!("[v{video}]format=yuv420p[vout]"));
     filters.push(format!(
-        // The Opus encoder takes 20 ms frames; ffmpeg 5.1 does not cut a complex graph's
-        // output to them by itself.
-        "{}amix=inputs={}:duration=first:normalize=0,asetnsamples=n=960:p=0[aout]",
+        // Voices at their own level, a limiter instead of clipping where they add up past full
+        // scale (clipping would put tones in the mix that nobody made), and 20 ms frames for the
+        // Opus encoder (ffmpeg 5.1 does not cut a complex graph's output to them by itself).
+        "{}amix=inputs={}:duration=first:normalize=0,alimiter=limit=0.9:level=0,asetnsamples=n=960:p=0[aout]",
         audio.join(""),
         audio.len()
     ));

@@ -7,6 +7,7 @@ import { Live } from './live.js';
 import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomName, roundLive, freeMode } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel, CallQuality } from './call.js';
+import { RecordingBar } from './recording.js';
 import { titleRoom } from './title.js';
 
 let live = null;
@@ -581,13 +582,14 @@ function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
   return html`<main class="room-page">
     <div class="room-bar">
       <h1>${heading}</h1>
+      <${RecordingBar} key=${room.id} room=${room} live=${live} manages=${manages} />
       <${RoundBar} b=${b} mainId=${mainId} me=${me} />
     </div>
     <${HelpRequests} b=${b} navigate=${navigate} />
     <p class="visually-hidden" aria-live="polite" data-said>${b.said}</p>
     <div class=${`room-body ${tab === 'Breakout rooms' && manages ? 'wide-side' : ''}`}>
       <section class="stage" aria-label="Stage">
-        <${CallPanel} live=${live} mainId=${mainId} me=${me} canModerate=${manages} />
+        <${CallPanel} live=${live} mainId=${mainId} me=${me} canModerate=${manages} room=${room} />
       </section>
       <div class="side">
         <div class="tabs" role="tablist" aria-label="Room panels" onKeyDown=${onKey}>

@@ -5,6 +5,7 @@
 
 import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
 import { api } from './api.js';
+import { RecordingNotice } from './recording.js';
 
 const calls = new Map(); // main room id -> Call
 
@@ -416,13 +417,14 @@ function Video({ stream, label, call, mid }) {
 }
 
 /** The plain call panel of a room page: tiles with names and states, and the controls. */
-export function CallPanel({ live, mainId, me, canModerate }) {
+export function CallPanel({ live, mainId, me, canModerate, room }) {
   const call = Call.of(live, mainId);
   const [, setTick] = useState(0);
   useEffect(() => call.subscribe(() => setTick((n) => n + 1)), [call]);
 
   if (call.status === 'idle') {
     return html`<section class="call" aria-label="Call" data-state="idle">
+      ${room && html`<${RecordingNotice} room=${room} live=${live} />`}
       <button type="button" onClick=${() => call.join({ mic: true, camera: true })}>Join call</button>
       ${call.notice && html`<p class="notice" role="status">${call.notice}</p>`}
       ${call.error && html`<p class="error" role="alert">${call.error}</p>`}
@@ -439,8 +441,10 @@ export function CallPanel({ live, mainId, me, canModerate }) {
   }
   for (const p of people) tiles.push({ key: p.person_id, person: p, slot: slotOf(p.person_id, 'camera'), screen: false });
   const self = view?.people.find((p) => p.person_id === me.id);
-  return html`<section class="call" aria-label="Call" data-state=${call.status} data-call-id=${call.callId ?? ''}>
+  return html`<section class="call" aria-label="Call" data-state=${call.status} data-call-id=${call.callId ?? ''}
+      data-recorded=${view?.recording ? 'yes' : 'no'}>
     ${call.status === 'joining' && html`<p class="muted">Joining the call…</p>`}
+    ${view?.recording && html`<p class="rec-call" role="status"><span class="dot" aria-hidden="true"></span>This call is being recorded</p>`}
     ${call.notice && html`<p class="notice" role="status">${call.notice}</p>`}
     ${call.error && html`<p class="error" role="alert">${call.error}</p>`}
     <ul class="tiles">

@@ -33,6 +33,13 @@ function size(bytes) {
 
 const KIND = { file: 'File', link: 'Link', app: 'App', recording: 'Recording' };
 
+/** `1:05` or `1:02:03` for a length in milliseconds. */
+function duration(ms) {
+  const s = Math.round(ms / 1000);
+  const two = (n) => String(n).padStart(2, '0');
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}` : `${Math.floor(s / 60)}:${two(s % 60)}`;
+}
+
 function ShareForm({ item, rooms, done, roomId }) {
   const [chosen, setChosen] = useState(new Set(item.shared_with));
   const [error, setError] = useState(null);
@@ -101,13 +108,14 @@ export function ContentPanel({ room, me, live }) {
         const href = `/api/v1/rooms/${room.id}/content/${item.id}`;
         return html`<li key=${item.id} class="item" data-title=${item.title}>
           <span class="kind">${KIND[item.kind]}</span>
-          ${item.file ? html`<a href=${href} download=${item.file.name}>${item.title}</a> <span class="muted">${size(item.file.size)}</span>`
+          ${item.file ? html`<a href=${href} download=${item.file.name}>${item.title}</a> <span class="muted">${size(item.file.size)}${item.file.duration_ms ? `, ${duration(item.file.duration_ms)}` : ''}</span>`
             : item.kind === 'link' ? html`<a href=${item.url} target="_blank" rel="noopener noreferrer">${item.title}</a>`
             : html`<button type="button" class="link" onClick=${() => setOpen(open === item.id ? null : item.id)}>${item.title}</button>`}
           ${item.promoted_from && html`<span class="muted promoted">promoted from ${item.promoted_from.room_name} by ${item.promoted_from.by_name}</span>`}
           ${!here && html`<span class="muted">shared from the main room</span>`}
           ${here && !room.parent_id && item.shared_with.length > 0 && html`<span class="muted">shared with ${item.shared_with.length} room${item.shared_with.length === 1 ? '' : 's'}</span>`}
           <span class="actions">
+            ${item.kind === 'recording' && html`<button type="button" aria-pressed=${open === item.id} onClick=${() => setOpen(open === item.id ? null : item.id)}>${open === item.id ? 'Close' : 'Play'} ${item.title}</button>`}
             ${manages && !room.parent_id && here && room.breakout_rooms.length > 0 && html`<button type="button" onClick=${() => setSharing(item.id)}>Share ${item.title}</button>`}
             ${room.parent_id && here && (item.promoted
               ? html`<span class="muted">in the main room</span>`
@@ -115,6 +123,7 @@ export function ContentPanel({ room, me, live }) {
             ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => confirm(`Delete ${item.title}? It is gone for everyone in this room${item.shared_with?.length ? ` and the ${item.shared_with.length} breakout room${item.shared_with.length === 1 ? '' : 's'} it is shared with` : ''}.`) && act(() => api('DELETE', `/rooms/${room.id}/content/${item.id}`))}>Delete ${item.title}</button>`}
           </span>
           ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${() => { setSharing(null); load(); }} />`}
+          ${open === item.id && item.kind === 'recording' && html`<video class="recording-player" controls autoplay src=${href} aria-label=${item.title}></video>`}
           ${open === item.id && item.kind === 'app' && html`<iframe class="app-frame" title=${item.title} src=${item.url}
             sandbox="allow-scripts allow-forms allow-popups allow-same-origin" referrerpolicy="no-referrer"></iframe>`}
         </li>`;
