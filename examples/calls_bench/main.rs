@@ -10,6 +10,10 @@
 //!    `--layers 3` every camera goes in three simulcast layers (three times the video packets in,
 //!    the same forwarded: nobody reports a tile size, so everyone gets the top layer).
 //!
+//!    With `--record`, then every room's call is recorded for `--seconds` more: the server's CPU
+//!    while recording against the same rooms just before (forwarding alone), per recorded room,
+//!    and the raw bytes written per room and minute.
+//!
 //! 3. **Reconnects that are not moves**: a listener among three senders (a) changes network
 //!    `--moves` times: its UDP socket is gone and it restarts ICE from a new one on the same
 //!    PeerConnection (`call_restart`); the time from the change to the first video keyframe and
@@ -375,6 +379,31 @@ struct ForwardFigures {
     cpu: f64,
     received: u64,
     rss_per_peer_kib: f64,
+    /// With `--record`: the same rooms recorded.
+    recorded: Option<RecordFigures>,
+}
+
+/// Recording every room of the forwarding measurement.
+struct RecordFigures {
+    rooms: usize,
+    seconds: f64,
+    cpu: f64,
+    bytes: u64,
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn tree_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => tree_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -498,13 +527,16 @@ async fn huddle_forwarding(
     (rooms, seconds, layers): (usize, u64, usize),
     pid: u32,
     cert: &DtlsCert,
+    record: Option<&std::path::Path>,
 ) -> ForwardFigures {
     let rss_before = rss_kib(pid);
     let mut joined = Vec::new();
     let mut expected = Vec::new();
+    let mut mains = Vec::new();
     for r in 0..rooms {
         let group = &people[r * 6..r * 6 + 6];
         let main = room(api, &format!("Room {r}"), group).await;
+        mains.push(main.clone());
         for (i, (_, token)) in group.iter().enumerate() {
             joined.push(huddle_join(ws_url, token, &main, (i as u8, layers), cert).await);
             expected.push((0..6u8).filter(|j| *j != i as u8).collect::<BTreeSet<u8>>());
@@ -531,6 +563,31 @@ async fn huddle_forwarding(
         metric(&metrics(api).await, "huddle_media_packets_forwarded_total"),
         cpu_seconds(pid),
     );
+    let recorded = match record {
+        Some(data_dir) => {
+            for main in &mains {
+                api.call(Method::POST, &format!("/rooms/{main}/recording"), None)
+                    .await;
+            }
+            // Every file open (the cameras' first keyframes) before measuring.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let dir = data_dir.join("recordings");
+            let (b0, r0) = (tree_bytes(&dir), cpu_seconds(pid));
+            let (_, took) = count_received(&refs, seconds).await;
+            let (b1, r1) = (tree_bytes(&dir), cpu_seconds(pid));
+            for main in &mains {
+                api.call(Method::DELETE, &format!("/rooms/{main}/recording"), None)
+                    .await;
+            }
+            Some(RecordFigures {
+                rooms: mains.len(),
+                seconds: took.as_secs_f64(),
+                cpu: r1 - r0,
+                bytes: b1.saturating_sub(b0),
+            })
+        }
+        None => None,
+    };
     ForwardFigures {
         people: joined.len(),
         seconds: took.as_secs_f64(),
@@ -538,6 +595,7 @@ async fn huddle_forwarding(
         cpu: c1 - c0,
         received,
         rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / joined.len() as f64,
+        recorded,
     }
 }
 
@@ -625,6 +683,7 @@ async fn janus_forwarding(
         cpu: c1 - c0,
         received,
         rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / publishers.len() as f64,
+        recorded: None,
     }
 }
 
@@ -662,6 +721,22 @@ fn report(name: &str, moves: &MoveFigures, fwd: &ForwardFigures) -> (f64, f64) {
         fwd.received as f64 / fwd.forwarded.max(1.0),
         fwd.rss_per_peer_kib
     );
+    if let Some(r) = &fwd.recorded {
+        let base = fwd.cpu / fwd.seconds;
+        let with = r.cpu / r.seconds;
+        println!(
+            "| recording | rooms | seconds | server CPU forwarding alone (cores) | recording too (cores) | CPU per recorded room (% of a core) | ratio | raw files per room-minute |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        println!(
+            "| {name} | {} | {:.1} | {base:.3} | {with:.3} | {:.2} % | {:.3} | {:.2} MB |\n",
+            r.rooms,
+            r.seconds,
+            (with - base) / r.rooms as f64 * 100.0,
+            with / base.max(1e-9),
+            r.bytes as f64 / 1e6 / r.rooms as f64 / (r.seconds / 60.0)
+        );
+    }
     (percentile(&v, 0.95), per_core)
 }
 
@@ -736,7 +811,8 @@ async fn main() {
     let moved = huddle_moves(&api, &people[..7], &ws_url, moves, &cert).await;
     let (changes, pauses) = huddle_reconnects(&api, &people[..4], &ws_url, moves, &cert).await;
     let shape = (rooms, seconds, layers);
-    let forwarded = huddle_forwarding(&api, &people[7..], &ws_url, shape, pid, &cert).await;
+    let record = args.iter().any(|a| a == "--record").then_some(dir.path());
+    let forwarded = huddle_forwarding(&api, &people[7..], &ws_url, shape, pid, &cert, record).await;
     drop(server);
     let (huddle_p95, huddle_per_core) = report("Huddle", &moved, &forwarded);
     report_reconnects(&changes, &pauses);

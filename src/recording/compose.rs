@@ -28,6 +28,8 @@ pub const WIDTH: u32 = 1280;
 pub const HEIGHT: u32 = 720;
 /// Frames per second of the composed picture.
 pub const FPS: u32 = 15;
+/// How long ffmpeg may go without reporting progress before it is stopped.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// One source file and when it starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +109,23 @@ impl Timeline {
     }
 }
 
+/// Leaves out files that hold nothing to play: an Ogg with only its headers, a WebM without a
+/// frame (a crash right after they were opened), or a file that is gone. ffmpeg fails the whole
+/// command on one such input.
+pub async fn drop_unplayable(timeline: &mut Timeline, dir: &Path) {
+    let mut keep = Vec::with_capacity(timeline.tracks.len());
+    for track in std::mem::take(&mut timeline.tracks) {
+        let least = if track.source == "mic" { 200 } else { 400 };
+        let size = tokio::fs::metadata(dir.join(&track.file))
+            .await
+            .map_or(0, |m| m.len());
+        if size > least {
+            keep.push(track);
+        }
+    }
+    timeline.tracks = keep;
+}
+
 /// How long the recording is: to its end line; after a crash, to the last write of its files.
 pub async fn duration_ms(
     timeline: &Timeline,
@@ -177,6 +196,11 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
         if t.start_ms >= duration_ms {
             continue;
         }
+        if cell.is_some() {
+            // A layer switch changes the size mid-file: without this, ffmpeg 5.1 rebuilds the
+            // whole graph (the canvas starts over) and may spin forever at the end.
+            args.extend(["-reinit_filter", "0"].map(String::from));
+        }
         args.extend(["-i".to_owned(), dir.join(&t.file).display().to_string()]);
         let offset = seconds(t.start_ms);
         match cell {
@@ -184,7 +208,7 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
                 // Timestamps from the granules (a muted pause stays a pause), filled with
                 // silence, then placed at the file's start.
                 filters.push(format!(
-                    "[{input}:a]aresample=48000:async=1:first_pts=0,adelay={ms}:all=1[a{n}]",
+                    "[{input}:a]aresample=48000:async=1:min_hard_comp=0.01:first_pts=0,adelay={ms}:all=1[a{n}]",
                     ms = t.start_ms,
                     n = audio.len()
                 ));
@@ -193,7 +217,7 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
             Some(cell) => {
                 let (x, y) = ((cell as u32 % cols) * cell_w, (cell as u32 / cols) * cell_h);
                 filters.push(format!(
-                    "[{input}:v]setpts=PTS-STARTPTS+{offset}/TB,scale={cell_w}:{cell_h}:force_original_aspect_ratio=decrease,pad={cell_w}:{cell_h}:(ow-iw)/2:(oh-ih)/2,setsar=1[s{input}]"
+                    "[{input}:v]setpts=PTS+{offset}/TB,fps={FPS},scale={cell_w}:{cell_h}:force_original_aspect_ratio=decrease:eval=frame,pad={cell_w}:{cell_h}:(ow-iw)/2:(oh-ih)/2:eval=frame,setsar=1[s{input}]"
                 ));
                 filters.push(format!(
                     "[v{video}][s{input}]overlay=x={x}:y={y}:eof_action=pass[v{next}]",
@@ -210,10 +234,11 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
         // Voices at their own level, a limiter instead of clipping where they add up past full
         // scale (clipping would put tones in the mix that nobody made), and 20 ms frames for the
         // Opus encoder (ffmpeg 5.1 does not cut a complex graph's output to them by itself).
-        "{}amix=inputs={}:duration=first:normalize=0,alimiter=limit=0.9:level=0,asetnsamples=n=960:p=0[aout]",
+        "{}amix=inputs={}:duration=first:normalize=0,alimiter=limit=0.9:level=0:latency=1,asetnsamples=n=960:p=0[aout]",
         audio.join(""),
         audio.len()
     ));
+    args.extend(["-filter_complex_threads", "1"].map(String::from));
     args.extend(["-filter_complex".to_owned(), filters.join(";")]);
     args.extend(
         [
@@ -231,6 +256,10 @@ pub fn plan(timeline: &Timeline, dir: &Path, duration_ms: u64, out: &Path) -> Ve
             "8",
             "-b:v",
             "1M",
+            "-g",
+            "150",
+            "-threads",
+            "1",
             "-c:a",
             "libopus",
             "-b:a",
@@ -281,7 +310,19 @@ pub async fn run(
     });
     if let Some(stdout) = child.stdout.take() {
         let mut lines = BufReader::new(stdout).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        loop {
+            // ffmpeg reports twice a second; silence this long means it is stuck.
+            let line = match tokio::time::timeout(STALLED, lines.next_line()).await {
+                Ok(Ok(Some(line))) => line,
+                Ok(_) => break,
+                Err(_) => {
+                    let _ = child.kill().await;
+                    return Err(format!(
+                        "ffmpeg made no progress for {} s and was stopped",
+                        STALLED.as_secs()
+                    ));
+                }
+            };
             if let Some(us) = line
                 .strip_prefix("out_time_us=")
                 .and_then(|v| v.trim().parse::<u64>().ok())
@@ -376,7 +417,12 @@ mod tests {
         assert!(graph.contains("[v0][s1]overlay=x=0:y=0"), "{graph}");
         assert!(graph.contains("[v1][s2]overlay=x=640:y=0"), "{graph}");
         assert!(graph.contains("[v2][s3]overlay=x=0:y=0"), "{graph}");
-        assert!(graph.contains("setpts=PTS-STARTPTS+9.000/TB"), "{graph}");
+        assert!(graph.contains("setpts=PTS+9.000/TB"), "{graph}");
+        assert_eq!(
+            args.iter().filter(|a| *a == "-reinit_filter").count(),
+            3,
+            "one per video input"
+        );
         assert!(graph.contains("amix=inputs=2"), "{graph}");
         let t_at = args.iter().position(|a| a == "-t").unwrap();
         assert_eq!(args[t_at + 1], "20.000");

@@ -210,7 +210,7 @@ impl Recordings {
             let _ = tokio::time::timeout(CLOSE_WITHIN, closed).await;
         }
         let dir = self.dir_of(recording.id);
-        let timeline = match tokio::fs::read_to_string(dir.join("timeline.jsonl")).await {
+        let mut timeline = match tokio::fs::read_to_string(dir.join("timeline.jsonl")).await {
             Ok(text) => compose::Timeline::parse(&text),
             // Nothing was ever written (recording never saw the call, or the files are gone).
             Err(e) => {
@@ -219,6 +219,7 @@ impl Recordings {
                 )));
             }
         };
+        compose::drop_unplayable(&mut timeline, &dir).await;
         let duration_ms = compose::duration_ms(&timeline, &dir, job.stopped_at, &recording)
             .await
             .max(1_000);

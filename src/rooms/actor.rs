@@ -351,9 +351,14 @@ impl Actor {
             .await?;
         self.rooms.metrics.commands.inc();
         let mut deleted = false;
+        let mut unrecorded = Vec::new();
         for (seq, event) in numbered.iter().cloned() {
             self.last_seq = seq;
             let was = self.state.places(&event);
+            if matches!(event, Event::RoomDeleted { .. }) {
+                // Their rows go with the room; their raw files are removed below.
+                unrecorded.extend(self.state.recordings.values().map(|r| r.id));
+            }
             self.state.fold(&event);
             match &event {
                 Event::MemberAdded { member, .. } => self.attach(member.person_id),
@@ -389,6 +394,14 @@ impl Actor {
             if self.call_live {
                 self.rooms.media.send(MediaCommand::Close {
                     stream: self.stream,
+                });
+            }
+            for id in unrecorded {
+                let dir = self.rooms.recordings.dir_of(id);
+                tokio::spawn(async move {
+                    // After the media thread's stop has closed the files.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let _ = tokio::fs::remove_dir_all(dir).await;
                 });
             }
         }
