@@ -152,14 +152,32 @@ impl Janus {
         }
     }
 
-    /// Creates a room for `publishers` people; returns its id.
-    pub async fn room(&self, s: &Session, handle: u64, publishers: usize) -> u64 {
-        let body = json!({"request": "create", "publishers": publishers, "bitrate": 2_000_000,
+    /// Creates a room for `publishers` people; returns its id. With `rec_dir`, the room's
+    /// recordings (off until [`Janus::record`]) go there.
+    pub async fn room(
+        &self,
+        s: &Session,
+        handle: u64,
+        publishers: usize,
+        rec_dir: Option<&str>,
+    ) -> u64 {
+        let mut body = json!({"request": "create", "publishers": publishers, "bitrate": 2_000_000,
             "audiocodec": "opus", "videocodec": "vp8", "fir_freq": 10, "is_private": false});
+        if let Some(dir) = rec_dir {
+            body["rec_dir"] = json!(dir);
+        }
         let created = self.message(s, handle, body, None).await;
         created["plugindata"]["data"]["room"]
             .as_u64()
             .expect("a room id")
+    }
+
+    /// Turns recording of every publisher of a room on or off (VideoRoom's `enable_recording`:
+    /// each stream's RTP written to its own `.mjr` file, to be processed afterwards, as Huddle's
+    /// raw files are). Returns the answer.
+    pub async fn record(&self, s: &Session, handle: u64, room: u64, on: bool) -> Value {
+        let body = json!({"request": "enable_recording", "room": room, "record": on});
+        self.message(s, handle, body, None).await
     }
 }
 

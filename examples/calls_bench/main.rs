@@ -603,8 +603,8 @@ async fn huddle_forwarding(
 async fn janus_moves(janus: &janus::Janus, moves: usize, cert: &DtlsCert) -> MoveFigures {
     let admin = janus.session().await;
     let handle = janus.attach(&admin).await;
-    let red = janus.room(&admin, handle, 10).await;
-    let blue = janus.room(&admin, handle, 10).await;
+    let red = janus.room(&admin, handle, 10, None).await;
+    let blue = janus.room(&admin, handle, 10, None).await;
     let mut publishers = Vec::new();
     for i in 1..=6u8 {
         publishers.push(janus::publish(janus, if i <= 3 { red } else { blue }, i, cert).await);
@@ -641,6 +641,7 @@ async fn janus_forwarding(
     seconds: u64,
     pid: u32,
     cert: &DtlsCert,
+    record: Option<&std::path::Path>,
 ) -> ForwardFigures {
     let rss_before = rss_kib(pid);
     let admin = janus.session().await;
@@ -649,8 +650,11 @@ async fn janus_forwarding(
     let mut subscriptions = Vec::new();
     let mut expected = Vec::new();
     let session = janus.session().await;
+    let rec_dir = record.map(|d| d.display().to_string());
+    let mut ids = Vec::new();
     for _ in 0..rooms {
-        let room = janus.room(&admin, handle, 10).await;
+        let room = janus.room(&admin, handle, 10, rec_dir.as_deref()).await;
+        ids.push(room);
         let mut group = Vec::new();
         for i in 0..6u8 {
             group.push(janus::publish(janus, room, i, cert).await);
@@ -676,6 +680,31 @@ async fn janus_forwarding(
     let c0 = cpu_seconds(pid);
     let (received, took) = count_received(&refs, seconds).await;
     let c1 = cpu_seconds(pid);
+    let recorded = match record {
+        Some(dir) => {
+            for room in &ids {
+                let answer = janus.record(&admin, handle, *room, true).await;
+                assert!(
+                    answer["plugindata"]["data"]["error"].is_null(),
+                    "Janus refused to record: {answer}"
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let (b0, r0) = (tree_bytes(dir), cpu_seconds(pid));
+            let (_, took) = count_received(&refs, seconds).await;
+            let (b1, r1) = (tree_bytes(dir), cpu_seconds(pid));
+            for room in &ids {
+                janus.record(&admin, handle, *room, false).await;
+            }
+            Some(RecordFigures {
+                rooms: ids.len(),
+                seconds: took.as_secs_f64(),
+                cpu: r1 - r0,
+                bytes: b1.saturating_sub(b0),
+            })
+        }
+        None => None,
+    };
     ForwardFigures {
         people: publishers.len(),
         seconds: took.as_secs_f64(),
@@ -683,7 +712,7 @@ async fn janus_forwarding(
         cpu: c1 - c0,
         received,
         rss_per_peer_kib: rss_after.saturating_sub(rss_before) as f64 / publishers.len() as f64,
-        recorded: None,
+        recorded,
     }
 }
 
@@ -813,6 +842,10 @@ async fn main() {
     let shape = (rooms, seconds, layers);
     let record = args.iter().any(|a| a == "--record").then_some(dir.path());
     let forwarded = huddle_forwarding(&api, &people[7..], &ws_url, shape, pid, &cert, record).await;
+    let huddle_recording = forwarded
+        .recorded
+        .as_ref()
+        .map(|r| (r.cpu / r.seconds - forwarded.cpu / forwarded.seconds) / r.rooms as f64);
     drop(server);
     let (huddle_p95, huddle_per_core) = report("Huddle", &moved, &forwarded);
     report_reconnects(&changes, &pauses);
@@ -826,7 +859,13 @@ async fn main() {
         let janus = janus::Janus::new(&url);
         let pid: u32 = pid.parse().expect("--janus-pid PID");
         let moved = janus_moves(&janus, moves, &cert).await;
-        let forwarded = janus_forwarding(&janus, rooms, seconds, pid, &cert).await;
+        let janus_rec = tempfile::tempdir().unwrap();
+        let record = record.map(|_| janus_rec.path());
+        let forwarded = janus_forwarding(&janus, rooms, seconds, pid, &cert, record).await;
+        let janus_recording = forwarded
+            .recorded
+            .as_ref()
+            .map(|r| (r.cpu / r.seconds - forwarded.cpu / forwarded.seconds) / r.rooms as f64);
         let (janus_p95, janus_per_core) = report(
             "Janus VideoRoom (leave and subscribe again)",
             &moved,
@@ -846,5 +885,18 @@ async fn main() {
             "| forwarded packets/s per core | {huddle_per_core:.0} | {janus_per_core:.0} | {:.2} |",
             huddle_per_core / janus_per_core
         );
+        if let (Some(h), Some(j)) = (huddle_recording, janus_recording) {
+            // Janus only dumps packets while recording; its cost can be below the noise.
+            let ratio = if j > 0.0 {
+                format!("{:.2}", h / j)
+            } else {
+                "–".to_owned()
+            };
+            println!(
+                "| CPU per recorded room of 6 (% of a core) | {:.2} | {:.2} | {ratio} |",
+                h * 100.0,
+                j * 100.0,
+            );
+        }
     }
 }

@@ -21,6 +21,31 @@ pub(super) fn router() -> Router<App> {
     Router::new().route("/rooms/{room}/call/stats", get(stats))
 }
 
+/// The main room of `room`, if the caller manages `room`: `404` for someone who may not see it,
+/// `403` with `refusal` for someone who may but does not manage it.
+pub(super) async fn managed(
+    app: &App,
+    auth: &Auth,
+    room: RoomId,
+    refusal: &'static str,
+) -> Result<RoomId, ApiError> {
+    let me = auth.person.id;
+    let (main, role) = app
+        .rooms
+        .inspect(room, move |state, _| {
+            (
+                state.id(),
+                state.room(room).and(state.effective_role(room, me)),
+            )
+        })
+        .await?;
+    let role = role.ok_or(ApiError::not_found("room"))?;
+    if !role.manages() {
+        return Err(ApiError::forbidden(refusal));
+    }
+    Ok(main)
+}
+
 /// How long the media server may take to answer.
 const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
@@ -47,22 +72,13 @@ pub(super) async fn stats(
     ids: PathIds,
 ) -> Result<Json<CallStats>, ApiError> {
     let room: RoomId = ids.get("room")?;
-    let me = auth.person.id;
-    let (main, role) = app
-        .rooms
-        .inspect(room, move |state, _| {
-            (
-                state.id(),
-                state.room(room).and(state.effective_role(room, me)),
-            )
-        })
-        .await?;
-    let role = role.ok_or(ApiError::not_found("room"))?;
-    if !role.manages() {
-        return Err(ApiError::forbidden(
-            "only owners and moderators see how the call is for others",
-        ));
-    }
+    let main = managed(
+        &app,
+        &auth,
+        room,
+        "only owners and moderators see how the call is for others",
+    )
+    .await?;
     let (reply, answer) = tokio::sync::oneshot::channel();
     app.media.send(Command::Stats {
         stream: main,

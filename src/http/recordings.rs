@@ -131,22 +131,13 @@ pub(super) async fn list(
     ids: PathIds,
 ) -> Result<Json<RecordingList>, ApiError> {
     let room: RoomId = ids.get("room")?;
-    let me = auth.person.id;
-    let (main, role) = app
-        .rooms
-        .inspect(room, move |state, _| {
-            (
-                state.id(),
-                state.room(room).and(state.effective_role(room, me)),
-            )
-        })
-        .await?;
-    let role = role.ok_or(ApiError::not_found("room"))?;
-    if !role.manages() {
-        return Err(ApiError::forbidden(
-            "only owners and moderators see a room's recordings",
-        ));
-    }
+    let main = super::calls::managed(
+        &app,
+        &auth,
+        room,
+        "only owners and moderators see a room's recordings",
+    )
+    .await?;
     let rows = app.store.recordings_of(main, LIST_LIMIT).await?;
     let recordings = rows
         .into_iter()

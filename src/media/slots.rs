@@ -149,6 +149,13 @@ fn vp8_keyframe_start(p: &[u8]) -> bool {
 /// Where the VP8 payload header starts, after the RFC 7741 descriptor, if the packet begins
 /// partition 0 of a frame.
 fn vp8_header_offset(p: &[u8]) -> Option<usize> {
+    let (at, starts_frame) = vp8_descriptor(p)?;
+    starts_frame.then_some(at)
+}
+
+/// The RFC 7741 payload descriptor of a VP8 packet: its length, and whether the packet starts a
+/// frame (the start bit on partition 0).
+pub fn vp8_descriptor(p: &[u8]) -> Option<(usize, bool)> {
     let first = *p.first()?;
     let start_of_partition = first & 0x10 != 0;
     let partition_zero = first & 0x07 == 0;
@@ -168,7 +175,7 @@ fn vp8_header_offset(p: &[u8]) -> Option<usize> {
             at += 1; // TID/Y/KEYIDX
         }
     }
-    (start_of_partition && partition_zero).then_some(at)
+    (at <= p.len()).then_some((at, start_of_partition && partition_zero))
 }
 
 /// RFC 6184: an IDR slice or a parameter set (which precedes one), alone, aggregated (STAP-A) or

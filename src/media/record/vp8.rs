@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::media::slots::vp8_descriptor;
+
 /// Packets a frame may be missing for, counted from its first, before it is given up.
 const GIVE_UP: u64 = 96;
 /// Time (90 kHz) a frame may be missing packets for, behind the newest packet, before it is
@@ -58,28 +60,6 @@ pub struct Assembler {
     newest_ts: u32,
 }
 
-/// The RFC 7741 payload descriptor: its length and whether the packet starts a frame (start bit
-/// on partition 0).
-fn descriptor(p: &[u8]) -> Option<(usize, bool)> {
-    let first = *p.first()?;
-    let mut at = 1;
-    if first & 0x80 != 0 {
-        let ext = *p.get(1)?;
-        at = 2;
-        if ext & 0x80 != 0 {
-            let pid = *p.get(at)?;
-            at += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            at += 1;
-        }
-        if ext & 0x30 != 0 {
-            at += 1;
-        }
-    }
-    (at <= p.len()).then_some((at, first & 0x10 != 0 && first & 0x07 == 0))
-}
-
 /// Whether `a` is after `b` on the wrapping 32-bit RTP clock.
 fn ts_after(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 1 << 31
@@ -101,7 +81,7 @@ impl Assembler {
 
     /// Takes one packet (`seq` extended to 64 bits); returns the frames it completed.
     pub fn push(&mut self, seq: u64, ts: u32, marker: bool, payload: &[u8]) -> Vec<Frame> {
-        let Some((skip, start)) = descriptor(payload) else {
+        let Some((skip, start)) = vp8_descriptor(payload) else {
             return Vec::new();
         };
         if self.next.is_some_and(|n| seq < n) || self.pending.contains_key(&seq) {
