@@ -158,6 +158,10 @@ pub struct Settings {
     /// Longest pause, in milliseconds, while a request's body arrives [default: 30000]
     #[arg(long, env = "HUDDLE_BODY_TIMEOUT_MS")]
     pub body_timeout_ms: Option<u64>,
+    /// Milliseconds that requests under way get to finish when Huddle stops; connections still
+    /// open then (a client gone mid-download) are closed [default: 10000]
+    #[arg(long, env = "HUDDLE_SHUTDOWN_GRACE_MS")]
+    pub shutdown_grace_ms: Option<u64>,
     /// Main rooms one person (not an administrator) may own [default: 50]
     #[arg(long, env = "HUDDLE_MAX_ROOMS_PER_PERSON")]
     pub max_rooms_per_person: Option<usize>,
@@ -231,6 +235,7 @@ impl Settings {
             max_connections: self.max_connections.or(base.max_connections),
             header_timeout_ms: self.header_timeout_ms.or(base.header_timeout_ms),
             body_timeout_ms: self.body_timeout_ms.or(base.body_timeout_ms),
+            shutdown_grace_ms: self.shutdown_grace_ms.or(base.shutdown_grace_ms),
             request_timeout_secs: self.request_timeout_secs.or(base.request_timeout_secs),
             max_rooms_per_person: self.max_rooms_per_person.or(base.max_rooms_per_person),
             room_idle_secs: self.room_idle_secs.or(base.room_idle_secs),
@@ -345,6 +350,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Longest pause while a body arrives.
     pub body_timeout: Duration,
+    /// How long requests under way get to finish when Huddle stops.
+    pub shutdown_grace: Duration,
     /// Longest time to receive a request and answer it.
     pub request_timeout: Duration,
     /// Main rooms one person (not an administrator) may own.
@@ -422,6 +429,10 @@ impl Config {
             body_timeout: Duration::from_millis(positive(
                 "body_timeout_ms",
                 s.body_timeout_ms.unwrap_or(30_000),
+            )?),
+            shutdown_grace: Duration::from_millis(positive(
+                "shutdown_grace_ms",
+                s.shutdown_grace_ms.unwrap_or(10_000),
             )?),
             request_timeout: Duration::from_secs(positive(
                 "request_timeout_secs",

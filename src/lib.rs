@@ -293,7 +293,10 @@ impl Server {
             self.listener,
             router,
             http::accept::ConnectionLimits::new(limits.max_connections_per_address, total),
-            limits.header_timeout,
+            http::accept::Timeouts {
+                header: limits.header_timeout,
+                shutdown_grace: limits.shutdown_grace,
+            },
             self.app.metrics.clone(),
             async move {
                 shutdown.await;

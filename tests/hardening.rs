@@ -231,3 +231,48 @@ async fn a_person_owns_a_bounded_number_of_rooms_and_idle_rooms_leave_memory() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A client that stops reading in the middle of a large download (as when its network is gone)
+/// holds its response open; Huddle stops anyway once the shutdown grace time is up, instead of
+/// waiting for TCP to give up (minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gone_mid_download_does_not_hold_up_shutdown() {
+    let settings = Settings {
+        shutdown_grace_ms: Some(500),
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(settings).await;
+    let owner = server.admin().await;
+    let room = owner.create_room("Files").await;
+    let (status, item) = owner
+        .upload(
+            &room,
+            "big.bin",
+            "application/octet-stream",
+            vec![7u8; 24 << 20],
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    let mut stuck = TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/rooms/{room}/content/{} HTTP/1.1\r\nHost: huddle\r\nAuthorization: Bearer {}\r\n\r\n",
+        item["id"].as_str().unwrap(),
+        owner.token.as_deref().unwrap()
+    );
+    stuck.write_all(request.as_bytes()).await.unwrap();
+    // The answer starts; then the client reads nothing more, and the socket buffers fill.
+    let mut head = [0u8; 64];
+    let n = stuck.read(&mut head).await.unwrap();
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&head[..n])
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.stop_within(Duration::from_secs(30)).await,
+        "the stuck download held up the shutdown"
+    );
+    drop(stuck);
+}

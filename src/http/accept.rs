@@ -127,13 +127,14 @@ fn connection_error(e: &std::io::Error) -> bool {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets each
-/// connection finish its request, and returns when all have closed (upgraded WebSockets are ended
-/// by the application's own shutdown signal).
+/// connection finish its request, and returns when all have closed or the shutdown grace time is
+/// up, whichever comes first (upgraded WebSockets are ended by the application's own shutdown
+/// signal).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Arc<ConnectionLimits>,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
@@ -187,7 +188,7 @@ pub async fn serve(
             let mut connection = pin!(
                 http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(header_timeout)
+                    .header_read_timeout(timeouts.header)
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
             );
@@ -209,7 +210,26 @@ pub async fn serve(
     drop(listener);
     let _ = stop_tx.send(true);
     drop(stop_rx);
-    stop_tx.closed().await;
+    // A response stuck on a client that stopped reading (its network gone) would hold this for
+    // as long as TCP keeps trying: minutes.
+    if tokio::time::timeout(timeouts.shutdown_grace, stop_tx.closed())
+        .await
+        .is_err()
+    {
+        warn!(
+            open = limits.open(),
+            "connections still busy after the shutdown grace time; closing them"
+        );
+    }
+}
+
+/// The connection timers of [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Time to send a request's headers; the longest idle keep-alive.
+    pub header: Duration,
+    /// How long requests under way get to finish once shutting down.
+    pub shutdown_grace: Duration,
 }
 
 #[cfg(test)]

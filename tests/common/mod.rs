@@ -94,6 +94,17 @@ impl TestServer {
         }
     }
 
+    /// Stops the server gracefully; whether it finished within `limit`.
+    pub async fn stop_within(mut self, limit: Duration) -> bool {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(limit, task).await.is_ok(),
+            None => true,
+        }
+    }
+
     /// Stops the server gracefully and returns its data directory.
     pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
