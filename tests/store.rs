@@ -552,6 +552,25 @@ async fn conformance(store: SharedStore) {
 }
 
 /// Content, invitations with their mail queue, guests and meetings, on any backend.
+/// A commit under way.
+type Committing = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+
+/// Commits batches of events to stream `main`, numbered on from 1, all at time 5,000.
+fn committer(store: SharedStore, main: RoomId) -> impl FnMut(Vec<Event>) -> Committing {
+    let mut seq = 0u64;
+    move |events| {
+        let numbered: Vec<(u64, Event)> = events
+            .into_iter()
+            .map(|e| {
+                seq += 1;
+                (seq, e)
+            })
+            .collect();
+        let store = store.clone();
+        Box::pin(async move { store.commit(main, &numbered, 5_000, 1_000).await })
+    }
+}
+
 async fn collab_conformance(store: SharedStore) {
     use huddle::domain::breakout::Assignment;
     use huddle::domain::content::{ContentItem, ContentKind, FileInfo};
@@ -570,18 +589,7 @@ async fn collab_conformance(store: SharedStore) {
     };
     let main = RoomId::new();
     let (_, created) = RoomState::create(Ctx::new(1_000, 9), main, "Collab".into(), &owner);
-    let mut seq = 0u64;
-    let mut commit = |events: Vec<Event>| {
-        let numbered: Vec<(u64, Event)> = events
-            .into_iter()
-            .map(|e| {
-                seq += 1;
-                (seq, e)
-            })
-            .collect();
-        let store = store.clone();
-        async move { store.commit(main, &numbered, 5_000, 1_000).await }
-    };
+    let mut commit = committer(store.clone(), main);
     commit(created).await.unwrap();
     let breakout = RoomId::new();
     commit(vec![Event::BreakoutRoomsCreated {
@@ -848,18 +856,7 @@ async fn recording_conformance(store: SharedStore) {
     };
     let main = RoomId::new();
     let (_, created) = RoomState::create(Ctx::new(1_000, 9), main, "Rec".into(), &owner);
-    let mut seq = 0u64;
-    let mut commit = |events: Vec<Event>| {
-        let numbered: Vec<(u64, Event)> = events
-            .into_iter()
-            .map(|e| {
-                seq += 1;
-                (seq, e)
-            })
-            .collect();
-        let store = store.clone();
-        async move { store.commit(main, &numbered, 5_000, 1_000).await }
-    };
+    let mut commit = committer(store.clone(), main);
     commit(created).await.unwrap();
     let recording = |at: i64| Recording {
         id: RecordingId::new(),
