@@ -380,8 +380,12 @@ async fn bare_server() {
             post(|State(s): State<Senders>, Query(q): Query<std::collections::HashMap<String, usize>>| async move {
                 let size = q.get("bytes").copied().unwrap_or(200).max(2);
                 let frame: axum::extract::ws::Utf8Bytes = format!("\"{}\"", "x".repeat(size - 2)).into();
+                let began = Instant::now();
                 for tx in s.lock().unwrap().iter() {
                     let _ = tx.try_send(frame.clone());
+                }
+                if std::env::var_os("FANOUT_TIMING").is_some() {
+                    eprintln!("bare fan-out loop: {} us", began.elapsed().as_micros());
                 }
             }),
         )

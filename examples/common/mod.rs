@@ -71,7 +71,8 @@ pub fn serve_command(huddle: &std::path::Path, data_dir: &std::path::Path, log: 
         ])
         .arg("--data-dir")
         .arg(data_dir)
-        .env("HUDDLE_LOG", log);
+        // `HUDDLE_LOG` set for the benchmark overrides its default (to see `huddle::timing`).
+        .env("HUDDLE_LOG", std::env::var("HUDDLE_LOG").unwrap_or(log.to_owned()));
     command
 }
 

@@ -389,9 +389,12 @@ impl RoomState {
 
     /// Whether a person has anything in this stream they may see.
     pub fn has_access(&self, person: PersonId) -> bool {
-        self.members
-            .values()
-            .any(|members| members.contains_key(&person))
+        // Most people are members of the main room: look there before every breakout room.
+        self.role(self.main.id, person).is_some()
+            || self
+                .members
+                .values()
+                .any(|members| members.contains_key(&person))
     }
 
     /// Number of direct owners of a room.
@@ -602,7 +605,20 @@ impl RoomState {
         dashboard: bool,
         was: &[RoomId],
     ) -> bool {
-        match self.audience(event) {
+        self.receives(&self.audience(event), event, person, dashboard, was)
+    }
+
+    /// [`RoomState::should_receive`] with the event's audience worked out once, for a fan-out to
+    /// every subscriber.
+    pub fn receives(
+        &self,
+        audience: &Audience,
+        event: &Event,
+        person: PersonId,
+        dashboard: bool,
+        was: &[RoomId],
+    ) -> bool {
+        match *audience {
             Audience::Room(room) => self.can_see(room, person),
             Audience::RoomAnd(room, p) => p == person || self.can_see(room, person),
             Audience::Stream => {
@@ -619,7 +635,7 @@ impl RoomState {
                                 .any(|room| self.can_see(room, person))))
             }
             Audience::Asker(p) => p == person || self.manages(person),
-            Audience::Rooms(rooms) => rooms.iter().any(|r| self.can_see(*r, person)),
+            Audience::Rooms(ref rooms) => rooms.iter().any(|r| self.can_see(*r, person)),
             Audience::Moderators(room) => {
                 self.effective_role(room, person).is_some_and(Role::manages)
             }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
 use super::{CallRequest, Committed, Msg, RoomError, Rooms};
@@ -208,7 +208,9 @@ impl Actor {
                 reply,
             } => {
                 let now = self.rooms.clock.now_ms();
+                let began = std::time::Instant::now();
                 let result = room::apply(&self.state, &caller, command, self.rooms.ctx_at(now));
+                debug!(target: "huddle::timing", apply_us = began.elapsed().as_micros() as u64, "applied");
                 let result = match result {
                     Ok(events) => self.commit_and_publish(events, now).await,
                     Err(e) => Err(e.into()),
@@ -340,6 +342,7 @@ impl Actor {
             .zip(self.last_seq + 1..)
             .map(|(e, s)| (s, e))
             .collect();
+        let began = std::time::Instant::now();
         self.rooms
             .store
             .commit(
@@ -350,6 +353,7 @@ impl Actor {
             )
             .await?;
         self.rooms.metrics.commands.inc();
+        let committed = began.elapsed();
         let mut deleted = false;
         let mut unrecorded = Vec::new();
         for (seq, event) in numbered.iter().cloned() {
@@ -389,6 +393,13 @@ impl Actor {
                 }
             }
         }
+        debug!(
+            target: "huddle::timing",
+            events = numbered.len(),
+            commit_us = committed.as_micros() as u64,
+            publish_us = (began.elapsed() - committed).as_micros() as u64,
+            "committed and published"
+        );
         if deleted {
             self.detach(|_| true);
             if self.call_live {
@@ -469,9 +480,10 @@ impl Actor {
         let state = &self.state;
         let metrics = &self.rooms.metrics;
         let mut gone = Vec::new();
+        let audience = state.audience(&published.event);
         let mut deliver = |person: PersonId, subs: &mut Vec<Subscriber>| {
             subs.retain(|sub| {
-                if !state.should_receive(&published.event, person, sub.dashboard, was) {
+                if !state.receives(&audience, &published.event, person, sub.dashboard, was) {
                     return true;
                 }
                 match sub.conn.offer(published.frames.for_person(
@@ -494,8 +506,8 @@ impl Actor {
             }
         };
         // Events only watchers (and perhaps one person) may receive cost O(watchers).
-        let watchers_and = match state.audience(&published.event) {
-            Audience::Place(person) | Audience::Asker(person) => Some(Some(person)),
+        let watchers_and = match &audience {
+            Audience::Place(person) | Audience::Asker(person) => Some(Some(*person)),
             Audience::Watchers => Some(None),
             _ => None,
         };

@@ -288,6 +288,7 @@ impl Rooms {
         caller: Caller,
         command: Command,
     ) -> Result<Committed, RoomError> {
+        let began = std::time::Instant::now();
         let stream = self.stream_of(room).await?;
         let (reply, rx) = oneshot::channel();
         self.send(
@@ -299,7 +300,9 @@ impl Rooms {
             },
         )
         .await?;
-        rx.await.map_err(|_| RoomError::Unavailable)?
+        let result = rx.await.map_err(|_| RoomError::Unavailable)?;
+        tracing::debug!(target: "huddle::timing", command_us = began.elapsed().as_micros() as u64, "command answered");
+        result
     }
 
     /// Runs `f` on the current state of the main room that `room` belongs to, inside its actor.

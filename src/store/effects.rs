@@ -17,6 +17,7 @@ pub(super) async fn write_effect(
     seq: u64,
     event: &Event,
     at: i64,
+    snapshot: Option<&str>,
 ) -> Result<(), StoreError> {
     if super::recordings::write_effect(conn, stream, event).await?
         || super::collab::write_effect(conn, stream, event, at).await?
@@ -196,7 +197,10 @@ pub(super) async fn write_effect(
             ..
         } => {
             // One snapshot instead of a row per person: a start with 10,000 people stays one write.
-            let snapshot = snapshot(assignments)?;
+            let snapshot = match snapshot {
+                Some(made) => made.to_owned(),
+                None => self::snapshot(assignments)?,
+            };
             sqlx::query(
                 "UPDATE breakout_sessions SET status = 'running', round = $1, started_at = $2, ends_at = $3, \
                  closes_at = NULL, assignments = $4 WHERE room_id = $5",
@@ -297,14 +301,7 @@ pub(super) async fn write_effect(
 
 /// The assignments as one JSON snapshot: `{"BREAKOUT_ID": ["PERSON_ID", …]}`.
 fn snapshot(assignments: &[crate::domain::breakout::Assignment]) -> Result<String, StoreError> {
-    let mut by_room: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for a in assignments {
-        by_room
-            .entry(a.breakout.to_string())
-            .or_default()
-            .push(a.person_id.to_string());
-    }
-    serde_json::to_string(&by_room).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Ok(super::codec::group(assignments)?.get().to_owned())
 }
 
 /// Makes `assignments` the whole assignment of stream `main`: one snapshot, no overrides.
@@ -369,6 +366,29 @@ async fn insert_message(
 /// One multi-row `INSERT … VALUES (…), (…)` of string values; the columns whose index is in
 /// `integers` are cast to integers by the database.
 pub(super) async fn insert_rows<const N: usize>(
+    conn: &mut AnyConnection,
+    head: &'static str,
+    rows: &[[String; N]],
+    integers: &[usize],
+) -> Result<(), StoreError> {
+    // SQLite finds each numbered parameter by name, a scan over all of them: the cost of a
+    // statement grows with the square of its parameters. Many short statements are much faster
+    // there (300 chat messages: 12 ms in one statement of 2,400 parameters, under 2 ms in 30).
+    let most = if conn.backend_name() == "SQLite" {
+        (SQLITE_PARAMETERS / N).max(1)
+    } else {
+        rows.len().max(1)
+    };
+    for part in rows.chunks(most) {
+        insert_statement(&mut *conn, head, part, integers).await?;
+    }
+    Ok(())
+}
+
+/// Parameters per multi-row statement on SQLite (see [`insert_rows`]).
+const SQLITE_PARAMETERS: usize = 256;
+
+async fn insert_statement<const N: usize>(
     conn: &mut AnyConnection,
     head: &'static str,
     rows: &[[String; N]],

@@ -10,6 +10,7 @@
 //! the tables can never disagree.
 
 pub mod blobs;
+mod codec;
 mod collab;
 mod effects;
 mod recordings;

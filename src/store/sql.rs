@@ -511,7 +511,7 @@ impl Store for SqlStore {
         for row in rows.iter().rev() {
             let seq: i64 = row.try_get("seq")?;
             let payload: String = row.try_get("payload")?;
-            let event: Event = serde_json::from_str(&payload)
+            let event: Event = super::codec::decode(&payload)
                 .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
             events.push((seq as u64, event));
         }
@@ -550,14 +550,24 @@ impl Store for SqlStore {
             return Ok(());
         };
         let stream_id = stream.to_string();
+        let t0 = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
+        let t1 = t0.elapsed();
         for (seq, event) in events {
-            super::effects::write_effect(&mut tx, stream, *seq, event, at).await?;
+            let encoded = super::codec::encode(event)?;
+            super::effects::write_effect(
+                &mut tx,
+                stream,
+                *seq,
+                event,
+                at,
+                encoded.snapshot.as_deref(),
+            )
+            .await?;
             if matches!(event, Event::RoomDeleted { .. }) {
                 continue; // the stream and its rows are gone with the room
             }
-            let payload = serde_json::to_string(event)
-                .map_err(|e| StoreError::Corrupt(format!("event encoding: {e}")))?;
+            let payload = encoded.payload;
             sqlx::query(
                 "INSERT INTO events (stream_id, seq, payload, created_at) VALUES ($1, $2, $3, $4)",
             )
@@ -577,7 +587,9 @@ impl Store for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        let t2 = t0.elapsed();
         tx.commit().await?;
+        tracing::debug!(target: "huddle::timing", begin_us = t1.as_micros() as u64, writes_us = (t2 - t1).as_micros() as u64, commit_us = (t0.elapsed() - t2).as_micros() as u64, "store commit");
         Ok(())
     }
 
