@@ -35,6 +35,13 @@ pub struct Settings {
     /// `sqlite://PATH` or `postgres://…` [default: sqlite://DATA_DIR/huddle.db]
     #[arg(long, env = "HUDDLE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// NATS server of a cluster (`nats://HOST:PORT`); with it, Huddle runs as one node of several
+    /// on the same PostgreSQL [default: none, a single node]
+    #[arg(long, env = "HUDDLE_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// This node's name in the cluster [default: HOSTNAME-PORT]
+    #[arg(long, env = "HUDDLE_NODE_ID")]
+    pub node_id: Option<String>,
     /// The URL people use to reach Huddle, for links and secure cookies [default: http://BIND]
     #[arg(long, env = "HUDDLE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -188,6 +195,8 @@ impl Settings {
             bind: self.bind.or(base.bind),
             data_dir: self.data_dir.or(base.data_dir),
             database_url: self.database_url.or(base.database_url),
+            nats_url: self.nats_url.or(base.nats_url),
+            node_id: self.node_id.or(base.node_id),
             public_url: self.public_url.or(base.public_url),
             log_format: self.log_format.or(base.log_format),
             max_body_bytes: self.max_body_bytes.or(base.max_body_bytes),
@@ -284,6 +293,17 @@ pub struct Config {
     pub media: crate::media::MediaConfig,
     /// Recordings.
     pub recording: RecordingConfig,
+    /// Several nodes on one PostgreSQL and NATS; `None` for a single node.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How this node joins a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// The NATS server.
+    pub nats_url: String,
+    /// This node's name: unique in the cluster, the same across its restarts.
+    pub node_id: String,
 }
 
 /// How recordings are kept and composed.
@@ -380,6 +400,12 @@ impl Config {
                 "database_url must start with sqlite:// or postgres://, not {database_url:?}"
             )));
         }
+        let cluster = cluster_config(
+            s.nats_url.as_deref(),
+            s.node_id.as_deref(),
+            &database_url,
+            bind,
+        )?;
         let positive = |name: &str, v: u64| {
             if v == 0 {
                 Err(ConfigError(format!("{name} must be greater than 0")))
@@ -497,6 +523,7 @@ impl Config {
             limits,
             mail,
             policy,
+            cluster,
         })
     }
 
@@ -509,6 +536,68 @@ impl Config {
         // Defaults always pass the range checks.
         Config::resolve(settings).expect("default configuration is valid")
     }
+}
+
+/// Cluster mode: NATS named, on PostgreSQL, with a node id given or made from the host's name and
+/// the port (stable across restarts, unique per host and port).
+fn cluster_config(
+    nats_url: Option<&str>,
+    node_id: Option<&str>,
+    database_url: &str,
+    bind: SocketAddr,
+) -> Result<Option<ClusterConfig>, ConfigError> {
+    let Some(nats_url) = nats_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        if node_id.is_some() {
+            return Err(ConfigError(
+                "node_id names a node of a cluster: set nats_url too, or leave node_id out".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if !(nats_url.starts_with("nats://") || nats_url.starts_with("tls://")) {
+        return Err(ConfigError(format!(
+            "nats_url must start with nats:// or tls://, not {nats_url:?}"
+        )));
+    }
+    if !database_url.starts_with("postgres:") {
+        return Err(ConfigError(
+            "nats_url makes this node one of a cluster, and the nodes of a cluster share their \
+             state in PostgreSQL: set database_url to postgres://… (SQLite is one process's file)"
+                .into(),
+        ));
+    }
+    let node_id = match node_id.map(str::trim) {
+        Some(id) => {
+            let valid = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                return Err(ConfigError(format!(
+                    "node_id must be 1 to 64 letters, digits, '-', '_' or '.', not {id:?}"
+                )));
+            }
+            id.to_owned()
+        }
+        None => {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "huddle".into());
+            let host: String = host
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+                .take(48)
+                .collect();
+            format!("{host}-{}", bind.port())
+        }
+    };
+    Ok(Some(ClusterConfig {
+        nats_url: nats_url.to_owned(),
+        node_id,
+    }))
 }
 
 /// The media server's settings, checked.
@@ -753,5 +842,48 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("database_url"));
+    }
+
+    #[test]
+    fn cluster_mode_needs_postgres_and_a_sound_node_id() {
+        let err = Config::resolve(Settings {
+            nats_url: Some("nats://127.0.0.1:4222".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let pg = || Some("postgres://127.0.0.1/test".to_owned());
+        let config = Config::resolve(Settings {
+            nats_url: Some("nats://127.0.0.1:4222".into()),
+            database_url: pg(),
+            node_id: Some("node-a".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(config.cluster.unwrap().node_id, "node-a");
+        let made = Config::resolve(Settings {
+            nats_url: Some("nats://127.0.0.1:4222".into()),
+            database_url: pg(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(made.cluster.unwrap().node_id.ends_with("-8080"));
+        for (nats, node) in [("http://x", None), ("nats://x", Some("a b"))] {
+            let err = Config::resolve(Settings {
+                nats_url: Some(nats.into()),
+                database_url: pg(),
+                node_id: node.map(str::to_owned),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(if node.is_some() { "node_id" } else { "nats_url" }));
+        }
+        let lone = Config::resolve(Settings {
+            node_id: Some("a".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(lone.to_string().contains("nats_url"));
+        assert!(Config::with_data_dir(std::path::Path::new("x")).cluster.is_none());
     }
 }

@@ -209,7 +209,7 @@ async fn conformance(store: SharedStore) {
         &owner,
     );
     let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
-    store.commit(main, &numbered, 5_000, 100).await.unwrap();
+    store.commit(main, &numbered, 5_000, 100, None).await.unwrap();
     let breakout = RoomId::new();
     let events = vec![
         (
@@ -254,7 +254,7 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    store.commit(main, &events, 6_000, 100).await.unwrap();
+    store.commit(main, &events, 6_000, 100, None).await.unwrap();
 
     let loaded = store.load_stream(main, 100).await.unwrap().unwrap();
     assert_eq!(loaded.last_seq, 9);
@@ -334,7 +334,7 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    assert!(store.commit(main, &bad, 7_000, 100).await.is_err());
+    assert!(store.commit(main, &bad, 7_000, 100, None).await.is_err());
     let after = store.load_stream(main, 100).await.unwrap().unwrap();
     assert_eq!(after.last_seq, 9);
     assert_eq!(
@@ -362,7 +362,7 @@ async fn conformance(store: SharedStore) {
             )
         })
         .collect();
-    store.commit(main, &many, 8_000, 16).await.unwrap();
+    store.commit(main, &many, 8_000, 16, None).await.unwrap();
     let pruned = store.load_stream(main, 1_000).await.unwrap().unwrap();
     assert_eq!(pruned.last_seq, 140);
     assert!(
@@ -419,7 +419,7 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    store.commit(main, &started, 9_600, 1_000).await.unwrap();
+    store.commit(main, &started, 9_600, 1_000, None).await.unwrap();
     let s = store
         .load_stream(main, 10)
         .await
@@ -456,7 +456,7 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    store.commit(main, &changes, 9_700, 1_000).await.unwrap();
+    store.commit(main, &changes, 9_700, 1_000, None).await.unwrap();
     let s = store
         .load_stream(main, 10)
         .await
@@ -485,6 +485,7 @@ async fn conformance(store: SharedStore) {
             )],
             9_800,
             1_000,
+            None,
         )
         .await
         .unwrap();
@@ -515,13 +516,14 @@ async fn conformance(store: SharedStore) {
         &owner,
     );
     let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
-    store.commit(other, &numbered, 9_000, 100).await.unwrap();
+    store.commit(other, &numbered, 9_000, 100, None).await.unwrap();
     store
         .commit(
             main,
             &[(147, Event::RoomDeleted { room: main })],
             9_000,
             100,
+            None,
         )
         .await
         .unwrap();
@@ -567,7 +569,7 @@ fn committer(store: SharedStore, main: RoomId) -> impl FnMut(Vec<Event>) -> Comm
             })
             .collect();
         let store = store.clone();
-        Box::pin(async move { store.commit(main, &numbered, 5_000, 1_000).await })
+        Box::pin(async move { store.commit(main, &numbered, 5_000, 1_000, None).await })
     }
 }
 

@@ -97,7 +97,6 @@ pub async fn serve_socket(
     // registering a fresh waiter on every turn of the loop shows in the profile.
     let mut resync = std::pin::pin!(conn.resync_requested());
     let mut shutdown = std::pin::pin!(ctx.shutdown.changed());
-    let mut batch = Vec::with_capacity(BATCH);
     while open {
         // Biased, queued frames first: a wake-up for a frame then polls nothing else. Pongs are
         // read before the liveness check, so a busy connection is never mistaken for a dead one.
@@ -106,13 +105,12 @@ pub async fn serve_socket(
             frame = queue.recv() => {
                 let Some(frame) = frame else { break };
                 // Whatever else is queued goes out in the same flush.
-                batch.push(Message::Text(frame));
-                while batch.len() < BATCH {
-                    let Ok(frame) = queue.try_recv() else { break };
-                    batch.push(Message::Text(frame));
-                }
-                let sent = batch.len() as u64;
-                open = write(&mut socket, batch.drain(..), write_timeout).await;
+                let mut sent = 1;
+                let more = std::iter::from_fn(|| queue.try_recv().ok())
+                    .take(BATCH - 1)
+                    .inspect(|_| sent += 1);
+                let frames = std::iter::once(frame).chain(more).map(Message::Text);
+                open = write(&mut socket, frames, write_timeout).await;
                 if open {
                     ctx.metrics.events_sent.inc_by(sent);
                 }

@@ -350,6 +350,7 @@ impl Actor {
                 &numbered,
                 now,
                 self.rooms.settings.replay as u64,
+                None,
             )
             .await?;
         self.rooms.metrics.commands.inc();

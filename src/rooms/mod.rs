@@ -269,7 +269,7 @@ impl Rooms {
             .map(|(i, e)| (i as u64 + 1, e))
             .collect();
         self.store
-            .commit(id, &numbered, ctx.now, self.settings.replay as u64)
+            .commit(id, &numbered, ctx.now, self.settings.replay as u64, None)
             .await?;
         // The actor loads the committed room and attaches the owner's open connections, which
         // then replay the creation events.

@@ -51,10 +51,15 @@ pub(super) async fn write_effect(
                 .await?;
         }
         Event::RoomDeleted { room } => {
-            sqlx::query("DELETE FROM rooms WHERE id = $1")
-                .bind(room.to_string())
-                .execute(&mut *conn)
-                .await?;
+            for sql in [
+                "DELETE FROM rooms WHERE id = $1",
+                "DELETE FROM stream_owners WHERE stream_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(room.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
         }
         Event::MemberAdded { room, member } => {
             sqlx::query(

@@ -10,6 +10,7 @@
 //! the tables can never disagree.
 
 pub mod blobs;
+mod cluster;
 mod codec;
 mod collab;
 mod effects;
@@ -24,6 +25,7 @@ use crate::domain::Role;
 use crate::domain::room::{Event, Message, RoomState};
 use crate::ids::{InvitationId, PersonId, RecordingId, RoomId};
 
+pub use cluster::{Claim, Fence, NodeRow, OwnerRow};
 pub use collab::InvitationRecord;
 pub use recordings::RecordingRow;
 pub use sql::SqlStore;
@@ -62,6 +64,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The commit was refused: this node no longer holds the stream (another node claimed it).
+    #[error("this node no longer owns the room's stream")]
+    Fenced,
 }
 
 /// A person as the server knows them.
@@ -236,14 +241,38 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<LoadedStream>, StoreError>;
     /// Stores a command's events (with their sequence numbers, committed at `at`) and their
     /// effects on the tables, in one transaction. Event rows more than `keep` behind the newest
-    /// are pruned now and then.
+    /// are pruned now and then. With a `fence` (cluster mode), the transaction first checks that
+    /// this node still owns the stream with that claim, at the seq before `events`, and moves the
+    /// claim on; if not, nothing is stored and the error is [`StoreError::Fenced`].
     async fn commit(
         &self,
         stream: RoomId,
         events: &[(u64, Event)],
         at: i64,
         keep: u64,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError>;
+    /// Writes this node's heartbeat (cluster mode).
+    async fn heartbeat(
+        &self,
+        node: &str,
+        address: &str,
+        started_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Every node that wrote a heartbeat, the latest first.
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
+    /// Every stream's owner, by node.
+    async fn stream_owners(&self) -> Result<Vec<OwnerRow>, StoreError>;
+    /// Claims a stream for `node` unless a node with a heartbeat since `alive_since` owns it.
+    async fn claim_stream(
+        &self,
+        stream: RoomId,
+        node: &str,
+        alive_since: i64,
+    ) -> Result<Claim, StoreError>;
+    /// Gives up a claim, so that another node may take the stream at once.
+    async fn release_stream(&self, stream: RoomId, fence: &Fence) -> Result<(), StoreError>;
     /// The main rooms whose breakout round is running or closing (their timers must run).
     async fn live_streams(&self) -> Result<Vec<RoomId>, StoreError>;
     /// Main rooms with a recording that never stopped (Huddle stopped while it ran).

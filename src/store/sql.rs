@@ -15,7 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::{
-    CreateMode, Delivery, InvitationRecord, LoadedStream, NewAccount, Order, PageRequest, Person,
+    Claim, CreateMode, Delivery, Fence, NodeRow, OwnerRow, InvitationRecord, LoadedStream, NewAccount, Order, PageRequest, Person,
     RecordingRow, RoomListing, SessionRecord, Store, StoreError,
 };
 use crate::domain::Role;
@@ -78,7 +78,7 @@ impl SqlStore {
     }
 }
 
-fn parse<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError> {
+pub(super) fn parse<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError> {
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("{what}: {raw:?}")))
 }
@@ -545,6 +545,7 @@ impl Store for SqlStore {
         events: &[(u64, Event)],
         at: i64,
         keep: u64,
+        fence: Option<&Fence>,
     ) -> Result<(), StoreError> {
         let Some(&(last_seq, _)) = events.last() else {
             return Ok(());
@@ -552,6 +553,10 @@ impl Store for SqlStore {
         let stream_id = stream.to_string();
         let t0 = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
+        if let Some(fence) = fence {
+            let from = events[0].0.saturating_sub(1);
+            super::cluster::advance(&mut tx, stream, fence, from, last_seq).await?;
+        }
         let t1 = t0.elapsed();
         for (seq, event) in events {
             let encoded = super::codec::encode(event)?;
@@ -591,6 +596,44 @@ impl Store for SqlStore {
         tx.commit().await?;
         tracing::debug!(target: "huddle::timing", begin_us = t1.as_micros() as u64, writes_us = (t2 - t1).as_micros() as u64, commit_us = (t0.elapsed() - t2).as_micros() as u64, "store commit");
         Ok(())
+    }
+
+    async fn heartbeat(
+        &self,
+        node: &str,
+        address: &str,
+        started_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::cluster::heartbeat(&mut conn, node, address, started_at, now).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::cluster::nodes(&mut conn).await
+    }
+
+    async fn stream_owners(&self) -> Result<Vec<OwnerRow>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::cluster::owners(&mut conn).await
+    }
+
+    async fn claim_stream(
+        &self,
+        stream: RoomId,
+        node: &str,
+        alive_since: i64,
+    ) -> Result<Claim, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let claim = super::cluster::claim(&mut tx, stream, node, alive_since).await?;
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    async fn release_stream(&self, stream: RoomId, fence: &Fence) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::cluster::release(&mut conn, stream, fence).await
     }
 
     async fn live_streams(&self) -> Result<Vec<RoomId>, StoreError> {
