@@ -588,7 +588,13 @@ fn cluster_config(
                 .unwrap_or_else(|| "huddle".into());
             let host: String = host
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
                 .take(48)
                 .collect();
             format!("{host}-{}", bind.port())
@@ -876,7 +882,11 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err();
-            assert!(err.to_string().contains(if node.is_some() { "node_id" } else { "nats_url" }));
+            assert!(err.to_string().contains(if node.is_some() {
+                "node_id"
+            } else {
+                "nats_url"
+            }));
         }
         let lone = Config::resolve(Settings {
             node_id: Some("a".into()),
@@ -884,6 +894,10 @@ mod tests {
         })
         .unwrap_err();
         assert!(lone.to_string().contains("nats_url"));
-        assert!(Config::with_data_dir(std::path::Path::new("x")).cluster.is_none());
+        assert!(
+            Config::with_data_dir(std::path::Path::new("x"))
+                .cluster
+                .is_none()
+        );
     }
 }

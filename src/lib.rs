@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub mailer: Arc<Mailer>,
     /// The media server (calls).
     pub media: media::Media,
+    /// This node, in cluster mode.
+    pub node: Option<Arc<cluster::Node>>,
     /// Whether a sweep of unused files runs, and whether another was asked for meanwhile: sweeps
     /// never overlap, and none asked for is lost.
     sweeping: Arc<std::sync::Mutex<Sweeping>>,
@@ -199,6 +202,17 @@ impl Server {
         let connections = Arc::new(Connections::default());
         let media = media::Media::start(&config.media, metrics.clone(), connections.clone())?;
         let recordings = recording::Recordings::new(&config.data_dir, config.recording.clone());
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        // A node of a cluster is seen by the others before it serves anything.
+        let node = match &config.cluster {
+            Some(cluster) => {
+                let node =
+                    cluster::Node::new(cluster.node_id.clone(), public_url.clone(), clock.clone());
+                node.start(store.clone(), shutdown.clone()).await?;
+                Some(node)
+            }
+            None => None,
+        };
         let rooms = Rooms::new(
             store.clone(),
             clock.clone(),
@@ -212,19 +226,24 @@ impl Server {
                 guests_with_breakouts: config.policy.guests_with_breakouts,
                 invitation_ttl_ms: config.policy.invitation_ttl.as_millis() as i64,
                 idle: config.limits.room_idle,
+                node: node.clone(),
             },
         );
+        if let Some(node) = &node {
+            cluster::adopt_orphans(node.clone(), store.clone(), rooms.clone(), shutdown.clone());
+        }
         // Rounds that were running when Huddle stopped: their timers run (and a deadline that
         // passed while Huddle was down closes the rooms now).
-        for stream in store.live_streams().await? {
-            rooms.wake(stream);
-        }
         // Recordings that were running when Huddle stopped: their rooms end them now, and they
-        // are composed from what was written.
-        for stream in store.open_recording_streams().await? {
-            rooms.wake(stream);
+        // are composed from what was written. (In a cluster, `adopt_orphans` does this for the
+        // rooms whose node is gone.)
+        if node.is_none() {
+            let mut timed = store.live_streams().await?;
+            timed.extend(store.open_recording_streams().await?);
+            for stream in timed {
+                rooms.wake(stream);
+            }
         }
-        let (shutdown_tx, shutdown) = watch::channel(false);
         let login_limits = auth::LoginLimits::new(&config.limits);
         let send_quota = mail::SendQuota::new(
             config.limits.invitations_per_person_per_hour,
@@ -256,6 +275,7 @@ impl Server {
             recordings,
             mailer,
             media,
+            node,
             sweeping: Default::default(),
         });
         app.sweep_blobs();

@@ -52,6 +52,11 @@ enum AdminCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// List the nodes of the cluster and the rooms each one serves
+    Cluster {
+        #[command(flatten)]
+        settings: Settings,
+    },
 }
 
 fn load(file: Option<&PathBuf>, settings: Settings) -> anyhow::Result<Config> {
@@ -143,6 +148,15 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             server.run(stop).await?;
+        }
+        Command::Admin {
+            command: AdminCommand::Cluster { settings },
+        } => {
+            let config = load(cli.config.as_ref(), settings)?;
+            init_logging(config.log_format);
+            let store = huddle::store::open(&config.database_url).await?;
+            let now = huddle::clock::Clock::now_ms(&huddle::clock::SystemClock);
+            print!("{}", huddle::cluster::describe(&*store, now).await?);
         }
         Command::Admin {
             command:

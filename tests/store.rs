@@ -209,7 +209,10 @@ async fn conformance(store: SharedStore) {
         &owner,
     );
     let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
-    store.commit(main, &numbered, 5_000, 100, None).await.unwrap();
+    store
+        .commit(main, &numbered, 5_000, 100, None)
+        .await
+        .unwrap();
     let breakout = RoomId::new();
     let events = vec![
         (
@@ -419,7 +422,10 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    store.commit(main, &started, 9_600, 1_000, None).await.unwrap();
+    store
+        .commit(main, &started, 9_600, 1_000, None)
+        .await
+        .unwrap();
     let s = store
         .load_stream(main, 10)
         .await
@@ -456,7 +462,10 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    store.commit(main, &changes, 9_700, 1_000, None).await.unwrap();
+    store
+        .commit(main, &changes, 9_700, 1_000, None)
+        .await
+        .unwrap();
     let s = store
         .load_stream(main, 10)
         .await
@@ -516,7 +525,10 @@ async fn conformance(store: SharedStore) {
         &owner,
     );
     let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
-    store.commit(other, &numbered, 9_000, 100, None).await.unwrap();
+    store
+        .commit(other, &numbered, 9_000, 100, None)
+        .await
+        .unwrap();
     store
         .commit(
             main,
@@ -988,6 +1000,161 @@ async fn recording_conformance(store: SharedStore) {
     assert_eq!(store.recording_bytes().await.unwrap(), before + 4_000);
 }
 
+/// Ownership in a cluster: claims, the fence on commits, heartbeats and giving a stream up.
+async fn cluster_conformance(store: SharedStore) {
+    use huddle::store::{Claim, Fence};
+
+    let dana = store
+        .create_account(account("dana@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    let owner = Caller {
+        person_id: dana.id,
+        display_name: "dana".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 9), main, "Fenced".into(), &owner);
+    // Node a beats at 10,000 and b at 10,500; a node is alive if seen since 9,000.
+    store.heartbeat("a", "http://a", 1, 10_000).await.unwrap();
+    store.heartbeat("b", "http://b", 1, 10_500).await.unwrap();
+    let nodes = store.nodes().await.unwrap();
+    assert_eq!(
+        nodes.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+    assert_eq!(nodes[1].address, "http://a");
+
+    // a claims a new stream: epoch 1 from seq 0; b cannot while a is alive.
+    let Claim::Won {
+        fence: a1,
+        last_seq,
+    } = store.claim_stream(main, "a", 9_000).await.unwrap()
+    else {
+        panic!("a new stream is free")
+    };
+    assert_eq!((a1.epoch, last_seq), (1, 0));
+    assert_eq!(
+        store.claim_stream(main, "b", 9_000).await.unwrap(),
+        Claim::Held { node: "a".into() }
+    );
+    let numbered: Vec<(u64, Event)> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
+    let n = numbered.len() as u64;
+    store
+        .commit(main, &numbered, 10_000, 100, Some(&a1))
+        .await
+        .unwrap();
+    let next = |seq: u64, text: &str| vec![(seq, message(main, dana.id, text, 10_000))];
+    store
+        .commit(main, &next(n + 1, "one"), 10_000, 100, Some(&a1))
+        .await
+        .unwrap();
+    // A commit that does not follow on from the claim's last seq is refused, as is one under a
+    // fence that was never granted.
+    assert!(matches!(
+        store
+            .commit(main, &next(n + 5, "gap"), 10_000, 100, Some(&a1))
+            .await,
+        Err(StoreError::Fenced)
+    ));
+    let forged = Fence {
+        node: "b".into(),
+        epoch: 1,
+    };
+    assert!(matches!(
+        store
+            .commit(main, &next(n + 2, "forged"), 10_000, 100, Some(&forged))
+            .await,
+        Err(StoreError::Fenced)
+    ));
+
+    // a falls silent: after its heartbeat is too old, b takes over at the stream's last seq.
+    store.heartbeat("b", "http://b", 1, 13_500).await.unwrap();
+    let Claim::Won {
+        fence: b2,
+        last_seq,
+    } = store.claim_stream(main, "b", 12_000).await.unwrap()
+    else {
+        panic!("a is gone")
+    };
+    assert_eq!((b2.epoch, last_seq), (2, n + 1));
+    // a wakes up: whatever it commits now is refused, and nothing of it is stored.
+    assert!(matches!(
+        store
+            .commit(main, &next(n + 2, "stale"), 13_600, 100, Some(&a1))
+            .await,
+        Err(StoreError::Fenced)
+    ));
+    store
+        .commit(main, &next(n + 2, "two"), 13_600, 100, Some(&b2))
+        .await
+        .unwrap();
+    let loaded = store.load_stream(main, 100).await.unwrap().unwrap();
+    assert_eq!(loaded.last_seq, n + 2);
+    let texts: Vec<String> = store
+        .messages(
+            main,
+            PageRequest {
+                order: Order::NewestFirst,
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, m)| m.text)
+        .collect();
+    assert_eq!(texts, ["two", "one"], "the stale owner stored nothing");
+    // a, back and beating, still cannot take a stream b holds.
+    store.heartbeat("a", "http://a", 1, 13_700).await.unwrap();
+    assert_eq!(
+        store.claim_stream(main, "a", 12_000).await.unwrap(),
+        Claim::Held { node: "b".into() }
+    );
+    let owners = store.stream_owners().await.unwrap();
+    assert_eq!(owners.len(), 1);
+    assert_eq!(
+        (
+            owners[0].stream,
+            owners[0].node_id.as_str(),
+            owners[0].epoch,
+            owners[0].last_seq
+        ),
+        (main, "b", 2, n + 2)
+    );
+    // b gives the stream up (unloaded it): a claims it at once, though b is alive, and claiming
+    // again on the same node raises the epoch (an actor restarted there).
+    store.release_stream(main, &b2).await.unwrap();
+    let Claim::Won { fence: a3, .. } = store.claim_stream(main, "a", 12_000).await.unwrap() else {
+        panic!("given up")
+    };
+    assert_eq!(a3.epoch, 3);
+    // A release under an old claim changes nothing.
+    store.release_stream(main, &b2).await.unwrap();
+    let Claim::Won { fence: a4, .. } = store.claim_stream(main, "a", 12_000).await.unwrap() else {
+        panic!("a holds it")
+    };
+    assert_eq!(a4.epoch, 4);
+    assert!(matches!(
+        store
+            .commit(main, &next(n + 3, "old epoch"), 13_800, 100, Some(&a3))
+            .await,
+        Err(StoreError::Fenced)
+    ));
+    // Deleting the room deletes its claim.
+    store
+        .commit(
+            main,
+            &[(n + 3, Event::RoomDeleted { room: main })],
+            13_900,
+            100,
+            Some(&a4),
+        )
+        .await
+        .unwrap();
+    assert!(store.stream_owners().await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -995,6 +1162,7 @@ async fn sqlite_store_conforms() {
     conformance(huddle::store::open(&url).await.unwrap()).await;
     collab_conformance(huddle::store::open(&url).await.unwrap()).await;
     recording_conformance(huddle::store::open(&url).await.unwrap()).await;
+    cluster_conformance(huddle::store::open(&url).await.unwrap()).await;
     // Reopening runs no migration twice and finds the data.
     let store = huddle::store::open(&url).await.unwrap();
     assert!(store.has_accounts().await.unwrap());
@@ -1019,7 +1187,8 @@ async fn postgres_store_conforms() {
     let store = huddle::store::open(&url).await.unwrap();
     conformance(store.clone()).await;
     collab_conformance(store.clone()).await;
-    recording_conformance(store).await;
+    recording_conformance(store.clone()).await;
+    cluster_conformance(store).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await

@@ -72,7 +72,10 @@ pub fn serve_command(huddle: &std::path::Path, data_dir: &std::path::Path, log: 
         .arg("--data-dir")
         .arg(data_dir)
         // `HUDDLE_LOG` set for the benchmark overrides its default (to see `huddle::timing`).
-        .env("HUDDLE_LOG", std::env::var("HUDDLE_LOG").unwrap_or(log.to_owned()));
+        .env(
+            "HUDDLE_LOG",
+            std::env::var("HUDDLE_LOG").unwrap_or(log.to_owned()),
+        );
     command
 }
 

@@ -173,12 +173,19 @@ impl From<RoomError> for ApiError {
     fn from(e: RoomError) -> Self {
         match e {
             RoomError::Domain(d) => d.into(),
-            RoomError::Store(s) => s.into(),
-            RoomError::Unavailable => ApiError::new(
+            RoomError::Unavailable | RoomError::Store(StoreError::Fenced) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the room is unavailable; try again",
             ),
+            RoomError::Elsewhere(node) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!(
+                    "the room is served by node {node}, which this node could not reach; try again"
+                ),
+            ),
+            RoomError::Store(s) => s.into(),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Operational routes: `/healthz` (the database answers) and `/metrics` (Prometheus text).
+//! Operational routes: `/healthz` (the database answers; in a cluster also the node, its health
+//! and the rooms it serves) and `/metrics` (Prometheus text).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -18,19 +19,28 @@ pub(super) fn router() -> Router<App> {
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "healthy"), (status = 503, description = "the database does not answer")))]
 async fn healthz(State(app): State<App>) -> impl IntoResponse {
-    match app.store.ping().await {
+    let (status, mut body) = match app.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(serde_json::json!({ "status": "ok", "database": "ok" })),
+            serde_json::json!({ "status": "ok", "database": "ok" }),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "database": "unreachable" })),
+                serde_json::json!({ "status": "unavailable", "database": "unreachable" }),
             )
         }
+    };
+    // A node of a cluster also says who it is, whether it may serve rooms, and which it serves.
+    if let Some(node) = &app.node {
+        body["node"] = node.id.clone().into();
+        body["cluster"] = serde_json::json!({
+            "healthy": node.is_healthy(),
+            "rooms": app.rooms.loaded(),
+        });
     }
+    (status, Json(body))
 }
 
 /// Prometheus metrics.

@@ -23,6 +23,7 @@ use crate::domain::room::{self, Audience, Event, RoomState};
 use crate::ids::{PersonId, RoomId};
 use crate::media::Command as MediaCommand;
 use crate::realtime::{ConnHandle, Offer};
+use crate::store::{Claim, Fence, StoreError};
 
 /// The `call_error` frame: a call request was refused.
 pub fn call_error(stream: RoomId, code: &str, message: &str) -> Utf8Bytes {
@@ -53,6 +54,10 @@ struct Subscriber {
 struct Actor {
     rooms: Arc<Rooms>,
     stream: RoomId,
+    /// This node's claim on the stream (cluster mode): every commit checks it.
+    fence: Option<Fence>,
+    /// A commit was refused by the fence: the actor stops.
+    fenced: bool,
     state: RoomState,
     last_seq: u64,
     ring: VecDeque<Published>,
@@ -78,6 +83,12 @@ pub(super) async fn run(
 ) {
     let span = info_span!("room_actor", room = %stream);
     async move {
+        // In a cluster, the stream must be this node's before it is loaded: once claimed, no
+        // other node can commit to it, so what is loaded is the whole of it.
+        let fence = match claim(&rooms, stream).await {
+            Ok(fence) => fence,
+            Err(error) => return refuse_all(&rooms, stream, generation, rx, &error).await,
+        };
         let loaded = match rooms.store.load_stream(stream, rooms.settings.replay).await {
             Ok(Some(loaded)) => loaded,
             other => {
@@ -88,12 +99,7 @@ pub(super) async fn run(
                     }
                     _ => RoomError::Domain(DomainError::NotFound("room")),
                 };
-                rooms.forget(stream, generation);
-                rx.close();
-                while let Some(msg) = rx.recv().await {
-                    refuse(msg, &error, stream);
-                }
-                return;
+                return refuse_all(&rooms, stream, generation, rx, &error).await;
             }
         };
         let ring = loaded
@@ -107,6 +113,8 @@ pub(super) async fn run(
         let mut actor = Actor {
             rooms: rooms.clone(),
             stream,
+            fence,
+            fenced: false,
             state: loaded.state,
             last_seq: loaded.last_seq,
             ring,
@@ -117,8 +125,11 @@ pub(super) async fn run(
             empty_since: HashMap::new(),
         };
         actor.on_load().await;
-        let mut unloaded = false;
-        loop {
+        let mut given_up = rooms.settings.node.as_ref().map(|n| n.given_up());
+        let exit = loop {
+            if actor.fenced {
+                break Exit::Fenced;
+            }
             let deadline = match (actor.state.breakout.next_deadline(), actor.empty_deadline()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -132,34 +143,50 @@ pub(super) async fn run(
             // The timer goes first: a deadline that has passed (perhaps while Huddle was down)
             // is acted on before any request sees the room.
             let idle = actor.is_idle();
+            let gave_up = async {
+                match given_up.as_mut() {
+                    Some(watch) => {
+                        let _ = watch.changed().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
-                () = rooms.stopping.cancelled() => break,
+                () = rooms.stopping.cancelled() => break Exit::Stopping,
+                () = gave_up => break Exit::GivenUp,
                 () = timer => actor.on_timer().await,
                 msg = rx.recv() => match msg {
-                    Some(msg) => if actor.handle(msg).await == Flow::Stop { break },
-                    None => break,
+                    Some(msg) => if actor.handle(msg).await == Flow::Stop { break Exit::Deleted },
+                    None => break Exit::Stopping,
                 },
-                () = tokio::time::sleep(rooms.settings.idle), if idle => {
-                    unloaded = true;
-                    break;
-                }
+                () = tokio::time::sleep(rooms.settings.idle), if idle => break Exit::Unloaded,
+            }
+        };
+        if exit == Exit::Fenced {
+            warn!("another node took this room over; this node gives it up");
+        }
+        if let (Some(fence), Exit::Unloaded | Exit::Stopping) = (&actor.fence, exit) {
+            // Handed back, so that another node may serve the room at once.
+            if let Err(e) = rooms.store.release_stream(stream, fence).await {
+                warn!(error = %e, "could not give the room's stream back");
             }
         }
         rooms.forget(stream, generation);
         rx.close();
         while let Some(msg) = rx.recv().await {
-            if unloaded {
-                // Unloaded for being idle: what arrived meanwhile goes to the next actor, which
-                // loads the room again from the store.
-                let _ = rooms.send(stream, msg).await;
-            } else {
-                // Anything still queued finds the room deleted.
-                refuse(
+            match exit {
+                // What arrived meanwhile goes to the next actor, which loads the room again from
+                // the store (or finds that another node serves it now).
+                Exit::Unloaded | Exit::Fenced => {
+                    let _ = rooms.send(stream, msg).await;
+                }
+                Exit::Deleted => refuse(
                     msg,
                     &RoomError::Domain(DomainError::NotFound("room")),
                     stream,
-                );
+                ),
+                Exit::Stopping | Exit::GivenUp => refuse(msg, &RoomError::Unavailable, stream),
             }
         }
     }
@@ -167,9 +194,62 @@ pub(super) async fn run(
     .await
 }
 
+/// Why an actor stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    /// Nothing kept it in memory.
+    Unloaded,
+    /// Its room was deleted.
+    Deleted,
+    /// The server is stopping.
+    Stopping,
+    /// Its commit was refused: another node owns the stream now.
+    Fenced,
+    /// This node cannot reach the database and gave up its rooms.
+    GivenUp,
+}
+
+/// In cluster mode, claims the stream for this node: its fence from now on.
+async fn claim(rooms: &Rooms, stream: RoomId) -> Result<Option<Fence>, RoomError> {
+    let Some(node) = &rooms.settings.node else {
+        return Ok(None);
+    };
+    if !node.is_healthy() {
+        return Err(RoomError::Unavailable);
+    }
+    match rooms
+        .store
+        .claim_stream(stream, &node.id, node.alive_since())
+        .await
+    {
+        Ok(Claim::Won { fence, .. }) => Ok(Some(fence)),
+        Ok(Claim::Held { node }) => Err(RoomError::Elsewhere(node)),
+        Err(e) => {
+            warn!(error = %e, "claiming the room failed");
+            Err(RoomError::Store(e))
+        }
+    }
+}
+
+/// An actor that could not start answers everything sent to it with `error`.
+async fn refuse_all(
+    rooms: &Rooms,
+    stream: RoomId,
+    generation: u64,
+    mut rx: mpsc::Receiver<Msg>,
+    error: &RoomError,
+) {
+    rooms.forget(stream, generation);
+    rx.close();
+    while let Some(msg) = rx.recv().await {
+        refuse(msg, error, stream);
+    }
+}
+
 fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
     let copy = || match error {
         RoomError::Domain(e) => RoomError::Domain(e.clone()),
+        RoomError::Elsewhere(node) => RoomError::Elsewhere(node.clone()),
         _ => RoomError::Unavailable,
     };
     match msg {
@@ -343,16 +423,21 @@ impl Actor {
             .map(|(e, s)| (s, e))
             .collect();
         let began = std::time::Instant::now();
-        self.rooms
+        let stored = self
+            .rooms
             .store
             .commit(
                 self.stream,
                 &numbered,
                 now,
                 self.rooms.settings.replay as u64,
-                None,
+                self.fence.as_ref(),
             )
-            .await?;
+            .await;
+        if let Err(StoreError::Fenced) = stored {
+            self.fenced = true;
+        }
+        stored?;
         self.rooms.metrics.commands.inc();
         let committed = began.elapsed();
         let mut deleted = false;

@@ -39,13 +39,16 @@ pub enum RoomError {
     /// The store failed; nothing was applied.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The server is shutting down.
+    /// The server is shutting down, or (cluster mode) cannot reach the database.
     #[error("the room is unavailable")]
     Unavailable,
+    /// Another node of the cluster serves the room.
+    #[error("the room is served by node {0}")]
+    Elsewhere(String),
 }
 
 /// Tunables of the actors.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ActorSettings {
     /// How many recent events each stream keeps for replay to reconnecting clients.
     pub replay: usize,
@@ -57,6 +60,8 @@ pub struct ActorSettings {
     pub invitation_ttl_ms: i64,
     /// How long an actor nobody is connected to (no round running, no call) stays loaded.
     pub idle: std::time::Duration,
+    /// This node, in cluster mode: actors claim their stream first and commit under its fence.
+    pub node: Option<Arc<crate::cluster::Node>>,
 }
 
 /// What a command did, once stored.
@@ -248,6 +253,13 @@ impl Rooms {
         }
     }
 
+    /// The main rooms whose actors run on this node (in a cluster: the streams it owns), sorted.
+    pub fn loaded(&self) -> Vec<RoomId> {
+        let mut rooms: Vec<RoomId> = self.actors_lock().keys().copied().collect();
+        rooms.sort();
+        rooms
+    }
+
     /// The store the actors write to.
     pub fn store(&self) -> &SharedStore {
         &self.store
@@ -268,8 +280,26 @@ impl Rooms {
             .enumerate()
             .map(|(i, e)| (i as u64 + 1, e))
             .collect();
+        // In a cluster the new stream is claimed first, so that its first commit is fenced too.
+        let fence = match &self.settings.node {
+            Some(node) => match self
+                .store
+                .claim_stream(id, &node.id, node.alive_since())
+                .await?
+            {
+                crate::store::Claim::Won { fence, .. } => Some(fence),
+                crate::store::Claim::Held { node } => return Err(RoomError::Elsewhere(node)),
+            },
+            None => None,
+        };
         self.store
-            .commit(id, &numbered, ctx.now, self.settings.replay as u64, None)
+            .commit(
+                id,
+                &numbered,
+                ctx.now,
+                self.settings.replay as u64,
+                fence.as_ref(),
+            )
             .await?;
         // The actor loads the committed room and attaches the owner's open connections, which
         // then replay the creation events.

@@ -15,8 +15,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::{
-    Claim, CreateMode, Delivery, Fence, NodeRow, OwnerRow, InvitationRecord, LoadedStream, NewAccount, Order, PageRequest, Person,
-    RecordingRow, RoomListing, SessionRecord, Store, StoreError,
+    Claim, CreateMode, Delivery, Fence, InvitationRecord, LoadedStream, NewAccount, NodeRow, Order,
+    OwnerRow, PageRequest, Person, RecordingRow, RoomListing, SessionRecord, Store, StoreError,
 };
 use crate::domain::Role;
 use crate::domain::breakout::{HelpRequest, Session, Status};

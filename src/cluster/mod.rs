@@ -1,0 +1,245 @@
+//! Cluster mode: several Huddle nodes on one PostgreSQL (and NATS between them).
+//!
+//! This module holds what a node is to the others: its id, its heartbeat in the `nodes` table,
+//! and the rule that decides when a node is gone. Ownership of streams and the fence on commits
+//! are the store's (`store::cluster`); the room actors claim a stream before they load it.
+//!
+//! Liveness: each node writes its heartbeat every [`BEAT`]; a node whose last heartbeat is older
+//! than [`GONE_AFTER`] is gone, and the streams it owned may be claimed by another node. A node
+//! that could not write its heartbeat for [`GIVE_UP_AFTER`] (shorter than `GONE_AFTER`) stops its
+//! room actors itself, before anyone may take its rooms over; the fence refuses whatever it might
+//! still try to commit after that.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::clock::SharedClock;
+use crate::ids::RoomId;
+use crate::rooms::Rooms;
+use crate::store::SharedStore;
+
+/// How often a node writes its heartbeat.
+pub const BEAT: Duration = Duration::from_secs(1);
+/// A node whose heartbeat is older than this is gone (ms).
+pub const GONE_AFTER: i64 = 3_000;
+/// A node that could not write its heartbeat for this long stops its actors (ms).
+pub const GIVE_UP_AFTER: i64 = 2_000;
+
+/// This node, as the cluster knows it.
+pub struct Node {
+    /// Its id (`node_id`).
+    pub id: String,
+    /// Where it serves HTTP, for `huddle admin cluster` and the other nodes.
+    pub address: String,
+    /// When it started, ms.
+    pub started_at: i64,
+    /// Whether its heartbeat is being written: actors start only while it is.
+    healthy: AtomicBool,
+    /// Flips when the node gives up its rooms (its database is out of reach).
+    given_up: watch::Sender<u64>,
+    clock: SharedClock,
+}
+
+impl Node {
+    /// A node that has not written its first heartbeat yet.
+    pub fn new(id: String, address: String, clock: SharedClock) -> Arc<Node> {
+        let started_at = clock.now_ms();
+        Arc::new(Node {
+            id,
+            address,
+            started_at,
+            healthy: AtomicBool::new(false),
+            given_up: watch::channel(0).0,
+            clock,
+        })
+    }
+
+    /// Heartbeats at or after this instant belong to nodes that are alive now.
+    pub fn alive_since(&self) -> i64 {
+        self.clock.now_ms() - GONE_AFTER
+    }
+
+    /// Whether the node may run room actors (its heartbeat is current).
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Changes each time the node gives up its rooms; actors watch it.
+    pub fn given_up(&self) -> watch::Receiver<u64> {
+        self.given_up.subscribe()
+    }
+
+    /// Writes the first heartbeat now (a node joins only once the others can see it), then
+    /// every [`BEAT`] until `stop` fires.
+    pub async fn start(
+        self: &Arc<Self>,
+        store: SharedStore,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), crate::store::StoreError> {
+        store
+            .heartbeat(
+                &self.id,
+                &self.address,
+                self.started_at,
+                self.clock.now_ms(),
+            )
+            .await?;
+        self.healthy.store(true, Ordering::Release);
+        info!(node = %self.id, "joined the cluster");
+        let node = self.clone();
+        tokio::spawn(async move {
+            let mut last_ok = node.clock.now_ms();
+            let mut tick = tokio::time::interval(BEAT);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let now = node.clock.now_ms();
+                let beat = store.heartbeat(&node.id, &node.address, node.started_at, now);
+                match tokio::time::timeout(BEAT, beat).await {
+                    Ok(Ok(())) => {
+                        last_ok = now;
+                        if !node.healthy.swap(true, Ordering::AcqRel) {
+                            info!(node = %node.id, "the database answers again; rooms may load");
+                        }
+                    }
+                    failed => {
+                        let error = match failed {
+                            Ok(Err(e)) => e.to_string(),
+                            _ => "the heartbeat timed out".to_owned(),
+                        };
+                        warn!(node = %node.id, %error, "could not write the heartbeat");
+                        if now - last_ok >= GIVE_UP_AFTER
+                            && node.healthy.swap(false, Ordering::AcqRel)
+                        {
+                            warn!(node = %node.id, "giving up this node's rooms until the database answers");
+                            node.given_up.send_modify(|n| *n += 1);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Every [`BEAT`] until `stop` fires, starts the actors of rooms whose timers must run (a round,
+/// a recording) and whose owner is gone: one node wins each claim, and its actor acts on the
+/// timer, so that a round still ends when the node that ran it died.
+pub fn adopt_orphans(
+    node: Arc<Node>,
+    store: SharedStore,
+    rooms: Arc<Rooms>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(BEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if !node.is_healthy() {
+                continue;
+            }
+            match orphans(&store, node.alive_since()).await {
+                Ok(streams) => {
+                    for stream in streams {
+                        rooms.wake(stream);
+                    }
+                }
+                Err(e) => warn!(error = %e, "could not look for rooms left by gone nodes"),
+            }
+        }
+    });
+}
+
+/// Streams with a running timer whose owner is gone (or that nobody owns).
+async fn orphans(
+    store: &SharedStore,
+    alive_since: i64,
+) -> Result<Vec<RoomId>, crate::store::StoreError> {
+    let mut timed = store.live_streams().await?;
+    timed.extend(store.open_recording_streams().await?);
+    if timed.is_empty() {
+        return Ok(timed);
+    }
+    let alive: std::collections::HashSet<String> = store
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.seen_at >= alive_since)
+        .map(|n| n.node_id)
+        .collect();
+    let owners: std::collections::HashMap<RoomId, String> = store
+        .stream_owners()
+        .await?
+        .into_iter()
+        .map(|o| (o.stream, o.node_id))
+        .collect();
+    timed.sort();
+    timed.dedup();
+    timed.retain(|s| owners.get(s).is_none_or(|owner| !alive.contains(owner)));
+    Ok(timed)
+}
+
+/// What `huddle admin cluster` prints: each node (alive or gone, its address, its last heartbeat)
+/// with the rooms it owns, then rooms whose owner is gone or that were given up.
+pub async fn describe(
+    store: &dyn crate::store::Store,
+    now: i64,
+) -> Result<String, crate::store::StoreError> {
+    use std::fmt::Write;
+    let nodes = store.nodes().await?;
+    let owners = store.stream_owners().await?;
+    let mut out = String::new();
+    if nodes.is_empty() {
+        out.push_str("no node has joined a cluster on this database\n");
+    }
+    for node in &nodes {
+        let alive = node.seen_at >= now - GONE_AFTER;
+        let rooms: Vec<&crate::store::OwnerRow> = owners
+            .iter()
+            .filter(|o| o.node_id == node.node_id)
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}  {}  {}  last heartbeat {:.1} s ago  {} room(s)",
+            node.node_id,
+            if alive { "alive" } else { "gone" },
+            node.address,
+            (now - node.seen_at).max(0) as f64 / 1000.0,
+            rooms.len()
+        );
+        for room in rooms {
+            let _ = writeln!(
+                out,
+                "    {}  epoch {}  seq {}",
+                room.stream, room.epoch, room.last_seq
+            );
+        }
+    }
+    let known: std::collections::HashSet<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
+    let free: Vec<&crate::store::OwnerRow> = owners
+        .iter()
+        .filter(|o| !known.contains(o.node_id.as_str()))
+        .collect();
+    if !free.is_empty() {
+        let _ = writeln!(out, "not served by any node ({}):", free.len());
+        for room in free {
+            let _ = writeln!(
+                out,
+                "    {}  epoch {}  seq {}",
+                room.stream, room.epoch, room.last_seq
+            );
+        }
+    }
+    Ok(out)
+}
