@@ -59,6 +59,9 @@ pub enum ServeError {
     /// The media server could not start.
     #[error(transparent)]
     Media(#[from] media::MediaError),
+    /// The node could not join its cluster.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// Everything a request handler may need, shared behind an `Arc`.
@@ -203,13 +206,22 @@ impl Server {
         let media = media::Media::start(&config.media, metrics.clone(), connections.clone())?;
         let recordings = recording::Recordings::new(&config.data_dir, config.recording.clone());
         let (shutdown_tx, shutdown) = watch::channel(false);
-        // A node of a cluster is seen by the others before it serves anything.
         let node = match &config.cluster {
             Some(cluster) => {
-                let node =
-                    cluster::Node::new(cluster.node_id.clone(), public_url.clone(), clock.clone());
-                node.start(store.clone(), shutdown.clone()).await?;
-                Some(node)
+                let bus = cluster::bus::Bus::connect(&cluster.nats_url, &cluster.node_id)
+                    .await
+                    .map_err(|e| {
+                        ServeError::Cluster(format!(
+                            "cannot reach NATS at {}: {e}",
+                            cluster.nats_url
+                        ))
+                    })?;
+                Some(cluster::Node::new(
+                    cluster.node_id.clone(),
+                    public_url.clone(),
+                    clock.clone(),
+                    bus,
+                ))
             }
             None => None,
         };
@@ -229,7 +241,14 @@ impl Server {
                 node: node.clone(),
             },
         );
+        // A node of a cluster answers for itself on NATS, then lets the others see it (its first
+        // heartbeat), before it serves anything.
         if let Some(node) = &node {
+            node.bus
+                .serve(&node.id, rooms.clone(), shutdown.clone())
+                .await
+                .map_err(|e| ServeError::Cluster(format!("cannot subscribe on NATS: {e}")))?;
+            node.start(store.clone(), shutdown.clone()).await?;
             cluster::adopt_orphans(node.clone(), store.clone(), rooms.clone(), shutdown.clone());
         }
         // Rounds that were running when Huddle stopped: their timers run (and a deadline that

@@ -210,7 +210,7 @@ async fn conformance(store: SharedStore) {
     );
     let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
     store
-        .commit(main, &numbered, 5_000, 100, None)
+        .commit(main, &numbered, 5_000, 100, None, None)
         .await
         .unwrap();
     let breakout = RoomId::new();
@@ -257,7 +257,10 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    store.commit(main, &events, 6_000, 100, None).await.unwrap();
+    store
+        .commit(main, &events, 6_000, 100, None, None)
+        .await
+        .unwrap();
 
     let loaded = store.load_stream(main, 100).await.unwrap().unwrap();
     assert_eq!(loaded.last_seq, 9);
@@ -337,7 +340,12 @@ async fn conformance(store: SharedStore) {
             },
         ),
     ];
-    assert!(store.commit(main, &bad, 7_000, 100, None).await.is_err());
+    assert!(
+        store
+            .commit(main, &bad, 7_000, 100, None, None)
+            .await
+            .is_err()
+    );
     let after = store.load_stream(main, 100).await.unwrap().unwrap();
     assert_eq!(after.last_seq, 9);
     assert_eq!(
@@ -365,7 +373,10 @@ async fn conformance(store: SharedStore) {
             )
         })
         .collect();
-    store.commit(main, &many, 8_000, 16, None).await.unwrap();
+    store
+        .commit(main, &many, 8_000, 16, None, None)
+        .await
+        .unwrap();
     let pruned = store.load_stream(main, 1_000).await.unwrap().unwrap();
     assert_eq!(pruned.last_seq, 140);
     assert!(
@@ -423,7 +434,7 @@ async fn conformance(store: SharedStore) {
         ),
     ];
     store
-        .commit(main, &started, 9_600, 1_000, None)
+        .commit(main, &started, 9_600, 1_000, None, None)
         .await
         .unwrap();
     let s = store
@@ -463,7 +474,7 @@ async fn conformance(store: SharedStore) {
         ),
     ];
     store
-        .commit(main, &changes, 9_700, 1_000, None)
+        .commit(main, &changes, 9_700, 1_000, None, None)
         .await
         .unwrap();
     let s = store
@@ -494,6 +505,7 @@ async fn conformance(store: SharedStore) {
             )],
             9_800,
             1_000,
+            None,
             None,
         )
         .await
@@ -526,7 +538,7 @@ async fn conformance(store: SharedStore) {
     );
     let numbered: Vec<_> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
     store
-        .commit(other, &numbered, 9_000, 100, None)
+        .commit(other, &numbered, 9_000, 100, None, None)
         .await
         .unwrap();
     store
@@ -535,6 +547,7 @@ async fn conformance(store: SharedStore) {
             &[(147, Event::RoomDeleted { room: main })],
             9_000,
             100,
+            None,
             None,
         )
         .await
@@ -581,7 +594,11 @@ fn committer(store: SharedStore, main: RoomId) -> impl FnMut(Vec<Event>) -> Comm
             })
             .collect();
         let store = store.clone();
-        Box::pin(async move { store.commit(main, &numbered, 5_000, 1_000, None).await })
+        Box::pin(async move {
+            store
+                .commit(main, &numbered, 5_000, 1_000, None, None)
+                .await
+        })
     }
 }
 
@@ -1040,19 +1057,32 @@ async fn cluster_conformance(store: SharedStore) {
     let numbered: Vec<(u64, Event)> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
     let n = numbered.len() as u64;
     store
-        .commit(main, &numbered, 10_000, 100, Some(&a1))
+        .commit(main, &numbered, 10_000, 100, Some(&a1), None)
         .await
         .unwrap();
     let next = |seq: u64, text: &str| vec![(seq, message(main, dana.id, text, 10_000))];
     store
-        .commit(main, &next(n + 1, "one"), 10_000, 100, Some(&a1))
+        .commit(
+            main,
+            &next(n + 1, "one"),
+            10_000,
+            100,
+            Some(&a1),
+            Some("cmd-1"),
+        )
         .await
         .unwrap();
+    // A command's events are found again by its id (a retry is answered from them).
+    let found = store.command_events(main, "cmd-1").await.unwrap().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, n + 1);
+    assert!(matches!(&found[0].1, Event::MessagePosted { message, .. } if message.text == "one"));
+    assert!(store.command_events(main, "cmd-2").await.unwrap().is_none());
     // A commit that does not follow on from the claim's last seq is refused, as is one under a
     // fence that was never granted.
     assert!(matches!(
         store
-            .commit(main, &next(n + 5, "gap"), 10_000, 100, Some(&a1))
+            .commit(main, &next(n + 5, "gap"), 10_000, 100, Some(&a1), None)
             .await,
         Err(StoreError::Fenced)
     ));
@@ -1062,7 +1092,14 @@ async fn cluster_conformance(store: SharedStore) {
     };
     assert!(matches!(
         store
-            .commit(main, &next(n + 2, "forged"), 10_000, 100, Some(&forged))
+            .commit(
+                main,
+                &next(n + 2, "forged"),
+                10_000,
+                100,
+                Some(&forged),
+                None
+            )
             .await,
         Err(StoreError::Fenced)
     ));
@@ -1080,12 +1117,12 @@ async fn cluster_conformance(store: SharedStore) {
     // a wakes up: whatever it commits now is refused, and nothing of it is stored.
     assert!(matches!(
         store
-            .commit(main, &next(n + 2, "stale"), 13_600, 100, Some(&a1))
+            .commit(main, &next(n + 2, "stale"), 13_600, 100, Some(&a1), None)
             .await,
         Err(StoreError::Fenced)
     ));
     store
-        .commit(main, &next(n + 2, "two"), 13_600, 100, Some(&b2))
+        .commit(main, &next(n + 2, "two"), 13_600, 100, Some(&b2), None)
         .await
         .unwrap();
     let loaded = store.load_stream(main, 100).await.unwrap().unwrap();
@@ -1137,7 +1174,14 @@ async fn cluster_conformance(store: SharedStore) {
     assert_eq!(a4.epoch, 4);
     assert!(matches!(
         store
-            .commit(main, &next(n + 3, "old epoch"), 13_800, 100, Some(&a3))
+            .commit(
+                main,
+                &next(n + 3, "old epoch"),
+                13_800,
+                100,
+                Some(&a3),
+                None
+            )
             .await,
         Err(StoreError::Fenced)
     ));
@@ -1149,6 +1193,7 @@ async fn cluster_conformance(store: SharedStore) {
             13_900,
             100,
             Some(&a4),
+            None,
         )
         .await
         .unwrap();

@@ -20,3 +20,8 @@ CREATE TABLE stream_owners (
     last_seq  BIGINT NOT NULL
 );
 CREATE INDEX stream_owners_node ON stream_owners(node_id);
+
+-- The command whose events these are, when it came with an id (a command forwarded between
+-- nodes): a retry of it, after its answer was lost in a failover, finds it done.
+ALTER TABLE events ADD COLUMN command_id TEXT;
+CREATE INDEX events_command ON events(stream_id, command_id);

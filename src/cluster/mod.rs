@@ -10,6 +10,8 @@
 //! room actors itself, before anyone may take its rooms over; the fence refuses whatever it might
 //! still try to commit after that.
 
+pub mod bus;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -42,11 +44,19 @@ pub struct Node {
     /// Flips when the node gives up its rooms (its database is out of reach).
     given_up: watch::Sender<u64>,
     clock: SharedClock,
+    /// The connection to the other nodes.
+    pub bus: bus::Bus,
+    /// Nodes NATS said nobody answers for, and when: their rooms are claimed without waiting for
+    /// their heartbeat to age.
+    gone: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How long "nobody answers for that node" counts as the node being gone.
+const PRESUMED_GONE_FOR: Duration = Duration::from_secs(10);
 
 impl Node {
     /// A node that has not written its first heartbeat yet.
-    pub fn new(id: String, address: String, clock: SharedClock) -> Arc<Node> {
+    pub fn new(id: String, address: String, clock: SharedClock, bus: bus::Bus) -> Arc<Node> {
         let started_at = clock.now_ms();
         Arc::new(Node {
             id,
@@ -55,7 +65,23 @@ impl Node {
             healthy: AtomicBool::new(false),
             given_up: watch::channel(0).0,
             clock,
+            bus,
+            gone: Default::default(),
         })
+    }
+
+    /// Notes that NATS has nobody answering for `node`.
+    pub fn presume_gone(&self, node: &str) {
+        let mut gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
+        gone.retain(|_, at| at.elapsed() < PRESUMED_GONE_FOR);
+        gone.insert(node.to_owned(), std::time::Instant::now());
+    }
+
+    /// Whether NATS lately had nobody answering for `node`.
+    pub fn is_presumed_gone(&self, node: &str) -> bool {
+        let gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
+        gone.get(node)
+            .is_some_and(|at| at.elapsed() < PRESUMED_GONE_FOR)
     }
 
     /// Heartbeats at or after this instant belong to nodes that are alive now.

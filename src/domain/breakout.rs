@@ -75,7 +75,7 @@ fn yes() -> bool {
 
 /// Some of the settings: what is left out keeps its value (`duration_secs: null` removes the
 /// timer; leaving it out keeps it).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, ToSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigChanges {
     /// Breakout rooms enabled.
@@ -277,7 +277,7 @@ impl Session {
 }
 
 /// A breakout command.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum BreakoutCommand {
     /// Replace the settings (`enabled` among them).
     Configure {

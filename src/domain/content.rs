@@ -120,7 +120,7 @@ pub struct ContentItem {
 }
 
 /// A new item as the HTTP layer describes it, already validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NewContent {
     /// What it is.
     pub kind: ContentKind,
@@ -133,7 +133,7 @@ pub struct NewContent {
 }
 
 /// A content command.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum ContentCommand {
     /// Add an item to a room.
     Add {

@@ -38,7 +38,7 @@ pub struct Invitation {
 }
 
 /// One person to invite, as the HTTP layer found them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Invitee {
     /// Validated, lower-cased email.
     pub email: String,
@@ -47,7 +47,7 @@ pub struct Invitee {
 }
 
 /// An invitation command.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum InvitationCommand {
     /// Invite people to a room.
     Invite {

@@ -45,7 +45,7 @@ impl Meeting {
 }
 
 /// A meeting to schedule, already validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NewMeeting {
     /// Title.
     pub title: String,
@@ -61,7 +61,7 @@ pub struct NewMeeting {
 }
 
 /// A meeting command.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum MeetingCommand {
     /// Schedule a meeting in a room.
     Schedule {

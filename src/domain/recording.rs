@@ -55,7 +55,7 @@ pub enum RecordingEnd {
 }
 
 /// A recording command.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum RecordingCommand {
     /// Start recording a room's call.
     Start {

@@ -128,7 +128,7 @@ pub struct Message {
 }
 
 /// Who is asking.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Caller {
     /// The person.
     pub person_id: PersonId,
@@ -181,7 +181,7 @@ impl Ctx {
 }
 
 /// Something a person asks to do to a main room or one of its breakout rooms.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// Give a room a new name.
     Rename {

@@ -242,7 +242,7 @@ async fn upload(app: &App, mut multipart: Multipart) -> Result<NewContent, ApiEr
                 let limit = app.config.limits.max_upload_bytes;
                 let blob = app.blobs.write(field, limit).await.map_err(|e| match e {
                     BlobError::TooLarge { limit } => ApiError {
-                        field: Some("file"),
+                        field: Some("file".into()),
                         ..ApiError::new(
                             StatusCode::PAYLOAD_TOO_LARGE,
                             "file_too_large",

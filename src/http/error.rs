@@ -30,7 +30,7 @@ pub struct ApiError {
     /// Human-readable explanation.
     pub message: String,
     /// The request field at fault, when one is.
-    pub field: Option<&'static str>,
+    pub field: Option<Cow<'static, str>>,
     /// Every problem, when there are many (the rows of a CSV file).
     pub details: Option<serde_json::Value>,
 }
@@ -80,7 +80,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "invalid_input".into(),
             message: format!("{field}: {message}"),
-            field: Some(field),
+            field: Some(field.into()),
             details: None,
         }
     }
@@ -122,7 +122,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code.into_owned(),
                 message: self.message,
-                field: self.field.map(str::to_owned),
+                field: self.field.map(Cow::into_owned),
                 details: self.details,
             },
         };
@@ -147,7 +147,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict("email") => ApiError {
-                field: Some("email"),
+                field: Some("email".into()),
                 ..ApiError::new(
                     StatusCode::CONFLICT,
                     "email_taken",
@@ -186,6 +186,27 @@ impl From<RoomError> for ApiError {
                 ),
             ),
             RoomError::Store(s) => s.into(),
+            RoomError::Refused(r) => ApiError {
+                status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                code: r.code.into(),
+                message: r.message,
+                field: r.field.map(Cow::Owned),
+                details: r.details,
+            },
+        }
+    }
+}
+
+impl From<RoomError> for crate::rooms::Refusal {
+    /// What a node answers another that forwarded it a command: the HTTP answer it would give.
+    fn from(e: RoomError) -> Self {
+        let api = ApiError::from(e);
+        crate::rooms::Refusal {
+            status: api.status.as_u16(),
+            code: api.code.into_owned(),
+            message: api.message,
+            field: api.field.map(Cow::into_owned),
+            details: api.details,
         }
     }
 }
@@ -257,7 +278,7 @@ impl PathIds {
     pub fn get<T: FromStr>(&self, name: &'static str) -> Result<T, ApiError> {
         let raw = self.0.get(name).map(String::as_str).unwrap_or_default();
         raw.parse().map_err(|_| ApiError {
-            field: Some(name),
+            field: Some(name.into()),
             ..ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_path",

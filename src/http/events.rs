@@ -36,7 +36,7 @@ fn parse_resume(raw: &str) -> Result<HashMap<RoomId, u64>, ApiError> {
                 .split_once(':')
                 .and_then(|(room, seq)| Some((room.parse().ok()?, seq.parse().ok()?)));
             parsed.ok_or_else(|| ApiError {
-                field: Some("resume"),
+                field: Some("resume".into()),
                 ..ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_query",

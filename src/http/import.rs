@@ -120,7 +120,7 @@ impl Job {
         let outcome = outcome.map_err(|e| ErrorDetail {
             code: e.code.into_owned(),
             message: e.message,
-            field: e.field.map(str::to_owned),
+            field: e.field.map(std::borrow::Cow::into_owned),
             details: e.details,
         });
         *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), outcome));

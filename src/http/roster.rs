@@ -217,7 +217,7 @@ fn rejected(errors: Vec<RowError>) -> ApiError {
     };
     ApiError {
         details: serde_json::to_value(&errors).ok(),
-        field: Some("file"),
+        field: Some("file".into()),
         ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_csv", message)
     }
 }

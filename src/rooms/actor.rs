@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
-use super::{CallRequest, Committed, Msg, RoomError, Rooms};
+use super::{CallRequest, CommandId, Committed, Msg, RoomError, Rooms};
 use crate::domain::DomainError;
 use crate::domain::breakout;
 use crate::domain::call::MediaState;
@@ -58,6 +58,10 @@ struct Actor {
     fence: Option<Fence>,
     /// A commit was refused by the fence: the actor stops.
     fenced: bool,
+    /// Answers of the latest commands that came with an id, for their retries.
+    answered: HashMap<String, Committed>,
+    /// Their ids, oldest first.
+    answered_order: VecDeque<String>,
     state: RoomState,
     last_seq: u64,
     ring: VecDeque<Published>,
@@ -115,6 +119,8 @@ pub(super) async fn run(
             stream,
             fence,
             fenced: false,
+            answered: HashMap::new(),
+            answered_order: VecDeque::new(),
             state: loaded.state,
             last_seq: loaded.last_seq,
             ring,
@@ -194,6 +200,9 @@ pub(super) async fn run(
     .await
 }
 
+/// How many answers of commands with an id an actor keeps.
+const ANSWERS_KEPT: usize = 1024;
+
 /// Why an actor stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Exit {
@@ -223,6 +232,14 @@ async fn claim(rooms: &Rooms, stream: RoomId) -> Result<Option<Fence>, RoomError
         .await
     {
         Ok(Claim::Won { fence, .. }) => Ok(Some(fence)),
+        // A node NATS says is gone (nobody answers for it) is not waited for.
+        Ok(Claim::Held { node: holder }) if node.is_presumed_gone(&holder) => {
+            match rooms.store.claim_stream(stream, &node.id, i64::MAX).await {
+                Ok(Claim::Won { fence, .. }) => Ok(Some(fence)),
+                Ok(Claim::Held { node }) => Err(RoomError::Elsewhere(node)),
+                Err(e) => Err(RoomError::Store(e)),
+            }
+        }
         Ok(Claim::Held { node }) => Err(RoomError::Elsewhere(node)),
         Err(e) => {
             warn!(error = %e, "claiming the room failed");
@@ -250,6 +267,7 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
     let copy = || match error {
         RoomError::Domain(e) => RoomError::Domain(e.clone()),
         RoomError::Elsewhere(node) => RoomError::Elsewhere(node.clone()),
+        RoomError::Refused(r) => RoomError::Refused(r.clone()),
         _ => RoomError::Unavailable,
     };
     match msg {
@@ -285,19 +303,29 @@ impl Actor {
             Msg::Command {
                 caller,
                 command,
+                id,
                 reply,
             } => {
+                if let Some(done) = self.already_done(id.as_ref()).await {
+                    let _ = reply.send(done);
+                    return Flow::Continue;
+                }
                 let now = self.rooms.clock.now_ms();
                 let began = std::time::Instant::now();
                 let result = room::apply(&self.state, &caller, command, self.rooms.ctx_at(now));
                 debug!(target: "huddle::timing", apply_us = began.elapsed().as_micros() as u64, "applied");
+                let command_id = id.as_ref().map(|id| id.id.as_str());
                 let result = match result {
-                    Ok(events) => self.commit_and_publish(events, now).await,
+                    Ok(events) => self.commit_and_publish(events, now, command_id).await,
                     Err(e) => Err(e.into()),
                 };
                 let deleted = matches!(&result, Ok(events) if events.iter().any(|(_, e)| matches!(e, Event::RoomDeleted { .. })));
                 let seq = self.last_seq;
-                let _ = reply.send(result.map(|events| Committed { seq, events }));
+                let result = result.map(|events| Committed { seq, events });
+                if let (Some(id), Ok(committed)) = (id, &result) {
+                    self.remember(id.id, committed.clone());
+                }
+                let _ = reply.send(result);
                 if deleted {
                     return Flow::Stop;
                 }
@@ -338,6 +366,37 @@ impl Actor {
         Flow::Continue
     }
 
+    /// The answer of a command with this id that was carried out already: remembered here, or
+    /// (for a retry) found in the store, where another node may have stored it before it died.
+    async fn already_done(&self, id: Option<&CommandId>) -> Option<Result<Committed, RoomError>> {
+        let id = id?;
+        if let Some(done) = self.answered.get(&id.id) {
+            return Some(Ok(done.clone()));
+        }
+        if !id.retry {
+            return None;
+        }
+        match self.rooms.store.command_events(self.stream, &id.id).await {
+            Ok(Some(events)) => Some(Ok(Committed {
+                seq: events.last().map_or(self.last_seq, |(seq, _)| *seq),
+                events,
+            })),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+
+    /// Keeps the answer of a command with an id, for its retries.
+    fn remember(&mut self, id: String, committed: Committed) {
+        if self.answered.len() >= ANSWERS_KEPT
+            && let Some(oldest) = self.answered_order.pop_front()
+        {
+            self.answered.remove(&oldest);
+        }
+        self.answered_order.push_back(id.clone());
+        self.answered.insert(id, committed);
+    }
+
     /// Whether nothing keeps the room in memory: nobody connected to it, no round whose timer
     /// must run, no call.
     fn is_idle(&self) -> bool {
@@ -375,7 +434,7 @@ impl Actor {
                 recording::stop(&self.state, room, RecordingEnd::Interrupted, now)
             }),
         );
-        if let Err(e) = self.commit_and_publish(events, now).await {
+        if let Err(e) = self.commit_and_publish(events, now, None).await {
             warn!(error = %e, "closing an overdue round failed; the timer will close it");
         }
     }
@@ -399,7 +458,7 @@ impl Actor {
                 now,
             ));
         }
-        if let Err(e) = self.commit_and_publish(events, now).await {
+        if let Err(e) = self.commit_and_publish(events, now, None).await {
             warn!(error = %e, "the breakout timer could not store its event; retrying in a second");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -410,6 +469,7 @@ impl Actor {
         &mut self,
         events: Vec<Event>,
         now: i64,
+        command: Option<&str>,
     ) -> Result<Vec<(u64, Event)>, RoomError> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -432,6 +492,7 @@ impl Actor {
                 now,
                 self.rooms.settings.replay as u64,
                 self.fence.as_ref(),
+                command,
             )
             .await;
         if let Err(StoreError::Fenced) = stored {

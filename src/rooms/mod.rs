@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::instrument;
 
 use crate::clock::SharedClock;
+use crate::cluster::bus::Forwarded;
 use crate::domain::DomainError;
 use crate::domain::room::{self, Caller, Command, Ctx, RoomState};
 use crate::ids::{PersonId, RoomId};
@@ -45,6 +46,25 @@ pub enum RoomError {
     /// Another node of the cluster serves the room.
     #[error("the room is served by node {0}")]
     Elsewhere(String),
+    /// The node that serves the room refused the command (cluster mode): its answer as is.
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+}
+
+/// A refusal as the node that owns a room answered it: status, code, message, field, details, as
+/// that node would have answered over HTTP.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine-readable code.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The request field at fault.
+    pub field: Option<String>,
+    /// Every problem, when there are many.
+    pub details: Option<serde_json::Value>,
 }
 
 /// Tunables of the actors.
@@ -65,7 +85,7 @@ pub struct ActorSettings {
 }
 
 /// What a command did, once stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Committed {
     /// The stream's sequence number after the command.
     pub seq: u64,
@@ -75,10 +95,20 @@ pub struct Committed {
 
 pub(crate) type Inspector = Box<dyn FnOnce(&RoomState, u64) + Send>;
 
+/// The id a command carries between nodes, so that a retry of it runs once.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CommandId {
+    /// Unique per command.
+    pub id: String,
+    /// Sent before: it may have been carried out already (perhaps by a node now gone).
+    pub retry: bool,
+}
+
 pub(crate) enum Msg {
     Command {
         caller: Caller,
         command: Command,
+        id: Option<CommandId>,
         reply: oneshot::Sender<Result<Committed, RoomError>>,
     },
     Inspect(Inspector, oneshot::Sender<RoomError>),
@@ -299,6 +329,7 @@ impl Rooms {
                 ctx.now,
                 self.settings.replay as u64,
                 fence.as_ref(),
+                None,
             )
             .await?;
         // The actor loads the committed room and attaches the owner's open connections, which
@@ -310,13 +341,69 @@ impl Rooms {
     }
 
     /// Sends a command to the actor of the main room that `room` belongs to. Returns once its
-    /// events are stored.
+    /// events are stored. In a cluster, a room another node serves gets the command from there
+    /// (and a room whose node is gone is claimed here).
     #[instrument(skip_all, fields(room = %room))]
     pub async fn command(
         self: &Arc<Self>,
         room: RoomId,
         caller: Caller,
         command: Command,
+    ) -> Result<Committed, RoomError> {
+        let Some(node) = self.settings.node.clone() else {
+            return self.command_here(room, caller, command, None).await;
+        };
+        // A few times at most, under one id so that the command runs once: the owner may turn out
+        // to be gone (this node then claims the room), may not answer in time (perhaps it just
+        // died, and NATS has not noticed yet), or this node may find it lost the room (its
+        // commit was fenced: the command goes to the new owner).
+        let mut id = CommandId {
+            id: uuid::Uuid::now_v7().to_string(),
+            retry: false,
+        };
+        let mut last = RoomError::Unavailable;
+        for timeout in crate::cluster::bus::ATTEMPT_TIMEOUTS {
+            let result = self
+                .command_here(room, caller.clone(), command.clone(), Some(id.clone()))
+                .await;
+            id.retry = true;
+            match result {
+                Err(RoomError::Store(StoreError::Fenced)) => last = RoomError::Unavailable,
+                Err(RoomError::Elsewhere(owner)) => {
+                    let stream = self.stream_of(room).await?;
+                    match node
+                        .bus
+                        .forward(
+                            &owner,
+                            stream,
+                            caller.clone(),
+                            command.clone(),
+                            id.clone(),
+                            timeout,
+                        )
+                        .await
+                    {
+                        Forwarded::Answered(result) => return result,
+                        Forwarded::NoResponders => node.presume_gone(&owner),
+                        Forwarded::Unreachable => {}
+                    }
+                    last = RoomError::Elsewhere(owner);
+                }
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    /// [`Rooms::command`] on this node only: the actor here, or `Elsewhere` if another node
+    /// serves the room. A command with an `id` that was carried out already is answered as it
+    /// was then.
+    pub async fn command_here(
+        self: &Arc<Self>,
+        room: RoomId,
+        caller: Caller,
+        command: Command,
+        id: Option<CommandId>,
     ) -> Result<Committed, RoomError> {
         let began = std::time::Instant::now();
         let stream = self.stream_of(room).await?;
@@ -326,6 +413,7 @@ impl Rooms {
             Msg::Command {
                 caller,
                 command,
+                id,
                 reply,
             },
         )
@@ -342,18 +430,36 @@ impl Rooms {
         f: impl FnOnce(&RoomState, u64) -> T + Send + 'static,
     ) -> Result<T, RoomError> {
         let stream = self.stream_of(room).await?;
+        let f = Arc::new(std::sync::Mutex::new(Some(f)));
         let (tx, rx) = oneshot::channel();
         let (err_tx, err_rx) = oneshot::channel();
+        let here = f.clone();
         let inspector: Inspector = Box::new(move |state, seq| {
-            let _ = tx.send(f(state, seq));
+            if let Some(f) = here.lock().ok().and_then(|mut f| f.take()) {
+                let _ = tx.send(f(state, seq));
+            }
         });
         self.send(stream, Msg::Inspect(inspector, err_tx)).await?;
-        // The actor sends the value before it drops `err_tx`, so polling `rx` first never mistakes
-        // a success for a refusal.
-        tokio::select! {
-            biased;
-            value = rx => value.map_err(|_| RoomError::Unavailable),
-            err = err_rx => Err(err.unwrap_or(RoomError::Unavailable)),
+        // The actor sends the value before it drops `err_tx`; a refusal is sent on `err_tx` before
+        // the inspector (and its `tx`) is dropped.
+        let answer = match rx.await {
+            Ok(value) => Ok(value),
+            Err(_) => Err(err_rx.await.unwrap_or(RoomError::Unavailable)),
+        };
+        match answer {
+            // Another node serves the room: what is stored is read here (without who is
+            // connected where, which only the serving node knows).
+            Err(RoomError::Elsewhere(node)) => {
+                let loaded = self
+                    .store
+                    .load_stream(stream, 0)
+                    .await?
+                    .ok_or(RoomError::Domain(DomainError::NotFound("room")))?;
+                let f = f.lock().ok().and_then(|mut f| f.take());
+                f.map(|f| f(&loaded.state, loaded.last_seq))
+                    .ok_or(RoomError::Elsewhere(node))
+            }
+            other => other,
         }
     }
 

@@ -243,7 +243,8 @@ pub trait Store: Send + Sync + 'static {
     /// effects on the tables, in one transaction. Event rows more than `keep` behind the newest
     /// are pruned now and then. With a `fence` (cluster mode), the transaction first checks that
     /// this node still owns the stream with that claim, at the seq before `events`, and moves the
-    /// claim on; if not, nothing is stored and the error is [`StoreError::Fenced`].
+    /// claim on; if not, nothing is stored and the error is [`StoreError::Fenced`]. `command` is
+    /// the id of the command whose events these are, when it has one.
     async fn commit(
         &self,
         stream: RoomId,
@@ -251,7 +252,15 @@ pub trait Store: Send + Sync + 'static {
         at: i64,
         keep: u64,
         fence: Option<&Fence>,
+        command: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// The events a command with this id stored in `stream`, if it was carried out (and its
+    /// events were not pruned since): a retried command is answered from here, not run twice.
+    async fn command_events(
+        &self,
+        stream: RoomId,
+        command: &str,
+    ) -> Result<Option<Vec<(u64, Event)>>, StoreError>;
     /// Writes this node's heartbeat (cluster mode).
     async fn heartbeat(
         &self,

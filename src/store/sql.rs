@@ -546,6 +546,7 @@ impl Store for SqlStore {
         at: i64,
         keep: u64,
         fence: Option<&Fence>,
+        command: Option<&str>,
     ) -> Result<(), StoreError> {
         let Some(&(last_seq, _)) = events.last() else {
             return Ok(());
@@ -574,12 +575,14 @@ impl Store for SqlStore {
             }
             let payload = encoded.payload;
             sqlx::query(
-                "INSERT INTO events (stream_id, seq, payload, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO events (stream_id, seq, payload, created_at, command_id) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(stream_id.clone())
             .bind(*seq as i64)
             .bind(payload)
             .bind(at)
+            .bind(command.map(str::to_owned))
             .execute(&mut *tx)
             .await?;
         }
@@ -596,6 +599,32 @@ impl Store for SqlStore {
         tx.commit().await?;
         tracing::debug!(target: "huddle::timing", begin_us = t1.as_micros() as u64, writes_us = (t2 - t1).as_micros() as u64, commit_us = (t0.elapsed() - t2).as_micros() as u64, "store commit");
         Ok(())
+    }
+
+    async fn command_events(
+        &self,
+        stream: RoomId,
+        command: &str,
+    ) -> Result<Option<Vec<(u64, Event)>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, payload FROM events WHERE stream_id = $1 AND command_id = $2 ORDER BY seq",
+        )
+        .bind(stream.to_string())
+        .bind(command.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get("seq")?;
+            let payload: String = row.try_get("payload")?;
+            let event = super::codec::decode(&payload)
+                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+            events.push((seq as u64, event));
+        }
+        Ok(Some(events))
     }
 
     async fn heartbeat(

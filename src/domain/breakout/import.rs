@@ -12,7 +12,7 @@ use crate::domain::room::{Caller, Ctx, Member, Role, RoomInfo, RoomState};
 use crate::ids::{InvitationId, PersonId, RoomId};
 
 /// Who a row names.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Who {
     /// An account or a guest known here.
     Person {
@@ -31,7 +31,7 @@ pub enum Who {
 }
 
 /// A matched row.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ImportRow {
     /// The breakout room's name, or `None` (unassigned).
     pub room: Option<String>,

@@ -1,0 +1,174 @@
+//! NATS between the nodes of a cluster: a command that arrives on a node which does not own its
+//! room goes to the node that does, by request and reply.
+//!
+//! Each node answers requests on `huddle.node.<NODE>.cmd` (one subscription per node, taken
+//! before the node's first heartbeat, so a node the others can see also answers). The request
+//! is `{"stream", "caller", "command", "id"}` (the id makes a retried command run once); the reply is `{"ok": Committed}` or `{"err": Refusal}`,
+//! the refusal being what the owner would have answered over HTTP.
+//!
+//! NATS tells a requester at once when nobody subscribes to a subject ("no responders"): the
+//! owner's process is gone (its connection closed). The requester then claims the room itself,
+//! without waiting for the owner's heartbeat to age; should the owner still be alive (cut off from
+//! NATS only), the fence refuses its next commit and it gives the room up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::domain::room::{Caller, Command};
+use crate::ids::RoomId;
+use crate::rooms::{CommandId, Committed, Refusal, RoomError, Rooms};
+
+/// How long each attempt to forward a command waits for the owner's answer. The first is short:
+/// a request sent in the instant between the owner's death and NATS noticing it is lost, and the
+/// second attempt then hears "no responders". A retry reaches the owner's actor after the first
+/// (it serves one command at a time) and is answered from the first's outcome, so a slow command
+/// is never run twice.
+pub const ATTEMPT_TIMEOUTS: [Duration; 3] = [
+    Duration::from_millis(300),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
+/// The NATS connection of this node.
+pub struct Bus {
+    client: async_nats::Client,
+}
+
+/// What the requester learnt from forwarding a command.
+pub enum Forwarded {
+    /// The owner answered.
+    Answered(Result<Committed, RoomError>),
+    /// Nobody listens for that node: its process is gone.
+    NoResponders,
+    /// The owner did not answer in time, or NATS failed.
+    Unreachable,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    stream: RoomId,
+    caller: Caller,
+    command: Command,
+    id: CommandId,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    Ok(Committed),
+    Err(Refusal),
+}
+
+fn subject(node: &str) -> String {
+    format!("huddle.node.{node}.cmd")
+}
+
+impl Bus {
+    /// Connects to the NATS server (and keeps reconnecting in the background).
+    pub async fn connect(url: &str, node: &str) -> Result<Bus, async_nats::ConnectError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("huddle {node}"))
+            .connect(url)
+            .await?;
+        Ok(Bus { client })
+    }
+
+    /// Whether the connection to NATS is up.
+    pub fn is_connected(&self) -> bool {
+        matches!(
+            self.client.connection_state(),
+            async_nats::connection::State::Connected
+        )
+    }
+
+    /// Answers the commands other nodes forward to `node`, until `stop` fires.
+    pub async fn serve(
+        &self,
+        node: &str,
+        rooms: Arc<Rooms>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), async_nats::SubscribeError> {
+        let mut requests = self.client.subscribe(subject(node)).await?;
+        // The subscription is registered with the server before the node's first heartbeat.
+        let _ = self.client.flush().await;
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = requests.next() => match m { Some(m) => m, None => return },
+                    _ = stop.changed() => return,
+                };
+                let Some(reply_to) = message.reply.clone() else {
+                    continue;
+                };
+                let (rooms, client) = (rooms.clone(), client.clone());
+                tokio::spawn(async move {
+                    let reply = match serde_json::from_slice::<Request>(&message.payload) {
+                        Ok(r) => match rooms
+                            .command_here(r.stream, r.caller, r.command, Some(r.id))
+                            .await
+                        {
+                            Ok(committed) => Reply::Ok(committed),
+                            Err(e) => Reply::Err(Refusal::from(e)),
+                        },
+                        Err(e) => {
+                            warn!(error = %e, "an unreadable command from another node");
+                            Reply::Err(Refusal::from(RoomError::Unavailable))
+                        }
+                    };
+                    let body = serde_json::to_vec(&reply).unwrap_or_default();
+                    if let Err(e) = client.publish(reply_to, body.into()).await {
+                        debug!(error = %e, "could not answer a forwarded command");
+                    }
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// Sends a command to the node that owns its room and waits for the answer.
+    pub async fn forward(
+        &self,
+        node: &str,
+        stream: RoomId,
+        caller: Caller,
+        command: Command,
+        id: CommandId,
+        timeout: Duration,
+    ) -> Forwarded {
+        let body = match serde_json::to_vec(&Request {
+            stream,
+            caller,
+            command,
+            id,
+        }) {
+            Ok(body) => body,
+            Err(_) => return Forwarded::Unreachable,
+        };
+        let request = self.client.request(subject(node), body.into());
+        let message = match tokio::time::timeout(timeout, request).await {
+            Ok(Ok(message)) => message,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                return Forwarded::NoResponders;
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, node, "forwarding a command failed");
+                return Forwarded::Unreachable;
+            }
+            Err(_) => return Forwarded::Unreachable,
+        };
+        match serde_json::from_slice::<Reply>(&message.payload) {
+            Ok(Reply::Ok(committed)) => Forwarded::Answered(Ok(committed)),
+            Ok(Reply::Err(refusal)) => Forwarded::Answered(Err(RoomError::Refused(refusal))),
+            Err(e) => {
+                warn!(error = %e, node, "an unreadable answer from another node");
+                Forwarded::Unreachable
+            }
+        }
+    }
+}

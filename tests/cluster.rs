@@ -1,0 +1,431 @@
+//! Several `huddle` processes as one cluster: the real binary, a PostgreSQL schema of the test's
+//! own (`HUDDLE_TEST_POSTGRES`; the suite is skipped without it) and a `nats-server` of its own on
+//! a free port.
+//!
+//! Commands reach the node that owns a room from any node; `kill -9` of the owner hands the room
+//! over at once; a paused owner is fenced: after another node took the room over, the old owner
+//! commits nothing.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Client, PASSWORD, free_port};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+/// A `nats-server` on a free port, stopped with the test.
+struct Nats {
+    child: Child,
+    url: String,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (Debian package nats-server) must be installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL schema of this test's own.
+struct Schema {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl Schema {
+    async fn create() -> Option<Schema> {
+        let Ok(base) = std::env::var("HUDDLE_TEST_POSTGRES") else {
+            eprintln!("HUDDLE_TEST_POSTGRES is not set: the cluster suite is not run");
+            return None;
+        };
+        let name = format!("huddle_cluster_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-c%20search_path%3D{name}");
+        Some(Schema { base, name, url })
+    }
+
+    /// Rows of a query on the test's schema.
+    async fn rows(&self, sql: &str) -> Vec<sqlx::postgres::PgRow> {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    async fn drop_now(self) {
+        let mut admin = sqlx::PgConnection::connect(&self.base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+/// One `huddle serve` process of the cluster.
+struct Node {
+    child: Child,
+    anon: Client,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A node paused by the test must be woken to die.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(id: &str, schema: &Schema, nats: &Nats, data: &std::path::Path) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--media-bind",
+                "127.0.0.1:0",
+            ])
+            .args(["--node-id", id, "--nats-url", &nats.url])
+            .args(["--database-url", &schema.url])
+            .arg("--data-dir")
+            .arg(data)
+            .env("HUDDLE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start huddle");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("a first line").unwrap();
+        let url = first.rsplit(' ').next().unwrap().to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+        std::thread::spawn(move || for _ in lines {});
+        let addr = url.trim_start_matches("http://").parse().unwrap();
+        Node {
+            child,
+            anon: Client {
+                url,
+                http: reqwest::Client::new(),
+                token: None,
+                addr,
+            },
+        }
+    }
+
+    /// `who`, talking to this node.
+    fn as_(&self, who: &Client) -> Client {
+        Client {
+            url: self.anon.url.clone(),
+            addr: self.anon.addr,
+            ..who.clone()
+        }
+    }
+
+    async fn health(&self) -> Value {
+        self.anon.get("/healthz").await
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// The administrator (set up on `node`) and one participant, both members of a new room.
+async fn room_with_people(node: &Node) -> (Client, Client, String) {
+    let anon = &node.anon;
+    anon.expect(
+        Method::POST,
+        "/api/v1/setup",
+        Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    let admin = anon.login("admin@example.org").await;
+    admin
+        .expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"email": "pat@example.org", "password": PASSWORD, "display_name": "Pat"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let pat = anon.login("pat@example.org").await;
+    let room = admin.create_room("Town hall").await;
+    admin
+        .add_member(&room, "pat@example.org", "participant")
+        .await;
+    (admin, pat, room)
+}
+
+/// The texts people wrote in a room's chat, oldest first.
+async fn texts(client: &Client, room: &str) -> Vec<String> {
+    let page = client
+        .get(&format!("/api/v1/rooms/{room}/messages?order=oldest"))
+        .await;
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "user")
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn serves(health: &Value, room: &str) -> bool {
+    health["cluster"]["rooms"]
+        .as_array()
+        .is_some_and(|rooms| rooms.iter().any(|r| r == room))
+}
+
+#[tokio::test]
+async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_at_once() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let a = Node::start("node-a", &schema, &nats, data.path());
+    let b = Node::start("node-b", &schema, &nats, data.path());
+    let c = Node::start("node-c", &schema, &nats, data.path());
+    let (admin, pat, room) = room_with_people(&a).await;
+
+    // The room was created on a: a serves it, and says so.
+    let health = a.health().await;
+    assert_eq!(health["node"], "node-a");
+    assert_eq!(health["cluster"]["healthy"], true);
+    assert!(serves(&health, &room), "{health}");
+
+    // Commands sent to b and c are carried out by a, once each, in order.
+    a.as_(&admin).post(&room, "from a").await;
+    b.as_(&pat).post(&room, "from b").await;
+    c.as_(&admin).post(&room, "from c").await;
+    assert!(!serves(&b.health().await, &room));
+    assert!(!serves(&c.health().await, &room));
+    // Any node reads the room, and refusals come back as the owner gave them.
+    assert_eq!(
+        texts(&c.as_(&pat), &room).await,
+        ["from a", "from b", "from c"]
+    );
+    let (status, body) = b
+        .as_(&pat)
+        .call(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/breakout/rooms"),
+            Some(json!({"count": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+
+    // The owner dies. The next command, on b, finds nobody answering for a and b takes the room
+    // over at once: no wait for a's heartbeat to age.
+    a.signal("-KILL");
+    let killed = Instant::now();
+    b.as_(&pat).post(&room, "after the kill").await;
+    let took = killed.elapsed();
+    eprintln!("first command after the kill: {took:?}");
+    assert!(
+        took < Duration::from_millis(2_500),
+        "the first command after the kill took {took:?}"
+    );
+    assert!(serves(&b.health().await, &room));
+    c.as_(&admin).post(&room, "via c to b").await;
+    assert_eq!(
+        texts(&c.as_(&pat), &room).await,
+        ["from a", "from b", "from c", "after the kill", "via c to b"]
+    );
+    // The stream has no gap and no duplicate, and its claim moved on.
+    let seqs: Vec<i64> = schema
+        .rows(&format!(
+            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
+        ))
+        .await
+        .iter()
+        .map(|r| sqlx::Row::get(r, "seq"))
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    let owner = schema
+        .rows(&format!(
+            "SELECT node_id, epoch, last_seq FROM stream_owners WHERE stream_id = '{room}'"
+        ))
+        .await;
+    let (node, epoch, last): (String, i64, i64) = (
+        sqlx::Row::get(&owner[0], "node_id"),
+        sqlx::Row::get(&owner[0], "epoch"),
+        sqlx::Row::get(&owner[0], "last_seq"),
+    );
+    assert_eq!(node, "node-b");
+    assert!(epoch >= 2);
+    assert_eq!(last, *seqs.last().unwrap());
+
+    // `huddle admin cluster` lists the nodes and who serves the room.
+    let listed = Command::new(env!("CARGO_BIN_EXE_huddle"))
+        .args(["admin", "cluster", "--database-url", &schema.url])
+        .env("HUDDLE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let text = String::from_utf8(listed.stdout).unwrap();
+    let line_of = |node: &str| {
+        text.lines()
+            .find(|l| l.starts_with(node))
+            .unwrap_or_else(|| panic!("{node} in {text}"))
+            .to_owned()
+    };
+    assert!(line_of("node-b").contains("alive"), "{text}");
+    assert!(line_of("node-b").contains("1 room(s)"), "{text}");
+    assert!(text.contains(&format!("    {room}")), "{text}");
+    drop((a, b, c));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let a = Node::start("node-a", &schema, &nats, data.path());
+    let b = Node::start("node-b", &schema, &nats, data.path());
+    let (admin, _pat, room) = room_with_people(&a).await;
+    let on_a = a.as_(&admin);
+    on_a.breakout_rooms(&room, json!({"count": 2})).await;
+    on_a.breakout_setting(&room, "enabled", json!(true)).await;
+    // A round of one minute's timer is running on a when a is paused.
+    on_a.breakout_setting(&room, "duration_secs", json!(60))
+        .await;
+    on_a.expect(
+        Method::POST,
+        &format!("/api/v1/rooms/{room}/breakout/start"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    a.signal("-STOP");
+
+    // While a's heartbeat is fresh, b cannot take the room and says so; once it has aged past
+    // the liveness limit, b claims the room and serves it.
+    let on_b = b.as_(&admin);
+    let paused = Instant::now();
+    let took_over = loop {
+        let (status, body) = on_b
+            .call(
+                Method::POST,
+                &format!("/api/v1/rooms/{room}/messages"),
+                Some(json!({"text": "while a sleeps"})),
+            )
+            .await;
+        if status == StatusCode::CREATED {
+            break paused.elapsed();
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            paused.elapsed() < Duration::from_secs(20),
+            "b never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!("b took over the paused owner's room after {took_over:?}");
+    assert!(took_over >= Duration::from_secs(2), "{took_over:?}");
+    assert!(serves(&b.health().await, &room));
+    // b stops the round; a, woken, still holds its old claim and tries to commit (a chat
+    // message forwarded to a's own actor): the fence refuses it, a gives the room up, and the
+    // message is carried out by b instead.
+    on_b.expect(
+        Method::POST,
+        &format!("/api/v1/rooms/{room}/breakout/stop"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    a.signal("-CONT");
+    let (status, body) = on_a
+        .call(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(json!({"text": "a is back"})),
+        )
+        .await;
+    assert!(
+        status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
+        "{status} {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while serves(&a.health().await, &room) {
+        assert!(Instant::now() < deadline, "a still serves the room");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(serves(&b.health().await, &room));
+    // One stop, one start; seqs without gap or duplicate; nothing committed under a's old claim
+    // after b's.
+    let kinds: Vec<String> = schema
+        .rows(&format!(
+            "SELECT payload FROM events WHERE stream_id = '{room}' ORDER BY seq"
+        ))
+        .await
+        .iter()
+        .map(|r| {
+            let payload: String = sqlx::Row::get(r, "payload");
+            serde_json::from_str::<Value>(&payload).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("breakout_stopped"), 1, "{kinds:?}");
+    assert_eq!(count("breakout_started_by_room"), 1, "{kinds:?}");
+    let seqs: Vec<i64> = schema
+        .rows(&format!(
+            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
+        ))
+        .await
+        .iter()
+        .map(|r| sqlx::Row::get(r, "seq"))
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    drop((a, b));
+    schema.drop_now().await;
+}
