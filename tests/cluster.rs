@@ -2,9 +2,10 @@
 //! own (`HUDDLE_TEST_POSTGRES`; the suite is skipped without it) and a `nats-server` of its own on
 //! a free port.
 //!
-//! Commands reach the node that owns a room from any node; `kill -9` of the owner hands the room
-//! over at once; a paused owner is fenced: after another node took the room over, the old owner
-//! commits nothing.
+//! Commands reach the node that owns a room from any node; every node delivers the owner's events
+//! to its own clients with the same seqs, and resume works on any node; `kill -9` of the owner
+//! hands the room over at once; a paused owner is fenced: after another node took the room over,
+//! the old owner commits nothing.
 
 mod common;
 
@@ -259,7 +260,7 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
     assert_eq!(body["error"]["code"], "forbidden");
 
     // The owner dies. The next command, on b, finds nobody answering for a and b takes the room
-    // over at once: no wait for a's heartbeat to age.
+    // over at once: no wait for a's heartbeat to age. (b follows the room since it read it.)
     a.signal("-KILL");
     let killed = Instant::now();
     b.as_(&pat).post(&room, "after the kill").await;
@@ -427,5 +428,121 @@ async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     drop((a, b));
+    schema.drop_now().await;
+}
+
+/// The `hello` seq of `stream` on a connection.
+fn hello_seq(events: &common::Events, stream: &str) -> u64 {
+    events.hello.as_ref().unwrap()["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["room"] == stream)
+        .unwrap_or_else(|| panic!("{stream} in hello"))["seq"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_node() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let a = Node::start("node-a", &schema, &nats, data.path());
+    let b = Node::start("node-b", &schema, &nats, data.path());
+    let c = Node::start("node-c", &schema, &nats, data.path());
+    let (admin, pat, room) = room_with_people(&a).await;
+    let on_a = a.as_(&admin);
+    on_a.expect(
+        Method::POST,
+        "/api/v1/accounts",
+        Some(json!({"email": "quinn@example.org", "password": PASSWORD, "display_name": "Quinn"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    on_a.add_member(&room, "quinn@example.org", "participant")
+        .await;
+    let quinn = a.anon.login("quinn@example.org").await;
+    let breakouts = on_a.breakout_rooms(&room, json!({"count": 2})).await;
+    on_a.breakout_setting(&room, "enabled", json!(true)).await;
+
+    // The moderator listens on a (the owner), Pat on b, Quinn on c: all at the same seq.
+    let mut at_a = on_a.events(None).await;
+    let mut at_b = b.as_(&pat).events(None).await;
+    let mut at_c = c.as_(&quinn).events(None).await;
+    let seq = hello_seq(&at_a, &room);
+    assert_eq!(hello_seq(&at_b, &room), seq);
+    assert_eq!(hello_seq(&at_c, &room), seq);
+    // b follows the room for Pat, and serves nothing.
+    let health = b.health().await;
+    assert!(!serves(&health, &room), "{health}");
+    assert_eq!(health["cluster"]["following"], json!([room]), "{health}");
+    assert_eq!(health["cluster"]["nats"], "ok");
+
+    // The round starts on a: each node delivers it with the same seq, each participant their room.
+    on_a.expect(
+        Method::POST,
+        &format!("/api/v1/rooms/{room}/breakout/start"),
+        None,
+        StatusCode::OK,
+    )
+    .await;
+    let started: Vec<Value> = vec![
+        at_a.next_of("breakout_started").await,
+        at_b.next_of("breakout_started").await,
+        at_c.next_of("breakout_started").await,
+    ];
+    let seqs: Vec<&Value> = started.iter().map(|e| &e["seq"]).collect();
+    assert_eq!(seqs, [&json!(seq + 1); 3], "{started:?}");
+    for event in &started[1..] {
+        let their = event["your_room"]["id"].as_str().unwrap();
+        assert!(breakouts.iter().any(|b| b == their), "{event}");
+    }
+    // A message sent through c (forwarded to a) reaches everyone with the same seq.
+    c.as_(&admin).post(&room, "hello everyone").await;
+    let posted: Vec<Value> = vec![
+        at_a.next_of("message_posted").await,
+        at_b.next_of("message_posted").await,
+        at_c.next_of("message_posted").await,
+    ];
+    assert!(
+        posted.iter().all(|e| e["seq"] == posted[0]["seq"]),
+        "{posted:?}"
+    );
+    assert_eq!(posted[1]["message"]["text"], "hello everyone");
+
+    // Pat leaves b; two messages are sent meanwhile; Pat resumes on c and gets exactly those.
+    let last = posted[1]["seq"].as_u64().unwrap();
+    at_b.close().await;
+    on_a.post(&room, "missed one").await;
+    b.as_(&admin).post(&room, "missed two").await;
+    let mut resumed = c.as_(&pat).events(Some(&format!("{room}:{last}"))).await;
+    let first = resumed.next_of("message_posted").await;
+    let second = resumed.next_of("message_posted").await;
+    assert_eq!(
+        (first["message"]["text"].as_str(), first["seq"].as_u64()),
+        (Some("missed one"), Some(last + 1))
+    );
+    assert_eq!(
+        (second["message"]["text"].as_str(), second["seq"].as_u64()),
+        (Some("missed two"), Some(last + 2))
+    );
+    assert_eq!(hello_seq(&resumed, &room), last + 2);
+
+    // The owner is killed: c takes the room over at the next command, and the clients already on
+    // c go on receiving, with no gap.
+    a.signal("-KILL");
+    c.as_(&admin).post(&room, "after the owner died").await;
+    let next = at_c.next_of("message_posted").await;
+    // Quinn's stream may carry the two missed messages first.
+    let mut next = next;
+    while next["message"]["text"] != "after the owner died" {
+        next = at_c.next_of("message_posted").await;
+    }
+    assert_eq!(next["seq"].as_u64(), Some(last + 3));
+    assert!(serves(&c.health().await, &room));
+    drop((a, b, c));
     schema.drop_now().await;
 }

@@ -1,5 +1,6 @@
 //! NATS between the nodes of a cluster: a command that arrives on a node which does not own its
-//! room goes to the node that does, by request and reply.
+//! room goes to the node that does, by request and reply; the owner's events go to every node
+//! that follows the room (`huddle.ev.<stream>`, core NATS, in order; PostgreSQL is the log).
 //!
 //! Each node answers requests on `huddle.node.<NODE>.cmd` (one subscription per node, taken
 //! before the node's first heartbeat, so a node the others can see also answers). The request
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::domain::room::{Caller, Command};
+use crate::domain::room::{Caller, Command, Event};
 use crate::ids::RoomId;
 use crate::rooms::{CommandId, Committed, Refusal, RoomError, Rooms};
 
@@ -37,6 +38,53 @@ pub const ATTEMPT_TIMEOUTS: [Duration; 3] = [
 /// The NATS connection of this node.
 pub struct Bus {
     client: async_nats::Client,
+    /// Events to publish, in the order the actors published them (one task sends them all, so
+    /// NATS keeps that order for every subscriber).
+    outbox: tokio::sync::mpsc::UnboundedSender<(String, Vec<u8>)>,
+}
+
+/// One event of a stream as its owner publishes it to the other nodes, on `huddle.ev.<stream>`.
+#[derive(Serialize, Deserialize)]
+pub struct Announced {
+    /// Its seq (for an event that is not stored, the seq it follows).
+    pub seq: u64,
+    /// Stored (a command's or a timer's event), or not (who connected or left).
+    pub stored: bool,
+    /// The event; `None` when it is too large for a NATS message (a start of many thousands):
+    /// followers then read it from the store.
+    pub event: Option<Event>,
+}
+
+#[derive(Serialize)]
+struct AnnouncedRef<'a> {
+    seq: u64,
+    stored: bool,
+    event: Option<&'a Event>,
+}
+
+/// Events larger than this go by the store, not by NATS (whose messages are 1 MB at most).
+const LARGEST_EVENT: usize = 512 * 1024;
+
+/// The events of one stream arriving from its owner.
+pub struct Feed {
+    subscriber: async_nats::Subscriber,
+}
+
+impl Feed {
+    /// The next event; `None` when the subscription ended.
+    pub async fn next(&mut self) -> Option<Announced> {
+        loop {
+            let message = self.subscriber.next().await?;
+            match serde_json::from_slice(&message.payload) {
+                Ok(announced) => return Some(announced),
+                Err(e) => warn!(error = %e, "an unreadable event from the owner"),
+            }
+        }
+    }
+}
+
+fn events_subject(stream: RoomId) -> String {
+    format!("huddle.ev.{stream}")
 }
 
 /// What the requester learnt from forwarding a command.
@@ -75,7 +123,53 @@ impl Bus {
             .name(format!("huddle {node}"))
             .connect(url)
             .await?;
-        Ok(Bus { client })
+        let (outbox, mut queued) = tokio::sync::mpsc::unbounded_channel::<(String, Vec<u8>)>();
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            while let Some((subject, body)) = queued.recv().await {
+                if let Err(e) = publisher.publish(subject, body.into()).await {
+                    // Followers notice the gap at the next event and read it from the store.
+                    debug!(error = %e, "could not publish an event");
+                }
+            }
+        });
+        Ok(Bus { client, outbox })
+    }
+
+    /// Publishes an event of a stream this node owns to the nodes that follow it. Never waits.
+    pub fn announce(&self, stream: RoomId, seq: u64, stored: bool, event: &Event) {
+        // A start of thousands is read from the store rather than serialised to be dropped.
+        let huge = matches!(event, Event::BreakoutStarted { assignments, .. } if assignments.len() > 4_000);
+        let body = (!huge)
+            .then(|| {
+                serde_json::to_vec(&AnnouncedRef {
+                    seq,
+                    stored,
+                    event: Some(event),
+                })
+                .ok()
+            })
+            .flatten()
+            .filter(|b| b.len() <= LARGEST_EVENT)
+            .or_else(|| {
+                serde_json::to_vec(&AnnouncedRef {
+                    seq,
+                    stored,
+                    event: None,
+                })
+                .ok()
+            });
+        if let Some(body) = body {
+            let _ = self.outbox.send((events_subject(stream), body));
+        }
+    }
+
+    /// Starts receiving the events of a stream another node owns.
+    pub async fn follow(&self, stream: RoomId) -> Result<Feed, async_nats::SubscribeError> {
+        let subscriber = self.client.subscribe(events_subject(stream)).await?;
+        // Registered with the server before the follower loads the stream: nothing falls between.
+        let _ = self.client.flush().await;
+        Ok(Feed { subscriber })
     }
 
     /// Whether the connection to NATS is up.

@@ -35,9 +35,18 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
     // A node of a cluster also says who it is, whether it may serve rooms, and which it serves.
     if let Some(node) = &app.node {
         body["node"] = node.id.clone().into();
+        let owned = app.rooms.owned();
+        let following: Vec<_> = app
+            .rooms
+            .loaded()
+            .into_iter()
+            .filter(|r| !owned.contains(r))
+            .collect();
         body["cluster"] = serde_json::json!({
             "healthy": node.is_healthy(),
-            "rooms": app.rooms.loaded(),
+            "nats": if node.bus.is_connected() { "ok" } else { "disconnected" },
+            "rooms": owned,
+            "following": following,
         });
     }
     (status, Json(body))

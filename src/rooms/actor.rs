@@ -15,6 +15,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
 use super::{CallRequest, CommandId, Committed, Msg, RoomError, Rooms};
+use crate::cluster::bus::{Announced, Feed};
 use crate::domain::DomainError;
 use crate::domain::breakout;
 use crate::domain::call::MediaState;
@@ -58,6 +59,9 @@ struct Actor {
     fence: Option<Fence>,
     /// A commit was refused by the fence: the actor stops.
     fenced: bool,
+    /// Set while another node owns the stream: this actor then only follows it for the clients
+    /// connected here (commands go to the owner).
+    follow: Option<Follow>,
     /// Answers of the latest commands that came with an id, for their retries.
     answered: HashMap<String, Committed>,
     /// Their ids, oldest first.
@@ -89,8 +93,13 @@ pub(super) async fn run(
     async move {
         // In a cluster, the stream must be this node's before it is loaded: once claimed, no
         // other node can commit to it, so what is loaded is the whole of it.
-        let fence = match claim(&rooms, stream).await {
-            Ok(fence) => fence,
+        let (fence, follow) = match claim(&rooms, stream).await {
+            Ok(fence) => (fence, None),
+            // Another node serves the room: this node follows it, for its own clients.
+            Err(RoomError::Elsewhere(owner)) => match follow(&rooms, stream, owner).await {
+                Ok(follow) => (None, Some(follow)),
+                Err(error) => return refuse_all(&rooms, stream, generation, rx, &error).await,
+            },
             Err(error) => return refuse_all(&rooms, stream, generation, rx, &error).await,
         };
         let loaded = match rooms.store.load_stream(stream, rooms.settings.replay).await {
@@ -119,6 +128,7 @@ pub(super) async fn run(
             stream,
             fence,
             fenced: false,
+            follow,
             answered: HashMap::new(),
             answered_order: VecDeque::new(),
             state: loaded.state,
@@ -130,13 +140,20 @@ pub(super) async fn run(
             call_synced: HashMap::new(),
             empty_since: HashMap::new(),
         };
-        actor.on_load().await;
+        if actor.follow.is_none() {
+            if actor.fence.is_some() {
+                rooms.set_owned(stream, true);
+            }
+            actor.on_load().await;
+        }
         let mut given_up = rooms.settings.node.as_ref().map(|n| n.given_up());
         let exit = loop {
             if actor.fenced {
                 break Exit::Fenced;
             }
+            // Only the owner acts on timers; a follower hears of what they did.
             let deadline = match (actor.state.breakout.next_deadline(), actor.empty_deadline()) {
+                _ if actor.follow.is_some() => None,
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -157,11 +174,28 @@ pub(super) async fn run(
                     None => std::future::pending().await,
                 }
             };
+            let following = actor.follow.is_some();
+            let feed = async {
+                match actor.follow.as_mut() {
+                    Some(follow) => {
+                        tokio::select! {
+                            announced = follow.feed.next() => FeedItem::Event(announced),
+                            _ = follow.check.tick() => FeedItem::Check,
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 () = rooms.stopping.cancelled() => break Exit::Stopping,
                 () = gave_up => break Exit::GivenUp,
                 () = timer => actor.on_timer().await,
+                item = feed, if following => match item {
+                    FeedItem::Event(Some(announced)) => actor.on_announced(announced).await,
+                    FeedItem::Event(None) => break Exit::Unloaded,
+                    FeedItem::Check => actor.try_promote(false).await,
+                },
                 msg = rx.recv() => match msg {
                     Some(msg) => if actor.handle(msg).await == Flow::Stop { break Exit::Deleted },
                     None => break Exit::Stopping,
@@ -172,6 +206,7 @@ pub(super) async fn run(
         if exit == Exit::Fenced {
             warn!("another node took this room over; this node gives it up");
         }
+        rooms.set_owned(stream, false);
         if let (Some(fence), Exit::Unloaded | Exit::Stopping) = (&actor.fence, exit) {
             // Handed back, so that another node may serve the room at once.
             if let Err(e) = rooms.store.release_stream(stream, fence).await {
@@ -198,6 +233,39 @@ pub(super) async fn run(
     }
     .instrument(span)
     .await
+}
+
+/// What a follower heard.
+enum FeedItem {
+    /// An event from the owner (`None`: the subscription ended).
+    Event(Option<Announced>),
+    /// Time to see whether the owner is still there.
+    Check,
+}
+
+/// A node following a stream another node owns: the owner's events, and a periodic look at
+/// whether the owner is gone (then this node claims the stream).
+struct Follow {
+    owner: String,
+    feed: Feed,
+    check: tokio::time::Interval,
+}
+
+/// Starts following `stream`, whose owner is `owner`.
+async fn follow(rooms: &Rooms, stream: RoomId, owner: String) -> Result<Follow, RoomError> {
+    let node = rooms
+        .settings
+        .node
+        .as_ref()
+        .ok_or(RoomError::Elsewhere(owner.clone()))?;
+    let feed = node.bus.follow(stream).await.map_err(|e| {
+        warn!(error = %e, "cannot follow the room on NATS");
+        RoomError::Elsewhere(owner.clone())
+    })?;
+    let mut check = tokio::time::interval(crate::cluster::BEAT);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.reset();
+    Ok(Follow { owner, feed, check })
 }
 
 /// How many answers of commands with an id an actor keeps.
@@ -306,6 +374,20 @@ impl Actor {
                 id,
                 reply,
             } => {
+                if let Some(owner) = self.follow.as_ref().map(|f| f.owner.clone()) {
+                    // The owner may be gone: then this node serves the room from now on.
+                    let gone = self
+                        .rooms
+                        .settings
+                        .node
+                        .as_ref()
+                        .is_some_and(|n| n.is_presumed_gone(&owner));
+                    self.try_promote(gone).await;
+                    if let Some(owner) = self.follow.as_ref().map(|f| f.owner.clone()) {
+                        let _ = reply.send(Err(RoomError::Elsewhere(owner)));
+                        return Flow::Continue;
+                    }
+                }
                 if let Some(done) = self.already_done(id.as_ref()).await {
                     let _ = reply.send(done);
                     return Flow::Continue;
@@ -400,6 +482,9 @@ impl Actor {
     /// Whether nothing keeps the room in memory: nobody connected to it, no round whose timer
     /// must run, no call.
     fn is_idle(&self) -> bool {
+        if self.follow.is_some() {
+            return self.subscribers.is_empty();
+        }
         self.subscribers.is_empty()
             && !self.state.breakout.is_live()
             && !self.call_live
@@ -501,6 +586,20 @@ impl Actor {
         stored?;
         self.rooms.metrics.commands.inc();
         let committed = began.elapsed();
+        self.after_commit(&numbered);
+        debug!(
+            target: "huddle::timing",
+            events = numbered.len(),
+            commit_us = committed.as_micros() as u64,
+            publish_us = (began.elapsed() - committed).as_micros() as u64,
+            "committed and published"
+        );
+        Ok(numbered)
+    }
+
+    /// Folds and publishes stored events (committed here, or by the owner this node follows).
+    fn after_commit(&mut self, numbered: &[(u64, Event)]) {
+        let owner = self.follow.is_none();
         let mut deleted = false;
         let mut unrecorded = Vec::new();
         for (seq, event) in numbered.iter().cloned() {
@@ -524,7 +623,9 @@ impl Actor {
                 _ => {}
             }
             deleted |= matches!(event, Event::RoomDeleted { .. });
-            self.follow_recording(&event);
+            if owner {
+                self.follow_recording(&event);
+            }
             let removed = match &event {
                 Event::MemberRemoved { person_id, .. } => Some(*person_id),
                 _ => None,
@@ -540,13 +641,6 @@ impl Actor {
                 }
             }
         }
-        debug!(
-            target: "huddle::timing",
-            events = numbered.len(),
-            commit_us = committed.as_micros() as u64,
-            publish_us = (began.elapsed() - committed).as_micros() as u64,
-            "committed and published"
-        );
         if deleted {
             self.detach(|_| true);
             if self.call_live {
@@ -554,7 +648,7 @@ impl Actor {
                     stream: self.stream,
                 });
             }
-            for id in unrecorded {
+            for id in unrecorded.into_iter().filter(|_| owner) {
                 let dir = self.rooms.recordings.dir_of(id);
                 tokio::spawn(async move {
                     // After the media thread's stop has closed the files.
@@ -563,7 +657,113 @@ impl Actor {
                 });
             }
         }
-        Ok(numbered)
+    }
+
+    /// An event from the owner this node follows: applied in seq order; a gap (an event missed,
+    /// or one too large for NATS) is filled from the store first.
+    async fn on_announced(&mut self, announced: Announced) {
+        if announced.stored && announced.seq <= self.last_seq {
+            return;
+        }
+        let next = announced.stored && announced.seq == self.last_seq + 1;
+        match announced.event {
+            Some(event) if next => self.after_commit(&[(announced.seq, event)]),
+            event => {
+                if announced.seq > self.last_seq {
+                    self.catch_up().await;
+                }
+                if let (false, Some(event)) = (announced.stored, event) {
+                    self.publish_ephemeral(event);
+                }
+            }
+        }
+    }
+
+    /// Reads what this node missed of the stream from the store and publishes it; when the store
+    /// no longer has it all, reloads the room and tells the clients here to reload too.
+    async fn catch_up(&mut self) {
+        match self
+            .rooms
+            .store
+            .events_after(self.stream, self.last_seq)
+            .await
+        {
+            Ok(events)
+                if events
+                    .first()
+                    .is_none_or(|(seq, _)| *seq == self.last_seq + 1) =>
+            {
+                self.after_commit(&events)
+            }
+            Ok(_) => self.reload().await,
+            Err(e) => warn!(error = %e, "cannot read the events this node missed"),
+        }
+    }
+
+    /// Loads the room again and asks every client here to reload it.
+    async fn reload(&mut self) {
+        match self
+            .rooms
+            .store
+            .load_stream(self.stream, self.rooms.settings.replay)
+            .await
+        {
+            Ok(Some(loaded)) => {
+                let stream = self.stream;
+                let locations = std::mem::take(&mut self.state.locations);
+                self.state = loaded.state;
+                self.state.locations = locations;
+                self.last_seq = loaded.last_seq;
+                self.ring = loaded
+                    .recent
+                    .into_iter()
+                    .map(|(seq, event)| {
+                        let frames = frames(stream, seq, &event, &self.state);
+                        Published { seq, event, frames }
+                    })
+                    .collect();
+                for sub in self.subscribers.values().flatten() {
+                    sub.conn.mark_subscribed(stream, false);
+                    sub.conn.request_resync(stream);
+                }
+                self.subscribers.clear();
+                self.watchers.clear();
+            }
+            Ok(None) => self.detach(|_| true),
+            Err(e) => warn!(error = %e, "cannot reload the room"),
+        }
+    }
+
+    /// A follower claims the stream when its owner is gone (its heartbeat aged, or `gone`: NATS
+    /// has nobody answering for it), then serves the room with the clients it already has.
+    async fn try_promote(&mut self, gone: bool) {
+        let (Some(node), Some(follow)) = (self.rooms.settings.node.clone(), self.follow.as_ref())
+        else {
+            return;
+        };
+        let alive_since = if gone { i64::MAX } else { node.alive_since() };
+        match self
+            .rooms
+            .store
+            .claim_stream(self.stream, &node.id, alive_since)
+            .await
+        {
+            Ok(Claim::Won { fence, .. }) => {
+                tracing::info!(previous = %follow.owner, "serving the room from now on");
+                self.follow = None;
+                self.fence = Some(fence);
+                self.rooms.set_owned(self.stream, true);
+                // Whatever the previous owner stored that did not reach this node.
+                self.catch_up().await;
+                self.on_load().await;
+            }
+            Ok(Claim::Held { node: owner }) => {
+                if let Some(follow) = self.follow.as_mut() {
+                    follow.owner = owner;
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot see whether the room's owner is gone"),
+        }
     }
 
     /// Tells the media server to start or stop recording, and hands a stopped recording to the
@@ -617,7 +817,12 @@ impl Actor {
     /// Delivers an event to every subscriber that may see it and, if `keep`, keeps it for replay;
     /// `was` is where the event's person was placed before it (`RoomState::places`).
     fn publish(&mut self, seq: u64, event: Event, keep: bool, was: &[RoomId]) {
-        self.sync_call(&event);
+        if self.follow.is_none() {
+            if let Some(node) = &self.rooms.settings.node {
+                node.bus.announce(self.stream, seq, keep, &event);
+            }
+            self.sync_call(&event);
+        }
         let stream = self.stream;
         let published = Published {
             seq,
@@ -677,7 +882,9 @@ impl Actor {
                 }
             }
         }
-        if !self.state.recordings.is_empty() || !self.empty_since.is_empty() {
+        if self.follow.is_none()
+            && (!self.state.recordings.is_empty() || !self.empty_since.is_empty())
+        {
             self.track_empty(self.rooms.clock.now_ms());
         }
         if keep {
@@ -695,6 +902,14 @@ impl Actor {
     /// server learns the stream's locations before its first request.
     fn call(&mut self, conn: ConnHandle, request: CallRequest) {
         let (stream, person) = (self.stream, conn.person);
+        if self.follow.is_some() {
+            let _ = conn.offer(&call_error(
+                stream,
+                "unavailable",
+                "this room's call is served by another node; calls across nodes are not relayed yet",
+            ));
+            return;
+        }
         if !self.state.locations.contains_key(&person) {
             let _ = conn.offer(&call_error(
                 stream,
@@ -879,7 +1094,8 @@ impl Actor {
         });
         let first = subs.len() == 1;
         self.refresh_watcher(person);
-        if first {
+        // Presence is the owner's: a follower does not tell who is connected (not yet relayed).
+        if first && self.follow.is_none() {
             let name = self
                 .state
                 .display_name(person)
@@ -903,6 +1119,9 @@ impl Actor {
         }
         self.subscribers.remove(&person);
         self.watchers.remove(&person);
+        if self.follow.is_some() {
+            return;
+        }
         if let Some(event) = breakout::disconnect(&self.state, person) {
             self.publish_ephemeral(event);
         }

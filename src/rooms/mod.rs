@@ -187,6 +187,8 @@ pub struct Rooms {
     settings: ActorSettings,
     /// Held only to look up or insert a sender, never across an `.await`.
     actors: Mutex<HashMap<RoomId, (u64, mpsc::Sender<Msg>)>>,
+    /// In a cluster, the streams this node's actors own (the others they follow).
+    owned: Mutex<std::collections::BTreeSet<RoomId>>,
     next_generation: std::sync::atomic::AtomicU64,
     /// Every actor task, so that shutting down can wait for them.
     tasks: tokio_util::task::TaskTracker,
@@ -217,6 +219,7 @@ impl Rooms {
             recordings,
             settings,
             actors: Mutex::new(HashMap::new()),
+            owned: Mutex::new(Default::default()),
             next_generation: Default::default(),
             tasks: tokio_util::task::TaskTracker::new(),
             stopping: tokio_util::sync::CancellationToken::new(),
@@ -283,11 +286,31 @@ impl Rooms {
         }
     }
 
-    /// The main rooms whose actors run on this node (in a cluster: the streams it owns), sorted.
+    /// The main rooms whose actors run on this node (in a cluster: owned or followed), sorted.
     pub fn loaded(&self) -> Vec<RoomId> {
         let mut rooms: Vec<RoomId> = self.actors_lock().keys().copied().collect();
         rooms.sort();
         rooms
+    }
+
+    /// In a cluster, the main rooms this node serves (owns), sorted.
+    pub fn owned(&self) -> Vec<RoomId> {
+        self.owned_lock().iter().copied().collect()
+    }
+
+    /// Notes that this node serves `stream` now, or no longer.
+    fn set_owned(&self, stream: RoomId, owned: bool) {
+        let mut set = self.owned_lock();
+        if owned {
+            set.insert(stream);
+        } else {
+            set.remove(&stream);
+        }
+    }
+
+    fn owned_lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<RoomId>> {
+        // Poisoning only means a panic elsewhere while inserting; the set is still consistent.
+        self.owned.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The store the actors write to.

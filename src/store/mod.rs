@@ -254,6 +254,10 @@ pub trait Store: Send + Sync + 'static {
         fence: Option<&Fence>,
         command: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// The stored events of `stream` after `seq`, oldest first (those not pruned yet): how a
+    /// node that follows a stream fills a gap.
+    async fn events_after(&self, stream: RoomId, seq: u64)
+    -> Result<Vec<(u64, Event)>, StoreError>;
     /// The events a command with this id stored in `stream`, if it was carried out (and its
     /// events were not pruned since): a retried command is answered from here, not run twice.
     async fn command_events(

@@ -78,6 +78,19 @@ impl SqlStore {
     }
 }
 
+/// Rows of `seq` and `payload`, as numbered events.
+fn decode_rows(rows: &[AnyRow]) -> Result<Vec<(u64, Event)>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq")?;
+        let payload: String = row.try_get("payload")?;
+        let event = super::codec::decode(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
+        events.push((seq as u64, event));
+    }
+    Ok(events)
+}
+
 pub(super) fn parse<T: FromStr>(what: &str, raw: &str) -> Result<T, StoreError> {
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("{what}: {raw:?}")))
@@ -601,6 +614,21 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn events_after(
+        &self,
+        stream: RoomId,
+        seq: u64,
+    ) -> Result<Vec<(u64, Event)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, payload FROM events WHERE stream_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(stream.to_string())
+        .bind(seq as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        decode_rows(&rows)
+    }
+
     async fn command_events(
         &self,
         stream: RoomId,
@@ -616,15 +644,7 @@ impl Store for SqlStore {
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let seq: i64 = row.try_get("seq")?;
-            let payload: String = row.try_get("payload")?;
-            let event = super::codec::decode(&payload)
-                .map_err(|e| StoreError::Corrupt(format!("event {seq}: {e}")))?;
-            events.push((seq as u64, event));
-        }
-        Ok(Some(events))
+        decode_rows(&rows).map(Some)
     }
 
     async fn heartbeat(
