@@ -431,6 +431,16 @@ async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
     schema.drop_now().await;
 }
 
+/// The next `connected` or `disconnected` event on a connection.
+async fn presence(events: &mut common::Events) -> Value {
+    loop {
+        let event = events.next_raw().await;
+        if event["type"] == "connected" || event["type"] == "disconnected" {
+            return event;
+        }
+    }
+}
+
 /// The `hello` seq of `stream` on a connection.
 fn hello_seq(events: &common::Events, stream: &str) -> u64 {
     events.hello.as_ref().unwrap()["streams"]
@@ -475,6 +485,18 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     let seq = hello_seq(&at_a, &room);
     assert_eq!(hello_seq(&at_b, &room), seq);
     assert_eq!(hello_seq(&at_c, &room), seq);
+    // The owner's roster counts people connected to other nodes: b and c told a.
+    let (pat_id, quinn_id) = (pat.person_id().await, quinn.person_id().await);
+    let mut connected = std::collections::HashSet::new();
+    let admin_id = admin.person_id().await;
+    while connected.len() < 2 {
+        let event = presence(&mut at_a).await;
+        assert_eq!(event["type"], "connected", "{event}");
+        if event["person_id"] != admin_id.as_str() {
+            connected.insert(event["person_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(connected, [pat_id.clone(), quinn_id.clone()].into());
     // b follows the room for Pat, and serves nothing.
     let health = b.health().await;
     assert!(!serves(&health, &room), "{health}");
@@ -516,6 +538,11 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     // Pat leaves b; two messages are sent meanwhile; Pat resumes on c and gets exactly those.
     let last = posted[1]["seq"].as_u64().unwrap();
     at_b.close().await;
+    let left = presence(&mut at_a).await;
+    assert_eq!(
+        (left["type"].as_str(), left["person_id"].as_str()),
+        (Some("disconnected"), Some(pat_id.as_str()))
+    );
     on_a.post(&room, "missed one").await;
     b.as_(&admin).post(&room, "missed two").await;
     let mut resumed = c.as_(&pat).events(Some(&format!("{room}:{last}"))).await;
@@ -530,6 +557,11 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
         (Some("missed two"), Some(last + 2))
     );
     assert_eq!(hello_seq(&resumed, &room), last + 2);
+    let back = presence(&mut at_a).await;
+    assert_eq!(
+        (back["type"].as_str(), back["person_id"].as_str()),
+        (Some("connected"), Some(pat_id.as_str()))
+    );
 
     // The owner is killed: c takes the room over at the next command, and the clients already on
     // c go on receiving, with no gap.
@@ -544,5 +576,39 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     assert_eq!(next["seq"].as_u64(), Some(last + 3));
     assert!(serves(&c.health().await, &room));
     drop((a, b, c));
+    schema.drop_now().await;
+}
+
+#[tokio::test]
+async fn people_on_a_dead_node_leave_the_owners_roster_after_the_grace_time() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let a = Node::start("node-a", &schema, &nats, data.path());
+    let b = Node::start("node-b", &schema, &nats, data.path());
+    let (admin, pat, _room) = room_with_people(&a).await;
+    let pat_id = pat.person_id().await;
+    let mut watching = a.as_(&admin).events(None).await;
+    let _on_b = b.as_(&pat).events(None).await;
+    loop {
+        let event = presence(&mut watching).await;
+        if event["type"] == "connected" && event["person_id"] == pat_id.as_str() {
+            break;
+        }
+    }
+    // b dies with Pat's connection: a counts Pat as gone once b's heartbeat has aged.
+    b.signal("-KILL");
+    let killed = Instant::now();
+    let left = presence(&mut watching).await;
+    let took = killed.elapsed();
+    eprintln!("Pat left the roster {took:?} after b died");
+    assert_eq!(
+        (left["type"].as_str(), left["person_id"].as_str()),
+        (Some("disconnected"), Some(pat_id.as_str()))
+    );
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    drop((a, b));
     schema.drop_now().await;
 }

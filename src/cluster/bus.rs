@@ -116,6 +116,26 @@ fn subject(node: &str) -> String {
     format!("huddle.node.{node}.cmd")
 }
 
+fn presence_subject(node: &str) -> String {
+    format!("huddle.node.{node}.presence")
+}
+
+/// A node telling a room's owner that someone connected there (their first connection to the
+/// room on that node) or left (their last), on `huddle.node.<owner>.presence`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Presence {
+    /// The main room.
+    pub stream: RoomId,
+    /// The node the person is connected to.
+    pub node: String,
+    /// Who.
+    pub person: crate::ids::PersonId,
+    /// Their display name.
+    pub name: String,
+    /// Connected, or left.
+    pub connected: bool,
+}
+
 impl Bus {
     /// Connects to the NATS server (and keeps reconnecting in the background).
     pub async fn connect(url: &str, node: &str) -> Result<Bus, async_nats::ConnectError> {
@@ -164,6 +184,14 @@ impl Bus {
         }
     }
 
+    /// Tells the owner of a room who connected here or left. Never waits; a report lost on the
+    /// way is sent again when the owner changes.
+    pub fn report(&self, owner: &str, presence: &Presence) {
+        if let Ok(body) = serde_json::to_vec(presence) {
+            let _ = self.outbox.send((presence_subject(owner), body));
+        }
+    }
+
     /// Starts receiving the events of a stream another node owns.
     pub async fn follow(&self, stream: RoomId) -> Result<Feed, async_nats::SubscribeError> {
         let subscriber = self.client.subscribe(events_subject(stream)).await?;
@@ -188,6 +216,21 @@ impl Bus {
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), async_nats::SubscribeError> {
         let mut requests = self.client.subscribe(subject(node)).await?;
+        let mut reports = self.client.subscribe(presence_subject(node)).await?;
+        let presence_rooms = rooms.clone();
+        let mut presence_stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = reports.next() => match m { Some(m) => m, None => return },
+                    _ = presence_stop.changed() => return,
+                };
+                match serde_json::from_slice::<Presence>(&message.payload) {
+                    Ok(presence) => presence_rooms.presence(presence).await,
+                    Err(e) => warn!(error = %e, "an unreadable presence report"),
+                }
+            }
+        });
         // The subscription is registered with the server before the node's first heartbeat.
         let _ = self.client.flush().await;
         let client = self.client.clone();

@@ -46,6 +46,8 @@ pub struct Node {
     clock: SharedClock,
     /// The connection to the other nodes.
     pub bus: bus::Bus,
+    /// The nodes whose heartbeat was current at this node's last heartbeat.
+    alive: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Nodes NATS said nobody answers for, and when: their rooms are claimed without waiting for
     /// their heartbeat to age.
     gone: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
@@ -66,6 +68,7 @@ impl Node {
             given_up: watch::channel(0).0,
             clock,
             bus,
+            alive: Default::default(),
             gone: Default::default(),
         })
     }
@@ -75,6 +78,25 @@ impl Node {
         let mut gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
         gone.retain(|_, at| at.elapsed() < PRESUMED_GONE_FOR);
         gone.insert(node.to_owned(), std::time::Instant::now());
+    }
+
+    /// Whether `node` was alive at this node's last heartbeat (and NATS has not said otherwise
+    /// since).
+    pub fn is_alive(&self, node: &str) -> bool {
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        alive.contains(node) && !self.is_presumed_gone(node)
+    }
+
+    async fn refresh_alive(&self, store: &SharedStore) {
+        if let Ok(nodes) = store.nodes().await {
+            let since = self.alive_since();
+            let now: std::collections::HashSet<String> = nodes
+                .into_iter()
+                .filter(|n| n.seen_at >= since)
+                .map(|n| n.node_id)
+                .collect();
+            *self.alive.lock().unwrap_or_else(|p| p.into_inner()) = now;
+        }
     }
 
     /// Whether NATS lately had nobody answering for `node`.
@@ -115,6 +137,7 @@ impl Node {
             )
             .await?;
         self.healthy.store(true, Ordering::Release);
+        self.refresh_alive(&store).await;
         info!(node = %self.id, "joined the cluster");
         let node = self.clone();
         tokio::spawn(async move {
@@ -131,6 +154,7 @@ impl Node {
                 match tokio::time::timeout(BEAT, beat).await {
                     Ok(Ok(())) => {
                         last_ok = now;
+                        node.refresh_alive(&store).await;
                         if !node.healthy.swap(true, Ordering::AcqRel) {
                             info!(node = %node.id, "the database answers again; rooms may load");
                         }

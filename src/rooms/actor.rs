@@ -62,6 +62,11 @@ struct Actor {
     /// Set while another node owns the stream: this actor then only follows it for the clients
     /// connected here (commands go to the owner).
     follow: Option<Follow>,
+    /// The owner's view of people connected to other nodes: by person, the nodes they are on.
+    remote: HashMap<PersonId, HashSet<String>>,
+    /// Just after this node took the room over: people the previous owner counted as connected,
+    /// and until when their node may confirm them before they are counted as gone.
+    unconfirmed: HashMap<PersonId, i64>,
     /// Answers of the latest commands that came with an id, for their retries.
     answered: HashMap<String, Committed>,
     /// Their ids, oldest first.
@@ -129,6 +134,8 @@ pub(super) async fn run(
             fence,
             fenced: false,
             follow,
+            remote: HashMap::new(),
+            unconfirmed: HashMap::new(),
             answered: HashMap::new(),
             answered_order: VecDeque::new(),
             state: loaded.state,
@@ -147,6 +154,9 @@ pub(super) async fn run(
             actor.on_load().await;
         }
         let mut given_up = rooms.settings.node.as_ref().map(|n| n.given_up());
+        let mut idle_since: Option<tokio::time::Instant> = None;
+        let mut presence_check = tokio::time::interval(crate::cluster::BEAT);
+        presence_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let exit = loop {
             if actor.fenced {
                 break Exit::Fenced;
@@ -165,7 +175,16 @@ pub(super) async fn run(
             };
             // The timer goes first: a deadline that has passed (perhaps while Huddle was down)
             // is acted on before any request sees the room.
-            let idle = actor.is_idle();
+            // Idle since when: periodic wake-ups (a follower's check, the owner's presence
+            // check) must not restart the count.
+            let idle_at = if actor.is_idle() {
+                Some(
+                    *idle_since.get_or_insert_with(tokio::time::Instant::now) + rooms.settings.idle,
+                )
+            } else {
+                idle_since = None;
+                None
+            };
             let gave_up = async {
                 match given_up.as_mut() {
                     Some(watch) => {
@@ -174,7 +193,7 @@ pub(super) async fn run(
                     None => std::future::pending().await,
                 }
             };
-            let following = actor.follow.is_some();
+            let clustered = rooms.settings.node.is_some();
             let feed = async {
                 match actor.follow.as_mut() {
                     Some(follow) => {
@@ -183,7 +202,10 @@ pub(super) async fn run(
                             _ = follow.check.tick() => FeedItem::Check,
                         }
                     }
-                    None => std::future::pending().await,
+                    None => {
+                        presence_check.tick().await;
+                        FeedItem::Check
+                    }
                 }
             };
             tokio::select! {
@@ -191,16 +213,17 @@ pub(super) async fn run(
                 () = rooms.stopping.cancelled() => break Exit::Stopping,
                 () = gave_up => break Exit::GivenUp,
                 () = timer => actor.on_timer().await,
-                item = feed, if following => match item {
+                item = feed, if clustered => match item {
                     FeedItem::Event(Some(announced)) => actor.on_announced(announced).await,
                     FeedItem::Event(None) => break Exit::Unloaded,
-                    FeedItem::Check => actor.try_promote(false).await,
+                    FeedItem::Check if actor.follow.is_some() => actor.try_promote(false).await,
+                    FeedItem::Check => actor.drop_gone_nodes(),
                 },
                 msg = rx.recv() => match msg {
                     Some(msg) => if actor.handle(msg).await == Flow::Stop { break Exit::Deleted },
                     None => break Exit::Stopping,
                 },
-                () = tokio::time::sleep(rooms.settings.idle), if idle => break Exit::Unloaded,
+                () = sleep_until(idle_at), if idle_at.is_some() => break Exit::Unloaded,
             }
         };
         if exit == Exit::Fenced {
@@ -233,6 +256,14 @@ pub(super) async fn run(
     }
     .instrument(span)
     .await
+}
+
+/// Sleeps until `at` (forever without one).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What a follower heard.
@@ -355,7 +386,7 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
                 "you are not in this room",
             ));
         }
-        Msg::Unsubscribe { .. } | Msg::Dashboard { .. } => {}
+        Msg::Unsubscribe { .. } | Msg::Dashboard { .. } | Msg::Presence(_) => {}
     }
 }
 
@@ -417,6 +448,7 @@ impl Actor {
                 let _ = reply.send(Ok(self.subscribe(conn, since)));
             }
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
+            Msg::Presence(presence) => self.on_presence(presence),
             Msg::Call { conn, request } => self.call(conn, request),
             Msg::Dashboard { conn_id, open } => {
                 let stream = self.stream;
@@ -486,6 +518,7 @@ impl Actor {
             return self.subscribers.is_empty();
         }
         self.subscribers.is_empty()
+            && self.remote.is_empty()
             && !self.state.breakout.is_live()
             && !self.call_live
             && self.state.recordings.is_empty()
@@ -700,6 +733,96 @@ impl Actor {
         }
     }
 
+    /// Tells the owner this node follows that `person` connected here (first connection) or left
+    /// (last).
+    fn report(&self, person: PersonId, connected: bool) {
+        let (Some(node), Some(follow)) = (&self.rooms.settings.node, &self.follow) else {
+            return;
+        };
+        let presence = crate::cluster::bus::Presence {
+            stream: self.stream,
+            node: node.id.clone(),
+            person,
+            name: self
+                .state
+                .display_name(person)
+                .unwrap_or_default()
+                .to_owned(),
+            connected,
+        };
+        node.bus.report(&follow.owner, &presence);
+    }
+
+    /// Another node reports someone connected there or left: the owner's roster follows.
+    fn on_presence(&mut self, presence: crate::cluster::bus::Presence) {
+        if self.follow.is_some() {
+            // Not the owner (any more): the reporting node re-reports to the new owner.
+            return;
+        }
+        let person = presence.person;
+        if presence.connected {
+            if !self.state.has_access(person) {
+                return;
+            }
+            self.unconfirmed.remove(&person);
+            self.remote.entry(person).or_default().insert(presence.node);
+            if let Some(event) = breakout::connect(&self.state, person, presence.name) {
+                self.publish_ephemeral(event);
+            }
+        } else {
+            let left = match self.remote.get_mut(&person) {
+                Some(nodes) => {
+                    nodes.remove(&presence.node);
+                    nodes.is_empty()
+                }
+                None => false,
+            };
+            if left {
+                self.remote.remove(&person);
+                self.gone_everywhere(person);
+            }
+        }
+    }
+
+    /// `person` has no connection left on any node: they leave the roster (unless connected here).
+    fn gone_everywhere(&mut self, person: PersonId) {
+        if self.subscribers.contains_key(&person) || self.remote.contains_key(&person) {
+            return;
+        }
+        if let Some(event) = breakout::disconnect(&self.state, person) {
+            self.publish_ephemeral(event);
+        }
+    }
+
+    /// Every beat, on the owner: people connected only through nodes that are gone leave the
+    /// roster, as do those the previous owner counted that nobody confirmed in time.
+    fn drop_gone_nodes(&mut self) {
+        let Some(node) = self.rooms.settings.node.clone() else {
+            return;
+        };
+        let mut left = Vec::new();
+        for (person, nodes) in self.remote.iter_mut() {
+            nodes.retain(|n| node.is_alive(n));
+            if nodes.is_empty() {
+                left.push(*person);
+            }
+        }
+        let now = self.rooms.clock.now_ms();
+        let expired: Vec<PersonId> = self
+            .unconfirmed
+            .iter()
+            .filter(|(_, until)| now >= **until)
+            .map(|(p, _)| *p)
+            .collect();
+        for person in &expired {
+            self.unconfirmed.remove(person);
+        }
+        for person in left.into_iter().chain(expired) {
+            self.remote.remove(&person);
+            self.gone_everywhere(person);
+        }
+    }
+
     /// Loads the room again and asks every client here to reload it.
     async fn reload(&mut self) {
         match self
@@ -753,13 +876,31 @@ impl Actor {
                 self.follow = None;
                 self.fence = Some(fence);
                 self.rooms.set_owned(self.stream, true);
+                // Who the previous owner counted as connected elsewhere stays so while their node
+                // confirms them (it reports them again on noticing the new owner).
+                let grace = self.rooms.clock.now_ms() + crate::cluster::GONE_AFTER * 2;
+                self.unconfirmed = self
+                    .state
+                    .locations
+                    .keys()
+                    .filter(|p| !self.subscribers.contains_key(p))
+                    .map(|p| (*p, grace))
+                    .collect();
                 // Whatever the previous owner stored that did not reach this node.
                 self.catch_up().await;
                 self.on_load().await;
             }
             Ok(Claim::Held { node: owner }) => {
+                let changed = self.follow.as_ref().is_some_and(|f| f.owner != owner);
                 if let Some(follow) = self.follow.as_mut() {
                     follow.owner = owner;
+                }
+                if changed {
+                    // A new owner: it hears again who is connected here.
+                    let here: Vec<PersonId> = self.subscribers.keys().copied().collect();
+                    for person in here {
+                        self.report(person, true);
+                    }
                 }
             }
             Err(e) => warn!(error = %e, "cannot see whether the room's owner is gone"),
@@ -1094,8 +1235,10 @@ impl Actor {
         });
         let first = subs.len() == 1;
         self.refresh_watcher(person);
-        // Presence is the owner's: a follower does not tell who is connected (not yet relayed).
-        if first && self.follow.is_none() {
+        // Presence is the owner's: a follower tells the owner, whose event comes back to it.
+        if first && self.follow.is_some() {
+            self.report(person, true);
+        } else if first && !self.remote.contains_key(&person) {
             let name = self
                 .state
                 .display_name(person)
@@ -1120,6 +1263,11 @@ impl Actor {
         self.subscribers.remove(&person);
         self.watchers.remove(&person);
         if self.follow.is_some() {
+            self.report(person, false);
+            return;
+        }
+        // Still connected through another node.
+        if self.remote.contains_key(&person) {
             return;
         }
         if let Some(event) = breakout::disconnect(&self.state, person) {

@@ -120,6 +120,8 @@ pub(crate) enum Msg {
     Unsubscribe {
         conn_id: u64,
     },
+    /// Another node says someone connected there or left (cluster mode, to the owner).
+    Presence(crate::cluster::bus::Presence),
     Dashboard {
         conn_id: u64,
         open: bool,
@@ -498,6 +500,12 @@ impl Rooms {
         self.send(stream, Msg::Subscribe { conn, since, reply })
             .await?;
         rx.await.map_err(|_| RoomError::Unavailable)?
+    }
+
+    /// Another node reports who connected there or left, for a stream this node serves.
+    pub async fn presence(self: &Arc<Self>, presence: crate::cluster::bus::Presence) {
+        let stream = presence.stream;
+        let _ = self.send(stream, Msg::Presence(presence)).await;
     }
 
     /// Stops delivering a stream to a connection.
