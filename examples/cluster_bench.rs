@@ -1,0 +1,242 @@
+//! Cluster benchmarks (see docs/benchmarks.md, issue 13): real `huddle` nodes on a PostgreSQL
+//! schema of their own and a `nats-server` on a free port.
+//!
+//! 1. **Failover**: two nodes; the node serving a room is killed with `SIGKILL` and a chat message
+//!    is posted through the other at once; the time from the kill to the message's `201` is the
+//!    failover time. The killed node is started again (same id) and the next round kills whichever
+//!    node serves the room then. `--kills` rounds (default 10): median and max.
+//! 2. **The cost of the cluster on one room**: `--commands` sequential chat messages (default 300)
+//!    timed from request to answer, on one node without a cluster (same PostgreSQL), on the node
+//!    that serves the room in a cluster (its commits fenced), and through a node that forwards
+//!    them to it over NATS. p50 and p99 of each.
+//!
+//! `cargo run --release --example cluster_bench -- --postgres postgres://postgres@127.0.0.1:5432/test`
+//! (or `HUDDLE_TEST_POSTGRES`); `nats-server` must be on the PATH or in /usr/sbin.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{arg, call, huddle_binary, spawn};
+use serde_json::json;
+use sqlx::Connection;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn nats() -> (Killed, String) {
+    let port = free_port();
+    let program = if std::path::Path::new("/usr/sbin/nats-server").exists() {
+        "/usr/sbin/nats-server"
+    } else {
+        "nats-server"
+    };
+    let child = Command::new(program)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Killed(child), format!("nats://127.0.0.1:{port}"))
+}
+
+/// A fresh schema; returns the URL that uses it.
+async fn schema(base: &str) -> String {
+    let name = format!("huddle_bench_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{name}")
+}
+
+fn node(
+    huddle: &std::path::Path,
+    db: &str,
+    nats: Option<&str>,
+    id: &str,
+    data: &std::path::Path,
+) -> (Killed, String) {
+    let mut command = common::serve_command(huddle, data, "warn");
+    command.args(["--database-url", db]);
+    if let Some(nats) = nats {
+        command.args(["--nats-url", nats, "--node-id", id]);
+    }
+    let (child, base) = spawn(command);
+    (Killed(child), base)
+}
+
+async fn post(http: &reqwest::Client, token: &str, base: &str, room: &str, text: &str) -> bool {
+    http.post(format!("{base}/api/v1/rooms/{room}/messages"))
+        .bearer_auth(token)
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
+}
+
+async fn serves(http: &reqwest::Client, base: &str, room: &str) -> bool {
+    let Ok(r) = http.get(format!("{base}/healthz")).send().await else {
+        return false;
+    };
+    let health: serde_json::Value = r.json().await.unwrap_or_default();
+    health["cluster"]["rooms"]
+        .as_array()
+        .is_some_and(|rooms| rooms.iter().any(|r| r == room))
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+async fn failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<f64> {
+    let db = schema(base_db).await;
+    let (_nats, nats_url) = nats();
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let ids = ["node-a", "node-b"];
+    let mut nodes: Vec<(Killed, String)> = ids
+        .iter()
+        .map(|id| node(huddle, &db, Some(&nats_url), id, data.path()))
+        .collect();
+    let token = common::moderator_token(&http, &nodes[0].1).await;
+    let room = call(
+        &http,
+        Some(&token),
+        reqwest::Method::POST,
+        format!("{}/api/v1/rooms", nodes[0].1),
+        Some(json!({"name": "Failover"})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut times = Vec::new();
+    for round in 0..kills {
+        // Whoever serves the room now is killed; the other takes the next command.
+        let mut owner = None;
+        for (i, (_, base)) in nodes.iter().enumerate() {
+            if serves(&http, base, &room).await {
+                owner = Some(i);
+            }
+        }
+        let owner = owner.expect("a node serves the room");
+        let other = 1 - owner;
+        let other_base = nodes[other].1.clone();
+        let killed = Instant::now();
+        let _ = nodes[owner].0.0.kill();
+        let _ = nodes[owner].0.0.wait();
+        loop {
+            if post(&http, &token, &other_base, &room, &format!("round {round}")).await {
+                break;
+            }
+            assert!(killed.elapsed() < Duration::from_secs(30), "no failover");
+        }
+        times.push(killed.elapsed().as_secs_f64() * 1000.0);
+        nodes[owner] = node(huddle, &db, Some(&nats_url), ids[owner], data.path());
+        // Let the restarted node's heartbeat be seen before the next round.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+/// Sequential commands on `via`, answered by whichever node serves the room; sorted ms.
+async fn latencies(http: &reqwest::Client, token: &str, via: &str, room: &str, n: usize) -> Vec<f64> {
+    let mut ms = Vec::with_capacity(n);
+    for i in 0..n {
+        let began = Instant::now();
+        assert!(post(http, token, via, room, &format!("message {i}")).await);
+        ms.push(began.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
+async fn cost(huddle: &std::path::Path, base_db: &str, n: usize) -> Vec<(&'static str, Vec<f64>)> {
+    let http = reqwest::Client::new();
+    let mut rows = Vec::new();
+    // One node, no cluster, same PostgreSQL.
+    {
+        let db = schema(base_db).await;
+        let data = tempfile::tempdir().unwrap();
+        let (_single, base) = node(huddle, &db, None, "", data.path());
+        let token = common::moderator_token(&http, &base).await;
+        let room = call(&http, Some(&token), reqwest::Method::POST, format!("{base}/api/v1/rooms"), Some(json!({"name": "Single"}))).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        latencies(&http, &token, &base, &room, 20).await;
+        rows.push(("one node, no cluster", latencies(&http, &token, &base, &room, n).await));
+    }
+    let db = schema(base_db).await;
+    let (_nats, nats_url) = nats();
+    let data = tempfile::tempdir().unwrap();
+    let (_a, a) = node(huddle, &db, Some(&nats_url), "node-a", data.path());
+    let (_b, b) = node(huddle, &db, Some(&nats_url), "node-b", data.path());
+    let token = common::moderator_token(&http, &a).await;
+    let room = call(&http, Some(&token), reqwest::Method::POST, format!("{a}/api/v1/rooms"), Some(json!({"name": "Cluster"}))).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    latencies(&http, &token, &a, &room, 20).await;
+    rows.push(("cluster, on the owner (fenced commits)", latencies(&http, &token, &a, &room, n).await));
+    latencies(&http, &token, &b, &room, 20).await;
+    rows.push(("cluster, through another node (NATS)", latencies(&http, &token, &b, &room, n).await));
+    rows
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let base_db = arg(&args, "--postgres")
+        .or_else(|| std::env::var("HUDDLE_TEST_POSTGRES").ok())
+        .expect("--postgres URL or HUDDLE_TEST_POSTGRES");
+    let kills: usize = arg(&args, "--kills").map_or(10, |k| k.parse().expect("--kills N"));
+    let commands: usize = arg(&args, "--commands").map_or(300, |k| k.parse().expect("--commands N"));
+    let huddle = huddle_binary(&args);
+    println!("cluster benchmark: Huddle at {}\n", huddle.display());
+
+    let times = failover(&huddle, &base_db, kills).await;
+    println!("| failover over {} kills | median (ms) | max (ms) | each (ms) |", times.len());
+    println!("|---|---:|---:|---|");
+    println!(
+        "| kill -9 of the serving node → first acknowledged command on the other | {:.0} | {:.0} | {} |",
+        percentile(&times, 0.5),
+        times.last().copied().unwrap_or_default(),
+        times.iter().map(|t| format!("{t:.0}")).collect::<Vec<_>>().join(", ")
+    );
+    println!();
+    let rows = cost(&huddle, &base_db, commands).await;
+    println!("| {commands} sequential chat messages | p50 (ms) | p99 (ms) | p50 ratio |");
+    println!("|---|---:|---:|---:|");
+    let base = percentile(&rows[0].1, 0.5);
+    for (name, ms) in &rows {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            percentile(ms, 0.5),
+            percentile(ms, 0.99),
+            percentile(ms, 0.5) / base
+        );
+    }
+}
