@@ -58,9 +58,13 @@ fn nats() -> (Killed, String) {
     (Killed(child), format!("nats://127.0.0.1:{port}"))
 }
 
+/// The schemas made by this run, dropped at its end.
+static SCHEMAS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// A fresh schema; returns the URL that uses it.
 async fn schema(base: &str) -> String {
     let name = format!("huddle_bench_{}", uuid::Uuid::now_v7().simple());
+    SCHEMAS.lock().unwrap().push(name.clone());
     let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
         .execute(&mut admin)
@@ -162,7 +166,13 @@ async fn failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<
 }
 
 /// Sequential commands on `via`, answered by whichever node serves the room; sorted ms.
-async fn latencies(http: &reqwest::Client, token: &str, via: &str, room: &str, n: usize) -> Vec<f64> {
+async fn latencies(
+    http: &reqwest::Client,
+    token: &str,
+    via: &str,
+    room: &str,
+    n: usize,
+) -> Vec<f64> {
     let mut ms = Vec::with_capacity(n);
     for i in 0..n {
         let began = Instant::now();
@@ -182,12 +192,22 @@ async fn cost(huddle: &std::path::Path, base_db: &str, n: usize) -> Vec<(&'stati
         let data = tempfile::tempdir().unwrap();
         let (_single, base) = node(huddle, &db, None, "", data.path());
         let token = common::moderator_token(&http, &base).await;
-        let room = call(&http, Some(&token), reqwest::Method::POST, format!("{base}/api/v1/rooms"), Some(json!({"name": "Single"}))).await["id"]
+        let room = call(
+            &http,
+            Some(&token),
+            reqwest::Method::POST,
+            format!("{base}/api/v1/rooms"),
+            Some(json!({"name": "Single"})),
+        )
+        .await["id"]
             .as_str()
             .unwrap()
             .to_owned();
         latencies(&http, &token, &base, &room, 20).await;
-        rows.push(("one node, no cluster", latencies(&http, &token, &base, &room, n).await));
+        rows.push((
+            "one node, no cluster",
+            latencies(&http, &token, &base, &room, n).await,
+        ));
     }
     let db = schema(base_db).await;
     let (_nats, nats_url) = nats();
@@ -195,14 +215,27 @@ async fn cost(huddle: &std::path::Path, base_db: &str, n: usize) -> Vec<(&'stati
     let (_a, a) = node(huddle, &db, Some(&nats_url), "node-a", data.path());
     let (_b, b) = node(huddle, &db, Some(&nats_url), "node-b", data.path());
     let token = common::moderator_token(&http, &a).await;
-    let room = call(&http, Some(&token), reqwest::Method::POST, format!("{a}/api/v1/rooms"), Some(json!({"name": "Cluster"}))).await["id"]
+    let room = call(
+        &http,
+        Some(&token),
+        reqwest::Method::POST,
+        format!("{a}/api/v1/rooms"),
+        Some(json!({"name": "Cluster"})),
+    )
+    .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
     latencies(&http, &token, &a, &room, 20).await;
-    rows.push(("cluster, on the owner (fenced commits)", latencies(&http, &token, &a, &room, n).await));
+    rows.push((
+        "cluster, on the owner (fenced commits)",
+        latencies(&http, &token, &a, &room, n).await,
+    ));
     latencies(&http, &token, &b, &room, 20).await;
-    rows.push(("cluster, through another node (NATS)", latencies(&http, &token, &b, &room, n).await));
+    rows.push((
+        "cluster, through another node (NATS)",
+        latencies(&http, &token, &b, &room, n).await,
+    ));
     rows
 }
 
@@ -213,21 +246,37 @@ async fn main() {
         .or_else(|| std::env::var("HUDDLE_TEST_POSTGRES").ok())
         .expect("--postgres URL or HUDDLE_TEST_POSTGRES");
     let kills: usize = arg(&args, "--kills").map_or(10, |k| k.parse().expect("--kills N"));
-    let commands: usize = arg(&args, "--commands").map_or(300, |k| k.parse().expect("--commands N"));
+    let commands: usize =
+        arg(&args, "--commands").map_or(300, |k| k.parse().expect("--commands N"));
     let huddle = huddle_binary(&args);
     println!("cluster benchmark: Huddle at {}\n", huddle.display());
 
     let times = failover(&huddle, &base_db, kills).await;
-    println!("| failover over {} kills | median (ms) | max (ms) | each (ms) |", times.len());
+    println!(
+        "| failover over {} kills | median (ms) | max (ms) | each (ms) |",
+        times.len()
+    );
     println!("|---|---:|---:|---|");
     println!(
         "| kill -9 of the serving node → first acknowledged command on the other | {:.0} | {:.0} | {} |",
         percentile(&times, 0.5),
         times.last().copied().unwrap_or_default(),
-        times.iter().map(|t| format!("{t:.0}")).collect::<Vec<_>>().join(", ")
+        times
+            .iter()
+            .map(|t| format!("{t:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!();
     let rows = cost(&huddle, &base_db, commands).await;
+    let made = std::mem::take(&mut *SCHEMAS.lock().unwrap());
+    let mut admin = sqlx::PgConnection::connect(&base_db).await.unwrap();
+    for name in made {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
     println!("| {commands} sequential chat messages | p50 (ms) | p99 (ms) | p50 ratio |");
     println!("|---|---:|---:|---:|");
     let base = percentile(&rows[0].1, 0.5);

@@ -27,7 +27,13 @@ struct Nats {
 impl Nats {
     fn start() -> Nats {
         let port = free_port();
-        let child = Command::new("nats-server")
+        // Debian installs it in /usr/sbin, which a non-root PATH may lack.
+        let program = if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server"
+        } else {
+            "nats-server"
+        };
+        let child = Command::new(program)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
