@@ -178,6 +178,19 @@ impl Node {
     }
 }
 
+/// `N` nodes (`node-a`, `node-b`, …) on a schema and a NATS server of their own, sharing one
+/// data directory; `None` without PostgreSQL.
+async fn cluster<const N: usize>() -> Option<(Schema, Nats, tempfile::TempDir, [Node; N])> {
+    let schema = Schema::create().await?;
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let nodes = std::array::from_fn(|i| {
+        let id = format!("node-{}", char::from(b'a' + i as u8));
+        Node::start(&id, &schema, &nats, data.path())
+    });
+    Some((schema, nats, data, nodes))
+}
+
 /// The administrator (set up on `node`) and one participant, both members of a new room.
 async fn room_with_people(node: &Node) -> (Client, Client, String) {
     let anon = &node.anon;
@@ -227,14 +240,9 @@ fn serves(health: &Value, room: &str) -> bool {
 
 #[tokio::test]
 async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_at_once() {
-    let Some(schema) = Schema::create().await else {
+    let Some((schema, _nats, _data, [a, b, c])) = cluster::<3>().await else {
         return;
     };
-    let nats = Nats::start();
-    let data = tempfile::tempdir().unwrap();
-    let a = Node::start("node-a", &schema, &nats, data.path());
-    let b = Node::start("node-b", &schema, &nats, data.path());
-    let c = Node::start("node-c", &schema, &nats, data.path());
     let (admin, pat, room) = room_with_people(&a).await;
 
     // The room was created on a: a serves it, and says so.
@@ -329,13 +337,9 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
 
 #[tokio::test]
 async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
-    let Some(schema) = Schema::create().await else {
+    let Some((schema, _nats, _data, [a, b])) = cluster::<2>().await else {
         return;
     };
-    let nats = Nats::start();
-    let data = tempfile::tempdir().unwrap();
-    let a = Node::start("node-a", &schema, &nats, data.path());
-    let b = Node::start("node-b", &schema, &nats, data.path());
     let (admin, _pat, room) = room_with_people(&a).await;
     let on_a = a.as_(&admin);
     on_a.breakout_rooms(&room, json!({"count": 2})).await;
@@ -461,14 +465,9 @@ fn hello_seq(events: &common::Events, stream: &str) -> u64 {
 
 #[tokio::test]
 async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_node() {
-    let Some(schema) = Schema::create().await else {
+    let Some((schema, _nats, _data, [a, b, c])) = cluster::<3>().await else {
         return;
     };
-    let nats = Nats::start();
-    let data = tempfile::tempdir().unwrap();
-    let a = Node::start("node-a", &schema, &nats, data.path());
-    let b = Node::start("node-b", &schema, &nats, data.path());
-    let c = Node::start("node-c", &schema, &nats, data.path());
     let (admin, pat, room) = room_with_people(&a).await;
     let on_a = a.as_(&admin);
     on_a.expect(
@@ -587,13 +586,9 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
 
 #[tokio::test]
 async fn people_on_a_dead_node_leave_the_owners_roster_after_the_grace_time() {
-    let Some(schema) = Schema::create().await else {
+    let Some((schema, _nats, _data, [a, b])) = cluster::<2>().await else {
         return;
     };
-    let nats = Nats::start();
-    let data = tempfile::tempdir().unwrap();
-    let a = Node::start("node-a", &schema, &nats, data.path());
-    let b = Node::start("node-b", &schema, &nats, data.path());
     let (admin, pat, _room) = room_with_people(&a).await;
     let pat_id = pat.person_id().await;
     let mut watching = a.as_(&admin).events(None).await;
