@@ -57,6 +57,18 @@ pub struct Metrics {
     pub recordings_active: Gauge,
     /// Recordings composed into a playable file.
     pub recordings_composed: Counter,
+    /// Cluster mode: main rooms this node serves (set when the metrics are read).
+    pub cluster_rooms_owned: Gauge,
+    /// Cluster mode: main rooms this node follows for its clients (set when read).
+    pub cluster_rooms_followed: Gauge,
+    /// Cluster mode: 1 while this node's heartbeat is current (set when read).
+    pub cluster_healthy: Gauge,
+    /// Cluster mode: 1 while NATS is connected (set when read).
+    pub cluster_nats_connected: Gauge,
+    /// Cluster mode: commands sent to the node serving their room.
+    pub cluster_commands_forwarded: Counter,
+    /// Cluster mode: rooms this node followed and took over when their node was gone.
+    pub cluster_takeovers: Counter,
 }
 
 impl Default for Metrics {
@@ -158,8 +170,50 @@ impl Default for Metrics {
             "Recordings composed into a playable file",
             recordings_composed.clone(),
         );
+        let cluster_rooms_owned = Gauge::default();
+        registry.register(
+            "cluster_rooms_owned",
+            "Main rooms this node serves (cluster mode)",
+            cluster_rooms_owned.clone(),
+        );
+        let cluster_rooms_followed = Gauge::default();
+        registry.register(
+            "cluster_rooms_followed",
+            "Main rooms this node follows for its clients (cluster mode)",
+            cluster_rooms_followed.clone(),
+        );
+        let cluster_healthy = Gauge::default();
+        registry.register(
+            "cluster_healthy",
+            "1 while this node's heartbeat is current (cluster mode)",
+            cluster_healthy.clone(),
+        );
+        let cluster_nats_connected = Gauge::default();
+        registry.register(
+            "cluster_nats_connected",
+            "1 while NATS is connected (cluster mode)",
+            cluster_nats_connected.clone(),
+        );
+        let cluster_commands_forwarded = Counter::default();
+        registry.register(
+            "cluster_commands_forwarded",
+            "Commands sent to the node serving their room (cluster mode)",
+            cluster_commands_forwarded.clone(),
+        );
+        let cluster_takeovers = Counter::default();
+        registry.register(
+            "cluster_takeovers",
+            "Followed rooms this node took over when their node was gone (cluster mode)",
+            cluster_takeovers.clone(),
+        );
         Metrics {
             registry,
+            cluster_rooms_owned,
+            cluster_rooms_followed,
+            cluster_healthy,
+            cluster_nats_connected,
+            cluster_commands_forwarded,
+            cluster_takeovers,
             recording_packets_dropped,
             recordings_active,
             recordings_composed,

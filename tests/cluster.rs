@@ -273,6 +273,30 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["code"], "forbidden");
 
+    // b and c count what they forwarded, and say what they serve.
+    let metrics = b
+        .anon
+        .http
+        .get(format!("{}/metrics", b.anon.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("huddle_cluster_commands_forwarded_total") >= 2.0);
+    assert_eq!(value("huddle_cluster_rooms_owned"), 0.0);
+    assert_eq!(value("huddle_cluster_healthy"), 1.0);
+    assert_eq!(value("huddle_cluster_nats_connected"), 1.0);
+
     // The owner dies. The next command, on b, finds nobody answering for a and b takes the room
     // over at once: no wait for a's heartbeat to age. (b follows the room since it read it.)
     a.signal("-KILL");

@@ -59,6 +59,17 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
         .metrics()
         .num_alive_tasks();
     app.metrics.tasks.set(alive as i64);
+    if let Some(node) = &app.node {
+        let (owned, loaded) = (app.rooms.owned().len(), app.rooms.loaded().len());
+        app.metrics.cluster_rooms_owned.set(owned as i64);
+        app.metrics
+            .cluster_rooms_followed
+            .set(loaded.saturating_sub(owned) as i64);
+        app.metrics.cluster_healthy.set(node.is_healthy().into());
+        app.metrics
+            .cluster_nats_connected
+            .set(node.bus.is_connected().into());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -873,6 +873,7 @@ impl Actor {
         {
             Ok(Claim::Won { fence, .. }) => {
                 tracing::info!(previous = %follow.owner, "serving the room from now on");
+                self.rooms.metrics.cluster_takeovers.inc();
                 self.follow = None;
                 self.fence = Some(fence);
                 self.rooms.set_owned(self.stream, true);

@@ -396,6 +396,7 @@ impl Rooms {
                 Err(RoomError::Store(StoreError::Fenced)) => last = RoomError::Unavailable,
                 Err(RoomError::Elsewhere(owner)) => {
                     let stream = self.stream_of(room).await?;
+                    self.metrics.cluster_commands_forwarded.inc();
                     match node
                         .bus
                         .forward(
