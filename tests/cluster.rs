@@ -637,3 +637,127 @@ async fn people_on_a_dead_node_leave_the_owners_roster_after_the_grace_time() {
     drop((a, b));
     schema.drop_now().await;
 }
+
+/// nginx running `docs/nginx.conf` as documented, in front of `nodes`; returns it and its address.
+fn nginx(nodes: &[&Node], dir: &std::path::Path) -> (Nats, std::net::SocketAddr) {
+    let port = free_port();
+    let documented =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/nginx.conf")).unwrap();
+    let d = dir.display();
+    let mut config = Vec::new();
+    for line in documented.lines() {
+        let marked = |what: &str| line.contains(&format!("# huddle-test: {what}"));
+        if marked("pid") {
+            config.push(format!("pid {d}/nginx.pid;"));
+        } else if marked("error_log") {
+            config.push(format!("error_log {d}/error.log warn;"));
+        } else if marked("temp") {
+            config.push(format!(
+                "client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;"
+            ));
+        } else if marked("listen") {
+            config.push(format!("listen 127.0.0.1:{port};"));
+        } else if marked("servers") {
+            for node in nodes {
+                config.push(format!(
+                    "server {} max_fails=1 fail_timeout=2s;",
+                    node.anon.addr
+                ));
+            }
+        } else if !line.trim_start().starts_with("server 10.0.0.") {
+            config.push(line.to_owned());
+        }
+    }
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, config.join("\n")).unwrap();
+    let program = if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    };
+    let child = Command::new(program)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx (Debian package nginx-light) must be installed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The same kill-on-drop as a NATS server.
+    (
+        Nats {
+            child,
+            url: String::new(),
+        },
+        ([127, 0, 0, 1], port).into(),
+    )
+}
+
+#[tokio::test]
+async fn nginx_with_the_documented_configuration_passes_requests_and_websockets_and_outlives_a_node()
+ {
+    let Some((schema, _nats, data, [mut a, mut b])) = cluster::<2>().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_nginx, addr) = nginx(&[&a, &b], dir.path());
+    let front = Client {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        token: None,
+        addr,
+    };
+    // Everything through nginx: set-up, sign-in, a room, a message, the event WebSocket.
+    front
+        .expect(
+            Method::POST,
+            "/api/v1/setup",
+            Some(json!({"email": "admin@example.org", "password": PASSWORD, "display_name": "Admin"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let admin = front.login("admin@example.org").await;
+    let room = admin.create_room("Behind nginx").await;
+    let mut events = admin.events(None).await;
+    admin.post(&room, "through nginx").await;
+    let posted = events.next_of("message_posted").await;
+    assert_eq!(posted["message"]["text"], "through nginx");
+    assert_eq!(front.get("/healthz").await["status"], "ok");
+
+    // The node serving the room dies (and is gone: a request nginx had already sent it when it
+    // died would fail with 502, for the client to try again); nginx sends the next command to
+    // the other node, which takes the room over.
+    let serving = if serves(&a.health().await, &room) {
+        &mut a
+    } else {
+        &mut b
+    };
+    serving.child.kill().unwrap();
+    serving.child.wait().unwrap();
+    admin.post(&room, "after a node died").await;
+    let page = admin
+        .get(&format!("/api/v1/rooms/{room}/messages?order=oldest"))
+        .await;
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "user")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["through nginx", "after a node died"]);
+    drop(events);
+    drop((a, b, data));
+    schema.drop_now().await;
+}
