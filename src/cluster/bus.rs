@@ -38,6 +38,8 @@ pub const ATTEMPT_TIMEOUTS: [Duration; 3] = [
 /// The NATS connection of this node.
 pub struct Bus {
     client: async_nats::Client,
+    /// This node's id, in what it announces.
+    node: String,
     /// Events to publish, in the order the actors published them (one task sends them all, so
     /// NATS keeps that order for every subscriber).
     outbox: tokio::sync::mpsc::UnboundedSender<(String, Vec<u8>)>,
@@ -46,6 +48,8 @@ pub struct Bus {
 /// One event of a stream as its owner publishes it to the other nodes, on `huddle.ev.<stream>`.
 #[derive(Serialize, Deserialize)]
 pub struct Announced {
+    /// The node that owns the stream and announced this.
+    pub owner: String,
     /// Its seq (for an event that is not stored, the seq it follows).
     pub seq: u64,
     /// Stored (a command's or a timer's event), or not (who connected or left).
@@ -57,6 +61,7 @@ pub struct Announced {
 
 #[derive(Serialize)]
 struct AnnouncedRef<'a> {
+    owner: &'a str,
     seq: u64,
     stored: bool,
     event: Option<&'a Event>,
@@ -153,7 +158,11 @@ impl Bus {
                 }
             }
         });
-        Ok(Bus { client, outbox })
+        Ok(Bus {
+            client,
+            node: node.to_owned(),
+            outbox,
+        })
     }
 
     /// Publishes an event of a stream this node owns to the nodes that follow it. Never waits.
@@ -163,6 +172,7 @@ impl Bus {
         let body = (!huge)
             .then(|| {
                 serde_json::to_vec(&AnnouncedRef {
+                    owner: &self.node,
                     seq,
                     stored,
                     event: Some(event),
@@ -173,6 +183,7 @@ impl Bus {
             .filter(|b| b.len() <= LARGEST_EVENT)
             .or_else(|| {
                 serde_json::to_vec(&AnnouncedRef {
+                    owner: &self.node,
                     seq,
                     stored,
                     event: None,

@@ -229,6 +229,14 @@ pub(super) async fn run(
         if exit == Exit::Fenced {
             warn!("another node took this room over; this node gives it up");
         }
+        if matches!(exit, Exit::Fenced | Exit::GivenUp) {
+            // The clients here follow the room again from the next actor (a follower of the new
+            // owner), after reloading it.
+            for sub in actor.subscribers.values().flatten() {
+                sub.conn.mark_subscribed(stream, false);
+                sub.conn.request_resync(stream);
+            }
+        }
         rooms.set_owned(stream, false);
         if let (Some(fence), Exit::Unloaded | Exit::Stopping) = (&actor.fence, exit) {
             // Handed back, so that another node may serve the room at once.
@@ -298,6 +306,11 @@ async fn follow(rooms: &Rooms, stream: RoomId, owner: String) -> Result<Follow, 
     check.reset();
     Ok(Follow { owner, feed, check })
 }
+
+/// After a takeover, how long people the previous owner counted as connected elsewhere stay so
+/// without their node confirming them (ms). Followers confirm at the new owner's first event, or
+/// within a few seconds when they notice the old owner is gone.
+const UNCONFIRMED_FOR: i64 = 3 * crate::cluster::GONE_AFTER;
 
 /// How many answers of commands with an id an actor keeps.
 const ANSWERS_KEPT: usize = 1024;
@@ -695,6 +708,7 @@ impl Actor {
     /// An event from the owner this node follows: applied in seq order; a gap (an event missed,
     /// or one too large for NATS) is filled from the store first.
     async fn on_announced(&mut self, announced: Announced) {
+        self.owner_is(announced.owner.clone());
         if announced.stored && announced.seq <= self.last_seq {
             return;
         }
@@ -730,6 +744,21 @@ impl Actor {
             }
             Ok(_) => self.reload().await,
             Err(e) => warn!(error = %e, "cannot read the events this node missed"),
+        }
+    }
+
+    /// Learns who owns the followed stream; a new owner hears again who is connected here.
+    fn owner_is(&mut self, owner: String) {
+        let Some(follow) = self.follow.as_mut() else {
+            return;
+        };
+        if follow.owner == owner {
+            return;
+        }
+        follow.owner = owner;
+        let here: Vec<PersonId> = self.subscribers.keys().copied().collect();
+        for person in here {
+            self.report(person, true);
         }
     }
 
@@ -864,6 +893,11 @@ impl Actor {
         else {
             return;
         };
+        // Only a claim that may succeed goes to the database (the owner's liveness is known from
+        // this node's last heartbeat).
+        if !gone && node.is_alive(&follow.owner) {
+            return;
+        }
         let alive_since = if gone { i64::MAX } else { node.alive_since() };
         match self
             .rooms
@@ -879,7 +913,7 @@ impl Actor {
                 self.rooms.set_owned(self.stream, true);
                 // Who the previous owner counted as connected elsewhere stays so while their node
                 // confirms them (it reports them again on noticing the new owner).
-                let grace = self.rooms.clock.now_ms() + crate::cluster::GONE_AFTER * 2;
+                let grace = self.rooms.clock.now_ms() + UNCONFIRMED_FOR;
                 self.unconfirmed = self
                     .state
                     .locations
@@ -891,19 +925,7 @@ impl Actor {
                 self.catch_up().await;
                 self.on_load().await;
             }
-            Ok(Claim::Held { node: owner }) => {
-                let changed = self.follow.as_ref().is_some_and(|f| f.owner != owner);
-                if let Some(follow) = self.follow.as_mut() {
-                    follow.owner = owner;
-                }
-                if changed {
-                    // A new owner: it hears again who is connected here.
-                    let here: Vec<PersonId> = self.subscribers.keys().copied().collect();
-                    for person in here {
-                        self.report(person, true);
-                    }
-                }
-            }
+            Ok(Claim::Held { node: owner }) => self.owner_is(owner),
             Err(e) => warn!(error = %e, "cannot see whether the room's owner is gone"),
         }
     }
