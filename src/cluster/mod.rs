@@ -99,6 +99,12 @@ impl Node {
         }
     }
 
+    /// `node` answered (it came back, perhaps restarted): it is no longer presumed gone.
+    pub fn heard_from(&self, node: &str) {
+        let mut gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
+        gone.remove(node);
+    }
+
     /// Whether NATS lately had nobody answering for `node`.
     pub fn is_presumed_gone(&self, node: &str) -> bool {
         let gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());

@@ -409,7 +409,10 @@ impl Rooms {
                         )
                         .await
                     {
-                        Forwarded::Answered(result) => return result,
+                        Forwarded::Answered(result) => {
+                            node.heard_from(&owner);
+                            return result;
+                        }
                         Forwarded::NoResponders => node.presume_gone(&owner),
                         Forwarded::Unreachable => {}
                     }
