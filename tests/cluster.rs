@@ -586,11 +586,26 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
         (Some("missed two"), Some(last + 2))
     );
     assert_eq!(hello_seq(&resumed, &room), last + 2);
-    let back = presence(&mut at_a).await;
-    assert_eq!(
-        (back["type"].as_str(), back["person_id"].as_str()),
-        (Some("connected"), Some(pat_id.as_str()))
-    );
+    // A room created on a, and Pat added to it: Pat's connection on c follows it at once.
+    let second = on_a.create_room("Second").await;
+    on_a.add_member(&second, "pat@example.org", "participant")
+        .await;
+    loop {
+        let event = resumed.next().await;
+        if event["stream"] == second.as_str()
+            && event["type"] == "member_added"
+            && event["member"]["person_id"] == pat_id.as_str()
+        {
+            break;
+        }
+    }
+    let back = loop {
+        let event = presence(&mut at_a).await;
+        if event["person_id"] == pat_id.as_str() {
+            break event;
+        }
+    };
+    assert_eq!(back["type"], "connected", "{back}");
 
     // The owner is killed: c takes the room over at the next command, and the clients already on
     // c go on receiving, with no gap.

@@ -121,6 +121,21 @@ fn subject(node: &str) -> String {
     format!("huddle.node.{node}.cmd")
 }
 
+/// Where owners say who gained access to a stream, for every node to subscribe those people's
+/// connections there.
+const ACCESS_SUBJECT: &str = "huddle.access";
+
+/// People who gained access to a stream (a new room, new members), from its owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Access {
+    /// The main room.
+    pub stream: RoomId,
+    /// Who.
+    pub people: Vec<crate::ids::PersonId>,
+    /// The node that says so (it attached its own connections already).
+    pub node: String,
+}
+
 fn presence_subject(node: &str) -> String {
     format!("huddle.node.{node}.presence")
 }
@@ -203,6 +218,18 @@ impl Bus {
         }
     }
 
+    /// Tells every node that `people` gained access to `stream`. Never waits.
+    pub fn announce_access(&self, stream: RoomId, people: Vec<crate::ids::PersonId>) {
+        let access = Access {
+            stream,
+            people,
+            node: self.node.clone(),
+        };
+        if let Ok(body) = serde_json::to_vec(&access) {
+            let _ = self.outbox.send((ACCESS_SUBJECT.to_owned(), body));
+        }
+    }
+
     /// Starts receiving the events of a stream another node owns.
     pub async fn follow(&self, stream: RoomId) -> Result<Feed, async_nats::SubscribeError> {
         let subscriber = self.client.subscribe(events_subject(stream)).await?;
@@ -228,6 +255,26 @@ impl Bus {
     ) -> Result<(), async_nats::SubscribeError> {
         let mut requests = self.client.subscribe(subject(node)).await?;
         let mut reports = self.client.subscribe(presence_subject(node)).await?;
+        let mut access = self.client.subscribe(ACCESS_SUBJECT).await?;
+        let (access_rooms, me) = (rooms.clone(), node.to_owned());
+        let mut access_stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = access.next() => match m { Some(m) => m, None => return },
+                    _ = access_stop.changed() => return,
+                };
+                match serde_json::from_slice::<Access>(&message.payload) {
+                    Ok(granted) if granted.node != me => {
+                        access_rooms
+                            .attach_here(granted.stream, &granted.people)
+                            .await
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "an unreadable access announcement"),
+                }
+            }
+        });
         let presence_rooms = rooms.clone();
         let mut presence_stop = stop.clone();
         tokio::spawn(async move {

@@ -657,11 +657,15 @@ impl Actor {
             }
             self.state.fold(&event);
             match &event {
-                Event::MemberAdded { member, .. } => self.attach(member.person_id),
+                Event::MemberAdded { member, .. } => {
+                    self.attach(member.person_id);
+                    self.announce_access(vec![member.person_id]);
+                }
                 Event::MembersAdded { members, .. } => {
                     for member in members {
                         self.attach(member.person_id);
                     }
+                    self.announce_access(members.iter().map(|m| m.person_id).collect());
                 }
                 Event::RoleChanged { person_id, .. } | Event::MemberRemoved { person_id, .. } => {
                     self.refresh_watcher(*person_id)
@@ -759,6 +763,14 @@ impl Actor {
         let here: Vec<PersonId> = self.subscribers.keys().copied().collect();
         for person in here {
             self.report(person, true);
+        }
+    }
+
+    /// On the owner of a cluster: tells every node that `people` may now see this stream, so that
+    /// their connections there follow it.
+    fn announce_access(&self, people: Vec<PersonId>) {
+        if let (Some(node), None) = (&self.rooms.settings.node, &self.follow) {
+            node.bus.announce_access(self.stream, people);
         }
     }
 

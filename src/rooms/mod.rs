@@ -358,11 +358,24 @@ impl Rooms {
             )
             .await?;
         // The actor loads the committed room and attaches the owner's open connections, which
-        // then replay the creation events.
-        for conn in self.connections.of(owner.person_id) {
-            let _ = self.subscribe(id, conn, Some(0)).await;
+        // then replay the creation events; in a cluster, other nodes do the same with theirs.
+        self.attach_here(id, &[owner.person_id]).await;
+        if let Some(node) = &self.settings.node {
+            node.bus.announce_access(id, vec![owner.person_id]);
         }
         Ok(state)
+    }
+
+    /// Subscribes the connections open on this node of people who just gained access to `stream`
+    /// (they replay it from the start).
+    pub async fn attach_here(self: &Arc<Self>, stream: RoomId, people: &[PersonId]) {
+        for person in people {
+            for conn in self.connections.of(*person) {
+                if !conn.subscribed_streams().contains(&stream) {
+                    let _ = self.subscribe(stream, conn, Some(0)).await;
+                }
+            }
+        }
     }
 
     /// Sends a command to the actor of the main room that `room` belongs to. Returns once its
