@@ -203,7 +203,6 @@ impl Server {
             .unwrap_or_else(|| format!("http://{local}"));
         let metrics = Arc::new(Metrics::default());
         let connections = Arc::new(Connections::default());
-        let media = media::Media::start(&config.media, metrics.clone(), connections.clone())?;
         let recordings = recording::Recordings::new(&config.data_dir, config.recording.clone());
         let (shutdown_tx, shutdown) = watch::channel(false);
         let node = match &config.cluster {
@@ -225,6 +224,19 @@ impl Server {
             }
             None => None,
         };
+        // The media server's frames reach people on this node and, in a cluster, on the others.
+        let relay = node.as_ref().map(|node| {
+            let relay = node.bus.signal_relay();
+            let relay: media::SignalRelay = Box::new(move |signal: &media::sfu::Signal| {
+                relay.send(signal.stream, Some(signal.person), &signal.frame)
+            });
+            relay
+        });
+        let signals = media::Signals {
+            connections: connections.clone(),
+            relay,
+        };
+        let media = media::Media::start(&config.media, metrics.clone(), signals)?;
         let rooms = Rooms::new(
             store.clone(),
             clock.clone(),
@@ -250,6 +262,7 @@ impl Server {
                 .map_err(|e| ServeError::Cluster(format!("cannot subscribe on NATS: {e}")))?;
             node.start(store.clone(), shutdown.clone()).await?;
             cluster::adopt_orphans(node.clone(), store.clone(), rooms.clone(), shutdown.clone());
+            cluster::watch_peers(node.clone(), shutdown.clone());
         }
         // Rounds that were running when Huddle stopped: their timers run (and a deadline that
         // passed while Huddle was down closes the rooms now).

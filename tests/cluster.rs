@@ -165,8 +165,9 @@ impl Node {
         }
     }
 
-    async fn health(&self) -> Value {
-        self.anon.get("/healthz").await
+    /// `/healthz` as the administrator `admin` sees it: with the ids of the rooms served.
+    async fn health(&self, admin: &Client) -> Value {
+        self.as_(admin).get("/healthz").await
     }
 
     fn signal(&self, signal: &str) {
@@ -246,21 +247,46 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
     let (admin, pat, room) = room_with_people(&a).await;
 
     // The room was created on a: a serves it, and says so.
-    let health = a.health().await;
+    let health = a.health(&admin).await;
     assert_eq!(health["node"], "node-a");
     assert_eq!(health["cluster"]["healthy"], true);
     assert!(serves(&health, &room), "{health}");
+    // Anyone may ask a node how it is, but only an administrator learns which rooms it serves.
+    let anonymous = a.anon.get("/healthz").await;
+    assert_eq!(anonymous["node"], "node-a");
+    assert_eq!(anonymous["cluster"]["owned"], 1, "{anonymous}");
+    assert_eq!(anonymous["cluster"]["followed"], 0, "{anonymous}");
+    assert!(anonymous["cluster"].get("rooms").is_none(), "{anonymous}");
+    assert!(
+        anonymous["cluster"].get("following").is_none(),
+        "{anonymous}"
+    );
+    assert!(
+        !a.as_(&pat).get("/healthz").await["cluster"]
+            .as_object()
+            .unwrap()
+            .contains_key("rooms")
+    );
 
     // Commands sent to b and c are carried out by a, once each, in order.
     a.as_(&admin).post(&room, "from a").await;
     b.as_(&pat).post(&room, "from b").await;
     c.as_(&admin).post(&room, "from c").await;
-    assert!(!serves(&b.health().await, &room));
-    assert!(!serves(&c.health().await, &room));
+    assert!(!serves(&b.health(&admin).await, &room));
+    assert!(!serves(&c.health(&admin).await, &room));
+    // A client's retry with its Idempotency-Key runs once, whichever node it reaches.
+    let (status, first) = b.as_(&pat).post_keyed(&room, "keyed", "k-1").await;
+    assert_eq!(status, 201, "{first}");
+    for node in [&a, &c, &b] {
+        assert_eq!(
+            node.as_(&pat).post_keyed(&room, "keyed", "k-1").await,
+            (201, first.clone())
+        );
+    }
     // Any node reads the room, and refusals come back as the owner gave them.
     assert_eq!(
         texts(&c.as_(&pat), &room).await,
-        ["from a", "from b", "from c"]
+        ["from a", "from b", "from c", "keyed"]
     );
     let (status, body) = b
         .as_(&pat)
@@ -308,11 +334,23 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
         took < Duration::from_millis(2_500),
         "the first command after the kill took {took:?}"
     );
-    assert!(serves(&b.health().await, &room));
+    assert!(serves(&b.health(&admin).await, &room));
     c.as_(&admin).post(&room, "via c to b").await;
+    // The keyed request sent again after the failover is answered from the store.
+    assert_eq!(
+        c.as_(&pat).post_keyed(&room, "keyed", "k-1").await,
+        (201, first.clone())
+    );
     assert_eq!(
         texts(&c.as_(&pat), &room).await,
-        ["from a", "from b", "from c", "after the kill", "via c to b"]
+        [
+            "from a",
+            "from b",
+            "from c",
+            "keyed",
+            "after the kill",
+            "via c to b"
+        ]
     );
     // The stream has no gap and no duplicate, and its claim moved on.
     let seqs: Vec<i64> = schema
@@ -404,7 +442,7 @@ async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
     };
     eprintln!("b took over the paused owner's room after {took_over:?}");
     assert!(took_over >= Duration::from_secs(2), "{took_over:?}");
-    assert!(serves(&b.health().await, &room));
+    assert!(serves(&b.health(&admin).await, &room));
     // b stops the round; a, woken, still holds its old claim and tries to commit (a chat
     // message forwarded to a's own actor): the fence refuses it, a gives the room up, and the
     // message is carried out by b instead.
@@ -428,11 +466,11 @@ async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
         "{status} {body}"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while serves(&a.health().await, &room) {
+    while serves(&a.health(&admin).await, &room) {
         assert!(Instant::now() < deadline, "a still serves the room");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(serves(&b.health().await, &room));
+    assert!(serves(&b.health(&admin).await, &room));
     // One stop, one start; seqs without gap or duplicate; nothing committed under a's old claim
     // after b's.
     let kinds: Vec<String> = schema
@@ -527,7 +565,7 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     }
     assert_eq!(connected, [pat_id.clone(), quinn_id.clone()].into());
     // b follows the room for Pat, and serves nothing.
-    let health = b.health().await;
+    let health = b.health(&admin).await;
     assert!(!serves(&health, &room), "{health}");
     assert_eq!(health["cluster"]["following"], json!([room]), "{health}");
     assert_eq!(health["cluster"]["nats"], "ok");
@@ -618,7 +656,301 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
         next = at_c.next_of("message_posted").await;
     }
     assert_eq!(next["seq"].as_u64(), Some(last + 3));
-    assert!(serves(&c.health().await, &room));
+    // b or c took the room over (whichever noticed first), and only one of them.
+    let serving = [
+        serves(&b.health(&admin).await, &room),
+        serves(&c.health(&admin).await, &room),
+    ];
+    assert_eq!(serving.iter().filter(|s| **s).count(), 1, "{serving:?}");
+    drop((a, b, c));
+    schema.drop_now().await;
+}
+
+/// Tells the server on `events` that the breakout dashboard of `room` is open on it.
+async fn open_dashboard(events: &mut common::Events, room: &str) {
+    let open = json!({"type": "dashboard", "room": room, "open": true});
+    futures_util::SinkExt::send(
+        &mut events.ws,
+        tokio_tungstenite::tungstenite::Message::Text(open.to_string().into()),
+    )
+    .await
+    .unwrap();
+    let confirmed = events.next().await;
+    assert_eq!(confirmed["type"], "dashboard", "{confirmed}");
+}
+
+/// The frames a connection receives up to and including the chat message `text`.
+async fn frames_until_message(events: &mut common::Events, text: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let frame = events.next_raw().await;
+        let done = frame["type"] == "message_posted" && frame["message"]["text"] == text;
+        seen.push(frame);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_what_is_theirs() {
+    let Some((schema, _nats, data, [a, b])) = cluster::<2>().await else {
+        return;
+    };
+    // On a (the owner): a main room with Pat and Quinn, two breakout rooms in manual mode, Bo a
+    // direct member of Room 2 only, Gus a guest invited to Room 2, Olive a member of nothing.
+    let (admin, pat, room) = room_with_people(&a).await;
+    let on_a = a.as_(&admin);
+    for name in ["Quinn", "Bo", "Olive"] {
+        let email = format!("{}@example.org", name.to_lowercase());
+        on_a.expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"email": email, "password": PASSWORD, "display_name": name})),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    on_a.add_member(&room, "quinn@example.org", "participant")
+        .await;
+    let [quinn, bo, olive] = [
+        a.anon.login("quinn@example.org").await,
+        a.anon.login("bo@example.org").await,
+        a.anon.login("olive@example.org").await,
+    ];
+    let breakout = |tail: &str| format!("/api/v1/rooms/{room}/breakout{tail}");
+    on_a.expect(
+        Method::PUT,
+        &breakout(""),
+        Some(json!({"enabled": true, "mode": "manual"})),
+        StatusCode::OK,
+    )
+    .await;
+    let rooms = on_a.breakout_rooms(&room, json!({"count": 2})).await;
+    on_a.add_member(&rooms[1], "bo@example.org", "participant")
+        .await;
+    let gus = common::guest_through(
+        &on_a,
+        &data.path().join("outbox"),
+        &rooms[1],
+        "gus@example.org",
+        "Gus",
+    )
+    .await;
+    let (pat_id, quinn_id) = (pat.person_id().await, quinn.person_id().await);
+    for (person, to) in [(&pat_id, &rooms[0]), (&quinn_id, &rooms[1])] {
+        on_a.expect(
+            Method::PUT,
+            &breakout(&format!("/assignments/{person}")),
+            Some(json!({"breakout": to})),
+            StatusCode::OK,
+        )
+        .await;
+    }
+
+    // Everyone but the moderator is connected to b, which follows the room for them.
+    let on_b = |who: &Client| b.as_(who);
+    let mut bo_events = on_b(&bo).events(None).await;
+    let mut gus_events = on_b(&gus).events(None).await;
+    let mut pat_events = on_b(&pat).events(None).await;
+    let mut olive_events = on_b(&olive).events(None).await;
+    for events in [&mut bo_events, &mut gus_events, &mut pat_events] {
+        open_dashboard(events, &room).await;
+    }
+    for (events, who) in [(&bo_events, "Bo"), (&gus_events, "Gus")] {
+        let streams: Vec<&str> = events.hello.as_ref().unwrap()["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["room"].as_str().unwrap())
+            .collect();
+        // The main room's stream, which carries Room 2's events (filtered for them).
+        assert_eq!(streams, [room.as_str()], "{who}");
+    }
+    let olive_hello = olive_events.hello.as_ref().unwrap().to_string();
+    assert!(!olive_hello.contains(&room), "{olive_hello}");
+    assert!(b.health(&admin).await["cluster"]["owned"] == 0);
+
+    // The round starts on a, Pat is moved into Room 2 and back out, Pat asks for help in Room 1,
+    // and the moderator writes in the main room, then in Room 2.
+    on_a.expect(Method::POST, &breakout("/start"), None, StatusCode::OK)
+        .await;
+    for to in [&rooms[1], &rooms[0]] {
+        on_a.expect(
+            Method::POST,
+            &breakout("/move"),
+            Some(json!({"person_id": pat_id, "breakout": to})),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    b.as_(&pat)
+        .expect(Method::POST, &breakout("/help"), None, StatusCode::CREATED)
+        .await;
+    on_a.post(&room, "marker in the main room").await;
+    on_a.post(&rooms[1], "marker in Room 2").await;
+
+    // Bo and Gus on b: their room when the round starts, Pat coming and going through it, the
+    // message in Room 2; not the main room's chat, not Pat's help request.
+    for (events, who) in [(&mut bo_events, "Bo"), (&mut gus_events, "Gus")] {
+        let frames = frames_until_message(events, "marker in Room 2").await;
+        assert!(
+            frames.iter().any(|f| f["type"] == "breakout_started"),
+            "{who}: the start: {frames:?}"
+        );
+        let about_pat: Vec<&str> = frames
+            .iter()
+            .filter(|f| f["person_id"] == pat_id.as_str())
+            .map(|f| f["type"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(about_pat, ["assigned", "assigned"], "{who}: {frames:?}");
+        for frame in &frames {
+            assert_ne!(frame["type"], "help_requested", "{who}: {frame}");
+            assert_ne!(
+                frame["message"]["text"], "marker in the main room",
+                "{who}: {frame}"
+            );
+            // (Pat's move out of Room 2 names where Pat went, as on a single node.)
+            assert!(
+                frame["type"] == "assigned" || !frame.to_string().contains(rooms[0].as_str()),
+                "{who} learns nothing of Room 1: {frame}"
+            );
+        }
+    }
+    // Pat, a participant on b, gets the main room's chat and their own help request.
+    let frames = frames_until_message(&mut pat_events, "marker in the main room").await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "help_requested" && f["request"]["person_id"] == pat_id.as_str()),
+        "{frames:?}"
+    );
+    // Olive, a member of nothing here, gets none of it: her own room's message is the first thing
+    // she hears.
+    let own = b.as_(&olive).create_room("Olive's").await;
+    b.as_(&olive).post(&own, "olive's marker").await;
+    for frame in frames_until_message(&mut olive_events, "olive's marker").await {
+        let text = frame.to_string();
+        assert!(
+            !text.contains(&room) && !rooms.iter().any(|r| text.contains(r.as_str())),
+            "{frame}"
+        );
+    }
+
+    // Reads through b: the guest and Bo see their room only; Olive sees nothing.
+    for who in [&bo, &gus] {
+        let view = on_b(who).get(&breakout("")).await;
+        let seen: Vec<&str> = view["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(seen, [rooms[1].as_str()], "{view}");
+        on_b(who)
+            .expect(
+                Method::GET,
+                &format!("/api/v1/rooms/{room}/messages"),
+                None,
+                StatusCode::NOT_FOUND,
+            )
+            .await;
+    }
+    for path in [breakout(""), format!("/api/v1/rooms/{}/messages", rooms[1])] {
+        on_b(&olive)
+            .expect(Method::GET, &path, None, StatusCode::NOT_FOUND)
+            .await;
+    }
+    drop((a, b));
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves_when_it_dies() {
+    use common::call::{Person, expect_senders, watch};
+    let Some((schema, _nats, _data, [a, b, c])) = cluster::<3>().await else {
+        return;
+    };
+    let (admin, pat, room) = room_with_people(&a).await;
+    let on_a = a.as_(&admin);
+    on_a.expect(
+        Method::POST,
+        "/api/v1/accounts",
+        Some(json!({"email": "quinn@example.org", "password": PASSWORD, "display_name": "Quinn"})),
+        StatusCode::CREATED,
+    )
+    .await;
+    on_a.add_member(&room, "quinn@example.org", "participant")
+        .await;
+    let quinn = a.anon.login("quinn@example.org").await;
+
+    // The moderator joins the call through a (the owner), Pat through b, Quinn through c: every
+    // answer points at a's media server, and everyone hears and sees everyone.
+    let moderator = Person::join(&on_a, "Admin", 1, &room).await;
+    let pat_call = Person::join(&b.as_(&pat), "Pat", 2, &room).await;
+    let quinn_call = Person::join(&c.as_(&quinn), "Quinn", 3, &room).await;
+    assert_eq!(pat_call.server_udp, moderator.server_udp);
+    assert_eq!(quinn_call.server_udp, moderator.server_udp);
+    expect_senders(
+        &watch(&[&moderator, &pat_call, &quinn_call]),
+        &[&[2, 3], &[1, 3], &[1, 2]],
+        "one call across three nodes",
+    )
+    .await;
+    // A moderator's mute on a reaches Pat on b; a participant's mute through c is refused there
+    // by the owner, and the refusal comes back to c.
+    let mut pat_call = pat_call;
+    let mut quinn_call = quinn_call;
+    let mut moderator = moderator;
+    common::call::send(
+        &mut moderator.events,
+        json!({"type": "call_mute", "room": room, "person_id": pat_call.id}),
+    )
+    .await;
+    let muted = pat_call.events.next_of("call_muted").await;
+    assert_eq!(muted["by"], "Admin", "{muted}");
+    common::call::send(
+        &mut quinn_call.events,
+        json!({"type": "call_mute", "room": room, "person_id": moderator.id}),
+    )
+    .await;
+    let refused = quinn_call.events.next_of("call_error").await;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+
+    // a dies. The node that takes the room over tells the people it follows the room for that
+    // the call moved; they join again, now on its media server, and hear each other again.
+    a.signal("-KILL");
+    drop(moderator);
+    let killed = Instant::now();
+    let mut rejoined = Vec::new();
+    for person in [pat_call, quinn_call] {
+        let mut person = person;
+        loop {
+            let ended = person.events.next_of("call_ended").await;
+            if ended["reason"] == "moved" && ended["call_id"].is_null() {
+                break;
+            }
+        }
+        rejoined.push(person.rejoin(&room).await);
+    }
+    let [pat_call, quinn_call]: [Person; 2] = rejoined.try_into().ok().unwrap();
+    assert_eq!(pat_call.server_udp, quinn_call.server_udp);
+    expect_senders(
+        &watch(&[&pat_call, &quinn_call]),
+        &[&[3], &[2]],
+        "the call on the new owner",
+    )
+    .await;
+    eprintln!(
+        "the call came back {:?} after the owner was killed",
+        killed.elapsed()
+    );
+    let new_owner = if serves(&b.health(&admin).await, &room) {
+        &b
+    } else {
+        &c
+    };
+    assert!(serves(&new_owner.health(&admin).await, &room));
     drop((a, b, c));
     schema.drop_now().await;
 }
@@ -638,7 +970,8 @@ async fn people_on_a_dead_node_leave_the_owners_roster_after_the_grace_time() {
             break;
         }
     }
-    // b dies with Pat's connection: a counts Pat as gone once b's heartbeat has aged.
+    // b dies with Pat's connection: a counts Pat as gone once NATS has nobody answering for b
+    // (or b's heartbeat has aged).
     b.signal("-KILL");
     let killed = Instant::now();
     let left = presence(&mut watching).await;
@@ -648,7 +981,6 @@ async fn people_on_a_dead_node_leave_the_owners_roster_after_the_grace_time() {
         (left["type"].as_str(), left["person_id"].as_str()),
         (Some("disconnected"), Some(pat_id.as_str()))
     );
-    assert!(took >= Duration::from_secs(2), "{took:?}");
     drop((a, b));
     schema.drop_now().await;
 }
@@ -753,7 +1085,7 @@ async fn nginx_with_the_documented_configuration_passes_requests_and_websockets_
     // The node serving the room dies (and is gone: a request nginx had already sent it when it
     // died would fail with 502, for the client to try again); nginx sends the next command to
     // the other node, which takes the room over.
-    let serving = if serves(&a.health().await, &room) {
+    let serving = if serves(&a.health(&admin).await, &room) {
         &mut a
     } else {
         &mut b

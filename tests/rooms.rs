@@ -941,3 +941,64 @@ async fn a_breakout_room_lists_who_belongs_in_it_to_those_who_may_see_it() {
     let main_view = owner.get(&format!("/api/v1/rooms/{main}")).await;
     assert_eq!(main_view["people"], json!([]));
 }
+
+/// The texts written in `room`'s chat, oldest first.
+async fn chat(who: &common::Client, room: &str) -> Vec<String> {
+    who.get(&format!("/api/v1/rooms/{room}/messages?order=oldest"))
+        .await["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "user")
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_request_sent_again_with_its_idempotency_key_runs_once_even_after_a_restart() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.user(&admin, "Bob").await;
+    let room = admin.create_room("Retries").await;
+    admin
+        .add_member(&room, "bob@example.org", "participant")
+        .await;
+
+    // The same request twice: one message, the same answer.
+    let (status, first) = admin.post_keyed(&room, "once", "retry-1").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = admin.post_keyed(&room, "once", "retry-1").await;
+    assert_eq!((status, &again), (201, &first));
+    // Another key is another request; the same key from another person is theirs alone.
+    admin.post_keyed(&room, "twice", "retry-2").await;
+    let (status, bobs) = bob.post_keyed(&room, "bob's", "retry-1").await;
+    assert_eq!(status, 201);
+    assert_ne!(bobs["id"], first["id"]);
+    assert_eq!(chat(&admin, &room).await, ["once", "twice", "bob's"]);
+
+    // A bad key is refused, naming the header, and nothing is written.
+    for key in ["", "two words", &"k".repeat(256)] {
+        let (status, body) = admin.post_keyed(&room, "refused", key).await;
+        assert_eq!(status, 400, "{key:?}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_idempotency_key");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Idempotency-Key")
+        );
+    }
+    assert_eq!(chat(&admin, &room).await.len(), 3);
+
+    // After a restart (the actor's memory is gone) the key is still recognised, from the store.
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, Settings::default()).await;
+    let admin = common::Client {
+        url: server.url.clone(),
+        addr: server.addr,
+        ..admin
+    };
+    let (status, after) = admin.post_keyed(&room, "once", "retry-1").await;
+    assert_eq!((status, &after), (201, &first));
+    assert_eq!(chat(&admin, &room).await, ["once", "twice", "bob's"]);
+}

@@ -2,8 +2,14 @@
 //! room goes to the node that does, by request and reply; the owner's events go to every node
 //! that follows the room (`huddle.ev.<stream>`, core NATS, in order; PostgreSQL is the log).
 //!
+//! Calls run on the owner's media server. A node that follows a room relays its clients' call
+//! requests to the owner (`huddle.node.<owner>.relay`, the subject that also carries who
+//! connected there, so that the owner hears of someone before their call), and the owner's call
+//! frames for people connected elsewhere travel with its events (`huddle.ev.<stream>`).
+//!
 //! Each node answers requests on `huddle.node.<NODE>.cmd` (one subscription per node, taken
-//! before the node's first heartbeat, so a node the others can see also answers). The request
+//! before the node's first heartbeat, so a node the others can see also answers), and pings on
+//! `huddle.node.<NODE>.ping`, by which the others notice at once that its process is gone. The request
 //! is `{"stream", "caller", "command", "id"}` (the id makes a retried command run once); the reply is `{"ok": Committed}` or `{"err": Refusal}`,
 //! the refusal being what the owner would have answered over HTTP.
 //!
@@ -21,8 +27,8 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::domain::room::{Caller, Command, Event};
-use crate::ids::RoomId;
-use crate::rooms::{CommandId, Committed, Refusal, RoomError, Rooms};
+use crate::ids::{PersonId, RoomId};
+use crate::rooms::{CallRequest, CommandId, Committed, Refusal, RoomError, Rooms};
 
 /// How long each attempt to forward a command waits for the owner's answer. The first is short:
 /// a request sent in the instant between the owner's death and NATS noticing it is lost, and the
@@ -59,8 +65,71 @@ pub struct Announced {
     pub event: Option<Event>,
 }
 
+/// What an owner publishes on `huddle.ev.<stream>`, in one order.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FromOwner {
+    /// An event of the stream.
+    Event(Announced),
+    /// A call frame for people connected to the nodes that follow the stream.
+    Signal(RelayedSignal),
+}
+
+/// A call frame from the media server that runs a room's call, for `person`'s connections on the
+/// other nodes (for everyone who follows the stream there, without a person).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayedSignal {
+    /// The node that has just taken the stream over and says so with this frame (the others'
+    /// frames leave it out): followers relay their calls there from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_owner: Option<String>,
+    /// Whose connections; `None`: every connection that follows the stream.
+    pub person: Option<PersonId>,
+    /// The JSON frame, as the media server wrote it.
+    pub frame: String,
+}
+
+/// Publishes call frames for people connected to other nodes. Cheap to clone; never waits.
+#[derive(Clone)]
+pub struct SignalRelay {
+    outbox: tokio::sync::mpsc::UnboundedSender<(String, Vec<u8>)>,
+}
+
+impl SignalRelay {
+    /// Sends `frame` to `person`'s connections (everyone's, without a person) on the nodes that
+    /// follow `stream`.
+    pub fn send(&self, stream: RoomId, person: Option<PersonId>, frame: &str) {
+        self.publish(stream, None, person, frame);
+    }
+
+    /// Sends `frame` to everyone who follows `stream` on other nodes, saying that this node
+    /// (`node`) has just taken it over.
+    pub fn taken_over(&self, stream: RoomId, node: &str, frame: &str) {
+        self.publish(stream, Some(node.to_owned()), None, frame);
+    }
+
+    fn publish(
+        &self,
+        stream: RoomId,
+        new_owner: Option<String>,
+        person: Option<PersonId>,
+        frame: &str,
+    ) {
+        let signal = FromOwner::Signal(RelayedSignal {
+            new_owner,
+            person,
+            frame: frame.to_owned(),
+        });
+        if let Ok(body) = serde_json::to_vec(&signal) {
+            let _ = self.outbox.send((events_subject(stream), body));
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct AnnouncedRef<'a> {
+    /// Always `"event"`: what [`FromOwner`] reads.
+    kind: &'static str,
     owner: &'a str,
     seq: u64,
     stored: bool,
@@ -76,13 +145,13 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// The next event; `None` when the subscription ended.
-    pub async fn next(&mut self) -> Option<Announced> {
+    /// The next event or call frame; `None` when the subscription ended.
+    pub async fn next(&mut self) -> Option<FromOwner> {
         loop {
             let message = self.subscriber.next().await?;
             match serde_json::from_slice(&message.payload) {
-                Ok(announced) => return Some(announced),
-                Err(e) => warn!(error = %e, "an unreadable event from the owner"),
+                Ok(published) => return Some(published),
+                Err(e) => warn!(error = %e, "an unreadable message from the owner"),
             }
         }
     }
@@ -131,17 +200,54 @@ pub struct Access {
     /// The main room.
     pub stream: RoomId,
     /// Who.
-    pub people: Vec<crate::ids::PersonId>,
+    pub people: Vec<PersonId>,
     /// The node that says so (it attached its own connections already).
     pub node: String,
 }
 
-fn presence_subject(node: &str) -> String {
-    format!("huddle.node.{node}.presence")
+fn ping_subject(node: &str) -> String {
+    format!("huddle.node.{node}.ping")
+}
+
+/// What probing another node found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// It answered.
+    Answered,
+    /// NATS has nobody subscribed for it: its process is gone (or cut off from NATS).
+    NoResponders,
+    /// No answer in time, or NATS failed: nothing is known.
+    Unknown,
+}
+
+fn relay_subject(node: &str) -> String {
+    format!("huddle.node.{node}.relay")
+}
+
+/// What a node that follows a room tells its owner, on `huddle.node.<owner>.relay`: one subject,
+/// handled in the order sent (someone connects, then joins the call).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToOwner {
+    /// Someone connected to that node, or left it.
+    Presence(Presence),
+    /// A call request of someone connected to that node.
+    Call(RelayedCall),
+}
+
+/// A client's call request, relayed by the node it is connected to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RelayedCall {
+    /// The main room.
+    pub stream: RoomId,
+    /// Who asks.
+    pub person: PersonId,
+    /// What.
+    pub request: CallRequest,
 }
 
 /// A node telling a room's owner that someone connected there (their first connection to the
-/// room on that node) or left (their last), on `huddle.node.<owner>.presence`.
+/// room on that node) or left (their last).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Presence {
     /// The main room.
@@ -149,7 +255,7 @@ pub struct Presence {
     /// The node the person is connected to.
     pub node: String,
     /// Who.
-    pub person: crate::ids::PersonId,
+    pub person: PersonId,
     /// Their display name.
     pub name: String,
     /// Connected, or left.
@@ -187,6 +293,7 @@ impl Bus {
         let body = (!huge)
             .then(|| {
                 serde_json::to_vec(&AnnouncedRef {
+                    kind: "event",
                     owner: &self.node,
                     seq,
                     stored,
@@ -198,6 +305,7 @@ impl Bus {
             .filter(|b| b.len() <= LARGEST_EVENT)
             .or_else(|| {
                 serde_json::to_vec(&AnnouncedRef {
+                    kind: "event",
                     owner: &self.node,
                     seq,
                     stored,
@@ -212,14 +320,31 @@ impl Bus {
 
     /// Tells the owner of a room who connected here or left. Never waits; a report lost on the
     /// way is sent again when the owner changes.
-    pub fn report(&self, owner: &str, presence: &Presence) {
-        if let Ok(body) = serde_json::to_vec(presence) {
-            let _ = self.outbox.send((presence_subject(owner), body));
+    pub fn report(&self, owner: &str, presence: Presence) {
+        self.to_owner(owner, &ToOwner::Presence(presence));
+    }
+
+    /// Relays a call request of a client here to the owner of its room. Never waits.
+    pub fn relay_call(&self, owner: &str, call: RelayedCall) {
+        self.to_owner(owner, &ToOwner::Call(call));
+    }
+
+    fn to_owner(&self, owner: &str, message: &ToOwner) {
+        if let Ok(body) = serde_json::to_vec(message) {
+            let _ = self.outbox.send((relay_subject(owner), body));
+        }
+    }
+
+    /// A handle that publishes call frames for people connected to other nodes, in order with
+    /// this node's events (the media server's).
+    pub fn signal_relay(&self) -> SignalRelay {
+        SignalRelay {
+            outbox: self.outbox.clone(),
         }
     }
 
     /// Tells every node that `people` gained access to `stream`. Never waits.
-    pub fn announce_access(&self, stream: RoomId, people: Vec<crate::ids::PersonId>) {
+    pub fn announce_access(&self, stream: RoomId, people: Vec<PersonId>) {
         let access = Access {
             stream,
             people,
@@ -238,6 +363,18 @@ impl Bus {
         Ok(Feed { subscriber })
     }
 
+    /// Asks `node` whether it is there, waiting at most `timeout`.
+    pub async fn probe(&self, node: &str, timeout: Duration) -> Probe {
+        let request = self.client.request(ping_subject(node), Vec::new().into());
+        match tokio::time::timeout(timeout, request).await {
+            Ok(Ok(_)) => Probe::Answered,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                Probe::NoResponders
+            }
+            _ => Probe::Unknown,
+        }
+    }
+
     /// Whether the connection to NATS is up.
     pub fn is_connected(&self) -> bool {
         matches!(
@@ -254,7 +391,20 @@ impl Bus {
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), async_nats::SubscribeError> {
         let mut requests = self.client.subscribe(subject(node)).await?;
-        let mut reports = self.client.subscribe(presence_subject(node)).await?;
+        let mut relayed = self.client.subscribe(relay_subject(node)).await?;
+        let mut pings = self.client.subscribe(ping_subject(node)).await?;
+        let (ponger, mut ping_stop) = (self.client.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = pings.next() => match m { Some(m) => m, None => return },
+                    _ = ping_stop.changed() => return,
+                };
+                if let Some(reply_to) = message.reply {
+                    let _ = ponger.publish(reply_to, Vec::new().into()).await;
+                }
+            }
+        });
         let mut access = self.client.subscribe(ACCESS_SUBJECT).await?;
         let (access_rooms, me) = (rooms.clone(), node.to_owned());
         let mut access_stop = stop.clone();
@@ -275,17 +425,18 @@ impl Bus {
                 }
             }
         });
-        let presence_rooms = rooms.clone();
-        let mut presence_stop = stop.clone();
+        let relay_rooms = rooms.clone();
+        let mut relay_stop = stop.clone();
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
-                    m = reports.next() => match m { Some(m) => m, None => return },
-                    _ = presence_stop.changed() => return,
+                    m = relayed.next() => match m { Some(m) => m, None => return },
+                    _ = relay_stop.changed() => return,
                 };
-                match serde_json::from_slice::<Presence>(&message.payload) {
-                    Ok(presence) => presence_rooms.presence(presence).await,
-                    Err(e) => warn!(error = %e, "an unreadable presence report"),
+                match serde_json::from_slice::<ToOwner>(&message.payload) {
+                    Ok(ToOwner::Presence(presence)) => relay_rooms.presence(presence).await,
+                    Ok(ToOwner::Call(call)) => relay_rooms.relayed_call(call).await,
+                    Err(e) => warn!(error = %e, "an unreadable message from another node"),
                 }
             }
         });

@@ -51,7 +51,15 @@ pub struct Node {
     /// Nodes NATS said nobody answers for, and when: their rooms are claimed without waiting for
     /// their heartbeat to age.
     gone: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// Changes each time a node is newly presumed gone; following actors watch it.
+    gone_news: watch::Sender<u64>,
 }
+
+/// How often a node pings the others over NATS.
+pub const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// Pings in a row that find nobody answering before a node is presumed gone (a blip of the NATS
+/// connection shorter than this does not cost a node its rooms).
+const PROBES_MISSED: u32 = 2;
 
 /// How long "nobody answers for that node" counts as the node being gone.
 const PRESUMED_GONE_FOR: Duration = Duration::from_secs(10);
@@ -70,6 +78,7 @@ impl Node {
             bus,
             alive: Default::default(),
             gone: Default::default(),
+            gone_news: watch::channel(0).0,
         })
     }
 
@@ -77,7 +86,24 @@ impl Node {
     pub fn presume_gone(&self, node: &str) {
         let mut gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
         gone.retain(|_, at| at.elapsed() < PRESUMED_GONE_FOR);
-        gone.insert(node.to_owned(), std::time::Instant::now());
+        let news = gone
+            .insert(node.to_owned(), std::time::Instant::now())
+            .is_none();
+        drop(gone);
+        if news {
+            self.gone_news.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Changes each time a node is newly presumed gone.
+    pub fn gone_news(&self) -> watch::Receiver<u64> {
+        self.gone_news.subscribe()
+    }
+
+    /// The other nodes whose heartbeat was current at this node's last heartbeat.
+    fn peers(&self) -> Vec<String> {
+        let alive = self.alive.lock().unwrap_or_else(|p| p.into_inner());
+        alive.iter().filter(|n| **n != self.id).cloned().collect()
     }
 
     /// Whether `node` was alive at this node's last heartbeat (and NATS has not said otherwise
@@ -183,6 +209,46 @@ impl Node {
         });
         Ok(())
     }
+}
+
+/// Every [`PROBE_EVERY`] until `stop` fires, pings the other live nodes over NATS. One that
+/// nobody answers for, [`PROBES_MISSED`] times in a row, is presumed gone: the rooms it owned are
+/// claimed by the nodes that follow them at once (and its calls move), without waiting for its
+/// heartbeat to age. A node that is alive but cut off from NATS is presumed gone too; the fence
+/// then refuses its next commit.
+pub fn watch_peers(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut missed: std::collections::HashMap<String, u32> = Default::default();
+        let mut tick = tokio::time::interval(PROBE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let peers = node.peers();
+            let probes = peers.iter().map(|peer| node.bus.probe(peer, PROBE_EVERY));
+            let found = futures_util::future::join_all(probes).await;
+            missed.retain(|peer, _| peers.contains(peer));
+            for (peer, probe) in peers.iter().zip(found) {
+                match probe {
+                    bus::Probe::Answered => {
+                        missed.remove(peer);
+                        node.heard_from(peer);
+                    }
+                    bus::Probe::NoResponders => {
+                        let count = missed.entry(peer.clone()).or_default();
+                        *count += 1;
+                        if *count == PROBES_MISSED {
+                            info!(node = %peer, "nobody answers for the node on NATS: presumed gone");
+                            node.presume_gone(peer);
+                        }
+                    }
+                    bus::Probe::Unknown => {}
+                }
+            }
+        }
+    });
 }
 
 /// Every [`BEAT`] until `stop` fires, starts the actors of rooms whose timers must run (a round,

@@ -67,6 +67,7 @@ pub fn router(app: App) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             app.config.limits.body_timeout,
         ))
+        .layer(middleware::from_fn(idempotency_key))
         .layer(middleware::from_fn_with_state(app.clone(), time_limit))
         .layer(middleware::from_fn_with_state(app.clone(), count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -108,6 +109,37 @@ pub(crate) fn cross_origin(headers: &axum::http::HeaderMap, public_url: &str) ->
         .split_once("://")
         .is_some_and(|(_, rest)| !host.is_empty() && rest == host);
     !same_host && origin != public_url.trim_end_matches('/')
+}
+
+/// Runs a change that carries an `Idempotency-Key` header with its room commands keyed by it
+/// (`rooms::idempotency`); answers 400 for a key that is not 1–255 visible ASCII characters.
+async fn idempotency_key(request: Request, next: Next) -> Response {
+    use crate::rooms::idempotency;
+    let safe = request.method().is_safe();
+    let Some(value) = request.headers().get("idempotency-key").filter(|_| !safe) else {
+        return next.run(request).await;
+    };
+    let Some(key) = value
+        .to_str()
+        .ok()
+        .filter(|k| idempotency::valid_key(k))
+        .map(str::to_owned)
+    else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            format!(
+                "the Idempotency-Key header must be 1–{} visible ASCII characters (no spaces)",
+                idempotency::MAX_KEY_LEN
+            ),
+        )
+        .into_response();
+    };
+    let (method, path) = (
+        request.method().to_string(),
+        request.uri().path().to_owned(),
+    );
+    idempotency::scoped(&method, &path, &key, next.run(request)).await
 }
 
 /// Answers 408 when receiving and answering a request takes longer than `request_timeout`.

@@ -1,5 +1,5 @@
 //! Operational routes: `/healthz` (the database answers; in a cluster also the node, its health
-//! and the rooms it serves) and `/metrics` (Prometheus text).
+//! and how many rooms it serves, with their ids for administrators) and `/metrics` (Prometheus text).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -15,10 +15,14 @@ pub(super) fn router() -> Router<App> {
         .route("/metrics", get(metrics))
 }
 
-/// Liveness and readiness: 200 when the database answers, 503 otherwise.
+/// Liveness and readiness: 200 when the database answers, 503 otherwise. In a cluster, also the
+/// node's id, health and room counts; an administrator's call also lists the rooms' ids.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "healthy"), (status = 503, description = "the database does not answer")))]
-async fn healthz(State(app): State<App>) -> impl IntoResponse {
+async fn healthz(
+    State(app): State<App>,
+    auth: Result<crate::auth::Auth, super::error::ApiError>,
+) -> impl IntoResponse {
     let (status, mut body) = match app.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
@@ -32,7 +36,9 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
             )
         }
     };
-    // A node of a cluster also says who it is, whether it may serve rooms, and which it serves.
+    // A node of a cluster also says who it is, whether it may serve rooms, and how many it serves
+    // and follows. Which rooms those are is for administrators only: an id grants nothing, but
+    // anyone who can reach `/healthz` would otherwise learn which rooms exist.
     if let Some(node) = &app.node {
         body["node"] = node.id.clone().into();
         let owned = app.rooms.owned();
@@ -42,12 +48,17 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
             .into_iter()
             .filter(|r| !owned.contains(r))
             .collect();
-        body["cluster"] = serde_json::json!({
+        let mut cluster = serde_json::json!({
             "healthy": node.is_healthy(),
             "nats": if node.bus.is_connected() { "ok" } else { "disconnected" },
-            "rooms": owned,
-            "following": following,
+            "owned": owned.len(),
+            "followed": following.len(),
         });
+        if auth.is_ok_and(|a| a.person.is_admin) {
+            cluster["rooms"] = serde_json::json!(owned);
+            cluster["following"] = serde_json::json!(following);
+        }
+        body["cluster"] = cluster;
     }
     (status, Json(body))
 }

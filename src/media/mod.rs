@@ -49,6 +49,30 @@ use crate::ids::PersonId;
 use crate::metrics::Metrics;
 use crate::realtime::Connections;
 
+/// Publishes a call frame for people connected to other nodes of a cluster (never waits).
+pub type SignalRelay = Box<dyn Fn(&sfu::Signal) + Send>;
+
+/// Where the media server's frames for people go: their connections to this node and, in a
+/// cluster, the nodes that follow the room (whose clients may be in this node's calls).
+pub struct Signals {
+    /// This node's connections.
+    pub connections: Arc<Connections>,
+    /// The other nodes, in a cluster.
+    pub relay: Option<SignalRelay>,
+}
+
+impl Signals {
+    fn deliver(&self, signal: sfu::Signal) {
+        if let Some(relay) = &self.relay {
+            relay(&signal);
+        }
+        let frame = axum::extract::ws::Utf8Bytes::from(signal.frame);
+        for conn in self.connections.of(signal.person) {
+            let _ = conn.offer(&frame);
+        }
+    }
+}
+
 /// What the media server needs to start.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -163,11 +187,12 @@ fn bind(
 }
 
 impl Media {
-    /// Binds the UDP socket and starts the media thread. It stops when every handle is dropped.
+    /// Binds the UDP socket and starts the media thread, whose frames for people go to
+    /// `signals`. It stops when every handle is dropped.
     pub fn start(
         config: &MediaConfig,
         metrics: Arc<Metrics>,
-        connections: Arc<Connections>,
+        signals: Signals,
     ) -> Result<Media, MediaError> {
         let (socket, tcp) = bind(config.bind, config.tcp)?;
         let bound = socket
@@ -200,8 +225,7 @@ impl Media {
         );
         let (tx, rx) = mpsc::unbounded_channel();
         let with_tcp = tcp.is_some();
-        udp::spawn(socket, tcp, sfu, rx, connections)
-            .map_err(|e| MediaError::Bind(config.bind, e))?;
+        udp::spawn(socket, tcp, sfu, rx, signals).map_err(|e| MediaError::Bind(config.bind, e))?;
         if with_tcp {
             tracing::info!(%address, "media server listening (UDP, and TCP for ICE-TCP)");
         } else {
@@ -242,21 +266,17 @@ mod start_tests {
 
     #[test]
     fn advertises_the_public_ip_and_refuses_an_unreachable_one() {
-        let (metrics, connections) = (
-            Arc::new(Metrics::default()),
-            Arc::new(Connections::default()),
-        );
-        let err = Media::start(
-            &config("0.0.0.0:0", None),
-            metrics.clone(),
-            connections.clone(),
-        )
-        .unwrap_err();
+        let metrics = Arc::new(Metrics::default());
+        let signals = || Signals {
+            connections: Arc::new(Connections::default()),
+            relay: None,
+        };
+        let err = Media::start(&config("0.0.0.0:0", None), metrics.clone(), signals()).unwrap_err();
         assert!(err.to_string().contains("media_public_ip"), "{err}");
         let media = Media::start(
             &config("127.0.0.1:0", Some("203.0.113.7")),
             metrics,
-            connections,
+            signals(),
         )
         .unwrap();
         assert_eq!(media.address.ip().to_string(), "203.0.113.7");

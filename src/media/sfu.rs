@@ -160,10 +160,13 @@ pub enum Command {
         /// Who.
         person: PersonId,
     },
-    /// The main room was deleted: end its call.
+    /// End a main room's call: it was deleted (`room_deleted`), or its call moved to another
+    /// node's media server (`moved`).
     Close {
         /// The main room.
         stream: RoomId,
+        /// Why, as `call_ended` tells each member.
+        reason: &'static str,
     },
     /// Start recording the call of `room` (the main room or one of its breakout rooms) into
     /// `dir`.
@@ -474,7 +477,7 @@ impl Sfu {
             Command::StopRecording { stream, room, done } => {
                 self.stop_recording(stream, room, done, now)
             }
-            Command::Close { stream } => {
+            Command::Close { stream, reason } => {
                 let rooms: Vec<RoomId> = self
                     .taps
                     .streams
@@ -490,7 +493,7 @@ impl Sfu {
                     .map(|c| c.members.keys().copied().collect())
                     .unwrap_or_default();
                 for person in people {
-                    self.remove_person(stream, person, "room_deleted");
+                    self.remove_person(stream, person, reason);
                 }
                 self.calls.remove(&stream);
             }

@@ -5,22 +5,21 @@
 //! It runs on its own OS thread so that forwarding never competes with HTTP work for a runtime
 //! worker, and so that nothing on it can wait on the room actors, the store or a WebSocket:
 //! frames for people are offered to their connections' bounded queues and dropped if full (the
-//! next `call_state` carries the whole view again).
+//! next `call_state` carries the whole view again), and, in a cluster, handed to NATS's outbox
+//! for their connections on other nodes.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
 use str0m::config::DtlsCert;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use str0m::net::Protocol;
 
+use super::Signals;
 use super::sfu::{Command, Sfu};
 use super::tcp::TcpMedia;
-use crate::realtime::Connections;
 
 /// Datagrams read in one go before the SFU settles and writes.
 const BATCH: usize = 64;
@@ -39,7 +38,7 @@ pub fn spawn(
     tcp: Option<std::net::TcpListener>,
     sfu: Sfu,
     commands: mpsc::UnboundedReceiver<Command>,
-    connections: Arc<Connections>,
+    signals: Signals,
 ) -> std::io::Result<()> {
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
@@ -56,7 +55,7 @@ pub fn spawn(
                     return;
                 }
             };
-            runtime.block_on(run(socket, tcp, local, sfu, commands, connections));
+            runtime.block_on(run(socket, tcp, local, sfu, commands, signals));
         })?;
     Ok(())
 }
@@ -67,7 +66,7 @@ async fn run(
     local: SocketAddr,
     mut sfu: Sfu,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    connections: Arc<Connections>,
+    signals: Signals,
 ) {
     let socket = match UdpSocket::from_std(socket) {
         Ok(s) => s,
@@ -139,10 +138,7 @@ async fn run(
             }
         }
         while let Some(signal) = sfu.poll_signal() {
-            let frame = Utf8Bytes::from(signal.frame);
-            for conn in connections.of(signal.person) {
-                let _ = conn.offer(&frame);
-            }
+            signals.deliver(signal);
         }
     }
 }

@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
 use super::{CallRequest, CommandId, Committed, Msg, RoomError, Rooms};
-use crate::cluster::bus::{Announced, Feed};
+use crate::cluster::bus::{Announced, Feed, FromOwner};
 use crate::domain::DomainError;
 use crate::domain::breakout;
 use crate::domain::call::MediaState;
@@ -198,8 +198,13 @@ pub(super) async fn run(
                 match actor.follow.as_mut() {
                     Some(follow) => {
                         tokio::select! {
-                            announced = follow.feed.next() => FeedItem::Event(announced),
+                            published = follow.feed.next() => match published {
+                                Some(FromOwner::Event(announced)) => FeedItem::Event(Some(announced)),
+                                Some(FromOwner::Signal(signal)) => FeedItem::Signal(signal),
+                                None => FeedItem::Event(None),
+                            },
                             _ = follow.check.tick() => FeedItem::Check,
+                            _ = follow.gone_news.changed() => FeedItem::Check,
                         }
                     }
                     None => {
@@ -216,7 +221,14 @@ pub(super) async fn run(
                 item = feed, if clustered => match item {
                     FeedItem::Event(Some(announced)) => actor.on_announced(announced).await,
                     FeedItem::Event(None) => break Exit::Unloaded,
-                    FeedItem::Check if actor.follow.is_some() => actor.try_promote(false).await,
+                    FeedItem::Signal(signal) => actor.on_signal(signal),
+                    FeedItem::Check if actor.follow.is_some() => {
+                        let gone = match (&rooms.settings.node, &actor.follow) {
+                            (Some(node), Some(follow)) => node.is_presumed_gone(&follow.owner),
+                            _ => false,
+                        };
+                        actor.try_promote(gone).await
+                    }
                     FeedItem::Check => actor.drop_gone_nodes(),
                 },
                 msg = rx.recv() => match msg {
@@ -235,6 +247,14 @@ pub(super) async fn run(
             for sub in actor.subscribers.values().flatten() {
                 sub.conn.mark_subscribed(stream, false);
                 sub.conn.request_resync(stream);
+            }
+            // The call goes on at the new owner's media server: the peers here end, and their
+            // clients join again there.
+            if actor.call_live {
+                rooms.media.send(MediaCommand::Close {
+                    stream,
+                    reason: "moved",
+                });
             }
         }
         rooms.set_owned(stream, false);
@@ -275,9 +295,19 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 /// What a follower heard.
+/// Where a call request came from.
+enum CallFrom {
+    /// A connection to this node.
+    Here(ConnHandle),
+    /// Someone connected to another node, which relayed it (this node owns the room).
+    Node(PersonId),
+}
+
 enum FeedItem {
     /// An event from the owner (`None`: the subscription ended).
     Event(Option<Announced>),
+    /// A call frame from the owner's media server for people connected here.
+    Signal(crate::cluster::bus::RelayedSignal),
     /// Time to see whether the owner is still there.
     Check,
 }
@@ -288,6 +318,8 @@ struct Follow {
     owner: String,
     feed: Feed,
     check: tokio::time::Interval,
+    /// Changes when this node hears that some node is gone (perhaps the owner).
+    gone_news: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Starts following `stream`, whose owner is `owner`.
@@ -304,7 +336,12 @@ async fn follow(rooms: &Rooms, stream: RoomId, owner: String) -> Result<Follow, 
     let mut check = tokio::time::interval(crate::cluster::BEAT);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     check.reset();
-    Ok(Follow { owner, feed, check })
+    Ok(Follow {
+        owner,
+        feed,
+        check,
+        gone_news: node.gone_news(),
+    })
 }
 
 /// After a takeover, how long people the previous owner counted as connected elsewhere stay so
@@ -399,7 +436,11 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
                 "you are not in this room",
             ));
         }
-        Msg::Unsubscribe { .. } | Msg::Dashboard { .. } | Msg::Presence(_) => {}
+        // The node that relayed it hears nothing: its client's request times out and is sent again.
+        Msg::Unsubscribe { .. }
+        | Msg::Dashboard { .. }
+        | Msg::Presence(_)
+        | Msg::RelayedCall(_) => {}
     }
 }
 
@@ -462,7 +503,8 @@ impl Actor {
             }
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
             Msg::Presence(presence) => self.on_presence(presence),
-            Msg::Call { conn, request } => self.call(conn, request),
+            Msg::Call { conn, request } => self.call(CallFrom::Here(conn), request),
+            Msg::RelayedCall(call) => self.call(CallFrom::Node(call.person), call.request),
             Msg::Dashboard { conn_id, open } => {
                 let stream = self.stream;
                 let confirmation: Utf8Bytes = serde_json::json!({
@@ -696,6 +738,7 @@ impl Actor {
             if self.call_live {
                 self.rooms.media.send(MediaCommand::Close {
                     stream: self.stream,
+                    reason: "room_deleted",
                 });
             }
             for id in unrecorded.into_iter().filter(|_| owner) {
@@ -791,7 +834,7 @@ impl Actor {
                 .to_owned(),
             connected,
         };
-        node.bus.report(&follow.owner, &presence);
+        node.bus.report(&follow.owner, presence);
     }
 
     /// Another node reports someone connected there or left: the owner's roster follows.
@@ -936,6 +979,9 @@ impl Actor {
                 // Whatever the previous owner stored that did not reach this node.
                 self.catch_up().await;
                 self.on_load().await;
+                // The previous owner's media server ran the call: whoever was in it joins again
+                // here (a client not in the call ignores this).
+                self.call_moved();
             }
             Ok(Claim::Held { node: owner }) => self.owner_is(owner),
             Err(e) => warn!(error = %e, "cannot see whether the room's owner is gone"),
@@ -1076,22 +1122,41 @@ impl Actor {
 
     /// A call request: only someone who is in one of this stream's rooms may make one; the media
     /// server learns the stream's locations before its first request.
-    fn call(&mut self, conn: ConnHandle, request: CallRequest) {
-        let (stream, person) = (self.stream, conn.person);
-        if self.follow.is_some() {
-            let _ = conn.offer(&call_error(
-                stream,
-                "unavailable",
-                "this room's call is served by another node; calls across nodes are not relayed yet",
-            ));
+    fn call(&mut self, from: CallFrom, request: CallRequest) {
+        let stream = self.stream;
+        let person = match &from {
+            CallFrom::Here(conn) => conn.person,
+            CallFrom::Node(person) => *person,
+        };
+        // In a cluster, the call runs on the owner's media server: a node that follows the room
+        // passes its clients' requests on (their answers come back with the owner's events).
+        if let (Some(follow), Some(node)) = (&self.follow, &self.rooms.settings.node) {
+            match from {
+                CallFrom::Here(_) => node.bus.relay_call(
+                    &follow.owner,
+                    crate::cluster::bus::RelayedCall {
+                        stream,
+                        person,
+                        request,
+                    },
+                ),
+                // Relayed here as the owner changed: the client's next attempt finds the owner.
+                CallFrom::Node(_) => self.call_reply(
+                    &from,
+                    &call_error(
+                        stream,
+                        "unavailable",
+                        "the room's call is moving to another node; try again",
+                    ),
+                ),
+            }
             return;
         }
         if !self.state.locations.contains_key(&person) {
-            let _ = conn.offer(&call_error(
-                stream,
-                "not_in_room",
-                "you are not in this room",
-            ));
+            self.call_reply(
+                &from,
+                &call_error(stream, "not_in_room", "you are not in this room"),
+            );
             return;
         }
         if !self.call_live {
@@ -1129,11 +1194,14 @@ impl Actor {
             },
             CallRequest::Mute { person_id } => {
                 if !self.state.manages(person) {
-                    let _ = conn.offer(&call_error(
-                        stream,
-                        "forbidden",
-                        "only owners and moderators may mute others",
-                    ));
+                    self.call_reply(
+                        &from,
+                        &call_error(
+                            stream,
+                            "forbidden",
+                            "only owners and moderators may mute others",
+                        ),
+                    );
                     return;
                 }
                 MediaCommand::Mute {
@@ -1158,6 +1226,58 @@ impl Actor {
             },
         };
         self.rooms.media.send(command);
+    }
+
+    /// Answers a call request: on the connection it came from, or through the node that relayed
+    /// it (to every connection of that person there).
+    fn call_reply(&self, from: &CallFrom, frame: &Utf8Bytes) {
+        match from {
+            CallFrom::Here(conn) => {
+                let _ = conn.offer(frame);
+            }
+            CallFrom::Node(person) => {
+                if let Some(node) = &self.rooms.settings.node {
+                    node.bus
+                        .signal_relay()
+                        .send(self.stream, Some(*person), frame.as_str());
+                }
+            }
+        }
+    }
+
+    /// Tells everyone who follows the room, here and on other nodes, that its call now runs on
+    /// this node's media server, so that those who were in it join again.
+    fn call_moved(&self) {
+        let frame: Utf8Bytes = serde_json::json!({
+            "type": "call_ended", "room": self.stream, "stream": self.stream,
+            "call_id": null, "reason": "moved",
+        })
+        .to_string()
+        .into();
+        for sub in self.subscribers.values().flatten() {
+            let _ = sub.conn.offer(&frame);
+        }
+        if let Some(node) = &self.rooms.settings.node {
+            node.bus
+                .signal_relay()
+                .taken_over(self.stream, &node.id, frame.as_str());
+        }
+    }
+
+    /// A call frame the owner's media server sent for people connected here (or the frame of a
+    /// node that has just taken the room over: calls go there from now on).
+    fn on_signal(&mut self, signal: crate::cluster::bus::RelayedSignal) {
+        if let Some(owner) = signal.new_owner {
+            self.owner_is(owner);
+        }
+        let frame = Utf8Bytes::from(signal.frame);
+        let subscribers: Box<dyn Iterator<Item = &Subscriber>> = match signal.person {
+            Some(person) => Box::new(self.subscribers.get(&person).into_iter().flatten()),
+            None => Box::new(self.subscribers.values().flatten()),
+        };
+        for sub in subscribers {
+            let _ = sub.conn.offer(&frame);
+        }
     }
 
     /// Tells the media server of location changes an event made, once the call is live.

@@ -10,6 +10,7 @@
 //! then commands wait in its mailbox, so nobody sees a half-loaded room.
 
 mod actor;
+pub mod idempotency;
 mod wire;
 
 pub use actor::{call_error, resync_frame};
@@ -122,6 +123,8 @@ pub(crate) enum Msg {
     },
     /// Another node says someone connected there or left (cluster mode, to the owner).
     Presence(crate::cluster::bus::Presence),
+    /// A call request of someone connected to another node (cluster mode, to the owner).
+    RelayedCall(crate::cluster::bus::RelayedCall),
     Dashboard {
         conn_id: u64,
         open: bool,
@@ -132,8 +135,10 @@ pub(crate) enum Msg {
     },
 }
 
-/// A call request from a client, checked by the room actor before the media server sees it.
-#[derive(Debug)]
+/// A call request from a client, checked by the room actor before the media server sees it. In a
+/// cluster, a node that follows the room relays it to the owner, whose media server runs the call.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum CallRequest {
     /// Join with an SDP offer, sending these sources from the start.
     Join {
@@ -380,7 +385,8 @@ impl Rooms {
 
     /// Sends a command to the actor of the main room that `room` belongs to. Returns once its
     /// events are stored. In a cluster, a room another node serves gets the command from there
-    /// (and a room whose node is gone is claimed here).
+    /// (and a room whose node is gone is claimed here). Inside an HTTP request with an
+    /// `Idempotency-Key` ([`idempotency`]), a command carried out already is answered as it was.
     #[instrument(skip_all, fields(room = %room))]
     pub async fn command(
         self: &Arc<Self>,
@@ -388,17 +394,20 @@ impl Rooms {
         caller: Caller,
         command: Command,
     ) -> Result<Committed, RoomError> {
+        // A request with an `Idempotency-Key` names its commands itself, and may be a retry.
+        let keyed =
+            idempotency::next_command_id(caller.person_id).map(|id| CommandId { id, retry: true });
         let Some(node) = self.settings.node.clone() else {
-            return self.command_here(room, caller, command, None).await;
+            return self.command_here(room, caller, command, keyed).await;
         };
         // A few times at most, under one id so that the command runs once: the owner may turn out
         // to be gone (this node then claims the room), may not answer in time (perhaps it just
         // died, and NATS has not noticed yet), or this node may find it lost the room (its
         // commit was fenced: the command goes to the new owner).
-        let mut id = CommandId {
+        let mut id = keyed.unwrap_or_else(|| CommandId {
             id: uuid::Uuid::now_v7().to_string(),
             retry: false,
-        };
+        });
         let mut last = RoomError::Unavailable;
         for timeout in crate::cluster::bus::ATTEMPT_TIMEOUTS {
             let result = self
@@ -523,6 +532,12 @@ impl Rooms {
     pub async fn presence(self: &Arc<Self>, presence: crate::cluster::bus::Presence) {
         let stream = presence.stream;
         let _ = self.send(stream, Msg::Presence(presence)).await;
+    }
+
+    /// Hands a call request relayed by another node to the room's actor here (the owner).
+    pub async fn relayed_call(self: &Arc<Self>, call: crate::cluster::bus::RelayedCall) {
+        let stream = call.stream;
+        let _ = self.send(stream, Msg::RelayedCall(call)).await;
     }
 
     /// Stops delivering a stream to a connection.

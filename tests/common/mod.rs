@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod call;
+
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -278,6 +280,21 @@ impl Client {
         .await
     }
 
+    /// Posts `text` to `room`'s chat with an `Idempotency-Key`; the status and the answer.
+    pub async fn post_keyed(&self, room: &str, text: &str, key: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/rooms/{room}/messages", self.url))
+            .bearer_auth(self.token.as_ref().unwrap())
+            .header("Idempotency-Key", key)
+            .json(&json!({"text": text}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     /// Opens the event WebSocket; waits for `hello`.
     pub async fn events(&self, resume: Option<&str>) -> Events {
         let query = resume.map(|r| format!("?resume={r}")).unwrap_or_default();
@@ -512,50 +529,68 @@ impl TestServer {
     /// The newest email to `to` that Huddle wrote to its outbox folder (no SMTP configured);
     /// waits for it.
     pub async fn outbox_email(&self, to: &str) -> String {
-        let dir = self.dir.path().join("outbox");
-        let needle = format!("To: {to}");
-        wait_until(|| {
-            let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&dir)
-                .ok()?
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let text = std::fs::read_to_string(e.path()).ok()?;
-                    let modified = e.metadata().ok()?.modified().ok()?;
-                    text.contains(&needle).then_some((modified, text))
-                })
-                .collect();
-            found.sort_by_key(|(t, _)| *t);
-            found.pop().map(|(_, text)| text)
-        })
-        .await
+        outbox_email_in(&self.dir.path().join("outbox"), to).await
     }
 
     /// Invites `email` to `room` as `inviter` and follows the emailed link as a guest named
     /// `name`; returns the guest's client.
     pub async fn guest(&self, inviter: &Client, room: &str, email: &str, name: &str) -> Client {
-        inviter
-            .expect(
-                Method::POST,
-                &format!("/api/v1/rooms/{room}/invitations"),
-                Some(json!({"emails": [email]})),
-                StatusCode::CREATED,
-            )
-            .await;
-        let link = invite_link(&self.outbox_email(email).await);
-        let token = link.trim_start_matches("/invite/");
-        let accepted = self
-            .anonymous()
-            .expect(
-                Method::POST,
-                &format!("/api/v1/invitations/{token}/accept"),
-                Some(json!({"display_name": name})),
-                StatusCode::OK,
-            )
-            .await;
-        assert_eq!(accepted["room"], room, "{accepted}");
-        self.anonymous()
-            .with_token(accepted["session"]["token"].as_str().unwrap())
+        guest_through(inviter, &self.dir.path().join("outbox"), room, email, name).await
     }
+}
+
+/// The newest email to `to` written to the outbox directory `dir` (waiting for it).
+pub async fn outbox_email_in(dir: &std::path::Path, to: &str) -> String {
+    let needle = format!("To: {to}");
+    wait_until(|| {
+        let mut found: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let modified = e.metadata().ok()?.modified().ok()?;
+                text.contains(&needle).then_some((modified, text))
+            })
+            .collect();
+        found.sort_by_key(|(t, _)| *t);
+        found.pop().map(|(_, text)| text)
+    })
+    .await
+}
+
+/// Invites `email` to `room` as `inviter`, reads the invitation from the outbox directory
+/// `outbox` and accepts it (on `inviter`'s server) as a guest named `name`; returns the guest.
+pub async fn guest_through(
+    inviter: &Client,
+    outbox: &std::path::Path,
+    room: &str,
+    email: &str,
+    name: &str,
+) -> Client {
+    inviter
+        .expect(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/invitations"),
+            Some(json!({"emails": [email]})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let link = invite_link(&outbox_email_in(outbox, email).await);
+    let token = link.trim_start_matches("/invite/");
+    let anonymous = Client {
+        token: None,
+        ..inviter.clone()
+    };
+    let accepted = anonymous
+        .expect(
+            Method::POST,
+            &format!("/api/v1/invitations/{token}/accept"),
+            Some(json!({"display_name": name})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(accepted["room"], room, "{accepted}");
+    anonymous.with_token(accepted["session"]["token"].as_str().unwrap())
 }
 
 impl Client {

@@ -215,6 +215,13 @@ export class Call {
         this.notice = `${event.by || 'A moderator'} muted your microphone.`;
         break;
       case 'call_ended':
+        // The room's call now runs on another node's media server (a node of the cluster went
+        // away or gave the room up): join it there with the same devices. Without a call id it
+        // is the new node saying so; with one, the old node ending our connection.
+        if (event.reason === 'moved') {
+          if (this.status !== 'idle' && (event.call_id == null || event.call_id === this.callId)) this.reconnect();
+          return;
+        }
         // An earlier connection of ours, or the one our reconnection replaces.
         if (event.call_id !== this.callId || (event.reason === 'replaced' && this.reconnecting)) return;
         if (['idle_timeout', 'connect_timeout', 'failed', 'closed'].includes(event.reason) && this.status === 'joined') {
