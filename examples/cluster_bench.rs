@@ -5,7 +5,11 @@
 //!    is posted through the other at once; the time from the kill to the message's `201` is the
 //!    failover time. The killed node is started again (same id) and the next round kills whichever
 //!    node serves the room then. `--kills` rounds (default 10): median and max.
-//! 2. **The cost of the cluster on one room**: `--commands` sequential chat messages (default 300)
+//! 2. **A call's failover**: two people connected to the node that does not serve a room are in
+//!    its call, which runs on the serving node's media server; that node is killed. The time is
+//!    from the kill until both hear each other again: the other node takes the room over, says
+//!    the call moved, and they join anew there. `--call-kills` rounds (default 10).
+//! 3. **The cost of the cluster on one room**: `--commands` sequential chat messages (default 300)
 //!    timed from request to answer, on one node without a cluster (same PostgreSQL), on the node
 //!    that serves the room in a cluster (its commits fenced), and through a node that forwards
 //!    them to it over NATS. p50 and p99 of each.
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{arg, call, huddle_binary, spawn};
+use huddle::media::synthetic::{Synthetic, drive};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -99,8 +104,14 @@ async fn post(http: &reqwest::Client, token: &str, base: &str, room: &str, text:
         .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
 }
 
-async fn serves(http: &reqwest::Client, base: &str, room: &str) -> bool {
-    let Ok(r) = http.get(format!("{base}/healthz")).send().await else {
+/// Whether the node at `base` serves `room`, from `/healthz` as an administrator sees it.
+async fn serves(http: &reqwest::Client, admin: &str, base: &str, room: &str) -> bool {
+    let Ok(r) = http
+        .get(format!("{base}/healthz"))
+        .bearer_auth(admin)
+        .send()
+        .await
+    else {
         return false;
     };
     let health: serde_json::Value = r.json().await.unwrap_or_default();
@@ -140,7 +151,7 @@ async fn failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<
         // Whoever serves the room now is killed; the other takes the next command.
         let mut owner = None;
         for (i, (_, base)) in nodes.iter().enumerate() {
-            if serves(&http, base, &room).await {
+            if serves(&http, &token, base, &room).await {
                 owner = Some(i);
             }
         }
@@ -157,6 +168,209 @@ async fn failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<
             assert!(killed.elapsed() < Duration::from_secs(30), "no failover");
         }
         times.push(killed.elapsed().as_secs_f64() * 1000.0);
+        nodes[owner] = node(huddle, &db, Some(&nats_url), ids[owner], data.path());
+        // Let the restarted node's heartbeat be seen before the next round.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The event WebSocket of `token` on the node at `base`.
+async fn websocket(base: &str, token: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("{}/api/v1/events", base.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// The next frame of `kind` on `ws`; panics on a `call_error` or a closed socket.
+async fn frame_of(ws: &mut Ws, kind: &str) -> serde_json::Value {
+    use futures_util::StreamExt;
+    loop {
+        let text = match ws.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => text,
+            Some(Ok(_)) => continue,
+            other => panic!("the WebSocket ended before {kind}: {other:?}"),
+        };
+        let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(frame["type"], "call_error", "{frame}");
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
+/// A synthetic participant (`index`) joins the call of `room` over `ws`: its media, and the task
+/// that drives it over UDP.
+async fn join_call(
+    ws: &mut Ws,
+    room: &str,
+    index: u8,
+    cert: &str0m::config::DtlsCert,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Synthetic>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures_util::SinkExt;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (media, offer) = Synthetic::new_over(
+        str0m::net::Protocol::Udp,
+        index,
+        socket.local_addr().unwrap(),
+        Instant::now(),
+        3,
+        3,
+        cert.clone(),
+    );
+    let join =
+        json!({"type": "call_join", "room": room, "sdp": offer, "mic": true, "camera": true});
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        join.to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let answer = frame_of(ws, "call_answer").await;
+    let media = std::sync::Arc::new(std::sync::Mutex::new(media));
+    media
+        .lock()
+        .unwrap()
+        .answer(answer["sdp"].as_str().unwrap())
+        .unwrap();
+    let driver = tokio::spawn(drive(socket, media.clone()));
+    (media, driver)
+}
+
+/// Whether `media` heard (audio) `sender` at or after `since`.
+fn hears(media: &std::sync::Mutex<Synthetic>, sender: u8, since: Instant) -> bool {
+    media
+        .lock()
+        .unwrap()
+        .senders_since(since, false)
+        .contains(&sender)
+}
+
+/// The call's failover: two nodes; two people connected to the node that does not serve the
+/// room are in its call (on the serving node's media server). The serving node is killed; the
+/// time is from the kill until both hear each other again, having joined the call anew on the
+/// node that took the room over when it said the call moved. `kills` rounds, sorted ms.
+async fn call_failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<f64> {
+    let db = schema(base_db).await;
+    let (_nats, nats_url) = nats();
+    let data = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let ids = ["node-a", "node-b"];
+    let mut nodes: Vec<(Killed, String)> = ids
+        .iter()
+        .map(|id| node(huddle, &db, Some(&nats_url), id, data.path()))
+        .collect();
+    let admin = common::moderator_token(&http, &nodes[0].1).await;
+    let base = nodes[0].1.clone();
+    let room = call(
+        &http,
+        Some(&admin),
+        reqwest::Method::POST,
+        format!("{base}/api/v1/rooms"),
+        Some(json!({"name": "Call failover"})),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tokens = vec![admin.clone()];
+    let email = "second@bench.example";
+    let account =
+        json!({"email": email, "password": "benchmark password", "display_name": "Second"});
+    call(
+        &http,
+        Some(&admin),
+        reqwest::Method::POST,
+        format!("{base}/api/v1/accounts"),
+        Some(account),
+    )
+    .await;
+    let member = json!({"email": email, "role": "participant"});
+    call(
+        &http,
+        Some(&admin),
+        reqwest::Method::POST,
+        format!("{base}/api/v1/rooms/{room}/members"),
+        Some(member),
+    )
+    .await;
+    let login = json!({"email": email, "password": "benchmark password"});
+    let session = call(
+        &http,
+        None,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/session"),
+        Some(login),
+    )
+    .await;
+    tokens.push(session["token"].as_str().unwrap().to_owned());
+    let cert = huddle::media::udp::certificate().unwrap();
+    let mut times = Vec::new();
+    for _ in 0..kills {
+        let mut owner = None;
+        for (i, (_, base)) in nodes.iter().enumerate() {
+            if serves(&http, &admin, base, &room).await {
+                owner = Some(i);
+            }
+        }
+        // Nobody in the room yet in the first round: a command makes a node serve it.
+        let owner = match owner {
+            Some(owner) => owner,
+            None => {
+                post(&http, &admin, &nodes[0].1, &room, "wake").await;
+                0
+            }
+        };
+        let other = &nodes[1 - owner].1;
+        let mut people = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let mut ws = websocket(other, token).await;
+            let (media, driver) = join_call(&mut ws, &room, i as u8 + 1, &cert).await;
+            people.push((ws, media, driver));
+        }
+        let start = Instant::now();
+        while !(hears(&people[0].1, 2, start) && hears(&people[1].1, 1, start)) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the call never flowed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let killed = Instant::now();
+        let _ = nodes[owner].0.0.kill();
+        let _ = nodes[owner].0.0.wait();
+        for (i, (ws, media, driver)) in people.iter_mut().enumerate() {
+            loop {
+                let ended = frame_of(ws, "call_ended").await;
+                if ended["reason"] == "moved" && ended["call_id"].is_null() {
+                    break;
+                }
+            }
+            driver.abort();
+            (*media, *driver) = join_call(ws, &room, i as u8 + 1, &cert).await;
+        }
+        while !(hears(&people[0].1, 2, killed) && hears(&people[1].1, 1, killed)) {
+            assert!(
+                killed.elapsed() < Duration::from_secs(30),
+                "the call never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        times.push(killed.elapsed().as_secs_f64() * 1000.0);
+        for (_, _, driver) in &people {
+            driver.abort();
+        }
+        drop(people);
         nodes[owner] = node(huddle, &db, Some(&nats_url), ids[owner], data.path());
         // Let the restarted node's heartbeat be seen before the next round.
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -246,6 +460,8 @@ async fn main() {
         .or_else(|| std::env::var("HUDDLE_TEST_POSTGRES").ok())
         .expect("--postgres URL or HUDDLE_TEST_POSTGRES");
     let kills: usize = arg(&args, "--kills").map_or(10, |k| k.parse().expect("--kills N"));
+    let call_kills: usize =
+        arg(&args, "--call-kills").map_or(10, |k| k.parse().expect("--call-kills N"));
     let commands: usize =
         arg(&args, "--commands").map_or(300, |k| k.parse().expect("--commands N"));
     let huddle = huddle_binary(&args);
@@ -262,6 +478,23 @@ async fn main() {
         percentile(&times, 0.5),
         times.last().copied().unwrap_or_default(),
         times
+            .iter()
+            .map(|t| format!("{t:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!();
+    let calls = call_failover(&huddle, &base_db, call_kills).await;
+    println!(
+        "| a call's failover over {} kills | median (ms) | max (ms) | each (ms) |",
+        calls.len()
+    );
+    println!("|---|---:|---:|---|");
+    println!(
+        "| kill -9 of the node running the call → both people hear each other again on the other | {:.0} | {:.0} | {} |",
+        percentile(&calls, 0.5),
+        calls.last().copied().unwrap_or_default(),
+        calls
             .iter()
             .map(|t| format!("{t:.0}"))
             .collect::<Vec<_>>()
