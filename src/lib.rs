@@ -207,7 +207,8 @@ impl Server {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let node = match &config.cluster {
             Some(cluster) => {
-                let bus = cluster::bus::Bus::connect(&cluster.nats_url, &cluster.node_id)
+                let dropped = metrics.cluster_nats_dropped.clone();
+                let bus = cluster::bus::Bus::connect(&cluster.nats_url, &cluster.node_id, dropped)
                     .await
                     .map_err(|e| {
                         ServeError::Cluster(format!(
@@ -282,7 +283,13 @@ impl Server {
             config.limits.invitations_per_room_per_hour,
         );
         let blobs = Blobs::new(&config.data_dir);
-        recordings.start(rooms.clone(), store.clone(), blobs.clone(), metrics.clone());
+        recordings.start(
+            rooms.clone(),
+            store.clone(),
+            blobs.clone(),
+            metrics.clone(),
+            node.clone(),
+        );
         let mailer = Mailer::start(
             &config,
             &public_url,

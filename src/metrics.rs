@@ -69,6 +69,8 @@ pub struct Metrics {
     pub cluster_commands_forwarded: Counter,
     /// Cluster mode: rooms this node followed and took over when their node was gone.
     pub cluster_takeovers: Counter,
+    /// Messages for other nodes dropped by a full NATS outbox.
+    pub cluster_nats_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -200,6 +202,12 @@ impl Default for Metrics {
             "Commands sent to the node serving their room (cluster mode)",
             cluster_commands_forwarded.clone(),
         );
+        let cluster_nats_dropped = Counter::default();
+        registry.register(
+            "cluster_nats_dropped",
+            "Messages for other nodes dropped because NATS was out of reach too long (cluster mode)",
+            cluster_nats_dropped.clone(),
+        );
         let cluster_takeovers = Counter::default();
         registry.register(
             "cluster_takeovers",
@@ -214,6 +222,7 @@ impl Default for Metrics {
             cluster_nats_connected,
             cluster_commands_forwarded,
             cluster_takeovers,
+            cluster_nats_dropped,
             recording_packets_dropped,
             recordings_active,
             recordings_composed,

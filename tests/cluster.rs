@@ -121,7 +121,8 @@ impl Drop for Node {
 }
 
 impl Node {
-    fn start(id: &str, schema: &Schema, nats: &Nats, data: &std::path::Path) -> Node {
+    /// Node `id` of the cluster, reaching NATS at `nats` (a URL).
+    fn start(id: &str, schema: &Schema, nats: &str, data: &std::path::Path) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_huddle"))
             .args([
                 "serve",
@@ -130,7 +131,7 @@ impl Node {
                 "--media-bind",
                 "127.0.0.1:0",
             ])
-            .args(["--node-id", id, "--nats-url", &nats.url])
+            .args(["--node-id", id, "--nats-url", nats])
             .args(["--database-url", &schema.url])
             .arg("--data-dir")
             .arg(data)
@@ -187,7 +188,7 @@ async fn cluster<const N: usize>() -> Option<(Schema, Nats, tempfile::TempDir, [
     let data = tempfile::tempdir().unwrap();
     let nodes = std::array::from_fn(|i| {
         let id = format!("node-{}", char::from(b'a' + i as u8));
-        Node::start(&id, &schema, &nats, data.path())
+        Node::start(&id, &schema, &nats.url, data.path())
     });
     Some((schema, nats, data, nodes))
 }
@@ -917,6 +918,60 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     let refused = quinn_call.events.next_of("call_error").await;
     assert_eq!(refused["code"], "forbidden", "{refused}");
 
+    // The moderator records the call through b (forwarded to a, whose media server records) and
+    // stops through c; a composes it, once, and it lands in the room.
+    let recording = format!("/api/v1/rooms/{room}/recording");
+    let started = b
+        .as_(&admin)
+        .expect(Method::POST, &recording, None, StatusCode::CREATED)
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // media to record
+    c.as_(&admin)
+        .expect(Method::DELETE, &recording, None, StatusCode::OK)
+        .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rows = b
+            .as_(&admin)
+            .get(&format!("/api/v1/rooms/{room}/recordings"))
+            .await;
+        let row = rows["recordings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .cloned()
+            .unwrap();
+        match row["state"].as_str() {
+            Some("composed") => break,
+            Some("failed") => panic!("composing failed: {row}"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "not composed in time: {row}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let composer: Option<String> = sqlx::Row::get(
+        &schema
+            .rows(&format!(
+                "SELECT composer FROM recordings WHERE id = '{id}'"
+            ))
+            .await[0],
+        "composer",
+    );
+    assert_eq!(composer.as_deref(), Some("node-a"));
+    let items = c
+        .as_(&admin)
+        .get(&format!("/api/v1/rooms/{room}/content"))
+        .await;
+    let recorded: Vec<&Value> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "recording")
+        .collect();
+    assert_eq!(recorded.len(), 1, "{items}");
+
     // a dies. The node that takes the room over tells the people it follows the room for that
     // the call moved; they join again, now on its media server, and hear each other again.
     a.signal("-KILL");
@@ -952,6 +1007,153 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     };
     assert!(serves(&new_owner.health(&admin).await, &room));
     drop((a, b, c));
+    schema.drop_now().await;
+}
+
+/// A TCP proxy in front of `upstream` that can cut every connection through it (and refuse new
+/// ones) until restored: a network partition between one node and NATS.
+struct Partition {
+    url: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Partition {
+    async fn start(upstream: &str) -> Partition {
+        use std::sync::atomic::Ordering;
+        let upstream: std::net::SocketAddr =
+            upstream.trim_start_matches("nats://").parse().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("nats://{}", listener.local_addr().unwrap());
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (accepting, linked) = (open.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused
+                }
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let link = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                linked.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Partition { url, open, links }
+    }
+
+    /// Closes every connection through the proxy and refuses new ones.
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_nats_loses_its_rooms_to_the_others_and_nothing_acknowledged_is_lost() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let nats = Nats::start();
+    let data = tempfile::tempdir().unwrap();
+    let partition = Partition::start(&nats.url).await;
+    let a = Node::start("node-a", &schema, &nats.url, data.path());
+    let b = Node::start("node-b", &schema, &partition.url, data.path());
+    // b serves the room; Pat listens on a, the moderator on b.
+    let (admin, pat, room) = room_with_people(&b).await;
+    let mut at_a = a.as_(&pat).events(None).await;
+    let mut at_b = b.as_(&admin).events(None).await;
+    a.as_(&pat).post(&room, "before").await;
+    assert_eq!(
+        at_a.next_of("message_posted").await["message"]["text"],
+        "before"
+    );
+    assert!(serves(&b.health(&admin).await, &room));
+
+    // b is cut off from NATS: a's pings find nobody answering for b, and a takes the room over.
+    partition.cut();
+    let cut = Instant::now();
+    while !serves(&a.health(&admin).await, &room) {
+        assert!(
+            cut.elapsed() < Duration::from_secs(15),
+            "a never took the room over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("a took the room over {:?} after the cut", cut.elapsed());
+    a.as_(&pat).post(&room, "during the cut").await;
+    // b still thinks it serves the room: its next commit is fenced, and with no NATS it cannot
+    // reach the new owner, so the command is refused, not lost.
+    let (status, body) = b
+        .as_(&admin)
+        .call(
+            Method::POST,
+            &format!("/api/v1/rooms/{room}/messages"),
+            Some(json!({"text": "refused on b"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(!serves(&b.health(&admin).await, &room));
+
+    // The cut heals: b follows the room from a, and commands through b reach a again.
+    partition.restore();
+    let healed = Instant::now();
+    loop {
+        let (status, _) = b
+            .as_(&admin)
+            .call(
+                Method::POST,
+                &format!("/api/v1/rooms/{room}/messages"),
+                Some(json!({"text": "after"})),
+            )
+            .await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert!(
+            healed.elapsed() < Duration::from_secs(20),
+            "b never reached a again: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        texts(&b.as_(&pat), &room).await,
+        ["before", "during the cut", "after"]
+    );
+    // Pat's stream on a has every message once, in order, without a gap.
+    for text in ["during the cut", "after"] {
+        assert_eq!(
+            at_a.next_of("message_posted").await["message"]["text"],
+            text
+        );
+    }
+    // The moderator's connection on b was told to reload when b lost the room, and hears the
+    // room from a afterwards.
+    loop {
+        let frame = at_b.next().await;
+        if frame["type"] == "message_posted" && frame["message"]["text"] == "after" {
+            break;
+        }
+    }
+    let seqs: Vec<i64> = schema
+        .rows(&format!(
+            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
+        ))
+        .await
+        .iter()
+        .map(|r| sqlx::Row::get(r, "seq"))
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    drop((a, b));
     schema.drop_now().await;
 }
 

@@ -956,6 +956,25 @@ async fn recording_conformance(store: SharedStore) {
         .map(|r| r.recording.id)
         .collect();
     assert_eq!(jobs, vec![first.id, second.id], "oldest stop first");
+    // In a cluster one node claims each job: x first; y not while x is alive (heartbeats seen
+    // since 99,000), but once x's heartbeat is too old; x keeps a job it holds.
+    store.heartbeat("x", "http://x", 1, 100_000).await.unwrap();
+    store.heartbeat("y", "http://y", 1, 100_500).await.unwrap();
+    assert!(store.claim_recording(first.id, "x", 99_000).await.unwrap());
+    assert!(!store.claim_recording(first.id, "y", 99_000).await.unwrap());
+    assert!(store.claim_recording(first.id, "x", 99_000).await.unwrap());
+    assert!(store.claim_recording(first.id, "y", 100_200).await.unwrap());
+    assert!(!store.claim_recording(first.id, "x", 99_000).await.unwrap());
+    let composer = |rows: Vec<huddle::store::RecordingRow>, id: RecordingId| {
+        rows.into_iter()
+            .find(|r| r.recording.id == id)
+            .and_then(|r| r.composer)
+    };
+    assert_eq!(
+        composer(store.recording_jobs().await.unwrap(), first.id).as_deref(),
+        Some("y")
+    );
+    assert!(store.claim_recording(second.id, "x", 99_000).await.unwrap());
 
     // The first is composed: its item has its id. The second fails.
     let before = store.recording_bytes().await.unwrap();
@@ -996,6 +1015,10 @@ async fn recording_conformance(store: SharedStore) {
             .iter()
             .all(|r| r.main_id != main)
     );
+    // Composed or failed, a job is nobody's to claim.
+    for id in [first.id, second.id] {
+        assert!(!store.claim_recording(id, "x", i64::MAX).await.unwrap());
+    }
     let rows = store.recordings_of(main, 10).await.unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].recording, second, "newest first");
@@ -1034,7 +1057,14 @@ async fn cluster_conformance(store: SharedStore) {
     // Node a beats at 10,000 and b at 10,500; a node is alive if seen since 9,000.
     store.heartbeat("a", "http://a", 1, 10_000).await.unwrap();
     store.heartbeat("b", "http://b", 1, 10_500).await.unwrap();
-    let nodes = store.nodes().await.unwrap();
+    // (The recording suite's nodes x and y may be there too, on a shared store.)
+    let nodes: Vec<_> = store
+        .nodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.node_id == "a" || n.node_id == "b")
+        .collect();
     assert_eq!(
         nodes.iter().map(|n| n.node_id.as_str()).collect::<Vec<_>>(),
         ["b", "a"]

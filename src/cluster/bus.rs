@@ -48,7 +48,29 @@ pub struct Bus {
     node: String,
     /// Events to publish, in the order the actors published them (one task sends them all, so
     /// NATS keeps that order for every subscriber).
-    outbox: tokio::sync::mpsc::UnboundedSender<(String, Vec<u8>)>,
+    outbox: Outbox,
+}
+
+/// How many messages wait for NATS at most. While NATS is out of reach they pile up; past this,
+/// new ones are dropped (and counted): followers fill the missed events from the store, and
+/// call frames are sent again with the next change.
+pub const OUTBOX: usize = 65_536;
+
+/// The queue in front of the one task that publishes everything this node sends on NATS.
+#[derive(Clone)]
+struct Outbox {
+    queue: tokio::sync::mpsc::Sender<(String, Vec<u8>)>,
+    /// Messages dropped because the queue was full.
+    dropped: prometheus_client::metrics::counter::Counter,
+}
+
+impl Outbox {
+    /// Queues a message; drops it (counted) when the queue is full. Never waits.
+    fn send(&self, subject: String, body: Vec<u8>) {
+        if self.queue.try_send((subject, body)).is_err() {
+            self.dropped.inc();
+        }
+    }
 }
 
 /// One event of a stream as its owner publishes it to the other nodes, on `huddle.ev.<stream>`.
@@ -92,7 +114,7 @@ pub struct RelayedSignal {
 /// Publishes call frames for people connected to other nodes. Cheap to clone; never waits.
 #[derive(Clone)]
 pub struct SignalRelay {
-    outbox: tokio::sync::mpsc::UnboundedSender<(String, Vec<u8>)>,
+    outbox: Outbox,
 }
 
 impl SignalRelay {
@@ -121,7 +143,7 @@ impl SignalRelay {
             frame: frame.to_owned(),
         });
         if let Ok(body) = serde_json::to_vec(&signal) {
-            let _ = self.outbox.send((events_subject(stream), body));
+            self.outbox.send(events_subject(stream), body);
         }
     }
 }
@@ -263,13 +285,19 @@ pub struct Presence {
 }
 
 impl Bus {
-    /// Connects to the NATS server (and keeps reconnecting in the background).
-    pub async fn connect(url: &str, node: &str) -> Result<Bus, async_nats::ConnectError> {
+    /// Connects to the NATS server (and keeps reconnecting in the background). Messages the
+    /// outbox had to drop are counted in `dropped`.
+    pub async fn connect(
+        url: &str,
+        node: &str,
+        dropped: prometheus_client::metrics::counter::Counter,
+    ) -> Result<Bus, async_nats::ConnectError> {
         let client = async_nats::ConnectOptions::new()
             .name(format!("huddle {node}"))
             .connect(url)
             .await?;
-        let (outbox, mut queued) = tokio::sync::mpsc::unbounded_channel::<(String, Vec<u8>)>();
+        let (queue, mut queued) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(OUTBOX);
+        let outbox = Outbox { queue, dropped };
         let publisher = client.clone();
         tokio::spawn(async move {
             while let Some((subject, body)) = queued.recv().await {
@@ -314,7 +342,7 @@ impl Bus {
                 .ok()
             });
         if let Some(body) = body {
-            let _ = self.outbox.send((events_subject(stream), body));
+            self.outbox.send(events_subject(stream), body);
         }
     }
 
@@ -331,7 +359,7 @@ impl Bus {
 
     fn to_owner(&self, owner: &str, message: &ToOwner) {
         if let Ok(body) = serde_json::to_vec(message) {
-            let _ = self.outbox.send((relay_subject(owner), body));
+            self.outbox.send(relay_subject(owner), body);
         }
     }
 
@@ -351,7 +379,7 @@ impl Bus {
             node: self.node.clone(),
         };
         if let Ok(body) = serde_json::to_vec(&access) {
-            let _ = self.outbox.send((ACCESS_SUBJECT.to_owned(), body));
+            self.outbox.send(ACCESS_SUBJECT.to_owned(), body);
         }
     }
 
@@ -359,7 +387,9 @@ impl Bus {
     pub async fn follow(&self, stream: RoomId) -> Result<Feed, async_nats::SubscribeError> {
         let subscriber = self.client.subscribe(events_subject(stream)).await?;
         // Registered with the server before the follower loads the stream: nothing falls between.
-        let _ = self.client.flush().await;
+        // (Cut off from NATS, the subscription is made when the connection comes back; what was
+        // missed meanwhile is read from the store at the next event.)
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
         Ok(Feed { subscriber })
     }
 
@@ -487,6 +517,11 @@ impl Bus {
         id: CommandId,
         timeout: Duration,
     ) -> Forwarded {
+        // Cut off from NATS, a request would wait in the client and reach the owner after this
+        // node gave up on it.
+        if !self.is_connected() {
+            return Forwarded::Unreachable;
+        }
         let body = match serde_json::to_vec(&Request {
             stream,
             caller,

@@ -55,6 +55,10 @@ pub struct Node {
     gone_news: watch::Sender<u64>,
 }
 
+/// How far apart the nodes' clocks may be (NTP keeps them far closer): a forwarded command is
+/// refused from this long before its sender gives up on it.
+pub const CLOCK_MARGIN: Duration = Duration::from_millis(500);
+
 /// How often a node pings the others over NATS.
 pub const PROBE_EVERY: Duration = Duration::from_millis(250);
 /// Pings in a row that find nobody answering before a node is presumed gone (a blip of the NATS
@@ -136,6 +140,11 @@ impl Node {
         let gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
         gone.get(node)
             .is_some_and(|at| at.elapsed() < PRESUMED_GONE_FOR)
+    }
+
+    /// The time now, ms (this node's clock).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Heartbeats at or after this instant belong to nodes that are alive now.

@@ -36,6 +36,11 @@ use crate::store::blobs::Blobs;
 
 /// How long a job waits for the media thread to close a recording's files.
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+/// How often a node of a cluster looks for recordings whose composer is gone.
+pub const ORPHANS_EVERY: Duration = Duration::from_secs(10);
+/// A job is taken up by another node only this long after its recording stopped: the node that
+/// stopped it claims it at once, and its files are closed by then.
+const ORPHAN_AFTER: Duration = Duration::from_secs(30);
 
 /// Where a composing job stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -140,17 +145,23 @@ impl Recordings {
     }
 
     /// Starts the job runner: first the recordings left stopped but not composed (by a crash or
-    /// a restart), then each one that stops.
+    /// a restart), then each one that stops. In a cluster (`node`), each job is claimed in the
+    /// store before it is composed, so that one node composes it, and the jobs whose composer
+    /// died are taken up by another node ([`ORPHANS_EVERY`]).
     pub fn start(
         self: &Arc<Self>,
         rooms: Arc<Rooms>,
         store: SharedStore,
         blobs: Blobs,
         metrics: Arc<Metrics>,
+        node: Option<Arc<crate::cluster::Node>>,
     ) {
         let Some(mut rx) = self.rx.lock().ok().and_then(|mut r| r.take()) else {
             return;
         };
+        if let Some(node) = &node {
+            self.adopt_orphans(node.clone(), store.clone());
+        }
         let this = self.clone();
         tokio::spawn(async move {
             match store.recording_jobs().await {
@@ -171,15 +182,34 @@ impl Recordings {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
-                let (this, rooms, store, blobs, metrics) = (
+                let (this, rooms, store, blobs, metrics, node) = (
                     this.clone(),
                     rooms.clone(),
                     store.clone(),
                     blobs.clone(),
                     metrics.clone(),
+                    node.clone(),
                 );
                 tokio::spawn(async move {
                     let id = job.recording.id;
+                    if let Some(node) = &node {
+                        match store
+                            .claim_recording(id, &node.id, node.alive_since())
+                            .await
+                        {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                info!(recording = %id, "another node composes the recording");
+                                this.set(id, None);
+                                return;
+                            }
+                            Err(e) => {
+                                warn!(recording = %id, error = %e, "cannot claim the recording's job; another node or a later look takes it");
+                                this.set(id, None);
+                                return;
+                            }
+                        }
+                    }
                     match this.run(job, &rooms, &blobs).await {
                         Ok(()) => {
                             metrics.recordings_composed.inc();
@@ -199,6 +229,46 @@ impl Recordings {
                     }
                     drop(permit);
                 });
+            }
+        });
+    }
+
+    /// In a cluster, every [`ORPHANS_EVERY`], hands the runner the jobs that another node claimed
+    /// (or nobody did) and that stopped over [`ORPHAN_AFTER`] ago: the runner's claim succeeds
+    /// only where their composer is gone.
+    fn adopt_orphans(self: &Arc<Self>, node: Arc<crate::cluster::Node>, store: SharedStore) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ORPHANS_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if this.tx.is_closed() {
+                    return;
+                }
+                let Ok(jobs) = store.recording_jobs().await else {
+                    continue;
+                };
+                let before = node.now_ms() - ORPHAN_AFTER.as_millis() as i64;
+                for row in jobs {
+                    let here = this.progress(row.recording.id).is_some();
+                    // Composed here (or failed here, tried again at the next start), or by a
+                    // node that is alive.
+                    let taken = row
+                        .composer
+                        .as_deref()
+                        .is_some_and(|c| c == node.id || node.is_alive(c));
+                    if here || taken || row.stopped_at.is_none_or(|at| at > before) {
+                        continue;
+                    }
+                    info!(recording = %row.recording.id, composer = ?row.composer, "taking up a recording no live node composes");
+                    this.stopped(Job {
+                        recording: row.recording,
+                        stopped_at: row.stopped_at.unwrap_or_default(),
+                        closed: None,
+                    });
+                }
             }
         });
     }

@@ -478,6 +478,15 @@ impl Actor {
                     return Flow::Continue;
                 }
                 let now = self.rooms.clock.now_ms();
+                // Its sender has given up on it (it was held back on the way): not carried out.
+                if id
+                    .as_ref()
+                    .and_then(|id| id.deadline)
+                    .is_some_and(|deadline| now > deadline)
+                {
+                    let _ = reply.send(Err(RoomError::Unavailable));
+                    return Flow::Continue;
+                }
                 let began = std::time::Instant::now();
                 let result = room::apply(&self.state, &caller, command, self.rooms.ctx_at(now));
                 debug!(target: "huddle::timing", apply_us = began.elapsed().as_micros() as u64, "applied");

@@ -103,6 +103,11 @@ pub struct CommandId {
     pub id: String,
     /// Sent before: it may have been carried out already (perhaps by a node now gone).
     pub retry: bool,
+    /// Not to be carried out after this instant (ms, the sender's clock): the sender has given
+    /// up by then and answered that the room is unavailable. A request NATS held back while a
+    /// node was cut off must not act after its client was told it failed.
+    #[serde(default)]
+    pub deadline: Option<i64>,
 }
 
 pub(crate) enum Msg {
@@ -395,8 +400,11 @@ impl Rooms {
         command: Command,
     ) -> Result<Committed, RoomError> {
         // A request with an `Idempotency-Key` names its commands itself, and may be a retry.
-        let keyed =
-            idempotency::next_command_id(caller.person_id).map(|id| CommandId { id, retry: true });
+        let keyed = idempotency::next_command_id(caller.person_id).map(|id| CommandId {
+            id,
+            retry: true,
+            deadline: None,
+        });
         let Some(node) = self.settings.node.clone() else {
             return self.command_here(room, caller, command, keyed).await;
         };
@@ -407,7 +415,15 @@ impl Rooms {
         let mut id = keyed.unwrap_or_else(|| CommandId {
             id: uuid::Uuid::now_v7().to_string(),
             retry: false,
+            deadline: None,
         });
+        // This node gives up after the last attempt; the owner refuses the command from a little
+        // before that on (clocks differ by less than that margin, `docs/cluster.md`).
+        let attempts: std::time::Duration = crate::cluster::bus::ATTEMPT_TIMEOUTS.iter().sum();
+        id.deadline = Some(
+            self.clock.now_ms() + attempts.as_millis() as i64
+                - crate::cluster::CLOCK_MARGIN.as_millis() as i64,
+        );
         let mut last = RoomError::Unavailable;
         for timeout in crate::cluster::bus::ATTEMPT_TIMEOUTS {
             let result = self

@@ -292,6 +292,14 @@ pub trait Store: Send + Sync + 'static {
     async fn open_recording_streams(&self) -> Result<Vec<RoomId>, StoreError>;
     /// Recordings stopped but neither composed nor failed, oldest first.
     async fn recording_jobs(&self) -> Result<Vec<RecordingRow>, StoreError>;
+    /// Claims the job of composing a recording for `node` (cluster mode): allowed while the job
+    /// is to do and nobody else alive since `alive_since` claimed it. Whether `node` has it.
+    async fn claim_recording(
+        &self,
+        id: RecordingId,
+        node: &str,
+        alive_since: i64,
+    ) -> Result<bool, StoreError>;
     /// The latest `limit` recordings of a main room and its breakout rooms, newest first.
     async fn recordings_of(
         &self,

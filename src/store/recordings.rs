@@ -27,6 +27,8 @@ pub struct RecordingRow {
     pub composed: bool,
     /// Why composing failed, if it did.
     pub error: Option<String>,
+    /// The node that claimed the job of composing it (in a cluster).
+    pub composer: Option<String>,
 }
 
 fn parse<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, StoreError> {
@@ -61,6 +63,7 @@ fn row_from(row: &AnyRow) -> Result<RecordingRow, StoreError> {
             .transpose()?,
         composed: row.try_get::<i64, _>("composed")? != 0,
         error: row.try_get("error")?,
+        composer: row.try_get("composer")?,
     })
 }
 
@@ -146,6 +149,28 @@ pub(super) async fn jobs(conn: &mut AnyConnection) -> Result<Vec<RecordingRow>, 
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(row_from).collect()
+}
+
+/// Claims the job of composing recording `id` for `node`: it is still to do, and nobody else
+/// alive (a heartbeat at or after `alive_since`) claimed it. Whether `node` has it now.
+pub(super) async fn claim(
+    conn: &mut AnyConnection,
+    id: RecordingId,
+    node: &str,
+    alive_since: i64,
+) -> Result<bool, StoreError> {
+    let claimed = sqlx::query(
+        "UPDATE recordings SET composer = $1 \
+         WHERE id = $2 AND composed = 0 AND error IS NULL \
+           AND (composer IS NULL OR composer = $1 \
+                OR composer NOT IN (SELECT node_id FROM nodes WHERE seen_at >= $3))",
+    )
+    .bind(node.to_owned())
+    .bind(id.to_string())
+    .bind(alive_since)
+    .execute(&mut *conn)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
 }
 
 /// The latest recordings of stream `main` (at most `limit`), newest first.

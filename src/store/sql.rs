@@ -704,6 +704,16 @@ impl Store for SqlStore {
         super::recordings::jobs(&mut conn).await
     }
 
+    async fn claim_recording(
+        &self,
+        id: RecordingId,
+        node: &str,
+        alive_since: i64,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::claim(&mut conn, id, node, alive_since).await
+    }
+
     async fn recordings_of(
         &self,
         main: RoomId,
