@@ -60,7 +60,7 @@ pub struct Node {
 pub const CLOCK_MARGIN: Duration = Duration::from_millis(500);
 
 /// How often a node pings the others over NATS.
-pub const PROBE_EVERY: Duration = Duration::from_millis(250);
+pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// Pings in a row that find nobody answering before a node is presumed gone (a blip of the NATS
 /// connection shorter than this does not cost a node its rooms).
 const PROBES_MISSED: u32 = 2;
