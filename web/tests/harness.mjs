@@ -47,6 +47,11 @@ export async function startHuddle(extraArgs = []) {
       child = again.child;
       await again.url;
     },
+    /** Kills the process with SIGKILL (a crash), for good. */
+    async kill() {
+      child.kill('SIGKILL');
+      await exited(child);
+    },
     async stop() {
       child.kill('SIGTERM');
       await exited(child);

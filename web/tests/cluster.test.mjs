@@ -1,0 +1,118 @@
+// A call across a cluster in real browsers: two Huddle nodes on one PostgreSQL schema and a NATS
+// server of the test's own. Node A serves the room; Ada's and P1's pages are on node B, so their
+// call requests reach A over NATS and their media goes to A's media server. Then A is killed: B
+// takes the room over and tells the pages that the call moved, and they join again by themselves
+// on B's media server, on the same pages. Skipped without HUDDLE_TEST_POSTGRES (as the Rust
+// cluster suite is).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { existsSync } from 'node:fs';
+import { call, launchBrowser, startHuddle, PASSWORD } from './harness.mjs';
+import { person, studio, expectRoom } from './media.mjs';
+
+const PG = process.env.HUDDLE_TEST_POSTGRES;
+const schema = `huddle_web_${process.pid}_${Date.now()}`;
+let nats;
+let a;
+let b;
+let browser;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function listening(port) {
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** Whether the node at `url` serves `room`, from /healthz as an administrator sees it. */
+async function serves(url, token, room) {
+  const response = await fetch(`${url}/healthz`, { headers: { authorization: `Bearer ${token}` } });
+  const health = await response.json();
+  return (health.cluster?.rooms ?? []).includes(room);
+}
+
+before(async () => {
+  if (!PG) return;
+  execFileSync('psql', [PG, '-q', '-c', `CREATE SCHEMA ${schema}`]);
+  const url = `${PG}${PG.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}`;
+  const port = await freePort();
+  const program = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
+  nats = spawn(program, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  await listening(port);
+  const node = (id) => ['--database-url', url, '--nats-url', `nats://127.0.0.1:${port}`, '--node-id', id];
+  a = await startHuddle(node('web-a'));
+  b = await startHuddle(node('web-b'));
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await b?.stop();
+  await a?.kill();
+  nats?.kill();
+  if (PG) execFileSync('psql', [PG, '-q', '-c', `DROP SCHEMA IF EXISTS ${schema} CASCADE`]);
+});
+
+test('a call through another node moves with the room when its node dies', { skip: !PG && 'HUDDLE_TEST_POSTGRES is not set' }, async () => {
+  const { room } = await studio(a.url, 'Across nodes');
+  const { token } = await call(a.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  assert.ok(await serves(a.url, token, room.id), 'node A serves the room it created');
+
+  const pages = {};
+  for (const name of ['Ada', 'P1']) {
+    const page = await person(browser, b.url, name);
+    await page.goto(`${b.url}/rooms/${room.id}`);
+    await page.getByRole('heading', { name: 'Across nodes', exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
+    pages[name] = page;
+  }
+  await expectRoom(pages.Ada, ['P1'], 'through node B, on A\'s media server');
+  await expectRoom(pages.P1, ['Ada'], 'through node B, on A\'s media server');
+  assert.ok(!(await serves(b.url, token, room.id)), 'node B only follows the room');
+
+  const connections = (page) => page.evaluate(async () => {
+    const { activeCalls } = await import('/assets/call.js');
+    return activeCalls()[0].connections;
+  });
+  for (const name of ['Ada', 'P1']) {
+    assert.equal(await connections(pages[name]), 1, `${name}'s page joined once`);
+    await pages[name].evaluate(async () => {
+      window.__activeCalls = (await import('/assets/call.js')).activeCalls;
+    });
+  }
+  await a.kill();
+  const killed = Date.now();
+  // Each page hears that the call moved and sets its connection up again, by itself, once; then
+  // it sees and hears the other again (through the new connection's receivers).
+  for (const name of ['Ada', 'P1']) {
+    await pages[name].waitForFunction(() => {
+      const c = window.__activeCalls()[0];
+      return c?.connections === 2 && c?.status === 'joined';
+    }, null, { timeout: 15_000, polling: 20 });
+  }
+  await expectRoom(pages.Ada, ['P1'], 'after node A died');
+  await expectRoom(pages.P1, ['Ada'], 'after node A died');
+  console.log(`the call came back in the browsers ${Date.now() - killed} ms after node A was killed`);
+  assert.ok(await serves(b.url, token, room.id), 'node B took the room over');
+  for (const name of ['Ada', 'P1']) {
+    assert.equal(await connections(pages[name]), 2, `${name}'s page set its connection up again once`);
+  }
+});
