@@ -453,6 +453,23 @@ async fn cost(huddle: &std::path::Path, base_db: &str, n: usize) -> Vec<(&'stati
     rows
 }
 
+/// Prints one table of times over kills (sorted ms): median, max and each.
+fn print_kills(what: &str, row: &str, times: &[f64]) {
+    println!(
+        "| {what} over {} kills | median (ms) | max (ms) | each (ms) |",
+        times.len()
+    );
+    println!("|---|---:|---:|---|");
+    let each: Vec<String> = times.iter().map(|t| format!("{t:.0}")).collect();
+    println!(
+        "| {row} | {:.0} | {:.0} | {} |",
+        percentile(times, 0.5),
+        times.last().copied().unwrap_or_default(),
+        each.join(", ")
+    );
+    println!();
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -468,39 +485,17 @@ async fn main() {
     println!("cluster benchmark: Huddle at {}\n", huddle.display());
 
     let times = failover(&huddle, &base_db, kills).await;
-    println!(
-        "| failover over {} kills | median (ms) | max (ms) | each (ms) |",
-        times.len()
+    print_kills(
+        "failover",
+        "kill -9 of the serving node → first acknowledged command on the other",
+        &times,
     );
-    println!("|---|---:|---:|---|");
-    println!(
-        "| kill -9 of the serving node → first acknowledged command on the other | {:.0} | {:.0} | {} |",
-        percentile(&times, 0.5),
-        times.last().copied().unwrap_or_default(),
-        times
-            .iter()
-            .map(|t| format!("{t:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!();
     let calls = call_failover(&huddle, &base_db, call_kills).await;
-    println!(
-        "| a call's failover over {} kills | median (ms) | max (ms) | each (ms) |",
-        calls.len()
+    print_kills(
+        "a call's failover",
+        "kill -9 of the node running the call → both people hear each other again on the other",
+        &calls,
     );
-    println!("|---|---:|---:|---|");
-    println!(
-        "| kill -9 of the node running the call → both people hear each other again on the other | {:.0} | {:.0} | {} |",
-        percentile(&calls, 0.5),
-        calls.last().copied().unwrap_or_default(),
-        calls
-            .iter()
-            .map(|t| format!("{t:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    println!();
     let rows = cost(&huddle, &base_db, commands).await;
     let made = std::mem::take(&mut *SCHEMAS.lock().unwrap());
     let mut admin = sqlx::PgConnection::connect(&base_db).await.unwrap();

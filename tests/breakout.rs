@@ -832,7 +832,7 @@ async fn in_free_mode_participants_choose_and_the_open_dashboard_shows_where_eve
     let mut p1 = w.participants[0].events(None).await;
     let mut p2 = w.participants[1].events(None).await;
     // P2 opens the dashboard: it now hears where people go, not only where P2 goes.
-    open_dashboard(&mut p2, &w.room).await;
+    p2.open_dashboard(&w.room).await;
 
     // Before the round, choosing is a choice (an assignment), not a move.
     w.participants[0]
@@ -926,35 +926,6 @@ async fn in_free_mode_participants_choose_and_the_open_dashboard_shows_where_eve
         .await;
 }
 
-/// Opens the breakout dashboard of `room` on a WebSocket and waits for the confirmation.
-async fn open_dashboard(events: &mut Events, room: &str) {
-    let open = json!({"type": "dashboard", "room": room, "open": true});
-    futures_util::SinkExt::send(
-        &mut events.ws,
-        tokio_tungstenite::tungstenite::Message::Text(open.to_string().into()),
-    )
-    .await
-    .unwrap();
-    let confirmed = events.next().await;
-    assert_eq!(
-        (confirmed["type"].as_str(), confirmed["open"].as_bool()),
-        (Some("dashboard"), Some(true))
-    );
-}
-
-/// Every frame (presence included) up to the chat message `text`.
-async fn frames_until_message(events: &mut Events, text: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let frame = events.next_raw().await;
-        let done = frame["type"] == "message_posted" && frame["message"]["text"] == text;
-        seen.push(frame);
-        if done {
-            return seen;
-        }
-    }
-}
-
 /// The frames about `person` (places and help) among `frames`.
 fn about<'a>(frames: &'a [Value], person: &str) -> Vec<&'a str> {
     frames
@@ -998,7 +969,7 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
     let mut bo_events = bo.events(None).await;
     let mut gus_events = gus.events(None).await;
     for events in [&mut bo_events, &mut gus_events, &mut streams[2]] {
-        open_dashboard(events, &w.room).await;
+        events.open_dashboard(&w.room).await;
     }
     w.owner
         .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
@@ -1064,7 +1035,7 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
     w.owner.post(&rooms[1], "marker in Room 2").await;
     w.owner.post(&w.room, "marker in the main room").await;
     for events in [&mut bo_events, &mut gus_events] {
-        let frames = frames_until_message(events, "marker in Room 2").await;
+        let frames = events.frames_until_message("marker in Room 2").await;
         assert_eq!(
             about(&frames, &ids[1]),
             ["assigned", "assigned"],
@@ -1078,7 +1049,9 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
     }
     // P3, a participant with the dashboard open, hears every move but not P2's help request,
     // which is for moderators and P2.
-    let frames = frames_until_message(&mut streams[2], "marker in the main room").await;
+    let frames = streams[2]
+        .frames_until_message("marker in the main room")
+        .await;
     assert_eq!(about(&frames, &ids[2]), ["assigned"], "{frames:?}");
     assert!(
         frames.iter().all(|f| f["type"] != "help_requested"),
@@ -1092,7 +1065,7 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
     drop(streams.remove(1));
     drop(streams.remove(0));
     w.owner.post(&rooms[1], "second marker").await;
-    let frames = frames_until_message(&mut bo_events, "second marker").await;
+    let frames = bo_events.frames_until_message("second marker").await;
     assert!(about(&frames, &ids[1]).is_empty(), "{frames:?}");
     assert_eq!(about(&frames, &ids[0]), ["disconnected"], "{frames:?}");
 }

@@ -193,6 +193,25 @@ async fn cluster<const N: usize>() -> Option<(Schema, Nats, tempfile::TempDir, [
     Some((schema, nats, data, nodes))
 }
 
+/// A new account `name` (made by `admin` on `node`), a participant of `room` if given, signed in.
+async fn person(node: &Node, admin: &Client, name: &str, room: Option<&str>) -> Client {
+    let email = format!("{}@example.org", name.to_lowercase());
+    node.as_(admin)
+        .expect(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(json!({"email": email, "password": PASSWORD, "display_name": name})),
+            StatusCode::CREATED,
+        )
+        .await;
+    if let Some(room) = room {
+        node.as_(admin)
+            .add_member(room, &email, "participant")
+            .await;
+    }
+    node.anon.login(&email).await
+}
+
 /// The administrator (set up on `node`) and one participant, both members of a new room.
 async fn room_with_people(node: &Node) -> (Client, Client, String) {
     let anon = &node.anon;
@@ -218,20 +237,6 @@ async fn room_with_people(node: &Node) -> (Client, Client, String) {
         .add_member(&room, "pat@example.org", "participant")
         .await;
     (admin, pat, room)
-}
-
-/// The texts people wrote in a room's chat, oldest first.
-async fn texts(client: &Client, room: &str) -> Vec<String> {
-    let page = client
-        .get(&format!("/api/v1/rooms/{room}/messages?order=oldest"))
-        .await;
-    page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["kind"] == "user")
-        .map(|m| m["text"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn serves(health: &Value, room: &str) -> bool {
@@ -286,7 +291,7 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
     }
     // Any node reads the room, and refusals come back as the owner gave them.
     assert_eq!(
-        texts(&c.as_(&pat), &room).await,
+        c.as_(&pat).chat_texts(&room).await,
         ["from a", "from b", "from c", "keyed"]
     );
     let (status, body) = b
@@ -349,7 +354,7 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
         (201, first.clone())
     );
     assert_eq!(
-        texts(&c.as_(&pat), &room).await,
+        c.as_(&pat).chat_texts(&room).await,
         [
             "from a",
             "from b",
@@ -540,16 +545,7 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     };
     let (admin, pat, room) = room_with_people(&a).await;
     let on_a = a.as_(&admin);
-    on_a.expect(
-        Method::POST,
-        "/api/v1/accounts",
-        Some(json!({"email": "quinn@example.org", "password": PASSWORD, "display_name": "Quinn"})),
-        StatusCode::CREATED,
-    )
-    .await;
-    on_a.add_member(&room, "quinn@example.org", "participant")
-        .await;
-    let quinn = a.anon.login("quinn@example.org").await;
+    let quinn = person(&a, &admin, "Quinn", Some(&room)).await;
     let breakouts = on_a.breakout_rooms(&room, json!({"count": 2})).await;
     on_a.breakout_setting(&room, "enabled", json!(true)).await;
 
@@ -674,32 +670,6 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     schema.drop_now().await;
 }
 
-/// Tells the server on `events` that the breakout dashboard of `room` is open on it.
-async fn open_dashboard(events: &mut common::Events, room: &str) {
-    let open = json!({"type": "dashboard", "room": room, "open": true});
-    futures_util::SinkExt::send(
-        &mut events.ws,
-        tokio_tungstenite::tungstenite::Message::Text(open.to_string().into()),
-    )
-    .await
-    .unwrap();
-    let confirmed = events.next().await;
-    assert_eq!(confirmed["type"], "dashboard", "{confirmed}");
-}
-
-/// The frames a connection receives up to and including the chat message `text`.
-async fn frames_until_message(events: &mut common::Events, text: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let frame = events.next_raw().await;
-        let done = frame["type"] == "message_posted" && frame["message"]["text"] == text;
-        seen.push(frame);
-        if done {
-            return seen;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_what_is_theirs() {
     let Some((schema, _nats, data, [a, b])) = cluster::<2>().await else {
@@ -709,23 +679,9 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
     // direct member of Room 2 only, Gus a guest invited to Room 2, Olive a member of nothing.
     let (admin, pat, room) = room_with_people(&a).await;
     let on_a = a.as_(&admin);
-    for name in ["Quinn", "Bo", "Olive"] {
-        let email = format!("{}@example.org", name.to_lowercase());
-        on_a.expect(
-            Method::POST,
-            "/api/v1/accounts",
-            Some(json!({"email": email, "password": PASSWORD, "display_name": name})),
-            StatusCode::CREATED,
-        )
-        .await;
-    }
-    on_a.add_member(&room, "quinn@example.org", "participant")
-        .await;
-    let [quinn, bo, olive] = [
-        a.anon.login("quinn@example.org").await,
-        a.anon.login("bo@example.org").await,
-        a.anon.login("olive@example.org").await,
-    ];
+    let quinn = person(&a, &admin, "Quinn", Some(&room)).await;
+    let bo = person(&a, &admin, "Bo", None).await;
+    let olive = person(&a, &admin, "Olive", None).await;
     let breakout = |tail: &str| format!("/api/v1/rooms/{room}/breakout{tail}");
     on_a.expect(
         Method::PUT,
@@ -763,7 +719,7 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
     let mut pat_events = on_b(&pat).events(None).await;
     let mut olive_events = on_b(&olive).events(None).await;
     for events in [&mut bo_events, &mut gus_events, &mut pat_events] {
-        open_dashboard(events, &room).await;
+        events.open_dashboard(&room).await;
     }
     for (events, who) in [(&bo_events, "Bo"), (&gus_events, "Gus")] {
         let streams: Vec<&str> = events.hello.as_ref().unwrap()["streams"]
@@ -801,7 +757,7 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
     // Bo and Gus on b: their room when the round starts, Pat coming and going through it, the
     // message in Room 2; not the main room's chat, not Pat's help request.
     for (events, who) in [(&mut bo_events, "Bo"), (&mut gus_events, "Gus")] {
-        let frames = frames_until_message(events, "marker in Room 2").await;
+        let frames = events.frames_until_message("marker in Room 2").await;
         assert!(
             frames.iter().any(|f| f["type"] == "breakout_started"),
             "{who}: the start: {frames:?}"
@@ -826,7 +782,9 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
         }
     }
     // Pat, a participant on b, gets the main room's chat and their own help request.
-    let frames = frames_until_message(&mut pat_events, "marker in the main room").await;
+    let frames = pat_events
+        .frames_until_message("marker in the main room")
+        .await;
     assert!(
         frames
             .iter()
@@ -837,7 +795,7 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
     // she hears.
     let own = b.as_(&olive).create_room("Olive's").await;
     b.as_(&olive).post(&own, "olive's marker").await;
-    for frame in frames_until_message(&mut olive_events, "olive's marker").await {
+    for frame in olive_events.frames_until_message("olive's marker").await {
         let text = frame.to_string();
         assert!(
             !text.contains(&room) && !rooms.iter().any(|r| text.contains(r.as_str())),
@@ -881,16 +839,7 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     };
     let (admin, pat, room) = room_with_people(&a).await;
     let on_a = a.as_(&admin);
-    on_a.expect(
-        Method::POST,
-        "/api/v1/accounts",
-        Some(json!({"email": "quinn@example.org", "password": PASSWORD, "display_name": "Quinn"})),
-        StatusCode::CREATED,
-    )
-    .await;
-    on_a.add_member(&room, "quinn@example.org", "participant")
-        .await;
-    let quinn = a.anon.login("quinn@example.org").await;
+    let quinn = person(&a, &admin, "Quinn", Some(&room)).await;
 
     // The moderator joins the call through a (the owner), Pat through b, Quinn through c: every
     // answer points at a's media server, and everyone hears and sees everyone.
@@ -1133,7 +1082,7 @@ async fn a_node_cut_off_from_nats_loses_its_rooms_to_the_others_and_nothing_ackn
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
-        texts(&b.as_(&pat), &room).await,
+        b.as_(&pat).chat_texts(&room).await,
         ["before", "during the cut", "after"]
     );
     // Pat's stream on a has every message once, in order, without a gap.

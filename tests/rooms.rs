@@ -942,18 +942,6 @@ async fn a_breakout_room_lists_who_belongs_in_it_to_those_who_may_see_it() {
     assert_eq!(main_view["people"], json!([]));
 }
 
-/// The texts written in `room`'s chat, oldest first.
-async fn chat(who: &common::Client, room: &str) -> Vec<String> {
-    who.get(&format!("/api/v1/rooms/{room}/messages?order=oldest"))
-        .await["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["kind"] == "user")
-        .map(|m| m["text"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_request_sent_again_with_its_idempotency_key_runs_once_even_after_a_restart() {
     let server = TestServer::start().await;
@@ -974,7 +962,7 @@ async fn a_request_sent_again_with_its_idempotency_key_runs_once_even_after_a_re
     let (status, bobs) = bob.post_keyed(&room, "bob's", "retry-1").await;
     assert_eq!(status, 201);
     assert_ne!(bobs["id"], first["id"]);
-    assert_eq!(chat(&admin, &room).await, ["once", "twice", "bob's"]);
+    assert_eq!(admin.chat_texts(&room).await, ["once", "twice", "bob's"]);
 
     // A bad key is refused, naming the header, and nothing is written.
     for key in ["", "two words", &"k".repeat(256)] {
@@ -988,7 +976,7 @@ async fn a_request_sent_again_with_its_idempotency_key_runs_once_even_after_a_re
                 .contains("Idempotency-Key")
         );
     }
-    assert_eq!(chat(&admin, &room).await.len(), 3);
+    assert_eq!(admin.chat_texts(&room).await.len(), 3);
 
     // After a restart (the actor's memory is gone) the key is still recognised, from the store.
     let dir = server.stop().await;
@@ -1000,5 +988,5 @@ async fn a_request_sent_again_with_its_idempotency_key_runs_once_even_after_a_re
     };
     let (status, after) = admin.post_keyed(&room, "once", "retry-1").await;
     assert_eq!((status, &after), (201, &first));
-    assert_eq!(chat(&admin, &room).await, ["once", "twice", "bob's"]);
+    assert_eq!(admin.chat_texts(&room).await, ["once", "twice", "bob's"]);
 }

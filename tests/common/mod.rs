@@ -280,6 +280,18 @@ impl Client {
         .await
     }
 
+    /// The texts people wrote in `room`'s chat, oldest first.
+    pub async fn chat_texts(&self, room: &str) -> Vec<String> {
+        self.get(&format!("/api/v1/rooms/{room}/messages?order=oldest"))
+            .await["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] == "user")
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Posts `text` to `room`'s chat with an `Idempotency-Key`; the status and the answer.
     pub async fn post_keyed(&self, room: &str, text: &str, key: &str) -> (u16, Value) {
         let response = self
@@ -363,6 +375,33 @@ impl Events {
 
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+
+    /// Tells the server that the breakout dashboard of `room` is open on this connection, and
+    /// waits for its confirmation.
+    pub async fn open_dashboard(&mut self, room: &str) {
+        let open = json!({"type": "dashboard", "room": room, "open": true});
+        futures_util::SinkExt::send(&mut self.ws, Message::Text(open.to_string().into()))
+            .await
+            .unwrap();
+        let confirmed = self.next().await;
+        assert_eq!(
+            (confirmed["type"].as_str(), confirmed["open"].as_bool()),
+            (Some("dashboard"), Some(true))
+        );
+    }
+
+    /// The frames received up to and including the chat message `text`.
+    pub async fn frames_until_message(&mut self, text: &str) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let frame = self.next_raw().await;
+            let done = frame["type"] == "message_posted" && frame["message"]["text"] == text;
+            seen.push(frame);
+            if done {
+                return seen;
+            }
+        }
     }
 }
 
