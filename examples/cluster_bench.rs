@@ -124,53 +124,103 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-async fn failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<f64> {
-    let db = schema(base_db).await;
-    let (_nats, nats_url) = nats();
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let ids = ["node-a", "node-b"];
-    let mut nodes: Vec<(Killed, String)> = ids
-        .iter()
-        .map(|id| node(huddle, &db, Some(&nats_url), id, data.path()))
-        .collect();
-    let token = common::moderator_token(&http, &nodes[0].1).await;
-    let room = call(
-        &http,
-        Some(&token),
-        reqwest::Method::POST,
-        format!("{}/api/v1/rooms", nodes[0].1),
-        Some(json!({"name": "Failover"})),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut times = Vec::new();
-    for round in 0..kills {
-        // Whoever serves the room now is killed; the other takes the next command.
+/// Two nodes of a cluster on a fresh schema and NATS server, with the benchmark's moderator and a
+/// room created on the first node.
+struct Pair {
+    huddle: std::path::PathBuf,
+    db: String,
+    _nats: Killed,
+    nats_url: String,
+    data: tempfile::TempDir,
+    nodes: Vec<(Killed, String)>,
+    http: reqwest::Client,
+    token: String,
+    room: String,
+}
+
+const PAIR: [&str; 2] = ["node-a", "node-b"];
+
+impl Pair {
+    async fn start(huddle: &std::path::Path, base_db: &str, room_name: &str) -> Pair {
+        let db = schema(base_db).await;
+        let (nats, nats_url) = nats();
+        let data = tempfile::tempdir().unwrap();
+        let http = reqwest::Client::new();
+        let nodes: Vec<(Killed, String)> = PAIR
+            .iter()
+            .map(|id| node(huddle, &db, Some(&nats_url), id, data.path()))
+            .collect();
+        let token = common::moderator_token(&http, &nodes[0].1).await;
+        let room = call(
+            &http,
+            Some(&token),
+            reqwest::Method::POST,
+            format!("{}/api/v1/rooms", nodes[0].1),
+            Some(json!({ "name": room_name })),
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        Pair {
+            huddle: huddle.to_owned(),
+            db,
+            _nats: nats,
+            nats_url,
+            data,
+            nodes,
+            http,
+            token,
+            room,
+        }
+    }
+
+    /// Which node serves the room now, if one does.
+    async fn serving(&self) -> Option<usize> {
         let mut owner = None;
-        for (i, (_, base)) in nodes.iter().enumerate() {
-            if serves(&http, &token, base, &room).await {
+        for (i, (_, base)) in self.nodes.iter().enumerate() {
+            if serves(&self.http, &self.token, base, &self.room).await {
                 owner = Some(i);
             }
         }
-        let owner = owner.expect("a node serves the room");
-        let other = 1 - owner;
-        let other_base = nodes[other].1.clone();
+        owner
+    }
+
+    /// Kills node `i` with SIGKILL and reaps it; the instant it was killed.
+    fn kill(&mut self, i: usize) -> Instant {
         let killed = Instant::now();
-        let _ = nodes[owner].0.0.kill();
-        let _ = nodes[owner].0.0.wait();
-        loop {
-            if post(&http, &token, &other_base, &room, &format!("round {round}")).await {
-                break;
-            }
+        let _ = self.nodes[i].0.0.kill();
+        let _ = self.nodes[i].0.0.wait();
+        killed
+    }
+
+    /// Starts node `i` again (same id), and lets its heartbeat be seen.
+    async fn restart(&mut self, i: usize) {
+        self.nodes[i] = node(
+            &self.huddle,
+            &self.db,
+            Some(&self.nats_url),
+            PAIR[i],
+            self.data.path(),
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+}
+
+async fn failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<f64> {
+    let mut pair = Pair::start(huddle, base_db, "Failover").await;
+    let mut times = Vec::new();
+    for round in 0..kills {
+        // Whoever serves the room now is killed; the other takes the next command.
+        let owner = pair.serving().await.expect("a node serves the room");
+        let other_base = pair.nodes[1 - owner].1.clone();
+        let killed = pair.kill(owner);
+        let text = format!("round {round}");
+        while !post(&pair.http, &pair.token, &other_base, &pair.room, &text).await {
             assert!(killed.elapsed() < Duration::from_secs(30), "no failover");
         }
         times.push(killed.elapsed().as_secs_f64() * 1000.0);
-        nodes[owner] = node(huddle, &db, Some(&nats_url), ids[owner], data.path());
-        // Let the restarted node's heartbeat be seen before the next round.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        pair.restart(owner).await;
     }
     times.sort_by(f64::total_cmp);
     times
@@ -261,28 +311,9 @@ fn hears(media: &std::sync::Mutex<Synthetic>, sender: u8, since: Instant) -> boo
 /// time is from the kill until both hear each other again, having joined the call anew on the
 /// node that took the room over when it said the call moved. `kills` rounds, sorted ms.
 async fn call_failover(huddle: &std::path::Path, base_db: &str, kills: usize) -> Vec<f64> {
-    let db = schema(base_db).await;
-    let (_nats, nats_url) = nats();
-    let data = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::new();
-    let ids = ["node-a", "node-b"];
-    let mut nodes: Vec<(Killed, String)> = ids
-        .iter()
-        .map(|id| node(huddle, &db, Some(&nats_url), id, data.path()))
-        .collect();
-    let admin = common::moderator_token(&http, &nodes[0].1).await;
-    let base = nodes[0].1.clone();
-    let room = call(
-        &http,
-        Some(&admin),
-        reqwest::Method::POST,
-        format!("{base}/api/v1/rooms"),
-        Some(json!({"name": "Call failover"})),
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut pair = Pair::start(huddle, base_db, "Call failover").await;
+    let (http, admin, room) = (pair.http.clone(), pair.token.clone(), pair.room.clone());
+    let base = pair.nodes[0].1.clone();
     let mut tokens = vec![admin.clone()];
     let email = "second@bench.example";
     let account =
@@ -317,24 +348,11 @@ async fn call_failover(huddle: &std::path::Path, base_db: &str, kills: usize) ->
     let cert = huddle::media::udp::certificate().unwrap();
     let mut times = Vec::new();
     for _ in 0..kills {
-        let mut owner = None;
-        for (i, (_, base)) in nodes.iter().enumerate() {
-            if serves(&http, &admin, base, &room).await {
-                owner = Some(i);
-            }
-        }
-        // Nobody in the room yet in the first round: a command makes a node serve it.
-        let owner = match owner {
-            Some(owner) => owner,
-            None => {
-                post(&http, &admin, &nodes[0].1, &room, "wake").await;
-                0
-            }
-        };
-        let other = &nodes[1 - owner].1;
+        let owner = pair.serving().await.expect("a node serves the room");
+        let other = pair.nodes[1 - owner].1.clone();
         let mut people = Vec::new();
         for (i, token) in tokens.iter().enumerate() {
-            let mut ws = websocket(other, token).await;
+            let mut ws = websocket(&other, token).await;
             let (media, driver) = join_call(&mut ws, &room, i as u8 + 1, &cert).await;
             people.push((ws, media, driver));
         }
@@ -346,9 +364,7 @@ async fn call_failover(huddle: &std::path::Path, base_db: &str, kills: usize) ->
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let killed = Instant::now();
-        let _ = nodes[owner].0.0.kill();
-        let _ = nodes[owner].0.0.wait();
+        let killed = pair.kill(owner);
         for (i, (ws, media, driver)) in people.iter_mut().enumerate() {
             loop {
                 let ended = frame_of(ws, "call_ended").await;
@@ -371,9 +387,7 @@ async fn call_failover(huddle: &std::path::Path, base_db: &str, kills: usize) ->
             driver.abort();
         }
         drop(people);
-        nodes[owner] = node(huddle, &db, Some(&nats_url), ids[owner], data.path());
-        // Let the restarted node's heartbeat be seen before the next round.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        pair.restart(owner).await;
     }
     times.sort_by(f64::total_cmp);
     times

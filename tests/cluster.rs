@@ -239,6 +239,18 @@ async fn room_with_people(node: &Node) -> (Client, Client, String) {
     (admin, pat, room)
 }
 
+/// Which of `nodes` serves `room` (asserting that exactly one does), by its index.
+async fn the_one_serving(nodes: &[&Node], admin: &Client, room: &str) -> usize {
+    let mut serving = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if serves(&node.health(admin).await, room) {
+            serving.push(i);
+        }
+    }
+    assert_eq!(serving.len(), 1, "nodes serving {room}: {serving:?}");
+    serving[0]
+}
+
 fn serves(health: &Value, room: &str) -> bool {
     health["cluster"]["rooms"]
         .as_array()
@@ -342,11 +354,7 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
         "the first command after the kill took {took:?}"
     );
     // b or c serves it now (both followed it; whichever noticed a's death first took it).
-    let serving = [
-        serves(&b.health(&admin).await, &room),
-        serves(&c.health(&admin).await, &room),
-    ];
-    assert_eq!(serving.iter().filter(|s| **s).count(), 1, "{serving:?}");
+    let serving = the_one_serving(&[&b, &c], &admin, &room).await;
     c.as_(&admin).post(&room, "via c to b").await;
     // The keyed request sent again after the failover is answered from the store.
     assert_eq!(
@@ -384,7 +392,7 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
         sqlx::Row::get(&owner[0], "epoch"),
         sqlx::Row::get(&owner[0], "last_seq"),
     );
-    let new_owner = if serving[0] { "node-b" } else { "node-c" };
+    let new_owner = ["node-b", "node-c"][serving];
     assert_eq!(node, new_owner);
     assert!(epoch >= 2);
     assert_eq!(last, *seqs.last().unwrap());
@@ -661,11 +669,7 @@ async fn every_node_delivers_the_owners_events_in_order_and_resume_works_on_any_
     }
     assert_eq!(next["seq"].as_u64(), Some(last + 3));
     // b or c took the room over (whichever noticed first), and only one of them.
-    let serving = [
-        serves(&b.health(&admin).await, &room),
-        serves(&c.health(&admin).await, &room),
-    ];
-    assert_eq!(serving.iter().filter(|s| **s).count(), 1, "{serving:?}");
+    the_one_serving(&[&b, &c], &admin, &room).await;
     drop((a, b, c));
     schema.drop_now().await;
 }
@@ -956,12 +960,7 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
         "the call came back {:?} after the owner was killed",
         killed.elapsed()
     );
-    let new_owner = if serves(&b.health(&admin).await, &room) {
-        &b
-    } else {
-        &c
-    };
-    assert!(serves(&new_owner.health(&admin).await, &room));
+    the_one_serving(&[&b, &c], &admin, &room).await;
     drop((a, b, c));
     schema.drop_now().await;
 }
