@@ -1033,6 +1033,14 @@ async fn a_node_cut_off_from_nats_loses_its_rooms_to_the_others_and_nothing_ackn
         "before"
     );
     assert!(serves(&b.health(&admin).await, &room));
+    // A quiet room that a serves, which b follows for the moderator.
+    let quiet = a.as_(&admin).create_room("Quiet").await;
+    loop {
+        let frame = at_b.next().await;
+        if frame["stream"] == quiet.as_str() && frame["type"] == "room_created" {
+            break;
+        }
+    }
 
     // b is cut off from NATS: a's pings find nobody answering for b, and a takes the room over.
     partition.cut();
@@ -1046,6 +1054,7 @@ async fn a_node_cut_off_from_nats_loses_its_rooms_to_the_others_and_nothing_ackn
     }
     eprintln!("a took the room over {:?} after the cut", cut.elapsed());
     a.as_(&pat).post(&room, "during the cut").await;
+    a.as_(&admin).post(&quiet, "missed by b").await;
     // b still thinks it serves the room: its next commit is fenced, and with no NATS it cannot
     // reach the new owner, so the command is refused, not lost.
     let (status, body) = b
@@ -1092,13 +1101,19 @@ async fn a_node_cut_off_from_nats_loses_its_rooms_to_the_others_and_nothing_ackn
         );
     }
     // The moderator's connection on b was told to reload when b lost the room, and hears the
-    // room from a afterwards.
-    loop {
+    // room from a afterwards; and it gets what was said in the quiet room during the cut, which
+    // b read from the store when its NATS connection came back (nothing else happened there).
+    let mut heard = std::collections::HashSet::new();
+    while heard.len() < 2 {
         let frame = at_b.next().await;
-        if frame["type"] == "message_posted" && frame["message"]["text"] == "after" {
-            break;
+        if frame["type"] == "message_posted" {
+            heard.insert(frame["message"]["text"].as_str().unwrap().to_owned());
         }
     }
+    assert!(
+        heard.contains("after") && heard.contains("missed by b"),
+        "{heard:?}"
+    );
     let seqs: Vec<i64> = schema
         .rows(&format!(
             "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"

@@ -49,6 +49,9 @@ pub struct Bus {
     /// Events to publish, in the order the actors published them (one task sends them all, so
     /// NATS keeps that order for every subscriber).
     outbox: Outbox,
+    /// Counts the (re)connections to NATS and the messages it dropped for being slow: after
+    /// either, followers may have missed events and read them from the store.
+    links: Arc<watch::Sender<u64>>,
 }
 
 /// How many messages wait for NATS at most. While NATS is out of reach they pile up; past this,
@@ -292,8 +295,21 @@ impl Bus {
         node: &str,
         dropped: prometheus_client::metrics::counter::Counter,
     ) -> Result<Bus, async_nats::ConnectError> {
+        let links = Arc::new(watch::channel(0u64).0);
+        let notify = links.clone();
         let client = async_nats::ConnectOptions::new()
             .name(format!("huddle {node}"))
+            .event_callback(move |event| {
+                let notify = notify.clone();
+                async move {
+                    if matches!(
+                        event,
+                        async_nats::Event::Connected | async_nats::Event::SlowConsumer(_)
+                    ) {
+                        notify.send_modify(|n| *n += 1);
+                    }
+                }
+            })
             .connect(url)
             .await?;
         let (queue, mut queued) = tokio::sync::mpsc::channel::<(String, Vec<u8>)>(OUTBOX);
@@ -311,6 +327,7 @@ impl Bus {
             client,
             node: node.to_owned(),
             outbox,
+            links,
         })
     }
 
@@ -403,6 +420,12 @@ impl Bus {
             }
             _ => Probe::Unknown,
         }
+    }
+
+    /// Changes each time the connection to NATS comes back (or NATS dropped messages for this
+    /// node): what was published meanwhile may be missed.
+    pub fn reconnected(&self) -> watch::Receiver<u64> {
+        self.links.subscribe()
     }
 
     /// Whether the connection to NATS is up.

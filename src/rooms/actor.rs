@@ -205,6 +205,7 @@ pub(super) async fn run(
                             },
                             _ = follow.check.tick() => FeedItem::Check,
                             _ = follow.gone_news.changed() => FeedItem::Check,
+                            _ = follow.reconnected.changed() => FeedItem::Reconnected,
                         }
                     }
                     None => {
@@ -222,6 +223,7 @@ pub(super) async fn run(
                     FeedItem::Event(Some(announced)) => actor.on_announced(announced).await,
                     FeedItem::Event(None) => break Exit::Unloaded,
                     FeedItem::Signal(signal) => actor.on_signal(signal),
+                    FeedItem::Reconnected => actor.on_reconnected().await,
                     FeedItem::Check if actor.follow.is_some() => {
                         let gone = match (&rooms.settings.node, &actor.follow) {
                             (Some(node), Some(follow)) => node.is_presumed_gone(&follow.owner),
@@ -308,6 +310,8 @@ enum FeedItem {
     Event(Option<Announced>),
     /// A call frame from the owner's media server for people connected here.
     Signal(crate::cluster::bus::RelayedSignal),
+    /// This node's NATS connection came back.
+    Reconnected,
     /// Time to see whether the owner is still there.
     Check,
 }
@@ -320,6 +324,8 @@ struct Follow {
     check: tokio::time::Interval,
     /// Changes when this node hears that some node is gone (perhaps the owner).
     gone_news: tokio::sync::watch::Receiver<u64>,
+    /// Changes when this node's NATS connection comes back: events may have been missed.
+    reconnected: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Starts following `stream`, whose owner is `owner`.
@@ -341,6 +347,7 @@ async fn follow(rooms: &Rooms, stream: RoomId, owner: String) -> Result<Follow, 
         feed,
         check,
         gone_news: node.gone_news(),
+        reconnected: node.bus.reconnected(),
     })
 }
 
@@ -800,6 +807,17 @@ impl Actor {
             }
             Ok(_) => self.reload().await,
             Err(e) => warn!(error = %e, "cannot read the events this node missed"),
+        }
+    }
+
+    /// This node's NATS connection came back (or NATS dropped messages for it): what the owner
+    /// announced meanwhile is read from the store, and the owner hears again who is connected
+    /// here (reports may have been lost too).
+    async fn on_reconnected(&mut self) {
+        self.catch_up().await;
+        let here: Vec<PersonId> = self.subscribers.keys().copied().collect();
+        for person in here {
+            self.report(person, true);
         }
     }
 
