@@ -296,7 +296,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// What a follower heard.
 /// Where a call request came from.
 enum CallFrom {
     /// A connection to this node.
@@ -305,6 +304,7 @@ enum CallFrom {
     Node(PersonId),
 }
 
+/// What a follower heard.
 enum FeedItem {
     /// An event from the owner (`None`: the subscription ended).
     Event(Option<Announced>),
