@@ -1075,14 +1075,40 @@ async fn cluster_conformance(store: SharedStore) {
     let Claim::Won {
         fence: a1,
         last_seq,
-    } = store.claim_stream(main, "a", 9_000).await.unwrap()
+    } = store.claim_stream(main, "a", 9_000, None).await.unwrap()
     else {
         panic!("a new stream is free")
     };
     assert_eq!((a1.epoch, last_seq), (1, 0));
     assert_eq!(
-        store.claim_stream(main, "b", 9_000).await.unwrap(),
+        store.claim_stream(main, "b", 9_000, None).await.unwrap(),
         Claim::Held { node: "a".into() }
+    );
+    // An owner NATS says is gone is taken over whatever its heartbeat says, but only that owner:
+    // once b has taken the stream from a, c's claim against a finds b.
+    let other = RoomId::new();
+    let won = |claim: Claim| matches!(claim, Claim::Won { .. });
+    assert!(won(store
+        .claim_stream(other, "a", 9_000, None)
+        .await
+        .unwrap()));
+    assert_eq!(
+        store
+            .claim_stream(other, "b", 9_000, Some("c"))
+            .await
+            .unwrap(),
+        Claim::Held { node: "a".into() }
+    );
+    assert!(won(store
+        .claim_stream(other, "b", 9_000, Some("a"))
+        .await
+        .unwrap()));
+    assert_eq!(
+        store
+            .claim_stream(other, "c", 9_000, Some("a"))
+            .await
+            .unwrap(),
+        Claim::Held { node: "b".into() }
     );
     let numbered: Vec<(u64, Event)> = created.into_iter().zip(1..).map(|(e, s)| (s, e)).collect();
     let n = numbered.len() as u64;
@@ -1139,7 +1165,7 @@ async fn cluster_conformance(store: SharedStore) {
     let Claim::Won {
         fence: b2,
         last_seq,
-    } = store.claim_stream(main, "b", 12_000).await.unwrap()
+    } = store.claim_stream(main, "b", 12_000, None).await.unwrap()
     else {
         panic!("a is gone")
     };
@@ -1175,10 +1201,16 @@ async fn cluster_conformance(store: SharedStore) {
     // a, back and beating, still cannot take a stream b holds.
     store.heartbeat("a", "http://a", 1, 13_700).await.unwrap();
     assert_eq!(
-        store.claim_stream(main, "a", 12_000).await.unwrap(),
+        store.claim_stream(main, "a", 12_000, None).await.unwrap(),
         Claim::Held { node: "b".into() }
     );
-    let owners = store.stream_owners().await.unwrap();
+    let owners: Vec<_> = store
+        .stream_owners()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.stream == main)
+        .collect();
     assert_eq!(owners.len(), 1);
     assert_eq!(
         (
@@ -1192,13 +1224,15 @@ async fn cluster_conformance(store: SharedStore) {
     // b gives the stream up (unloaded it): a claims it at once, though b is alive, and claiming
     // again on the same node raises the epoch (an actor restarted there).
     store.release_stream(main, &b2).await.unwrap();
-    let Claim::Won { fence: a3, .. } = store.claim_stream(main, "a", 12_000).await.unwrap() else {
+    let Claim::Won { fence: a3, .. } = store.claim_stream(main, "a", 12_000, None).await.unwrap()
+    else {
         panic!("given up")
     };
     assert_eq!(a3.epoch, 3);
     // A release under an old claim changes nothing.
     store.release_stream(main, &b2).await.unwrap();
-    let Claim::Won { fence: a4, .. } = store.claim_stream(main, "a", 12_000).await.unwrap() else {
+    let Claim::Won { fence: a4, .. } = store.claim_stream(main, "a", 12_000, None).await.unwrap()
+    else {
         panic!("a holds it")
     };
     assert_eq!(a4.epoch, 4);
@@ -1227,7 +1261,8 @@ async fn cluster_conformance(store: SharedStore) {
         )
         .await
         .unwrap();
-    assert!(store.stream_owners().await.unwrap().is_empty());
+    let owners = store.stream_owners().await.unwrap();
+    assert!(owners.iter().all(|o| o.stream != main), "{owners:?}");
 }
 
 #[tokio::test]

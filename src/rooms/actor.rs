@@ -384,13 +384,17 @@ async fn claim(rooms: &Rooms, stream: RoomId) -> Result<Option<Fence>, RoomError
     }
     match rooms
         .store
-        .claim_stream(stream, &node.id, node.alive_since())
+        .claim_stream(stream, &node.id, node.alive_since(), None)
         .await
     {
         Ok(Claim::Won { fence, .. }) => Ok(Some(fence)),
         // A node NATS says is gone (nobody answers for it) is not waited for.
         Ok(Claim::Held { node: holder }) if node.is_presumed_gone(&holder) => {
-            match rooms.store.claim_stream(stream, &node.id, i64::MAX).await {
+            let claim =
+                rooms
+                    .store
+                    .claim_stream(stream, &node.id, node.alive_since(), Some(&holder));
+            match claim.await {
                 Ok(Claim::Won { fence, .. }) => Ok(Some(fence)),
                 Ok(Claim::Held { node }) => Err(RoomError::Elsewhere(node)),
                 Err(e) => Err(RoomError::Store(e)),
@@ -980,11 +984,13 @@ impl Actor {
         if !gone && node.is_alive(&follow.owner) {
             return;
         }
-        let alive_since = if gone { i64::MAX } else { node.alive_since() };
+        // Taken from the owner this node presumes gone, and from nobody else (another follower
+        // may have taken it over already).
+        let gone = gone.then_some(follow.owner.as_str());
         match self
             .rooms
             .store
-            .claim_stream(self.stream, &node.id, alive_since)
+            .claim_stream(self.stream, &node.id, node.alive_since(), gone)
             .await
         {
             Ok(Claim::Won { fence, .. }) => {

@@ -349,7 +349,7 @@ impl Rooms {
         let fence = match &self.settings.node {
             Some(node) => match self
                 .store
-                .claim_stream(id, &node.id, node.alive_since())
+                .claim_stream(id, &node.id, node.alive_since(), None)
                 .await?
             {
                 crate::store::Claim::Won { fence, .. } => Some(fence),

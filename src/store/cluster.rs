@@ -133,6 +133,7 @@ pub(super) async fn claim(
     stream: RoomId,
     node: &str,
     alive_since: i64,
+    gone: Option<&str>,
 ) -> Result<Claim, StoreError> {
     let id = stream.to_string();
     let inserted = sqlx::query(
@@ -147,12 +148,15 @@ pub(super) async fn claim(
     let taken = inserted == 1
         || sqlx::query(
             "UPDATE stream_owners SET node_id = $1, epoch = epoch + 1 WHERE stream_id = $2 \
-             AND (node_id = $1 OR node_id = '' \
+             AND (node_id = $1 OR node_id = '' OR node_id = $4 \
                   OR node_id NOT IN (SELECT node_id FROM nodes WHERE seen_at >= $3))",
         )
         .bind(node.to_owned())
         .bind(id.clone())
         .bind(alive_since)
+        // An owner NATS says is gone is taken over whatever its heartbeat says; '' matches the
+        // given-up owner, already allowed.
+        .bind(gone.unwrap_or("").to_owned())
         .execute(&mut *conn)
         .await?
         .rows_affected()

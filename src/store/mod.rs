@@ -277,12 +277,14 @@ pub trait Store: Send + Sync + 'static {
     async fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
     /// Every stream's owner, by node.
     async fn stream_owners(&self) -> Result<Vec<OwnerRow>, StoreError>;
-    /// Claims a stream for `node` unless a node with a heartbeat since `alive_since` owns it.
+    /// Claims a stream for `node` unless a node with a heartbeat since `alive_since` owns it
+    /// (the node `gone`, which NATS says has left, does not count, whatever its heartbeat).
     async fn claim_stream(
         &self,
         stream: RoomId,
         node: &str,
         alive_since: i64,
+        gone: Option<&str>,
     ) -> Result<Claim, StoreError>;
     /// Gives up a claim, so that another node may take the stream at once.
     async fn release_stream(&self, stream: RoomId, fence: &Fence) -> Result<(), StoreError>;

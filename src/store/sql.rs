@@ -673,9 +673,10 @@ impl Store for SqlStore {
         stream: RoomId,
         node: &str,
         alive_since: i64,
+        gone: Option<&str>,
     ) -> Result<Claim, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let claim = super::cluster::claim(&mut tx, stream, node, alive_since).await?;
+        let claim = super::cluster::claim(&mut tx, stream, node, alive_since, gone).await?;
         tx.commit().await?;
         Ok(claim)
     }
