@@ -66,7 +66,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await b?.stop();
-  await a?.kill();
+  await a?.kill(); // killed by the test already, unless it failed before
   nats?.kill();
   if (PG) execFileSync('psql', [PG, '-q', '-c', `DROP SCHEMA IF EXISTS ${schema} CASCADE`]);
 });

@@ -35,7 +35,7 @@ export async function startHuddle(extraArgs = []) {
   const dataDir = mkdtempSync(join(tmpdir(), 'huddle-web-'));
   let { child, url } = spawnHuddle(binary, '127.0.0.1:0', dataDir, extraArgs);
   url = await url;
-  const exited = (c) => new Promise((resolve) => (c.exitCode !== null ? resolve() : c.once('exit', resolve)));
+  const exited = (c) => new Promise((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', resolve)));
   return {
     url,
     dataDir,
