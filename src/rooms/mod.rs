@@ -417,13 +417,12 @@ impl Rooms {
             retry: false,
             deadline: None,
         });
-        // This node gives up after the last attempt; the owner refuses the command from a little
-        // before that on (clocks differ by less than that margin, `docs/cluster.md`).
+        // This node gives up after the last attempt; another node refuses the command from a
+        // little before that on (clocks differ by less than that margin, `docs/cluster.md`).
+        // Attempts here wait for their answer, so they need no deadline.
         let attempts: std::time::Duration = crate::cluster::bus::ATTEMPT_TIMEOUTS.iter().sum();
-        id.deadline = Some(
-            self.clock.now_ms() + attempts.as_millis() as i64
-                - crate::cluster::CLOCK_MARGIN.as_millis() as i64,
-        );
+        let give_up = self.clock.now_ms() + attempts.as_millis() as i64
+            - crate::cluster::CLOCK_MARGIN.as_millis() as i64;
         let mut last = RoomError::Unavailable;
         for timeout in crate::cluster::bus::ATTEMPT_TIMEOUTS {
             let result = self
@@ -442,7 +441,10 @@ impl Rooms {
                             stream,
                             caller.clone(),
                             command.clone(),
-                            id.clone(),
+                            CommandId {
+                                deadline: Some(give_up),
+                                ..id.clone()
+                            },
                             timeout,
                         )
                         .await
