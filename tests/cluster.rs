@@ -102,6 +102,17 @@ impl Schema {
             .unwrap()
     }
 
+    /// The seqs stored for stream `room`, in order.
+    async fn seqs(&self, room: &str) -> Vec<i64> {
+        self.rows(&format!(
+            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
+        ))
+        .await
+        .iter()
+        .map(|r| sqlx::Row::get(r, "seq"))
+        .collect()
+    }
+
     async fn drop_now(self) {
         let mut admin = sqlx::PgConnection::connect(&self.base).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -384,14 +395,7 @@ async fn commands_reach_the_owner_from_any_node_and_a_killed_owner_is_replaced_a
         ]
     );
     // The stream has no gap and no duplicate, and its claim moved on.
-    let seqs: Vec<i64> = schema
-        .rows(&format!(
-            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
-        ))
-        .await
-        .iter()
-        .map(|r| sqlx::Row::get(r, "seq"))
-        .collect();
+    let seqs = schema.seqs(&room).await;
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     let owner = schema
         .rows(&format!(
@@ -522,14 +526,7 @@ async fn a_paused_owner_is_fenced_and_the_round_ends_once() {
     let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
     assert_eq!(count("breakout_stopped"), 1, "{kinds:?}");
     assert_eq!(count("breakout_started_by_room"), 1, "{kinds:?}");
-    let seqs: Vec<i64> = schema
-        .rows(&format!(
-            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
-        ))
-        .await
-        .iter()
-        .map(|r| sqlx::Row::get(r, "seq"))
-        .collect();
+    let seqs = schema.seqs(&room).await;
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     drop((a, b));
     schema.drop_now().await;
@@ -1125,14 +1122,7 @@ async fn a_node_cut_off_from_nats_loses_its_rooms_to_the_others_and_nothing_ackn
         heard.contains("after") && heard.contains("missed by b"),
         "{heard:?}"
     );
-    let seqs: Vec<i64> = schema
-        .rows(&format!(
-            "SELECT seq FROM events WHERE stream_id = '{room}' ORDER BY seq"
-        ))
-        .await
-        .iter()
-        .map(|r| sqlx::Row::get(r, "seq"))
-        .collect();
+    let seqs = schema.seqs(&room).await;
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     drop((a, b));
     schema.drop_now().await;
