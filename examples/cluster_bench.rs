@@ -17,83 +17,14 @@
 //! `cargo run --release --example cluster_bench -- --postgres postgres://postgres@127.0.0.1:5432/test`
 //! (or `HUDDLE_TEST_POSTGRES`); `nats-server` must be on the PATH or in /usr/sbin.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, call, huddle_binary, spawn};
+use common::cluster::{Killed, drop_schemas, nats, node, schema};
+use common::{arg, call, huddle_binary};
 use huddle::media::synthetic::{Synthetic, drive};
 use serde_json::json;
-use sqlx::Connection;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn nats() -> (Killed, String) {
-    let port = free_port();
-    let program = if std::path::Path::new("/usr/sbin/nats-server").exists() {
-        "/usr/sbin/nats-server"
-    } else {
-        "nats-server"
-    };
-    let child = Command::new(program)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nats-server");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Killed(child), format!("nats://127.0.0.1:{port}"))
-}
-
-/// The schemas made by this run, dropped at its end.
-static SCHEMAS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-/// A fresh schema; returns the URL that uses it.
-async fn schema(base: &str) -> String {
-    let name = format!("huddle_bench_{}", uuid::Uuid::now_v7().simple());
-    SCHEMAS.lock().unwrap().push(name.clone());
-    let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options=-c%20search_path%3D{name}")
-}
-
-fn node(
-    huddle: &std::path::Path,
-    db: &str,
-    nats: Option<&str>,
-    id: &str,
-    data: &std::path::Path,
-) -> (Killed, String) {
-    let mut command = common::serve_command(huddle, data, "warn");
-    command.args(["--database-url", db]);
-    if let Some(nats) = nats {
-        command.args(["--nats-url", nats, "--node-id", id]);
-    }
-    let (child, base) = spawn(command);
-    (Killed(child), base)
-}
 
 async fn post(http: &reqwest::Client, token: &str, base: &str, room: &str, text: &str) -> bool {
     http.post(format!("{base}/api/v1/rooms/{room}/messages"))
@@ -511,14 +442,7 @@ async fn main() {
         &calls,
     );
     let rows = cost(&huddle, &base_db, commands).await;
-    let made = std::mem::take(&mut *SCHEMAS.lock().unwrap());
-    let mut admin = sqlx::PgConnection::connect(&base_db).await.unwrap();
-    for name in made {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-    }
+    drop_schemas(&base_db).await;
     println!("| {commands} sequential chat messages | p50 (ms) | p99 (ms) | p50 ratio |");
     println!("|---|---:|---:|---:|");
     let base = percentile(&rows[0].1, 0.5);

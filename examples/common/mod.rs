@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
+pub mod cluster;
+pub mod fanout;
+
 /// Resident memory of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
