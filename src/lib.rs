@@ -237,7 +237,8 @@ impl Server {
             connections: connections.clone(),
             relay,
         };
-        let media = media::Media::start(&config.media, metrics.clone(), signals)?;
+        let node_id = node.as_ref().map(|n| n.id.clone());
+        let media = media::Media::start(&config.media, metrics.clone(), signals, node_id)?;
         let rooms = Rooms::new(
             store.clone(),
             clock.clone(),

@@ -73,6 +73,18 @@ async fn moves_switch_media_on_the_same_connection() {
     let mut b = Person::join(&p2, "Pavel", 2, &main).await;
     let mut g = Person::join(&guest, "Gail", 3, &main).await;
     let mut m = Person::join(&bo, "Bo", 4, &main).await;
+    // Without a cluster no answer names a node (nor does any `hello` a call node).
+    assert!([&o, &a, &b, &g, &m].iter().all(|p| p.node.is_none()));
+    let hello = o.events.hello.clone().unwrap();
+    let streams = hello["streams"].as_array().unwrap();
+    assert!(
+        streams.iter().any(|s| s["room"] == main.as_str()),
+        "{hello}"
+    );
+    assert!(
+        streams.iter().all(|s| s.get("call_node").is_none()),
+        "{hello}"
+    );
     let everyone = watch(&[&o, &a, &b, &g, &m]);
     let call_ids: Vec<Value> = {
         let mut ids = Vec::new();

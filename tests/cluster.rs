@@ -542,6 +542,18 @@ async fn presence(events: &mut common::Events) -> Value {
     }
 }
 
+/// The node the `hello` of a connection names as serving `stream`'s call.
+fn call_node(events: &common::Events, stream: &str) -> String {
+    let hello = events.hello.as_ref().unwrap();
+    let entry = hello["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["room"] == stream)
+        .unwrap_or_else(|| panic!("{stream} in {hello}"));
+    entry["call_node"].as_str().unwrap_or_default().to_owned()
+}
+
 /// The `hello` seq of `stream` on a connection.
 fn hello_seq(events: &common::Events, stream: &str) -> u64 {
     events.hello.as_ref().unwrap()["streams"]
@@ -860,6 +872,16 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     let quinn_call = Person::join(&c.as_(&quinn), "Quinn", 3, &room).await;
     assert_eq!(pat_call.server_udp, moderator.server_udp);
     assert_eq!(quinn_call.server_udp, moderator.server_udp);
+    // Every answer, and every node's `hello`, names a as the node serving the call.
+    for joined in [&moderator, &pat_call, &quinn_call] {
+        assert_eq!(joined.node.as_deref(), Some("node-a"), "{}", joined.name);
+    }
+    for node in [&a, &b, &c] {
+        assert_eq!(
+            call_node(&node.as_(&pat).events(None).await, &room),
+            "node-a"
+        );
+    }
     expect_senders(
         &watch(&[&moderator, &pat_call, &quinn_call]),
         &[&[2, 3], &[1, 3], &[1, 2]],
@@ -958,6 +980,17 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     }
     let [pat_call, quinn_call]: [Person; 2] = rejoined.try_into().ok().unwrap();
     assert_eq!(pat_call.server_udp, quinn_call.server_udp);
+    // A page whose WebSocket comes back (to either node) only now learns from its `hello` that
+    // the call moved: it names the new owner, as the new answers do.
+    let serving = ["node-b", "node-c"][the_one_serving(&[&b, &c], &admin, &room).await];
+    assert_eq!(pat_call.node.as_deref(), Some(serving));
+    assert_eq!(quinn_call.node.as_deref(), Some(serving));
+    for node in [&b, &c] {
+        assert_eq!(
+            call_node(&node.as_(&pat).events(None).await, &room),
+            serving
+        );
+    }
     expect_senders(
         &watch(&[&pat_call, &quinn_call]),
         &[&[3], &[2]],

@@ -188,11 +188,12 @@ fn bind(
 
 impl Media {
     /// Binds the UDP socket and starts the media thread, whose frames for people go to
-    /// `signals`. It stops when every handle is dropped.
+    /// `signals`; `node` is this node's id in a cluster. It stops when every handle is dropped.
     pub fn start(
         config: &MediaConfig,
         metrics: Arc<Metrics>,
         signals: Signals,
+        node: Option<String>,
     ) -> Result<Media, MediaError> {
         let (socket, tcp) = bind(config.bind, config.tcp)?;
         let bound = socket
@@ -214,6 +215,7 @@ impl Media {
                 connect_timeout: config.connect_timeout,
                 idle_timeout: config.idle_timeout,
                 congestion: config.congestion,
+                node,
             },
             cert,
             metrics,
@@ -271,12 +273,14 @@ mod start_tests {
             connections: Arc::new(Connections::default()),
             relay: None,
         };
-        let err = Media::start(&config("0.0.0.0:0", None), metrics.clone(), signals()).unwrap_err();
+        let err =
+            Media::start(&config("0.0.0.0:0", None), metrics.clone(), signals(), None).unwrap_err();
         assert!(err.to_string().contains("media_public_ip"), "{err}");
         let media = Media::start(
             &config("127.0.0.1:0", Some("203.0.113.7")),
             metrics,
             signals(),
+            None,
         )
         .unwrap();
         assert_eq!(media.address.ip().to_string(), "203.0.113.7");

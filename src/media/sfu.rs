@@ -71,6 +71,9 @@ pub struct SfuConfig {
     /// Whether each receiver's layers are fitted under the ceiling its reported loss sets
     /// (`media::congestion`); without, every slot gets the layer its tile asks for.
     pub congestion: bool,
+    /// The cluster node this media server belongs to, named in each `call_answer` so that a
+    /// client can tell when its room's call has moved to another node (`None`: no cluster).
+    pub node: Option<String>,
 }
 
 /// A video slot's mid, the layer forwarded into it now, and the layer chosen for it.
@@ -894,9 +897,12 @@ impl Sfu {
         if self.next_tick.is_none() {
             self.next_tick = Some(now + TICK);
         }
-        let frame = serde_json::json!({
+        let mut frame = serde_json::json!({
             "type": "call_answer", "room": stream, "stream": stream, "call_id": id, "sdp": answer,
         });
+        if let Some(node) = &self.config.node {
+            frame["node"] = node.as_str().into();
+        }
         self.signal(stream, person, frame.to_string());
     }
 

@@ -144,6 +144,7 @@ impl World {
                 connect_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(10),
                 congestion: true,
+                node: None,
             },
             cert(),
             Arc::new(Metrics::default()),

@@ -71,8 +71,12 @@ pub async fn serve_socket(
         Ok(ids) => {
             for stream in ids {
                 let since = resume.get(&stream).copied();
-                if let Ok(seq) = ctx.rooms.subscribe(stream, conn.clone(), since).await {
-                    streams.push(serde_json::json!({ "room": stream, "seq": seq }));
+                if let Ok(subscribed) = ctx.rooms.subscribe(stream, conn.clone(), since).await {
+                    let mut entry = serde_json::json!({ "room": stream, "seq": subscribed.seq });
+                    if let Some(node) = subscribed.call_node {
+                        entry["call_node"] = node.into();
+                    }
+                    streams.push(entry);
                 }
             }
         }
@@ -127,8 +131,8 @@ pub async fn serve_socket(
                 open = write(&mut socket, queued.into_iter(), write_timeout).await;
                 for stream in conn.take_resyncs() {
                     // Follow the stream again from now; the client reloads what it missed.
-                    let Ok(seq) = ctx.rooms.subscribe(stream, conn.clone(), None).await else { continue };
-                    let frame = crate::rooms::resync_frame(stream, seq);
+                    let Ok(subscribed) = ctx.rooms.subscribe(stream, conn.clone(), None).await else { continue };
+                    let frame = crate::rooms::resync_frame(stream, subscribed.seq);
                     open = open && write(&mut socket, std::iter::once(Message::Text(frame)), write_timeout).await;
                 }
             }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
-use super::{CallRequest, CommandId, Committed, Msg, RoomError, Rooms};
+use super::{CallRequest, CommandId, Committed, Msg, RoomError, Rooms, Subscribed};
 use crate::cluster::bus::{Announced, Feed, FromOwner};
 use crate::domain::DomainError;
 use crate::domain::breakout;
@@ -519,7 +519,9 @@ impl Actor {
             }
             Msg::Inspect(f, _) => f(&self.state, self.last_seq),
             Msg::Subscribe { conn, since, reply } => {
-                let _ = reply.send(Ok(self.subscribe(conn, since)));
+                let seq = self.subscribe(conn, since);
+                let call_node = self.call_node();
+                let _ = reply.send(Ok(Subscribed { seq, call_node }));
             }
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
             Msg::Presence(presence) => self.on_presence(presence),
@@ -796,6 +798,7 @@ impl Actor {
     /// Reads what this node missed of the stream from the store and publishes it; when the store
     /// no longer has it all, reloads the room and tells the clients here to reload too.
     async fn catch_up(&mut self) {
+        let began = std::time::Instant::now();
         match self
             .rooms
             .store
@@ -807,7 +810,14 @@ impl Actor {
                     .first()
                     .is_none_or(|(seq, _)| *seq == self.last_seq + 1) =>
             {
-                self.after_commit(&events)
+                let read = began.elapsed();
+                self.after_commit(&events);
+                debug!(
+                    target: "huddle::timing",
+                    read_us = read.as_micros() as u64,
+                    publish_us = (began.elapsed() - read).as_micros() as u64,
+                    "caught up from the store"
+                );
             }
             Ok(_) => self.reload().await,
             Err(e) => warn!(error = %e, "cannot read the events this node missed"),
@@ -822,6 +832,14 @@ impl Actor {
         let here: Vec<PersonId> = self.subscribers.keys().copied().collect();
         for person in here {
             self.report(person, true);
+        }
+    }
+
+    /// In a cluster, the node whose media server runs this room's call: the owner.
+    fn call_node(&self) -> Option<String> {
+        match &self.follow {
+            Some(follow) => Some(follow.owner.clone()),
+            None => self.rooms.settings.node.as_ref().map(|n| n.id.clone()),
         }
     }
 

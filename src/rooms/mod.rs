@@ -110,6 +110,15 @@ pub struct CommandId {
     pub deadline: Option<i64>,
 }
 
+/// What a connection learns when it starts following a stream.
+#[derive(Debug)]
+pub struct Subscribed {
+    /// The stream's last `seq`.
+    pub seq: u64,
+    /// In a cluster, the node whose media server runs the room's call: the stream's owner.
+    pub call_node: Option<String>,
+}
+
 pub(crate) enum Msg {
     Command {
         caller: Caller,
@@ -121,7 +130,7 @@ pub(crate) enum Msg {
     Subscribe {
         conn: ConnHandle,
         since: Option<u64>,
-        reply: oneshot::Sender<Result<u64, RoomError>>,
+        reply: oneshot::Sender<Result<Subscribed, RoomError>>,
     },
     Unsubscribe {
         conn_id: u64,
@@ -539,7 +548,7 @@ impl Rooms {
         stream: RoomId,
         conn: ConnHandle,
         since: Option<u64>,
-    ) -> Result<u64, RoomError> {
+    ) -> Result<Subscribed, RoomError> {
         let (reply, rx) = oneshot::channel();
         self.send(stream, Msg::Subscribe { conn, since, reply })
             .await?;

@@ -25,6 +25,8 @@ pub struct Person {
     pub server_udp: std::net::SocketAddr,
     /// The server's number for this connection.
     pub call_id: u64,
+    /// In a cluster, the node serving the call (the answer's `node`).
+    pub node: Option<String>,
     pub events: Events,
     pub media: Arc<Mutex<Synthetic>>,
     pub driver: tokio::task::JoinHandle<()>,
@@ -156,6 +158,7 @@ impl Person {
             id,
             server_udp,
             call_id: answer["call_id"].as_u64().unwrap(),
+            node: answer["node"].as_str().map(str::to_owned),
             events,
             media,
             driver,

@@ -50,6 +50,7 @@ export class Call {
     this.listeners = new Set();
     this.status = 'idle'; // idle | joining | joined
     this.callId = null;
+    this.callNode = null; // in a cluster, the node whose media server serves our call
     this.pc = null;
     this.view = null; // the last call_state
     this.want = { mic: true, camera: true, screen: false };
@@ -180,8 +181,15 @@ export class Call {
   }
 
   async onEvent(event) {
-    if (event.type === 'hello' && this.status === 'joined' && ['failed', 'disconnected'].includes(this.pc?.iceConnectionState)) {
-      this.restart();
+    if (event.type === 'hello' && this.status === 'joined') {
+      // In a cluster: the call moved to another node while this page's WebSocket was away (the
+      // node that took it over said so to the connections it had then). Join it there.
+      const node = event.streams?.find((s) => s.room === this.mainId)?.call_node;
+      if (node && this.callNode && node !== this.callNode) {
+        this.reconnect();
+        return;
+      }
+      if (['failed', 'disconnected'].includes(this.pc?.iceConnectionState)) this.restart();
       return;
     }
     if (event.stream !== this.mainId || !event.type?.startsWith('call_')) return;
@@ -196,6 +204,7 @@ export class Call {
           return;
         }
         this.callId = event.call_id;
+        this.callNode = event.node ?? null;
         this.reconnecting = false;
         await this.pc.setRemoteDescription({ type: 'answer', sdp: event.sdp });
         this.status = 'joined';
@@ -376,6 +385,7 @@ export class Call {
     clearTimeout(this.viewTimer);
     this.view = null;
     this.callId = null;
+    this.callNode = null;
     this.restarting = false;
     this.status = 'idle';
   }

@@ -18,6 +18,8 @@ const schema = `huddle_web_${process.pid}_${Date.now()}`;
 let nats;
 let a;
 let b;
+let c;
+let node;
 let browser;
 
 function freePort() {
@@ -57,7 +59,7 @@ before(async () => {
   const program = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
   nats = spawn(program, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   await listening(port);
-  const node = (id) => ['--database-url', url, '--nats-url', `nats://127.0.0.1:${port}`, '--node-id', id];
+  node = (id) => ['--database-url', url, '--nats-url', `nats://127.0.0.1:${port}`, '--node-id', id];
   a = await startHuddle(node('web-a'));
   b = await startHuddle(node('web-b'));
   browser = await launchBrowser();
@@ -65,8 +67,9 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  await b?.stop();
-  await a?.kill(); // killed by the test already, unless it failed before
+  await c?.stop();
+  await b?.kill(); // killed by the tests already, unless they failed before
+  await a?.kill();
   nats?.kill();
   if (PG) execFileSync('psql', [PG, '-q', '-c', `DROP SCHEMA IF EXISTS ${schema} CASCADE`]);
 });
@@ -115,4 +118,92 @@ test('a call through another node moves with the room when its node dies', { ski
   for (const name of ['Ada', 'P1']) {
     assert.equal(await connections(pages[name]), 2, `${name}'s page set its connection up again once`);
   }
+});
+
+/**
+ * A TCP proxy standing for the load balancer: it forwards to one node, and can hold the
+ * connections arriving meanwhile until it is pointed at another.
+ */
+async function balancer(port) {
+  let target = port;
+  let held = null; // while set: a promise of the release
+  let release = () => {};
+  const links = new Set();
+  const server = createServer(async (inbound) => {
+    links.add(inbound);
+    inbound.on('error', () => {});
+    inbound.on('close', () => links.delete(inbound));
+    if (held) await held;
+    const outbound = connect(target, '127.0.0.1');
+    outbound.on('error', () => inbound.destroy());
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    /** New connections wait from now on. */
+    hold() { held = new Promise((resolve) => { release = resolve; }); },
+    /** Sends the waiting connections, and every later one, to `port`. */
+    pointAt(port) { target = port; held = null; release(); },
+    close() { for (const link of links) link.destroy(); server.close(); },
+  };
+}
+
+test('a page whose WebSocket comes back only after the takeover joins the call on the new node', { skip: !PG && 'HUDDLE_TEST_POSTGRES is not set' }, async () => {
+  // After the first test node B serves everything; C joins the cluster. The pages reach B through
+  // the balancer. B dies, and C takes the room over before the pages' WebSockets come back (the
+  // balancer holds them meanwhile): nobody on C was there to hear that the call moved, so only the
+  // `hello` can say so (it names the node serving the call).
+  c = await startHuddle(node('web-c'));
+  const port = (url) => Number(new URL(url).port);
+  const lb = await balancer(port(b.url));
+  const { token } = await call(lb.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(lb.url, 'POST', '/rooms', { name: 'After the takeover' }, token);
+  await call(lb.url, 'POST', `/rooms/${room.id}/members`, { email: 'p1@example.org' }, token);
+  assert.ok(await serves(b.url, token, room.id), 'node B serves the room it created');
+  const pages = {};
+  for (const name of ['Ada', 'P1']) {
+    const page = await person(browser, lb.url, name);
+    await page.goto(`${lb.url}/rooms/${room.id}`);
+    await page.getByRole('heading', { name: 'After the takeover', exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
+    pages[name] = page;
+  }
+  await expectRoom(pages.Ada, ['P1'], 'on B');
+  await expectRoom(pages.P1, ['Ada'], 'on B');
+  for (const name of ['Ada', 'P1']) {
+    await pages[name].evaluate(async () => {
+      window.__activeCalls = (await import('/assets/call.js')).activeCalls;
+    });
+  }
+
+  lb.hold();
+  await b.kill();
+  // A message through C reaches nobody on B: C takes the room over and answers.
+  const posted = await fetch(`${c.url}/api/v1/rooms/${room.id}/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ text: 'Still here' }),
+  });
+  assert.equal(posted.status, 201, await posted.text());
+  assert.ok(await serves(c.url, token, room.id), 'node C took the room over');
+  lb.pointAt(port(c.url));
+
+  // Each page's WebSocket comes back to C, whose hello names C as the call's node: the page joins
+  // again there at once, without waiting for its old connection's ICE to fail (no ICE restart).
+  for (const name of ['Ada', 'P1']) {
+    await pages[name].waitForFunction(() => {
+      const call = window.__activeCalls()[0];
+      return call?.connections === 2 && call?.status === 'joined';
+    }, null, { timeout: 15_000, polling: 20 });
+  }
+  await expectRoom(pages.Ada, ['P1'], 'on C');
+  await expectRoom(pages.P1, ['Ada'], 'on C');
+  for (const name of ['Ada', 'P1']) {
+    const restarts = await pages[name].evaluate(() => window.__activeCalls()[0].restarts ?? 0);
+    assert.equal(restarts, 0, `${name}'s page joined again from its hello, not after an ICE failure`);
+  }
+  lb.close();
 });
