@@ -23,10 +23,9 @@ mod common;
 use common::cluster::{Killed, drop_schemas, nats, node_command, schema};
 use common::fanout::{
     PHASE_NAMES, PHASES, Recorder, Stats, bare_server, connect_all, latencies, median_round,
-    now_ns, stats,
+    now_ns, phase_request, seed_room, stats,
 };
 use common::{arg, call, huddle_binary, moderator_token, spawn};
-use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
@@ -236,51 +235,9 @@ async fn run_huddle(
     }
     let base = nodes[0].1.clone();
     let http = reqwest::Client::new();
-    let api = |path: &str| format!("{base}/api/v1{path}");
     let token = moderator_token(&http, &base).await;
-    let t = Some(token.as_str());
-    let post = reqwest::Method::POST;
-
     let n = setup.nodes * setup.per_node;
-    let mut tokens = Vec::with_capacity(n);
-    let mut ids = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        let accounts: Vec<Value> = chunk
-            .iter()
-            .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("Participant {i}")}))
-            .collect();
-        let body = json!({"accounts": accounts, "issue_tokens": true});
-        let imported = call(&http, t, post.clone(), api("/accounts/import"), Some(body)).await;
-        for a in imported["accounts"].as_array().unwrap() {
-            tokens.push(a["token"].as_str().unwrap().to_owned());
-            ids.push(a["id"].clone());
-        }
-    }
-    let room = call(
-        &http,
-        t,
-        post.clone(),
-        api("/rooms"),
-        Some(json!({"name": "Town hall"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
-    for chunk in ids.chunks(5000) {
-        let body = json!({"person_ids": chunk});
-        call(
-            &http,
-            t,
-            post.clone(),
-            api(&format!("/rooms/{room}/members")),
-            Some(body),
-        )
-        .await;
-    }
-    let b = api(&format!("/rooms/{room}/breakout"));
-    let settings = json!({"enabled": true, "mode": "automatic"});
-    call(&http, t, reqwest::Method::PUT, b.clone(), Some(settings)).await;
-    let count = json!({"count": setup.rooms});
-    call(&http, t, post.clone(), format!("{b}/rooms"), Some(count)).await;
+    let (tokens, b) = seed_room(&http, &base, &token, n, setup.rooms).await;
 
     let mut processes = Vec::new();
     for (i, (_, node_base)) in nodes.iter().enumerate() {
@@ -292,21 +249,12 @@ async fn run_huddle(
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let cta = json!({"label": "Open the form", "url": "https://example.org/form"});
     let phases = measure(&mut processes, setup.rounds, |phase| {
-        let (path, body) = match phase {
-            0 => ("start", None),
-            1 => (
-                "broadcast",
-                Some(json!({"text": "Five minutes left", "cta": cta})),
-            ),
-            _ => ("stop", None),
-        };
-        let (http, url) = (http.clone(), format!("{b}/{path}"));
-        let t = token.clone();
+        let (url, body) = phase_request(&b, phase);
+        let (http, token) = (http.clone(), token.clone());
         async move {
             let sent = now_ns();
-            call(&http, Some(&t), reqwest::Method::POST, url, body).await;
+            call(&http, Some(&token), reqwest::Method::POST, url, body).await;
             sent
         }
     })

@@ -19,10 +19,10 @@ use std::time::Duration;
 mod common;
 
 use common::fanout::{
-    PHASE_NAMES, PHASES, Recorder, Stats, bare_server, connect_all, median_round, now_ns, stats,
+    PHASE_NAMES, PHASES, Recorder, Stats, bare_server, connect_all, median_round, now_ns,
+    phase_request, seed_room, stats,
 };
 use common::{arg, call, huddle_binary, moderator_token, rss_kib, serve_command, spawn};
-use serde_json::{Value, json};
 
 struct Measured {
     /// Per phase, one entry per round.
@@ -67,69 +67,8 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
         .args(["--max-breakout-rooms", &rooms.max(1).to_string()]);
     let (child, base) = spawn(command);
     let http = reqwest::Client::new();
-    let api = |path: &str| format!("{base}/api/v1{path}");
     let token = moderator_token(&http, &base).await;
-    let t = Some(token.as_str());
-
-    // Seed the participants the way a deployment provisions a class: an import with API tokens.
-    let mut tokens = Vec::with_capacity(n);
-    let mut ids = Vec::with_capacity(n);
-    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        let accounts: Vec<Value> = chunk
-            .iter()
-            .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("Participant {i}")}))
-            .collect();
-        let body = json!({"accounts": accounts, "issue_tokens": true});
-        let imported = call(
-            &http,
-            t,
-            reqwest::Method::POST,
-            api("/accounts/import"),
-            Some(body),
-        )
-        .await;
-        for a in imported["accounts"].as_array().unwrap() {
-            tokens.push(a["token"].as_str().unwrap().to_owned());
-            ids.push(a["id"].clone());
-        }
-    }
-    let room = call(
-        &http,
-        t,
-        reqwest::Method::POST,
-        api("/rooms"),
-        Some(json!({"name": "Bench"})),
-    )
-    .await;
-    let room = room["id"].as_str().unwrap().to_owned();
-    for chunk in ids.chunks(5000) {
-        let body = json!({"person_ids": chunk});
-        call(
-            &http,
-            t,
-            reqwest::Method::POST,
-            api(&format!("/rooms/{room}/members")),
-            Some(body),
-        )
-        .await;
-    }
-    let b = api(&format!("/rooms/{room}/breakout"));
-    call(
-        &http,
-        t,
-        reqwest::Method::PUT,
-        b.clone(),
-        Some(json!({"enabled": true, "mode": "automatic"})),
-    )
-    .await;
-    call(
-        &http,
-        t,
-        reqwest::Method::POST,
-        format!("{b}/rooms"),
-        Some(json!({"count": rooms})),
-    )
-    .await;
+    let (tokens, b) = seed_room(&http, &base, &token, n, rooms).await;
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before = rss_kib(child.id());
@@ -140,23 +79,15 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
     let rss_after = rss_kib(child.id());
 
     let mut phases: [Vec<Stats>; PHASES] = Default::default();
-    let cta = json!({"label": "Open the form", "url": "https://example.org/form"});
     for round in 0..rounds {
-        let commands = [
-            (format!("{b}/start"), None),
-            (
-                format!("{b}/broadcast"),
-                Some(json!({"text": "Five minutes left", "cta": cta})),
-            ),
-            (format!("{b}/stop"), None),
-        ];
-        for (phase, (url, body)) in commands.into_iter().enumerate() {
+        for (phase, measured) in phases.iter_mut().enumerate() {
+            let (url, body) = phase_request(&b, phase);
             let step = round * PHASES + phase;
             recorder.step.store(step, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(300)).await;
             let sent = now_ns();
-            call(&http, t, reqwest::Method::POST, url, body).await;
-            phases[phase].push(stats(&recorder.wait(step, sent).await));
+            call(&http, Some(&token), reqwest::Method::POST, url, body).await;
+            measured.push(stats(&recorder.wait(step, sent).await));
         }
     }
     Measured::finish(child, &recorder, phases, rss_before, rss_after)

@@ -1299,6 +1299,24 @@ async fn postgres_store_conforms() {
     collab_conformance(store.clone()).await;
     recording_conformance(store.clone()).await;
     cluster_conformance(store).await;
+    // A start's large texts are stored without PostgreSQL's slow compression (migration 0007).
+    let storage: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.relname::text, a.attstorage::text FROM pg_attribute a \
+         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND ((c.relname = 'events' AND a.attname = 'payload') \
+         OR (c.relname = 'breakout_sessions' AND a.attname = 'assignments')) ORDER BY 1",
+    )
+    .bind(&schema)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        storage,
+        [
+            ("breakout_sessions".to_owned(), "e".to_owned()),
+            ("events".to_owned(), "e".to_owned())
+        ]
+    );
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&mut admin)
         .await

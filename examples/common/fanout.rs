@@ -10,10 +10,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use super::call;
 
 pub const PHASES: usize = 3;
 pub const PHASE_NAMES: [&str; PHASES] = ["start", "broadcast", "stop"];
@@ -23,6 +26,74 @@ pub const PHASE_EVENTS: [&str; PHASES] = [
     "\"type\":\"broadcast\"",
     "\"type\":\"breakout_stopped\"",
 ];
+
+/// Sets up, through the server at `base` as the moderator `token`, a main room of `n` imported
+/// participants (each with an API token: the way a deployment provisions a class) with `rooms`
+/// automatic breakout rooms. Returns the participants' tokens and the room's breakout URL.
+pub async fn seed_room(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    n: usize,
+    rooms: u32,
+) -> (Vec<String>, String) {
+    let api = |path: &str| format!("{base}/api/v1{path}");
+    let t = Some(token);
+    let post = reqwest::Method::POST;
+    let mut tokens = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let accounts: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"email": format!("p{i}@bench.example"), "display_name": format!("Participant {i}")}))
+            .collect();
+        let body = json!({"accounts": accounts, "issue_tokens": true});
+        let imported = call(http, t, post.clone(), api("/accounts/import"), Some(body)).await;
+        for a in imported["accounts"].as_array().unwrap() {
+            tokens.push(a["token"].as_str().unwrap().to_owned());
+            ids.push(a["id"].clone());
+        }
+    }
+    let room = call(
+        http,
+        t,
+        post.clone(),
+        api("/rooms"),
+        Some(json!({"name": "Bench"})),
+    )
+    .await;
+    let room = room["id"].as_str().unwrap().to_owned();
+    for chunk in ids.chunks(5000) {
+        let members = api(&format!("/rooms/{room}/members"));
+        call(
+            http,
+            t,
+            post.clone(),
+            members,
+            Some(json!({"person_ids": chunk})),
+        )
+        .await;
+    }
+    let b = api(&format!("/rooms/{room}/breakout"));
+    let settings = json!({"enabled": true, "mode": "automatic"});
+    call(http, t, reqwest::Method::PUT, b.clone(), Some(settings)).await;
+    let count = json!({"count": rooms});
+    call(http, t, post, format!("{b}/rooms"), Some(count)).await;
+    (tokens, b)
+}
+
+/// The moderator's request for `phase`: its URL under the breakout URL `b`, and its body.
+pub fn phase_request(b: &str, phase: usize) -> (String, Option<Value>) {
+    let cta = json!({"label": "Open the form", "url": "https://example.org/form"});
+    match phase {
+        0 => (format!("{b}/start"), None),
+        1 => (
+            format!("{b}/broadcast"),
+            Some(json!({"text": "Five minutes left", "cta": cta})),
+        ),
+        _ => (format!("{b}/stop"), None),
+    }
+}
 
 /// Nanoseconds since the Unix epoch: comparable between processes on one machine.
 pub fn now_ns() -> u64 {
