@@ -237,8 +237,8 @@ impl Server {
             connections: connections.clone(),
             relay,
         };
-        let node_id = node.as_ref().map(|n| n.id.clone());
-        let media = media::Media::start(&config.media, metrics.clone(), signals, node_id)?;
+        let label = node.as_ref().map(|n| cluster::call_label(&n.id));
+        let media = media::Media::start(&config.media, metrics.clone(), signals, label)?;
         let rooms = Rooms::new(
             store.clone(),
             clock.clone(),

@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Client, PASSWORD, free_port};
+use huddle::cluster::call_label;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -542,7 +543,7 @@ async fn presence(events: &mut common::Events) -> Value {
     }
 }
 
-/// The node the `hello` of a connection names as serving `stream`'s call.
+/// The label the `hello` of a connection gives the node serving `stream`'s call.
 fn call_node(events: &common::Events, stream: &str) -> String {
     let hello = events.hello.as_ref().unwrap();
     let entry = hello["streams"]
@@ -872,15 +873,16 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     let quinn_call = Person::join(&c.as_(&quinn), "Quinn", 3, &room).await;
     assert_eq!(pat_call.server_udp, moderator.server_udp);
     assert_eq!(quinn_call.server_udp, moderator.server_udp);
-    // Every answer, and every node's `hello`, names a as the node serving the call.
+    // Every answer, and every node's `hello`, names a as the node serving the call (by a label
+    // that does not give its id away).
+    let on_a_label = call_label("node-a");
+    assert!(!on_a_label.contains("node"), "{on_a_label}");
     for joined in [&moderator, &pat_call, &quinn_call] {
-        assert_eq!(joined.node.as_deref(), Some("node-a"), "{}", joined.name);
+        assert_eq!(joined.node.as_ref(), Some(&on_a_label), "{}", joined.name);
     }
     for node in [&a, &b, &c] {
-        assert_eq!(
-            call_node(&node.as_(&pat).events(None).await, &room),
-            "node-a"
-        );
+        let hello = node.as_(&pat).events(None).await;
+        assert_eq!(call_node(&hello, &room), on_a_label);
     }
     expect_senders(
         &watch(&[&moderator, &pat_call, &quinn_call]),
@@ -982,14 +984,13 @@ async fn the_owners_media_server_runs_the_call_for_every_node_and_the_call_moves
     assert_eq!(pat_call.server_udp, quinn_call.server_udp);
     // A page whose WebSocket comes back (to either node) only now learns from its `hello` that
     // the call moved: it names the new owner, as the new answers do.
-    let serving = ["node-b", "node-c"][the_one_serving(&[&b, &c], &admin, &room).await];
-    assert_eq!(pat_call.node.as_deref(), Some(serving));
-    assert_eq!(quinn_call.node.as_deref(), Some(serving));
+    let serving = call_label(["node-b", "node-c"][the_one_serving(&[&b, &c], &admin, &room).await]);
+    assert_ne!(serving, on_a_label);
+    assert_eq!(pat_call.node.as_ref(), Some(&serving));
+    assert_eq!(quinn_call.node.as_ref(), Some(&serving));
     for node in [&b, &c] {
-        assert_eq!(
-            call_node(&node.as_(&pat).events(None).await, &room),
-            serving
-        );
+        let hello = node.as_(&pat).events(None).await;
+        assert_eq!(call_node(&hello, &room), serving);
     }
     expect_senders(
         &watch(&[&pat_call, &quinn_call]),

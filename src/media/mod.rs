@@ -188,7 +188,8 @@ fn bind(
 
 impl Media {
     /// Binds the UDP socket and starts the media thread, whose frames for people go to
-    /// `signals`; `node` is this node's id in a cluster. It stops when every handle is dropped.
+    /// `signals`; `node` labels this node in a cluster (`cluster::call_label`). It stops when
+    /// every handle is dropped.
     pub fn start(
         config: &MediaConfig,
         metrics: Arc<Metrics>,

@@ -71,8 +71,9 @@ pub struct SfuConfig {
     /// Whether each receiver's layers are fitted under the ceiling its reported loss sets
     /// (`media::congestion`); without, every slot gets the layer its tile asks for.
     pub congestion: bool,
-    /// The cluster node this media server belongs to, named in each `call_answer` so that a
-    /// client can tell when its room's call has moved to another node (`None`: no cluster).
+    /// The label of the cluster node this media server belongs to (`cluster::call_label`),
+    /// named in each `call_answer` so that a client can tell when its room's call has moved to
+    /// another node (`None`: no cluster).
     pub node: Option<String>,
 }
 

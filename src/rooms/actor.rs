@@ -835,12 +835,13 @@ impl Actor {
         }
     }
 
-    /// In a cluster, the node whose media server runs this room's call: the owner.
+    /// In a cluster, the label of the node whose media server runs this room's call: the owner.
     fn call_node(&self) -> Option<String> {
-        match &self.follow {
-            Some(follow) => Some(follow.owner.clone()),
-            None => self.rooms.settings.node.as_ref().map(|n| n.id.clone()),
-        }
+        let node = match &self.follow {
+            Some(follow) => &follow.owner,
+            None => &self.rooms.settings.node.as_ref()?.id,
+        };
+        Some(crate::cluster::call_label(node))
     }
 
     /// Learns who owns the followed stream; a new owner hears again who is connected here.

@@ -115,7 +115,8 @@ pub struct CommandId {
 pub struct Subscribed {
     /// The stream's last `seq`.
     pub seq: u64,
-    /// In a cluster, the node whose media server runs the room's call: the stream's owner.
+    /// In a cluster, the label of the node whose media server runs the room's call (the
+    /// stream's owner; `cluster::call_label`).
     pub call_node: Option<String>,
 }
 
