@@ -26,6 +26,10 @@ use crate::store::SharedStore;
 
 /// How often a node writes its heartbeat.
 pub const BEAT: Duration = Duration::from_secs(1);
+/// A node whose heartbeat is older than this is gone (ms).
+pub const GONE_AFTER: i64 = 3_000;
+/// A node that could not write its heartbeat for this long stops its actors (ms).
+pub const GIVE_UP_AFTER: i64 = 2_000;
 
 /// How clients see which node serves a room's call (`call_answer`'s `node`, `hello`'s
 /// `call_node`): an opaque label they only compare, not the node id, which may be a host name.
@@ -34,10 +38,6 @@ pub fn call_label(node_id: &str) -> String {
     let digest = Sha256::digest(format!("huddle call node {node_id}"));
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
-/// A node whose heartbeat is older than this is gone (ms).
-pub const GONE_AFTER: i64 = 3_000;
-/// A node that could not write its heartbeat for this long stops its actors (ms).
-pub const GIVE_UP_AFTER: i64 = 2_000;
 
 /// This node, as the cluster knows it.
 pub struct Node {
