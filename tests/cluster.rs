@@ -758,6 +758,11 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
     }
     let olive_hello = olive_events.hello.as_ref().unwrap().to_string();
     assert!(!olive_hello.contains(&room), "{olive_hello}");
+    // The call's node (a label, the same for everyone) is named to whoever receives the stream:
+    // the breakout-only member, the guest and the participant; the outsider has no entry at all.
+    for events in [&bo_events, &gus_events, &pat_events] {
+        assert_eq!(call_node(events, &room), call_label("node-a"));
+    }
     assert!(b.health(&admin).await["cluster"]["owned"] == 0);
 
     // The round starts on a, Pat is moved into Room 2 and back out, Pat asks for help in Room 1,

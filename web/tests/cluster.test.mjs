@@ -74,19 +74,41 @@ after(async () => {
   if (PG) execFileSync('psql', [PG, '-q', '-c', `DROP SCHEMA IF EXISTS ${schema} CASCADE`]);
 });
 
+/**
+ * Ada's and P1's pages at `url`, in the call of `room` (named `name`), each with its calls
+ * reachable as `window.__activeCalls`.
+ */
+async function inCall(url, room, name) {
+  const pages = {};
+  for (const who of ['Ada', 'P1']) {
+    const page = await person(browser, url, who);
+    await page.goto(`${url}/rooms/${room.id}`);
+    await page.getByRole('heading', { name, exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
+    await page.evaluate(async () => {
+      window.__activeCalls = (await import('/assets/call.js')).activeCalls;
+    });
+    pages[who] = page;
+  }
+  return pages;
+}
+
+/** Waits until each page has set its call's connection up a second time and joined with it. */
+async function rejoined(pages) {
+  for (const page of Object.values(pages)) {
+    await page.waitForFunction(() => {
+      const c = window.__activeCalls()[0];
+      return c?.connections === 2 && c?.status === 'joined';
+    }, null, { timeout: 15_000, polling: 20 });
+  }
+}
+
 test('a call through another node moves with the room when its node dies', { skip: !PG && 'HUDDLE_TEST_POSTGRES is not set' }, async () => {
   const { room } = await studio(a.url, 'Across nodes');
   const { token } = await call(a.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
   assert.ok(await serves(a.url, token, room.id), 'node A serves the room it created');
 
-  const pages = {};
-  for (const name of ['Ada', 'P1']) {
-    const page = await person(browser, b.url, name);
-    await page.goto(`${b.url}/rooms/${room.id}`);
-    await page.getByRole('heading', { name: 'Across nodes', exact: true }).waitFor();
-    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
-    pages[name] = page;
-  }
+  const pages = await inCall(b.url, room, 'Across nodes');
   await expectRoom(pages.Ada, ['P1'], 'through node B, on A\'s media server');
   await expectRoom(pages.P1, ['Ada'], 'through node B, on A\'s media server');
   assert.ok(!(await serves(b.url, token, room.id)), 'node B only follows the room');
@@ -97,20 +119,12 @@ test('a call through another node moves with the room when its node dies', { ski
   });
   for (const name of ['Ada', 'P1']) {
     assert.equal(await connections(pages[name]), 1, `${name}'s page joined once`);
-    await pages[name].evaluate(async () => {
-      window.__activeCalls = (await import('/assets/call.js')).activeCalls;
-    });
   }
   await a.kill();
   const killed = Date.now();
   // Each page hears that the call moved and sets its connection up again, by itself, once; then
   // it sees and hears the other again (through the new connection's receivers).
-  for (const name of ['Ada', 'P1']) {
-    await pages[name].waitForFunction(() => {
-      const c = window.__activeCalls()[0];
-      return c?.connections === 2 && c?.status === 'joined';
-    }, null, { timeout: 15_000, polling: 20 });
-  }
+  await rejoined(pages);
   await expectRoom(pages.Ada, ['P1'], 'after node A died');
   await expectRoom(pages.P1, ['Ada'], 'after node A died');
   console.log(`the call came back in the browsers ${Date.now() - killed} ms after node A was killed`);
@@ -163,21 +177,9 @@ test('a page whose WebSocket comes back only after the takeover joins the call o
   const room = await call(lb.url, 'POST', '/rooms', { name: 'After the takeover' }, token);
   await call(lb.url, 'POST', `/rooms/${room.id}/members`, { email: 'p1@example.org' }, token);
   assert.ok(await serves(b.url, token, room.id), 'node B serves the room it created');
-  const pages = {};
-  for (const name of ['Ada', 'P1']) {
-    const page = await person(browser, lb.url, name);
-    await page.goto(`${lb.url}/rooms/${room.id}`);
-    await page.getByRole('heading', { name: 'After the takeover', exact: true }).waitFor();
-    await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
-    pages[name] = page;
-  }
+  const pages = await inCall(lb.url, room, 'After the takeover');
   await expectRoom(pages.Ada, ['P1'], 'on B');
   await expectRoom(pages.P1, ['Ada'], 'on B');
-  for (const name of ['Ada', 'P1']) {
-    await pages[name].evaluate(async () => {
-      window.__activeCalls = (await import('/assets/call.js')).activeCalls;
-    });
-  }
 
   lb.hold();
   await b.kill();
@@ -193,12 +195,7 @@ test('a page whose WebSocket comes back only after the takeover joins the call o
 
   // Each page's WebSocket comes back to C, whose hello names C as the call's node: the page joins
   // again there at once, without waiting for its old connection's ICE to fail (no ICE restart).
-  for (const name of ['Ada', 'P1']) {
-    await pages[name].waitForFunction(() => {
-      const call = window.__activeCalls()[0];
-      return call?.connections === 2 && call?.status === 'joined';
-    }, null, { timeout: 15_000, polling: 20 });
-  }
+  await rejoined(pages);
   await expectRoom(pages.Ada, ['P1'], 'on C');
   await expectRoom(pages.P1, ['Ada'], 'on C');
   for (const name of ['Ada', 'P1']) {
