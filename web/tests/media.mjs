@@ -114,8 +114,12 @@ export async function person(browser, url, name, { network, camera = [160, 120],
       ws.on('framesent', (f) => console.log(name, '>', String(f.payload).slice(0, 200)));
     });
   }
+  const failed = [];
+  page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
   await page.goto(`${url}/signin`);
-  await page.getByLabel('Email').fill(`${name.toLowerCase()}@example.org`);
+  await page.getByLabel('Email').fill(`${name.toLowerCase()}@example.org`).catch((e) => {
+    throw new Error(`${name}'s sign-in page did not draw (failed requests: ${failed.join(', ') || 'none'}): ${e.message}`);
+  });
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'My rooms' }).waitFor();

@@ -50,7 +50,14 @@ export function makeNetwork(name, { shape } = {}) {
   net.remove();
   ip('netns', 'add', ns);
   ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
+  // No IPv6 on either end: a veth coming up gets a link-local address that turns valid a second
+  // or so later, and Chromium takes that for a network change and fails what it is loading then
+  // (ERR_NETWORK_CHANGED), which left a page without its scripts in two CI runs.
+  execFileSync('sysctl', ['-qw', `net.ipv6.conf.${hostIf}.disable_ipv6=1`]);
   ip('link', 'set', nsIf, 'netns', ns);
+  for (const conf of ['all', 'default', nsIf]) {
+    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${conf}.disable_ipv6=1`]);
+  }
   ip('addr', 'add', `${net.hostIp}/24`, 'dev', hostIf);
   ip('link', 'set', hostIf, 'up');
   net.inside('addr', 'add', `${net.nsIp}/24`, 'dev', nsIf);
