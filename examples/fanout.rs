@@ -28,6 +28,7 @@ struct Measured {
     /// Per phase, one entry per round.
     phases: [Vec<Stats>; PHASES],
     bytes_per_client: [f64; PHASES],
+    frames_per_client: [f64; PHASES],
     rss_per_client_kib: f64,
 }
 
@@ -45,6 +46,7 @@ impl Measured {
         Measured {
             phases,
             bytes_per_client: recorder.bytes_per_client(),
+            frames_per_client: recorder.frames_per_client(),
             rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64
                 / recorder.clients() as f64,
         }
@@ -87,6 +89,7 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
             tokio::time::sleep(Duration::from_millis(300)).await;
             let sent = now_ns();
             call(&http, Some(&token), reqwest::Method::POST, url, body).await;
+            timing("Huddle", sent);
             measured.push(stats(&recorder.wait(step, sent).await));
         }
     }
@@ -125,10 +128,18 @@ async fn run_bare(n: usize, rounds: usize, frame_bytes: [usize; PHASES]) -> Meas
                 .await
                 .unwrap();
             assert!(r.status().is_success());
+            timing("bare", sent);
             phases[phase].push(stats(&recorder.wait(step, sent).await));
         }
     }
     Measured::finish(child, &recorder, phases, rss_before, rss_after)
+}
+
+/// With `FANOUT_TIMING` set, prints how long the request that set off a phase took.
+fn timing(server: &str, sent: u64) {
+    if std::env::var_os("FANOUT_TIMING").is_some() {
+        eprintln!("{server} request: {} us", (now_ns() - sent) / 1000);
+    }
 }
 
 #[tokio::main]
@@ -152,9 +163,9 @@ async fn main() {
         huddle.display()
     );
     println!(
-        "| N | phase | Huddle p50 / p99 / max (ms) | bare p50 / p99 / max (ms) | p99 ratio | bytes per participant |"
+        "| N | phase | Huddle p50 / p99 / max (ms) | bare p50 / p99 / max (ms) | p99 ratio | bytes per participant | frames per participant |"
     );
-    println!("|---:|---|---|---|---:|---:|");
+    println!("|---:|---|---|---|---:|---:|---:|");
     let mut memory = Vec::new();
     for n in sizes {
         let h = run_huddle(n, rooms, rounds, &huddle).await;
@@ -163,7 +174,7 @@ async fn main() {
         for (p, name) in PHASE_NAMES.iter().enumerate() {
             let (a, b) = (median_round(&h.phases[p]), median_round(&bare.phases[p]));
             println!(
-                "| {n} | {name} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} |",
+                "| {n} | {name} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} | {:.2} |",
                 a.p50,
                 a.p99,
                 a.max,
@@ -171,7 +182,8 @@ async fn main() {
                 b.p99,
                 b.max,
                 a.p99 / b.p99.max(0.001),
-                h.bytes_per_client[p]
+                h.bytes_per_client[p],
+                h.frames_per_client[p]
             );
         }
         memory.push((n, h.rss_per_client_kib, bare.rss_per_client_kib));

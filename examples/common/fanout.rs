@@ -109,6 +109,8 @@ pub struct Recorder {
     arrivals: Vec<AtomicU64>,
     received: Vec<AtomicUsize>,
     bytes: [AtomicU64; PHASES],
+    /// Every text frame the clients received during each phase, whatever its type.
+    frames: [AtomicU64; PHASES],
     pub step: AtomicUsize,
 }
 
@@ -120,6 +122,7 @@ impl Recorder {
             arrivals: (0..n * steps).map(|_| AtomicU64::new(0)).collect(),
             received: (0..steps).map(|_| AtomicUsize::new(0)).collect(),
             bytes: Default::default(),
+            frames: Default::default(),
             step: AtomicUsize::new(0),
         })
     }
@@ -136,6 +139,19 @@ impl Recorder {
             self.received[step].fetch_add(1, Ordering::Relaxed);
             self.bytes[step % PHASES].fetch_add(bytes as u64, Ordering::Relaxed);
         }
+    }
+
+    fn count_frame(&self, step: usize) {
+        self.frames[step % PHASES].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The frames a client received per round, for each phase: the phase's event and whatever
+    /// else the server sent with it.
+    pub fn frames_per_client(&self) -> [f64; PHASES] {
+        let rounds = self.steps / PHASES;
+        std::array::from_fn(|p| {
+            self.frames[p].load(Ordering::Relaxed) as f64 / (self.clients() * rounds) as f64
+        })
     }
 
     /// Waits until every client has the step's event; returns each client's arrival time.
@@ -246,6 +262,7 @@ pub async fn connect_all(
                 while let Some(Ok(msg)) = stream.next().await {
                     let Message::Text(text) = msg else { continue };
                     let step = recorder.step.load(Ordering::Relaxed);
+                    recorder.count_frame(step);
                     if bare || text.contains(PHASE_EVENTS[step % PHASES]) {
                         recorder.record(i, step, text.len());
                     }
