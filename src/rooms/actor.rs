@@ -719,7 +719,9 @@ impl Actor {
                 // Their rows go with the room; their raw files are removed below.
                 unrecorded.extend(self.state.recordings.values().map(|r| r.id));
             }
+            let folding = std::time::Instant::now();
             self.state.fold(&event);
+            debug!(target: "huddle::timing", fold_us = folding.elapsed().as_micros() as u64, "folded");
             match &event {
                 Event::MemberAdded { member, .. } => {
                     self.attach(member.person_id);
@@ -1098,11 +1100,13 @@ impl Actor {
             self.sync_call(&event);
         }
         let stream = self.stream;
+        let began = std::time::Instant::now();
         let published = Published {
             seq,
             frames: frames(stream, seq, &event, &self.state),
             event,
         };
+        let framed = began.elapsed();
         let state = &self.state;
         let metrics = &self.rooms.metrics;
         let mut gone = Vec::new();
@@ -1155,6 +1159,14 @@ impl Actor {
                     deliver(*p, subs);
                 }
             }
+        }
+        if keep {
+            debug!(
+                target: "huddle::timing",
+                frames_us = framed.as_micros() as u64,
+                deliver_us = (began.elapsed() - framed).as_micros() as u64,
+                "delivered"
+            );
         }
         if self.follow.is_none()
             && (!self.state.recordings.is_empty() || !self.empty_since.is_empty())
