@@ -205,6 +205,11 @@ impl Server {
         let connections = Arc::new(Connections::default());
         let recordings = recording::Recordings::new(&config.data_dir, config.recording.clone());
         let (shutdown_tx, shutdown) = watch::channel(false);
+        tokio::spawn({
+            let (connections, ping, shutdown) =
+                (connections.clone(), config.limits.ws_ping, shutdown.clone());
+            async move { connections.keep_alive(ping, shutdown).await }
+        });
         let node = match &config.cluster {
             Some(cluster) => {
                 let dropped = metrics.cluster_nats_dropped.clone();

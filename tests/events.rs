@@ -407,3 +407,26 @@ async fn a_message_over_the_size_limit_is_answered_with_a_1009_close() {
     let frame = close.expect("a close frame with a code");
     assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
 }
+
+#[tokio::test]
+async fn a_shutdown_tells_every_connection_the_server_is_going_away() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bob = server.user(&admin, "Bob").await;
+    let mut connections = vec![admin.events(None).await, bob.events(None).await];
+    let stopping = tokio::spawn(server.stop_within(Duration::from_secs(10)));
+    for events in &mut connections {
+        // Whatever was queued first, then a close frame that says why.
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.ws.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame,
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        };
+        let close = close.expect("a close code");
+        assert_eq!(u16::from(close.code), 1001);
+        assert_eq!(close.reason.as_str(), "server shutting down");
+    }
+    assert!(stopping.await.unwrap(), "the server stopped within 10 s");
+}

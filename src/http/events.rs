@@ -72,7 +72,6 @@ async fn events(
         metrics: app.metrics.clone(),
         queue: app.config.limits.ws_queue_frames,
         ping: app.config.limits.ws_ping,
-        shutdown: app.shutdown.clone(),
         call_config: app.media.client_config.clone(),
     };
     let person = auth.person.id;

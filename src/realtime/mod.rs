@@ -7,17 +7,22 @@
 //! ([`ws`]), which is the only place that writes to the socket.
 //!
 //! [`Connections`] indexes live connections by person, so that an actor which adds someone to a
-//! room can start delivering that room's events to them at once.
+//! room can start delivering that room's events to them at once. It also keeps them alive
+//! ([`Connections::keep_alive`]): one task tells each connection in turn that a ping is due, and
+//! tells them all when the server shuts down. A connection task therefore waits on two things
+//! only, its queue and one wake-up for everything else ([`ConnHandle::attention`]), which is what
+//! it polls again after each frame it sends in a fan-out to thousands.
 
 pub mod call;
 pub mod ws;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::ids::{PersonId, RoomId};
 
@@ -39,7 +44,11 @@ pub struct ConnShared {
     resync: Mutex<Vec<RoomId>>,
     /// Streams this connection is subscribed to, kept by the actors.
     streams: Mutex<HashSet<RoomId>>,
-    /// Wakes the connection's task when `resync` grows.
+    /// Time to ping the client (and to check that it still answers).
+    ping_due: AtomicBool,
+    /// The server is shutting down: close.
+    closing: AtomicBool,
+    /// Wakes the connection's task when `resync` grows, a ping is due, or the server shuts down.
     notify: Notify,
 }
 
@@ -70,14 +79,40 @@ impl ConnHandle {
         self.shared.notify.notify_one();
     }
 
+    /// Whether a resync is waiting.
+    pub fn resync_requested(&self) -> bool {
+        !lock(&self.shared.resync).is_empty()
+    }
+
     /// Takes the streams waiting for a resync.
     pub fn take_resyncs(&self) -> Vec<RoomId> {
         std::mem::take(&mut *lock(&self.shared.resync))
     }
 
-    /// Waits until a resync is requested.
-    pub async fn resync_requested(&self) {
+    /// Waits until something other than a frame needs the connection's task: a resync, a ping,
+    /// or the server's shutdown. A wake-up asked for while the task was busy is kept for it.
+    pub async fn attention(&self) {
         self.shared.notify.notified().await;
+    }
+
+    /// Whether a ping is due; asking clears it.
+    pub fn take_ping(&self) -> bool {
+        self.shared.ping_due.swap(false, Ordering::Relaxed)
+    }
+
+    /// Whether the server is shutting down.
+    pub fn closing(&self) -> bool {
+        self.shared.closing.load(Ordering::Relaxed)
+    }
+
+    fn ping(&self) {
+        self.shared.ping_due.store(true, Ordering::Relaxed);
+        self.shared.notify.notify_one();
+    }
+
+    fn close(&self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.notify.notify_one();
     }
 
     /// Records that an actor now delivers `stream` to this connection (or stopped doing so).
@@ -107,7 +142,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Connections {
     by_person: Mutex<HashMap<PersonId, Vec<ConnHandle>>>,
     next_id: AtomicU64,
+    /// The server shut down: connections registered from now on close at once.
+    closed: AtomicBool,
 }
+
+/// Pings go out in this many slices of the ping interval, each to the connections whose id falls
+/// in it, so that they are spread over the interval instead of all at once.
+const PING_SLICES: u64 = 8;
 
 impl Connections {
     /// Registers a new connection whose queue holds at most `capacity` frames; returns its handle
@@ -124,10 +165,13 @@ impl Connections {
             tx,
             shared: Default::default(),
         };
-        lock(&self.by_person)
-            .entry(person)
-            .or_default()
-            .push(handle.clone());
+        let mut by_person = lock(&self.by_person);
+        // Checked under the lock that `keep_alive` sets it under: no connection misses the close.
+        if self.closed.load(Ordering::Relaxed) {
+            handle.close();
+        }
+        by_person.entry(person).or_default().push(handle.clone());
+        drop(by_person);
         (handle, rx)
     }
 
@@ -142,11 +186,97 @@ impl Connections {
         }
     }
 
+    /// Until `shutdown` turns true: every `ping` interval, tells each connection that a ping is due
+    /// (a slice of them at a time); then tells them all to close.
+    pub async fn keep_alive(&self, ping: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut tick =
+            tokio::time::interval((ping / PING_SLICES as u32).max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut slice = 0;
+        while !*shutdown.borrow() {
+            tokio::select! {
+                _ = tick.tick() => {}
+                changed = shutdown.changed() => if changed.is_err() { break } else { continue },
+            }
+            self.ping_slice(slice);
+            slice = (slice + 1) % PING_SLICES;
+        }
+        let all: Vec<ConnHandle> = {
+            let by_person = lock(&self.by_person);
+            self.closed.store(true, Ordering::Relaxed);
+            by_person.values().flatten().cloned().collect()
+        };
+        for conn in all {
+            conn.close();
+        }
+    }
+
+    /// Tells the connections of one slice (of [`PING_SLICES`]) that a ping is due; the lock is let
+    /// go before they are told.
+    fn ping_slice(&self, slice: u64) {
+        let due: Vec<ConnHandle> = lock(&self.by_person)
+            .values()
+            .flatten()
+            .filter(|c| c.id % PING_SLICES == slice)
+            .cloned()
+            .collect();
+        for conn in due {
+            conn.ping();
+        }
+    }
+
     /// The live connections of one person.
     pub fn of(&self, person: PersonId) -> Vec<ConnHandle> {
         lock(&self.by_person)
             .get(&person)
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_connection_is_told_once_per_round_of_slices_that_a_ping_is_due() {
+        let connections = Connections::default();
+        let person = PersonId::new();
+        let handles: Vec<_> = (0..PING_SLICES * 3)
+            .map(|_| connections.register(person, 4))
+            .collect();
+        let mut told = vec![0; handles.len()];
+        for slice in 0..PING_SLICES {
+            connections.ping_slice(slice);
+            let now: Vec<usize> = (0..handles.len())
+                .filter(|&i| handles[i].0.take_ping())
+                .collect();
+            assert_eq!(now.len(), 3, "slice {slice}: a third of each");
+            for i in now {
+                told[i] += 1;
+            }
+        }
+        assert!(told.iter().all(|&n| n == 1), "{told:?}");
+        assert!(handles.iter().all(|(h, _)| !h.closing()));
+    }
+
+    #[tokio::test]
+    async fn after_the_shutdown_a_new_connection_closes_at_once() {
+        let connections = Connections::default();
+        let (stop, shutdown) = watch::channel(false);
+        let (before, _queue) = connections.register(PersonId::new(), 4);
+        assert!(!before.closing());
+        stop.send(true).unwrap();
+        connections
+            .keep_alive(Duration::from_secs(30), shutdown)
+            .await;
+        assert!(before.closing());
+        let (after, _queue) = connections.register(PersonId::new(), 4);
+        assert!(after.closing());
+        // The wake-up is kept for a task that was not waiting yet.
+        tokio::time::timeout(Duration::from_secs(1), after.attention())
+            .await
+            .expect("woken");
     }
 }

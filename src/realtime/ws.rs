@@ -18,8 +18,9 @@
 //! answers (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
 //! through the connection's queue like events. The `hello` frame carries the call settings.
 //!
-//! Liveness: the server pings every `ping` interval and closes a connection it has not heard from
-//! (any frame, pongs included) for two intervals. A write that blocks that long also closes it.
+//! Liveness: the server pings every `ping` interval (told by [`Connections::keep_alive`]) and
+//! closes a connection it has not heard from (any frame, pongs included) for two intervals. A
+//! write that blocks that long also closes it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,8 +28,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
-use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio::time::{Instant, timeout};
 use tracing::debug;
 
 use super::{Connections, call};
@@ -49,8 +49,6 @@ pub struct WsContext {
     pub queue: usize,
     /// Ping interval.
     pub ping: Duration,
-    /// Flips to `true` when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
     /// Receive slots and ICE servers for calls, sent in `hello`.
     pub call_config: Arc<crate::media::ClientConfig>,
 }
@@ -60,7 +58,7 @@ pub async fn serve_socket(
     socket: WebSocket,
     person: PersonId,
     resume: HashMap<RoomId, u64>,
-    mut ctx: WsContext,
+    ctx: WsContext,
 ) {
     let (conn, mut queue) = ctx.connections.register(person, ctx.queue);
     ctx.metrics.ws_connections.inc();
@@ -91,16 +89,13 @@ pub async fn serve_socket(
         .await
         .is_ok();
 
-    let mut ping = tokio::time::interval(ctx.ping);
-    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ping.tick().await;
     let mut last_heard = Instant::now();
     let mut call_budget = Budget::new(Instant::now());
     let write_timeout = ctx.ping * 2;
     // Made once and polled again after each wake-up: in a fan-out to thousands of connections,
-    // registering a fresh waiter on every turn of the loop shows in the profile.
-    let mut resync = std::pin::pin!(conn.resync_requested());
-    let mut shutdown = std::pin::pin!(ctx.shutdown.changed());
+    // registering a fresh waiter on every turn of the loop shows in the profile. Pings, resyncs
+    // and the shutdown share it, so a wake-up for a frame polls two waiters, not four.
+    let mut attention = std::pin::pin!(conn.attention());
     while open {
         // Biased, queued frames first: a wake-up for a frame then polls nothing else. Pongs are
         // read before the liveness check, so a busy connection is never mistaken for a dead one.
@@ -119,8 +114,23 @@ pub async fn serve_socket(
                     ctx.metrics.events_sent.inc_by(sent);
                 }
             }
-            () = &mut resync => {
-                resync.set(conn.resync_requested());
+            () = &mut attention => {
+                attention.set(conn.attention());
+                if conn.closing() {
+                    let _ = write(&mut socket, std::iter::once(close_frame(1001, "server shutting down")), write_timeout).await;
+                    break;
+                }
+                if conn.take_ping() {
+                    if last_heard.elapsed() > ctx.ping * 2 {
+                        debug!("closing a connection that stopped answering pings");
+                        let _ = write(&mut socket, std::iter::once(close_frame(1001, "no pong")), write_timeout).await;
+                        break;
+                    }
+                    open = write(&mut socket, std::iter::once(Message::Ping(Default::default())), write_timeout).await;
+                }
+                if !open || !conn.resync_requested() {
+                    continue;
+                }
                 // Frames already queued predate the overflow: send them first, so that everything
                 // after the `resync` frame is newer than it.
                 let waiting = queue.len();
@@ -176,18 +186,6 @@ pub async fn serve_socket(
                 }
                 Some(Ok(_)) => last_heard = Instant::now(),
             },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > ctx.ping * 2 {
-                    debug!("closing a connection that stopped answering pings");
-                    let _ = write(&mut socket, std::iter::once(close_frame(1001, "no pong")), write_timeout).await;
-                    break;
-                }
-                open = write(&mut socket, std::iter::once(Message::Ping(Default::default())), write_timeout).await;
-            }
-            _ = &mut shutdown => {
-                let _ = write(&mut socket, std::iter::once(close_frame(1001, "server shutting down")), write_timeout).await;
-                break;
-            }
         }
     }
 
