@@ -1041,6 +1041,13 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
             ["assigned", "assigned"],
             "P2 came and went (a move in a round is one `assigned`): {frames:?}"
         );
+        // Into their room, named; out of it, but not where to.
+        let places: Vec<&Value> = frames
+            .iter()
+            .filter(|f| f["person_id"] == ids[1].as_str())
+            .map(|f| &f["breakout"])
+            .collect();
+        assert_eq!(places, [&json!(rooms[1]), &Value::Null], "{frames:?}");
         assert!(about(&frames, &ids[2]).is_empty(), "{frames:?}");
         assert!(
             frames.iter().all(|f| f["type"] != "help_requested"),
@@ -1053,6 +1060,13 @@ async fn breakout_only_members_and_guests_see_their_own_room_and_who_is_in_it_no
         .frames_until_message("marker in the main room")
         .await;
     assert_eq!(about(&frames, &ids[2]), ["assigned"], "{frames:?}");
+    // A main-room participant may see every room: P2's moves name both.
+    let places: Vec<&Value> = frames
+        .iter()
+        .filter(|f| f["person_id"] == ids[1].as_str() && f["type"] == "assigned")
+        .map(|f| &f["breakout"])
+        .collect();
+    assert_eq!(places, [&json!(rooms[1]), &json!(rooms[0])], "{frames:?}");
     assert!(
         frames.iter().all(|f| f["type"] != "help_requested"),
         "{frames:?}"

@@ -1,7 +1,9 @@
 //! What clients receive for an event: usually one frame shared by every recipient; for the mass
 //! events of a breakout round, a frame per breakout room, so that each participant's frame says
 //! only where *they* go (O(1) in size), while owners and moderators get the whole roster. (Clients
-//! with the dashboard open reload it from `GET …/breakout` when such an event arrives.)
+//! with the dashboard open reload it from `GET …/breakout` when such an event arrives.) An event
+//! about where one person goes names the place only to those who may see it: a breakout-only
+//! member hears that someone left their room, not where to.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -28,6 +30,18 @@ pub enum Frames {
         by_room: HashMap<Option<RoomId>, Utf8Bytes>,
         /// Which of the two keys this event uses.
         key: Key,
+    },
+    /// Where `person` is assigned or is now: `full` for them, for anyone in the main room and for
+    /// anyone who may see `place`; for the others the same frame with the place left out (`null`).
+    Place {
+        /// The whole event.
+        full: Utf8Bytes,
+        /// The event without its place, made on first use (most events have no such recipient).
+        hidden: OnceLock<Utf8Bytes>,
+        /// The event's place (`None`: no breakout room, which everyone may know).
+        place: Option<RoomId>,
+        /// Whom the event is about.
+        person: PersonId,
     },
 }
 
@@ -111,8 +125,49 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
                 key: Key::Location,
             }
         }
+        Event::Assigned {
+            person_id,
+            breakout,
+            ..
+        } => place_frames(stream, seq, event, *breakout, *person_id),
+        Event::Located {
+            person_id,
+            location,
+            ..
+        }
+        | Event::Connected {
+            person_id,
+            location,
+            ..
+        } => place_frames(stream, seq, event, Some(*location), *person_id),
         _ => Frames::All(frame(Wire { seq, stream, event })),
     }
+}
+
+fn place_frames(
+    stream: RoomId,
+    seq: u64,
+    event: &Event,
+    place: Option<RoomId>,
+    person: PersonId,
+) -> Frames {
+    Frames::Place {
+        full: frame(Wire { seq, stream, event }),
+        hidden: OnceLock::new(),
+        place,
+        person,
+    }
+}
+
+/// `event` as sent on the wire, without the place it names (`breakout` or `location`).
+fn without_place(stream: RoomId, seq: u64, event: &Event) -> Utf8Bytes {
+    let mut value = serde_json::to_value(Wire { seq, stream, event }).unwrap_or_default();
+    for field in ["breakout", "location"] {
+        if let Some(place) = value.get_mut(field) {
+            *place = serde_json::Value::Null;
+        }
+    }
+    frame(value)
 }
 
 impl Frames {
@@ -125,6 +180,21 @@ impl Frames {
     ) -> &'a Utf8Bytes {
         match self {
             Frames::All(frame) => frame,
+            Frames::Place {
+                full,
+                hidden,
+                place,
+                person: about,
+            } => match place {
+                Some(room)
+                    if person != *about
+                        && state.role(state.id(), person).is_none()
+                        && !state.can_see(*room, person) =>
+                {
+                    hidden.get_or_init(|| without_place(stream, seq, event))
+                }
+                _ => full,
+            },
             Frames::PerRoom { full, by_room, key } => {
                 let whole = || full.get_or_init(|| frame(Wire { seq, stream, event }));
                 if state.manages(person) {
