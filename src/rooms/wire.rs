@@ -144,6 +144,7 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
     }
 }
 
+/// The frames of an event that says where `person` is assigned or is (`place`).
 fn place_frames(
     stream: RoomId,
     seq: u64,
