@@ -604,3 +604,36 @@ async fn a_large_import_fits_in_one_request_and_many_passwords_run_as_a_job_with
             .contains("staff3@school.example")
     );
 }
+
+#[tokio::test]
+async fn accounts_created_at_the_same_moment_are_all_created_or_refused_by_name() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    // Each creation reads before it writes: on SQLite, one that read before another committed
+    // used to fail with "database is locked" (a 500) instead of waiting its turn.
+    let calls = (0..48).map(|i| {
+        let admin = admin.clone();
+        // Every fourth call repeats the address before it: one of the two is refused as taken.
+        let n = if i % 4 == 3 { i - 1 } else { i };
+        let email = format!("p{n}@example.org");
+        async move {
+            let body = json!({"email": email, "password": PASSWORD, "display_name": "P"});
+            admin
+                .call(Method::POST, "/api/v1/accounts", Some(body))
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    for (status, body) in &answers {
+        assert!(
+            *status == StatusCode::CREATED
+                || (*status == StatusCode::CONFLICT && body["error"]["code"] == "email_taken"),
+            "{status} {body}"
+        );
+    }
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 36, "one account per address");
+}

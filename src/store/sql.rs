@@ -33,6 +33,7 @@ const PRUNE_EVERY: u64 = 64;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     pool: AnyPool,
+    sqlite: bool,
 }
 
 impl SqlStore {
@@ -74,7 +75,19 @@ impl SqlStore {
             &POSTGRES_MIGRATIONS
         };
         migrator.run(&pool).await?;
-        Ok(SqlStore { pool })
+        Ok(SqlStore { pool, sqlite })
+    }
+
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so that it waits its turn under the busy timeout: a deferred transaction that
+    /// read first and then wants to write, after another connection committed, fails at once with
+    /// "database is locked", whatever the timeout.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(if self.sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
     }
 }
 
@@ -202,7 +215,7 @@ impl Store for SqlStore {
         account: NewAccount,
         mode: CreateMode,
     ) -> Result<Person, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM people")
             .fetch_one(&mut *tx)
             .await?
@@ -243,7 +256,7 @@ impl Store for SqlStore {
     }
 
     async fn create_accounts(&self, accounts: Vec<NewAccount>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for account in &accounts {
             insert_person(&mut tx, account, account.is_admin).await?;
         }
@@ -294,7 +307,7 @@ impl Store for SqlStore {
     }
 
     async fn create_sessions(&self, sessions: Vec<SessionRecord>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for s in sessions {
             insert_session(&mut tx, s).await?;
         }
@@ -352,7 +365,7 @@ impl Store for SqlStore {
     }
 
     async fn set_password(&self, person: PersonId, hash: String) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated =
             sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2 AND is_guest = 0")
                 .bind(hash)
@@ -566,7 +579,7 @@ impl Store for SqlStore {
         };
         let stream_id = stream.to_string();
         let t0 = std::time::Instant::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(fence) = fence {
             let from = events[0].0.saturating_sub(1);
             super::cluster::advance(&mut tx, stream, fence, from, last_seq).await?;
@@ -675,7 +688,7 @@ impl Store for SqlStore {
         alive_since: i64,
         gone: Option<&str>,
     ) -> Result<Claim, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let claim = super::cluster::claim(&mut tx, stream, node, alive_since, gone).await?;
         tx.commit().await?;
         Ok(claim)
