@@ -493,11 +493,94 @@ async fn conformance(store: SharedStore) {
         !s.assignments.contains_key(&ada.id),
         "a NULL override unassigns"
     );
+
+    // A broadcast is a chat message in each room it reached, each with its own id, stored once;
+    // it reads back in order with the room's own messages, and not in rooms it did not reach.
+    let broadcast = |rooms: &[RoomId], text: &str| {
+        let messages: Vec<Message> = rooms
+            .iter()
+            .map(|&room| Message {
+                id: MessageId::new(),
+                room_id: room,
+                author_id: Some(ada.id),
+                author_name: Some("ada".into()),
+                kind: MessageKind::Broadcast,
+                text: text.into(),
+                created_at: 9_750,
+            })
+            .collect();
+        (
+            messages.clone(),
+            Event::Broadcast {
+                room: main,
+                from: ada.id,
+                from_name: "ada".into(),
+                text: text.into(),
+                cta: None,
+                messages,
+            },
+        )
+    };
+    let (to_both, both) = broadcast(&[breakout, second], "Five minutes left");
+    let (to_second, only_second) = broadcast(&[second], "Only for B");
+    store
+        .commit(
+            main,
+            &[
+                (146, both),
+                (147, message(breakout, bob.id, "after it", 9_760)),
+                (148, only_second),
+            ],
+            9_750,
+            1_000,
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let page = |room: RoomId, order: Order, cursor: Option<u64>, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .messages(
+                    room,
+                    PageRequest {
+                        order,
+                        cursor,
+                        limit,
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let in_a = page(breakout, Order::NewestFirst, None, 10).await;
+    let seqs: Vec<u64> = in_a.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, vec![147, 146, 5], "Group A's chat: {in_a:?}");
+    assert_eq!(in_a[1].1, to_both[0], "the broadcast as Group A got it");
+    let in_b = page(second, Order::NewestFirst, None, 10).await;
+    assert_eq!(
+        in_b,
+        vec![(148, to_second[0].clone()), (146, to_both[1].clone())]
+    );
+    let next = page(breakout, Order::OldestFirst, Some(5), 1).await;
+    assert_eq!(next, vec![(146, to_both[0].clone())], "paged oldest first");
+    let before = page(second, Order::NewestFirst, Some(148), 10).await;
+    assert_eq!(
+        before,
+        vec![(146, to_both[1].clone())],
+        "paged newest first"
+    );
+    assert_eq!(
+        page(main, Order::NewestFirst, None, 1).await[0].0,
+        140,
+        "a broadcast is not in the main room's chat"
+    );
     store
         .commit(
             main,
             &[(
-                146,
+                149,
                 Event::BreakoutRoomsDeleted {
                     room: main,
                     rooms: vec![breakout],
@@ -544,7 +627,7 @@ async fn conformance(store: SharedStore) {
     store
         .commit(
             main,
-            &[(147, Event::RoomDeleted { room: main })],
+            &[(150, Event::RoomDeleted { room: main })],
             9_000,
             100,
             None,
@@ -568,6 +651,10 @@ async fn conformance(store: SharedStore) {
     assert!(
         orphan.is_empty(),
         "breakout chat deleted with its main room"
+    );
+    assert!(
+        page(second, Order::NewestFirst, None, 10).await.is_empty(),
+        "broadcasts deleted with their main room"
     );
     assert!(store.rooms_of(bob.id).await.unwrap().is_empty());
     assert_eq!(store.streams_of(ada.id).await.unwrap(), vec![other]);

@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
-use serde_json::json;
 
-use crate::domain::room::{Event, RoomState};
+use crate::domain::breakout::CallToAction;
+use crate::domain::room::{Event, Message, RoomState};
 use crate::ids::{PersonId, RoomId};
 
 /// The frames of one event.
@@ -63,6 +63,43 @@ struct Wire<'a> {
     event: &'a Event,
 }
 
+/// A `breakout_started` frame, for the people of one breakout room (`your_room`) or of none.
+/// The frames built once per room per event are typed structs: a `json!` value costs several
+/// times as much to build, which a start or broadcast to 300 rooms felt.
+#[derive(Serialize)]
+struct Started<'a> {
+    r#type: &'static str,
+    room: RoomId,
+    stream: RoomId,
+    seq: u64,
+    round: u32,
+    ends_at: Option<i64>,
+    started_at: i64,
+    your_room: Option<YourRoom<'a>>,
+}
+
+#[derive(Serialize)]
+struct YourRoom<'a> {
+    id: RoomId,
+    name: &'a str,
+    title: Option<String>,
+}
+
+/// A `broadcast` frame, with the chat message of one breakout room or without one.
+#[derive(Serialize)]
+struct Broadcast<'a> {
+    r#type: &'static str,
+    room: RoomId,
+    stream: RoomId,
+    seq: u64,
+    from: PersonId,
+    from_name: &'a str,
+    text: &'a str,
+    cta: Option<&'a CallToAction>,
+    rooms: usize,
+    message: Option<&'a Message>,
+}
+
 fn frame(value: impl Serialize) -> Utf8Bytes {
     // Serialising plain data (no maps with non-string keys) cannot fail.
     serde_json::to_string(&value).unwrap_or_default().into()
@@ -82,14 +119,22 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
             let mut keys: Vec<Option<RoomId>> = state.breakouts.keys().copied().map(Some).collect();
             keys.push(None);
             for key in keys {
-                let your_room = key.map(|id| {
-                    json!({ "id": id, "name": state.breakouts[&id].name, "title": state.title(id) })
+                let your_room = key.map(|id| YourRoom {
+                    id,
+                    name: &state.breakouts[&id].name,
+                    title: state.title(id),
                 });
-                let value = json!({
-                    "type": "breakout_started", "room": room, "stream": stream, "seq": seq,
-                    "round": round, "ends_at": ends_at, "started_at": started_at, "your_room": your_room,
-                });
-                by_room.insert(key, frame(value));
+                let started = Started {
+                    r#type: "breakout_started",
+                    room: *room,
+                    stream,
+                    seq,
+                    round: *round,
+                    ends_at: *ends_at,
+                    started_at: *started_at,
+                    your_room,
+                };
+                by_room.insert(key, frame(started));
             }
             Frames::PerRoom {
                 full: OnceLock::new(),
@@ -105,12 +150,19 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
             cta,
             messages,
         } => {
-            let base = |message: Option<&crate::domain::room::Message>| {
-                frame(json!({
-                    "type": "broadcast", "room": room, "stream": stream, "seq": seq, "from": from,
-                    "from_name": from_name, "text": text, "cta": cta, "rooms": messages.len(),
-                    "message": message,
-                }))
+            let base = |message: Option<&Message>| {
+                frame(Broadcast {
+                    r#type: "broadcast",
+                    room: *room,
+                    stream,
+                    seq,
+                    from: *from,
+                    from_name,
+                    text,
+                    cta: cta.as_ref(),
+                    rooms: messages.len(),
+                    message,
+                })
             };
             let mut by_room: HashMap<Option<RoomId>, Utf8Bytes> = messages
                 .iter()

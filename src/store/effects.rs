@@ -118,28 +118,37 @@ pub(super) async fn write_effect(
             }
         }
         Event::MessagePosted { message, .. } => insert_message(conn, seq, message).await?,
-        Event::Broadcast { messages, .. } => {
-            // One chat message per breakout room (up to 300), in a few multi-row statements. A
-            // broadcast always has an author, so the empty-string fallbacks never apply.
-            for chunk in messages.chunks(CHUNK / 2) {
-                let rows: Vec<[String; 8]> = chunk
-                    .iter()
-                    .map(|m| {
-                        [
-                            m.id.to_string(),
-                            m.room_id.to_string(),
-                            seq.to_string(),
-                            m.author_id.map(|a| a.to_string()).unwrap_or_default(),
-                            m.author_name.clone().unwrap_or_default(),
-                            m.kind.as_str().to_owned(),
-                            m.text.clone(),
-                            m.created_at.to_string(),
-                        ]
-                    })
-                    .collect();
-                let head = "INSERT INTO messages (id, room_id, seq, author_id, author_name, kind, body, created_at)";
-                insert_rows(conn, head, &rows, &[2, 7]).await?;
-            }
+        Event::Broadcast {
+            from,
+            from_name,
+            text,
+            messages,
+            ..
+        } => {
+            // Stored once for all its rooms (see migration 0008), not as a row per room.
+            let Some(first) = messages.first() else {
+                return Ok(());
+            };
+            let targets: std::collections::BTreeMap<String, String> = messages
+                .iter()
+                .map(|m| (m.room_id.to_string(), m.id.to_string()))
+                .collect();
+            let targets =
+                serde_json::to_string(&targets).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO broadcast_messages \
+                 (main_id, seq, author_id, author_name, body, created_at, targets) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(main.clone())
+            .bind(seq as i64)
+            .bind(from.to_string())
+            .bind(from_name.clone())
+            .bind(text.clone())
+            .bind(first.created_at)
+            .bind(targets)
+            .execute(&mut *conn)
+            .await?;
         }
         Event::BreakoutConfigured {
             config, ends_at, ..

@@ -134,7 +134,20 @@ fn room_from(row: &AnyRow) -> Result<RoomInfo, StoreError> {
     })
 }
 
-fn message_from(row: &AnyRow) -> Result<(u64, Message), StoreError> {
+/// A chat message of `room` read from `messages`, or from `broadcast_messages` (a row that has
+/// `targets`; `None` when they do not name the room after all).
+fn message_from(room: RoomId, row: &AnyRow) -> Result<Option<(u64, Message)>, StoreError> {
+    let id = match row.try_get::<Option<String>, _>("targets")? {
+        Some(targets) => {
+            let targets: HashMap<RoomId, MessageId> = serde_json::from_str(&targets)
+                .map_err(|e| StoreError::Corrupt(format!("broadcast targets: {e}")))?;
+            match targets.get(&room) {
+                Some(id) => *id,
+                None => return Ok(None),
+            }
+        }
+        None => parse::<MessageId>("message id", &row.try_get::<String, _>("id")?)?,
+    };
     let author: Option<String> = row.try_get("author_id")?;
     let kind = match row.try_get::<String, _>("kind")?.as_str() {
         "user" => MessageKind::User,
@@ -143,18 +156,18 @@ fn message_from(row: &AnyRow) -> Result<(u64, Message), StoreError> {
         other => return Err(StoreError::Corrupt(format!("message kind: {other:?}"))),
     };
     let seq: i64 = row.try_get("seq")?;
-    Ok((
+    Ok(Some((
         seq as u64,
         Message {
-            id: parse::<MessageId>("message id", &row.try_get::<String, _>("id")?)?,
-            room_id: parse("room id", &row.try_get::<String, _>("room_id")?)?,
+            id,
+            room_id: room,
             author_id: author.map(|a| parse("person id", &a)).transpose()?,
             author_name: row.try_get("author_name")?,
             kind,
             text: row.try_get("body")?,
             created_at: row.try_get("created_at")?,
         },
-    ))
+    )))
 }
 
 /// Maps a unique-constraint violation to `Conflict(what)`.
@@ -752,12 +765,28 @@ impl Store for SqlStore {
         room: RoomId,
         page: PageRequest,
     ) -> Result<Vec<(u64, Message)>, StoreError> {
+        // The room's own rows, and the broadcasts of its main room that reached it (stored once
+        // for all their rooms; `targets` names each room's message id).
         let sql = match page.order {
             Order::NewestFirst => {
-                "SELECT * FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                "SELECT id, seq, author_id, author_name, kind, body, created_at, NULL AS targets \
+                 FROM messages WHERE room_id = $1 AND seq < $2 \
+                 UNION ALL \
+                 SELECT NULL, seq, author_id, author_name, 'broadcast', body, created_at, targets \
+                 FROM broadcast_messages \
+                 WHERE main_id = (SELECT parent_id FROM rooms WHERE id = $1) \
+                 AND seq < $2 AND targets LIKE $4 \
+                 ORDER BY seq DESC LIMIT $3"
             }
             Order::OldestFirst => {
-                "SELECT * FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+                "SELECT id, seq, author_id, author_name, kind, body, created_at, NULL AS targets \
+                 FROM messages WHERE room_id = $1 AND seq > $2 \
+                 UNION ALL \
+                 SELECT NULL, seq, author_id, author_name, 'broadcast', body, created_at, targets \
+                 FROM broadcast_messages \
+                 WHERE main_id = (SELECT parent_id FROM rooms WHERE id = $1) \
+                 AND seq > $2 AND targets LIKE $4 \
+                 ORDER BY seq ASC LIMIT $3"
             }
         };
         let cursor = match (page.order, page.cursor) {
@@ -769,9 +798,16 @@ impl Store for SqlStore {
             .bind(room.to_string())
             .bind(cursor)
             .bind(i64::from(page.limit))
+            .bind(format!("%\"{room}\"%"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(message_from).collect()
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(message) = message_from(room, row)? {
+                messages.push(message);
+            }
+        }
+        Ok(messages)
     }
 
     async fn create_guest(
