@@ -271,6 +271,22 @@ pub struct RoomState {
     pub recordings: BTreeMap<RoomId, Recording>,
 }
 
+/// Someone an event may be delivered to: see [`RoomState::recipient`].
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient {
+    /// The person.
+    pub person: PersonId,
+    /// Their role in the main room, if they are a member of it.
+    pub main_role: Option<Role>,
+}
+
+impl Recipient {
+    /// Whether they own or moderate the main room.
+    pub fn manages(self) -> bool {
+        self.main_role.is_some_and(Role::manages)
+    }
+}
+
 /// Who an event is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
@@ -389,12 +405,7 @@ impl RoomState {
 
     /// Whether a person has anything in this stream they may see.
     pub fn has_access(&self, person: PersonId) -> bool {
-        // Most people are members of the main room: look there before every breakout room.
-        self.role(self.main.id, person).is_some()
-            || self
-                .members
-                .values()
-                .any(|members| members.contains_key(&person))
+        self.reaches(self.recipient(person))
     }
 
     /// Number of direct owners of a room.
@@ -605,7 +616,32 @@ impl RoomState {
         dashboard: bool,
         was: &[RoomId],
     ) -> bool {
-        self.receives(&self.audience(event), event, person, dashboard, was)
+        self.receives(
+            &self.audience(event),
+            event,
+            self.recipient(person),
+            dashboard,
+            was,
+        )
+    }
+
+    /// A person as the recipient of events: their main-room role, looked up once for all the
+    /// checks of one event (the fan-out makes them for every subscriber).
+    pub fn recipient(&self, person: PersonId) -> Recipient {
+        Recipient {
+            person,
+            main_role: self.role(self.main.id, person),
+        }
+    }
+
+    /// [`RoomState::has_access`] for a recipient whose main-room role is known. Most people are
+    /// members of the main room: that is looked at before every breakout room.
+    fn reaches(&self, to: Recipient) -> bool {
+        to.main_role.is_some()
+            || self
+                .members
+                .values()
+                .any(|members| members.contains_key(&to.person))
     }
 
     /// [`RoomState::should_receive`] with the event's audience worked out once, for a fan-out to
@@ -614,32 +650,31 @@ impl RoomState {
         &self,
         audience: &Audience,
         event: &Event,
-        person: PersonId,
+        to: Recipient,
         dashboard: bool,
         was: &[RoomId],
     ) -> bool {
+        let person = to.person;
         match *audience {
             Audience::Room(room) => self.can_see(room, person),
             Audience::RoomAnd(room, p) => p == person || self.can_see(room, person),
-            Audience::Stream => {
-                matches!(event, Event::RoomDeleted { .. }) || self.has_access(person)
-            }
+            Audience::Stream => matches!(event, Event::RoomDeleted { .. }) || self.reaches(to),
             Audience::Place(p) => {
                 p == person
-                    || self.manages(person)
+                    || to.manages()
                     || (dashboard
-                        && (self.role(self.main.id, person).is_some()
+                        && (to.main_role.is_some()
                             || self
                                 .places_of(p)
                                 .chain(was.iter().copied())
                                 .any(|room| self.can_see(room, person))))
             }
-            Audience::Asker(p) => p == person || self.manages(person),
+            Audience::Asker(p) => p == person || to.manages(),
             Audience::Rooms(ref rooms) => rooms.iter().any(|r| self.can_see(*r, person)),
             Audience::Moderators(room) => {
                 self.effective_role(room, person).is_some_and(Role::manages)
             }
-            Audience::Watchers => (self.has_access(person) && dashboard) || self.manages(person),
+            Audience::Watchers => (self.reaches(to) && dashboard) || to.manages(),
         }
     }
 

@@ -1112,14 +1112,15 @@ impl Actor {
         let mut gone = Vec::new();
         let audience = state.audience(&published.event);
         let mut deliver = |person: PersonId, subs: &mut Vec<Subscriber>| {
+            let to = state.recipient(person);
             subs.retain(|sub| {
-                if !state.receives(&audience, &published.event, person, sub.dashboard, was) {
+                if !state.receives(&audience, &published.event, to, sub.dashboard, was) {
                     return true;
                 }
                 match sub.conn.offer(published.frames.for_person(
                     (stream, published.seq, &published.event),
                     state,
-                    person,
+                    to,
                 )) {
                     Offer::Queued => true,
                     Offer::Full => {
@@ -1431,7 +1432,7 @@ impl Actor {
                     if conn.offer(p.frames.for_person(
                         (self.stream, p.seq, &p.event),
                         &self.state,
-                        conn.person,
+                        self.state.recipient(conn.person),
                     )) != Offer::Queued
                     {
                         conn.request_resync(self.stream);

@@ -12,7 +12,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
 use crate::domain::breakout::CallToAction;
-use crate::domain::room::{Event, Message, RoomState};
+use crate::domain::room::{Event, Message, Recipient, RoomState};
 use crate::ids::{PersonId, RoomId};
 
 /// The frames of one event.
@@ -229,8 +229,9 @@ impl Frames {
         &'a self,
         (stream, seq, event): (RoomId, u64, &Event),
         state: &RoomState,
-        person: PersonId,
+        to: Recipient,
     ) -> &'a Utf8Bytes {
+        let person = to.person;
         match self {
             Frames::All(frame) => frame,
             Frames::Place {
@@ -241,7 +242,7 @@ impl Frames {
             } => match place {
                 Some(room)
                     if person != *about
-                        && state.role(state.id(), person).is_none()
+                        && to.main_role.is_none()
                         && !state.can_see(*room, person) =>
                 {
                     hidden.get_or_init(|| without_place(stream, seq, event))
@@ -250,7 +251,7 @@ impl Frames {
             },
             Frames::PerRoom { full, by_room, key } => {
                 let whole = || full.get_or_init(|| frame(Wire { seq, stream, event }));
-                if state.manages(person) {
+                if to.manages() {
                     return whole();
                 }
                 let room = match key {
