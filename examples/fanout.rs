@@ -3,7 +3,8 @@
 //! moderator's request to each participant's event, p50/p99/max; the bytes each participant
 //! received; and Huddle's memory per idle participant. In the same run it measures a bare axum
 //! WebSocket fan-out of the same number of frames of the same size, and prints Huddle's p99 divided
-//! by the bare one.
+//! by the bare one, and the CPU time each server process spent per phase (from the request until
+//! every participant had the event; the median round).
 //!
 //! Each phase runs `--rounds` times (default 3): the table shows, per phase, the round with the
 //! median p99, and the ratio of the median p99s, because one sample on a shared machine is noise.
@@ -22,7 +23,9 @@ use common::fanout::{
     PHASE_NAMES, PHASES, Recorder, Stats, bare_server, connect_all, median_round, now_ns,
     phase_request, seed_room, stats,
 };
-use common::{arg, call, huddle_binary, moderator_token, rss_kib, serve_command, spawn};
+use common::{
+    arg, call, cpu_ms_of_threads, huddle_binary, moderator_token, rss_kib, serve_command, spawn,
+};
 
 struct Measured {
     /// Per phase, one entry per round.
@@ -30,6 +33,8 @@ struct Measured {
     bytes_per_client: [f64; PHASES],
     frames_per_client: [f64; PHASES],
     rss_per_client_kib: f64,
+    /// Per phase, the server's CPU time (ms) of each round.
+    cpu_ms: [Vec<f64>; PHASES],
 }
 
 impl Measured {
@@ -38,6 +43,7 @@ impl Measured {
         mut child: Child,
         recorder: &Recorder,
         phases: [Vec<Stats>; PHASES],
+        cpu_ms: [Vec<f64>; PHASES],
         rss_before: u64,
         rss_after: u64,
     ) -> Measured {
@@ -49,6 +55,7 @@ impl Measured {
             frames_per_client: recorder.frames_per_client(),
             rss_per_client_kib: rss_after.saturating_sub(rss_before) as f64
                 / recorder.clients() as f64,
+            cpu_ms,
         }
     }
 }
@@ -81,19 +88,22 @@ async fn run_huddle(n: usize, rooms: u32, rounds: usize, huddle: &std::path::Pat
     let rss_after = rss_kib(child.id());
 
     let mut phases: [Vec<Stats>; PHASES] = Default::default();
+    let mut cpu_ms: [Vec<f64>; PHASES] = Default::default();
     for round in 0..rounds {
         for (phase, measured) in phases.iter_mut().enumerate() {
             let (url, body) = phase_request(&b, phase);
             let step = round * PHASES + phase;
             recorder.step.store(step, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(300)).await;
+            let cpu = cpu_ms_of_threads(child.id());
             let sent = now_ns();
             call(&http, Some(&token), reqwest::Method::POST, url, body).await;
             timing("Huddle", sent);
             measured.push(stats(&recorder.wait(step, sent).await));
+            cpu_ms[phase].push(cpu_ms_of_threads(child.id()) - cpu);
         }
     }
-    Measured::finish(child, &recorder, phases, rss_before, rss_after)
+    Measured::finish(child, &recorder, phases, cpu_ms, rss_before, rss_after)
 }
 
 /// The same number of frames, of the sizes Huddle sent per phase, on the bare server.
@@ -116,11 +126,13 @@ async fn run_bare(n: usize, rounds: usize, frame_bytes: [usize; PHASES]) -> Meas
     let rss_after = rss_kib(child.id());
     let http = reqwest::Client::new();
     let mut phases: [Vec<Stats>; PHASES] = Default::default();
+    let mut cpu_ms: [Vec<f64>; PHASES] = Default::default();
     for round in 0..rounds {
         for (phase, bytes) in frame_bytes.iter().enumerate() {
             let step = round * PHASES + phase;
             recorder.step.store(step, Ordering::Relaxed);
             tokio::time::sleep(Duration::from_millis(300)).await;
+            let cpu = cpu_ms_of_threads(child.id());
             let sent = now_ns();
             let r = http
                 .post(format!("{base}/fanout?bytes={bytes}"))
@@ -130,9 +142,17 @@ async fn run_bare(n: usize, rounds: usize, frame_bytes: [usize; PHASES]) -> Meas
             assert!(r.status().is_success());
             timing("bare", sent);
             phases[phase].push(stats(&recorder.wait(step, sent).await));
+            cpu_ms[phase].push(cpu_ms_of_threads(child.id()) - cpu);
         }
     }
-    Measured::finish(child, &recorder, phases, rss_before, rss_after)
+    Measured::finish(child, &recorder, phases, cpu_ms, rss_before, rss_after)
+}
+
+/// The median of a phase's rounds (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// With `FANOUT_TIMING` set, prints how long the request that set off a phase took.
@@ -163,9 +183,9 @@ async fn main() {
         huddle.display()
     );
     println!(
-        "| N | phase | Huddle p50 / p99 / max (ms) | bare p50 / p99 / max (ms) | p99 ratio | bytes per participant | frames per participant |"
+        "| N | phase | Huddle p50 / p99 / max (ms) | bare p50 / p99 / max (ms) | p99 ratio | bytes per participant | frames per participant | server CPU (ms) Huddle / bare |"
     );
-    println!("|---:|---|---|---|---:|---:|---:|");
+    println!("|---:|---|---|---|---:|---:|---:|---|");
     let mut memory = Vec::new();
     for n in sizes {
         let h = run_huddle(n, rooms, rounds, &huddle).await;
@@ -174,7 +194,7 @@ async fn main() {
         for (p, name) in PHASE_NAMES.iter().enumerate() {
             let (a, b) = (median_round(&h.phases[p]), median_round(&bare.phases[p]));
             println!(
-                "| {n} | {name} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} | {:.2} |",
+                "| {n} | {name} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2} | {:.0} | {:.2} | {:.1} / {:.1} |",
                 a.p50,
                 a.p99,
                 a.max,
@@ -183,7 +203,9 @@ async fn main() {
                 b.max,
                 a.p99 / b.p99.max(0.001),
                 h.bytes_per_client[p],
-                h.frames_per_client[p]
+                h.frames_per_client[p],
+                median(&h.cpu_ms[p]),
+                median(&bare.cpu_ms[p]),
             );
         }
         memory.push((n, h.rss_per_client_kib, bare.rss_per_client_kib));

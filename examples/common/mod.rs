@@ -37,6 +37,20 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) as f64 / clock_ticks_per_second()
 }
 
+/// CPU time a process's live threads have used, in milliseconds, to the nanosecond (the sum of
+/// `/proc/PID/task/*/schedstat`; `cpu_seconds` counts in clock ticks of 10 ms).
+pub fn cpu_ms_of_threads(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let ns: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e6
+}
+
 fn clock_ticks_per_second() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
