@@ -10,8 +10,10 @@
 //! room can start delivering that room's events to them at once. It also keeps them alive
 //! ([`Connections::keep_alive`]): one task tells each connection in turn that a ping is due, and
 //! tells them all when the server shuts down. A connection task therefore waits on two things
-//! only, its queue and one wake-up for everything else ([`ConnHandle::attention`]), which is what
-//! it polls again after each frame it sends in a fan-out to thousands.
+//! only, its queue and its socket: what else needs it (a ping, a resync, the shutdown) sets a flag
+//! and, unless the task is already due to wake for frames, puts an empty frame in the queue to
+//! wake it ([`ConnHandle::take_attention`]). In a fan-out to thousands, a third waiter polled again
+//! after each frame showed in the profile.
 
 pub mod call;
 pub mod ws;
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::ids::{PersonId, RoomId};
 
@@ -48,8 +50,8 @@ pub struct ConnShared {
     ping_due: AtomicBool,
     /// The server is shutting down: close.
     closing: AtomicBool,
-    /// Wakes the connection's task when `resync` grows, a ping is due, or the server shuts down.
-    notify: Notify,
+    /// One of the above changed since the connection's task last looked.
+    attention: AtomicBool,
 }
 
 /// A handle on one live connection, held by the actors it is subscribed to.
@@ -66,6 +68,8 @@ pub struct ConnHandle {
 impl ConnHandle {
     /// Offers a frame without waiting.
     pub fn offer(&self, frame: &Utf8Bytes) -> Offer {
+        // An empty frame is the wake-up of `wake`; every real frame is a JSON object.
+        debug_assert!(!frame.is_empty());
         match self.tx.try_send(frame.clone()) {
             Ok(()) => Offer::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
@@ -76,7 +80,7 @@ impl ConnHandle {
     /// Asks the connection to tell its client to reload `stream` and to subscribe again.
     pub fn request_resync(&self, stream: RoomId) {
         lock(&self.shared.resync).push(stream);
-        self.shared.notify.notify_one();
+        self.wake();
     }
 
     /// Whether a resync is waiting.
@@ -89,10 +93,21 @@ impl ConnHandle {
         std::mem::take(&mut *lock(&self.shared.resync))
     }
 
-    /// Waits until something other than a frame needs the connection's task: a resync, a ping,
-    /// or the server's shutdown. A wake-up asked for while the task was busy is kept for it.
-    pub async fn attention(&self) {
-        self.shared.notify.notified().await;
+    /// Whether something other than a frame needs the connection's task (a resync, a ping, the
+    /// server's shutdown) since it last asked; asking clears it. The task asks after each frame
+    /// or batch it takes from its queue.
+    pub fn take_attention(&self) -> bool {
+        self.shared.attention.load(Ordering::Relaxed)
+            && self.shared.attention.swap(false, Ordering::AcqRel)
+    }
+
+    /// Makes sure the connection's task looks at its flags soon: the first call since it last
+    /// looked queues an empty frame to wake it. When the queue is full the task is due to wake
+    /// for the frames anyway, and it looks after taking them. So at most one such frame waits.
+    fn wake(&self) {
+        if !self.shared.attention.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.try_send(Utf8Bytes::default());
+        }
     }
 
     /// Whether a ping is due; asking clears it.
@@ -107,12 +122,12 @@ impl ConnHandle {
 
     fn ping(&self) {
         self.shared.ping_due.store(true, Ordering::Relaxed);
-        self.shared.notify.notify_one();
+        self.wake();
     }
 
     fn close(&self) {
         self.shared.closing.store(true, Ordering::Relaxed);
-        self.shared.notify.notify_one();
+        self.wake();
     }
 
     /// Records that an actor now delivers `stream` to this connection (or stopped doing so).
@@ -272,11 +287,38 @@ mod tests {
             .keep_alive(Duration::from_secs(30), shutdown)
             .await;
         assert!(before.closing());
-        let (after, _queue) = connections.register(PersonId::new(), 4);
+        let (after, mut queue) = connections.register(PersonId::new(), 4);
         assert!(after.closing());
-        // The wake-up is kept for a task that was not waiting yet.
-        tokio::time::timeout(Duration::from_secs(1), after.attention())
-            .await
-            .expect("woken");
+        // Its task wakes for it at once.
+        assert_eq!(queue.try_recv().unwrap(), Utf8Bytes::default());
+        assert!(after.take_attention());
+    }
+
+    #[test]
+    fn a_wake_up_queues_one_empty_frame_until_the_task_looks() {
+        let connections = Connections::default();
+        let (conn, mut queue) = connections.register(PersonId::new(), 4);
+        assert!(!conn.take_attention());
+        conn.ping();
+        conn.request_resync(RoomId::new());
+        assert_eq!(queue.try_recv().unwrap(), Utf8Bytes::default());
+        assert!(queue.try_recv().is_err(), "one wake-up frame for both");
+        assert!(conn.take_attention());
+        assert!(!conn.take_attention(), "asking clears it");
+        assert!(conn.take_ping() && conn.resync_requested());
+        conn.ping();
+        assert_eq!(queue.try_recv().unwrap(), Utf8Bytes::default());
+    }
+
+    #[test]
+    fn a_full_queue_gets_no_wake_up_frame_and_keeps_the_flag() {
+        let connections = Connections::default();
+        let (conn, mut queue) = connections.register(PersonId::new(), 1);
+        assert_eq!(conn.offer(&Utf8Bytes::from_static("{}")), Offer::Queued);
+        assert_eq!(conn.offer(&Utf8Bytes::from_static("{}")), Offer::Full);
+        conn.request_resync(RoomId::new());
+        assert_eq!(queue.try_recv().unwrap(), Utf8Bytes::from_static("{}"));
+        assert!(queue.try_recv().is_err());
+        assert!(conn.take_attention() && conn.resync_requested());
     }
 }

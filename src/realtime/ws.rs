@@ -92,58 +92,33 @@ pub async fn serve_socket(
     let mut last_heard = Instant::now();
     let mut call_budget = Budget::new(Instant::now());
     let write_timeout = ctx.ping * 2;
-    // Made once and polled again after each wake-up: in a fan-out to thousands of connections,
-    // registering a fresh waiter on every turn of the loop shows in the profile. Pings, resyncs
-    // and the shutdown share it, so a wake-up for a frame polls two waiters, not four.
-    let mut attention = std::pin::pin!(conn.attention());
+    let mut batch: Vec<Utf8Bytes> = Vec::with_capacity(BATCH);
     while open {
         // Biased, queued frames first: a wake-up for a frame then polls nothing else. Pongs are
         // read before the liveness check, so a busy connection is never mistaken for a dead one.
         tokio::select! {
             biased;
-            frame = queue.recv() => {
-                let Some(frame) = frame else { break };
-                // Whatever else is queued goes out in the same flush.
-                let mut sent = 1;
-                let more = std::iter::from_fn(|| queue.try_recv().ok())
-                    .take(BATCH - 1)
-                    .inspect(|_| sent += 1);
-                let frames = std::iter::once(frame).chain(more).map(Message::Text);
-                open = write(&mut socket, frames, write_timeout).await;
-                if open {
-                    ctx.metrics.events_sent.inc_by(sent);
-                }
-            }
-            () = &mut attention => {
-                attention.set(conn.attention());
-                if conn.closing() {
-                    let _ = write(&mut socket, std::iter::once(close_frame(1001, "server shutting down")), write_timeout).await;
+            taken = queue.recv_many(&mut batch, BATCH) => {
+                if taken == 0 {
                     break;
                 }
-                if conn.take_ping() {
-                    if last_heard.elapsed() > ctx.ping * 2 {
-                        debug!("closing a connection that stopped answering pings");
-                        let _ = write(&mut socket, std::iter::once(close_frame(1001, "no pong")), write_timeout).await;
-                        break;
+                // Whatever else is queued goes out in the same flush; an empty frame is only a
+                // wake-up (see `ConnHandle::take_attention`).
+                let sent = batch.iter().filter(|f| !f.is_empty()).count();
+                if sent > 0 {
+                    let frames = batch.drain(..).filter(|f| !f.is_empty()).map(Message::Text);
+                    open = write(&mut socket, frames, write_timeout).await;
+                    if open {
+                        ctx.metrics.events_sent.inc_by(sent as u64);
                     }
-                    open = write(&mut socket, std::iter::once(Message::Ping(Default::default())), write_timeout).await;
                 }
-                if !open || !conn.resync_requested() {
-                    continue;
-                }
-                // Frames already queued predate the overflow: send them first, so that everything
-                // after the `resync` frame is newer than it.
-                let waiting = queue.len();
-                let queued: Vec<Message> = std::iter::from_fn(|| queue.try_recv().ok())
-                    .take(waiting)
-                    .map(Message::Text)
-                    .collect();
-                open = write(&mut socket, queued.into_iter(), write_timeout).await;
-                for stream in conn.take_resyncs() {
-                    // Follow the stream again from now; the client reloads what it missed.
-                    let Ok(subscribed) = ctx.rooms.subscribe(stream, conn.clone(), None).await else { continue };
-                    let frame = crate::rooms::resync_frame(stream, subscribed.seq);
-                    open = open && write(&mut socket, std::iter::once(Message::Text(frame)), write_timeout).await;
+                batch.clear();
+                if open && conn.take_attention() {
+                    match attend(&mut socket, &conn, &mut queue, &ctx, last_heard, write_timeout).await {
+                        Attended::Go => {}
+                        Attended::Closed => open = false,
+                        Attended::Leave => break,
+                    }
                 }
             }
             msg = socket.recv() => match msg {
@@ -194,6 +169,69 @@ pub async fn serve_socket(
         ctx.rooms.unsubscribe(stream, conn.id).await;
     }
     ctx.metrics.ws_connections.dec();
+}
+
+/// What became of the connection after its task looked at its flags.
+enum Attended {
+    /// Carry on.
+    Go,
+    /// A write failed.
+    Closed,
+    /// Close frame sent: leave.
+    Leave,
+}
+
+/// Acts on the flags set for the connection: the server's shutdown, a ping due, resyncs.
+async fn attend(
+    socket: &mut WebSocket,
+    conn: &super::ConnHandle,
+    queue: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
+    ctx: &WsContext,
+    last_heard: Instant,
+    write_timeout: Duration,
+) -> Attended {
+    if conn.closing() {
+        let close = close_frame(1001, "server shutting down");
+        let _ = write(socket, std::iter::once(close), write_timeout).await;
+        return Attended::Leave;
+    }
+    if conn.take_ping() {
+        if last_heard.elapsed() > ctx.ping * 2 {
+            debug!("closing a connection that stopped answering pings");
+            let _ = write(
+                socket,
+                std::iter::once(close_frame(1001, "no pong")),
+                write_timeout,
+            )
+            .await;
+            return Attended::Leave;
+        }
+        let ping = Message::Ping(Default::default());
+        if !write(socket, std::iter::once(ping), write_timeout).await {
+            return Attended::Closed;
+        }
+    }
+    if !conn.resync_requested() {
+        return Attended::Go;
+    }
+    // Frames already queued predate the overflow: send them first, so that everything after the
+    // `resync` frame is newer than it.
+    let waiting = queue.len();
+    let queued: Vec<Message> = std::iter::from_fn(|| queue.try_recv().ok())
+        .take(waiting)
+        .filter(|f| !f.is_empty())
+        .map(Message::Text)
+        .collect();
+    let mut open = write(socket, queued.into_iter(), write_timeout).await;
+    for stream in conn.take_resyncs() {
+        // Follow the stream again from now; the client reloads what it missed.
+        let Ok(subscribed) = ctx.rooms.subscribe(stream, conn.clone(), None).await else {
+            continue;
+        };
+        let frame = crate::rooms::resync_frame(stream, subscribed.seq);
+        open = open && write(socket, std::iter::once(Message::Text(frame)), write_timeout).await;
+    }
+    if open { Attended::Go } else { Attended::Closed }
 }
 
 /// `{"type":"dashboard","room":MAIN,"open":true|false}`: start or stop receiving the breakout
