@@ -15,6 +15,7 @@ pub mod meeting;
 pub mod recording;
 pub mod room;
 pub mod roster;
+pub mod rotation;
 #[cfg(test)]
 mod testkit;
 pub mod validate;
