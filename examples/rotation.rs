@@ -106,7 +106,8 @@ fn lower_bound(n: usize, rooms: usize, rounds: usize) -> u64 {
     let pairs = |s: u64| s * s.saturating_sub(1) / 2;
     let (small, big) = (n / rooms, n.div_ceil(rooms));
     let bigger = n % rooms;
-    let per_round = bigger as u64 * pairs(big as u64) + (rooms - bigger) as u64 * pairs(small as u64);
+    let per_round =
+        bigger as u64 * pairs(big as u64) + (rooms - bigger) as u64 * pairs(small as u64);
     let meetings = per_round * rounds as u64;
     let all = pairs(n as u64);
     if all == 0 {

@@ -87,3 +87,7 @@ id_type!(
     /// A recording of a room's call.
     RecordingId
 );
+id_type!(
+    /// A stored group plan of a main room.
+    PlanId
+);

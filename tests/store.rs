@@ -1352,6 +1352,102 @@ async fn cluster_conformance(store: SharedStore) {
     assert!(owners.iter().all(|o| o.stream != main), "{owners:?}");
 }
 
+/// Group plans: unique names per main room, a cap, edits, deletion, and gone with the room.
+async fn plan_conformance(store: SharedStore) {
+    use huddle::domain::plan::{GroupPlan, MAX_PLANS, PlanPerson, PlanRoom};
+    use huddle::ids::PlanId;
+
+    let dan = store
+        .create_account(account("planner@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    let owner = Caller {
+        person_id: dan.id,
+        display_name: "dan".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 3), main, "Plans".into(), &owner);
+    let mut commit = committer(store.clone(), main);
+    commit(created).await.unwrap();
+    let other = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 4), other, "Other".into(), &owner);
+    committer(store.clone(), other)(created).await.unwrap();
+
+    let plan = |name: &str| GroupPlan {
+        id: PlanId::new(),
+        name: name.into(),
+        rooms: vec![PlanRoom {
+            name: "Red".into(),
+            people: vec![PlanPerson {
+                email: "dan@example.org".into(),
+                first_name: "Dan".into(),
+                last_name: String::new(),
+            }],
+        }],
+        created_at: 2_000,
+        updated_at: 2_000,
+    };
+    let b = plan("B");
+    store.create_plan(main, &b, dan.id).await.unwrap();
+    store.create_plan(main, &plan("A"), dan.id).await.unwrap();
+    assert!(matches!(
+        store.create_plan(main, &plan("B"), dan.id).await,
+        Err(StoreError::Conflict("plan name"))
+    ));
+    // The same name in another main room is another plan.
+    store.create_plan(other, &plan("B"), dan.id).await.unwrap();
+    let listed = store.plans(main).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["A", "B"]);
+    assert_eq!(listed[1], b, "read back as stored");
+
+    let renamed = GroupPlan {
+        name: "C".into(),
+        rooms: vec![],
+        updated_at: 3_000,
+        ..b.clone()
+    };
+    assert!(store.update_plan(main, &renamed).await.unwrap());
+    assert!(
+        !store.update_plan(other, &renamed).await.unwrap(),
+        "not through another main room"
+    );
+    let taken = GroupPlan {
+        name: "A".into(),
+        ..renamed.clone()
+    };
+    assert!(matches!(
+        store.update_plan(main, &taken).await,
+        Err(StoreError::Conflict("plan name"))
+    ));
+    assert!(store.plans(main).await.unwrap().contains(&renamed));
+
+    assert!(!store.delete_plan(other, b.id).await.unwrap());
+    assert!(store.delete_plan(main, b.id).await.unwrap());
+    assert!(!store.delete_plan(main, b.id).await.unwrap());
+
+    for i in store.plans(main).await.unwrap().len()..MAX_PLANS {
+        store
+            .create_plan(main, &plan(&format!("P{i:02}")), dan.id)
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store.create_plan(main, &plan("One too many"), dan.id).await,
+        Err(StoreError::Conflict("plans"))
+    ));
+    assert_eq!(store.plans(main).await.unwrap().len(), MAX_PLANS);
+
+    commit(vec![Event::RoomDeleted { room: main }])
+        .await
+        .unwrap();
+    assert!(
+        store.plans(main).await.unwrap().is_empty(),
+        "gone with the room"
+    );
+    assert_eq!(store.plans(other).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -1360,6 +1456,7 @@ async fn sqlite_store_conforms() {
     collab_conformance(huddle::store::open(&url).await.unwrap()).await;
     recording_conformance(huddle::store::open(&url).await.unwrap()).await;
     cluster_conformance(huddle::store::open(&url).await.unwrap()).await;
+    plan_conformance(huddle::store::open(&url).await.unwrap()).await;
     // Reopening runs no migration twice and finds the data.
     let store = huddle::store::open(&url).await.unwrap();
     assert!(store.has_accounts().await.unwrap());
@@ -1385,7 +1482,8 @@ async fn postgres_store_conforms() {
     conformance(store.clone()).await;
     collab_conformance(store.clone()).await;
     recording_conformance(store.clone()).await;
-    cluster_conformance(store).await;
+    cluster_conformance(store.clone()).await;
+    plan_conformance(store).await;
     // A start's large texts are stored without PostgreSQL's slow compression (migration 0007).
     let storage: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, a.attstorage::text FROM pg_attribute a \

@@ -12,6 +12,7 @@ pub mod content;
 pub mod event;
 pub mod invitation;
 pub mod meeting;
+pub mod plan;
 pub mod recording;
 pub mod room;
 pub mod roster;

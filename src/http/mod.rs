@@ -15,6 +15,7 @@ mod invitations;
 mod meetings;
 pub mod openapi;
 mod ops;
+mod plans;
 mod recordings;
 mod rooms;
 mod roster;
@@ -45,6 +46,7 @@ pub fn router(app: App) -> Router {
         .merge(invitations::router())
         .merge(meetings::router())
         .merge(roster::router())
+        .merge(plans::router())
         .merge(events::router());
     Router::new()
         .nest("/api/v1", api)

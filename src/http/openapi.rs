@@ -31,6 +31,8 @@ use crate::App;
         super::invitations::preview, super::invitations::accept,
         super::meetings::list, super::meetings::schedule, super::meetings::ics, super::meetings::cancel,
         super::roster::template, super::roster::export, super::roster::import,
+        super::plans::list, super::plans::create, super::plans::import_csv, super::plans::one,
+        super::plans::update, super::plans::remove, super::plans::export_csv, super::plans::load,
         super::calls::stats, super::recordings::start, super::recordings::stop, super::recordings::list,
     ),
     modifiers(&BearerAuth, &CommonAnswers)

@@ -28,7 +28,7 @@ use crate::ids::{PersonId, RoomId};
 use crate::store::Person;
 
 /// Largest CSV file: 10,000 rows of long names and addresses fit.
-const MAX_CSV_BYTES: usize = 8 << 20;
+pub(super) const MAX_CSV_BYTES: usize = 8 << 20;
 
 pub(super) fn router() -> Router<App> {
     let b = "/rooms/{room}/breakout";
@@ -60,12 +60,12 @@ pub struct ImportSummary {
 }
 
 /// One row of a roster: room name (or empty), display name, email.
-type Line = (String, String, String);
+pub(super) type Line = (String, String, String);
 
 /// The rows of the current assignment: each assigned person, each breakout-only member in their
 /// room, each pending invitation to a breakout room; with `everyone`, also the main room's
 /// unassigned participants (room empty).
-async fn lines(
+pub(super) async fn lines(
     app: &App,
     main: RoomId,
     me: PersonId,
@@ -156,7 +156,7 @@ async fn lines(
     Ok(lines)
 }
 
-fn csv_response(lines: Vec<Line>, file_name: &str) -> Response {
+pub(super) fn csv_response(lines: Vec<Line>, file_name: &str) -> Response {
     let split: Vec<(String, (String, String), String)> = lines
         .into_iter()
         .map(|(room, name, email)| (room, roster::split_name(&name), email))
@@ -206,7 +206,7 @@ async fn export(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<Resp
     ))
 }
 
-fn rejected(errors: Vec<RowError>) -> ApiError {
+pub(super) fn rejected(errors: Vec<RowError>) -> ApiError {
     let message = match errors.as_slice() {
         [one] if one.row <= 1 => one.message.clone(),
         [one] => format!("row {}: {}; nothing was imported", one.row, one.message),
@@ -256,7 +256,20 @@ async fn import(
         .await
         .map_err(ApiError::internal)?;
     // The format's problems and the matching's are reported together, every one at once.
-    let (rows, mut errors) = parsed.map_err(|whole| rejected(vec![whole]))?;
+    let (rows, errors) = parsed.map_err(|whole| rejected(vec![whole]))?;
+    import_rows(&app, &auth, main, rows, errors).await.map(Json)
+}
+
+/// Matches rows to people and makes them the whole assignment (one breakout command), or answers
+/// with every problem: `errors` already found in the file, and each address that cannot be
+/// matched or invited. The caller has checked that `auth` manages `main`.
+pub(super) async fn import_rows(
+    app: &App,
+    auth: &Auth,
+    main: RoomId,
+    rows: Vec<roster::Row>,
+    mut errors: Vec<RowError>,
+) -> Result<ImportSummary, ApiError> {
     let emails: Vec<String> = rows.iter().map(|r| r.email.clone()).collect();
     let mut known: HashMap<String, (PersonId, String, bool)> = HashMap::new();
     for guest in app.store.guests_of(main).await? {
@@ -320,7 +333,7 @@ async fn import(
         .iter()
         .filter(|r| matches!(r.who, Who::Unknown { .. }))
         .count();
-    super::invitations::spend_email_quota(&app, &auth, main, unknown).await?;
+    super::invitations::spend_email_quota(app, auth, main, unknown).await?;
     let command = Command::Breakout(BreakoutCommand::Import { rows: matched });
     let committed = app.rooms.command(main, auth.caller(), command).await?;
     let mut summary = ImportSummary {
@@ -343,5 +356,5 @@ async fn import(
     if summary.invited > 0 {
         app.mailer.wake();
     }
-    Ok(Json(summary))
+    Ok(summary)
 }

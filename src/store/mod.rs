@@ -14,6 +14,7 @@ mod cluster;
 mod codec;
 mod collab;
 mod effects;
+mod plans;
 mod recordings;
 pub mod sql;
 
@@ -361,6 +362,24 @@ pub trait Store: Send + Sync + 'static {
     -> Result<(), StoreError>;
     /// Queues a pending invitation's email again, due at `now`.
     async fn resend_invitation(&self, id: InvitationId, now: i64) -> Result<(), StoreError>;
+    /// The group plans of a main room, by name.
+    async fn plans(&self, main: RoomId) -> Result<Vec<crate::domain::plan::GroupPlan>, StoreError>;
+    /// Stores a new plan: `Conflict("plan name")` if the main room has one of that name,
+    /// `Conflict("plans")` if it has the most it may keep.
+    async fn create_plan(
+        &self,
+        main: RoomId,
+        plan: &crate::domain::plan::GroupPlan,
+        by: PersonId,
+    ) -> Result<(), StoreError>;
+    /// Replaces a plan's name and rooms; false if the main room has no such plan.
+    async fn update_plan(
+        &self,
+        main: RoomId,
+        plan: &crate::domain::plan::GroupPlan,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a plan; false if the main room had no such plan.
+    async fn delete_plan(&self, main: RoomId, id: crate::ids::PlanId) -> Result<bool, StoreError>;
     /// The SHA-256 of every stored file some content item still uses.
     async fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError>;
 }

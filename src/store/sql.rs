@@ -837,6 +837,31 @@ impl Store for SqlStore {
         })
     }
 
+    async fn plans(&self, main: RoomId) -> Result<Vec<crate::domain::plan::GroupPlan>, StoreError> {
+        super::plans::list(&self.pool, main).await
+    }
+
+    async fn create_plan(
+        &self,
+        main: RoomId,
+        plan: &crate::domain::plan::GroupPlan,
+        by: PersonId,
+    ) -> Result<(), StoreError> {
+        super::plans::create(&self.pool, main, plan, by).await
+    }
+
+    async fn update_plan(
+        &self,
+        main: RoomId,
+        plan: &crate::domain::plan::GroupPlan,
+    ) -> Result<bool, StoreError> {
+        super::plans::update(&self.pool, main, plan).await
+    }
+
+    async fn delete_plan(&self, main: RoomId, id: crate::ids::PlanId) -> Result<bool, StoreError> {
+        super::plans::delete(&self.pool, main, id).await
+    }
+
     async fn delete_guest(&self, id: PersonId) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM people WHERE id = $1 AND is_guest = 1")
             .bind(id.to_string())

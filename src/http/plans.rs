@@ -1,0 +1,385 @@
+//! Group plans: `/api/v1/rooms/{room}/breakout/plans…`, owners and moderators of the main room
+//! only (anyone else who may see the room gets 403, anyone else 404).
+//!
+//! A plan is a named, stored assignment (`domain::plan`): made from the current assignment, from
+//! JSON or from a CSV file, edited without touching the live assignment, exported as CSV, and
+//! loaded before a round — which is exactly the CSV import of its rows, so rooms are made by
+//! name, addresses matched and unknown ones invited.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::breakout::main_room;
+use super::error::{ApiError, ApiJson, PathIds};
+use super::roster::{ImportSummary, MAX_CSV_BYTES, csv_response, import_rows, lines, rejected};
+use crate::App;
+use crate::auth::Auth;
+use crate::domain::breakout::BreakoutCommand;
+use crate::domain::plan::{self, GroupPlan, PlanPerson, PlanRoom};
+use crate::domain::room::{Command, RoomState};
+use crate::domain::roster;
+use crate::ids::{PlanId, RoomId};
+use crate::store::StoreError;
+
+pub(super) fn router() -> Router<App> {
+    let p = "/rooms/{room}/breakout/plans";
+    Router::new()
+        .route(p, get(list).post(create))
+        .route(
+            &format!("{p}/import"),
+            post(import_csv).layer(DefaultBodyLimit::max(MAX_CSV_BYTES)),
+        )
+        .route(
+            &format!("{p}/{{plan}}"),
+            get(one).put(update).delete(remove),
+        )
+        .route(&format!("{p}/{{plan}}/csv"), get(export_csv))
+        .route(&format!("{p}/{{plan}}/load"), post(load))
+}
+
+/// The main room named in the path, if the caller manages it.
+async fn managed(app: &App, auth: &Auth, ids: &PathIds) -> Result<RoomId, ApiError> {
+    let main = main_room(app, ids, auth.person.id).await?;
+    let me = auth.person.id;
+    if app.rooms.inspect(main, move |s, _| s.manages(me)).await? {
+        Ok(main)
+    } else {
+        Err(ApiError::forbidden(
+            "only owners and moderators prepare group plans",
+        ))
+    }
+}
+
+/// The plan named in the path, in the main room.
+async fn find(app: &App, main: RoomId, ids: &PathIds) -> Result<GroupPlan, ApiError> {
+    let id: PlanId = ids.get("plan")?;
+    app.store
+        .plans(main)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or(ApiError::not_found("plan"))
+}
+
+fn stored(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict("plan name") => ApiError {
+            field: Some("name".into()),
+            ..ApiError::new(
+                StatusCode::CONFLICT,
+                "plan_name_taken",
+                "name: this main room already has a plan of that name",
+            )
+        },
+        StoreError::Conflict("plans") => ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_plans",
+            format!(
+                "a main room keeps at most {} plans: delete one first",
+                plan::MAX_PLANS
+            ),
+        ),
+        other => other.into(),
+    }
+}
+
+/// The group plans of a main room, by name.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/breakout/plans", tag = "breakout", params(("room" = RoomId, Path)),
+    responses((status = 200, body = Vec<GroupPlan>), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn list(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Json<Vec<GroupPlan>>, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    Ok(Json(app.store.plans(main).await?))
+}
+
+/// Body of `POST …/plans`: a name, and either the rooms or `from_current: true` (the current
+/// assignment: every breakout room, with whoever is assigned to it, is a member of it, or is
+/// invited to it).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPlan {
+    /// The plan's name, unique in the main room.
+    pub name: String,
+    /// Its rooms.
+    pub rooms: Option<Vec<PlanRoom>>,
+    /// Save the current assignment instead.
+    #[serde(default)]
+    pub from_current: bool,
+}
+
+/// Save a plan: the current assignment, or the rooms given.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/breakout/plans", tag = "breakout", params(("room" = RoomId, Path)),
+    request_body = NewPlan,
+    responses((status = 201, body = GroupPlan), (status = 403, body = super::error::ErrorBody),
+              (status = 409, description = "the name is taken, or the room keeps the most plans it may", body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn create(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(body): ApiJson<NewPlan>,
+) -> Result<(StatusCode, Json<GroupPlan>), ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let rooms = match (body.rooms, body.from_current) {
+        (Some(rooms), false) => rooms,
+        (None, true) => current(&app, &auth, main).await?,
+        _ => {
+            return Err(ApiError::invalid(
+                "rooms",
+                "give either rooms or from_current: true",
+            ));
+        }
+    };
+    save_new(&app, &auth, main, &body.name, rooms).await
+}
+
+async fn save_new(
+    app: &App,
+    auth: &Auth,
+    main: RoomId,
+    name: &str,
+    rooms: Vec<PlanRoom>,
+) -> Result<(StatusCode, Json<GroupPlan>), ApiError> {
+    let (name, rooms) = plan::validate(name, rooms, app.config.limits.max_breakout_rooms)?;
+    let now = app.clock.now_ms();
+    let created = GroupPlan {
+        id: PlanId::new(),
+        name,
+        rooms,
+        created_at: now,
+        updated_at: now,
+    };
+    app.store
+        .create_plan(main, &created, auth.person.id)
+        .await
+        .map_err(stored)?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The current assignment as a plan's rooms: every breakout room in creation order, with the
+/// people the CSV export lists in it. People without an address cannot be named in a plan.
+async fn current(app: &App, auth: &Auth, main: RoomId) -> Result<Vec<PlanRoom>, ApiError> {
+    let names = app
+        .rooms
+        .inspect(main, |state: &RoomState, _| {
+            let mut rooms: Vec<_> = state.breakouts.values().collect();
+            rooms.sort_by_key(|r| (r.created_at, r.id));
+            rooms.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+        })
+        .await?;
+    let mut rooms: Vec<PlanRoom> = names
+        .into_iter()
+        .map(|name| PlanRoom {
+            name,
+            people: Vec::new(),
+        })
+        .collect();
+    for (room, display_name, email) in lines(app, main, auth.person.id, false).await? {
+        if email.is_empty() {
+            continue;
+        }
+        let (first_name, last_name) = roster::split_name(&display_name);
+        if let Some(r) = rooms.iter_mut().find(|r| r.name == room) {
+            r.people.push(PlanPerson {
+                email,
+                first_name,
+                last_name,
+            });
+        }
+    }
+    Ok(rooms)
+}
+
+/// Query of `POST …/plans/import`.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ImportQuery {
+    /// The new plan's name.
+    pub name: String,
+}
+
+/// Save a CSV file (the pre-assignment format) as a new plan, without loading it. Any bad row
+/// rejects the file: `details` lists every problem by row and column. Rows without a room are
+/// left out of the plan (loading a plan leaves whoever it does not name unassigned).
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/breakout/plans/import", tag = "breakout",
+    params(("room" = RoomId, Path), ImportQuery), request_body(content = String, content_type = "text/csv"),
+    responses((status = 201, body = GroupPlan), (status = 403, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn import_csv(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    Query(query): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<GroupPlan>), ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let parsed = tokio::task::spawn_blocking(move || roster::read(&body))
+        .await
+        .map_err(ApiError::internal)?;
+    let (rows, errors) = parsed.map_err(|whole| rejected(vec![whole]))?;
+    if !errors.is_empty() {
+        return Err(rejected(errors));
+    }
+    save_new(&app, &auth, main, &query.name, plan::rooms_from_rows(&rows)).await
+}
+
+/// One plan.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/breakout/plans/{plan}", tag = "breakout",
+    params(("room" = RoomId, Path), ("plan" = PlanId, Path)),
+    responses((status = 200, body = GroupPlan), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn one(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Json<GroupPlan>, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    Ok(Json(find(&app, main, &ids).await?))
+}
+
+/// Body of `PUT …/plans/{plan}`: what changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChanges {
+    /// A new name.
+    pub name: Option<String>,
+    /// New rooms (all of them).
+    pub rooms: Option<Vec<PlanRoom>>,
+}
+
+/// Edit a plan (its name, its rooms or both). The live assignment does not change.
+#[utoipa::path(put, path = "/api/v1/rooms/{room}/breakout/plans/{plan}", tag = "breakout",
+    params(("room" = RoomId, Path), ("plan" = PlanId, Path)), request_body = PlanChanges,
+    responses((status = 200, body = GroupPlan), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn update(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(changes): ApiJson<PlanChanges>,
+) -> Result<Json<GroupPlan>, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let old = find(&app, main, &ids).await?;
+    let (name, rooms) = plan::validate(
+        changes.name.as_deref().unwrap_or(&old.name),
+        changes.rooms.unwrap_or(old.rooms),
+        app.config.limits.max_breakout_rooms,
+    )?;
+    let changed = GroupPlan {
+        name,
+        rooms,
+        updated_at: app.clock.now_ms(),
+        ..old
+    };
+    if !app
+        .store
+        .update_plan(main, &changed)
+        .await
+        .map_err(stored)?
+    {
+        return Err(ApiError::not_found("plan"));
+    }
+    Ok(Json(changed))
+}
+
+/// Delete a plan.
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}/breakout/plans/{plan}", tag = "breakout",
+    params(("room" = RoomId, Path), ("plan" = PlanId, Path)),
+    responses((status = 204), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn remove(State(app): State<App>, auth: Auth, ids: PathIds) -> Result<StatusCode, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let id: PlanId = ids.get("plan")?;
+    if app.store.delete_plan(main, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("plan"))
+    }
+}
+
+/// A plan as a CSV file (the pre-assignment format), to edit elsewhere or import later.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/breakout/plans/{plan}/csv", tag = "breakout",
+    params(("room" = RoomId, Path), ("plan" = PlanId, Path)),
+    responses((status = 200, description = "text/csv: room_name,first_name,last_name,email"), (status = 403, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn export_csv(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Response, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let found = find(&app, main, &ids).await?;
+    let lines = plan::rows(&found.rooms)
+        .into_iter()
+        .map(|row| {
+            let name = format!("{} {}", row.first_name, row.last_name);
+            (
+                row.room.unwrap_or_default(),
+                name.trim().to_owned(),
+                row.email,
+            )
+        })
+        .collect();
+    Ok(csv_response(lines, "breakout-plan.csv"))
+}
+
+/// Load a plan: it becomes the whole assignment, exactly as importing its CSV file would (rooms
+/// made by name, accounts and guests matched by address, unknown addresses invited, everyone
+/// else unassigned); then any room of the plan without people that does not exist is made too.
+/// Not while a round runs.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/breakout/plans/{plan}/load", tag = "breakout",
+    params(("room" = RoomId, Path), ("plan" = PlanId, Path)),
+    responses((status = 200, body = ImportSummary), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "a round is running", body = super::error::ErrorBody),
+              (status = 422, description = "an address cannot be matched or invited", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn load(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Json<ImportSummary>, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let found = find(&app, main, &ids).await?;
+    let mut summary = import_rows(&app, &auth, main, plan::rows(&found.rooms), Vec::new()).await?;
+    // The import made every room that has people; the plan's empty rooms are made after it. A
+    // failure here leaves the assignment loaded and says so.
+    let existing = app
+        .rooms
+        .inspect(main, |state: &RoomState, _| {
+            state
+                .breakouts
+                .values()
+                .map(|r| r.name.clone())
+                .collect::<std::collections::HashSet<_>>()
+        })
+        .await?;
+    let missing: Vec<String> = found
+        .rooms
+        .iter()
+        .filter(|r| !existing.contains(&r.name))
+        .map(|r| r.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        let command = Command::Breakout(BreakoutCommand::CreateRooms {
+            count: None,
+            names: Some(missing.clone()),
+        });
+        let committed = app.rooms.command(main, auth.caller(), command).await?;
+        summary.rooms_created += missing.len();
+        summary.seq = committed.seq;
+    }
+    Ok(Json(summary))
+}

@@ -1,0 +1,454 @@
+//! Group plans through the real server: saved from the current assignment and from JSON or CSV,
+//! edited without touching the live assignment, loaded after the rooms were deleted (they come
+//! back by name), refused whole when bad, and hidden from everyone but owners and moderators.
+
+mod common;
+
+use common::{Client, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// The session's assignments as (room name, display name), sorted.
+async fn assignments(client: &Client, main: &str) -> Vec<(String, String)> {
+    let session = client.get(&format!("/api/v1/rooms/{main}/breakout")).await;
+    let mut names = std::collections::HashMap::new();
+    for p in session["people"].as_array().unwrap() {
+        names.insert(
+            p["person_id"].as_str().unwrap().to_owned(),
+            p["display_name"].as_str().unwrap().to_owned(),
+        );
+    }
+    let mut out = Vec::new();
+    for room in session["rooms"].as_array().unwrap() {
+        for person in room["assigned"].as_array().unwrap() {
+            out.push((
+                room["name"].as_str().unwrap().to_owned(),
+                names[person.as_str().unwrap()].clone(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+async fn room_names(client: &Client, main: &str) -> Vec<String> {
+    let session = client.get(&format!("/api/v1/rooms/{main}/breakout")).await;
+    let mut names: Vec<String> = session["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn send_csv(client: &Client, path: &str, body: &str) -> (StatusCode, Value) {
+    let response = client
+        .http
+        .post(format!("{}{path}", client.url))
+        .bearer_auth(client.token.as_ref().unwrap())
+        .header("content-type", "text/csv")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn plans_are_saved_edited_and_loaded_by_room_name() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    for name in ["Ann", "Ben", "Cid"] {
+        server.user(&owner, name).await;
+    }
+    let main = owner.create_room("Workshop").await;
+    for email in ["ann@example.org", "ben@example.org", "cid@example.org"] {
+        owner.add_member(&main, email, "participant").await;
+    }
+    let rooms = owner
+        .breakout_rooms(&main, json!({"names": ["Red", "Blue", "Quiet"]}))
+        .await;
+    let ann = server
+        .anonymous()
+        .login("ann@example.org")
+        .await
+        .person_id()
+        .await;
+    let ben = server
+        .anonymous()
+        .login("ben@example.org")
+        .await
+        .person_id()
+        .await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    for (person, room) in [(&ann, &rooms[0]), (&ben, &rooms[1])] {
+        owner
+            .expect(
+                Method::PUT,
+                &format!("{b}/assignments/{person}"),
+                Some(json!({"breakout": room})),
+                StatusCode::OK,
+            )
+            .await;
+    }
+
+    // Saved from the current assignment: every room, the empty one too, with its people.
+    let pairs_plan = owner
+        .expect(
+            Method::POST,
+            &format!("{b}/plans"),
+            Some(json!({"name": "Pairs", "from_current": true})),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(
+        pairs_plan["rooms"],
+        json!([
+            {"name": "Red", "people": [{"email": "ann@example.org", "first_name": "Ann", "last_name": ""}]},
+            {"name": "Blue", "people": [{"email": "ben@example.org", "first_name": "Ben", "last_name": ""}]},
+            {"name": "Quiet", "people": []},
+        ])
+    );
+    let pairs_id = pairs_plan["id"].as_str().unwrap().to_owned();
+
+    // A plan prepared by hand names someone without an account yet.
+    let jigsaw = owner
+        .expect(
+            Method::POST,
+            &format!("{b}/plans"),
+            Some(json!({"name": "Jigsaw", "rooms": [
+                {"name": "Experts", "people": [{"email": "CID@example.org"}, {"email": "dora@elsewhere.org", "first_name": "Dora"}]},
+                {"name": "Novices", "people": [{"email": "ann@example.org"}]},
+            ]})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let jigsaw_id = jigsaw["id"].as_str().unwrap().to_owned();
+    assert_eq!(jigsaw["rooms"][0]["people"][0]["email"], "cid@example.org");
+
+    // Bad plans are refused, naming the problem, and change nothing.
+    let refusals = [
+        (
+            json!({"name": "Pairs", "rooms": []}),
+            StatusCode::CONFLICT,
+            "plan_name_taken",
+        ),
+        (
+            json!({"name": "X", "rooms": [{"name": "A", "people": [{"email": "nope"}]}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "X", "rooms": [{"name": "A"}, {"name": "A"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "X", "rooms": [{"name": "A", "people": [{"email": "a@x.org"}]}, {"name": "B", "people": [{"email": "a@x.org"}]}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "X"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": "X", "rooms": [], "from_current": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+        (
+            json!({"name": " ", "rooms": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        ),
+    ];
+    for (body, status, code) in refusals {
+        let (got, answer) = owner
+            .call(Method::POST, &format!("{b}/plans"), Some(body.clone()))
+            .await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let listed = owner.get(&format!("{b}/plans")).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Jigsaw", "Pairs"]);
+
+    // Editing a plan leaves the live assignment alone.
+    let edited = owner
+        .expect(
+            Method::PUT,
+            &format!("{b}/plans/{pairs_id}"),
+            Some(json!({"rooms": [
+                {"name": "Red", "people": [{"email": "ann@example.org"}, {"email": "cid@example.org"}]},
+                {"name": "Blue", "people": [{"email": "ben@example.org"}]},
+            ]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(edited["name"], "Pairs");
+    assert_eq!(
+        assignments(&owner, &main).await,
+        pairs(&[("Blue", "Ben"), ("Red", "Ann")])
+    );
+    let (status, answer) = owner
+        .call(
+            Method::PUT,
+            &format!("{b}/plans/{pairs_id}"),
+            Some(json!({"name": "Jigsaw"})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("plan_name_taken"))
+    );
+
+    // The rooms are deleted; loading the plan brings them back by name, with their people.
+    owner
+        .expect(Method::DELETE, &format!("{b}/rooms"), None, StatusCode::OK)
+        .await;
+    assert!(room_names(&owner, &main).await.is_empty());
+    let loaded = owner
+        .expect(
+            Method::POST,
+            &format!("{b}/plans/{pairs_id}/load"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        (loaded["rooms_created"].clone(), loaded["assigned"].clone()),
+        (json!(2), json!(3))
+    );
+    assert_eq!(
+        assignments(&owner, &main).await,
+        pairs(&[("Blue", "Ben"), ("Red", "Ann"), ("Red", "Cid")])
+    );
+
+    // The other plan: everyone else unassigned, the unknown address invited, and its empty
+    // rooms made too.
+    let loaded = owner
+        .expect(
+            Method::POST,
+            &format!("{b}/plans/{jigsaw_id}/load"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(loaded["invited"], 1, "{loaded}");
+    assert_eq!(
+        assignments(&owner, &main).await,
+        pairs(&[("Experts", "Cid"), ("Novices", "Ann")])
+    );
+    assert!(
+        server
+            .outbox_email("dora@elsewhere.org")
+            .await
+            .contains("Workshop : Experts")
+    );
+    assert_eq!(
+        room_names(&owner, &main).await,
+        ["Blue", "Experts", "Novices", "Red"]
+    );
+    let with_empty = owner
+        .expect(
+            Method::PUT,
+            &format!("{b}/plans/{jigsaw_id}"),
+            Some(json!({"rooms": [{"name": "Experts", "people": [{"email": "cid@example.org"}]}, {"name": "Later"}]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        with_empty["rooms"][1],
+        json!({"name": "Later", "people": []})
+    );
+    let loaded = owner
+        .expect(
+            Method::POST,
+            &format!("{b}/plans/{jigsaw_id}/load"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(loaded["rooms_created"], 1);
+    assert!(
+        room_names(&owner, &main)
+            .await
+            .contains(&"Later".to_owned())
+    );
+
+    // CSV: a plan's file imports as a new plan with the same rooms; a bad file is refused whole.
+    let file = owner.raw_get(&format!("{b}/plans/{pairs_id}/csv")).await;
+    assert_eq!(file.status(), StatusCode::OK);
+    let file = file.text().await.unwrap();
+    assert_eq!(
+        file,
+        "room_name,first_name,last_name,email\nRed,,,ann@example.org\nRed,,,cid@example.org\nBlue,,,ben@example.org\n"
+    );
+    let (status, copy) = send_csv(&owner, &format!("{b}/plans/import?name=Copy"), &file).await;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    assert_eq!(copy["rooms"], edited["rooms"]);
+    let (status, refused) = send_csv(
+        &owner,
+        &format!("{b}/plans/import?name=Broken"),
+        "room_name,first_name,last_name,email\nRed,A,,not-an-address\n",
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_csv"))
+    );
+    assert_eq!(refused["error"]["details"][0]["row"], 2);
+    assert_eq!(
+        owner
+            .get(&format!("{b}/plans"))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Not while a round runs.
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
+    owner
+        .expect(Method::POST, &format!("{b}/start"), None, StatusCode::OK)
+        .await;
+    let (status, answer) = owner
+        .call(Method::POST, &format!("{b}/plans/{pairs_id}/load"), None)
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("running"))
+    );
+    owner
+        .expect(Method::POST, &format!("{b}/stop"), None, StatusCode::OK)
+        .await;
+
+    // Deleted; gone.
+    owner
+        .expect(
+            Method::DELETE,
+            &format!("{b}/plans/{pairs_id}"),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let (status, _) = owner
+        .call(Method::GET, &format!("{b}/plans/{pairs_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn only_owners_and_moderators_see_or_touch_plans() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let participant = server.user(&owner, "Pat").await;
+    let moderator = server.user(&owner, "Mo").await;
+    let outsider = server.user(&owner, "Out").await;
+    let main = owner.create_room("Class").await;
+    owner
+        .add_member(&main, "pat@example.org", "participant")
+        .await;
+    owner.add_member(&main, "mo@example.org", "moderator").await;
+    let rooms = owner.breakout_rooms(&main, json!({"names": ["A"]})).await;
+    // A guest invited to the breakout room only.
+    let guest = server
+        .guest(&owner, &rooms[0], "gus@elsewhere.org", "Gus")
+        .await;
+
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    let plan = moderator
+        .expect(
+            Method::POST,
+            &format!("{b}/plans"),
+            Some(json!({"name": "Mine", "rooms": [{"name": "A"}]})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = plan["id"].as_str().unwrap();
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("{b}/plans"), None),
+        (
+            Method::POST,
+            format!("{b}/plans"),
+            Some(json!({"name": "Theirs", "rooms": []})),
+        ),
+        (Method::GET, format!("{b}/plans/{id}"), None),
+        (
+            Method::PUT,
+            format!("{b}/plans/{id}"),
+            Some(json!({"name": "Taken over"})),
+        ),
+        (Method::DELETE, format!("{b}/plans/{id}"), None),
+        (Method::GET, format!("{b}/plans/{id}/csv"), None),
+        (Method::POST, format!("{b}/plans/{id}/load"), None),
+    ];
+    for (who, client, status) in [
+        ("a participant", &participant, StatusCode::FORBIDDEN),
+        ("a breakout-only guest", &guest, StatusCode::FORBIDDEN),
+        ("a non-member", &outsider, StatusCode::NOT_FOUND),
+    ] {
+        for (method, path, body) in &routes {
+            let (got, answer) = client.call(method.clone(), path, body.clone()).await;
+            assert_eq!(got, status, "{who}: {method} {path}: {answer}");
+            assert!(
+                !answer.to_string().contains("Mine"),
+                "{who} sees the plan: {answer}"
+            );
+        }
+        let (got, _) = send_csv(
+            client,
+            &format!("{b}/plans/import?name=Sneaky"),
+            "room_name,first_name,last_name,email\n",
+        )
+        .await;
+        assert_eq!(got, status, "{who}: import");
+    }
+    // Nothing changed; the owner sees the moderator's plan.
+    let listed = owner.get(&format!("{b}/plans")).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "Mine");
+    // A plan of one main room is not found through another.
+    let other = owner.create_room("Other").await;
+    let (got, _) = owner
+        .call(
+            Method::GET,
+            &format!("/api/v1/rooms/{other}/breakout/plans/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+    // Through a breakout room's id, the main room's plans are not reachable either.
+    let (got, _) = owner
+        .call(
+            Method::GET,
+            &format!("/api/v1/rooms/{}/breakout/plans", rooms[0]),
+            None,
+        )
+        .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+}
