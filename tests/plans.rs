@@ -406,6 +406,11 @@ async fn only_owners_and_moderators_see_or_touch_plans() {
         (Method::DELETE, format!("{b}/plans/{id}"), None),
         (Method::GET, format!("{b}/plans/{id}/csv"), None),
         (Method::POST, format!("{b}/plans/{id}/load"), None),
+        (
+            Method::POST,
+            format!("{b}/rotate"),
+            Some(json!({"size": 2})),
+        ),
     ];
     for (who, client, status) in [
         ("a participant", &participant, StatusCode::FORBIDDEN),
@@ -451,4 +456,144 @@ async fn only_owners_and_moderators_see_or_touch_plans() {
         )
         .await;
     assert_eq!(got, StatusCode::NOT_FOUND);
+}
+
+/// Who shares a room with whom in the current assignment, as sorted pairs of person ids.
+async fn assigned_pairs(
+    client: &Client,
+    main: &str,
+) -> std::collections::HashSet<(String, String)> {
+    let session = client.get(&format!("/api/v1/rooms/{main}/breakout")).await;
+    let mut pairs = std::collections::HashSet::new();
+    for room in session["rooms"].as_array().unwrap() {
+        let people: Vec<String> = room["assigned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        for (i, a) in people.iter().enumerate() {
+            for b in &people[i + 1..] {
+                pairs.insert((a.clone().min(b.clone()), a.clone().max(b.clone())));
+            }
+        }
+    }
+    pairs
+}
+
+#[tokio::test]
+async fn rotation_rounds_avoid_pairs_who_already_met() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Speed networking").await;
+    let mut people = Vec::new();
+    for i in 0..8 {
+        let name = format!("P{i}");
+        let client = server.user(&owner, &name).await;
+        owner
+            .add_member(&main, &format!("p{i}@example.org"), "participant")
+            .await;
+        people.push(client.person_id().await);
+    }
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+
+    // Four rounds in pairs: nobody meets the same person twice, and the server says so.
+    let mut met = std::collections::HashSet::new();
+    for round in 0..4 {
+        let rotated = owner
+            .expect(
+                Method::POST,
+                &format!("{b}/rotate"),
+                Some(json!({"size": 2})),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(rotated["placed"], 8, "{rotated}");
+        assert_eq!(rotated["rounds_considered"], round, "{rotated}");
+        assert_eq!(rotated["rooms_created"], if round == 0 { 4 } else { 0 });
+        let pairs = assigned_pairs(&owner, &main).await;
+        assert_eq!(pairs.len(), 4, "four pairs: {pairs:?}");
+        let repeats = pairs.intersection(&met).count();
+        assert_eq!(
+            rotated["repeats"], repeats,
+            "the server counts what the rooms show"
+        );
+        assert_eq!(repeats, 0, "round {round}: {pairs:?} after {met:?}");
+        met.extend(pairs);
+        owner
+            .expect(Method::POST, &format!("{b}/start"), None, StatusCode::OK)
+            .await;
+        // Not while a round runs.
+        let (status, answer) = owner
+            .call(
+                Method::POST,
+                &format!("{b}/rotate"),
+                Some(json!({"size": 2})),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::CONFLICT, Some("running"))
+        );
+        owner
+            .expect(Method::POST, &format!("{b}/stop"), None, StatusCode::OK)
+            .await;
+    }
+
+    // Constraints: two who stay together, two kept apart, a team spread over both rooms.
+    let team: serde_json::Map<String, Value> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), json!(if i < 4 { "red" } else { "blue" })))
+        .collect();
+    for _ in 0..3 {
+        let rotated = owner
+            .expect(
+                Method::POST,
+                &format!("{b}/rotate"),
+                Some(json!({
+                    "rooms": 2,
+                    "together": [[people[0], people[5]]],
+                    "apart": [[people[1], people[2]]],
+                    "attribute": team,
+                })),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(rotated["imbalance"], 0, "{rotated}");
+        let session = owner.get(&b).await;
+        let room_of = |p: &str| {
+            session["rooms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .position(|r| r["assigned"].as_array().unwrap().iter().any(|x| x == p))
+                .unwrap()
+        };
+        assert_eq!(room_of(&people[0]), room_of(&people[5]));
+        assert_ne!(room_of(&people[1]), room_of(&people[2]));
+        for room in 0..2 {
+            let reds = (0..4).filter(|i| room_of(&people[*i]) == room).count();
+            assert_eq!(reds, 2, "two of the red team in each room");
+        }
+    }
+
+    // Bad requests name the problem and change nothing.
+    let before = owner.get(&b).await["rooms"].clone();
+    for body in [
+        json!({"rooms": 0}),
+        json!({}),
+        json!({"rooms": 2, "size": 2}),
+        json!({"rooms": 2, "apart": [[people[0], people[1], people[2]]]}),
+        json!({"rooms": 2, "together": [[people[0], people[1]]], "apart": [[people[1], people[0]]]}),
+        json!({"rooms": 301}),
+        json!({"size": 2, "colour": "red"}),
+    ] {
+        let (status, answer) = owner
+            .call(Method::POST, &format!("{b}/rotate"), Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+    }
+    assert_eq!(owner.get(&b).await["rooms"], before);
 }

@@ -348,6 +348,13 @@ pub enum BreakoutCommand {
         /// The rows.
         rows: Vec<import::ImportRow>,
     },
+    /// Plan the next round so that people meet as few of the same people again as possible.
+    Rotate {
+        /// Rooms, constraints, who takes part.
+        rotation: rotate::Rotation,
+        /// The rounds of this session so far (who already met).
+        history: Vec<crate::domain::rotation::PastRound>,
+    },
     /// Accept (and join) or dismiss a help request.
     AnswerHelp {
         /// Which request.
@@ -473,18 +480,8 @@ pub fn apply(
                     if n == 0 {
                         return Err(DomainError::invalid("count", "must be at least 1"));
                     }
-                    let taken: HashSet<&str> =
-                        state.breakouts.values().map(|r| r.name.as_str()).collect();
-                    let mut names = Vec::new();
-                    let mut k = 1;
-                    while names.len() < n as usize && names.len() <= ctx.max_breakout_rooms {
-                        let name = format!("Room {k}");
-                        if !taken.contains(name.as_str()) {
-                            names.push(name);
-                        }
-                        k += 1;
-                    }
-                    names
+                    // One more than the limit is enough to be refused below.
+                    default_names(state, (n as usize).min(ctx.max_breakout_rooms + 1))
                 }
                 (None, Some(names)) if !names.is_empty() => names
                     .iter()
@@ -765,6 +762,10 @@ pub fn apply(
             }])
         }
         BreakoutCommand::Import { rows } => import::apply(state, caller, rows, ctx),
+        BreakoutCommand::Rotate { rotation, history } => {
+            let met = crate::domain::rotation::Met::of(&history);
+            rotate::apply(state, caller, &rotation, &met, ctx)
+        }
         BreakoutCommand::AnswerHelp { id, accept } => {
             manager(state, me)?;
             if session.answered.contains(&id) {
@@ -795,6 +796,16 @@ pub fn apply(
             Ok(events)
         }
     }
+}
+
+/// `n` names `Room k` not taken yet, lowest `k` first.
+pub(super) fn default_names(state: &RoomState, n: usize) -> Vec<String> {
+    let taken: HashSet<&str> = state.breakouts.values().map(|r| r.name.as_str()).collect();
+    (1..)
+        .map(|k| format!("Room {k}"))
+        .filter(|name| !taken.contains(name.as_str()))
+        .take(n)
+        .collect()
 }
 
 /// Assign, unassign or (while running) move a person.
@@ -1195,5 +1206,6 @@ pub fn fold(state: &mut RoomState, event: &Event) {
 }
 
 pub mod import;
+pub mod rotate;
 #[cfg(test)]
 mod tests;

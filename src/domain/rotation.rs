@@ -80,6 +80,34 @@ impl Met {
     }
 }
 
+/// A round that ended: who was assigned to which room when it started.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PastRound {
+    /// Its number in the main room.
+    pub round: u32,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_at: i64,
+    /// When it ended.
+    pub ended_at: i64,
+    /// Each breakout room with its people.
+    pub rooms: Vec<(crate::ids::RoomId, Vec<PersonId>)>,
+}
+
+impl Met {
+    /// Who met in these rounds.
+    pub fn of(rounds: &[PastRound]) -> Met {
+        let mut met = Met::new();
+        for round in rounds {
+            met.record(round.rooms.iter().map(|(_, people)| people.as_slice()));
+        }
+        met
+    }
+}
+
+/// How long a session lasts for the planner: rounds that ended longer ago than this do not count
+/// as having met (the next workshop in the same room starts afresh).
+pub const SESSION_MS: i64 = 12 * 3_600_000;
+
 fn ordered(a: PersonId, b: PersonId) -> (PersonId, PersonId) {
     if a <= b { (a, b) } else { (b, a) }
 }
@@ -105,6 +133,27 @@ pub struct Planned {
     /// How far the attribute is from even: over every room and value, how many people the room has
     /// beyond `⌈c/k⌉` or short of `⌊c/k⌋`. Zero when it is as even as it can be.
     pub imbalance: u32,
+}
+
+/// How far `rooms` are from spreading each value of `attribute` evenly (see [`Planned::imbalance`]).
+pub fn imbalance(rooms: &[Vec<PersonId>], attribute: &HashMap<PersonId, String>) -> u32 {
+    let k = rooms.len().max(1);
+    let mut totals: HashMap<&str, usize> = HashMap::new();
+    for v in rooms.iter().flatten().filter_map(|p| attribute.get(p)) {
+        *totals.entry(v.as_str()).or_default() += 1;
+    }
+    let mut off = 0;
+    for room in rooms {
+        for (value, total) in &totals {
+            let count = room
+                .iter()
+                .filter(|p| attribute.get(*p).map(String::as_str) == Some(*value))
+                .count();
+            let (low, high) = (total / k, total.div_ceil(k));
+            off += count.saturating_sub(high) + low.saturating_sub(count);
+        }
+    }
+    off as u32
 }
 
 /// How many rooms for `people` when rooms hold at most `size`: as few as keep every room within

@@ -1,5 +1,9 @@
-//! Group plans: `/api/v1/rooms/{room}/breakout/plans…`, owners and moderators of the main room
-//! only (anyone else who may see the room gets 403, anyone else 404).
+//! Planning rounds ahead, for owners and moderators of the main room only (anyone else who may
+//! see the room gets 403, anyone else 404): group plans (`/api/v1/rooms/{room}/breakout/plans…`)
+//! and rotation rounds (`…/breakout/rotate`).
+//!
+//! A rotation plans the next round with `domain::rotation` from the rounds of this session that
+//! the store keeps (those that ended in the last `rotation::SESSION_MS`), as one breakout command.
 //!
 //! A plan is a named, stored assignment (`domain::plan`): made from the current assignment, from
 //! JSON or from a CSV file, edited without touching the live assignment, exported as CSV, and
@@ -41,6 +45,7 @@ pub(super) fn router() -> Router<App> {
         )
         .route(&format!("{p}/{{plan}}/csv"), get(export_csv))
         .route(&format!("{p}/{{plan}}/load"), post(load))
+        .route("/rooms/{room}/breakout/rotate", post(rotate))
 }
 
 /// The main room named in the path, if the caller manages it.
@@ -382,4 +387,80 @@ async fn load(
         summary.seq = committed.seq;
     }
     Ok(Json(summary))
+}
+
+/// What a rotation did.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Rotated {
+    /// The stream position after it.
+    pub seq: u64,
+    /// People placed.
+    pub placed: usize,
+    /// Breakout rooms made for it.
+    pub rooms_created: usize,
+    /// Over the pairs who now share a room, the rounds of this session they already shared.
+    pub repeats: u32,
+    /// How far the balanced attribute is from even (0: as even as it can be).
+    pub imbalance: u32,
+    /// Earlier rounds of this session taken into account.
+    pub rounds_considered: usize,
+}
+
+/// Plan the next round as a rotation: the main room's participants (or those connected) placed
+/// in `rooms` rooms, or rooms of at most `size`, so that they meet as few of the same people
+/// again as possible, keeping `together` and `apart` groups and spreading `attribute` evenly.
+/// Rooms are made as needed. Not during a round.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/breakout/rotate", tag = "breakout", params(("room" = RoomId, Path)),
+    request_body = crate::domain::breakout::rotate::Rotation,
+    responses((status = 200, body = Rotated), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "a round is running", body = super::error::ErrorBody),
+              (status = 422, description = "bad rooms or size, or constraints that cannot be kept", body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn rotate(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(rotation): ApiJson<crate::domain::breakout::rotate::Rotation>,
+) -> Result<Json<Rotated>, ApiError> {
+    use crate::domain::room::Event;
+    use crate::domain::rotation::{self, Met};
+    let main = managed(&app, &auth, &ids).await?;
+    let since = app.clock.now_ms() - rotation::SESSION_MS;
+    let history = app.store.rounds(main, since).await?;
+    let met = Met::of(&history);
+    let rounds_considered = history.len();
+    let present_only = rotation.present_only;
+    let attribute = rotation.attribute.clone();
+    let command = Command::Breakout(BreakoutCommand::Rotate { rotation, history });
+    let committed = app.rooms.command(main, auth.caller(), command).await?;
+    let placed: Vec<_> = app
+        .rooms
+        .inspect(main, move |state: &RoomState, _| {
+            crate::domain::breakout::rotate::people(state, present_only)
+        })
+        .await?;
+    let placed: std::collections::HashSet<_> = placed.into_iter().collect();
+    let mut rooms_created = 0;
+    let mut by_room: std::collections::BTreeMap<RoomId, Vec<crate::ids::PersonId>> =
+        Default::default();
+    for (_, event) in &committed.events {
+        match event {
+            Event::BreakoutRoomsCreated { rooms, .. } => rooms_created = rooms.len(),
+            Event::AssignmentsImported { assignments, .. } => {
+                for a in assignments.iter().filter(|a| placed.contains(&a.person_id)) {
+                    by_room.entry(a.breakout).or_default().push(a.person_id);
+                }
+            }
+            _ => {}
+        }
+    }
+    let rooms: Vec<Vec<crate::ids::PersonId>> = by_room.into_values().collect();
+    Ok(Json(Rotated {
+        seq: committed.seq,
+        placed: rooms.iter().map(Vec::len).sum(),
+        rooms_created,
+        repeats: met.repeats(&rooms),
+        imbalance: rotation::imbalance(&rooms, &attribute),
+        rounds_considered,
+    }))
 }

@@ -244,6 +244,18 @@ pub(super) async fn write_effect(
                 .await?;
         }
         Event::BreakoutStopped { .. } => {
+            // The round joins the history as it started, copied inside the database: no
+            // encoding, and nothing on the start's path.
+            sqlx::query(
+                "INSERT INTO breakout_rounds (main_id, round, started_at, ended_at, assignments) \
+                 SELECT room_id, round, started_at, $1, assignments FROM breakout_sessions \
+                 WHERE room_id = $2 AND started_at IS NOT NULL \
+                 ON CONFLICT (main_id, round) DO NOTHING",
+            )
+            .bind(at)
+            .bind(main.clone())
+            .execute(&mut *conn)
+            .await?;
             sqlx::query(
                 "UPDATE breakout_sessions SET status = 'idle', started_at = NULL, ends_at = NULL, closes_at = NULL \
                  WHERE room_id = $1",

@@ -362,6 +362,12 @@ pub trait Store: Send + Sync + 'static {
     -> Result<(), StoreError>;
     /// Queues a pending invitation's email again, due at `now`.
     async fn resend_invitation(&self, id: InvitationId, now: i64) -> Result<(), StoreError>;
+    /// The breakout rounds of a main room that ended at or after `since`, oldest first.
+    async fn rounds(
+        &self,
+        main: RoomId,
+        since: i64,
+    ) -> Result<Vec<crate::domain::rotation::PastRound>, StoreError>;
     /// The group plans of a main room, by name.
     async fn plans(&self, main: RoomId) -> Result<Vec<crate::domain::plan::GroupPlan>, StoreError>;
     /// Stores a new plan: `Conflict("plan name")` if the main room has one of that name,

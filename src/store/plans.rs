@@ -1,12 +1,15 @@
-//! The `breakout_plans` table: a main room's group plans, each a row whose `rooms` column holds
-//! the plan's rooms and people as JSON (see `domain::plan`). Plans are not events: editing one
-//! changes nothing anyone else sees, so it is a plain row, deleted with its main room.
+//! What a moderator plans rounds with: the `breakout_plans` table, a main room's group plans, each
+//! a row whose `rooms` column holds the plan's rooms and people as JSON (see `domain::plan`; plans
+//! are not events: editing one changes nothing anyone else sees, so it is a plain row, deleted
+//! with its main room); and the `breakout_rounds` table, the rounds that ended, which the rotation
+//! planner reads to know who already met.
 
 use sqlx::{AnyPool, Row};
 
 use super::StoreError;
 use super::sql::parse;
 use crate::domain::plan::{GroupPlan, MAX_PLANS, PlanRoom};
+use crate::domain::rotation::PastRound;
 use crate::ids::{PersonId, PlanId, RoomId};
 
 /// A unique-name violation is `Conflict("plan name")`.
@@ -105,4 +108,44 @@ pub(super) async fn delete(pool: &AnyPool, main: RoomId, id: PlanId) -> Result<b
         .execute(pool)
         .await?;
     Ok(deleted.rows_affected() > 0)
+}
+
+/// The rounds of `main` that ended at or after `since`, oldest first.
+pub(super) async fn rounds(
+    pool: &AnyPool,
+    main: RoomId,
+    since: i64,
+) -> Result<Vec<PastRound>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT round, started_at, ended_at, assignments FROM breakout_rounds \
+         WHERE main_id = $1 AND ended_at >= $2 ORDER BY round",
+    )
+    .bind(main.to_string())
+    .bind(since)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let snapshot: String = row.try_get("assignments")?;
+            let by_room: std::collections::BTreeMap<String, Vec<String>> =
+                serde_json::from_str(&snapshot)
+                    .map_err(|e| StoreError::Corrupt(format!("round snapshot: {e}")))?;
+            let rooms = by_room
+                .into_iter()
+                .map(|(room, people)| {
+                    let people = people
+                        .iter()
+                        .map(|p| parse::<PersonId>("person id", p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((parse::<RoomId>("room id", &room)?, people))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(PastRound {
+                round: row.try_get::<i64, _>("round")? as u32,
+                started_at: row.try_get("started_at")?,
+                ended_at: row.try_get("ended_at")?,
+                rooms,
+            })
+        })
+        .collect()
 }

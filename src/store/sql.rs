@@ -837,6 +837,14 @@ impl Store for SqlStore {
         })
     }
 
+    async fn rounds(
+        &self,
+        main: RoomId,
+        since: i64,
+    ) -> Result<Vec<crate::domain::rotation::PastRound>, StoreError> {
+        super::plans::rounds(&self.pool, main, since).await
+    }
+
     async fn plans(&self, main: RoomId) -> Result<Vec<crate::domain::plan::GroupPlan>, StoreError> {
         super::plans::list(&self.pool, main).await
     }

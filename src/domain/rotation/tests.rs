@@ -275,6 +275,7 @@ proptest! {
             }
         }
         prop_assert_eq!(planned.repeats, met.repeats(&planned.rooms));
+        prop_assert_eq!(planned.imbalance, imbalance(&planned.rooms, &constraints.attribute));
         if constraints.apart.is_empty() {
             // The largest unit: together groups merged where they share someone.
             let mut largest = 1;
