@@ -411,6 +411,12 @@ async fn only_owners_and_moderators_see_or_touch_plans() {
             format!("{b}/rotate"),
             Some(json!({"size": 2})),
         ),
+        (
+            Method::POST,
+            format!("{b}/schedule"),
+            Some(json!({"rounds": 2, "duration_secs": 60, "rotation": {"size": 2}})),
+        ),
+        (Method::DELETE, format!("{b}/schedule"), None),
     ];
     for (who, client, status) in [
         ("a participant", &participant, StatusCode::FORBIDDEN),
@@ -596,4 +602,232 @@ async fn rotation_rounds_avoid_pairs_who_already_met() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
     }
     assert_eq!(owner.get(&b).await["rooms"], before);
+}
+
+#[tokio::test]
+async fn a_schedule_of_three_rounds_runs_by_itself() {
+    use huddle::clock::ManualClock;
+    use std::time::Duration;
+    const START: i64 = 1_900_000_000_000;
+    let clock = ManualClock::new(START);
+    let server =
+        TestServer::start_with_clock(huddle::config::Settings::default(), clock.clone()).await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Think, pair, share").await;
+    let mut participant = None;
+    for i in 0..6 {
+        let client = server.user(&owner, &format!("S{i}")).await;
+        owner
+            .add_member(&main, &format!("s{i}@example.org"), "participant")
+            .await;
+        participant.get_or_insert(client);
+    }
+    let participant = participant.unwrap();
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
+    owner
+        .breakout_setting(&main, "countdown_secs", json!(10))
+        .await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    let mut events = owner.events(None).await;
+    let mut theirs = participant.events(None).await;
+
+    owner
+        .expect(
+            Method::POST,
+            &format!("{b}/schedule"),
+            Some(json!({"rounds": 3, "duration_secs": 60, "break_secs": 30, "rotation": {"size": 2}})),
+            StatusCode::OK,
+        )
+        .await;
+    let mut met = std::collections::HashSet::new();
+    let mut at = START;
+    for round in 1..=3 {
+        // The round starts: planned, then under way for a minute, then the countdown.
+        let changed = events.next_of("schedule_changed").await;
+        assert_eq!(changed["schedule"]["done"], round - 1, "{changed}");
+        assert_eq!(changed["schedule"]["next_at"], Value::Null);
+        let started = events.next_of("breakout_started").await;
+        assert_eq!(
+            (started["round"].clone(), started["started_at"].clone()),
+            (json!(round), json!(at))
+        );
+        assert_eq!(started["ends_at"], at + 60_000);
+        // Participants hear of the round, not of the schedule's constraints.
+        let heard = loop {
+            let frame = theirs.next().await;
+            assert_ne!(frame["type"], "schedule_changed", "{frame}");
+            if frame["type"] == "breakout_started" {
+                break frame;
+            }
+        };
+        assert_eq!(heard["round"], round);
+        let view = participant.get(&b).await;
+        assert_eq!(view["schedule"]["rounds"], 3);
+        assert_eq!(view["schedule"]["rotation"], Value::Null, "{view}");
+        assert_eq!(owner.get(&b).await["schedule"]["rotation"]["size"], 2);
+        // Three pairs, none of them together before.
+        let pairs = assigned_pairs(&owner, &main).await;
+        assert_eq!(pairs.len(), 3, "{pairs:?}");
+        assert!(
+            pairs.is_disjoint(&met),
+            "round {round} repeats a pair: {pairs:?} after {met:?}"
+        );
+        met.extend(pairs);
+        // A round by hand is refused while the schedule runs.
+        let (status, answer) = owner.call(Method::POST, &format!("{b}/start"), None).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(
+            events.next_of("breakout_closing").await["closes_at"],
+            at + 70_000
+        );
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(
+            events.next_of("breakout_stopped").await["reason"],
+            "time_up"
+        );
+        let changed = events.next_of("schedule_changed").await;
+        at += 70_000;
+        if round < 3 {
+            assert_eq!(changed["schedule"]["done"], round);
+            assert_eq!(changed["schedule"]["next_at"], at + 30_000);
+            // The break: everyone in the main room; a hand start is still refused.
+            assert_eq!(owner.get(&b).await["status"], "idle");
+            let (status, _) = owner.call(Method::POST, &format!("{b}/start"), None).await;
+            assert_eq!(status, StatusCode::CONFLICT);
+            clock.advance(Duration::from_secs(30));
+            at += 30_000;
+        } else {
+            assert_eq!(
+                changed["schedule"],
+                Value::Null,
+                "the schedule is done: {changed}"
+            );
+        }
+    }
+    // Done: no fourth round, however long one waits.
+    clock.advance(Duration::from_secs(3_600));
+    let view = owner.get(&b).await;
+    assert_eq!(
+        (
+            view["status"].clone(),
+            view["round"].clone(),
+            view["schedule"].clone()
+        ),
+        (json!("idle"), json!(3), Value::Null)
+    );
+    // Participants never receive the schedule's events (checked above, frame by frame).
+    theirs.close().await;
+
+    // A schedule stopped mid-round ends the round and starts no other.
+    owner
+        .expect(
+            Method::POST,
+            &format!("{b}/schedule"),
+            Some(json!({"rounds": 5, "duration_secs": 60, "rotation": {"rooms": 2}})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(events.next_of("breakout_started").await["round"], 4);
+    let (status, answer) = owner
+        .call(
+            Method::POST,
+            &format!("{b}/schedule"),
+            Some(json!({"rounds": 1, "duration_secs": 60, "rotation": {"rooms": 2}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    owner
+        .expect(
+            Method::DELETE,
+            &format!("{b}/schedule"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        events.next_of("schedule_changed").await["schedule"],
+        Value::Null
+    );
+    assert_eq!(
+        events.next_of("breakout_stopped").await["reason"],
+        "stopped"
+    );
+    clock.advance(Duration::from_secs(3_600));
+    let view = owner.get(&b).await;
+    assert_eq!(
+        (view["status"].clone(), view["round"].clone()),
+        (json!("idle"), json!(4))
+    );
+
+    // Bad schedules name the problem and start nothing.
+    for body in [
+        json!({"rounds": 0, "duration_secs": 60, "rotation": {"rooms": 2}}),
+        json!({"rounds": 51, "duration_secs": 60, "rotation": {"rooms": 2}}),
+        json!({"rounds": 2, "duration_secs": 0, "rotation": {"rooms": 2}}),
+        json!({"rounds": 2, "duration_secs": 60, "break_secs": 3601, "rotation": {"rooms": 2}}),
+        json!({"rounds": 2, "duration_secs": 60, "rotation": {}}),
+        json!({"rounds": 2, "duration_secs": 60}),
+    ] {
+        let (status, answer) = owner
+            .call(Method::POST, &format!("{b}/schedule"), Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+    }
+    assert_eq!(owner.get(&b).await["round"], 4);
+}
+
+#[tokio::test]
+async fn a_schedule_goes_on_after_huddle_was_down() {
+    use huddle::clock::ManualClock;
+    use std::time::Duration;
+    const START: i64 = 1_900_000_000_000;
+    let clock = ManualClock::new(START);
+    let settings = huddle::config::Settings::default;
+    let server = TestServer::start_full(
+        tempfile::tempdir().unwrap(),
+        settings(),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Rounds").await;
+    for i in 0..4 {
+        server.user(&owner, &format!("R{i}")).await;
+        owner
+            .add_member(&main, &format!("r{i}@example.org"), "participant")
+            .await;
+    }
+    owner.breakout_setting(&main, "enabled", json!(true)).await;
+    owner
+        .breakout_setting(&main, "countdown_secs", json!(0))
+        .await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    owner
+        .expect(
+            Method::POST,
+            &format!("{b}/schedule"),
+            Some(json!({"rounds": 2, "duration_secs": 60, "break_secs": 30, "rotation": {"size": 2}})),
+            StatusCode::OK,
+        )
+        .await;
+    let first = assigned_pairs(&owner, &main).await;
+    let dir = server.stop().await;
+
+    // Back 75 s later: round 1 ended while Huddle was down (at once, no countdown), the break
+    // runs from now, and then round 2 starts by itself, avoiding round 1's pairs.
+    clock.advance(Duration::from_secs(75));
+    let server = TestServer::start_full(dir, settings(), std::sync::Arc::new(clock.clone())).await;
+    let owner = server.anonymous().login("admin@example.org").await;
+    let view = owner.get(&b).await;
+    assert_eq!(view["status"], "idle", "{view}");
+    assert_eq!(view["schedule"]["done"], 1, "{view}");
+    assert_eq!(view["schedule"]["next_at"], START + 75_000 + 30_000);
+    let mut events = owner.events(None).await;
+    clock.advance(Duration::from_secs(30));
+    let started = events.next_of("breakout_started").await;
+    assert_eq!(started["round"], 2);
+    let second = assigned_pairs(&owner, &main).await;
+    assert!(first.is_disjoint(&second), "{first:?} then {second:?}");
 }

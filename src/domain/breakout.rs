@@ -258,6 +258,8 @@ pub struct Session {
     /// Help requests of this round already answered (a second answer is a conflict, not a
     /// request that never existed).
     pub answered: HashSet<HelpId>,
+    /// A schedule of rotation rounds under way.
+    pub schedule: Option<schedule::Schedule>,
 }
 
 impl Session {
@@ -271,7 +273,7 @@ impl Session {
         match self.status {
             Status::Running => self.ends_at,
             Status::Closing => self.closes_at,
-            Status::Idle => None,
+            Status::Idle => self.schedule.as_ref().and_then(|s| s.next_at),
         }
     }
 }
@@ -355,6 +357,15 @@ pub enum BreakoutCommand {
         /// The rounds of this session so far (who already met).
         history: Vec<crate::domain::rotation::PastRound>,
     },
+    /// Start a schedule of rotation rounds that runs by itself.
+    Schedule {
+        /// Rounds, their length, the break, how each is planned.
+        request: schedule::ScheduleRequest,
+        /// The rounds of this session so far (who already met).
+        history: Vec<crate::domain::rotation::PastRound>,
+    },
+    /// Stop the schedule (and its round under way).
+    StopSchedule,
     /// Accept (and join) or dismiss a help request.
     AnswerHelp {
         /// Which request.
@@ -537,10 +548,7 @@ pub fn apply(
             }
             let mut events = Vec::new();
             if session.is_live() && rooms.len() == state.breakouts.len() {
-                events.push(Event::BreakoutStopped {
-                    room: main,
-                    reason: StopReason::RoomsDeleted,
-                });
+                events.extend(stopped(state, StopReason::RoomsDeleted, ctx.now));
             }
             events.push(Event::BreakoutRoomsDeleted { room: main, rooms });
             Ok(events)
@@ -572,6 +580,12 @@ pub fn apply(
                 return Err(DomainError::conflict(
                     "running",
                     "breakout rooms are already running",
+                ));
+            }
+            if session.schedule.is_some() {
+                return Err(DomainError::conflict(
+                    "schedule_running",
+                    "a schedule starts the rounds itself: stop it to run rounds by hand",
                 ));
             }
             if state.breakouts.is_empty() {
@@ -609,10 +623,7 @@ pub fn apply(
             if !session.is_live() {
                 return Ok(vec![]);
             }
-            Ok(vec![Event::BreakoutStopped {
-                room: main,
-                reason: StopReason::Stopped,
-            }])
+            Ok(stopped(state, StopReason::Stopped, ctx.now))
         }
         BreakoutCommand::BringBack { rooms } => {
             manager(state, me)?;
@@ -766,6 +777,11 @@ pub fn apply(
             let met = crate::domain::rotation::Met::of(&history);
             rotate::apply(state, caller, &rotation, &met, ctx)
         }
+        BreakoutCommand::Schedule { request, history } => {
+            let met = crate::domain::rotation::Met::of(&history);
+            schedule::start(state, caller, request, &met, ctx)
+        }
+        BreakoutCommand::StopSchedule => schedule::stop(state, caller),
         BreakoutCommand::AnswerHelp { id, accept } => {
             manager(state, me)?;
             if session.answered.contains(&id) {
@@ -796,6 +812,16 @@ pub fn apply(
             Ok(events)
         }
     }
+}
+
+/// The end of a round: everyone back, and the schedule (if any) counts it and takes a break.
+pub(super) fn stopped(state: &RoomState, reason: StopReason, now: i64) -> Vec<Event> {
+    let mut events = vec![Event::BreakoutStopped {
+        room: state.id(),
+        reason,
+    }];
+    events.extend(schedule::after_round(state, now));
+    events
 }
 
 /// `n` names `Room k` not taken yet, lowest `k` first.
@@ -954,10 +980,7 @@ pub fn distribute(state: &RoomState, assignments: &mut HashMap<PersonId, RoomId>
 pub fn overdue(state: &RoomState, now: i64) -> Vec<Event> {
     let session = &state.breakout;
     if session.is_live() && session.next_deadline().is_some_and(|at| now >= at) {
-        vec![Event::BreakoutStopped {
-            room: state.id(),
-            reason: StopReason::TimeUp,
-        }]
+        stopped(state, StopReason::TimeUp, now)
     } else {
         vec![]
     }
@@ -971,10 +994,7 @@ pub fn tick(state: &RoomState, now: i64) -> Vec<Event> {
         (Status::Running, Some(ends_at)) if now >= ends_at => {
             let closes_at = ends_at + i64::from(session.config.countdown_secs) * 1000;
             if now >= closes_at {
-                vec![Event::BreakoutStopped {
-                    room: main,
-                    reason: StopReason::TimeUp,
-                }]
+                stopped(state, StopReason::TimeUp, now)
             } else {
                 vec![Event::BreakoutClosing {
                     room: main,
@@ -983,10 +1003,7 @@ pub fn tick(state: &RoomState, now: i64) -> Vec<Event> {
             }
         }
         (Status::Closing, Some(closes_at)) if now >= closes_at => {
-            vec![Event::BreakoutStopped {
-                room: main,
-                reason: StopReason::TimeUp,
-            }]
+            stopped(state, StopReason::TimeUp, now)
         }
         _ => vec![],
     }
@@ -1201,11 +1218,13 @@ pub fn fold(state: &mut RoomState, event: &Event) {
             state.breakout.help.remove(id);
             state.breakout.answered.insert(*id);
         }
+        Event::ScheduleChanged { schedule, .. } => state.breakout.schedule = schedule.clone(),
         _ => {}
     }
 }
 
 pub mod import;
 pub mod rotate;
+pub mod schedule;
 #[cfg(test)]
 mod tests;

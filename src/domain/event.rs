@@ -214,6 +214,14 @@ pub enum Event {
         /// Accepted (the moderator joins) or dismissed.
         accepted: bool,
     },
+    /// A schedule of rotation rounds started, moved on (a round done, a break until `next_at`,
+    /// or a round under way) or ended (`None`). Carries the whole schedule as it now is.
+    ScheduleChanged {
+        /// The main room.
+        room: RoomId,
+        /// The schedule, or none.
+        schedule: Option<super::breakout::schedule::Schedule>,
+    },
     /// Assignments were replaced as a whole (a CSV import): these are now all of them.
     AssignmentsImported {
         /// The main room.
@@ -330,6 +338,7 @@ impl Event {
             | Event::HelpRequested { room, .. }
             | Event::HelpAnswered { room, .. }
             | Event::AssignmentsImported { room, .. }
+            | Event::ScheduleChanged { room, .. }
             | Event::ContentAdded { room, .. }
             | Event::ContentDeleted { room, .. }
             | Event::ContentShared { room, .. }
@@ -375,6 +384,7 @@ impl Event {
             Event::HelpRequested { .. } => "help_requested",
             Event::HelpAnswered { .. } => "help_answered",
             Event::AssignmentsImported { .. } => "assignments_imported",
+            Event::ScheduleChanged { .. } => "schedule_changed",
             Event::ContentAdded { .. } => "content_added",
             Event::ContentDeleted { .. } => "content_deleted",
             Event::ContentShared { .. } => "content_shared",

@@ -487,7 +487,8 @@ impl RoomState {
             | Event::Connected { .. }
             | Event::Disconnected { .. }
             | Event::HelpRequested { .. }
-            | Event::HelpAnswered { .. } => breakout::fold(self, event),
+            | Event::HelpAnswered { .. }
+            | Event::ScheduleChanged { .. } => breakout::fold(self, event),
             Event::ContentAdded { .. }
             | Event::ContentDeleted { .. }
             | Event::ContentShared { .. } => content::fold(self, event),
@@ -582,6 +583,8 @@ impl RoomState {
             | Event::BreakoutStopped { .. }
             | Event::RoomsBroughtBack { .. }
             | Event::Broadcast { .. } => Audience::Stream,
+            // Its rotation names who is kept apart and each person's class or team.
+            Event::ScheduleChanged { room, .. } => Audience::Moderators(*room),
         }
     }
 

@@ -108,6 +108,26 @@ pub struct SessionView {
     pub people: Vec<DashboardPerson>,
     /// Open help requests (all for moderators; the caller's own for others).
     pub help: Vec<HelpRequest>,
+    /// A schedule of rotation rounds under way: rounds, done, the break's end. Its rotation
+    /// (constraints, attributes) only for owners and moderators.
+    pub schedule: Option<ScheduleView>,
+}
+
+/// A schedule of rotation rounds, as the caller may see it.
+#[derive(Serialize, ToSchema)]
+pub struct ScheduleView {
+    /// Rounds in all.
+    pub rounds: u32,
+    /// Rounds finished.
+    pub done: u32,
+    /// Each round's length in seconds.
+    pub duration_secs: u32,
+    /// Seconds between rounds.
+    pub break_secs: u32,
+    /// During a break: when the next round starts.
+    pub next_at: Option<i64>,
+    /// How each round is planned (owners and moderators only).
+    pub rotation: Option<crate::domain::breakout::rotate::Rotation>,
 }
 
 fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView> {
@@ -200,6 +220,14 @@ fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView
         rooms,
         people,
         help,
+        schedule: s.schedule.as_ref().map(|x| ScheduleView {
+            rounds: x.rounds,
+            done: x.done,
+            duration_secs: x.duration_secs,
+            break_secs: x.break_secs,
+            next_at: x.next_at,
+            rotation: manages.then(|| x.rotation.clone()),
+        }),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Planning rounds ahead, for owners and moderators of the main room only (anyone else who may
 //! see the room gets 403, anyone else 404): group plans (`/api/v1/rooms/{room}/breakout/plans…`)
-//! and rotation rounds (`…/breakout/rotate`).
+//! and rotation rounds (`…/breakout/rotate`, and a schedule of them that runs by itself:
+//! `…/breakout/schedule`).
 //!
 //! A rotation plans the next round with `domain::rotation` from the rounds of this session that
 //! the store keeps (those that ended in the last `rotation::SESSION_MS`), as one breakout command.
@@ -46,6 +47,10 @@ pub(super) fn router() -> Router<App> {
         .route(&format!("{p}/{{plan}}/csv"), get(export_csv))
         .route(&format!("{p}/{{plan}}/load"), post(load))
         .route("/rooms/{room}/breakout/rotate", post(rotate))
+        .route(
+            "/rooms/{room}/breakout/schedule",
+            post(start_schedule).delete(stop_schedule),
+        )
 }
 
 /// The main room named in the path, if the caller manages it.
@@ -463,4 +468,49 @@ async fn rotate(
         imbalance: rotation::imbalance(&rooms, &attribute),
         rounds_considered,
     }))
+}
+
+/// A schedule started or stopped.
+#[derive(serde::Serialize, ToSchema)]
+pub struct ScheduleDone {
+    /// The stream position after it.
+    pub seq: u64,
+}
+
+/// Start a schedule of rotation rounds that runs by itself: `rounds` rounds of `duration_secs`
+/// (then the countdown setting), `break_secs` in the main room between them, each planned as a
+/// rotation (`rotation`, as for `…/rotate`). The first round starts now. Not during a round.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/breakout/schedule", tag = "breakout", params(("room" = RoomId, Path)),
+    request_body = crate::domain::breakout::schedule::ScheduleRequest,
+    responses((status = 200, body = ScheduleDone), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "a round or a schedule is running, or breakout rooms are off", body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn start_schedule(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiJson(request): ApiJson<crate::domain::breakout::schedule::ScheduleRequest>,
+) -> Result<Json<ScheduleDone>, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let since = app.clock.now_ms() - crate::domain::rotation::SESSION_MS;
+    let history = app.store.rounds(main, since).await?;
+    let command = Command::Breakout(BreakoutCommand::Schedule { request, history });
+    let committed = app.rooms.command(main, auth.caller(), command).await?;
+    Ok(Json(ScheduleDone { seq: committed.seq }))
+}
+
+/// Stop the schedule: no more rounds start, and the round under way ends now.
+#[utoipa::path(delete, path = "/api/v1/rooms/{room}/breakout/schedule", tag = "breakout", params(("room" = RoomId, Path)),
+    responses((status = 200, body = ScheduleDone), (status = 403, body = super::error::ErrorBody), (status = 404, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn stop_schedule(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+) -> Result<Json<ScheduleDone>, ApiError> {
+    let main = managed(&app, &auth, &ids).await?;
+    let command = Command::Breakout(BreakoutCommand::StopSchedule);
+    let committed = app.rooms.command(main, auth.caller(), command).await?;
+    Ok(Json(ScheduleDone { seq: committed.seq }))
 }

@@ -634,10 +634,26 @@ impl Actor {
         }
     }
 
-    /// The breakout timer reached its deadline: count down, or close the rooms.
+    /// The breakout timer reached its deadline: count down, close the rooms, or start a
+    /// schedule's next round (planned from the rounds of this session the store keeps).
     async fn on_timer(&mut self) {
         let now = self.rooms.clock.now_ms();
         let mut events = breakout::tick(&self.state, now);
+        if breakout::schedule::due(&self.state, now) {
+            let since = now - crate::domain::rotation::SESSION_MS;
+            match self.rooms.store.rounds(self.stream, since).await {
+                Ok(history) => events.extend(breakout::schedule::next_round(
+                    &self.state,
+                    &crate::domain::rotation::Met::of(&history),
+                    self.rooms.ctx_at(now),
+                )),
+                Err(e) => {
+                    warn!(error = %e, "the schedule could not read who already met; retrying in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    return;
+                }
+            }
+        }
         let emptied: Vec<RoomId> = self
             .empty_since
             .iter()

@@ -309,6 +309,18 @@ pub(super) async fn write_effect(
         Event::AssignmentsImported { assignments, .. } => {
             replace_assignments(conn, &main, assignments).await?
         }
+        Event::ScheduleChanged { schedule, .. } => {
+            let schedule = schedule
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query("UPDATE breakout_sessions SET schedule = $1 WHERE room_id = $2")
+                .bind(schedule)
+                .bind(main)
+                .execute(&mut *conn)
+                .await?;
+        }
         // Handled by `collab::write_effect` above.
         Event::ContentAdded { .. }
         | Event::ContentDeleted { .. }

@@ -1036,7 +1036,7 @@ impl Store for SqlStore {
 async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Session, StoreError> {
     let id = main.to_string();
     let row = sqlx::query(
-        "SELECT config, status, round, started_at, ends_at, closes_at, assignments \
+        "SELECT config, status, round, started_at, ends_at, closes_at, assignments, schedule \
          FROM breakout_sessions WHERE room_id = $1",
     )
     .bind(id.clone())
@@ -1057,6 +1057,11 @@ async fn load_session(conn: &mut sqlx::AnyConnection, main: RoomId) -> Result<Se
         session.started_at = row.try_get("started_at")?;
         session.ends_at = row.try_get("ends_at")?;
         session.closes_at = row.try_get("closes_at")?;
+        let schedule: Option<String> = row.try_get("schedule")?;
+        session.schedule = schedule
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("breakout schedule: {e}")))?;
         let snapshot: String = row.try_get("assignments")?;
         let by_room: HashMap<String, Vec<String>> = serde_json::from_str(&snapshot)
             .map_err(|e| StoreError::Corrupt(format!("assignment snapshot: {e}")))?;
