@@ -7,6 +7,7 @@ import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
 import { titleWaiting } from './title.js';
 import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
+import { Planning } from './planning.js';
 
 // What the app's notices need to know of the round: the latest dashboard, and where to say things.
 let latest = null;
@@ -54,7 +55,7 @@ const RELOAD_ON = new Set([
   'breakout_configured', 'breakout_rooms_created', 'breakout_rooms_deleted', 'assigned', 'assignments_reset',
   'breakout_started', 'breakout_closing', 'breakout_stopped', 'rooms_brought_back', 'located', 'connected',
   'disconnected', 'help_requested', 'help_answered', 'room_renamed', 'members_added', 'member_added',
-  'member_removed', 'role_changed', 'resync', 'assignments_imported',
+  'member_removed', 'role_changed', 'resync', 'assignments_imported', 'schedule_changed',
 ]);
 
 function clock(ms) {
@@ -379,6 +380,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
             ${session.rooms.length === 0 && html`<span class="hint" id="start-why">Start: create rooms first.</span>`}`}
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
+    ${manage && html`<${Planning} mainId=${mainId} session=${session} onChanged=${load} onError=${setError} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
     ${!(hidden && !manage) && html`<div class="grid">

@@ -1,0 +1,91 @@
+// Planning rounds in a real browser: a moderator loads a group plan prepared earlier (its rooms
+// come back by name), saves the current assignment as a new plan, plans two rotation rounds in
+// pairs (nobody meets the same person twice), and starts and stops a schedule of rounds.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call, PASSWORD, signIn, tab, useHuddle } from './harness.mjs';
+
+const SHOTS = process.env.SCREENSHOTS_DIR;
+let huddle;
+let browser;
+useHuddle((h, b) => { huddle = h; browser = b; });
+
+/** Who shares a room with whom on the dashboard, as sorted "A+B" strings. */
+async function pairs(url, room, token) {
+  const session = await call(url, 'GET', `/rooms/${room}/breakout`, undefined, token);
+  const out = [];
+  for (const r of session.rooms) {
+    const people = [...r.assigned].sort();
+    for (let i = 0; i < people.length; i++) for (let j = i + 1; j < people.length; j++) out.push(`${people[i]}+${people[j]}`);
+  }
+  return out;
+}
+
+test('a moderator loads a plan, plans rotation rounds and runs a schedule', async () => {
+  await call(huddle.url, 'POST', '/setup', { email: 'ada@example.org', password: PASSWORD, display_name: 'Ada' });
+  const { token } = await call(huddle.url, 'POST', '/session', { email: 'ada@example.org', password: PASSWORD });
+  const room = await call(huddle.url, 'POST', '/rooms', { name: 'Seminar' }, token);
+  const names = ['Ann', 'Ben', 'Cid', 'Dee'];
+  for (const name of names) {
+    const email = `${name.toLowerCase()}@example.org`;
+    await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: name }, token);
+    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, token);
+  }
+  const b = `/rooms/${room.id}/breakout`;
+  await call(huddle.url, 'PUT', b, { enabled: true }, token);
+  // A plan prepared before the session, for rooms that do not exist yet.
+  await call(huddle.url, 'POST', `${b}/plans`, { name: 'Jigsaw', rooms: [
+    { name: 'Experts', people: [{ email: 'ann@example.org' }, { email: 'ben@example.org' }] },
+    { name: 'Novices', people: [{ email: 'cid@example.org' }, { email: 'dee@example.org' }] },
+  ] }, token);
+
+  const ada = await signIn(browser, huddle.url, 'ada@example.org');
+  await ada.goto(`${huddle.url}/rooms/${room.id}`);
+  await tab(ada, 'Breakout rooms');
+  const panel = ada.getByRole('region', { name: 'Breakout rooms' });
+  await panel.getByText('Plans and rotation').click();
+  const plans = panel.getByRole('region', { name: 'Group plans' });
+  await plans.getByText('2 rooms, 4 people').waitFor();
+
+  // Loading the plan makes its rooms and assigns its people.
+  await plans.getByRole('button', { name: 'Load Jigsaw' }).click();
+  await plans.getByRole('status').filter({ hasText: 'Loaded Jigsaw: 4 assigned, 2 rooms made.' }).waitFor();
+  await panel.getByRole('region', { name: 'Experts' }).locator('[data-person="Ann"]').waitFor();
+  await panel.getByRole('region', { name: 'Novices' }).locator('[data-person="Dee"]').waitFor();
+
+  // The current assignment saved as a plan of its own.
+  await plans.getByLabel('Plan name').fill('Monday groups');
+  await plans.getByRole('button', { name: 'Save current assignment as a plan' }).click();
+  await plans.getByRole('button', { name: 'Load Monday groups' }).waitFor();
+  const stored = await call(huddle.url, 'GET', `${b}/plans`, undefined, token);
+  assert.deepEqual(stored.map((p) => p.name), ['Jigsaw', 'Monday groups']);
+
+  // Two rotation rounds in pairs: the second avoids the first one's pairs.
+  const rotation = panel.getByRole('region', { name: 'Rotation rounds' });
+  await rotation.getByLabel('People per room').fill('2');
+  await rotation.getByRole('button', { name: 'Plan a rotation round' }).click();
+  await rotation.getByRole('status').filter({ hasText: 'Planned: 4 placed, nobody meets anyone again (0 earlier rounds today).' }).waitFor();
+  const first = await pairs(huddle.url, room.id, token);
+  assert.equal(first.length, 2);
+  if (SHOTS) await ada.screenshot({ path: `${SHOTS}/rotation-setup.png`, fullPage: true });
+  await call(huddle.url, 'POST', `${b}/start`, undefined, token);
+  await call(huddle.url, 'POST', `${b}/stop`, undefined, token);
+  await panel.getByRole('heading', { name: /^Breakout rooms\s*$/ }).waitFor();
+  await rotation.getByRole('button', { name: 'Plan a rotation round' }).click();
+  await rotation.getByRole('status').filter({ hasText: '(1 earlier round today)' }).waitFor();
+  assert.match(await rotation.getByRole('status').textContent(), /nobody meets anyone again/);
+  const second = await pairs(huddle.url, room.id, token);
+  assert.equal(second.filter((p) => first.includes(p)).length, 0, `${second} after ${first}`);
+
+  // A schedule: it starts its first round at once, and stops with its round.
+  await rotation.getByLabel('Rounds').fill('2');
+  await rotation.getByLabel('Minutes per round').fill('10');
+  await rotation.getByRole('button', { name: 'Start the schedule' }).click();
+  await rotation.getByText('Round 1 of 2 under way.').waitFor();
+  await panel.getByRole('heading', { name: /running/ }).waitFor();
+  await rotation.getByRole('button', { name: 'Stop the schedule' }).click();
+  await rotation.getByRole('button', { name: 'Start the schedule' }).waitFor();
+  const session = await call(huddle.url, 'GET', b, undefined, token);
+  assert.deepEqual([session.status, session.schedule], ['idle', null]);
+});
