@@ -717,7 +717,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => (0u128..8, 0u8..16, 0u8..4).prop_map(|(who, what, arg)| Step::Do(who, what, arg)),
+        6 => (0u128..8, 0u8..19, 0u8..4).prop_map(|(who, what, arg)| Step::Do(who, what, arg)),
         1 => (0u128..8).prop_map(Step::Connect),
         1 => (0u128..8).prop_map(Step::Disconnect),
         1 => (0i64..400_000).prop_map(Step::Wait),
@@ -780,10 +780,34 @@ fn command(state: &RoomState, what: u8, arg: u8) -> BreakoutCommand {
                 .unwrap_or(HelpId(uuid::Uuid::from_u128(5))),
             accept: arg.is_multiple_of(2),
         },
-        _ => BreakoutCommand::MessageRoom {
+        15 => BreakoutCommand::MessageRoom {
             breakout: room,
             text: "hi".into(),
         },
+        16 => BreakoutCommand::Rotate {
+            rotation: rotation(arg),
+            history: vec![],
+        },
+        17 => BreakoutCommand::Schedule {
+            request: schedule::ScheduleRequest {
+                rounds: u32::from(arg) + 1,
+                duration_secs: 60,
+                break_secs: 10 * u32::from(arg),
+                rotation: rotation(arg),
+            },
+            history: vec![],
+        },
+        _ => BreakoutCommand::StopSchedule,
+    }
+}
+
+/// Rooms of two, or two or three rooms, only the connected at times.
+fn rotation(arg: u8) -> rotate::Rotation {
+    rotate::Rotation {
+        rooms: (arg % 2 == 1).then_some(u32::from(arg)),
+        size: (arg % 2 == 0).then_some(2),
+        present_only: arg == 3,
+        ..rotate::Rotation::default()
     }
 }
 
@@ -819,6 +843,17 @@ fn check_invariants(s: &RoomState, max_rooms: usize) -> Result<(), TestCaseError
         prop_assert!(
             s.breakout.help.is_empty(),
             "help requests end with the round"
+        );
+    }
+    if let Some(schedule) = &s.breakout.schedule {
+        prop_assert!(
+            schedule.done < schedule.rounds,
+            "a finished schedule is gone"
+        );
+        prop_assert_eq!(
+            schedule.next_at.is_some(),
+            !s.breakout.is_live(),
+            "a schedule is either in a round or in a break"
         );
     }
     Ok(())
@@ -865,6 +900,10 @@ proptest! {
                 Step::Wait(ms) => {
                     now += ms;
                     for e in tick(&s, now) { s.fold(&e); }
+                    if schedule::due(&s, now) {
+                        let c = Ctx { now, seed: seed ^ i as u64, max_breakout_rooms: 8, ..Ctx::new(0, 0) };
+                        for e in schedule::next_round(&s, &crate::domain::rotation::Met::new(), c) { s.fold(&e); }
+                    }
                 }
             }
             check_invariants(&s, 8)?;
