@@ -804,8 +804,8 @@ fn command(state: &RoomState, what: u8, arg: u8) -> BreakoutCommand {
 /// Rooms of two, or two or three rooms, only the connected at times.
 fn rotation(arg: u8) -> rotate::Rotation {
     rotate::Rotation {
-        rooms: (arg % 2 == 1).then_some(u32::from(arg)),
-        size: (arg % 2 == 0).then_some(2),
+        rooms: (!arg.is_multiple_of(2)).then_some(u32::from(arg)),
+        size: arg.is_multiple_of(2).then_some(2),
         present_only: arg == 3,
         ..rotate::Rotation::default()
     }
