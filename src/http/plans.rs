@@ -12,7 +12,7 @@
 //! name, addresses matched and unknown ones invited.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::breakout::main_room;
-use super::error::{ApiError, ApiJson, PathIds};
+use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::roster::{ImportSummary, MAX_CSV_BYTES, csv_response, import_rows, lines, rejected};
 use crate::App;
 use crate::auth::Auth;
@@ -230,7 +230,7 @@ async fn import_csv(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    Query(query): Query<ImportQuery>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<GroupPlan>), ApiError> {
     let main = managed(&app, &auth, &ids).await?;

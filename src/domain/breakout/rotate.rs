@@ -16,6 +16,9 @@ use crate::domain::room::{Caller, Ctx, Role, RoomInfo, RoomState};
 use crate::domain::rotation::{self, Constraints, Met};
 use crate::ids::{PersonId, RoomId};
 
+/// Largest room size a rotation may ask for (as many as a main room's CSV file may name).
+pub const MAX_SIZE: u32 = 10_000;
+
 /// What a rotation round should respect.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +27,7 @@ pub struct Rotation {
     #[schema(minimum = 1, maximum = 300)]
     pub rooms: Option<u32>,
     /// At most this many people per room (as few rooms as that allows); or give `rooms`.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 10_000)]
     pub size: Option<u32>,
     /// Only the participants connected now (else every participant of the main room).
     #[serde(default)]
@@ -84,7 +87,12 @@ pub fn plan(
     let count = match (rotation.rooms, rotation.size) {
         (Some(0), None) => return Err(DomainError::invalid("rooms", "must be at least 1")),
         (Some(n), None) => n as usize,
-        (None, Some(0)) => return Err(DomainError::invalid("size", "must be at least 1")),
+        (None, Some(size)) if size == 0 || size > MAX_SIZE => {
+            return Err(DomainError::invalid(
+                "size",
+                format!("must be between 1 and {MAX_SIZE} people"),
+            ));
+        }
         (None, Some(size)) => rotation::rooms_for_size(people.len(), size as usize),
         _ => {
             return Err(DomainError::invalid(
