@@ -14,6 +14,7 @@ pub mod invitation;
 pub mod meeting;
 pub mod plan;
 pub mod recording;
+pub mod report;
 pub mod room;
 pub mod roster;
 pub mod rotation;

@@ -269,6 +269,10 @@ pub struct RoomState {
     pub meetings: BTreeMap<MeetingId, Meeting>,
     /// Recordings in progress, by recorded room.
     pub recordings: BTreeMap<RoomId, Recording>,
+    /// Since when each connected person is where they are, for the session report. Kept by the
+    /// room's actor after each event, not by `fold` (it needs the time); in memory only, like
+    /// the locations it follows.
+    pub stays: super::report::Stays,
 }
 
 /// Someone an event may be delivered to: see [`RoomState::recipient`].
@@ -329,6 +333,7 @@ impl RoomState {
             invitations: BTreeMap::new(),
             meetings: BTreeMap::new(),
             recordings: BTreeMap::new(),
+            stays: Default::default(),
         };
         let events = vec![
             Event::RoomCreated { room: id, info },

@@ -17,6 +17,7 @@ pub mod openapi;
 mod ops;
 mod plans;
 mod recordings;
+mod report;
 mod rooms;
 mod roster;
 mod session;
@@ -47,6 +48,7 @@ pub fn router(app: App) -> Router {
         .merge(meetings::router())
         .merge(roster::router())
         .merge(plans::router())
+        .merge(report::router())
         .merge(events::router());
     Router::new()
         .nest("/api/v1", api)

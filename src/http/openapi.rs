@@ -34,6 +34,7 @@ use crate::App;
         super::plans::list, super::plans::create, super::plans::import_csv, super::plans::one,
         super::plans::update, super::plans::remove, super::plans::export_csv, super::plans::load,
         super::plans::rotate, super::plans::start_schedule, super::plans::stop_schedule,
+        super::report::report, super::report::report_csv,
         super::calls::stats, super::recordings::start, super::recordings::stop, super::recordings::list,
     ),
     modifiers(&BearerAuth, &CommonAnswers)

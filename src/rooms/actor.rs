@@ -24,7 +24,7 @@ use crate::domain::room::{self, Audience, Event, RoomState};
 use crate::ids::{PersonId, RoomId};
 use crate::media::Command as MediaCommand;
 use crate::realtime::{ConnHandle, Offer};
-use crate::store::{Claim, Fence, StoreError};
+use crate::store::{Claim, Fence, StayRow, StoreError};
 
 /// The `call_error` frame: a call request was refused.
 pub fn call_error(stream: RoomId, code: &str, message: &str) -> Utf8Bytes {
@@ -86,6 +86,9 @@ struct Actor {
     call_synced: HashMap<PersonId, RoomId>,
     /// Recorded rooms nobody is in, since when (ms): their recording stops after a grace time.
     empty_since: HashMap<RoomId, i64>,
+    /// When to write the stays that ended (the session report; `state.stays` keeps them): a
+    /// second after the first, so that a burst is one write.
+    flush_at: Option<tokio::time::Instant>,
 }
 
 pub(super) async fn run(
@@ -146,6 +149,7 @@ pub(super) async fn run(
             call_live: false,
             call_synced: HashMap::new(),
             empty_since: HashMap::new(),
+            flush_at: None,
         };
         if actor.follow.is_none() {
             if actor.fence.is_some() {
@@ -238,8 +242,15 @@ pub(super) async fn run(
                     None => break Exit::Stopping,
                 },
                 () = sleep_until(idle_at), if idle_at.is_some() => break Exit::Unloaded,
+                () = sleep_until(actor.flush_at), if actor.flush_at.is_some() => actor.flush_stays().await,
             }
         };
+        if actor.follow.is_none() && !matches!(exit, Exit::Deleted) {
+            // Whoever is still here ends their stay now (they start another with the next actor).
+            let ended = actor.state.stays.close_all(rooms.clock.now_ms());
+            actor.state.stays.note(ended);
+            actor.flush_stays().await;
+        }
         if exit == Exit::Fenced {
             warn!("another node took this room over; this node gives it up");
         }
@@ -738,6 +749,9 @@ impl Actor {
             let folding = std::time::Instant::now();
             self.state.fold(&event);
             debug!(target: "huddle::timing", fold_us = folding.elapsed().as_micros() as u64, "folded");
+            if owner {
+                self.track_stays(&event);
+            }
             match &event {
                 Event::MemberAdded { member, .. } => {
                     self.attach(member.person_id);
@@ -1099,10 +1113,78 @@ impl Actor {
         }
     }
 
+    /// Notes the stays an event just folded ended, for the session report.
+    fn track_stays(&mut self, event: &Event) {
+        use crate::domain::report::{Movers, movers};
+        let now = self.rooms.clock.now_ms();
+        let state = &mut self.state;
+        let ended = match movers(event) {
+            Movers::Nobody => return,
+            Movers::One(person) => {
+                let location = state.locations.get(&person).copied();
+                if let Some(room) = location.and_then(|r| state.room(r)).cloned() {
+                    state.stays.name(room.id, &room.name);
+                }
+                state
+                    .stays
+                    .update(person, location, now)
+                    .into_iter()
+                    .collect()
+            }
+            Movers::Everyone => {
+                let rooms: Vec<(RoomId, String)> = std::iter::once(&state.main)
+                    .chain(state.breakouts.values())
+                    .map(|r| (r.id, r.name.clone()))
+                    .collect();
+                for (id, name) in rooms {
+                    state.stays.name(id, &name);
+                }
+                state.stays.sync(&state.locations, now)
+            }
+        };
+        if !ended.is_empty() {
+            state.stays.note(ended);
+            self.flush_at
+                .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    /// Writes the stays that ended. The actor waits for the write, so that a report (read through
+    /// it) always finds each stay either here or in the store; if the write fails they are kept
+    /// and tried again in five seconds.
+    async fn flush_stays(&mut self) {
+        self.flush_at = None;
+        let ended = self.state.stays.take_unwritten();
+        if ended.is_empty() {
+            return;
+        }
+        let rows: Vec<StayRow> = ended
+            .iter()
+            .map(|stay| StayRow {
+                stay: *stay,
+                room_name: self.state.stays.name_of(stay.room_id).to_owned(),
+            })
+            .collect();
+        let forget = self.rooms.clock.now_ms() - crate::domain::report::RETENTION_MS;
+        if let Err(e) = self
+            .rooms
+            .store
+            .record_stays(self.stream, &rows, forget)
+            .await
+        {
+            warn!(error = %e, rows = rows.len(), "the report's stays could not be written; retrying");
+            self.state.stays.note(ended);
+            self.flush_at = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+        }
+    }
+
     /// Folds and sends an event that is not stored (who is connected where).
     fn publish_ephemeral(&mut self, event: Event) {
         let was = self.state.places(&event);
         self.state.fold(&event);
+        if self.follow.is_none() {
+            self.track_stays(&event);
+        }
         self.publish(self.last_seq, event, false, &was);
     }
 

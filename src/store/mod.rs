@@ -16,7 +16,9 @@ mod collab;
 mod effects;
 mod plans;
 mod recordings;
+mod report;
 pub mod sql;
+pub use report::StayRow;
 
 use std::sync::Arc;
 
@@ -368,6 +370,16 @@ pub trait Store: Send + Sync + 'static {
         main: RoomId,
         since: i64,
     ) -> Result<Vec<crate::domain::rotation::PastRound>, StoreError>;
+    /// Writes stays of a main room that ended, and forgets its stays that ended before
+    /// `forget_before` (the report's retention).
+    async fn record_stays(
+        &self,
+        main: RoomId,
+        rows: &[StayRow],
+        forget_before: i64,
+    ) -> Result<(), StoreError>;
+    /// The stays of a main room that overlap `[from, to)`, by start.
+    async fn stays(&self, main: RoomId, from: i64, to: i64) -> Result<Vec<StayRow>, StoreError>;
     /// The group plans of a main room, by name.
     async fn plans(&self, main: RoomId) -> Result<Vec<crate::domain::plan::GroupPlan>, StoreError>;
     /// Stores a new plan: `Conflict("plan name")` if the main room has one of that name,

@@ -572,6 +572,7 @@ impl Store for SqlStore {
                 invitations: held.invitations,
                 meetings: held.meetings,
                 recordings,
+                stays: Default::default(),
             },
             last_seq: last as u64,
             recent: events,
@@ -843,6 +844,24 @@ impl Store for SqlStore {
         since: i64,
     ) -> Result<Vec<crate::domain::rotation::PastRound>, StoreError> {
         super::plans::rounds(&self.pool, main, since).await
+    }
+
+    async fn record_stays(
+        &self,
+        main: RoomId,
+        rows: &[super::StayRow],
+        forget_before: i64,
+    ) -> Result<(), StoreError> {
+        super::report::record(&self.pool, main, rows, forget_before).await
+    }
+
+    async fn stays(
+        &self,
+        main: RoomId,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<super::StayRow>, StoreError> {
+        super::report::between(&self.pool, main, from, to).await
     }
 
     async fn plans(&self, main: RoomId) -> Result<Vec<crate::domain::plan::GroupPlan>, StoreError> {

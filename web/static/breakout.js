@@ -8,6 +8,7 @@ import { titleWaiting } from './title.js';
 import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
 import { Planning } from './planning.js';
+import { SessionReport } from './report.js';
 
 // What the app's notices need to know of the round: the latest dashboard, and where to say things.
 let latest = null;
@@ -381,6 +382,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${manage && html`<${Planning} mainId=${mainId} session=${session} onChanged=${load} onError=${setError} />`}
+    ${manage && html`<${SessionReport} mainId=${mainId} onError=${setError} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
     ${!(hidden && !manage) && html`<div class="grid">

@@ -1,6 +1,7 @@
 // Planning rounds in a real browser: a moderator loads a group plan prepared earlier (its rooms
 // come back by name), saves the current assignment as a new plan, plans two rotation rounds in
-// pairs (nobody meets the same person twice), and starts and stops a schedule of rounds.
+// pairs (nobody meets the same person twice), starts and stops a schedule of rounds, and opens
+// the session report with its timeline (two participants followed the rounds in their browsers).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +41,14 @@ test('a moderator loads a plan, plans rotation rounds and runs a schedule', asyn
     { name: 'Novices', people: [{ email: 'cid@example.org' }, { email: 'dee@example.org' }] },
   ] }, token);
 
+  // Two participants follow the session in their own browsers.
+  const followers = [];
+  for (const name of ['Ann', 'Ben']) {
+    const page = await signIn(browser, huddle.url, `${name.toLowerCase()}@example.org`);
+    await page.goto(`${huddle.url}/rooms/${room.id}`);
+    await page.getByRole('heading', { name: 'Seminar', exact: true }).waitFor();
+    followers.push(page);
+  }
   const ada = await signIn(browser, huddle.url, 'ada@example.org');
   await ada.goto(`${huddle.url}/rooms/${room.id}`);
   await tab(ada, 'Breakout rooms');
@@ -88,4 +97,18 @@ test('a moderator loads a plan, plans rotation rounds and runs a schedule', asyn
   await rotation.getByRole('button', { name: 'Start the schedule' }).waitFor();
   const session = await call(huddle.url, 'GET', b, undefined, token);
   assert.deepEqual([session.status, session.schedule], ['idle', null]);
+
+  // The session report: a row per person who was here, bars in the rooms the rounds put them in.
+  await panel.getByText('Session report').click();
+  const report = panel.getByRole('region', { name: 'Session report' });
+  const picture = report.getByRole('img', { name: /^Timeline of 3 people/ });
+  await picture.waitFor();
+  for (const name of ['Ada', 'Ann', 'Ben']) await picture.locator(`[data-person="${name}"] rect`).first().waitFor();
+  const annRooms = await picture.locator('[data-person="Ann"] rect').evaluateAll((rects) => rects.map((r) => r.dataset.room));
+  assert.ok(annRooms.includes('Seminar') && annRooms.some((r) => r !== 'Seminar'), `Ann's bars: ${annRooms}`);
+  const adaRooms = await picture.locator('[data-person="Ada"] rect').evaluateAll((rects) => rects.map((r) => r.dataset.room));
+  assert.deepEqual([...new Set(adaRooms)], ['Seminar'], 'the moderator stayed in the main room');
+  await report.getByRole('table', { name: 'Minutes per room' }).getByRole('rowheader', { name: 'Ann' }).waitFor();
+  if (SHOTS) await panel.locator('details.report').screenshot({ path: `${SHOTS}/session-report.png` });
+  for (const page of followers) await page.context().close();
 });

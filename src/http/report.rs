@@ -1,0 +1,277 @@
+//! The session report: `GET /api/v1/rooms/{room}/breakout/report` (JSON) and `…/report.csv`.
+//! Who was in which room of a main room, when and for how long, over a time window (by default
+//! the last 24 hours): the stays the store keeps (`domain::report`) and, for whoever is still
+//! there, the stay under way up to now. Owners and moderators see everyone; anyone else who may
+//! see the room sees their own row only; anyone else gets 404.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::breakout::main_room;
+use super::error::{ApiError, ApiQuery, PathIds};
+use crate::App;
+use crate::auth::Auth;
+use crate::domain::report::{RETENTION_MS, Stay};
+use crate::domain::room::RoomState;
+use crate::ids::{PersonId, RoomId};
+use crate::store::StayRow;
+
+pub(super) fn router() -> Router<App> {
+    Router::new()
+        .route("/rooms/{room}/breakout/report", get(report))
+        .route("/rooms/{room}/breakout/report.csv", get(report_csv))
+}
+
+/// The window of a report.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Window {
+    /// From (milliseconds since the Unix epoch); default: 24 hours before `to`.
+    pub from: Option<i64>,
+    /// Until; default: now.
+    pub to: Option<i64>,
+}
+
+/// A room in the report.
+#[derive(Serialize, ToSchema)]
+pub struct ReportRoom {
+    /// Id.
+    pub id: RoomId,
+    /// Name (as it was, for a room deleted since).
+    pub name: String,
+}
+
+/// Time in one room.
+#[derive(Serialize, ToSchema)]
+pub struct RoomTime {
+    /// The room.
+    pub room_id: RoomId,
+    /// Milliseconds there within the window.
+    pub ms: i64,
+}
+
+/// One person's row.
+#[derive(Serialize, ToSchema)]
+pub struct ReportPerson {
+    /// Who.
+    pub person_id: PersonId,
+    /// Their display name.
+    pub display_name: String,
+    /// Milliseconds connected within the window (the sum of `by_room`).
+    pub connected_ms: i64,
+    /// Time per room, most first.
+    pub by_room: Vec<RoomTime>,
+    /// Each stay, clipped to the window, in order.
+    pub stays: Vec<Stay>,
+}
+
+/// The session report of a main room.
+#[derive(Serialize, ToSchema)]
+pub struct Report {
+    /// The main room.
+    pub room: RoomId,
+    /// The window's start.
+    pub from: i64,
+    /// Its end.
+    pub to: i64,
+    /// The main room first, then every room someone stayed in.
+    pub rooms: Vec<ReportRoom>,
+    /// A row per person, by name (only the caller's own for participants).
+    pub people: Vec<ReportPerson>,
+}
+
+async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<Report, ApiError> {
+    let main = main_room(app, ids, auth.person.id).await?;
+    let now = app.clock.now_ms();
+    let to = window.to.unwrap_or(now);
+    let from = window.from.unwrap_or(to - 86_400_000);
+    if from >= to {
+        return Err(ApiError::invalid("from", "must be before to"));
+    }
+    if to - from > RETENTION_MS {
+        return Err(ApiError::invalid(
+            "from",
+            "a report covers at most 30 days (the time stays are kept)",
+        ));
+    }
+    let me = auth.person.id;
+    let (manages, open, main_name) = app
+        .rooms
+        .inspect(main, move |state: &RoomState, _| {
+            // Not in the store yet: the stays that ended since the last write, and those under
+            // way, as if they ended now.
+            let open: Vec<StayRow> = state
+                .stays
+                .unwritten()
+                .iter()
+                .copied()
+                .chain(state.stays.open_until(now))
+                .map(|stay| StayRow {
+                    room_name: state.stays.name_of(stay.room_id).to_owned(),
+                    stay,
+                })
+                .collect();
+            (state.manages(me), open, state.main.name.clone())
+        })
+        .await?;
+    let mut rows = app.store.stays(main, from, to).await?;
+    rows.extend(open);
+    if !manages {
+        rows.retain(|r| r.stay.person_id == me);
+    }
+    // Clipped to the window, in time order.
+    let mut rows: Vec<StayRow> = rows
+        .into_iter()
+        .filter_map(|mut r| {
+            r.stay.from = r.stay.from.max(from);
+            r.stay.to = r.stay.to.min(to);
+            (r.stay.to > r.stay.from).then_some(r)
+        })
+        .collect();
+    rows.sort_by_key(|r| (r.stay.from, r.stay.person_id));
+
+    let mut names: BTreeMap<RoomId, String> = BTreeMap::new();
+    for r in &rows {
+        names
+            .entry(r.stay.room_id)
+            .or_insert_with(|| r.room_name.clone());
+    }
+    let mut rooms = vec![ReportRoom {
+        id: main,
+        name: main_name,
+    }];
+    rooms.extend(
+        names
+            .into_iter()
+            .filter(|(id, _)| *id != main)
+            .map(|(id, name)| ReportRoom { id, name }),
+    );
+
+    let ids: Vec<PersonId> = {
+        let mut v: Vec<PersonId> = rows.iter().map(|r| r.stay.person_id).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let display: HashMap<PersonId, String> = app
+        .store
+        .people(&ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.display_name))
+        .collect();
+    let mut people: Vec<ReportPerson> = ids
+        .into_iter()
+        .map(|person| {
+            let stays: Vec<Stay> = rows
+                .iter()
+                .filter(|r| r.stay.person_id == person)
+                .map(|r| r.stay)
+                .collect();
+            let mut by_room: HashMap<RoomId, i64> = HashMap::new();
+            for s in &stays {
+                *by_room.entry(s.room_id).or_default() += s.to - s.from;
+            }
+            let mut by_room: Vec<RoomTime> = by_room
+                .into_iter()
+                .map(|(room_id, ms)| RoomTime { room_id, ms })
+                .collect();
+            by_room.sort_by_key(|t| (std::cmp::Reverse(t.ms), t.room_id));
+            ReportPerson {
+                person_id: person,
+                display_name: display.get(&person).cloned().unwrap_or_default(),
+                connected_ms: by_room.iter().map(|t| t.ms).sum(),
+                by_room,
+                stays,
+            }
+        })
+        .collect();
+    people.sort_by(|a, b| {
+        a.display_name
+            .cmp(&b.display_name)
+            .then(a.person_id.cmp(&b.person_id))
+    });
+    Ok(Report {
+        room: main,
+        from,
+        to,
+        rooms,
+        people,
+    })
+}
+
+/// The session report: who was in which room, when, for how long.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/breakout/report", tag = "breakout", params(("room" = RoomId, Path), Window),
+    responses((status = 200, body = Report), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn report(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Json<Report>, ApiError> {
+    Ok(Json(build(&app, &auth, &ids, window).await?))
+}
+
+/// The session report as CSV: a row per stay (`person,room,from,to,minutes`, times in UTC).
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/breakout/report.csv", tag = "breakout", params(("room" = RoomId, Path), Window),
+    responses((status = 200, description = "text/csv: person,room,from,to,minutes"), (status = 404, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)),
+    security(("bearer" = [])))]
+async fn report_csv(
+    State(app): State<App>,
+    auth: Auth,
+    ids: PathIds,
+    ApiQuery(window): ApiQuery<Window>,
+) -> Result<Response, ApiError> {
+    let report = build(&app, &auth, &ids, window).await?;
+    let room_name: HashMap<RoomId, &str> = report
+        .rooms
+        .iter()
+        .map(|r| (r.id, r.name.as_str()))
+        .collect();
+    let time = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = writer.write_record(["person", "room", "from", "to", "minutes"]);
+    for person in &report.people {
+        for stay in &person.stays {
+            let _ = writer.write_record([
+                person.display_name.as_str(),
+                room_name.get(&stay.room_id).copied().unwrap_or_default(),
+                &time(stay.from),
+                &time(stay.to),
+                &format!("{:.1}", (stay.to - stay.from) as f64 / 60_000.0),
+            ]);
+        }
+    }
+    let body = writer.into_inner().unwrap_or_default();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"session-report.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
