@@ -517,16 +517,7 @@ pub fn apply(
                     ),
                 ));
             }
-            let rooms = names
-                .into_iter()
-                .enumerate()
-                .map(|(i, name)| RoomInfo {
-                    id: RoomId(ctx.uuid(i as u16)),
-                    parent_id: Some(main),
-                    name,
-                    created_at: ctx.now,
-                })
-                .collect();
+            let rooms = new_rooms(main, names, &ctx);
             Ok(vec![Event::BreakoutRoomsCreated { room: main, rooms }])
         }
         BreakoutCommand::DeleteRooms { rooms } => {
@@ -822,6 +813,20 @@ pub(super) fn stopped(state: &RoomState, reason: StopReason, now: i64) -> Vec<Ev
     }];
     events.extend(schedule::after_round(state, now));
     events
+}
+
+/// New breakout rooms of `main` with these names, their ids the command's uuids from 0.
+pub(super) fn new_rooms(main: RoomId, names: Vec<String>, ctx: &Ctx) -> Vec<RoomInfo> {
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| RoomInfo {
+            id: RoomId(ctx.uuid(i as u16)),
+            parent_id: Some(main),
+            name,
+            created_at: ctx.now,
+        })
+        .collect()
 }
 
 /// `n` names `Room k` not taken yet, lowest `k` first.

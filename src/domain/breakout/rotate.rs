@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Assignment, between_rounds, default_names, manager};
+use super::{Assignment, between_rounds, default_names, manager, new_rooms};
 use crate::domain::DomainError;
 use crate::domain::event::Event;
 use crate::domain::room::{Caller, Ctx, Role, RoomInfo, RoomState};
@@ -142,16 +142,7 @@ pub fn plan(
     let mut ids: Vec<RoomId> = rooms.iter().map(|r| r.id).take(count).collect();
     let mut events = Vec::new();
     if ids.len() < count {
-        let new: Vec<RoomInfo> = default_names(state, count - ids.len())
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| RoomInfo {
-                id: RoomId(ctx.uuid(i as u16)),
-                parent_id: Some(main),
-                name,
-                created_at: ctx.now,
-            })
-            .collect();
+        let new = new_rooms(main, default_names(state, count - ids.len()), &ctx);
         ids.extend(new.iter().map(|r| r.id));
         events.push(Event::BreakoutRoomsCreated {
             room: main,
