@@ -21,7 +21,7 @@ use crate::ids::{PersonId, RoomId};
 pub const RETENTION_MS: i64 = 30 * 86_400_000;
 
 /// A person in a room from `from` to `to` (milliseconds since the Unix epoch).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Stay {
     /// Who.
     pub person_id: PersonId,
@@ -154,9 +154,9 @@ impl Stays {
         &self.unwritten
     }
 
-    /// Takes the ended stays to write them.
-    pub fn take_unwritten(&mut self) -> Vec<Stay> {
-        std::mem::take(&mut self.unwritten)
+    /// Forgets the first `n` ended stays: they are written.
+    pub fn written(&mut self, n: usize) {
+        self.unwritten.drain(..n.min(self.unwritten.len()));
     }
 }
 
@@ -227,6 +227,10 @@ mod tests {
         let open = stays.open_until(90);
         assert_eq!(open.len(), 2);
         assert!(open.iter().all(|s| s.from == 60 && s.to == 90));
+        // Kept until written; a write of the first two forgets those only.
+        stays.note(ended.clone());
+        stays.written(2);
+        assert_eq!(stays.unwritten(), &ended[2..]);
     }
 
     #[test]

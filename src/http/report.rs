@@ -121,7 +121,9 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
         })
         .await?;
     let mut rows = app.store.stays(main, from, to).await?;
-    rows.extend(open);
+    // A stay being written may be both in the store and among those not written yet: once.
+    let stored: std::collections::HashSet<Stay> = rows.iter().map(|r| r.stay).collect();
+    rows.extend(open.into_iter().filter(|r| !stored.contains(&r.stay)));
     if !manages {
         rows.retain(|r| r.stay.person_id == me);
     }

@@ -91,6 +91,17 @@ struct Actor {
     flush_at: Option<tokio::time::Instant>,
 }
 
+/// A write of stays under way: how many, and whether it went through.
+type Writing = (usize, tokio::sync::oneshot::Receiver<bool>);
+
+/// Waits for a write of stays to end (forever without one).
+async fn written(writing: &mut Option<Writing>) -> bool {
+    match writing {
+        Some((_, done)) => done.await.unwrap_or(false),
+        None => std::future::pending().await,
+    }
+}
+
 pub(super) async fn run(
     rooms: Arc<Rooms>,
     stream: RoomId,
@@ -158,6 +169,7 @@ pub(super) async fn run(
             actor.on_load().await;
         }
         let mut given_up = rooms.settings.node.as_ref().map(|n| n.given_up());
+        let mut writing: Option<Writing> = None;
         let mut idle_since: Option<tokio::time::Instant> = None;
         let mut presence_check = tokio::time::interval(crate::cluster::BEAT);
         presence_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -242,14 +254,31 @@ pub(super) async fn run(
                     None => break Exit::Stopping,
                 },
                 () = sleep_until(idle_at), if idle_at.is_some() => break Exit::Unloaded,
-                () = sleep_until(actor.flush_at), if actor.flush_at.is_some() => actor.flush_stays().await,
+                () = sleep_until(actor.flush_at), if actor.flush_at.is_some() && writing.is_none() => {
+                    writing = actor.flush_stays();
+                }
+                ok = written(&mut writing) => {
+                    if let Some((n, _)) = writing.take() {
+                        actor.stays_written(n, ok);
+                    }
+                }
             }
         };
         if actor.follow.is_none() && !matches!(exit, Exit::Deleted) {
             // Whoever is still here ends their stay now (they start another with the next actor).
+            if let Some((n, done)) = writing.take() {
+                let ok = done.await.unwrap_or(false);
+                actor.stays_written(n, ok);
+            }
             let ended = actor.state.stays.close_all(rooms.clock.now_ms());
             actor.state.stays.note(ended);
-            actor.flush_stays().await;
+            let rows = actor.stay_rows();
+            let forget = rooms.clock.now_ms() - crate::domain::report::RETENTION_MS;
+            if !rows.is_empty()
+                && let Err(e) = rooms.store.record_stays(stream, &rows, forget).await
+            {
+                warn!(error = %e, "the report's last stays could not be written");
+            }
         }
         if exit == Exit::Fenced {
             warn!("another node took this room over; this node gives it up");
@@ -749,9 +778,7 @@ impl Actor {
             let folding = std::time::Instant::now();
             self.state.fold(&event);
             debug!(target: "huddle::timing", fold_us = folding.elapsed().as_micros() as u64, "folded");
-            if owner {
-                self.track_stays(&event);
-            }
+            let movers = crate::domain::report::movers(&event);
             match &event {
                 Event::MemberAdded { member, .. } => {
                     self.attach(member.person_id);
@@ -777,6 +804,10 @@ impl Actor {
                 _ => None,
             };
             self.publish(seq, event, true, &was);
+            // After the event went out: the report's bookkeeping is not on the clients' path.
+            if owner {
+                self.track_stays(movers);
+            }
             if let Some(person) = removed.filter(|p| !self.state.has_access(*p)) {
                 self.detach(|c| c.person == person);
                 if self.call_live {
@@ -1113,12 +1144,13 @@ impl Actor {
         }
     }
 
-    /// Notes the stays an event just folded ended, for the session report.
-    fn track_stays(&mut self, event: &Event) {
-        use crate::domain::report::{Movers, movers};
+    /// Notes the stays that the event just folded and published ended (`movers`: whom it may
+    /// have moved), for the session report.
+    fn track_stays(&mut self, movers: crate::domain::report::Movers) {
+        use crate::domain::report::Movers;
         let now = self.rooms.clock.now_ms();
         let state = &mut self.state;
-        let ended = match movers(event) {
+        let ended = match movers {
             Movers::Nobody => return,
             Movers::One(person) => {
                 let location = state.locations.get(&person).copied();
@@ -1149,32 +1181,52 @@ impl Actor {
         }
     }
 
-    /// Writes the stays that ended. The actor waits for the write, so that a report (read through
-    /// it) always finds each stay either here or in the store; if the write fails they are kept
-    /// and tried again in five seconds.
-    async fn flush_stays(&mut self) {
-        self.flush_at = None;
-        let ended = self.state.stays.take_unwritten();
-        if ended.is_empty() {
-            return;
-        }
-        let rows: Vec<StayRow> = ended
+    /// The stays that ended and are not written yet, with their rooms' names.
+    fn stay_rows(&self) -> Vec<StayRow> {
+        self.state
+            .stays
+            .unwritten()
             .iter()
             .map(|stay| StayRow {
                 stay: *stay,
                 room_name: self.state.stays.name_of(stay.room_id).to_owned(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// Writes the stays that ended, in a task of its own: the room's commands never wait for it.
+    /// They stay in `state.stays` until the write went through (a report meanwhile finds them
+    /// there, or in both places, and counts each once).
+    fn flush_stays(&mut self) -> Option<Writing> {
+        self.flush_at = None;
+        let rows = self.stay_rows();
+        if rows.is_empty() {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let writing = (rows.len(), rx);
+        let store = self.rooms.store.clone();
+        let main = self.stream;
         let forget = self.rooms.clock.now_ms() - crate::domain::report::RETENTION_MS;
-        if let Err(e) = self
-            .rooms
-            .store
-            .record_stays(self.stream, &rows, forget)
-            .await
-        {
-            warn!(error = %e, rows = rows.len(), "the report's stays could not be written; retrying");
-            self.state.stays.note(ended);
-            self.flush_at = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+        self.rooms.tasks.spawn(async move {
+            let written = store.record_stays(main, &rows, forget).await;
+            if let Err(e) = &written {
+                warn!(error = %e, rows = rows.len(), "the report's stays could not be written; retrying");
+            }
+            let _ = tx.send(written.is_ok());
+        });
+        Some(writing)
+    }
+
+    /// A write of `n` stays ended: forget what it wrote, or try again in five seconds.
+    fn stays_written(&mut self, n: usize, ok: bool) {
+        if ok {
+            self.state.stays.written(n);
+        }
+        if !self.state.stays.unwritten().is_empty() {
+            let wait = if ok { 1 } else { 5 };
+            self.flush_at
+                .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(wait));
         }
     }
 
@@ -1182,10 +1234,11 @@ impl Actor {
     fn publish_ephemeral(&mut self, event: Event) {
         let was = self.state.places(&event);
         self.state.fold(&event);
-        if self.follow.is_none() {
-            self.track_stays(&event);
-        }
+        let movers = crate::domain::report::movers(&event);
         self.publish(self.last_seq, event, false, &was);
+        if self.follow.is_none() {
+            self.track_stays(movers);
+        }
     }
 
     /// Delivers an event to every subscriber that may see it and, if `keep`, keeps it for replay;
