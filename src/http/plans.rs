@@ -213,6 +213,7 @@ async fn current(app: &App, auth: &Auth, main: RoomId) -> Result<Vec<PlanRoom>, 
 
 /// Query of `POST …/plans/import`.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// The new plan's name.
     pub name: String,

@@ -31,12 +31,18 @@ pub(super) fn router() -> Router<App> {
 
 /// The window of a report.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Window {
     /// From (milliseconds since the Unix epoch); default: 24 hours before `to`.
+    #[param(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub from: Option<i64>,
     /// Until; default: now.
+    #[param(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub to: Option<i64>,
 }
+
+/// The latest moment a window may name: the start of 2100.
+const LATEST: i64 = 4_102_444_800_000;
 
 /// A room in the report.
 #[derive(Serialize, ToSchema)]
@@ -87,6 +93,14 @@ pub struct Report {
 }
 
 async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<Report, ApiError> {
+    for (field, value) in [("from", window.from), ("to", window.to)] {
+        if value.is_some_and(|v| !(0..=LATEST).contains(&v)) {
+            return Err(ApiError::invalid(
+                field,
+                "must be milliseconds since 1970, before the year 2100",
+            ));
+        }
+    }
     let main = main_room(app, ids, auth.person.id).await?;
     let now = app.clock.now_ms();
     let to = window.to.unwrap_or(now);

@@ -169,12 +169,19 @@ pub fn due(state: &RoomState, now: i64) -> bool {
 }
 
 /// The schedule's next round, planned from `met` and started at `ctx.now`. If it cannot be
-/// planned any more (constraints that no longer fit the people there), the schedule ends.
+/// planned any more (constraints that no longer fit the people there), or breakout rooms were
+/// turned off during the break, the schedule ends.
 pub fn next_round(state: &RoomState, met: &Met, ctx: Ctx) -> Vec<Event> {
     let main = state.id();
     let Some(schedule) = state.breakout.schedule.clone() else {
         return vec![];
     };
+    if !state.breakout.config.enabled {
+        return vec![Event::ScheduleChanged {
+            room: main,
+            schedule: None,
+        }];
+    }
     let running = Schedule {
         next_at: None,
         ..schedule
@@ -336,6 +343,22 @@ mod tests {
         fold(&mut state, &stopped);
         assert_eq!(state.breakout.schedule, None);
         assert_eq!(state.breakout.next_deadline(), None);
+    }
+
+    #[test]
+    fn turning_breakout_rooms_off_during_a_break_ends_the_schedule() {
+        let mut state = room();
+        let started = start(&state, &caller(1), request(3), &Met::new(), Ctx::new(0, 1)).unwrap();
+        fold(&mut state, &started);
+        let ended = tick(&state, 60_000);
+        fold(&mut state, &ended);
+        assert!(due(&state, 90_000));
+        state.breakout.config.enabled = false;
+        let next = next_round(&state, &Met::new(), Ctx::new(90_000, 2));
+        assert!(matches!(
+            next.as_slice(),
+            [Event::ScheduleChanged { schedule: None, .. }]
+        ));
     }
 
     #[test]
