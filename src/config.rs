@@ -81,6 +81,9 @@ pub struct Settings {
     /// How long an invitation link works, in days [default: 14]
     #[arg(long, env = "HUDDLE_INVITATION_DAYS")]
     pub invitation_days: Option<u32>,
+    /// How long the session report keeps who was in which room, in days [default: 30]
+    #[arg(long, env = "HUDDLE_REPORT_DAYS")]
+    pub report_days: Option<u32>,
     /// SMTP server for email: `smtp://HOST:PORT` (plain), `smtp://HOST:587?tls=required`
     /// (STARTTLS) or `smtps://HOST:465` (TLS), with `USER:PASSWORD@` if needed. Unset: emails are
     /// written as .eml files under DATA_DIR/outbox and their links are logged
@@ -214,6 +217,7 @@ impl Settings {
             max_breakout_rooms: self.max_breakout_rooms.or(base.max_breakout_rooms),
             max_upload_bytes: self.max_upload_bytes.or(base.max_upload_bytes),
             invitation_days: self.invitation_days.or(base.invitation_days),
+            report_days: self.report_days.or(base.report_days),
             smtp_url: self.smtp_url.or(base.smtp_url),
             smtp_ca_file: self.smtp_ca_file.or(base.smtp_ca_file),
             mail_from: self.mail_from.or(base.mail_from),
@@ -337,6 +341,8 @@ pub struct Policy {
     pub csv_invite_unknown: bool,
     /// How long invitation links work.
     pub invitation_ttl: Duration,
+    /// How long the session report's stays are kept.
+    pub report_retention: Duration,
 }
 
 /// Limits and tunables.
@@ -504,6 +510,9 @@ impl Config {
             csv_invite_unknown: s.csv_invite_unknown.unwrap_or(true),
             invitation_ttl: Duration::from_secs(
                 positive("invitation_days", s.invitation_days.unwrap_or(14).into())? * 86_400,
+            ),
+            report_retention: Duration::from_secs(
+                positive("report_days", s.report_days.unwrap_or(30).into())?.min(3_660) * 86_400,
             ),
         };
         let recording = RecordingConfig {

@@ -256,6 +256,7 @@ impl Server {
                 max_breakout_rooms: config.limits.max_breakout_rooms,
                 guests_with_breakouts: config.policy.guests_with_breakouts,
                 invitation_ttl_ms: config.policy.invitation_ttl.as_millis() as i64,
+                report_retention_ms: config.policy.report_retention.as_millis() as i64,
                 idle: config.limits.room_idle,
                 node: node.clone(),
             },

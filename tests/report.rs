@@ -229,3 +229,39 @@ async fn a_report_after_two_rounds_adds_up_to_the_time_connected() {
         .expect("W0's row after the restart");
     assert_eq!(w0["connected_ms"], 160_000, "{w0}");
 }
+
+#[tokio::test]
+async fn a_report_covers_at_most_the_days_its_stays_are_kept() {
+    let settings = Settings {
+        report_days: Some(2),
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(settings).await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Kept").await;
+    let path = format!("/api/v1/rooms/{main}/breakout/report");
+    let now = owner.get(&path).await["to"].as_i64().unwrap();
+    let (status, answer) = owner
+        .call(
+            Method::GET,
+            &format!("{path}?from={}", now - 3 * 86_400_000),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 2 days"),
+        "{answer}"
+    );
+    owner
+        .expect(
+            Method::GET,
+            &format!("{path}?from={}", now - 86_400_000),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+}

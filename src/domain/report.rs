@@ -17,9 +17,6 @@ use utoipa::ToSchema;
 use super::event::Event;
 use crate::ids::{PersonId, RoomId};
 
-/// How long stays are kept: 30 days.
-pub const RETENTION_MS: i64 = 30 * 86_400_000;
-
 /// A person in a room from `from` to `to` (milliseconds since the Unix epoch).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Stay {

@@ -18,7 +18,7 @@ use super::breakout::main_room;
 use super::error::{ApiError, ApiQuery, PathIds};
 use crate::App;
 use crate::auth::Auth;
-use crate::domain::report::{RETENTION_MS, Stay};
+use crate::domain::report::Stay;
 use crate::domain::room::RoomState;
 use crate::ids::{PersonId, RoomId};
 use crate::store::StayRow;
@@ -108,10 +108,14 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
     if from >= to {
         return Err(ApiError::invalid("from", "must be before to"));
     }
-    if to - from > RETENTION_MS {
+    let kept = app.config.policy.report_retention.as_millis() as i64;
+    if to - from > kept {
         return Err(ApiError::invalid(
             "from",
-            "a report covers at most 30 days (the time stays are kept)",
+            format!(
+                "a report covers at most {} days (the time stays are kept)",
+                kept / 86_400_000
+            ),
         ));
     }
     let me = auth.person.id;

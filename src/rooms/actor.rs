@@ -273,7 +273,7 @@ pub(super) async fn run(
             let ended = actor.state.stays.close_all(rooms.clock.now_ms());
             actor.state.stays.note(ended);
             let rows = actor.stay_rows();
-            let forget = rooms.clock.now_ms() - crate::domain::report::RETENTION_MS;
+            let forget = rooms.clock.now_ms() - rooms.settings.report_retention_ms;
             if !rows.is_empty()
                 && let Err(e) = rooms.store.record_stays(stream, &rows, forget).await
             {
@@ -1207,7 +1207,7 @@ impl Actor {
         let writing = (rows.len(), rx);
         let store = self.rooms.store.clone();
         let main = self.stream;
-        let forget = self.rooms.clock.now_ms() - crate::domain::report::RETENTION_MS;
+        let forget = self.rooms.clock.now_ms() - self.rooms.settings.report_retention_ms;
         self.rooms.tasks.spawn(async move {
             let written = store.record_stays(main, &rows, forget).await;
             if let Err(e) = &written {

@@ -79,6 +79,8 @@ pub struct ActorSettings {
     pub guests_with_breakouts: bool,
     /// How long invitation links work, in milliseconds.
     pub invitation_ttl_ms: i64,
+    /// How long the session report keeps stays, in milliseconds.
+    pub report_retention_ms: i64,
     /// How long an actor nobody is connected to (no round running, no call) stays loaded.
     pub idle: std::time::Duration,
     /// This node, in cluster mode: actors claim their stream first and commit under its fence.
