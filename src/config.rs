@@ -84,6 +84,10 @@ pub struct Settings {
     /// How long the session report keeps who was in which room, in days [default: 30]
     #[arg(long, env = "HUDDLE_REPORT_DAYS")]
     pub report_days: Option<u32>,
+    /// How often the session report checkpoints the stays under way, in seconds: the most of
+    /// them a crash loses [default: 60]
+    #[arg(long, env = "HUDDLE_REPORT_CHECKPOINT_SECS")]
+    pub report_checkpoint_secs: Option<u32>,
     /// SMTP server for email: `smtp://HOST:PORT` (plain), `smtp://HOST:587?tls=required`
     /// (STARTTLS) or `smtps://HOST:465` (TLS), with `USER:PASSWORD@` if needed. Unset: emails are
     /// written as .eml files under DATA_DIR/outbox and their links are logged
@@ -218,6 +222,7 @@ impl Settings {
             max_upload_bytes: self.max_upload_bytes.or(base.max_upload_bytes),
             invitation_days: self.invitation_days.or(base.invitation_days),
             report_days: self.report_days.or(base.report_days),
+            report_checkpoint_secs: self.report_checkpoint_secs.or(base.report_checkpoint_secs),
             smtp_url: self.smtp_url.or(base.smtp_url),
             smtp_ca_file: self.smtp_ca_file.or(base.smtp_ca_file),
             mail_from: self.mail_from.or(base.mail_from),
@@ -343,6 +348,8 @@ pub struct Policy {
     pub invitation_ttl: Duration,
     /// How long the session report's stays are kept.
     pub report_retention: Duration,
+    /// How often the stays under way are checkpointed.
+    pub report_checkpoint: Duration,
 }
 
 /// Limits and tunables.
@@ -514,6 +521,10 @@ impl Config {
             report_retention: Duration::from_secs(
                 positive("report_days", s.report_days.unwrap_or(30).into())?.min(3_660) * 86_400,
             ),
+            report_checkpoint: Duration::from_secs(positive(
+                "report_checkpoint_secs",
+                s.report_checkpoint_secs.unwrap_or(60).into(),
+            )?),
         };
         let recording = RecordingConfig {
             quota_bytes: positive("recording_quota_mb", s.recording_quota_mb.unwrap_or(20_480))?

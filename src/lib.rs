@@ -238,9 +238,11 @@ impl Server {
             });
             relay
         });
+        let (presence_tx, mut presence_rx) = tokio::sync::mpsc::unbounded_channel();
         let signals = media::Signals {
             connections: connections.clone(),
             relay,
+            presence: Some(presence_tx),
         };
         let label = node.as_ref().map(|n| cluster::call_label(&n.id));
         let media = media::Media::start(&config.media, metrics.clone(), signals, label)?;
@@ -257,10 +259,21 @@ impl Server {
                 guests_with_breakouts: config.policy.guests_with_breakouts,
                 invitation_ttl_ms: config.policy.invitation_ttl.as_millis() as i64,
                 report_retention_ms: config.policy.report_retention.as_millis() as i64,
+                report_checkpoint: config.policy.report_checkpoint,
                 idle: config.limits.room_idle,
                 node: node.clone(),
             },
         );
+        // Who is in each call, sending what, goes to the room's actor for the session report (the
+        // media thread never waits for an actor: this task does). It ends with the media server.
+        {
+            let rooms = rooms.clone();
+            tokio::spawn(async move {
+                while let Some(presence) = presence_rx.recv().await {
+                    rooms.call_presence(presence).await;
+                }
+            });
+        }
         // A node of a cluster answers for itself on NATS, then lets the others see it (its first
         // heartbeat), before it serves anything.
         if let Some(node) = &node {

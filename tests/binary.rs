@@ -344,11 +344,21 @@ async fn json_logs_are_one_object_per_line() {
     assert!(stderr.contains("shutting down"), "the shutdown is logged");
 }
 
+/// Also the session report: the stays under way at the kill end where their last checkpoint
+/// (every second here) left them, and are in the report after the restart.
 #[tokio::test]
 async fn a_running_breakout_session_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
-    let mut running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
+    let args = [
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+        "--report-checkpoint-secs",
+        "1",
+    ];
+    let mut running = serve(&args, &[]);
     let anon = running.client.clone();
     let admin = first_administrator(&anon).await;
     admin
@@ -400,10 +410,26 @@ async fn a_running_breakout_session_survives_sigkill() {
         )
         .await;
     let before = admin.get(&b).await;
+    // A checkpoint in which Pat has been in Blue and waited for help for a while.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{data}/huddle.db"))
+        .await
+        .unwrap();
+    let checkpointed = "SELECT COUNT(*) FROM stays WHERE under_way = 1 AND room_id = $1 \
+                        AND ended_at > started_at AND kind IN ('room', 'help')";
+    common::wait_until_async(|| async {
+        let n: i64 = sqlx::query_scalar(checkpointed)
+            .bind(&blue)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        (n == 2).then_some(())
+    })
+    .await;
+    db.close().await;
 
     running.child.kill().unwrap(); // SIGKILL
     running.child.wait().unwrap();
-    let running = serve(&["--bind", "127.0.0.1:0", "--data-dir", &data], &[]);
+    let running = serve(&args, &[]);
     let admin = running.client.login("admin@example.org").await;
     let after = admin.get(&b).await;
     for key in [
@@ -449,6 +475,27 @@ async fn a_running_breakout_session_survives_sigkill() {
         .unwrap()
         .clone();
     assert_eq!(pat_now["location"], blue.as_str());
+    // The report has Pat's time in Blue and wait for help before the kill, and the new stay.
+    let report = admin.get(&format!("{b}/report")).await;
+    let row = report["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["person_id"] == pat_id.as_str())
+        .unwrap()
+        .clone();
+    let in_blue: Vec<&serde_json::Value> = row["stays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["room_id"] == blue.as_str())
+        .collect();
+    assert_eq!(in_blue.len(), 2, "before and after the kill: {row}");
+    assert!(
+        in_blue[0]["to"].as_i64() > in_blue[0]["from"].as_i64(),
+        "{row}"
+    );
+    assert_eq!(row["help"].as_array().unwrap().len(), 1, "{row}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::call::{Person, drain, expect_senders, send, watch};
-use common::{Client, Events, TestServer};
+use common::{Client, Events, TestServer, wait_until_async};
 use huddle::config::Settings;
 use huddle::media::synthetic::{Synthetic, drive};
 use reqwest::{Method, StatusCode};
@@ -1088,22 +1088,6 @@ async fn moderators_record_rooms_and_each_recording_lands_in_its_room() {
     assert_eq!(row["stop_reason"], "emptied", "{row}");
 }
 
-/// Polls an async check every 100 ms until it gives a value (for 20 s at most).
-async fn wait_until_async<T, F, Fut>(mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "the condition never held");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Huddle stops while a room is recorded, and again while that recording is being composed:
 /// each time the next start carries on from the raw files, and the item lands once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1202,4 +1186,84 @@ async fn a_full_recording_quota_refuses_to_start() {
     owner
         .expect(Method::POST, &at, None, StatusCode::CREATED)
         .await;
+}
+
+/// The session report counts the call as the media server saw it: Pia joins with camera and
+/// microphone, turns her camera off, is muted by the owner and leaves; each is a stay of its own,
+/// all starting when she joined. Pavel, a participant, sees his own row only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_who_was_in_the_call_with_camera_and_microphone() {
+    let server = TestServer::start().await;
+    let (owner, p1, p2, main) = class(&server).await;
+    let mut owner_events = owner.events(None).await;
+    let mut pia = Person::join(&p1, "Pia", 1, &main).await;
+    let pause = || tokio::time::sleep(Duration::from_millis(300));
+    pause().await;
+    send(
+        &mut pia.events,
+        json!({"type": "call_media", "room": main, "mic": true, "camera": false, "screen": false}),
+    )
+    .await;
+    pause().await;
+    send(
+        &mut owner_events,
+        json!({"type": "call_mute", "room": main, "person_id": pia.id}),
+    )
+    .await;
+    pia.events.next_of("call_muted").await;
+    pause().await;
+    send(&mut pia.events, json!({"type": "call_leave", "room": main})).await;
+    pia.events.next_of("call_ended").await;
+
+    let path = breakout(&main, "/report");
+    let of = |report: &Value, kind: &str| -> Vec<Value> {
+        report["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["display_name"] == "Pia")
+            .flat_map(|p| p["call"].as_array().unwrap().clone())
+            .filter(|s| s["kind"] == kind)
+            .collect()
+    };
+    // Until the call's stay has ended (an open one ends at the report's `to`).
+    let report = wait_until_async(|| async {
+        let report = owner.get(&path).await;
+        let call = of(&report, "call");
+        (call.len() == 1 && call[0]["to"].as_i64() < report["to"].as_i64()).then_some(report)
+    })
+    .await;
+    let (call, camera, mic) = (
+        of(&report, "call"),
+        of(&report, "camera"),
+        of(&report, "mic"),
+    );
+    assert_eq!((call.len(), camera.len(), mic.len()), (1, 1, 1), "{report}");
+    let at = |s: &Value, end: &str| s[end].as_i64().unwrap();
+    assert_eq!(at(&camera[0], "from"), at(&call[0], "from"));
+    assert_eq!(at(&mic[0], "from"), at(&call[0], "from"));
+    assert!(at(&camera[0], "to") < at(&mic[0], "to"), "{report}");
+    assert!(at(&mic[0], "to") < at(&call[0], "to"), "{report}");
+    let row = report["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["display_name"] == "Pia")
+        .unwrap();
+    let length = |s: &Value| at(s, "to") - at(s, "from");
+    assert_eq!(row["call_ms"], length(&call[0]));
+    assert_eq!(row["camera_ms"], length(&camera[0]));
+    assert_eq!(row["mic_ms"], length(&mic[0]));
+    let csv = owner
+        .raw_get(&format!("{path}.csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("\nPia,call,Class,"), "{csv}");
+    assert!(csv.contains("\nPia,camera,Class,"), "{csv}");
+
+    // Pia sees her own call; Pavel, never there, has no row.
+    assert_eq!(of(&p1.get(&path).await, "call").len(), 1);
+    assert_eq!(p2.get(&path).await["people"], json!([]));
 }

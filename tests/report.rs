@@ -1,7 +1,8 @@
 //! The session report through the real server, on a clock the test moves: two rounds, a break,
-//! someone leaving mid-round; every person's time per room adds up to the time they were
-//! connected, each stay is where the rounds put them, and only owners and moderators see others'
-//! rows.
+//! someone leaving mid-round, help requests and a broadcast; every person's time per room adds up
+//! to the time they were connected, each stay is where the rounds put them, each help request's
+//! wait is as long as it was, and only owners and moderators see others' rows. (The call's part of
+//! the report is tested with real calls in `tests/calls.rs`.)
 
 mod common;
 
@@ -97,7 +98,39 @@ async fn a_report_after_two_rounds_adds_up_to_the_time_connected() {
             wait_for(&mut events, "disconnected", Some(&people[3].1)).await;
             clock.advance(Duration::from_secs(40));
         } else {
-            clock.advance(Duration::from_secs(60));
+            // W0 asks for help at 10 s and is dismissed at 25 s; W1 asks at 30 s and the round
+            // ends first; the owner broadcasts at 40 s.
+            clock.advance(Duration::from_secs(10));
+            let help = format!("{b}/help");
+            let asked = people[0]
+                .0
+                .expect(Method::POST, &help, None, StatusCode::CREATED)
+                .await;
+            let request = asked["id"].as_str().unwrap().to_owned();
+            clock.advance(Duration::from_secs(15));
+            owner
+                .expect(
+                    Method::PATCH,
+                    &format!("{b}/help/{request}"),
+                    Some(json!({"action": "dismiss"})),
+                    StatusCode::OK,
+                )
+                .await;
+            clock.advance(Duration::from_secs(5));
+            people[1]
+                .0
+                .expect(Method::POST, &help, None, StatusCode::CREATED)
+                .await;
+            clock.advance(Duration::from_secs(10));
+            owner
+                .expect(
+                    Method::POST,
+                    &format!("{b}/broadcast"),
+                    Some(json!({"text": "Ten minutes left"})),
+                    StatusCode::OK,
+                )
+                .await;
+            clock.advance(Duration::from_secs(20));
         }
         wait_for(&mut events, "breakout_stopped", None).await;
         clock.advance(Duration::from_secs(if round == 0 { 30 } else { 10 }));
@@ -161,6 +194,43 @@ async fn a_report_after_two_rounds_adds_up_to_the_time_connected() {
         assert_eq!(stays.last().unwrap()["to"], START + connected);
     }
     assert_eq!(rows[&owner_id]["connected_ms"], 160_000);
+    // The help requests: W0 waited 15 s until dismissed, W1 30 s until the round ended.
+    let waits = |i: usize| rows[&people[i].1]["help"].as_array().unwrap().clone();
+    let (w0, w1) = (waits(0), waits(1));
+    assert_eq!(w0.len(), 1, "{w0:?}");
+    assert_eq!(
+        (&w0[0]["from"], &w0[0]["waited_ms"], &w0[0]["room_id"]),
+        (
+            &json!(START + 10_000),
+            &json!(15_000),
+            &json!(placed[0][&people[0].1])
+        ),
+    );
+    assert_eq!(w0[0]["outcome"], "dismissed by Admin");
+    assert_eq!(
+        (&w1[0]["waited_ms"], &w1[0]["outcome"]),
+        (&json!(30_000), &json!("unanswered"))
+    );
+    assert!(waits(2).is_empty());
+    let broadcasts = report["broadcasts"].as_array().unwrap();
+    assert_eq!(broadcasts.len(), 1, "{report}");
+    assert_eq!(
+        (
+            &broadcasts[0]["at"],
+            &broadcasts[0]["text"],
+            &broadcasts[0]["person_id"]
+        ),
+        (
+            &json!(START + 40_000),
+            &json!("Ten minutes left"),
+            &json!(owner_id)
+        )
+    );
+    // Nobody was in a call.
+    assert!(
+        rows.values()
+            .all(|r| r["call_ms"] == 0 && r["call"] == json!([]))
+    );
     assert_eq!(
         ms_in(rows[&owner_id], &main),
         160_000,
@@ -176,6 +246,8 @@ async fn a_report_after_two_rounds_adds_up_to_the_time_connected() {
         .map(|p| p["person_id"].as_str().unwrap())
         .collect();
     assert_eq!(listed, [people[0].1.as_str()]);
+    assert_eq!(mine["people"][0]["help"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["broadcasts"], json!([]), "not theirs");
     let (status, _) = outsider
         .call(Method::GET, &format!("{b}/report"), None)
         .await;
@@ -194,7 +266,7 @@ async fn a_report_after_two_rounds_adds_up_to_the_time_connected() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
 
-    // The CSV: a row per stay.
+    // The CSV: a row per stay, help request and broadcast.
     let csv = owner.raw_get(&format!("{b}/report.csv?from={START}")).await;
     assert_eq!(csv.status(), StatusCode::OK);
     let text = csv.text().await.unwrap();
@@ -202,11 +274,22 @@ async fn a_report_after_two_rounds_adds_up_to_the_time_connected() {
         .values()
         .map(|r| r["stays"].as_array().unwrap().len())
         .sum();
-    assert_eq!(text.lines().count(), 1 + stays, "{text}");
-    assert!(text.starts_with("person,room,from,to,minutes\n"), "{text}");
+    assert_eq!(text.lines().count(), 1 + stays + 2 + 1, "{text}");
+    assert!(
+        text.starts_with("person,what,room,from,to,minutes,detail\n"),
+        "{text}"
+    );
     // W3's break in the main room: 60 to 90 s.
     assert!(
-        text.contains("W3,Workshop,2030-03-17T17:47:40Z,2030-03-17T17:48:10Z,0.5\n"),
+        text.contains("W3,room,Workshop,2030-03-17T17:47:40Z,2030-03-17T17:48:10Z,0.5,\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",2030-03-17T17:46:50Z,2030-03-17T17:47:05Z,0.2,dismissed by Admin\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Admin,broadcast,Workshop,2030-03-17T17:47:20Z,2030-03-17T17:47:20Z,0.0,Ten minutes left\n"),
         "{text}"
     );
 
@@ -264,4 +347,95 @@ async fn a_report_covers_at_most_the_days_its_stays_are_kept() {
             StatusCode::OK,
         )
         .await;
+}
+
+/// Who sees what of the report, and of a schedule: the owner sees every row; a participant, a
+/// breakout-only member and a breakout-only guest see their own; someone else gets 404. A
+/// schedule's `schedule_changed` (its rotation names who is kept apart) reaches the owner only.
+#[tokio::test]
+async fn the_breakout_only_see_their_own_row_and_no_schedule() {
+    let server = TestServer::start_with(Settings {
+        guests_with_breakouts: Some(true),
+        ..Settings::default()
+    })
+    .await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Seminar").await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    owner
+        .expect(
+            Method::PUT,
+            &b,
+            Some(json!({"enabled": true, "mode": "manual", "duration_secs": 600})),
+            StatusCode::OK,
+        )
+        .await;
+    let rooms = owner.breakout_rooms(&main, json!({"count": 2})).await;
+    let pia = server.user(&owner, "Pia").await;
+    owner
+        .add_member(&main, "pia@example.org", "participant")
+        .await;
+    let bea = server.user(&owner, "Bea").await;
+    owner
+        .add_member(&rooms[0], "bea@example.org", "participant")
+        .await;
+    let gus = server
+        .guest(&owner, &rooms[1], "gus@example.org", "Gus")
+        .await;
+    let outsider = server.user(&owner, "Out").await;
+
+    let mut watch = owner.events(None).await;
+    let mut streams = Vec::new();
+    for client in [&pia, &bea, &gus] {
+        streams.push(client.events(None).await);
+        wait_for(&mut watch, "connected", Some(&client.person_id().await)).await;
+    }
+    owner
+        .expect(
+            Method::POST,
+            &format!("{b}/schedule"),
+            Some(json!({"rounds": 2, "duration_secs": 60, "rotation": {"size": 2}})),
+            StatusCode::OK,
+        )
+        .await;
+    wait_for(&mut watch, "schedule_changed", None).await;
+    let guest_stream = streams.last_mut().unwrap();
+    loop {
+        let frame = guest_stream.next().await;
+        assert_ne!(frame["type"], "schedule_changed", "{frame}");
+        if frame["type"] == "breakout_started" {
+            break;
+        }
+    }
+
+    let everyone = owner.get(&format!("{b}/report")).await;
+    assert_eq!(
+        everyone["people"].as_array().unwrap().len(),
+        4,
+        "{everyone}"
+    );
+    for client in [&pia, &bea, &gus] {
+        let id = client.person_id().await;
+        let mine = client.get(&format!("{b}/report")).await;
+        let rows: Vec<&Value> = mine["people"].as_array().unwrap().iter().collect();
+        assert_eq!(rows.len(), 1, "{mine}");
+        assert_eq!(rows[0]["person_id"], id.as_str());
+        let csv = client
+            .raw_get(&format!("{b}/report.csv"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let name = rows[0]["display_name"].as_str().unwrap();
+        assert!(
+            csv.lines()
+                .skip(1)
+                .all(|l| l.starts_with(&format!("{name},"))),
+            "{csv}"
+        );
+    }
+    for path in [format!("{b}/report"), format!("{b}/report.csv")] {
+        let (status, _) = outsider.call(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
 }

@@ -1448,6 +1448,93 @@ async fn plan_conformance(store: SharedStore) {
     assert_eq!(store.plans(other).await.unwrap().len(), 1);
 }
 
+/// The session report's stays: kinds and details read back, checkpoints of stays under way
+/// ignored by reads, replaced by the next, dropped by a clean stop, and made final by a settle
+/// (unless the stay was closed and written since); old rows forgotten.
+async fn stay_conformance(store: SharedStore) {
+    use huddle::domain::report::{Kind, Stay};
+    use huddle::store::StayRow;
+
+    let mo = store
+        .create_account(account("stays@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    let owner = Caller {
+        person_id: mo.id,
+        display_name: "mo".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 5), main, "Stays".into(), &owner);
+    committer(store.clone(), main)(created).await.unwrap();
+    let row = |kind: Kind, from: i64, to: i64, detail: &str| StayRow {
+        stay: Stay {
+            kind,
+            person_id: mo.id,
+            room_id: main,
+            from,
+            to,
+        },
+        room_name: "Stays".into(),
+        detail: detail.into(),
+    };
+    let read = || async {
+        let mut rows: Vec<(Kind, i64, i64, String)> = store
+            .stays(main, 0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.stay.kind, r.stay.from, r.stay.to, r.detail))
+            .collect();
+        rows.sort_by_key(|r| (r.1, r.2, r.0.as_str()));
+        rows
+    };
+    let ended = [
+        row(Kind::Room, 1_000, 1_100, ""),
+        row(Kind::Help, 1_020, 1_060, "dismissed by Mo"),
+        row(Kind::Broadcast, 1_050, 1_050, "Five minutes"),
+    ];
+    let open = [
+        row(Kind::Room, 1_100, 1_150, ""),
+        row(Kind::Call, 1_000, 1_150, ""),
+    ];
+    store
+        .record_stays(main, &ended, Some(&open), 0)
+        .await
+        .unwrap();
+    let written = vec![
+        (Kind::Room, 1_000, 1_100, String::new()),
+        (Kind::Help, 1_020, 1_060, "dismissed by Mo".to_owned()),
+        (Kind::Broadcast, 1_050, 1_050, "Five minutes".to_owned()),
+    ];
+    assert_eq!(read().await, written, "a checkpoint is not read back");
+
+    // The room stay under way ends and is written; then the actor stops without closing the
+    // call: the settle keeps the call's checkpoint and drops the room stay's.
+    store
+        .record_stays(main, &[row(Kind::Room, 1_100, 1_200, "")], None, 0)
+        .await
+        .unwrap();
+    store.settle_stays(main).await.unwrap();
+    let mut expected = written.clone();
+    expected.insert(1, (Kind::Call, 1_000, 1_150, String::new()));
+    expected.push((Kind::Room, 1_100, 1_200, String::new()));
+    assert_eq!(read().await, expected);
+
+    // A clean stop clears the checkpoint: nothing of it is settled later.
+    store
+        .record_stays(main, &[], Some(&[row(Kind::Mic, 1_300, 1_400, "")]), 0)
+        .await
+        .unwrap();
+    store.record_stays(main, &[], Some(&[]), 0).await.unwrap();
+    store.settle_stays(main).await.unwrap();
+    assert_eq!(read().await, expected);
+
+    // Rows that ended before the retention are forgotten with the next write.
+    store.record_stays(main, &[], None, 1_101).await.unwrap();
+    let kept: Vec<i64> = read().await.iter().map(|r| r.2).collect();
+    assert_eq!(kept, [1_150, 1_200]);
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -1457,6 +1544,7 @@ async fn sqlite_store_conforms() {
     recording_conformance(huddle::store::open(&url).await.unwrap()).await;
     cluster_conformance(huddle::store::open(&url).await.unwrap()).await;
     plan_conformance(huddle::store::open(&url).await.unwrap()).await;
+    stay_conformance(huddle::store::open(&url).await.unwrap()).await;
     // Reopening runs no migration twice and finds the data.
     let store = huddle::store::open(&url).await.unwrap();
     assert!(store.has_accounts().await.unwrap());
@@ -1483,7 +1571,8 @@ async fn postgres_store_conforms() {
     collab_conformance(store.clone()).await;
     recording_conformance(store.clone()).await;
     cluster_conformance(store.clone()).await;
-    plan_conformance(store).await;
+    plan_conformance(store.clone()).await;
+    stay_conformance(store).await;
     // A start's large texts are stored without PostgreSQL's slow compression (migration 0007).
     let storage: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, a.attstorage::text FROM pg_attribute a \

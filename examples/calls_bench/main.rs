@@ -102,32 +102,13 @@ async fn huddle_join(
     (index, layers): (u8, usize),
     cert: &DtlsCert,
 ) -> Participant {
-    let mut request = ws_url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = websocket(ws_url, token).await;
     let (mut p, offer, socket) = participant(index, cert, layers).await;
     let join =
         json!({"type": "call_join", "room": main, "sdp": offer, "mic": true, "camera": true});
-    ws.send(Message::Text(join.to_string().into()))
-        .await
-        .unwrap();
-    loop {
-        let Some(Ok(Message::Text(text))) = ws.next().await else {
-            panic!("the WebSocket closed before the answer");
-        };
-        let frame: Value = serde_json::from_str(&text).unwrap();
-        if frame["type"] == "call_answer" {
-            p.media
-                .lock()
-                .unwrap()
-                .answer(frame["sdp"].as_str().unwrap())
-                .unwrap();
-            break;
-        }
-        assert_ne!(frame["type"], "call_error", "{frame}");
-    }
+    // `answer` skips the server's pings, which may come at any moment after the connect.
+    let sdp = answer(&mut ws, join).await;
+    p.media.lock().unwrap().answer(&sdp).unwrap();
     // Keep reading the WebSocket (call_state frames), so the server never has to resync it.
     p.tasks.push(tokio::spawn(async move {
         while let Some(Ok(_)) = ws.next().await {}

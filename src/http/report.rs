@@ -1,8 +1,10 @@
 //! The session report: `GET /api/v1/rooms/{room}/breakout/report` (JSON) and `…/report.csv`.
-//! Who was in which room of a main room, when and for how long, over a time window (by default
-//! the last 24 hours): the stays the store keeps (`domain::report`) and, for whoever is still
-//! there, the stay under way up to now. Owners and moderators see everyone; anyone else who may
-//! see the room sees their own row only; anyone else gets 404.
+//! Who was in which room of a main room, when and for how long, who was in the call with camera
+//! and microphone on, who waited how long for help, and the broadcasts, over a time window (by
+//! default the last 24 hours; the UI asks for one day): the stays the store keeps
+//! (`domain::report`) and, for whoever is still there, the stays under way up to now. Owners and
+//! moderators see everyone; anyone else who may see the room sees their own row (and their own
+//! broadcasts, if participants may send them); anyone else gets 404.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,7 +20,7 @@ use super::breakout::main_room;
 use super::error::{ApiError, ApiQuery, PathIds};
 use crate::App;
 use crate::auth::Auth;
-use crate::domain::report::Stay;
+use crate::domain::report::{Kind, Stay};
 use crate::domain::room::RoomState;
 use crate::ids::{PersonId, RoomId};
 use crate::store::StayRow;
@@ -73,8 +75,46 @@ pub struct ReportPerson {
     pub connected_ms: i64,
     /// Time per room, most first.
     pub by_room: Vec<RoomTime>,
-    /// Each stay, clipped to the window, in order.
+    /// Each stay in a room, clipped to the window, in order.
     pub stays: Vec<Stay>,
+    /// Milliseconds in the call within the window.
+    pub call_ms: i64,
+    /// Milliseconds with the camera on.
+    pub camera_ms: i64,
+    /// Milliseconds with the microphone on.
+    pub mic_ms: i64,
+    /// Each stay in the call, with camera on, with microphone on, clipped to the window, in order.
+    pub call: Vec<Stay>,
+    /// Each wait for help, in order.
+    pub help: Vec<HelpWait>,
+}
+
+/// A help request and how long its room waited.
+#[derive(Serialize, ToSchema)]
+pub struct HelpWait {
+    /// The breakout room that asked.
+    pub room_id: RoomId,
+    /// When it asked.
+    pub from: i64,
+    /// When the wait ended (now, if it still waits).
+    pub to: i64,
+    /// Milliseconds waited (within the window).
+    pub waited_ms: i64,
+    /// How it ended: `accepted by …`, `dismissed by …`, `unanswered`, or `waiting`.
+    pub outcome: String,
+}
+
+/// A broadcast to every breakout room.
+#[derive(Serialize, ToSchema)]
+pub struct BroadcastRow {
+    /// Who sent it.
+    pub person_id: PersonId,
+    /// Their display name.
+    pub display_name: String,
+    /// When.
+    pub at: i64,
+    /// The text.
+    pub text: String,
 }
 
 /// The session report of a main room.
@@ -90,6 +130,8 @@ pub struct Report {
     pub rooms: Vec<ReportRoom>,
     /// A row per person, by name (only the caller's own for participants).
     pub people: Vec<ReportPerson>,
+    /// The broadcasts, in order.
+    pub broadcasts: Vec<BroadcastRow>,
 }
 
 async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<Report, ApiError> {
@@ -128,11 +170,18 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
                 .stays
                 .unwritten()
                 .iter()
-                .copied()
-                .chain(state.stays.open_until(now))
-                .map(|stay| StayRow {
+                .cloned()
+                .chain(
+                    state
+                        .stays
+                        .open_until(now)
+                        .into_iter()
+                        .map(|s| (s, String::new())),
+                )
+                .map(|(stay, detail)| StayRow {
                     room_name: state.stays.name_of(stay.room_id).to_owned(),
                     stay,
+                    detail,
                 })
                 .collect();
             (state.manages(me), open, state.main.name.clone())
@@ -145,10 +194,13 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
     if !manages {
         rows.retain(|r| r.stay.person_id == me);
     }
-    // Clipped to the window, in time order.
+    // Clipped to the window, in time order; a broadcast has no length.
     let mut rows: Vec<StayRow> = rows
         .into_iter()
         .filter_map(|mut r| {
+            if r.stay.kind == Kind::Broadcast {
+                return (from..to).contains(&r.stay.from).then_some(r);
+            }
             r.stay.from = r.stay.from.max(from);
             r.stay.to = r.stay.to.min(to);
             (r.stay.to > r.stay.from).then_some(r)
@@ -179,6 +231,11 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
         v.dedup();
         v
     };
+    let open_help: std::collections::HashSet<Stay> = rows
+        .iter()
+        .filter(|r| r.stay.kind == Kind::Help && r.detail.is_empty())
+        .map(|r| r.stay)
+        .collect();
     let display: HashMap<PersonId, String> = app
         .store
         .people(&ids)
@@ -188,11 +245,29 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
         .collect();
     let mut people: Vec<ReportPerson> = ids
         .into_iter()
+        .filter(|person| manages || *person == me)
         .map(|person| {
-            let stays: Vec<Stay> = rows
-                .iter()
-                .filter(|r| r.stay.person_id == person)
+            let mine = || rows.iter().filter(move |r| r.stay.person_id == person);
+            let of = |kind: Kind| mine().filter(move |r| r.stay.kind == kind).map(|r| r.stay);
+            let stays: Vec<Stay> = of(Kind::Room).collect();
+            let total = |kind: Kind| of(kind).map(|s| s.to - s.from).sum::<i64>();
+            let call: Vec<Stay> = mine()
                 .map(|r| r.stay)
+                .filter(|s| matches!(s.kind, Kind::Call | Kind::Camera | Kind::Mic))
+                .collect();
+            let help: Vec<HelpWait> = mine()
+                .filter(|r| r.stay.kind == Kind::Help)
+                .map(|r| HelpWait {
+                    room_id: r.stay.room_id,
+                    from: r.stay.from,
+                    to: r.stay.to,
+                    waited_ms: r.stay.to - r.stay.from,
+                    outcome: if open_help.contains(&r.stay) {
+                        "waiting".to_owned()
+                    } else {
+                        r.detail.clone()
+                    },
+                })
                 .collect();
             let mut by_room: HashMap<RoomId, i64> = HashMap::new();
             for s in &stays {
@@ -209,7 +284,23 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
                 connected_ms: by_room.iter().map(|t| t.ms).sum(),
                 by_room,
                 stays,
+                call_ms: total(Kind::Call),
+                camera_ms: total(Kind::Camera),
+                mic_ms: total(Kind::Mic),
+                call,
+                help,
             }
+        })
+        .filter(|p| p.connected_ms > 0 || !p.call.is_empty() || !p.help.is_empty())
+        .collect();
+    let broadcasts = rows
+        .iter()
+        .filter(|r| r.stay.kind == Kind::Broadcast)
+        .map(|r| BroadcastRow {
+            person_id: r.stay.person_id,
+            display_name: display.get(&r.stay.person_id).cloned().unwrap_or_default(),
+            at: r.stay.from,
+            text: r.detail.clone(),
         })
         .collect();
     people.sort_by(|a, b| {
@@ -223,6 +314,7 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
         to,
         rooms,
         people,
+        broadcasts,
     })
 }
 
@@ -239,9 +331,10 @@ async fn report(
     Ok(Json(build(&app, &auth, &ids, window).await?))
 }
 
-/// The session report as CSV: a row per stay (`person,room,from,to,minutes`, times in UTC).
+/// The session report as CSV: a row per stay (`person,what,room,from,to,minutes,detail`, times in
+/// UTC; `what` is `room`, `call`, `camera`, `mic`, `help` or `broadcast`).
 #[utoipa::path(get, path = "/api/v1/rooms/{room}/breakout/report.csv", tag = "breakout", params(("room" = RoomId, Path), Window),
-    responses((status = 200, description = "text/csv: person,room,from,to,minutes"), (status = 404, body = super::error::ErrorBody),
+    responses((status = 200, description = "text/csv: person,what,room,from,to,minutes,detail"), (status = 404, body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn report_csv(
@@ -267,17 +360,41 @@ async fn report_csv(
     };
     let mut writer = csv::Writer::from_writer(Vec::new());
     // Writing to memory cannot fail.
-    let _ = writer.write_record(["person", "room", "from", "to", "minutes"]);
+    let _ = writer.write_record(["person", "what", "room", "from", "to", "minutes", "detail"]);
+    let mut write = |who: &str, kind: Kind, room: RoomId, (from, to): (i64, i64), detail: &str| {
+        let _ = writer.write_record([
+            who,
+            kind.as_str(),
+            room_name.get(&room).copied().unwrap_or_default(),
+            &time(from),
+            &time(to),
+            &format!("{:.1}", (to - from) as f64 / 60_000.0),
+            detail,
+        ]);
+    };
     for person in &report.people {
-        for stay in &person.stays {
-            let _ = writer.write_record([
-                person.display_name.as_str(),
-                room_name.get(&stay.room_id).copied().unwrap_or_default(),
-                &time(stay.from),
-                &time(stay.to),
-                &format!("{:.1}", (stay.to - stay.from) as f64 / 60_000.0),
-            ]);
+        let who = person.display_name.as_str();
+        for stay in person.stays.iter().chain(&person.call) {
+            write(who, stay.kind, stay.room_id, (stay.from, stay.to), "");
         }
+        for wait in &person.help {
+            write(
+                who,
+                Kind::Help,
+                wait.room_id,
+                (wait.from, wait.to),
+                &wait.outcome,
+            );
+        }
+    }
+    for b in &report.broadcasts {
+        write(
+            &b.display_name,
+            Kind::Broadcast,
+            report.room,
+            (b.at, b.at),
+            &b.text,
+        );
     }
     let body = writer.into_inner().unwrap_or_default();
     Ok((

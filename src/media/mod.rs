@@ -59,6 +59,8 @@ pub struct Signals {
     pub connections: Arc<Connections>,
     /// The other nodes, in a cluster.
     pub relay: Option<SignalRelay>,
+    /// The room actors, told who is in each call sending what (for the session report).
+    pub presence: Option<mpsc::UnboundedSender<sfu::CallPresence>>,
 }
 
 impl Signals {
@@ -69,6 +71,12 @@ impl Signals {
         let frame = axum::extract::ws::Utf8Bytes::from(signal.frame);
         for conn in self.connections.of(signal.person) {
             let _ = conn.offer(&frame);
+        }
+    }
+
+    fn presence(&self, presence: sfu::CallPresence) {
+        if let Some(tx) = &self.presence {
+            let _ = tx.send(presence);
         }
     }
 }
@@ -273,6 +281,7 @@ mod start_tests {
         let signals = || Signals {
             connections: Arc::new(Connections::default()),
             relay: None,
+            presence: None,
         };
         let err =
             Media::start(&config("0.0.0.0:0", None), metrics.clone(), signals(), None).unwrap_err();

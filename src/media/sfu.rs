@@ -213,6 +213,17 @@ pub struct Signal {
     pub frame: String,
 }
 
+/// Someone is in a call sending `state` now, or left it (`None`): for the session report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallPresence {
+    /// The main room.
+    pub stream: RoomId,
+    /// Who.
+    pub person: PersonId,
+    /// What they send, if in the call.
+    pub state: Option<MediaState>,
+}
+
 /// The media server's state.
 pub struct Sfu {
     config: SfuConfig,
@@ -246,6 +257,8 @@ pub struct Sfu {
     doomed: Vec<(PeerId, &'static str)>,
     transmits: VecDeque<Transmit>,
     signals: VecDeque<Signal>,
+    /// Who joined a call, changed what they send or left, for the room actors.
+    presence: VecDeque<CallPresence>,
     /// The time of the latest input.
     now: Instant,
     /// The origin of the timer grid.
@@ -281,6 +294,7 @@ impl Sfu {
             doomed: Vec::new(),
             transmits: VecDeque::new(),
             signals: VecDeque::new(),
+            presence: VecDeque::new(),
             now: Instant::now(),
             epoch: Instant::now(),
             recorder: None,
@@ -312,6 +326,11 @@ impl Sfu {
     /// The next frame for a person.
     pub fn poll_signal(&mut self) -> Option<Signal> {
         self.signals.pop_front()
+    }
+
+    /// The next news of who is in a call, sending what.
+    pub fn poll_presence(&mut self) -> Option<CallPresence> {
+        self.presence.pop_front()
     }
 
     /// When [`Sfu::handle_timeout`] must be called next.
@@ -437,6 +456,7 @@ impl Sfu {
                         muted_by_moderator: muted,
                     };
                     self.mark(stream);
+                    self.report(stream, person);
                 } else {
                     self.not_in_call(stream, person);
                 }
@@ -449,6 +469,7 @@ impl Sfu {
                     });
                     self.signal(stream, target, frame.to_string());
                     self.mark(stream);
+                    self.report(stream, target);
                 }
             }
             Command::View {
@@ -838,6 +859,20 @@ impl Sfu {
         }
     }
 
+    /// Tells the room's actor what `person` sends in the call now (nothing: not in it).
+    fn report(&mut self, stream: RoomId, person: PersonId) {
+        let state = self
+            .calls
+            .get(&stream)
+            .and_then(|c| c.members.get(&person))
+            .map(|m| m.state);
+        self.presence.push_back(CallPresence {
+            stream,
+            person,
+            state,
+        });
+    }
+
     fn signal(&mut self, stream: RoomId, person: PersonId, frame: String) {
         self.signals.push_back(Signal {
             stream,
@@ -895,6 +930,7 @@ impl Sfu {
             .insert(person, Member::new(id, state, call.joins));
         call.dirty = true;
         self.any_dirty = true;
+        self.report(stream, person);
         if self.next_tick.is_none() {
             self.next_tick = Some(now + TICK);
         }
@@ -966,6 +1002,7 @@ impl Sfu {
             call.members.remove(&peer.person);
             call.dirty = true;
             self.any_dirty = true;
+            self.report(peer.stream, peer.person);
         }
         self.metrics.call_peers.dec();
         self.hung_up(peer.stream, peer.person);

@@ -140,5 +140,8 @@ async fn run(
         while let Some(signal) = sfu.poll_signal() {
             signals.deliver(signal);
         }
+        while let Some(presence) = sfu.poll_presence() {
+            signals.presence(presence);
+        }
     }
 }

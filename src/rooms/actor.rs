@@ -87,8 +87,10 @@ struct Actor {
     /// Recorded rooms nobody is in, since when (ms): their recording stops after a grace time.
     empty_since: HashMap<RoomId, i64>,
     /// When to write the stays that ended (the session report; `state.stays` keeps them): a
-    /// second after the first, so that a burst is one write.
+    /// second after the first, so that a burst is one write; or the next checkpoint.
     flush_at: Option<tokio::time::Instant>,
+    /// When the next write also checkpoints the stays under way.
+    checkpoint_at: tokio::time::Instant,
 }
 
 /// A write of stays under way: how many, and whether it went through.
@@ -161,6 +163,7 @@ pub(super) async fn run(
             call_synced: HashMap::new(),
             empty_since: HashMap::new(),
             flush_at: None,
+            checkpoint_at: tokio::time::Instant::now() + rooms.settings.report_checkpoint,
         };
         if actor.follow.is_none() {
             if actor.fence.is_some() {
@@ -274,8 +277,11 @@ pub(super) async fn run(
             actor.state.stays.note(ended);
             let rows = actor.stay_rows();
             let forget = rooms.clock.now_ms() - rooms.settings.report_retention_ms;
-            if !rows.is_empty()
-                && let Err(e) = rooms.store.record_stays(stream, &rows, forget).await
+            // Nothing is under way any more: the checkpoint goes.
+            if let Err(e) = rooms
+                .store
+                .record_stays(stream, &rows, Some(&[]), forget)
+                .await
             {
                 warn!(error = %e, "the report's last stays could not be written");
             }
@@ -491,6 +497,7 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
         Msg::Unsubscribe { .. }
         | Msg::Dashboard { .. }
         | Msg::Presence(_)
+        | Msg::CallPresence(_)
         | Msg::RelayedCall(_) => {}
     }
 }
@@ -565,6 +572,7 @@ impl Actor {
             }
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
             Msg::Presence(presence) => self.on_presence(presence),
+            Msg::CallPresence(p) => self.call_presence(p.person, p.state),
             Msg::Call { conn, request } => self.call(CallFrom::Here(conn), request),
             Msg::RelayedCall(call) => self.call(CallFrom::Node(call.person), call.request),
             Msg::Dashboard { conn_id, open } => {
@@ -661,6 +669,11 @@ impl Actor {
     /// Just loaded: a round whose deadline passed while Huddle was down ends now, and recordings
     /// that were running when Huddle stopped end (what was written is composed).
     async fn on_load(&mut self) {
+        // Stays the previous owner had under way when it stopped without closing them end where
+        // its last checkpoint left them.
+        if let Err(e) = self.rooms.store.settle_stays(self.stream).await {
+            warn!(error = %e, "the report's last checkpoint could not be settled");
+        }
         let now = self.rooms.clock.now_ms();
         let mut events = breakout::overdue(&self.state, now);
         let running: Vec<RoomId> = self.state.recordings.keys().copied().collect();
@@ -803,10 +816,15 @@ impl Actor {
                 Event::MemberRemoved { person_id, .. } => Some(*person_id),
                 _ => None,
             };
+            let note = if owner {
+                crate::domain::report::note(&event)
+            } else {
+                crate::domain::report::Note::Nothing
+            };
             self.publish(seq, event, true, &was);
             // After the event went out: the report's bookkeeping is not on the clients' path.
             if owner {
-                self.track_stays(movers);
+                self.track_stays(movers, note);
             }
             if let Some(person) = removed.filter(|p| !self.state.has_access(*p)) {
                 self.detach(|c| c.person == person);
@@ -1145,13 +1163,56 @@ impl Actor {
     }
 
     /// Notes the stays that the event just folded and published ended (`movers`: whom it may
-    /// have moved), for the session report.
-    fn track_stays(&mut self, movers: crate::domain::report::Movers) {
-        use crate::domain::report::Movers;
+    /// have moved; `note`: what else it means), for the session report.
+    fn track_stays(
+        &mut self,
+        movers: crate::domain::report::Movers,
+        note: crate::domain::report::Note,
+    ) {
+        use crate::domain::report::{self, Kind, Movers, Note, Stay};
         let now = self.rooms.clock.now_ms();
         let state = &mut self.state;
+        let before = state.stays.unwritten().len();
+        if note != Note::Nothing || movers == Movers::Everyone {
+            let rooms: Vec<(RoomId, String)> = std::iter::once(&state.main)
+                .chain(state.breakouts.values())
+                .map(|r| (r.id, r.name.clone()))
+                .collect();
+            for (id, name) in rooms {
+                state.stays.name(id, &name);
+            }
+            let answer = match &note {
+                Note::Answered {
+                    person,
+                    accepted,
+                    by,
+                } => Some((
+                    *person,
+                    report::answered(*accepted, state.display_name(*by).unwrap_or_default()),
+                )),
+                _ => None,
+            };
+            let outcome = |person: PersonId| match &answer {
+                Some((asked, outcome)) if *asked == person => outcome.clone(),
+                _ => report::UNANSWERED.to_owned(),
+            };
+            let ended = state.stays.help(state.breakout.help.values(), outcome, now);
+            for (stay, detail) in ended {
+                state.stays.note_with(stay, detail);
+            }
+            if let Note::Broadcast { from, text } = note {
+                let sent = Stay {
+                    kind: Kind::Broadcast,
+                    person_id: from,
+                    room_id: state.main.id,
+                    from: now,
+                    to: now,
+                };
+                state.stays.note_with(sent, text);
+            }
+        }
         let ended = match movers {
-            Movers::Nobody => return,
+            Movers::Nobody => Vec::new(),
             Movers::One(person) => {
                 let location = state.locations.get(&person).copied();
                 if let Some(room) = location.and_then(|r| state.room(r)).cloned() {
@@ -1163,22 +1224,37 @@ impl Actor {
                     .into_iter()
                     .collect()
             }
-            Movers::Everyone => {
-                let rooms: Vec<(RoomId, String)> = std::iter::once(&state.main)
-                    .chain(state.breakouts.values())
-                    .map(|r| (r.id, r.name.clone()))
-                    .collect();
-                for (id, name) in rooms {
-                    state.stays.name(id, &name);
-                }
-                state.stays.sync(&state.locations, now)
-            }
+            Movers::Everyone => state.stays.sync(&state.locations, now),
         };
-        if !ended.is_empty() {
-            state.stays.note(ended);
-            self.flush_at
-                .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(1));
+        state.stays.note(ended);
+        if state.stays.unwritten().len() > before {
+            self.schedule_flush(Duration::from_secs(1));
         }
+    }
+
+    /// Writes the stays that ended `after` from now (or sooner, if a write is due sooner), and
+    /// checkpoints those under way when their time comes.
+    fn schedule_flush(&mut self, after: Duration) {
+        let now = tokio::time::Instant::now();
+        let stays = &self.state.stays;
+        let ended = (!stays.unwritten().is_empty()).then_some(now + after);
+        let checkpoint = stays.any_open().then_some(self.checkpoint_at);
+        self.flush_at = [self.flush_at, ended, checkpoint]
+            .into_iter()
+            .flatten()
+            .min();
+    }
+
+    /// The media server says `person` is in the call sending `state`, or left it (`None`): the
+    /// report's call, camera and microphone stays.
+    fn call_presence(&mut self, person: PersonId, state: Option<crate::domain::call::MediaState>) {
+        if self.follow.is_some() {
+            return;
+        }
+        let now = self.rooms.clock.now_ms();
+        let ended = self.state.stays.media(self.stream, person, state, now);
+        self.state.stays.note(ended);
+        self.schedule_flush(Duration::from_secs(1));
     }
 
     /// The stays that ended and are not written yet, with their rooms' names.
@@ -1187,20 +1263,42 @@ impl Actor {
             .stays
             .unwritten()
             .iter()
-            .map(|stay| StayRow {
+            .map(|(stay, detail)| StayRow {
                 stay: *stay,
                 room_name: self.state.stays.name_of(stay.room_id).to_owned(),
+                detail: detail.clone(),
             })
             .collect()
     }
 
-    /// Writes the stays that ended, in a task of its own: the room's commands never wait for it.
-    /// They stay in `state.stays` until the write went through (a report meanwhile finds them
-    /// there, or in both places, and counts each once).
+    /// The stays under way, as if they ended now, with their rooms' names.
+    fn open_stay_rows(&self) -> Vec<StayRow> {
+        let now = self.rooms.clock.now_ms();
+        let stays = &self.state.stays;
+        stays
+            .open_until(now)
+            .into_iter()
+            .map(|stay| StayRow {
+                stay,
+                room_name: stays.name_of(stay.room_id).to_owned(),
+                detail: String::new(),
+            })
+            .collect()
+    }
+
+    /// Writes the stays that ended (and, when its time has come, a checkpoint of those under
+    /// way), in a task of its own: the room's commands never wait for it. They stay in
+    /// `state.stays` until the write went through (a report meanwhile finds them there, or in
+    /// both places, and counts each once).
     fn flush_stays(&mut self) -> Option<Writing> {
         self.flush_at = None;
         let rows = self.stay_rows();
-        if rows.is_empty() {
+        let now = tokio::time::Instant::now();
+        let open = (now >= self.checkpoint_at).then(|| {
+            self.checkpoint_at = now + self.rooms.settings.report_checkpoint;
+            self.open_stay_rows()
+        });
+        if rows.is_empty() && open.is_none() {
             return None;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -1209,7 +1307,9 @@ impl Actor {
         let main = self.stream;
         let forget = self.rooms.clock.now_ms() - self.rooms.settings.report_retention_ms;
         self.rooms.tasks.spawn(async move {
-            let written = store.record_stays(main, &rows, forget).await;
+            let written = store
+                .record_stays(main, &rows, open.as_deref(), forget)
+                .await;
             if let Err(e) = &written {
                 warn!(error = %e, rows = rows.len(), "the report's stays could not be written; retrying");
             }
@@ -1218,16 +1318,15 @@ impl Actor {
         Some(writing)
     }
 
-    /// A write of `n` stays ended: forget what it wrote, or try again in five seconds.
+    /// A write of `n` stays ended: forget what it wrote, or try again (with a checkpoint) in
+    /// five seconds.
     fn stays_written(&mut self, n: usize, ok: bool) {
         if ok {
             self.state.stays.written(n);
+        } else {
+            self.checkpoint_at = tokio::time::Instant::now();
         }
-        if !self.state.stays.unwritten().is_empty() {
-            let wait = if ok { 1 } else { 5 };
-            self.flush_at
-                .get_or_insert_with(|| tokio::time::Instant::now() + Duration::from_secs(wait));
-        }
+        self.schedule_flush(Duration::from_secs(if ok { 1 } else { 5 }));
     }
 
     /// Folds and sends an event that is not stored (who is connected where).
@@ -1237,7 +1336,7 @@ impl Actor {
         let movers = crate::domain::report::movers(&event);
         self.publish(self.last_seq, event, false, &was);
         if self.follow.is_none() {
-            self.track_stays(movers);
+            self.track_stays(movers, crate::domain::report::Note::Nothing);
         }
     }
 

@@ -81,6 +81,8 @@ pub struct ActorSettings {
     pub invitation_ttl_ms: i64,
     /// How long the session report keeps stays, in milliseconds.
     pub report_retention_ms: i64,
+    /// How often the stays under way are checkpointed (the most of them a crash loses).
+    pub report_checkpoint: std::time::Duration,
     /// How long an actor nobody is connected to (no round running, no call) stays loaded.
     pub idle: std::time::Duration,
     /// This node, in cluster mode: actors claim their stream first and commit under its fence.
@@ -142,6 +144,8 @@ pub(crate) enum Msg {
     Presence(crate::cluster::bus::Presence),
     /// A call request of someone connected to another node (cluster mode, to the owner).
     RelayedCall(crate::cluster::bus::RelayedCall),
+    /// The media server says someone joined the call, changed what they send, or left it.
+    CallPresence(crate::media::sfu::CallPresence),
     Dashboard {
         conn_id: u64,
         open: bool,
@@ -562,6 +566,18 @@ impl Rooms {
     pub async fn presence(self: &Arc<Self>, presence: crate::cluster::bus::Presence) {
         let stream = presence.stream;
         let _ = self.send(stream, Msg::Presence(presence)).await;
+    }
+
+    /// Hands the media server's news of who is in a call, sending what, to the room's actor (for
+    /// the session report); a room with no live actor has no call to report.
+    pub async fn call_presence(self: &Arc<Self>, presence: crate::media::sfu::CallPresence) {
+        let sender = self
+            .actors_lock()
+            .get(&presence.stream)
+            .map(|(_, tx)| tx.clone());
+        if let Some(tx) = sender {
+            let _ = tx.send(Msg::CallPresence(presence)).await;
+        }
     }
 
     /// Hands a call request relayed by another node to the room's actor here (the owner).

@@ -370,14 +370,19 @@ pub trait Store: Send + Sync + 'static {
         main: RoomId,
         since: i64,
     ) -> Result<Vec<crate::domain::rotation::PastRound>, StoreError>;
-    /// Writes stays of a main room that ended, and forgets its stays that ended before
-    /// `forget_before` (the report's retention).
+    /// Writes stays of a main room that ended; with `open`, replaces the checkpoint of its stays
+    /// under way by it; and forgets its stays that ended before `forget_before` (the report's
+    /// retention).
     async fn record_stays(
         &self,
         main: RoomId,
         rows: &[StayRow],
+        open: Option<&[StayRow]>,
         forget_before: i64,
     ) -> Result<(), StoreError>;
+    /// Makes the last checkpoint of a main room's stays under way final (its actor stopped
+    /// without closing them); called when a room's owner starts.
+    async fn settle_stays(&self, main: RoomId) -> Result<(), StoreError>;
     /// The stays of a main room that overlap `[from, to)`, by start.
     async fn stays(&self, main: RoomId, from: i64, to: i64) -> Result<Vec<StayRow>, StoreError>;
     /// The group plans of a main room, by name.

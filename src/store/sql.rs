@@ -850,9 +850,14 @@ impl Store for SqlStore {
         &self,
         main: RoomId,
         rows: &[super::StayRow],
+        open: Option<&[super::StayRow]>,
         forget_before: i64,
     ) -> Result<(), StoreError> {
-        super::report::record(&self.pool, main, rows, forget_before).await
+        super::report::record(&self.pool, main, rows, open, forget_before).await
+    }
+
+    async fn settle_stays(&self, main: RoomId) -> Result<(), StoreError> {
+        super::report::settle(&self.pool, main).await
     }
 
     async fn stays(

@@ -223,13 +223,16 @@ pub fn watch(people: &[&Person]) -> Vec<Watched> {
 /// Frames that arrive within 300 ms.
 pub async fn drain(events: &mut Events) -> Vec<Value> {
     let mut frames = Vec::new();
-    while let Ok(Some(Ok(Message::Text(text)))) = tokio::time::timeout(
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(
         Duration::from_millis(300),
         futures_util::StreamExt::next(&mut events.ws),
     )
     .await
     {
-        frames.push(serde_json::from_str(&text).unwrap());
+        // The server's keep-alive pings may come at any moment: only text frames are events.
+        if let Message::Text(text) = message {
+            frames.push(serde_json::from_str(&text).unwrap());
+        }
     }
     frames
 }

@@ -509,6 +509,25 @@ pub async fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// [`wait_until`] for a check that is itself async (a request, a query).
+pub async fn wait_until_async<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The invitation link in an email (quoted-printable soft breaks undone).
 pub fn invite_link(email: &str) -> String {
     let text = email.replace("=\r\n", "").replace("=\n", "");
