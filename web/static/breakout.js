@@ -382,7 +382,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${manage && html`<${Planning} mainId=${mainId} session=${session} onChanged=${load} onError=${setError} />`}
-    ${manage && html`<${SessionReport} mainId=${mainId} onError=${setError} />`}
+    ${html`<${SessionReport} mainId=${mainId} own=${!manage} onError=${setError} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
     ${!(hidden && !manage) && html`<div class="grid">

@@ -93,6 +93,10 @@ test('a moderator loads a plan, plans rotation rounds and runs a schedule', asyn
   await rotation.getByRole('button', { name: 'Start the schedule' }).click();
   await rotation.getByText('Round 1 of 2 under way.').waitFor();
   await panel.getByRole('heading', { name: /running/ }).waitFor();
+  // Ann asks for help (nobody answers before the round ends); Ada broadcasts.
+  const ann = await call(huddle.url, 'POST', '/session', { email: 'ann@example.org', password: PASSWORD });
+  await call(huddle.url, 'POST', `${b}/help`, undefined, ann.token);
+  await call(huddle.url, 'POST', `${b}/broadcast`, { text: 'Two minutes left' }, token);
   await rotation.getByRole('button', { name: 'Stop the schedule' }).click();
   await rotation.getByRole('button', { name: 'Start the schedule' }).waitFor();
   const session = await call(huddle.url, 'GET', b, undefined, token);
@@ -103,12 +107,27 @@ test('a moderator loads a plan, plans rotation rounds and runs a schedule', asyn
   const report = panel.getByRole('region', { name: 'Session report' });
   const picture = report.getByRole('img', { name: /^Timeline of 3 people/ });
   await picture.waitFor();
-  for (const name of ['Ada', 'Ann', 'Ben']) await picture.locator(`[data-person="${name}"] rect`).first().waitFor();
-  const annRooms = await picture.locator('[data-person="Ann"] rect').evaluateAll((rects) => rects.map((r) => r.dataset.room));
+  for (const name of ['Ada', 'Ann', 'Ben']) await picture.locator(`[data-person="${name}"] rect.stay`).first().waitFor();
+  const annRooms = await picture.locator('[data-person="Ann"] rect.stay').evaluateAll((rects) => rects.map((r) => r.dataset.room));
   assert.ok(annRooms.includes('Seminar') && annRooms.some((r) => r !== 'Seminar'), `Ann's bars: ${annRooms}`);
-  const adaRooms = await picture.locator('[data-person="Ada"] rect').evaluateAll((rects) => rects.map((r) => r.dataset.room));
+  const adaRooms = await picture.locator('[data-person="Ada"] rect.stay').evaluateAll((rects) => rects.map((r) => r.dataset.room));
   assert.deepEqual([...new Set(adaRooms)], ['Seminar'], 'the moderator stayed in the main room');
-  await report.getByRole('table', { name: 'Minutes per room' }).getByRole('rowheader', { name: 'Ann' }).waitFor();
+  const minutesTable = report.getByRole('table', { name: 'Minutes per room' });
+  await minutesTable.getByRole('rowheader', { name: 'Ann' }).waitFor();
+  // Ann's wait for help is marked on her row and in the table; the broadcast is a line and a list.
+  await picture.locator('[data-person="Ann"] rect.help-wait').waitFor();
+  await minutesTable.getByRole('row', { name: /^Ann/ }).getByText(/unanswered/).waitFor();
+  assert.equal(await picture.locator('line.broadcast-line').count(), 1);
+  await report.getByRole('region', { name: 'Broadcasts' }).getByText('Ada: Two minutes left').waitFor();
   if (SHOTS) await panel.locator('details.report').screenshot({ path: `${SHOTS}/session-report.png` });
+
+  // A participant sees their own row only.
+  const annPage = followers[0];
+  await tab(annPage, 'Breakout rooms');
+  const annPanel = annPage.getByRole('region', { name: 'Breakout rooms' });
+  await annPanel.getByText('My time in this session').click();
+  const own = annPanel.getByRole('region', { name: 'My time in this session' });
+  await own.getByRole('img', { name: /^Timeline of 1 person/ }).locator('[data-person="Ann"] rect.stay').first().waitFor();
+  assert.equal(await own.getByRole('table', { name: 'Minutes per room' }).getByRole('rowheader').count(), 1);
   for (const page of followers) await page.context().close();
 });
