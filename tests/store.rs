@@ -1535,6 +1535,71 @@ async fn stay_conformance(store: SharedStore) {
     assert_eq!(kept, [1_150, 1_200]);
 }
 
+/// A breakout room's activity is stored with the room, read back on load, cleared, and gone
+/// with the room.
+async fn activity_conformance(store: SharedStore) {
+    use huddle::domain::activity::{Activity, HandedIn};
+    use huddle::ids::ContentId;
+
+    let ida = store
+        .create_account(account("tasks@example.org"), CreateMode::Ordinary)
+        .await
+        .unwrap();
+    let owner = Caller {
+        person_id: ida.id,
+        display_name: "ida".into(),
+    };
+    let main = RoomId::new();
+    let (_, created) = RoomState::create(Ctx::new(1_000, 6), main, "Tasks".into(), &owner);
+    let mut commit = committer(store.clone(), main);
+    commit(created).await.unwrap();
+    let rooms: Vec<RoomInfo> = ["A", "B"]
+        .iter()
+        .map(|name| RoomInfo {
+            id: RoomId::new(),
+            parent_id: Some(main),
+            name: (*name).into(),
+            created_at: 1_000,
+        })
+        .collect();
+    let (a, b) = (rooms[0].id, rooms[1].id);
+    commit(vec![Event::BreakoutRoomsCreated { room: main, rooms }])
+        .await
+        .unwrap();
+    let task = Activity {
+        task: "Summarise chapter 3".into(),
+        documents: vec![ContentId::new()],
+        result: Some(HandedIn {
+            item: ContentId::new(),
+            by: ida.id,
+            by_name: "Ida".into(),
+            at: 2_000,
+        }),
+    };
+    let set = |breakout: RoomId, activity: Option<Activity>| Event::ActivitySet {
+        room: main,
+        breakout,
+        activity,
+    };
+    commit(vec![set(a, Some(task.clone())), set(b, Some(task.clone()))])
+        .await
+        .unwrap();
+    let loaded = store.load_stream(main, 10).await.unwrap().unwrap();
+    assert_eq!(loaded.state.activities.get(&a), Some(&task));
+    commit(vec![set(b, None)]).await.unwrap();
+    commit(vec![Event::BreakoutRoomsDeleted {
+        room: main,
+        rooms: vec![a],
+    }])
+    .await
+    .unwrap();
+    let loaded = store.load_stream(main, 10).await.unwrap().unwrap();
+    assert!(
+        loaded.state.activities.is_empty(),
+        "cleared, and gone with its room"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
@@ -1545,6 +1610,7 @@ async fn sqlite_store_conforms() {
     cluster_conformance(huddle::store::open(&url).await.unwrap()).await;
     plan_conformance(huddle::store::open(&url).await.unwrap()).await;
     stay_conformance(huddle::store::open(&url).await.unwrap()).await;
+    activity_conformance(huddle::store::open(&url).await.unwrap()).await;
     // Reopening runs no migration twice and finds the data.
     let store = huddle::store::open(&url).await.unwrap();
     assert!(store.has_accounts().await.unwrap());
@@ -1572,7 +1638,8 @@ async fn postgres_store_conforms() {
     recording_conformance(store.clone()).await;
     cluster_conformance(store.clone()).await;
     plan_conformance(store.clone()).await;
-    stay_conformance(store).await;
+    stay_conformance(store.clone()).await;
+    activity_conformance(store).await;
     // A start's large texts are stored without PostgreSQL's slow compression (migration 0007).
     let storage: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, a.attstorage::text FROM pg_attribute a \

@@ -375,7 +375,7 @@ pub enum BreakoutCommand {
     },
 }
 
-fn manager(state: &RoomState, person: PersonId) -> Result<Role, DomainError> {
+pub(super) fn manager(state: &RoomState, person: PersonId) -> Result<Role, DomainError> {
     let role = state.role(state.id(), person);
     match role {
         Some(r) if r.manages() => Ok(r),
@@ -400,7 +400,7 @@ pub(super) fn may_switch(session: &Session, enabled: bool) -> Result<(), DomainE
     Ok(())
 }
 
-fn breakout_room(state: &RoomState, room: RoomId) -> Result<&RoomInfo, DomainError> {
+pub(super) fn breakout_room(state: &RoomState, room: RoomId) -> Result<&RoomInfo, DomainError> {
     state
         .breakouts
         .get(&room)
@@ -805,12 +805,14 @@ pub fn apply(
     }
 }
 
-/// The end of a round: everyone back, and the schedule (if any) counts it and takes a break.
+/// The end of a round: everyone back, the rooms' results handed over to the main room, and the
+/// schedule (if any) counts it and takes a break.
 pub(super) fn stopped(state: &RoomState, reason: StopReason, now: i64) -> Vec<Event> {
     let mut events = vec![Event::BreakoutStopped {
         room: state.id(),
         reason,
     }];
+    events.extend(super::activity::hand_over(state));
     events.extend(schedule::after_round(state, now));
     events
 }

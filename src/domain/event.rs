@@ -222,6 +222,16 @@ pub enum Event {
         /// The schedule, or none.
         schedule: Option<super::breakout::schedule::Schedule>,
     },
+    /// A breakout room's task changed, or a result was handed in or handed over: its activity
+    /// as it now is (`None`: no task).
+    ActivitySet {
+        /// The main room.
+        room: RoomId,
+        /// The breakout room.
+        breakout: RoomId,
+        /// Its activity.
+        activity: Option<super::activity::Activity>,
+    },
     /// Assignments were replaced as a whole (a CSV import): these are now all of them.
     AssignmentsImported {
         /// The main room.
@@ -339,6 +349,7 @@ impl Event {
             | Event::HelpAnswered { room, .. }
             | Event::AssignmentsImported { room, .. }
             | Event::ScheduleChanged { room, .. }
+            | Event::ActivitySet { room, .. }
             | Event::ContentAdded { room, .. }
             | Event::ContentDeleted { room, .. }
             | Event::ContentShared { room, .. }
@@ -385,6 +396,7 @@ impl Event {
             Event::HelpAnswered { .. } => "help_answered",
             Event::AssignmentsImported { .. } => "assignments_imported",
             Event::ScheduleChanged { .. } => "schedule_changed",
+            Event::ActivitySet { .. } => "activity_set",
             Event::ContentAdded { .. } => "content_added",
             Event::ContentDeleted { .. } => "content_deleted",
             Event::ContentShared { .. } => "content_shared",

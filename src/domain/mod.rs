@@ -6,6 +6,7 @@
 //! hears of them, so this module is the single place where the rules live. Breakout sessions,
 //! content, invitations and meetings each have their own module of commands and folds.
 
+pub mod activity;
 pub mod breakout;
 pub mod call;
 pub mod content;

@@ -237,6 +237,8 @@ pub enum Command {
     DeleteRoom,
     /// A breakout-session command.
     Breakout(breakout::BreakoutCommand),
+    /// A command about breakout rooms' tasks and results.
+    Activity(super::activity::ActivityCommand),
     /// A content command.
     Content(ContentCommand),
     /// An invitation command.
@@ -269,6 +271,8 @@ pub struct RoomState {
     pub meetings: BTreeMap<MeetingId, Meeting>,
     /// Recordings in progress, by recorded room.
     pub recordings: BTreeMap<RoomId, Recording>,
+    /// Breakout rooms' tasks and results, by breakout room.
+    pub activities: BTreeMap<RoomId, super::activity::Activity>,
     /// Since when each connected person is where they are, for the session report. Kept by the
     /// room's actor after each event, not by `fold` (it needs the time); in memory only, like
     /// the locations it follows.
@@ -333,6 +337,7 @@ impl RoomState {
             invitations: BTreeMap::new(),
             meetings: BTreeMap::new(),
             recordings: BTreeMap::new(),
+            activities: BTreeMap::new(),
             stays: Default::default(),
         };
         let events = vec![
@@ -506,12 +511,14 @@ impl RoomState {
             Event::RecordingStarted { .. } | Event::RecordingStopped { .. } => {
                 recording::fold(self, event)
             }
+            Event::ActivitySet { .. } => super::activity::fold(self, event),
             // What was in deleted breakout rooms goes with them.
             Event::BreakoutRoomsDeleted { .. } => {
                 recording::fold(self, event);
                 content::fold(self, event);
                 invitation::fold(self, event);
                 meeting::fold(self, event);
+                super::activity::fold(self, event);
                 breakout::fold(self, event);
             }
         }
@@ -590,6 +597,11 @@ impl RoomState {
             | Event::Broadcast { .. } => Audience::Stream,
             // Its rotation names who is kept apart and each person's class or team.
             Event::ScheduleChanged { room, .. } => Audience::Moderators(*room),
+            // A task is the room's to see while a round runs; before, it is being prepared.
+            Event::ActivitySet { breakout, .. } if self.breakout.is_live() => {
+                Audience::Room(*breakout)
+            }
+            Event::ActivitySet { breakout, .. } => Audience::Moderators(*breakout),
         }
     }
 
@@ -863,6 +875,7 @@ pub fn apply(
             }])
         }
         Command::Breakout(command) => breakout::apply(state, caller, command, ctx),
+        Command::Activity(command) => super::activity::apply(state, caller, command, ctx),
         Command::Content(command) => content::apply(state, caller, command, ctx),
         Command::Invitation(command) => invitation::apply(state, caller, command, ctx),
         Command::Meeting(command) => meeting::apply(state, caller, command, ctx),

@@ -62,6 +62,9 @@ pub struct DashboardRoom {
     pub assigned: Vec<PersonId>,
     /// Who is in the room right now.
     pub present: Vec<PersonId>,
+    /// Its task and the result handed in: for owners and moderators, and for the room's people
+    /// while a round runs.
+    pub activity: Option<super::activities::ActivityView>,
 }
 
 /// A person on the dashboard.
@@ -161,6 +164,7 @@ fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<SessionView
                     .filter(|(_, l)| **l == r.id)
                     .map(|(p, _)| *p),
             ),
+            activity: super::activities::activity_view(state, r.id, me),
         })
         .collect();
     // Creation order, as the main room lists them: a rename never moves a card.

@@ -5,6 +5,7 @@
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
 pub mod accept;
+mod activities;
 pub mod breakout;
 mod calls;
 mod content;
@@ -48,6 +49,7 @@ pub fn router(app: App) -> Router {
         .merge(meetings::router())
         .merge(roster::router())
         .merge(plans::router())
+        .merge(activities::router())
         .merge(report::router())
         .merge(events::router());
     Router::new()

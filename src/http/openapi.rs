@@ -35,6 +35,7 @@ use crate::App;
         super::plans::update, super::plans::remove, super::plans::export_csv, super::plans::load,
         super::plans::rotate, super::plans::start_schedule, super::plans::stop_schedule,
         super::report::report, super::report::report_csv,
+        super::activities::set, super::activities::hand_in,
         super::calls::stats, super::recordings::start, super::recordings::stop, super::recordings::list,
     ),
     modifiers(&BearerAuth, &CommonAnswers)

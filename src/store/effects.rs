@@ -309,6 +309,21 @@ pub(super) async fn write_effect(
         Event::AssignmentsImported { assignments, .. } => {
             replace_assignments(conn, &main, assignments).await?
         }
+        Event::ActivitySet {
+            breakout, activity, ..
+        } => {
+            let activity = activity
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sqlx::query("UPDATE rooms SET activity = $1 WHERE id = $2 AND parent_id = $3")
+                .bind(activity)
+                .bind(breakout.to_string())
+                .bind(main.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
         Event::ScheduleChanged { schedule, .. } => {
             let schedule = schedule
                 .as_ref()

@@ -491,18 +491,26 @@ impl Store for SqlStore {
         let id = main.to_string();
         let mut conn = self.pool.acquire().await?;
         let rooms = sqlx::query(
-            "SELECT id, parent_id, name, created_at FROM rooms WHERE id = $1 OR parent_id = $1",
+            "SELECT id, parent_id, name, created_at, activity FROM rooms \
+             WHERE id = $1 OR parent_id = $1",
         )
         .bind(id.clone())
         .fetch_all(&mut *conn)
         .await?;
         let mut main_info = None;
         let mut breakouts = std::collections::BTreeMap::new();
+        let mut activities = std::collections::BTreeMap::new();
         for row in &rooms {
             let info = room_from(row)?;
             if info.id == main && info.parent_id.is_none() {
                 main_info = Some(info);
             } else if info.parent_id == Some(main) {
+                if let Some(activity) = row.try_get::<Option<String>, _>("activity")? {
+                    let activity = serde_json::from_str(&activity).map_err(|e| {
+                        StoreError::Corrupt(format!("activity of room {}: {e}", info.id))
+                    })?;
+                    activities.insert(info.id, activity);
+                }
                 breakouts.insert(info.id, info);
             }
         }
@@ -572,6 +580,7 @@ impl Store for SqlStore {
                 invitations: held.invitations,
                 meetings: held.meetings,
                 recordings,
+                activities,
                 stays: Default::default(),
             },
             last_seq: last as u64,
