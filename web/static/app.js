@@ -8,6 +8,7 @@ import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomNam
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel, CallQuality } from './call.js';
 import { RecordingBar } from './recording.js';
+import { RoomTask } from './activity.js';
 import { titleRoom } from './title.js';
 
 let live = null;
@@ -586,6 +587,7 @@ function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
       <${RoundBar} b=${b} mainId=${mainId} me=${me} />
     </div>
     <${HelpRequests} b=${b} navigate=${navigate} />
+    <${RoomTask} key=${room.id} b=${b} room=${room} />
     <p class="visually-hidden" aria-live="polite" data-said>${b.said}</p>
     <div class=${`room-body ${tab === 'Breakout rooms' && manages ? 'wide-side' : ''}`}>
       <section class="stage" aria-label="Stage">

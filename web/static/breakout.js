@@ -9,6 +9,7 @@ import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
 import { Planning } from './planning.js';
 import { SessionReport } from './report.js';
+import { ActivityEditor, TaskLine } from './activity.js';
 
 // What the app's notices need to know of the round: the latest dashboard, and where to say things.
 let latest = null;
@@ -56,7 +57,7 @@ const RELOAD_ON = new Set([
   'breakout_configured', 'breakout_rooms_created', 'breakout_rooms_deleted', 'assigned', 'assignments_reset',
   'breakout_started', 'breakout_closing', 'breakout_stopped', 'rooms_brought_back', 'located', 'connected',
   'disconnected', 'help_requested', 'help_answered', 'room_renamed', 'members_added', 'member_added',
-  'member_removed', 'role_changed', 'resync', 'assignments_imported', 'schedule_changed',
+  'member_removed', 'role_changed', 'resync', 'assignments_imported', 'schedule_changed', 'activity_set',
 ]);
 
 function clock(ms) {
@@ -382,6 +383,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
     </div>`}
     ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
     ${manage && html`<${Planning} mainId=${mainId} session=${session} onChanged=${load} onError=${setError} />`}
+    ${manage && html`<${ActivityEditor} mainId=${mainId} session=${session} docs=${docs} onChanged=${load} onError=${setError} />`}
     ${html`<${SessionReport} mainId=${mainId} own=${!manage} onError=${setError} />`}
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
@@ -405,6 +407,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
           ${room.closed && html`<span class="closed-label">closed</span>`}
           ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="badge help-mark" role="img" aria-label="asks for help">help</span>`}</h3>
         <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
+        ${manage && html`<${TaskLine} room=${room} />`}
         ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
           ${docs.filter((d) => d.shared_with.includes(room.id)).map((d) => html`<li key=${d.id}>${d.title}
             <button type="button" class="link" title="Stop sharing" aria-label=${`Stop sharing ${d.title} with ${room.name}`}
