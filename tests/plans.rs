@@ -585,8 +585,60 @@ async fn rotation_rounds_avoid_pairs_who_already_met() {
         }
     }
 
+    // The team by email address, as a column of a CSV file gives it (case and spaces as typed).
+    let by_email: serde_json::Map<String, Value> = (0..8)
+        .map(|i| {
+            let email = if i == 0 {
+                " P0@Example.org ".to_owned()
+            } else {
+                format!("p{i}@example.org")
+            };
+            (email, json!(if i % 2 == 0 { "even" } else { "odd" }))
+        })
+        .collect();
+    let rotated = owner
+        .expect(
+            Method::POST,
+            &format!("{b}/rotate"),
+            Some(json!({"rooms": 2, "attribute_by_email": by_email})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(rotated["imbalance"], 0, "{rotated}");
+    let session = owner.get(&b).await;
+    let used = session["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["assigned"] != json!([]));
+    for room in used {
+        let evens = room["assigned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| people.iter().position(|q| *p == q.as_str()).unwrap() % 2 == 0)
+            .count();
+        assert_eq!(evens, 2, "two of the even team in each room: {session}");
+    }
+
     // Bad requests name the problem and change nothing.
     let before = owner.get(&b).await["rooms"].clone();
+    let (status, answer) = owner
+        .call(
+            Method::POST,
+            &format!("{b}/rotate"),
+            Some(json!({"rooms": 2, "attribute_by_email": {"p1@example.org": "a", "nobody@example.org": "b"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["field"], "attribute_by_email");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody@example.org"),
+        "{answer}"
+    );
     for body in [
         json!({"rooms": 0}),
         json!({}),

@@ -426,11 +426,12 @@ async fn rotate(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    ApiJson(rotation): ApiJson<crate::domain::breakout::rotate::Rotation>,
+    ApiJson(mut rotation): ApiJson<crate::domain::breakout::rotate::Rotation>,
 ) -> Result<Json<Rotated>, ApiError> {
     use crate::domain::room::Event;
     use crate::domain::rotation::{self, Met};
     let main = managed(&app, &auth, &ids).await?;
+    by_email(&app, main, &mut rotation).await?;
     let since = app.clock.now_ms() - rotation::SESSION_MS;
     let history = app.store.rounds(main, since).await?;
     let met = Met::of(&history);
@@ -491,14 +492,80 @@ async fn start_schedule(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    ApiJson(request): ApiJson<crate::domain::breakout::schedule::ScheduleRequest>,
+    ApiJson(mut request): ApiJson<crate::domain::breakout::schedule::ScheduleRequest>,
 ) -> Result<Json<ScheduleDone>, ApiError> {
     let main = managed(&app, &auth, &ids).await?;
+    by_email(&app, main, &mut request.rotation).await?;
     let since = app.clock.now_ms() - crate::domain::rotation::SESSION_MS;
     let history = app.store.rounds(main, since).await?;
     let command = Command::Breakout(BreakoutCommand::Schedule { request, history });
     let committed = app.rooms.command(main, auth.caller(), command).await?;
     Ok(Json(ScheduleDone { seq: committed.seq }))
+}
+
+/// Turns a rotation's `attribute_by_email` into `attribute`: each address is an account's or a
+/// guest's of this main room (one it does not know is refused, naming it); empty values are
+/// left out.
+async fn by_email(
+    app: &App,
+    main: RoomId,
+    rotation: &mut crate::domain::breakout::rotate::Rotation,
+) -> Result<(), ApiError> {
+    let given = std::mem::take(&mut rotation.attribute_by_email);
+    if given.is_empty() {
+        return Ok(());
+    }
+    if given.len() > crate::domain::breakout::rotate::MAX_SIZE as usize {
+        return Err(ApiError::invalid(
+            "attribute_by_email",
+            "at most 10000 addresses",
+        ));
+    }
+    let wanted: Vec<(String, String)> = given
+        .into_iter()
+        .map(|(email, value)| (email.trim().to_lowercase(), value.trim().to_owned()))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    let emails: Vec<String> = wanted.iter().map(|(e, _)| e.clone()).collect();
+    let known: std::collections::HashMap<String, crate::ids::PersonId> = app
+        .store
+        .accounts_by_email(&emails)
+        .await?
+        .into_iter()
+        .chain(app.store.guests_of(main).await?)
+        .filter_map(|p| Some((p.email?, p.id)))
+        .collect();
+    let unknown: Vec<&str> = wanted
+        .iter()
+        .filter(|(e, _)| !known.contains_key(e))
+        .map(|(e, _)| e.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        let shown = unknown
+            .iter()
+            .take(5)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = unknown.len().saturating_sub(5);
+        return Err(ApiError::invalid(
+            "attribute_by_email",
+            format!(
+                "no account or guest for {shown}{}",
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    for (email, value) in wanted {
+        if let Some(person) = known.get(&email) {
+            rotation.attribute.insert(*person, value);
+        }
+    }
+    Ok(())
 }
 
 /// Stop the schedule: no more rounds start, and the round under way ends now.

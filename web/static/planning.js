@@ -1,6 +1,8 @@
 // Planning rounds ahead, for moderators, inside the breakout dashboard: stored group plans (save
 // the current assignment, load one, download it as CSV, delete it), a rotation round planned so
-// that people meet new people, and a schedule of such rounds that runs by itself.
+// that people meet new people (with constraints: groups kept together or apart, and a column of a
+// CSV file, such as a class or a team, spread evenly), and a schedule of such rounds that runs by
+// itself.
 
 import { html, useState, useEffect } from './vendor/preact-htm.js';
 import { api } from './api.js';
@@ -52,7 +54,105 @@ function Plans({ mainId, running, onChanged, onError }) {
   </section>`;
 }
 
+/**
+ * Groups typed as names, one group per line, separated by commas, as lists of person ids. A name
+ * nobody in the room has, or that two people share, is an error naming it.
+ */
+export function namedGroups(text, people, what) {
+  const byName = new Map();
+  for (const p of people) {
+    const key = p.display_name.trim().toLowerCase();
+    byName.set(key, byName.has(key) ? null : p.person_id);
+  }
+  const groups = [];
+  for (const line of text.split('\n')) {
+    const names = line.split(',').map((n) => n.trim()).filter(Boolean);
+    if (names.length === 0) continue;
+    const ids = names.map((name) => {
+      const id = byName.get(name.toLowerCase());
+      if (id === undefined) throw new Error(`${what}: nobody here is called ${name}.`);
+      if (id === null) throw new Error(`${what}: more than one person is called ${name}; use the CSV import to tell them apart.`);
+      return id;
+    });
+    groups.push(ids);
+  }
+  return groups;
+}
+
+/** The rows of a CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF). */
+export function csvRows(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); field = '';
+      if (row.some((f) => f !== '')) rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  row.push(field);
+  if (row.some((f) => f !== '')) rows.push(row);
+  return rows;
+}
+
+/** Constraints for rotation rounds: who stays together, who apart, what is spread evenly. */
+function Constraints({ value, onChange }) {
+  const { together, apart, csv, column } = value;
+  const set = (patch) => onChange({ ...value, ...patch });
+  const readCsv = async (file) => {
+    const rows = csvRows(await file.text());
+    const header = (rows[0] ?? []).map((h) => h.trim());
+    const email = header.findIndex((h) => h.toLowerCase() === 'email');
+    if (email < 0) { set({ csv: null, column: '', csvError: 'The CSV file needs an email column.' }); return; }
+    const columns = header.filter((h, i) => i !== email && h);
+    set({ csv: { header, email, rows: rows.slice(1), name: file.name }, column: columns[0] ?? '', csvError: '' });
+  };
+  const columns = csv ? csv.header.filter((h, i) => i !== csv.email && h) : [];
+  const values = csv && column ? new Set(csv.rows.map((r) => (r[csv.header.indexOf(column)] ?? '').trim()).filter(Boolean)) : new Set();
+  return html`<details class="constraints"><summary>Constraints</summary>
+    <label for="keep-together">Keep together: one group per line, names separated by commas</label>
+    <textarea id="keep-together" rows="2" value=${together} onInput=${(e) => set({ together: e.target.value })}></textarea>
+    <label for="keep-apart">Keep apart: one group per line, names separated by commas</label>
+    <textarea id="keep-apart" rows="2" value=${apart} onInput=${(e) => set({ apart: e.target.value })}></textarea>
+    <label>Spread evenly by a column of a CSV file with an email column
+      <input type="file" accept=".csv,text/csv" onChange=${(e) => { const f = e.target.files[0]; if (f) readCsv(f); }} /></label>
+    ${value.csvError && html`<p class="error">${value.csvError}</p>`}
+    ${columns.length > 0 && html`<label>Column <select value=${column} onChange=${(e) => set({ column: e.target.value })}>
+      ${columns.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}</select></label>
+      <p class="hint">${csv.name}: ${values.size} ${values.size === 1 ? 'value' : 'values'} of ${column} over ${csv.rows.length} ${csv.rows.length === 1 ? 'person' : 'people'}, spread evenly over the rooms.</p>`}
+  </details>`;
+}
+
+/** The constraints as the rotation API takes them (an error names a name it cannot place). */
+function constraintsBody(value, people) {
+  const body = {};
+  const together = namedGroups(value.together, people, 'Keep together');
+  const apart = namedGroups(value.apart, people, 'Keep apart');
+  if (together.length) body.together = together;
+  if (apart.length) body.apart = apart;
+  const { csv, column } = value;
+  if (csv && column) {
+    const at = csv.header.indexOf(column);
+    const byEmail = {};
+    for (const row of csv.rows) {
+      const email = (row[csv.email] ?? '').trim();
+      const v = (row[at] ?? '').trim();
+      if (email && v) byEmail[email] = v;
+    }
+    body.attribute_by_email = byEmail;
+  }
+  return body;
+}
+
 function Rotation({ mainId, session, onChanged, onError }) {
+  const [constraints, setConstraints] = useState({ together: '', apart: '', csv: null, column: '', csvError: '' });
   const [size, setSize] = useState('2');
   const [presentOnly, setPresentOnly] = useState(false);
   const [rounds, setRounds] = useState('3');
@@ -62,13 +162,14 @@ function Rotation({ mainId, session, onChanged, onError }) {
   const base = `/rooms/${mainId}/breakout`;
   const live = session.status !== 'idle';
   const schedule = session.schedule;
-  const rotation = () => ({ size: Number(size), present_only: presentOnly });
+  const rotation = () => ({ size: Number(size), present_only: presentOnly, ...constraintsBody(constraints, session.people) });
   const act = async (what, done) => {
     try {
       onError(null);
       setSaid(done(await what()));
       onChanged();
     } catch (err) {
+      setSaid('');
       onError(err);
     }
   };
@@ -77,6 +178,7 @@ function Rotation({ mainId, session, onChanged, onError }) {
     <p class="hint">Huddle plans each round so that people meet as few of the same people again as possible.</p>
     <label>People per room <input type="number" min="1" value=${size} onInput=${(e) => setSize(e.target.value)} /></label>
     <label><input type="checkbox" checked=${presentOnly} onChange=${(e) => setPresentOnly(e.target.checked)} /> Only those here now</label>
+    <${Constraints} value=${constraints} onChange=${setConstraints} />
     <button type="button" disabled=${live} onClick=${() => act(() => api('POST', `${base}/rotate`, rotation()),
       (r) => `Planned: ${r.placed} placed, ${r.repeats === 0 ? 'nobody meets anyone again' : `${r.repeats} repeated ${r.repeats === 1 ? 'meeting' : 'meetings'}`} (${r.rounds_considered} earlier ${r.rounds_considered === 1 ? 'round' : 'rounds'} today).`)}>Plan a rotation round</button>
     ${schedule

@@ -102,6 +102,22 @@ test('a moderator loads a plan, plans rotation rounds and runs a schedule', asyn
   const session = await call(huddle.url, 'GET', b, undefined, token);
   assert.deepEqual([session.status, session.schedule], ['idle', null]);
 
+  // Constraints: Ann and Dee together; a class column from a CSV spread over the rooms.
+  await rotation.getByText('Constraints').click();
+  await rotation.getByLabel('Keep together').fill('Ann, Nobody');
+  await rotation.getByRole('button', { name: 'Plan a rotation round' }).click();
+  await panel.getByRole('alert').filter({ hasText: 'Keep together: nobody here is called Nobody.' }).waitFor();
+  await rotation.getByLabel('Keep together').fill('ann, Dee');
+  await rotation.getByLabel('Spread evenly by a column').setInputFiles({ name: 'classes.csv', mimeType: 'text/csv',
+    buffer: Buffer.from('email,"class name"\r\nann@example.org,Red\r\nben@example.org,Red\r\ncid@example.org,Blue\r\ndee@example.org,Blue\r\n') });
+  await rotation.getByText('classes.csv: 2 values of class name over 4 people').waitFor();
+  await rotation.getByRole('button', { name: 'Plan a rotation round' }).click();
+  await rotation.getByRole('status').filter({ hasText: 'Planned: 4 placed' }).waitFor();
+  const placed = await pairs(huddle.url, room.id, token);
+  const ids = Object.fromEntries((await call(huddle.url, 'GET', b, undefined, token)).people.map((p) => [p.display_name, p.person_id]));
+  const pair = (x, y) => [ids[x], ids[y]].sort().join('+');
+  assert.deepEqual(placed.sort(), [pair('Ann', 'Dee'), pair('Ben', 'Cid')].sort(), 'Ann with Dee, and each room one Red and one Blue');
+
   // The session report: a row per person who was here, bars in the rooms the rounds put them in.
   await panel.getByText('Session report').click();
   const report = panel.getByRole('region', { name: 'Session report' });

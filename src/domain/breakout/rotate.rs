@@ -41,6 +41,10 @@ pub struct Rotation {
     /// A value per person to spread evenly over the rooms (a class, a team).
     #[serde(default)]
     pub attribute: HashMap<PersonId, String>,
+    /// The same by email address (a column of a CSV file): the server turns it into `attribute`
+    /// before planning (an address it does not know is refused).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attribute_by_email: std::collections::BTreeMap<String, String>,
 }
 
 /// Who a rotation places: the main room's participants (connected ones only if asked), sorted.
