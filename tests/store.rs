@@ -1533,6 +1533,26 @@ async fn stay_conformance(store: SharedStore) {
     store.record_stays(main, &[], None, 1_101).await.unwrap();
     let kept: Vec<i64> = read().await.iter().map(|r| r.2).collect();
     assert_eq!(kept, [1_150, 1_200]);
+
+    // A start of 10,000 people is one write of 10,000 rows (more parameters than one PostgreSQL
+    // statement takes), and so is their checkpoint.
+    let many: Vec<StayRow> = (0..10_000)
+        .map(|i| row(Kind::Room, 20_000 + i, 20_001 + i, ""))
+        .collect();
+    store
+        .record_stays(main, &many, Some(&many), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.stays(main, 20_000, 40_000).await.unwrap().len(),
+        10_000
+    );
+    store.settle_stays(main).await.unwrap();
+    assert_eq!(
+        store.stays(main, 20_000, 40_000).await.unwrap().len(),
+        10_000,
+        "a checkpoint of stays written closed since adds nothing"
+    );
 }
 
 /// A breakout room's activity is stored with the room, read back on load, cleared, and gone

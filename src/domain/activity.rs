@@ -205,17 +205,7 @@ fn hand_in(
             "results are handed in while a round runs",
         ));
     }
-    let room = state
-        .locations
-        .get(&me)
-        .copied()
-        .filter(|r| *r != main)
-        .ok_or_else(|| {
-            DomainError::conflict(
-                "not_in_breakout",
-                "hand in a result from inside a breakout room",
-            )
-        })?;
+    let room = super::breakout::breakout_here(state, me, "hand in a result")?;
     let Some(activity) = state.activities.get(&room) else {
         return Err(DomainError::conflict(
             "no_activity",

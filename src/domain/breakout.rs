@@ -444,6 +444,25 @@ fn running(state: &RoomState) -> Result<(), DomainError> {
     }
 }
 
+/// The breakout room `person` is in now; else a conflict saying to `what` from inside one.
+pub(super) fn breakout_here(
+    state: &RoomState,
+    person: PersonId,
+    what: &str,
+) -> Result<RoomId, DomainError> {
+    state
+        .locations
+        .get(&person)
+        .copied()
+        .filter(|r| *r != state.id())
+        .ok_or_else(|| {
+            DomainError::conflict(
+                "not_in_breakout",
+                format!("{what} from inside a breakout room"),
+            )
+        })
+}
+
 /// Decides what a breakout command does.
 pub fn apply(
     state: &RoomState,
@@ -734,17 +753,7 @@ pub fn apply(
                 ));
             }
             running(state)?;
-            let here = state
-                .locations
-                .get(&me)
-                .copied()
-                .filter(|r| *r != main)
-                .ok_or_else(|| {
-                    DomainError::conflict(
-                        "not_in_breakout",
-                        "ask for help from inside a breakout room",
-                    )
-                })?;
+            let here = breakout_here(state, me, "ask for help")?;
             if session.help.values().any(|h| h.breakout == here) {
                 return Err(DomainError::conflict(
                     "help_pending",

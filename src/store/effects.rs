@@ -428,7 +428,7 @@ pub(super) async fn insert_rows<const N: usize>(
     let most = if sqlite {
         (SQLITE_PARAMETERS / N).max(1)
     } else {
-        rows.len().max(1)
+        (POSTGRES_PARAMETERS / N).max(1)
     };
     for part in rows.chunks(most) {
         insert_statement(&mut *conn, head, part, integers, sqlite).await?;
@@ -438,6 +438,10 @@ pub(super) async fn insert_rows<const N: usize>(
 
 /// Parameters per multi-row statement on SQLite (its limit is 32,766).
 const SQLITE_PARAMETERS: usize = 256;
+
+/// Most parameters of one PostgreSQL statement (its protocol counts them in 16 bits): 10,000
+/// stays of 9 columns are two statements.
+const POSTGRES_PARAMETERS: usize = 65_535;
 
 /// One statement of [`insert_rows`]. On SQLite the placeholders are anonymous (`?`): SQLite
 /// finds the number of a named one (`$7`) by a scan over all the statement's names, which

@@ -10,6 +10,7 @@ import { CallPanel, CallQuality } from './call.js';
 import { RecordingBar } from './recording.js';
 import { RoomTask } from './activity.js';
 import { titleRoom } from './title.js';
+import { csvRows } from './csv.js';
 
 let live = null;
 
@@ -163,29 +164,6 @@ function RoomsPage({ navigate, me }) {
       <button type="submit">Create room</button>
     </form>`}
   </main>`;
-}
-
-/** Splits CSV text into rows of fields (quotes, doubled quotes and CRLF as RFC 4180 has them). */
-function csvRows(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); field = '';
-      if (row.some((f) => f.trim())) rows.push(row);
-      row = [];
-    } else field += c;
-  }
-  row.push(field);
-  if (row.some((f) => f.trim())) rows.push(row);
-  return rows;
 }
 
 /** Administrators: every account (searched, page by page), new accounts one by one or from a

@@ -6,14 +6,52 @@
 
 import { html, useState, useEffect } from './vendor/preact-htm.js';
 import { api } from './api.js';
+import { csvRows } from './csv.js';
 
 function summary(plan) {
   const people = plan.rooms.reduce((n, r) => n + r.people.length, 0);
   return `${plan.rooms.length} ${plan.rooms.length === 1 ? 'room' : 'rooms'}, ${people} ${people === 1 ? 'person' : 'people'}`;
 }
 
+/** A plan's rooms as text: one room per line, `Room name: address, address`. */
+function roomsText(plan) {
+  return plan.rooms.map((r) => `${r.name}: ${r.people.map((p) => p.email).join(', ')}`).join('\n');
+}
+
+/**
+ * Rooms typed as text (see `roomsText`) as the API takes them; people already in the plan keep
+ * the names it has for them. A line without a colon is an error naming it.
+ */
+export function roomsFromText(text, plan) {
+  const known = new Map(plan.rooms.flatMap((r) => r.people).map((p) => [p.email.toLowerCase(), p]));
+  return text.split('\n').map((line, i) => [line.trim(), i + 1]).filter(([line]) => line).map(([line, n]) => {
+    const colon = line.indexOf(':');
+    if (colon < 1) throw new Error(`Line ${n}: write the room's name, a colon, then the addresses.`);
+    const emails = line.slice(colon + 1).split(',').map((e) => e.trim()).filter(Boolean);
+    return {
+      name: line.slice(0, colon).trim(),
+      people: emails.map((email) => known.get(email.toLowerCase()) ?? { email }),
+    };
+  });
+}
+
+/** Editing a plan's name and rooms; the live assignment stays as it is. */
+function PlanEditor({ plan, save, cancel }) {
+  const [name, setName] = useState(plan.name);
+  const [text, setText] = useState(() => roomsText(plan));
+  const id = `plan-rooms-${plan.id}`;
+  return html`<form class="plan-editor" aria-label=${`Edit ${plan.name}`} onSubmit=${(e) => { e.preventDefault(); save(() => ({ name: name.trim(), rooms: roomsFromText(text, plan) })); }}>
+    <label>Name <input value=${name} onInput=${(e) => setName(e.target.value)} /></label>
+    <label for=${id}>Rooms: one per line, the room's name, a colon, then the addresses</label>
+    <textarea id=${id} rows=${Math.min(Math.max(plan.rooms.length + 1, 3), 12)} value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
+    <button type="submit">Save ${plan.name}</button>
+    <button type="button" class="link" onClick=${cancel}>Cancel</button>
+  </form>`;
+}
+
 function Plans({ mainId, running, onChanged, onError }) {
   const [plans, setPlans] = useState(null);
+  const [editing, setEditing] = useState(null);
   const [name, setName] = useState('');
   const [said, setSaid] = useState('');
   const base = `/rooms/${mainId}/breakout/plans`;
@@ -39,8 +77,11 @@ function Plans({ mainId, running, onChanged, onError }) {
       <button type="button" disabled=${running} onClick=${() => act(() => api('POST', `${base}/${p.id}/load`),
         (s) => `Loaded ${p.name}: ${s.assigned} assigned${s.rooms_created ? `, ${s.rooms_created} rooms made` : ''}${s.invited ? `, ${s.invited} invited` : ''}.`)}>Load ${p.name}</button>
       <a href=${`/api/v1${base}/${p.id}/csv`} download=${`${p.name}.csv`}>Download ${p.name}</a>
+      <button type="button" class="link" onClick=${() => setEditing(editing === p.id ? null : p.id)}>Edit ${p.name}</button>
       <button type="button" class="link" onClick=${() => confirm(`Delete the plan ${p.name}? The live assignment stays as it is.`)
         && act(() => api('DELETE', `${base}/${p.id}`), () => `Deleted ${p.name}.`)}>Delete ${p.name}</button>
+      ${editing === p.id && html`<${PlanEditor} plan=${p} cancel=${() => setEditing(null)}
+        save=${(changes) => act(() => api('PUT', `${base}/${p.id}`, changes()), (saved) => { setEditing(null); return `Saved ${saved.name}: ${summary(saved)}.`; })} />`}
     </li>`)}</ul>`}
     <form class="inline" onSubmit=${(e) => {
       e.preventDefault();
@@ -77,29 +118,6 @@ export function namedGroups(text, people, what) {
     groups.push(ids);
   }
   return groups;
-}
-
-/** The rows of a CSV text (RFC 4180: quoted fields, doubled quotes, CRLF or LF). */
-export function csvRows(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); field = '';
-      if (row.some((f) => f !== '')) rows.push(row);
-      row = [];
-    } else field += c;
-  }
-  row.push(field);
-  if (row.some((f) => f !== '')) rows.push(row);
-  return rows;
 }
 
 /** Constraints for rotation rounds: who stays together, who apart, what is spread evenly. */

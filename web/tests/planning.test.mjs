@@ -70,6 +70,21 @@ test('a moderator loads a plan, plans rotation rounds and runs a schedule', asyn
   const stored = await call(huddle.url, 'GET', `${b}/plans`, undefined, token);
   assert.deepEqual(stored.map((p) => p.name), ['Jigsaw', 'Monday groups']);
 
+  // Editing a plan changes the plan, not the rooms people are in now.
+  const live = await pairs(huddle.url, room.id, token);
+  await plans.getByRole('button', { name: 'Edit Jigsaw' }).click();
+  const editor = plans.getByRole('form', { name: 'Edit Jigsaw' });
+  await editor.getByLabel('Rooms: one per line').fill('Experts: ann@example.org, cid@example.org\nNovices ben@example.org');
+  await editor.getByRole('button', { name: 'Save Jigsaw' }).click();
+  await panel.getByRole('alert').filter({ hasText: 'Line 2: write the room' }).waitFor();
+  await editor.getByLabel('Rooms: one per line').fill('Experts: ann@example.org, cid@example.org\nNovices: ben@example.org, dee@example.org\nObservers:');
+  await editor.getByRole('button', { name: 'Save Jigsaw' }).click();
+  await plans.getByRole('status').filter({ hasText: 'Saved Jigsaw: 3 rooms, 4 people.' }).waitFor();
+  const jigsaw = (await call(huddle.url, 'GET', `${b}/plans`, undefined, token)).find((p) => p.name === 'Jigsaw');
+  assert.deepEqual(jigsaw.rooms.map((r) => [r.name, r.people.map((p) => p.email)]),
+    [['Experts', ['ann@example.org', 'cid@example.org']], ['Novices', ['ben@example.org', 'dee@example.org']], ['Observers', []]]);
+  assert.deepEqual(await pairs(huddle.url, room.id, token), live, 'the live assignment is as it was');
+
   // Two rotation rounds in pairs: the second avoids the first one's pairs.
   const rotation = panel.getByRole('region', { name: 'Rotation rounds' });
   await rotation.getByLabel('People per room').fill('2');
