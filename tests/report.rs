@@ -439,3 +439,81 @@ async fn the_breakout_only_see_their_own_row_and_no_schedule() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
+
+/// A wait for help goes on across a restart: the request is stored with its time, so the wait is
+/// one row from the request to its answer, however many times Huddle stopped in between.
+#[tokio::test]
+async fn a_wait_for_help_goes_on_across_a_restart() {
+    let clock = ManualClock::new(START);
+    let server = TestServer::start_with_clock(Settings::default(), clock.clone()).await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Lab").await;
+    let pat = server.user(&owner, "Pat").await;
+    owner
+        .add_member(&main, "pat@example.org", "participant")
+        .await;
+    let b = format!("/api/v1/rooms/{main}/breakout");
+    owner
+        .expect(
+            Method::PUT,
+            &b,
+            Some(json!({"enabled": true, "duration_secs": 3600})),
+            StatusCode::OK,
+        )
+        .await;
+    owner.breakout_rooms(&main, json!({"count": 1})).await;
+    let mut watch = owner.events(None).await;
+    let pat_events = pat.events(None).await;
+    wait_for(&mut watch, "connected", Some(&pat.person_id().await)).await;
+    owner
+        .expect(Method::POST, &format!("{b}/start"), None, StatusCode::OK)
+        .await;
+    wait_for(&mut watch, "breakout_started", None).await;
+    clock.advance(Duration::from_secs(5));
+    let asked = pat
+        .expect(
+            Method::POST,
+            &format!("{b}/help"),
+            None,
+            StatusCode::CREATED,
+        )
+        .await;
+    clock.advance(Duration::from_secs(10));
+
+    drop((watch, pat_events));
+    let dir = server.stop().await;
+    let server =
+        TestServer::start_full(dir, Settings::default(), std::sync::Arc::new(clock.clone())).await;
+    let owner = server.anonymous().login("admin@example.org").await;
+    let waits = |report: &Value| -> Vec<Value> {
+        report["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["help"].as_array().unwrap().clone())
+            .collect()
+    };
+    let report = owner.get(&format!("{b}/report?from={START}")).await;
+    let open = waits(&report);
+    assert_eq!(open.len(), 1, "{report}");
+    assert_eq!(
+        (&open[0]["from"], &open[0]["waited_ms"], &open[0]["outcome"]),
+        (&json!(START + 5_000), &json!(10_000), &json!("waiting"))
+    );
+    clock.advance(Duration::from_secs(5));
+    owner
+        .expect(
+            Method::PATCH,
+            &format!("{b}/help/{}", asked["id"].as_str().unwrap()),
+            Some(json!({"action": "dismiss"})),
+            StatusCode::OK,
+        )
+        .await;
+    let report = owner.get(&format!("{b}/report?from={START}")).await;
+    let done = waits(&report);
+    assert_eq!(done.len(), 1, "one wait, not one per run: {report}");
+    assert_eq!(
+        (&done[0]["waited_ms"], &done[0]["outcome"]),
+        (&json!(15_000), &json!("dismissed by Admin"))
+    );
+}

@@ -316,10 +316,15 @@ impl Stays {
             .collect()
     }
 
-    /// Ends every open stay `now` (the room's actor stops).
+    /// Ends every open stay `now` (the room's actor stops), but the waits for help: a pending
+    /// request is stored with its time, and the next actor takes its wait up from there.
     pub fn close_all(&mut self, now: i64) -> Vec<Stay> {
+        let (help, rest): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|((_, kind), _)| *kind == Kind::Help);
+        self.open = rest;
         let ended = self.open_until(now);
-        self.open.clear();
+        self.open = help;
         ended
     }
 
@@ -520,6 +525,11 @@ mod tests {
             (Kind::Help, room(1), 100, 400)
         );
         assert_eq!(outcome, "accepted by Mo");
+        // The actor stops: the wait goes on (its request is stored), the room stay ends.
+        stays.update(person(2), Some(room(2)), 150);
+        let closed = stays.close_all(450);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].kind, Kind::Room);
         let ended = stays.help([], |_| UNANSWERED.into(), 500);
         assert_eq!((ended[0].0.from, ended[0].1.as_str()), (150, UNANSWERED));
         assert_eq!(Kind::parse("help"), Some(Kind::Help));

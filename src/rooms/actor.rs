@@ -674,6 +674,11 @@ impl Actor {
         if let Err(e) = self.rooms.store.settle_stays(self.stream).await {
             warn!(error = %e, "the report's last checkpoint could not be settled");
         }
+        // The help requests still pending wait since they were made.
+        self.track_stays(
+            crate::domain::report::Movers::Nobody,
+            crate::domain::report::Note::Help,
+        );
         let now = self.rooms.clock.now_ms();
         let mut events = breakout::overdue(&self.state, now);
         let running: Vec<RoomId> = self.state.recordings.keys().copied().collect();
@@ -1271,13 +1276,16 @@ impl Actor {
             .collect()
     }
 
-    /// The stays under way, as if they ended now, with their rooms' names.
+    /// The stays under way, as if they ended now, with their rooms' names: what a checkpoint
+    /// keeps. Not the waits for help: a pending request is stored with its time, and the next
+    /// owner takes its wait up from there (`on_load`).
     fn open_stay_rows(&self) -> Vec<StayRow> {
         let now = self.rooms.clock.now_ms();
         let stays = &self.state.stays;
         stays
             .open_until(now)
             .into_iter()
+            .filter(|stay| stay.kind != crate::domain::report::Kind::Help)
             .map(|stay| StayRow {
                 stay,
                 room_name: stays.name_of(stay.room_id).to_owned(),
