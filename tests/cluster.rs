@@ -857,6 +857,37 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
             .expect(Method::GET, &path, None, StatusCode::NOT_FOUND)
             .await;
     }
+
+    // The session report through b, a follower: the stays under way (nothing is written yet)
+    // come from the owner, a. The moderator sees everyone connected; Pat and the guest their own
+    // row (Pat's with her wait for help); Olive nothing.
+    let report = on_b(&admin).get(&breakout("/report")).await;
+    let mut names: Vec<&str> = report["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["display_name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Bo", "Gus", "Pat"], "{report}");
+    for (who, name) in [(&pat, "Pat"), (&gus, "Gus")] {
+        let mine = on_b(who).get(&breakout("/report")).await;
+        let rows = mine["people"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{mine}");
+        assert_eq!(rows[0]["display_name"], name);
+        assert!(rows[0]["connected_ms"].as_i64().unwrap() > 0, "{mine}");
+        if name == "Pat" {
+            assert_eq!(rows[0]["help"][0]["outcome"], "waiting", "{mine}");
+        }
+    }
+    on_b(&olive)
+        .expect(
+            Method::GET,
+            &breakout("/report"),
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     drop((a, b));
     schema.drop_now().await;
 }

@@ -249,6 +249,14 @@ fn relay_subject(node: &str) -> String {
     format!("huddle.node.{node}.relay")
 }
 
+/// Where a node is asked for the session report's stays under way of the rooms it owns.
+fn under_way_subject(node: &str) -> String {
+    format!("huddle.node.{node}.stays")
+}
+
+/// How long a follower waits for the owner's stays under way.
+const UNDER_WAY_WITHIN: Duration = Duration::from_secs(5);
+
 /// What a node that follows a room tells its owner, on `huddle.node.<owner>.relay`: one subject,
 /// handled in the order sent (someone connects, then joins the call).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -446,6 +454,30 @@ impl Bus {
         let mut requests = self.client.subscribe(subject(node)).await?;
         let mut relayed = self.client.subscribe(relay_subject(node)).await?;
         let mut pings = self.client.subscribe(ping_subject(node)).await?;
+        let mut under_way = self.client.subscribe(under_way_subject(node)).await?;
+        let (stays_client, stays_rooms, mut stays_stop) =
+            (self.client.clone(), rooms.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = under_way.next() => match m { Some(m) => m, None => return },
+                    _ = stays_stop.changed() => return,
+                };
+                let Some(reply_to) = message.reply.clone() else {
+                    continue;
+                };
+                let (rooms, client) = (stays_rooms.clone(), stays_client.clone());
+                tokio::spawn(async move {
+                    // `None`: not the owner here (any more); the asking node says unavailable.
+                    let rows = match serde_json::from_slice::<RoomId>(&message.payload) {
+                        Ok(stream) => rooms.under_way_here(stream).await.ok(),
+                        Err(_) => None,
+                    };
+                    let body = serde_json::to_vec(&rows).unwrap_or_default();
+                    let _ = client.publish(reply_to, body.into()).await;
+                });
+            }
+        });
         let (ponger, mut ping_stop) = (self.client.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
@@ -528,6 +560,28 @@ impl Bus {
             }
         });
         Ok(())
+    }
+
+    /// Asks `node`, the owner of `stream`, for the session report's stays not in the store yet.
+    pub async fn under_way(
+        &self,
+        node: &str,
+        stream: RoomId,
+    ) -> Result<Vec<crate::store::StayRow>, RoomError> {
+        if !self.is_connected() {
+            return Err(RoomError::Unavailable);
+        }
+        let body = serde_json::to_vec(&stream).map_err(|_| RoomError::Unavailable)?;
+        let request = self.client.request(under_way_subject(node), body.into());
+        match tokio::time::timeout(UNDER_WAY_WITHIN, request).await {
+            Ok(Ok(message)) => {
+                serde_json::from_slice::<Option<Vec<crate::store::StayRow>>>(&message.payload)
+                    .ok()
+                    .flatten()
+                    .ok_or(RoomError::Unavailable)
+            }
+            _ => Err(RoomError::Unavailable),
+        }
     }
 
     /// Sends a command to the node that owns its room and waits for the answer.

@@ -161,32 +161,15 @@ async fn build(app: &App, auth: &Auth, ids: &PathIds, window: Window) -> Result<
         ));
     }
     let me = auth.person.id;
-    let (manages, open, main_name) = app
+    let (manages, main_name) = app
         .rooms
         .inspect(main, move |state: &RoomState, _| {
-            // Not in the store yet: the stays that ended since the last write, and those under
-            // way, as if they ended now.
-            let open: Vec<StayRow> = state
-                .stays
-                .unwritten()
-                .iter()
-                .cloned()
-                .chain(
-                    state
-                        .stays
-                        .open_until(now)
-                        .into_iter()
-                        .map(|s| (s, String::new())),
-                )
-                .map(|(stay, detail)| StayRow {
-                    room_name: state.stays.name_of(stay.room_id).to_owned(),
-                    stay,
-                    detail,
-                })
-                .collect();
-            (state.manages(me), open, state.main.name.clone())
+            (state.manages(me), state.main.name.clone())
         })
         .await?;
+    // Not in the store yet: the stays that ended since the last write, and those under way, as
+    // if they ended now; the room's owner has them (in a cluster, perhaps another node).
+    let open = app.rooms.under_way(main).await?;
     let mut rows = app.store.stays(main, from, to).await?;
     // A stay being written may be both in the store and among those not written yet: once.
     let stored: std::collections::HashSet<Stay> = rows.iter().map(|r| r.stay).collect();

@@ -486,6 +486,9 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
         Msg::Inspect(_, reply) => {
             let _ = reply.send(copy());
         }
+        Msg::UnderWay { reply, .. } => {
+            let _ = reply.send(Err(copy()));
+        }
         Msg::Call { conn, .. } => {
             let _ = conn.offer(&call_error(
                 stream,
@@ -573,6 +576,7 @@ impl Actor {
             Msg::Unsubscribe { conn_id } => self.detach(|c| c.id == conn_id),
             Msg::Presence(presence) => self.on_presence(presence),
             Msg::CallPresence(p) => self.call_presence(p.person, p.state),
+            Msg::UnderWay { forward, reply } => self.under_way(forward, reply),
             Msg::Call { conn, request } => self.call(CallFrom::Here(conn), request),
             Msg::RelayedCall(call) => self.call(CallFrom::Node(call.person), call.request),
             Msg::Dashboard { conn_id, open } => {
@@ -1276,16 +1280,43 @@ impl Actor {
             .collect()
     }
 
-    /// The stays under way, as if they ended now, with their rooms' names: what a checkpoint
-    /// keeps. Not the waits for help: a pending request is stored with its time, and the next
-    /// owner takes its wait up from there (`on_load`).
-    fn open_stay_rows(&self) -> Vec<StayRow> {
+    /// The report's stays not in the store yet: those that ended and are not written, and those
+    /// under way as if they ended now. Only the owner keeps them: a follower asks the owner
+    /// (`forward`), in a task of its own.
+    fn under_way(
+        &self,
+        forward: bool,
+        reply: tokio::sync::oneshot::Sender<Result<Vec<StayRow>, RoomError>>,
+    ) {
+        let (follow, node) = match (&self.follow, &self.rooms.settings.node) {
+            (None, _) => {
+                let mut rows = self.stay_rows();
+                rows.extend(self.open_stay_rows(true));
+                let _ = reply.send(Ok(rows));
+                return;
+            }
+            (Some(follow), Some(node)) if forward => (follow, node),
+            _ => {
+                let _ = reply.send(Err(RoomError::Unavailable));
+                return;
+            }
+        };
+        let (node, owner, stream) = (node.clone(), follow.owner.clone(), self.stream);
+        self.rooms.tasks.spawn(async move {
+            let _ = reply.send(node.bus.under_way(&owner, stream).await);
+        });
+    }
+
+    /// The stays under way, as if they ended now, with their rooms' names. A checkpoint keeps
+    /// them without the waits for help (`with_help` false): a pending request is stored with its
+    /// time, and the next owner takes its wait up from there (`on_load`).
+    fn open_stay_rows(&self, with_help: bool) -> Vec<StayRow> {
         let now = self.rooms.clock.now_ms();
         let stays = &self.state.stays;
         stays
             .open_until(now)
             .into_iter()
-            .filter(|stay| stay.kind != crate::domain::report::Kind::Help)
+            .filter(|stay| with_help || stay.kind != crate::domain::report::Kind::Help)
             .map(|stay| StayRow {
                 stay,
                 room_name: stays.name_of(stay.room_id).to_owned(),
@@ -1304,7 +1335,7 @@ impl Actor {
         let now = tokio::time::Instant::now();
         let open = (now >= self.checkpoint_at).then(|| {
             self.checkpoint_at = now + self.rooms.settings.report_checkpoint;
-            self.open_stay_rows()
+            self.open_stay_rows(false)
         });
         if rows.is_empty() && open.is_none() {
             return None;

@@ -146,6 +146,11 @@ pub(crate) enum Msg {
     RelayedCall(crate::cluster::bus::RelayedCall),
     /// The media server says someone joined the call, changed what they send, or left it.
     CallPresence(crate::media::sfu::CallPresence),
+    /// The session report's stays not in the store yet; a follower asks the owner if `forward`.
+    UnderWay {
+        forward: bool,
+        reply: oneshot::Sender<Result<Vec<crate::store::StayRow>, RoomError>>,
+    },
     Dashboard {
         conn_id: u64,
         open: bool,
@@ -578,6 +583,42 @@ impl Rooms {
         if let Some(tx) = sender {
             let _ = tx.send(Msg::CallPresence(presence)).await;
         }
+    }
+
+    /// The session report's stays of `stream` that are not in the store yet (ended and not
+    /// written, or under way up to now), from the room's owner: here, or asked over the bus.
+    pub async fn under_way(
+        self: &Arc<Self>,
+        stream: RoomId,
+    ) -> Result<Vec<crate::store::StayRow>, RoomError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            stream,
+            Msg::UnderWay {
+                forward: true,
+                reply,
+            },
+        )
+        .await?;
+        rx.await.map_err(|_| RoomError::Unavailable)?
+    }
+
+    /// [`Rooms::under_way`] for another node that takes this one for the owner: answered only
+    /// by an owner's actor running here.
+    pub async fn under_way_here(
+        self: &Arc<Self>,
+        stream: RoomId,
+    ) -> Result<Vec<crate::store::StayRow>, RoomError> {
+        let sender = self.actors_lock().get(&stream).map(|(_, tx)| tx.clone());
+        let tx = sender.ok_or(RoomError::Unavailable)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Msg::UnderWay {
+            forward: false,
+            reply,
+        })
+        .await
+        .map_err(|_| RoomError::Unavailable)?;
+        rx.await.map_err(|_| RoomError::Unavailable)?
     }
 
     /// Hands a call request relayed by another node to the room's actor here (the owner).

@@ -13,7 +13,7 @@ use crate::domain::report::{Kind, Stay};
 use crate::ids::RoomId;
 
 /// A stay as stored, with the room's name when it ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StayRow {
     /// The stay.
     pub stay: Stay,
