@@ -267,7 +267,10 @@ pub(super) async fn run(
                 }
             }
         };
-        if actor.follow.is_none() && !matches!(exit, Exit::Deleted) {
+        // A room that lost its owner here (fenced, given up) writes no more stays: the new owner
+        // has settled this owner's last checkpoint, as after a crash, and what this one would add
+        // would count that time twice.
+        if actor.follow.is_none() && !matches!(exit, Exit::Deleted | Exit::Fenced | Exit::GivenUp) {
             // Whoever is still here ends their stay now (they start another with the next actor).
             if let Some((n, done)) = writing.take() {
                 let ok = done.await.unwrap_or(false);
