@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Client, Events, TestServer};
+use common::{Client, Events, TestServer, titles};
 use huddle::config::Settings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -33,17 +33,6 @@ async fn tasks(client: &Client, main: &str) -> Vec<(String, Value)> {
                 r["activity"].clone(),
             )
         })
-        .collect()
-}
-
-/// Titles of the items `client` sees in `room`.
-async fn titles(client: &Client, room: &str) -> Vec<String> {
-    let list = client.get(&format!("/api/v1/rooms/{room}/content")).await;
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["title"].as_str().unwrap().to_owned())
         .collect()
 }
 
@@ -92,6 +81,11 @@ async fn rooms_get_a_task_at_the_start_and_their_results_land_in_the_main_room()
         .guest(&owner, &baltic, "gus@example.org", "Gus")
         .await;
     let outsider = server.user(&owner, "Out").await;
+    // Bo: an account that is a direct member of Baltic only (a breakout-only member).
+    let bo = server.user(&owner, "Bo").await;
+    owner
+        .add_member(&baltic, "bo@example.org", "participant")
+        .await;
     let sheet = owner
         .expect(
             Method::POST,
@@ -110,6 +104,7 @@ async fn rooms_get_a_task_at_the_start_and_their_results_land_in_the_main_room()
     for (client, status) in [
         (&pia, StatusCode::FORBIDDEN),
         (&gus, StatusCode::FORBIDDEN),
+        (&bo, StatusCode::FORBIDDEN),
         (&outsider, StatusCode::NOT_FOUND),
     ] {
         let (got, answer) = client
@@ -149,6 +144,8 @@ async fn rooms_get_a_task_at_the_start_and_their_results_land_in_the_main_room()
 
     let mut pia_events = pia.events(None).await;
     let mut gus_events = gus.events(None).await;
+    let mut bo_events = bo.events(None).await;
+    let mut outsider_events = outsider.events(None).await;
     let mut watch = owner.events(None).await;
     owner
         .expect(Method::PUT, &activity, Some(task), StatusCode::OK)
@@ -164,14 +161,17 @@ async fn rooms_get_a_task_at_the_start_and_their_results_land_in_the_main_room()
     assert_eq!(seen[0].1["documents"][0]["title"], "Worksheet");
     assert!(tasks(&pia, &main).await.iter().all(|(_, a)| a.is_null()));
     assert!(tasks(&gus, &main).await.iter().all(|(_, a)| a.is_null()));
+    assert!(tasks(&bo, &main).await.iter().all(|(_, a)| a.is_null()));
     // The worksheet is shared with the rooms.
-    assert_eq!(titles(&gus, &baltic).await, ["Worksheet"]);
+    let listed = gus.get(&format!("/api/v1/rooms/{baltic}/content")).await;
+    assert_eq!(titles(&listed), ["Worksheet"]);
 
     owner
         .expect(Method::POST, &format!("{b}/start"), None, StatusCode::OK)
         .await;
     next_of(&mut pia_events, "breakout_started").await;
     next_of(&mut gus_events, "breakout_started").await;
+    next_of(&mut bo_events, "breakout_started").await;
     // Each sees their own room's task, and no other.
     let pia_sees = tasks(&pia, &main).await;
     assert_eq!(pia_sees[0].0, "Alps");
@@ -180,6 +180,13 @@ async fn rooms_get_a_task_at_the_start_and_their_results_land_in_the_main_room()
     let gus_sees = tasks(&gus, &main).await;
     assert_eq!(gus_sees.len(), 1, "a guest sees their own room only");
     assert_eq!(gus_sees[0].1["documents"][0]["title"], "Worksheet");
+    let bo_sees = tasks(&bo, &main).await;
+    assert_eq!(
+        bo_sees.len(),
+        1,
+        "a breakout-only member sees their own room only"
+    );
+    assert_eq!(bo_sees[0].1["task"], "Plan a three-day trip");
 
     // Handing in: Pia a text, Gus a file of his room; the owner is in no breakout room.
     let result = format!("{b}/result");
@@ -283,7 +290,29 @@ async fn rooms_get_a_task_at_the_start_and_their_results_land_in_the_main_room()
     );
 
     // The tasks survive a restart.
-    drop((pia_events, gus_events, watch));
+    // Bo, in Baltic, heard of Baltic's task and result only; the outsider of nothing here.
+    loop {
+        let frame = bo_events.next_raw().await;
+        if frame["type"] == "activity_set" {
+            assert_eq!(frame["breakout"], baltic.as_str(), "{frame}");
+        }
+        if frame["type"] == "breakout_stopped" {
+            break;
+        }
+    }
+    let own = outsider.create_room("Elsewhere").await;
+    outsider.post(&own, "outsider's marker").await;
+    for frame in outsider_events
+        .frames_until_message("outsider's marker")
+        .await
+    {
+        let text = frame.to_string();
+        assert!(
+            !text.contains(&main) && !text.contains(&alps) && !text.contains(&baltic),
+            "{frame}"
+        );
+    }
+    drop((pia_events, gus_events, bo_events, outsider_events, watch));
     let dir = server.stop().await;
     let server = TestServer::start_full(
         dir,

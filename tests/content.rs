@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, TestServer};
+use common::{Client, TestServer, titles};
 use huddle::config::Settings;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -13,15 +13,6 @@ async fn workshop(owner: &Client, count: u32) -> (String, Vec<String>) {
     let main = owner.create_room("Workshop").await;
     let rooms = owner.breakout_rooms(&main, json!({"count": count})).await;
     (main, rooms)
-}
-
-fn titles(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["title"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]

@@ -509,6 +509,16 @@ pub async fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The titles of a room's content list (`GET …/content`), in order.
+pub fn titles(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// [`wait_until`] for a check that is itself async (a request, a query).
 pub async fn wait_until_async<T, F, Fut>(mut check: F) -> T
 where
