@@ -161,6 +161,10 @@ pub struct Settings {
     /// which connects from one address) [default: 2000]
     #[arg(long, env = "HUDDLE_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Event WebSockets one person may hold open at once; one more closes their oldest
+    /// [default: 20]
+    #[arg(long, env = "HUDDLE_MAX_WEBSOCKETS_PER_PERSON")]
+    pub max_websockets_per_person: Option<usize>,
     /// Open connections allowed in all [default: the open-files limit less a reserve of a
     /// quarter of it, at most 512]
     #[arg(long, env = "HUDDLE_MAX_CONNECTIONS")]
@@ -250,6 +254,9 @@ impl Settings {
             max_connections_per_address: self
                 .max_connections_per_address
                 .or(base.max_connections_per_address),
+            max_websockets_per_person: self
+                .max_websockets_per_person
+                .or(base.max_websockets_per_person),
             max_connections: self.max_connections.or(base.max_connections),
             header_timeout_ms: self.header_timeout_ms.or(base.header_timeout_ms),
             body_timeout_ms: self.body_timeout_ms.or(base.body_timeout_ms),
@@ -377,6 +384,8 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Open connections from one client address (0: no cap).
     pub max_connections_per_address: usize,
+    /// Event WebSockets one person may hold open at once.
+    pub max_websockets_per_person: usize,
     /// Open connections in all; `None`: from the open-files limit when serving.
     pub max_connections: Option<usize>,
     /// Time to send a request's headers; the longest idle keep-alive.
@@ -457,6 +466,11 @@ impl Config {
                 s.max_upload_bytes.unwrap_or(100 << 20),
             )?,
             max_connections_per_address: s.max_connections_per_address.unwrap_or(2000),
+            max_websockets_per_person: positive(
+                "max_websockets_per_person",
+                s.max_websockets_per_person
+                    .unwrap_or(crate::realtime::DEFAULT_PER_PERSON) as u64,
+            )? as usize,
             max_connections: s
                 .max_connections
                 .map(|n| positive("max_connections", n as u64).map(|n| n as usize))

@@ -202,7 +202,7 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("http://{local}"));
         let metrics = Arc::new(Metrics::default());
-        let connections = Arc::new(Connections::default());
+        let connections = Arc::new(Connections::new(config.limits.max_websockets_per_person));
         let recordings = recording::Recordings::new(&config.data_dir, config.recording.clone());
         let (shutdown_tx, shutdown) = watch::channel(false);
         tokio::spawn({

@@ -230,6 +230,20 @@ pub struct Access {
     pub node: String,
 }
 
+/// Where a node says that sessions ended, for every node to close their connections.
+const SIGNED_OUT_SUBJECT: &str = "huddle.signed_out";
+
+/// Sessions that ended on one node: one (signed out) or all of a person's (a new password).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedOut {
+    /// The session's token hash, or `None` for every session of `person`.
+    pub session: Option<String>,
+    /// Whose.
+    pub person: PersonId,
+    /// The node that says so (it closed its own connections already).
+    pub node: String,
+}
+
 fn ping_subject(node: &str) -> String {
     format!("huddle.node.{node}.ping")
 }
@@ -408,6 +422,18 @@ impl Bus {
         }
     }
 
+    /// Tells every node that a session, or every session of a person, ended. Never waits.
+    pub fn announce_signed_out(&self, session: Option<String>, person: PersonId) {
+        let ended = SignedOut {
+            session,
+            person,
+            node: self.node.clone(),
+        };
+        if let Ok(body) = serde_json::to_vec(&ended) {
+            self.outbox.send(SIGNED_OUT_SUBJECT.to_owned(), body);
+        }
+    }
+
     /// Starts receiving the events of a stream another node owns.
     pub async fn follow(&self, stream: RoomId) -> Result<Feed, async_nats::SubscribeError> {
         let subscriber = self.client.subscribe(events_subject(stream)).await?;
@@ -507,6 +533,28 @@ impl Bus {
                     }
                     Ok(_) => {}
                     Err(e) => warn!(error = %e, "an unreadable access announcement"),
+                }
+            }
+        });
+        let mut signed_out = self.client.subscribe(SIGNED_OUT_SUBJECT).await?;
+        let (signed_out_rooms, me) = (rooms.clone(), node.to_owned());
+        let mut signed_out_stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    m = signed_out.next() => match m { Some(m) => m, None => return },
+                    _ = signed_out_stop.changed() => return,
+                };
+                match serde_json::from_slice::<SignedOut>(&message.payload) {
+                    Ok(ended) if ended.node != me => {
+                        let connections = signed_out_rooms.connections();
+                        match &ended.session {
+                            Some(session) => connections.close_session(session),
+                            None => connections.close_person(ended.person),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, "an unreadable sign-out announcement"),
                 }
             }
         });

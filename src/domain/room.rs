@@ -312,6 +312,10 @@ pub enum Audience {
     Asker(PersonId),
     /// Whoever may see any of these rooms.
     Rooms(Vec<RoomId>),
+    /// Main-room members (who may know of every breakout room), and whoever may see any of these
+    /// breakout rooms: the same rule as the REST views. What such an event lists is cut to the
+    /// rooms each recipient may see (`rooms::wire`).
+    Known(Vec<RoomId>),
     /// Owners and moderators of this room (for a breakout room, also of the main room).
     Moderators(RoomId),
     /// Owners and moderators of the main room and clients that opened the dashboard.
@@ -584,16 +588,22 @@ impl RoomState {
             }
             Event::InvitationClosed { target, .. } => Audience::Moderators(*target),
             Event::AssignmentsImported { .. } => Audience::Watchers,
+            Event::RoomRenamed { room, .. } if *room != self.main.id => {
+                Audience::Known(vec![*room])
+            }
+            Event::BreakoutRoomsCreated { rooms, .. } => {
+                Audience::Known(rooms.iter().map(|r| r.id).collect())
+            }
+            Event::BreakoutRoomsDeleted { rooms, .. } | Event::RoomsBroughtBack { rooms, .. } => {
+                Audience::Known(rooms.clone())
+            }
             Event::RoomDeleted { .. }
             | Event::RoomRenamed { .. }
             | Event::BreakoutConfigured { .. }
-            | Event::BreakoutRoomsCreated { .. }
-            | Event::BreakoutRoomsDeleted { .. }
             | Event::AssignmentsReset { .. }
             | Event::BreakoutStarted { .. }
             | Event::BreakoutClosing { .. }
             | Event::BreakoutStopped { .. }
-            | Event::RoomsBroughtBack { .. }
             | Event::Broadcast { .. } => Audience::Stream,
             // Its rotation names who is kept apart and each person's class or team.
             Event::ScheduleChanged { room, .. } => Audience::Moderators(*room),
@@ -691,6 +701,9 @@ impl RoomState {
             }
             Audience::Asker(p) => p == person || to.manages(),
             Audience::Rooms(ref rooms) => rooms.iter().any(|r| self.can_see(*r, person)),
+            Audience::Known(ref rooms) => {
+                to.main_role.is_some() || rooms.iter().any(|r| self.can_see(*r, person))
+            }
             Audience::Moderators(room) => {
                 self.effective_role(room, person).is_some_and(Role::manages)
             }

@@ -54,13 +54,15 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 pub struct CallStats {
     /// The main room.
     pub room: RoomId,
-    /// Everyone in its call, in joining order (empty when nobody is).
+    /// Everyone in its call (asked for a breakout room: everyone in that room), in joining order
+    /// (empty when nobody is).
     pub people: Vec<PersonStats>,
 }
 
 /// How the call of a main room (and of its breakout rooms) is for each person in it: loss,
 /// jitter, round-trip time, bitrates and video layers, updated every second. Owners and
-/// moderators only; a breakout room's id gives its main room's call.
+/// moderators only; a breakout room's id gives only the people in that breakout room (so that a
+/// breakout room's moderator sees no more than their room).
 #[utoipa::path(get, path = "/api/v1/rooms/{room}/call/stats", tag = "calls",
     params(("room" = RoomId, Path)),
     responses((status = 200, body = CallStats), (status = 403, body = super::error::ErrorBody),
@@ -95,5 +97,9 @@ pub(super) async fn stats(
                 "the media server did not answer in time; try again",
             )
         })?;
+    let people = people
+        .into_iter()
+        .filter(|p| room == main || p.room == Some(room))
+        .collect();
     Ok(Json(CallStats { room: main, people }))
 }

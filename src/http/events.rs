@@ -74,10 +74,10 @@ async fn events(
         ping: app.config.limits.ws_ping,
         call_config: app.media.client_config.clone(),
     };
-    let person = auth.person.id;
+    let who = (auth.person.id, auth.token_hash);
     Ok(upgrade
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .max_frame_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| serve_socket(socket, person, resume, ctx)))
+        .on_upgrade(move |socket| serve_socket(socket, who, resume, ctx)))
 }

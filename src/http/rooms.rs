@@ -254,11 +254,16 @@ async fn add_member(
                 .await?
                 .ok_or_else(|| ApiError::invalid("email", "no account has this email"))?
         }
-        (None, Some(id)) => app
-            .store
-            .person(id)
-            .await?
-            .ok_or_else(|| ApiError::invalid("person_id", "no such person"))?,
+        (None, Some(id)) => {
+            let found = app.store.person(id).await?;
+            match found {
+                Some(person) if may_add_by_id(&app, &auth, &[person.id]).await?.is_empty() => {
+                    person
+                }
+                // Someone the caller may not see is answered like someone who does not exist.
+                _ => return Err(ApiError::invalid("person_id", "no such person")),
+            }
+        }
         _ => {
             return Err(ApiError::invalid(
                 "email",
@@ -266,6 +271,13 @@ async fn add_member(
             ));
         }
     };
+    if person.is_guest {
+        return Err(guest_elsewhere(if req.email.is_some() {
+            "email"
+        } else {
+            "person_id"
+        }));
+    }
     let command = Command::AddMember {
         room,
         person_id: person.id,
@@ -276,6 +288,33 @@ async fn add_member(
     let member = member_from(&committed)
         .ok_or_else(|| ApiError::internal("adding a member produced no event"))?;
     Ok((StatusCode::CREATED, Json(member)).into_response())
+}
+
+/// Of `ids`, those the caller may not add by id: administrators may add anyone; others only
+/// people they may already see, the members of rooms they own or moderate (and of those rooms'
+/// breakout rooms). Otherwise an id would pull in anyone, another room's guest included.
+async fn may_add_by_id(
+    app: &App,
+    auth: &Auth,
+    ids: &[PersonId],
+) -> Result<Vec<PersonId>, ApiError> {
+    if auth.person.is_admin {
+        return Ok(Vec::new());
+    }
+    let seen = app.store.people_managed_by(auth.person.id).await?;
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !seen.contains(id))
+        .collect())
+}
+
+/// A guest takes part only in the room their invitation opened.
+fn guest_elsewhere(field: &'static str) -> ApiError {
+    ApiError::invalid(
+        field,
+        "a guest takes part only in the room they were invited to; invite them to this room instead",
+    )
 }
 
 /// Most people one request may add.
@@ -295,7 +334,13 @@ async fn add_members(
             format!("give between 1 and {MAX_BULK_MEMBERS} people"),
         ));
     }
-    let people = app.store.people(&person_ids).await?;
+    let mut people = app.store.people(&person_ids).await?;
+    // Someone the caller may not see is answered like someone who does not exist.
+    let unseen = may_add_by_id(app, auth, &person_ids).await?;
+    people.retain(|p| !unseen.contains(&p.id));
+    if people.iter().any(|p| p.is_guest) {
+        return Err(guest_elsewhere("person_ids"));
+    }
     if people.len()
         != person_ids
             .iter()

@@ -165,6 +165,11 @@ async fn reset_password(
     if !app.store.set_password(person, hash).await? {
         return Err(ApiError::not_found("account"));
     }
+    // Its open WebSockets end with its sessions, here and on every other node.
+    app.connections.close_person(person);
+    if let Some(node) = &app.node {
+        node.bus.announce_signed_out(None, person);
+    }
     tracing::info!(person = %person, by = %auth.person.id, "password set by an administrator");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -261,11 +266,18 @@ pub(crate) async fn open_session(
     Ok((headers, body))
 }
 
-/// Sign out: revokes the session and clears the cookies.
+/// Sign out: revokes the session, closes its event WebSockets (close code `4001`) and clears the
+/// cookies.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "accounts",
     responses((status = 204), (status = 401, body = super::error::ErrorBody)), security(("bearer" = [])))]
 async fn logout(State(app): State<App>, auth: Auth) -> Result<Response, ApiError> {
     app.store.delete_session(&auth.token_hash).await?;
+    // Its open WebSockets end with it, here and on every other node.
+    app.connections.close_session(&auth.token_hash);
+    if let Some(node) = &app.node {
+        node.bus
+            .announce_signed_out(Some(auth.token_hash.clone()), auth.person.id);
+    }
     let mut headers = HeaderMap::new();
     for name in [SESSION_COOKIE, CSRF_COOKIE] {
         let cookie = format!("{name}=; Path=/; Max-Age=0; SameSite=Lax");

@@ -14,17 +14,19 @@
 //! a participant made of a str0m peer, for the routing tests, the end-to-end tests and the
 //! benchmark.
 //!
-//! The room actors send [`sfu::Command`]s through a [`Media`] handle and never wait: the channel
-//! is unbounded because its senders are the actors (whose rate is bounded by their commits and by
-//! each connection's signalling limit), and a lost location update would forward media to the
-//! wrong room. The media thread never waits on an actor, the store or a WebSocket: frames for
-//! people go to their connections' bounded queues with `try_send`.
+//! The room actors send [`sfu::Command`]s through a [`Media`] handle and never wait, into the
+//! [`queue`]: the main rooms take turns on the media thread, what clients ask is bounded per room
+//! and a person's superseded requests are dropped, while what the actors decide is never dropped
+//! (a lost location update would forward media to the wrong room). The media thread never waits
+//! on an actor, the store or a WebSocket: frames for people go to their connections' bounded
+//! queues with `try_send`.
 
 pub mod call;
 pub mod congestion;
 pub mod layers;
 pub mod offer;
 pub mod peer;
+pub mod queue;
 pub mod record;
 pub mod sfu;
 pub mod slots;
@@ -109,7 +111,7 @@ pub struct MediaConfig {
 /// The handle through which room actors reach the media server.
 #[derive(Debug, Clone)]
 pub struct Media {
-    tx: mpsc::UnboundedSender<Command>,
+    tx: queue::Sender,
     /// The advertised UDP address.
     pub address: SocketAddr,
     /// Pool sizes and ICE servers, for clients.
@@ -234,7 +236,7 @@ impl Media {
             record::Recorder::start(metrics_for_recorder)
                 .map_err(|e| MediaError::Bind(config.bind, e))?,
         );
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = queue::queue();
         let with_tcp = tcp.is_some();
         udp::spawn(socket, tcp, sfu, rx, signals).map_err(|e| MediaError::Bind(config.bind, e))?;
         if with_tcp {
@@ -249,10 +251,15 @@ impl Media {
         })
     }
 
-    /// Hands a command to the media thread without waiting.
+    /// Hands a command the room's actor decided to the media thread without waiting.
     pub fn send(&self, command: Command) {
-        // The thread only stops when every handle is gone, so a send cannot fail while we hold one.
-        let _ = self.tx.send(command);
+        self.tx.send(command);
+    }
+
+    /// Hands a client's request to the media thread without waiting, or refuses it when the
+    /// room's share of the queue is full (see [`queue`]).
+    pub fn ask(&self, command: Command) -> Result<(), queue::Busy> {
+        self.tx.ask(command)
     }
 }
 

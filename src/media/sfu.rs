@@ -202,6 +202,27 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The main room it is about.
+    pub fn stream(&self) -> RoomId {
+        match self {
+            Command::Locations { stream, .. }
+            | Command::Join { stream, .. }
+            | Command::Restart { stream, .. }
+            | Command::Leave { stream, .. }
+            | Command::Media { stream, .. }
+            | Command::Mute { stream, .. }
+            | Command::View { stream, .. }
+            | Command::Pin { stream, .. }
+            | Command::Evict { stream, .. }
+            | Command::Close { stream, .. }
+            | Command::Record { stream, .. }
+            | Command::StopRecording { stream, .. }
+            | Command::Stats { stream, .. } => *stream,
+        }
+    }
+}
+
 /// A frame for one person's WebSocket connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signal {

@@ -13,16 +13,19 @@ use std::time::Instant;
 
 use str0m::config::DtlsCert;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use str0m::net::Protocol;
 
 use super::Signals;
-use super::sfu::{Command, Sfu};
+use super::queue::Receiver;
+use super::sfu::Sfu;
 use super::tcp::TcpMedia;
 
 /// Datagrams read in one go before the SFU settles and writes.
 const BATCH: usize = 64;
+/// Commands taken in one go: enough for a room's whole move, few enough that a flood of joins
+/// (each sets up a peer) does not hold the packets of every call for long.
+const COMMANDS: usize = 32;
 
 /// Makes the DTLS certificate every peer presents (one per process: generating one per peer
 /// would cost a key generation per join).
@@ -37,7 +40,7 @@ pub fn spawn(
     socket: std::net::UdpSocket,
     tcp: Option<std::net::TcpListener>,
     sfu: Sfu,
-    commands: mpsc::UnboundedReceiver<Command>,
+    commands: Receiver,
     signals: Signals,
 ) -> std::io::Result<()> {
     socket.set_nonblocking(true)?;
@@ -65,7 +68,7 @@ async fn run(
     tcp: Option<std::net::TcpListener>,
     local: SocketAddr,
     mut sfu: Sfu,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    commands: Receiver,
     signals: Signals,
 ) {
     let socket = match UdpSocket::from_std(socket) {
@@ -118,11 +121,14 @@ async fn run(
                     tcp.introduced(from, sfu.knows(from), now);
                 }
             }
-            command = commands.recv() => {
-                let Some(command) = command else { break };
-                sfu.handle_command(Instant::now(), command);
-                while let Ok(command) = commands.try_recv() {
+            () = commands.ready() => {
+                // A bounded batch, the rooms in turn; the rest after the sockets had a look.
+                let taken = commands.take(COMMANDS);
+                for command in taken.commands {
                     sfu.handle_command(Instant::now(), command);
+                }
+                if taken.closed {
+                    break;
                 }
             }
             () = sleep => sfu.handle_timeout(Instant::now()),

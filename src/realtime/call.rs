@@ -53,13 +53,25 @@ pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
     struct Head<'a> {
         #[serde(borrow)]
         r#type: std::borrow::Cow<'a, str>,
-        room: Option<RoomId>,
+        #[serde(borrow)]
+        room: Option<&'a serde_json::value::RawValue>,
     }
     let head: Head<'_> = serde_json::from_str(text).ok()?;
     if !head.r#type.starts_with("call_") {
         return None;
     }
-    let room = head.room.unwrap_or_default();
+    // A room that is not an id is named as the problem (the answer then carries no room).
+    let room = match head
+        .room
+        .map(|raw| serde_json::from_str::<RoomId>(raw.get()))
+    {
+        None => RoomId::default(),
+        Some(Ok(room)) => room,
+        Some(Err(_)) => {
+            let what = format!("{}: room: not a room id", head.r#type);
+            return Some(Err(call_error(RoomId::default(), "bad_request", &what)));
+        }
+    };
     let message = match serde_json::from_str::<Message>(text) {
         Ok(m) => m,
         Err(e) => {
@@ -132,6 +144,19 @@ mod tests {
             "{}",
             bad.as_str()
         );
+        for room in [r#""lobby""#, "42", "[]", r#"{"id":1}"#] {
+            let bad = parse(&format!(
+                r#"{{"type":"call_join","room":{room},"sdp":"v=0"}}"#
+            ))
+            .unwrap()
+            .unwrap_err();
+            assert!(
+                bad.as_str().contains("room: not a room id")
+                    && bad.as_str().contains("bad_request"),
+                "{}",
+                bad.as_str()
+            );
+        }
         let tall = parse(&format!(
             r#"{{"type":"call_view","room":"{room}","slots":{{"4":20000}}}}"#
         ))

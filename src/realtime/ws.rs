@@ -13,14 +13,16 @@
 //! confirms with `{"type":"dashboard","room":MAIN,"seq":N,"open":…}` from which event on it applies.
 //!
 //! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
-//! `call_mute`, `call_pin`; see `docs/api.md`). They pass a per-connection rate limit here, then
-//! the room actor, which checks that the person is in the room, then the media server, whose
+//! `call_mute`, `call_pin`; see `docs/api.md`). They pass the person's and the main room's budget
+//! here ([`super::budget`], shared by all of a person's connections), then the room actor, which checks that the person is in the room, then the media server, whose
 //! answers (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
 //! through the connection's queue like events. The `hello` frame carries the call settings.
 //!
 //! Liveness: the server pings every `ping` interval (told by [`Connections::keep_alive`]) and
 //! closes a connection it has not heard from (any frame, pongs included) for two intervals. A
-//! write that blocks that long also closes it.
+//! write that blocks that long also closes it. The server also closes a connection whose session
+//! ended (`4001`, sign in again) and a person's oldest when they open more than allowed (`4008`):
+//! see [`super::Close`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use futures_util::SinkExt;
 use tokio::time::{Instant, timeout};
 use tracing::debug;
 
+use super::budget::Exceeded;
 use super::{Connections, call};
 use crate::ids::{PersonId, RoomId};
 use crate::metrics::Metrics;
@@ -56,11 +59,11 @@ pub struct WsContext {
 /// Runs one connection until the client leaves, stops answering, or the server shuts down.
 pub async fn serve_socket(
     socket: WebSocket,
-    person: PersonId,
+    (person, session): (PersonId, String),
     resume: HashMap<RoomId, u64>,
     ctx: WsContext,
 ) {
-    let (conn, mut queue) = ctx.connections.register(person, ctx.queue);
+    let (conn, mut queue) = ctx.connections.register(person, Some(&session), ctx.queue);
     ctx.metrics.ws_connections.inc();
     let mut socket = socket;
 
@@ -90,7 +93,6 @@ pub async fn serve_socket(
         .is_ok();
 
     let mut last_heard = Instant::now();
-    let mut call_budget = Budget::new(Instant::now());
     let write_timeout = ctx.ping * 2;
     let mut batch: Vec<Utf8Bytes> = Vec::with_capacity(BATCH);
     while open {
@@ -143,14 +145,18 @@ pub async fn serve_socket(
                     } else if let Some(request) = call::parse(&text) {
                         match request {
                             Ok((stream, request)) => {
-                                if call_budget.take(Instant::now()) {
-                                    ctx.rooms.call(stream, conn.clone(), request).await;
-                                } else {
-                                    let _ = conn.offer(&crate::rooms::call_error(
-                                        stream,
-                                        "rate_limited",
-                                        "too many call messages; slow down",
-                                    ));
+                                match ctx.connections.take_call_budget(person, stream) {
+                                    Ok(()) => ctx.rooms.call(stream, conn.clone(), request).await,
+                                    Err(exceeded) => {
+                                        let _ = conn.offer(&crate::rooms::call_error(
+                                            stream,
+                                            "rate_limited",
+                                            match exceeded {
+                                                Exceeded::Person => "too many call messages from you (across your connections); slow down",
+                                                Exceeded::Room => "too many call messages in this room; try again in a moment",
+                                            },
+                                        ));
+                                    }
                                 }
                             }
                             Err(frame) => {
@@ -190,8 +196,8 @@ async fn attend(
     last_heard: Instant,
     write_timeout: Duration,
 ) -> Attended {
-    if conn.closing() {
-        let close = close_frame(1001, "server shutting down");
+    if let Some(close) = conn.closing() {
+        let close = close_frame(close.code, close.reason);
         let _ = write(socket, std::iter::once(close), write_timeout).await;
         return Attended::Leave;
     }
@@ -245,37 +251,6 @@ pub fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
     }
     let request: Request = serde_json::from_str(text).ok()?;
     (request.r#type == "dashboard").then_some((request.room, request.open))
-}
-
-/// A token bucket for a connection's call messages: a burst of [`Budget::BURST`], then
-/// [`Budget::PER_SECOND`] a second. A flood is answered with `rate_limited` and reaches nobody.
-struct Budget {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Budget {
-    const BURST: f64 = 20.0;
-    const PER_SECOND: f64 = 10.0;
-
-    fn new(now: Instant) -> Budget {
-        Budget {
-            tokens: Self::BURST,
-            at: now,
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let refill = now.saturating_duration_since(self.at).as_secs_f64() * Self::PER_SECOND;
-        self.tokens = (self.tokens + refill).min(Self::BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 fn close_frame(code: u16, reason: &'static str) -> Message {

@@ -1409,7 +1409,7 @@ impl Actor {
                 if !state.receives(&audience, &published.event, to, sub.dashboard, was) {
                     return true;
                 }
-                match sub.conn.offer(published.frames.for_person(
+                match sub.conn.offer(&published.frames.for_person(
                     (stream, published.seq, &published.event),
                     state,
                     to,
@@ -1576,13 +1576,35 @@ impl Actor {
                 person,
                 heights,
             },
-            CallRequest::Pin { person_id } => MediaCommand::Pin {
-                stream,
-                person,
-                pin: person_id,
-            },
+            CallRequest::Pin { person_id } => {
+                if person_id.is_some_and(|p| !self.state.has_access(p)) {
+                    self.call_reply(
+                        &from,
+                        &call_error(
+                            stream,
+                            "bad_request",
+                            "call_pin: person_id: not a member of this main room",
+                        ),
+                    );
+                    return;
+                }
+                MediaCommand::Pin {
+                    stream,
+                    person,
+                    pin: person_id,
+                }
+            }
         };
-        self.rooms.media.send(command);
+        if self.rooms.media.ask(command).is_err() {
+            self.call_reply(
+                &from,
+                &call_error(
+                    stream,
+                    "busy",
+                    "the call server has too many requests waiting for this room; try again",
+                ),
+            );
+        }
     }
 
     /// Answers a call request: on the connection it came from, or through the node that relayed
@@ -1721,7 +1743,7 @@ impl Actor {
                     if !self.state.should_receive(&p.event, conn.person, false, &[]) {
                         continue;
                     }
-                    if conn.offer(p.frames.for_person(
+                    if conn.offer(&p.frames.for_person(
                         (self.stream, p.seq, &p.event),
                         &self.state,
                         self.state.recipient(conn.person),

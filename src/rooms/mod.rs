@@ -351,6 +351,11 @@ impl Rooms {
         &self.store
     }
 
+    /// The connections open on this node.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
     /// Creates a main room owned by `owner`; returns its state.
     #[instrument(skip_all)]
     pub async fn create(

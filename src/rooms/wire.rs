@@ -3,10 +3,13 @@
 //! only where *they* go (O(1) in size), while owners and moderators get the whole roster. (Clients
 //! with the dashboard open reload it from `GET …/breakout` when such an event arrives.) An event
 //! about where one person goes names the place only to those who may see it: a breakout-only
-//! member hears that someone left their room, not where to.
+//! member hears that someone left their room, not where to. An event that lists breakout rooms
+//! (new, deleted or closed rooms, an imported assignment, a document's sharing) lists, to anyone
+//! who is not a main-room member, only the rooms they may see.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -16,7 +19,7 @@ use crate::domain::room::{Event, Message, Recipient, RoomState};
 use crate::ids::{PersonId, RoomId};
 
 /// The frames of one event.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Frames {
     /// The same frame for everyone.
     All(Utf8Bytes),
@@ -42,6 +45,14 @@ pub enum Frames {
         place: Option<RoomId>,
         /// Whom the event is about.
         person: PersonId,
+    },
+    /// An event that lists breakout rooms: `full` for main-room members; for anyone else the
+    /// same event listing only the rooms they may see, made on first use for each such set.
+    Listing {
+        /// The whole event.
+        full: Utf8Bytes,
+        /// By the rooms kept (sorted).
+        cut: Mutex<HashMap<Vec<RoomId>, Utf8Bytes>>,
     },
 }
 
@@ -192,7 +203,70 @@ pub fn frames(stream: RoomId, seq: u64, event: &Event, state: &RoomState) -> Fra
             location,
             ..
         } => place_frames(stream, seq, event, Some(*location), *person_id),
+        Event::BreakoutRoomsCreated { .. }
+        | Event::BreakoutRoomsDeleted { .. }
+        | Event::RoomsBroughtBack { .. }
+        | Event::AssignmentsImported { .. }
+        | Event::ContentShared { .. }
+        | Event::ContentDeleted { .. } => Frames::Listing {
+            full: frame(Wire { seq, stream, event }),
+            cut: Mutex::default(),
+        },
         _ => Frames::All(frame(Wire { seq, stream, event })),
+    }
+}
+
+/// `event` listing only the breakout rooms in `keep` (and assignments to them).
+fn only(event: &Event, keep: &[RoomId]) -> Event {
+    let kept = |rooms: &[RoomId]| -> Vec<RoomId> {
+        rooms.iter().copied().filter(|r| keep.contains(r)).collect()
+    };
+    match event {
+        Event::BreakoutRoomsCreated { room, rooms } => Event::BreakoutRoomsCreated {
+            room: *room,
+            rooms: rooms
+                .iter()
+                .filter(|r| keep.contains(&r.id))
+                .cloned()
+                .collect(),
+        },
+        Event::BreakoutRoomsDeleted { room, rooms } => Event::BreakoutRoomsDeleted {
+            room: *room,
+            rooms: kept(rooms),
+        },
+        Event::RoomsBroughtBack { room, rooms } => Event::RoomsBroughtBack {
+            room: *room,
+            rooms: kept(rooms),
+        },
+        Event::AssignmentsImported { room, assignments } => Event::AssignmentsImported {
+            room: *room,
+            assignments: assignments
+                .iter()
+                .filter(|a| keep.contains(&a.breakout))
+                .cloned()
+                .collect(),
+        },
+        Event::ContentShared {
+            room,
+            id,
+            rooms,
+            previous,
+        } => Event::ContentShared {
+            room: *room,
+            id: *id,
+            rooms: kept(rooms),
+            previous: kept(previous),
+        },
+        Event::ContentDeleted {
+            room,
+            id,
+            shared_with,
+        } => Event::ContentDeleted {
+            room: *room,
+            id: *id,
+            shared_with: kept(shared_with),
+        },
+        other => other.clone(),
     }
 }
 
@@ -230,10 +304,32 @@ impl Frames {
         (stream, seq, event): (RoomId, u64, &Event),
         state: &RoomState,
         to: Recipient,
-    ) -> &'a Utf8Bytes {
+    ) -> Cow<'a, Utf8Bytes> {
         let person = to.person;
         match self {
-            Frames::All(frame) => frame,
+            Frames::All(frame) => Cow::Borrowed(frame),
+            Frames::Listing { full, cut } => {
+                if to.main_role.is_some() {
+                    return Cow::Borrowed(full);
+                }
+                let mut keep: Vec<RoomId> = state
+                    .breakouts
+                    .keys()
+                    .copied()
+                    .filter(|r| state.can_see(*r, person))
+                    .collect();
+                keep.sort();
+                // A poisoned lock only means a panic mid-insert; the cache is still valid.
+                let mut cut = cut.lock().unwrap_or_else(|p| p.into_inner());
+                let frame = cut.entry(keep).or_insert_with_key(|keep| {
+                    frame(Wire {
+                        seq,
+                        stream,
+                        event: &only(event, keep),
+                    })
+                });
+                Cow::Owned(frame.clone())
+            }
             Frames::Place {
                 full,
                 hidden,
@@ -245,14 +341,14 @@ impl Frames {
                         && to.main_role.is_none()
                         && !state.can_see(*room, person) =>
                 {
-                    hidden.get_or_init(|| without_place(stream, seq, event))
+                    Cow::Borrowed(hidden.get_or_init(|| without_place(stream, seq, event)))
                 }
-                _ => full,
+                _ => Cow::Borrowed(full),
             },
             Frames::PerRoom { full, by_room, key } => {
                 let whole = || full.get_or_init(|| frame(Wire { seq, stream, event }));
                 if to.manages() {
-                    return whole();
+                    return Cow::Borrowed(whole());
                 }
                 let room = match key {
                     Key::Assignment => state.breakout.assignments.get(&person).copied(),
@@ -271,10 +367,10 @@ impl Frames {
                                 .find(|b| state.role(*b, person).is_some())
                         }),
                 };
-                match by_room.get(&room).or_else(|| by_room.get(&None)) {
+                Cow::Borrowed(match by_room.get(&room).or_else(|| by_room.get(&None)) {
                     Some(frame) => frame,
                     None => whole(),
-                }
+                })
             }
         }
     }

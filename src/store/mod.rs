@@ -205,6 +205,12 @@ pub trait Store: Send + Sync + 'static {
     async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
     /// The people among `ids` that exist.
     async fn people(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError>;
+    /// Everyone who is a member of a room `manager` owns or moderates, or of a breakout room of
+    /// a main room they own or moderate: the people they may add to another room by id.
+    async fn people_managed_by(
+        &self,
+        manager: PersonId,
+    ) -> Result<std::collections::HashSet<PersonId>, StoreError>;
     /// Accounts (not guests) whose email or display name contains `search` (case-insensitive
     /// for ASCII), ordered by email, after the email `after`, at most `limit`.
     async fn accounts(

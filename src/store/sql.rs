@@ -348,6 +348,27 @@ impl Store for SqlStore {
         Ok(found)
     }
 
+    async fn people_managed_by(
+        &self,
+        manager: PersonId,
+    ) -> Result<std::collections::HashSet<PersonId>, StoreError> {
+        let sql = "SELECT DISTINCT them.person_id FROM members mine \
+             JOIN rooms r ON r.id = mine.room_id OR r.parent_id = mine.room_id \
+             JOIN members them ON them.room_id = r.id \
+             WHERE mine.person_id = $1 AND mine.role IN ('owner', 'moderator')";
+        let rows = sqlx::query(sql)
+            .bind(manager.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("person_id")?;
+                id.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("person id {id:?}")))
+            })
+            .collect()
+    }
+
     async fn accounts(
         &self,
         search: &str,
