@@ -47,8 +47,13 @@ enum Message {
 }
 
 /// `None` if `text` is not a call message; otherwise the main room and the request, or the
-/// `call_error` frame to send back.
-pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
+/// `call_error` frame to send back. `admit` is asked first, with the main room the message names
+/// (nil when it names none): a message it refuses (over the sender's budget) is not read further,
+/// so that a flood of large offers costs one scan each.
+pub fn parse(
+    text: &str,
+    admit: impl FnOnce(RoomId) -> Result<(), Utf8Bytes>,
+) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
     #[derive(Deserialize)]
     struct Head<'a> {
         #[serde(borrow)]
@@ -72,6 +77,9 @@ pub fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
             return Some(Err(call_error(RoomId::default(), "bad_request", &what)));
         }
     };
+    if let Err(refused) = admit(room) {
+        return Some(Err(refused));
+    }
     let message = match serde_json::from_str::<Message>(text) {
         Ok(m) => m,
         Err(e) => {
@@ -128,6 +136,28 @@ const MAX_VIEW_HEIGHT: u32 = 10_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses with every message admitted.
+    fn parse(text: &str) -> Option<Result<(RoomId, CallRequest), Utf8Bytes>> {
+        super::parse(text, |_| Ok(()))
+    }
+
+    #[test]
+    fn a_message_refused_by_admit_is_answered_with_its_refusal_and_named_room() {
+        let room = RoomId::new();
+        let text = format!(r#"{{"type":"call_leave","room":"{room}"}}"#);
+        let mut asked = None;
+        let refused = super::parse(&text, |r| {
+            asked = Some(r);
+            Err(call_error(r, "rate_limited", "slow down"))
+        })
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(asked, Some(room));
+        assert!(refused.as_str().contains("rate_limited"));
+        // Not a call message: never asked.
+        assert!(super::parse(r#"{"type":"dashboard"}"#, |_| panic!("asked")).is_none());
+    }
 
     #[test]
     fn call_messages_parse_or_name_the_problem() {

@@ -142,22 +142,14 @@ pub async fn serve_socket(
                     last_heard = Instant::now();
                     if let Some((stream, open)) = dashboard_request(&text) {
                         ctx.rooms.dashboard(stream, conn.id, open).await;
-                    } else if let Some(request) = call::parse(&text) {
+                    } else if let Some(request) = call::parse(&text, |stream| {
+                        ctx.connections
+                            .take_call_budget(person, stream)
+                            .map_err(|exceeded| rate_limited(stream, exceeded))
+                    }) {
                         match request {
                             Ok((stream, request)) => {
-                                match ctx.connections.take_call_budget(person, stream) {
-                                    Ok(()) => ctx.rooms.call(stream, conn.clone(), request).await,
-                                    Err(exceeded) => {
-                                        let _ = conn.offer(&crate::rooms::call_error(
-                                            stream,
-                                            "rate_limited",
-                                            match exceeded {
-                                                Exceeded::Person => "too many call messages from you (across your connections); slow down",
-                                                Exceeded::Room => "too many call messages in this room; try again in a moment",
-                                            },
-                                        ));
-                                    }
-                                }
+                                ctx.rooms.call(stream, conn.clone(), request).await;
                             }
                             Err(frame) => {
                                 let _ = conn.offer(&frame);
@@ -251,6 +243,20 @@ pub fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
     }
     let request: Request = serde_json::from_str(text).ok()?;
     (request.r#type == "dashboard").then_some((request.room, request.open))
+}
+
+/// The `call_error` for a call message over the sender's or the room's budget.
+fn rate_limited(stream: RoomId, exceeded: Exceeded) -> Utf8Bytes {
+    crate::rooms::call_error(
+        stream,
+        "rate_limited",
+        match exceeded {
+            Exceeded::Person => {
+                "too many call messages from you (across your connections); slow down"
+            }
+            Exceeded::Room => "too many call messages in this room; try again in a moment",
+        },
+    )
 }
 
 fn close_frame(code: u16, reason: &'static str) -> Message {
