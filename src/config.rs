@@ -125,6 +125,10 @@ pub struct Settings {
     /// environment or the file to the command line, which other users can read
     #[arg(long, env = "HUDDLE_TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<String>,
+    /// A token `/metrics` asks for (`Authorization: Bearer TOKEN`); without one, `/metrics` is
+    /// open to anyone who reaches the port: set it, or block `/metrics` at the reverse proxy
+    #[arg(long, env = "HUDDLE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Seconds a client's TURN credentials stay valid [default: 86400]
     #[arg(long, env = "HUDDLE_TURN_TTL_SECS")]
     pub turn_ttl_secs: Option<u64>,
@@ -237,6 +241,7 @@ impl Settings {
             ice_servers: self.ice_servers.or(base.ice_servers),
             turn_urls: self.turn_urls.or(base.turn_urls),
             turn_secret: self.turn_secret.or(base.turn_secret),
+            metrics_token: self.metrics_token.or(base.metrics_token),
             turn_ttl_secs: self.turn_ttl_secs.or(base.turn_ttl_secs),
             media_tcp: self.media_tcp.or(base.media_tcp),
             media_congestion: self.media_congestion.or(base.media_congestion),
@@ -311,6 +316,18 @@ pub struct Config {
     pub recording: RecordingConfig,
     /// Several nodes on one PostgreSQL and NATS; `None` for a single node.
     pub cluster: Option<ClusterConfig>,
+    /// The bearer token `/metrics` asks for; `None`: open.
+    pub metrics_token: Option<Secret>,
+}
+
+/// A secret setting: its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 /// How this node joins a cluster.
@@ -558,6 +575,12 @@ impl Config {
             mail,
             policy,
             cluster,
+            metrics_token: match s.metrics_token {
+                Some(t) if t.trim().is_empty() => {
+                    return Err(ConfigError("metrics_token must not be empty".into()));
+                }
+                t => t.map(Secret),
+            },
         })
     }
 

@@ -185,7 +185,8 @@ async fn moves_switch_media_on_the_same_connection() {
     )
     .await;
     let muted = a.events.next_of("call_muted").await;
-    assert_eq!(muted["by"], "Admin");
+    assert_eq!(muted["by_name"], "Admin");
+    assert_eq!(muted["by"], o.id.as_str(), "{muted}");
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let since = Instant::now();
@@ -777,11 +778,12 @@ async fn moderators_see_how_the_call_is_for_each_person_and_nobody_else_does() {
         "{stats}"
     );
 
-    // A breakout room's id gives its main room's call.
+    // A breakout room's id gives the people of that room only (nobody is in it yet).
     let via = owner
         .get(&format!("/api/v1/rooms/{}/call/stats", rooms[0]))
         .await;
     assert_eq!(via["room"], main.as_str());
+    assert_eq!(via["people"], json!([]), "{via}");
 
     // Nobody else: a participant, a guest and a breakout-only member are refused; those who are
     // not members of the main room are not told it exists.
@@ -825,6 +827,14 @@ async fn moderators_see_how_the_call_is_for_each_person_and_nobody_else_does() {
         let answer = client.call(Method::GET, path, None).await;
         assert_eq!(answer.0, status, "{who}: {}", answer.1);
     }
+    // A breakout room's own moderator (a member of that room only) sees no more than that
+    // room: not the three people in the main room's call.
+    let mia = server.user(&owner, "Mia").await;
+    owner
+        .add_member(&rooms[0], "mia@example.org", "moderator")
+        .await;
+    let theirs = mia.get(&via_breakout).await;
+    assert_eq!(theirs["people"], json!([]), "{theirs}");
 }
 
 /// The recordings of `room` as its moderators see them.

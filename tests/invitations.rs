@@ -573,6 +573,14 @@ async fn invitation_emails_have_hourly_quotas_and_carry_no_links_from_non_admini
     let mo = server.user(&admin, "Mo").await;
     server.user(&admin, "Kit").await;
     let kit = server.anonymous().login("kit@example.org").await;
+    // Mo moderates the staff room Kit and the administrator are in: Mo may add them by address.
+    let staff = admin.create_room("Staff").await;
+    admin
+        .add_member(&staff, "mo@example.org", "moderator")
+        .await;
+    admin
+        .add_member(&staff, "kit@example.org", "participant")
+        .await;
     let room = mo.create_room("Win big at www.spam.example now").await;
     mo.add_member(&room, "kit@example.org", "moderator").await;
     mo.add_member(&room, "admin@example.org", "moderator").await;

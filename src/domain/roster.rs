@@ -133,7 +133,7 @@ pub fn read(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RowError>), RowError> {
         let mut bad = |column: &'static str, message: String| {
             errors.push(RowError::new(line, Some(column), message));
         };
-        let room = record[0].trim();
+        let room = unescaped(record[0].trim());
         let room = if room.is_empty() {
             None
         } else {
@@ -146,7 +146,7 @@ pub fn read(bytes: &[u8]) -> Result<(Vec<Row>, Vec<RowError>), RowError> {
             }
         };
         let mut part = |column: &'static str, raw: &str| {
-            let value = raw.trim();
+            let value = unescaped(raw.trim());
             if value.chars().count() > MAX_NAME_PART {
                 bad(
                     column,
@@ -204,20 +204,62 @@ pub fn split_name(display_name: &str) -> (String, String) {
     }
 }
 
-/// Writes rows (room name or empty, first, last, email) as a file with the header.
+/// Writes rows (room name or empty, first, last, email) as a file with the header; a cell a
+/// spreadsheet would run as a formula is written as text ([`spreadsheet_safe`]).
 pub fn write<'a>(rows: impl IntoIterator<Item = [&'a str; 4]>) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     // Writing to memory cannot fail.
     let _ = writer.write_record(COLUMNS);
     for row in rows {
-        let _ = writer.write_record(row);
+        let _ = writer.write_record(row.map(|cell| spreadsheet_safe(cell).into_owned()));
     }
     writer.into_inner().unwrap_or_default()
+}
+
+/// What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell for a CSV file that people open in a spreadsheet: text that starts like a formula
+/// (`=HYPERLINK(…)`, `+1`, `-2`, `@SUM`) gets a leading `'`, which spreadsheets show as text.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_START) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// A cell as written before [`spreadsheet_safe`]: a file Huddle exported reads back the same.
+fn unescaped(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_START) => rest,
+        _ => cell,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_that_start_like_formulas_are_written_as_text_and_read_back_the_same() {
+        let rows = [
+            ["=HYPERLINK(\"http://x\")", "+1", "-Ann", "a@example.org"],
+            ["Group A", "@Bob", "Smith", "b@example.org"],
+        ];
+        let file = String::from_utf8(write(rows)).unwrap();
+        assert!(file.contains("'=HYPERLINK"), "{file}");
+        assert!(file.contains("'+1,'-Ann"), "{file}");
+        assert!(file.contains("'@Bob"), "{file}");
+        assert!(file.contains("Group A,"), "{file}");
+        let read = parse(file.as_bytes()).unwrap();
+        assert_eq!(read[0].room.as_deref(), Some("=HYPERLINK(\"http://x\")"));
+        assert_eq!(
+            (read[0].first_name.as_str(), read[0].last_name.as_str()),
+            ("+1", "-Ann")
+        );
+        assert_eq!(read[1].first_name, "@Bob");
+    }
 
     #[test]
     fn a_valid_file_with_a_bom_quotes_and_blank_rooms_is_read() {

@@ -104,6 +104,16 @@ pub fn file_name(raw: &str) -> Result<String, DomainError> {
             format!("{value:?} is not a plain file name (no paths or control characters)"),
         ));
     }
+    // `invoice\u{202E}fdp.exe` shows as "invoiceexe.pdf": the direction marks and overrides
+    // that can disguise an extension have no place in a file name.
+    if value.chars().any(is_bidi_control) {
+        return Err(DomainError::invalid(
+            "file_name",
+            format!(
+                "{value:?} contains a text-direction control character, which can disguise a file's type"
+            ),
+        ));
+    }
     if value.len() > MAX_FILE_NAME_BYTES {
         return Err(DomainError::invalid(
             "file_name",
@@ -111,6 +121,12 @@ pub fn file_name(raw: &str) -> Result<String, DomainError> {
         ));
     }
     Ok(value.to_owned())
+}
+
+/// The Unicode characters that set or override the direction of text (marks, embeddings,
+/// overrides and isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An email address: trimmed and lower-cased, one `@` with text on both sides, no spaces.
@@ -199,6 +215,15 @@ mod tests {
             assert!(file_name(bad).is_err(), "{bad:?} accepted");
         }
         assert!(file_name(&"x".repeat(256)).is_err());
+        for disguised in ["invoice\u{202E}fdp.exe", "a\u{2066}b.txt", "a\u{200F}.pdf"] {
+            let e = file_name(disguised).unwrap_err().to_string();
+            assert!(e.contains("text-direction"), "{e}");
+        }
+        assert_eq!(
+            file_name("تقرير.pdf").unwrap(),
+            "تقرير.pdf",
+            "right-to-left text is fine"
+        );
     }
 
     #[test]

@@ -340,11 +340,13 @@ async fn configure(
     ids: PathIds,
     ApiJson(changes): ApiJson<ConfigChanges>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let (room, _) = run(&app, &auth, &ids, BreakoutCommand::Change { changes }).await?;
+    let (room, committed) = run(&app, &auth, &ids, BreakoutCommand::Change { changes }).await?;
     let me = auth.person.id;
     let view = app
         .rooms
-        .inspect(room, move |state, seq| session_view(state, seq, me))
+        .inspect_after(room, committed.seq, move |state, seq| {
+            session_view(state, seq, me)
+        })
         .await?;
     view.map(Json).ok_or(ApiError::not_found("room"))
 }

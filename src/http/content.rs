@@ -22,6 +22,12 @@ use crate::ids::{ContentId, RoomId};
 use crate::rooms::{Committed, RoomError};
 use crate::store::blobs::BlobError;
 
+impl crate::store::blobs::BodyError for axum::extract::multipart::MultipartError {
+    fn too_large(&self) -> bool {
+        self.status() == StatusCode::PAYLOAD_TOO_LARGE
+    }
+}
+
 /// Room for the multipart framing and the small fields around an upload.
 const MULTIPART_SLACK: usize = 64 * 1024;
 
@@ -465,11 +471,13 @@ async fn share(
             "only items in the main room can be shared with breakout rooms",
         ));
     }
-    run(&app, &auth, room, ContentCommand::Share { id, rooms }).await?;
+    let committed = run(&app, &auth, room, ContentCommand::Share { id, rooms }).await?;
     let me = auth.person.id;
     let item = app
         .rooms
-        .inspect(room, move |state, _| state.item_in(room, id, me).cloned())
+        .inspect_after(room, committed.seq, move |state, _| {
+            state.item_in(room, id, me).cloned()
+        })
         .await?
         .ok_or(ApiError::not_found("content item"))?;
     Ok(Json(item))

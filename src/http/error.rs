@@ -239,8 +239,10 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// A JSON body read from bytes the handler already has; invalid JSON is a 422.
+/// A JSON body read from bytes the handler already has; invalid JSON is a 422, and so is a body
+/// that is not a JSON object.
 pub fn json_from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    object_first(body)?;
     serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -248,6 +250,19 @@ pub fn json_from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
             format!("body: {e}"),
         )
     })
+}
+
+/// Refuses a body that is not a JSON object: serde would read an array as the struct's fields
+/// in order (`["Room", true]`), which no client means and the API does not document.
+fn object_first(body: &[u8]) -> Result<(), ApiError> {
+    match body.trim_ascii_start().first() {
+        Some(b'{') | None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "body: expected a JSON object",
+        )),
+    }
 }
 
 /// An optional JSON body: nothing, white space or `null` gives `T::default()`.
@@ -260,10 +275,22 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     }
 }
 
-/// A JSON body whose rejections are [`ApiError`]s.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body whose rejections are [`ApiError`]s; it must be a JSON object.
 pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        // axum's extractor checks the content type and the size and that it is JSON at all.
+        let axum::Json(raw) =
+            axum::Json::<Box<serde_json::value::RawValue>>::from_request(req, state).await?;
+        object_first(raw.get().as_bytes())?;
+        // axum's reader names the field at fault (`name: invalid type …`).
+        let axum::Json(value) = axum::Json::<T>::from_bytes(raw.get().as_bytes())?;
+        Ok(ApiJson(value))
+    }
+}
 
 /// A query string whose rejections are [`ApiError`]s.
 #[derive(FromRequestParts)]

@@ -42,7 +42,7 @@ pub enum Moment {
 /// Body of `POST /rooms/{room}/meetings`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ScheduleRequest {
+pub struct MeetingRequest {
     /// 1–200 characters.
     pub title: String,
     /// When it starts; not in the past.
@@ -104,14 +104,14 @@ async fn list(
 
 /// Schedule a meeting in this room (any member; from a breakout room, it is that room's).
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/meetings", tag = "meetings", params(("room" = RoomId, Path)),
-    request_body = ScheduleRequest,
+    request_body = MeetingRequest,
     responses((status = 201, body = Meeting), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn schedule(
     State(app): State<App>,
     auth: Auth,
     ids: PathIds,
-    ApiJson(req): ApiJson<ScheduleRequest>,
+    ApiJson(req): ApiJson<MeetingRequest>,
 ) -> Result<(StatusCode, Json<Meeting>), ApiError> {
     let room: RoomId = ids.get("room")?;
     let title = validate::title("title", &req.title)?;

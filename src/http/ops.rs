@@ -64,8 +64,24 @@ async fn healthz(
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-async fn metrics(State(app): State<App>) -> impl IntoResponse {
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format"),
+    (status = 401, description = "`metrics_token` is set and the request does not carry it", body = super::error::ErrorBody)))]
+async fn metrics(
+    State(app): State<App>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, super::error::ApiError> {
+    if let Some(token) = &app.config.metrics_token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !crate::auth::constant_time_eq(sent.trim().as_bytes(), token.0.as_bytes()) {
+            return Err(super::error::ApiError::unauthenticated(
+                "/metrics needs Authorization: Bearer METRICS_TOKEN",
+            ));
+        }
+    }
     let alive = tokio::runtime::Handle::current()
         .metrics()
         .num_alive_tasks();
@@ -81,11 +97,11 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
             .cluster_nats_connected
             .set(node.bus.is_connected().into());
     }
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         app.metrics.render(),
-    )
+    ))
 }

@@ -369,7 +369,7 @@ async fn load(
     // failure here leaves the assignment loaded and says so.
     let existing = app
         .rooms
-        .inspect(main, |state: &RoomState, _| {
+        .inspect_after(main, summary.seq, |state: &RoomState, _| {
             state
                 .breakouts
                 .values()
@@ -442,7 +442,7 @@ async fn rotate(
     let committed = app.rooms.command(main, auth.caller(), command).await?;
     let placed: Vec<_> = app
         .rooms
-        .inspect(main, move |state: &RoomState, _| {
+        .inspect_after(main, committed.seq, move |state: &RoomState, _| {
             crate::domain::breakout::rotate::people(state, present_only)
         })
         .await?;
@@ -503,9 +503,9 @@ async fn start_schedule(
     Ok(Json(ScheduleDone { seq: committed.seq }))
 }
 
-/// Turns a rotation's `attribute_by_email` into `attribute`: each address is an account's or a
-/// guest's of this main room (one it does not know is refused, naming it); empty values are
-/// left out.
+/// Turns a rotation's `attribute_by_email` into `attribute`: each address is that of someone in
+/// this main room, a member of it or of one of its breakout rooms, or a guest (any other is
+/// refused, naming it, whether or not it has an account elsewhere); empty values are left out.
 async fn by_email(
     app: &App,
     main: RoomId,
@@ -527,12 +527,23 @@ async fn by_email(
         .filter(|(_, value)| !value.is_empty())
         .collect();
     let emails: Vec<String> = wanted.iter().map(|(e, _)| e.clone()).collect();
+    let here: std::collections::HashSet<crate::ids::PersonId> = app
+        .rooms
+        .inspect(main, |state, _| {
+            state
+                .members
+                .values()
+                .flat_map(|m| m.keys().copied())
+                .collect()
+        })
+        .await?;
     let known: std::collections::HashMap<String, crate::ids::PersonId> = app
         .store
         .accounts_by_email(&emails)
         .await?
         .into_iter()
         .chain(app.store.guests_of(main).await?)
+        .filter(|p| here.contains(&p.id))
         .filter_map(|p| Some((p.email?, p.id)))
         .collect();
     let unknown: Vec<&str> = wanted
@@ -551,7 +562,7 @@ async fn by_email(
         return Err(ApiError::invalid(
             "attribute_by_email",
             format!(
-                "no account or guest for {shown}{}",
+                "nobody in this room has {shown}{}",
                 if more > 0 {
                     format!(" and {more} more")
                 } else {

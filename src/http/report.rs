@@ -22,6 +22,7 @@ use crate::App;
 use crate::auth::Auth;
 use crate::domain::report::{Kind, Stay};
 use crate::domain::room::RoomState;
+use crate::domain::roster::spreadsheet_safe;
 use crate::ids::{PersonId, RoomId};
 use crate::store::StayRow;
 
@@ -345,14 +346,15 @@ async fn report_csv(
     // Writing to memory cannot fail.
     let _ = writer.write_record(["person", "what", "room", "from", "to", "minutes", "detail"]);
     let mut write = |who: &str, kind: Kind, room: RoomId, (from, to): (i64, i64), detail: &str| {
+        // Names and details are people's text: never a formula in a spreadsheet.
         let _ = writer.write_record([
-            who,
+            &*spreadsheet_safe(who),
             kind.as_str(),
-            room_name.get(&room).copied().unwrap_or_default(),
+            &*spreadsheet_safe(room_name.get(&room).copied().unwrap_or_default()),
             &time(from),
             &time(to),
             &format!("{:.1}", (to - from) as f64 / 60_000.0),
-            detail,
+            &*spreadsheet_safe(detail),
         ]);
     };
     for person in &report.people {

@@ -44,8 +44,18 @@ pub(super) fn router() -> Router<App> {
 
 /// The caller's view of a room, read inside its actor.
 async fn room_view(app: &App, room: RoomId, person: PersonId) -> Result<RoomView, ApiError> {
+    room_view_after(app, room, person, 0).await
+}
+
+/// [`room_view`] on a state that holds event `seq` (the answer of a command, on any node).
+async fn room_view_after(
+    app: &App,
+    room: RoomId,
+    person: PersonId,
+    seq: u64,
+) -> Result<RoomView, ApiError> {
     app.rooms
-        .inspect(room, move |state, seq| {
+        .inspect_after(room, seq, move |state, seq| {
             RoomView::of(state, seq, room, person)
         })
         .await?
@@ -137,10 +147,13 @@ async fn rename_room(
 ) -> Result<Json<RoomView>, ApiError> {
     let room = ids.get("room")?;
     let name = validate::name("name", &req.name)?;
-    app.rooms
+    let committed = app
+        .rooms
         .command(room, auth.caller(), Command::Rename { room, name })
         .await?;
-    Ok(Json(room_view(&app, room, auth.person.id).await?))
+    Ok(Json(
+        room_view_after(&app, room, auth.person.id, committed.seq).await?,
+    ))
 }
 
 /// Delete a main room with its breakout rooms and everything they hold (owners only).
@@ -155,13 +168,20 @@ async fn delete_room(
 ) -> Result<StatusCode, ApiError> {
     let room: RoomId = ids.get("room")?;
     let me = auth.person.id;
-    let is_breakout = app
+    // Who may is asked before what the room is: a participant learns nothing from the answer.
+    let (is_breakout, owner) = app
         .rooms
         .inspect(room, move |state, _| {
-            state.can_see(room, me).then(|| state.id() != room)
+            state.can_see(room, me).then(|| {
+                let owner = state.role(state.id(), me) == Some(Role::Owner);
+                (state.id() != room, owner)
+            })
         })
         .await?
         .ok_or(ApiError::not_found("room"))?;
+    if !owner {
+        return Err(ApiError::forbidden("only owners may delete a room"));
+    }
     if is_breakout {
         return Err(DomainError::conflict(
             "breakout_room",
@@ -230,6 +250,9 @@ async fn add_member(
     ApiJson(req): ApiJson<AddMemberRequest>,
 ) -> Result<Response, ApiError> {
     let room = ids.get("room")?;
+    // Who may add is asked before anyone is looked up: the answer tells a participant nothing
+    // about who has an account.
+    super::calls::managed(&app, &auth, room, "only owners and moderators add members").await?;
     if let Some(person_ids) = req.person_ids {
         if req.email.is_some() || req.person_id.is_some() {
             return Err(ApiError::invalid(
@@ -249,10 +272,20 @@ async fn add_member(
     let person = match (&req.email, req.person_id) {
         (Some(email), None) => {
             let email = validate::email(email)?;
-            app.store
-                .person_by_email(&email)
-                .await?
-                .ok_or_else(|| ApiError::invalid("email", "no account has this email"))?
+            let found = app.store.person_by_email(&email).await?;
+            match found {
+                Some(person) if may_add_by_id(&app, &auth, &[person.id]).await?.is_empty() => {
+                    person
+                }
+                // An address of someone the caller may not see is answered like an address
+                // nobody has: adding is no way to learn who has an account.
+                _ => {
+                    return Err(ApiError::invalid(
+                        "email",
+                        "nobody you may add has this address; invite them to the room instead",
+                    ));
+                }
+            }
         }
         (None, Some(id)) => {
             let found = app.store.person(id).await?;
@@ -290,9 +323,10 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(member)).into_response())
 }
 
-/// Of `ids`, those the caller may not add by id: administrators may add anyone; others only
-/// people they may already see, the members of rooms they own or moderate (and of those rooms'
-/// breakout rooms). Otherwise an id would pull in anyone, another room's guest included.
+/// Of `ids`, those the caller may not add by id or email: administrators may add anyone; others
+/// only people they may already see, the members of rooms they own or moderate (and of those
+/// rooms' breakout rooms). Otherwise an id would pull in anyone, another room's guest included,
+/// and an address would tell who has an account (`docs/decisions/0001-account-discovery.md`).
 async fn may_add_by_id(
     app: &App,
     auth: &Auth,
@@ -392,7 +426,8 @@ async fn change_role(
 ) -> Result<Json<Member>, ApiError> {
     let room: RoomId = ids.get("room")?;
     let person: PersonId = ids.get("person")?;
-    app.rooms
+    let committed = app
+        .rooms
         .command(
             room,
             auth.caller(),
@@ -405,7 +440,7 @@ async fn change_role(
         .await?;
     let member = app
         .rooms
-        .inspect(room, move |state, _| {
+        .inspect_after(room, committed.seq, move |state, _| {
             state
                 .members
                 .get(&room)

@@ -262,7 +262,7 @@ impl Peer {
             forwarded: (0, 0),
             last_state: String::new(),
         };
-        Ok((peer, answer.to_sdp_string()))
+        Ok((peer, candidates_in_every_section(&answer.to_sdp_string())))
     }
 
     /// Applies an ICE restart the client offers on the same PeerConnection (its network changed,
@@ -297,7 +297,7 @@ impl Peer {
             .map_err(|e| format!("the offer: {e}"))?;
         self.remote_ufrag.clone_from(&shape.ufrag);
         self.ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
-        Ok(answer.to_sdp_string())
+        Ok(candidates_in_every_section(&answer.to_sdp_string()))
     }
 
     /// The source and layer an incoming SSRC carries, learnt from its m-line and RTP stream id
@@ -392,4 +392,65 @@ fn random_token(len: usize) -> String {
         .take(len)
         .map(char::from)
         .collect()
+}
+/// The answer with the server's candidates (UDP, and passive TCP) in every m-section. str0m
+/// writes them in the first one only, which is enough with BUNDLE, but a client that reads
+/// candidates from another section would find none and never connect.
+fn candidates_in_every_section(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.split_terminator("\r\n").collect();
+    let candidates: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("a=candidate:") || *l == "a=end-of-candidates")
+        .collect();
+    let mut out = String::with_capacity(sdp.len() + lines.len() * 64);
+    let (mut in_media, mut has) = (false, false);
+    let close_section = |out: &mut String, in_media: bool, has: bool| {
+        if in_media && !has {
+            for line in &candidates {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+    };
+    for line in &lines {
+        if line.starts_with("m=") {
+            close_section(&mut out, in_media, has);
+            (in_media, has) = (true, false);
+        } else if line.starts_with("a=candidate:") {
+            has = true;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    close_section(&mut out, in_media, has);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidates_in_every_section;
+
+    #[test]
+    fn every_m_section_gets_the_candidates_of_the_first() {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+                   m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+                   a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n\
+                   a=candidate:2 1 tcp 2130706430 127.0.0.1 5000 typ host tcptype passive\r\n\
+                   a=end-of-candidates\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n";
+        let out = candidates_in_every_section(sdp);
+        let sections: Vec<&str> = out.split("m=").skip(1).collect();
+        assert_eq!(sections.len(), 2);
+        for section in sections {
+            assert_eq!(section.matches("a=candidate:").count(), 2, "{out}");
+            assert_eq!(section.matches("a=end-of-candidates").count(), 1, "{out}");
+        }
+        assert!(out.ends_with("\r\n"));
+        assert_eq!(
+            candidates_in_every_section(&out),
+            out,
+            "already there: unchanged"
+        );
+    }
 }

@@ -136,8 +136,10 @@ pub enum Command {
         stream: RoomId,
         /// Whose microphone.
         target: PersonId,
-        /// The moderator's name, to tell the target.
-        by: String,
+        /// The moderator, to tell the target.
+        by: PersonId,
+        /// Their display name.
+        by_name: String,
     },
     /// How large a client shows its video slots (device pixels high), for the layer choice.
     View {
@@ -482,11 +484,17 @@ impl Sfu {
                     self.not_in_call(stream, person);
                 }
             }
-            Command::Mute { stream, target, by } => {
+            Command::Mute {
+                stream,
+                target,
+                by,
+                by_name,
+            } => {
                 if let Some(m) = self.member(stream, target) {
                     m.state.muted_by_moderator = true;
                     let frame = serde_json::json!({
                         "type": "call_muted", "room": stream, "stream": stream, "by": by,
+                        "by_name": by_name,
                     });
                     self.signal(stream, target, frame.to_string());
                     self.mark(stream);

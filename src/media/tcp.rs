@@ -4,13 +4,17 @@
 //! as over UDP, from the connection's remote address.
 //!
 //! A TCP connection costs a descriptor and two tasks, so it gets bounds like HTTP's ([`Limits`]):
-//! at most 2,048 at once, closed when its address has not become a peer's (a STUN check naming a
-//! peer's ICE fragment) within 10 s, or when nothing arrives for 30 s (ICE consent checks come
-//! every few seconds). Writes never block the media thread: each connection
-//! has a bounded queue, and a full queue drops the packet, as a full UDP buffer would.
+//! at most 2,048 at once, of which at most 512 from one IP address (a school behind one NAT
+//! address whose network blocks UDP) and at most 16 from one address that have not yet become a
+//! peer's; closed when its address has not become a peer's (a STUN check naming a peer's ICE
+//! fragment) within 10 s of opening, whatever it sent meanwhile, or when nothing arrives for 30 s
+//! (ICE consent checks come every few seconds). Writes never block the media thread: each
+//! connection has a bounded queue, and a full queue drops the packet, as a full UDP buffer would.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,6 +27,10 @@ use tokio::task::JoinHandle;
 pub struct Limits {
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one IP address.
+    pub per_address: usize,
+    /// Most connections from one IP address that have not become a peer's yet.
+    pub strangers_per_address: usize,
     /// How long a new connection has to introduce itself with a valid ICE check.
     pub introduce: Duration,
     /// How long a connection may send nothing.
@@ -33,6 +41,8 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 2048,
+            per_address: 512,
+            strangers_per_address: 16,
             introduce: Duration::from_secs(10),
             idle: Duration::from_secs(30),
         }
@@ -51,7 +61,14 @@ struct Connection {
     writer: mpsc::Sender<Vec<u8>>,
     reader: JoinHandle<()>,
     opened: Instant,
-    known: bool,
+    /// Its address became a peer's; shared with the reader, whose deadline it lifts.
+    known: Arc<AtomicBool>,
+}
+
+impl Connection {
+    fn known(&self) -> bool {
+        self.known.load(Ordering::Relaxed)
+    }
 }
 
 /// The TCP listener on the media port and its open connections.
@@ -101,7 +118,17 @@ impl TcpMedia {
     }
 
     fn open(&mut self, stream: TcpStream, from: SocketAddr) {
-        if self.connections.len() >= self.limits.max_connections {
+        let (mut same, mut strangers) = (0, 0);
+        for (addr, c) in &self.connections {
+            if addr.ip() == from.ip() {
+                same += 1;
+                strangers += usize::from(!c.known());
+            }
+        }
+        if self.connections.len() >= self.limits.max_connections
+            || same >= self.limits.per_address
+            || strangers >= self.limits.strangers_per_address
+        {
             return; // dropping the stream closes it
         }
         let _ = stream.set_nodelay(true);
@@ -118,10 +145,19 @@ impl TcpMedia {
         let Limits {
             introduce, idle, ..
         } = self.limits;
+        let opened = Instant::now();
+        let known = Arc::new(AtomicBool::new(false));
+        let known_here = known.clone();
         let reader = tokio::spawn(async move {
             let mut length = [0u8; 2];
-            let mut wait = introduce;
             loop {
+                // Until its address is a peer's, the introduction deadline holds whatever the
+                // connection sends; after, only silence ends it.
+                let wait = if known_here.load(Ordering::Relaxed) {
+                    idle
+                } else {
+                    introduce.saturating_sub(opened.elapsed())
+                };
                 let packet = tokio::time::timeout(wait, async {
                     read_half.read_exact(&mut length).await?;
                     let mut packet = vec![0u8; u16::from_be_bytes(length) as usize];
@@ -137,18 +173,16 @@ impl TcpMedia {
                     }
                     _ => break,
                 }
-                wait = idle;
             }
             let _ = reads.send(Read::Closed(from)).await;
         });
-        let opened = Instant::now();
         self.connections.insert(
             from,
             Connection {
                 writer,
                 reader,
                 opened,
-                known: false,
+                known,
             },
         );
     }
@@ -159,8 +193,10 @@ impl TcpMedia {
         let Some(connection) = self.connections.get_mut(&from) else {
             return;
         };
-        connection.known |= known;
-        if !connection.known && now.duration_since(connection.opened) > self.limits.introduce {
+        if known {
+            connection.known.store(true, Ordering::Relaxed);
+        }
+        if !connection.known() && now.duration_since(connection.opened) > self.limits.introduce {
             self.close(from);
         }
     }
@@ -200,10 +236,19 @@ mod tests {
     const INTRODUCE: Duration = Duration::from_millis(200);
 
     async fn media(max_connections: usize) -> (TcpMedia, SocketAddr) {
+        media_introduced_within(max_connections, INTRODUCE).await
+    }
+
+    async fn media_introduced_within(
+        max_connections: usize,
+        introduce: Duration,
+    ) -> (TcpMedia, SocketAddr) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let limits = Limits {
             max_connections,
-            introduce: INTRODUCE,
+            per_address: 3,
+            strangers_per_address: 2,
+            introduce,
             idle: Duration::from_secs(30),
         };
         let media = TcpMedia::new(listener, limits).unwrap();
@@ -265,7 +310,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_never_introduced_is_closed_and_the_cap_holds() {
-        let (mut media, at) = media(2).await;
+        // A long deadline, so that no reader closes its connection by itself meanwhile.
+        let (mut media, at) = media_introduced_within(2, Duration::from_secs(30)).await;
         let mut first = TcpStream::connect(at).await.unwrap();
         let me = first.local_addr().unwrap();
         first
@@ -301,9 +347,75 @@ mod tests {
         assert_eq!(media.open_connections(), 2);
 
         // Still a stranger after the deadline: closed. A known one stays.
-        media.introduced(second.local_addr().unwrap(), true, now + INTRODUCE * 2);
-        media.introduced(me, false, now + INTRODUCE * 2);
+        let later = now + Duration::from_secs(31);
+        media.introduced(second.local_addr().unwrap(), true, later);
+        media.introduced(me, false, later);
         assert!(closed(&mut first).await);
         assert_eq!(media.open_connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_junk_frame_does_not_buy_time_past_the_introduction_deadline() {
+        let (mut media, at) = media(8).await;
+        let mut client = TcpStream::connect(at).await.unwrap();
+        client.write_all(&framed(b"junk")).await.unwrap();
+        let (from, _) = media.next().await;
+        media.introduced(from, false, Instant::now());
+        // Silent after the junk: closed at the introduction deadline (200 ms here), not after
+        // the idle time (30 s).
+        let serve = tokio::spawn(async move {
+            loop {
+                media.next().await;
+            }
+        });
+        assert!(closed(&mut client).await);
+        serve.abort();
+    }
+
+    #[tokio::test]
+    async fn one_address_holds_a_bounded_share_of_the_slots() {
+        // A long deadline, so that no stranger is closed by it meanwhile.
+        let (mut media, at) = media_introduced_within(8, Duration::from_secs(30)).await;
+        // Two strangers from 127.0.0.1 are all it may hold; a third is closed on arrival.
+        let mut strangers = Vec::new();
+        for _ in 0..2 {
+            let mut s = TcpStream::connect(at).await.unwrap();
+            s.write_all(&framed(b"hello")).await.unwrap();
+            media.next().await;
+            strangers.push(s);
+        }
+        let mut third = TcpStream::connect(at).await.unwrap();
+        let serve = async {
+            tokio::time::timeout(Duration::from_millis(300), media.next())
+                .await
+                .ok()
+        };
+        let (_, third_closed) = tokio::join!(serve, closed(&mut third));
+        assert!(third_closed, "a third stranger from one address");
+        // Once they became peers, one more may come (three from one address), then no more.
+        let now = Instant::now();
+        for s in &strangers {
+            media.introduced(s.local_addr().unwrap(), true, now);
+        }
+        let mut peer = TcpStream::connect(at).await.unwrap();
+        peer.write_all(&framed(b"hello")).await.unwrap();
+        media.next().await;
+        assert_eq!(media.open_connections(), 3);
+        let mut fourth = TcpStream::connect(at).await.unwrap();
+        let serve = async {
+            tokio::time::timeout(Duration::from_millis(300), media.next())
+                .await
+                .ok()
+        };
+        let (_, fourth_closed) = tokio::join!(serve, closed(&mut fourth));
+        assert!(fourth_closed, "over the per-address cap");
+        // Another address is still served.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut other = socket.connect(at).await.unwrap();
+        other.write_all(&framed(b"hello")).await.unwrap();
+        let (from, _) = media.next().await;
+        assert_eq!(from.ip().to_string(), "127.0.0.2");
+        drop(peer);
     }
 }

@@ -560,7 +560,8 @@ fn moderator_mute_and_media_states_stop_forwarding() {
     w.command(Command::Mute {
         stream: w.stream,
         target,
-        by: "P0".into(),
+        by: w.clients[0].person,
+        by_name: "P0".into(),
     });
     assert!(
         w.signals
@@ -772,7 +773,7 @@ proptest! {
                 }
                 Step::Mute(p) => {
                     let target = w.clients[p].person;
-                    w.command(Command::Mute { stream: w.stream, target, by: "M".into() });
+                    w.command(Command::Mute { stream: w.stream, target, by: target, by_name: "M".into() });
                 }
             }
             let table = w.sfu.table(w.stream);

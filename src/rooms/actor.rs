@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
-use super::{CallRequest, CommandId, Committed, Msg, RoomError, Rooms, Subscribed};
+use super::{CallRequest, CommandId, Committed, Inspector, Msg, RoomError, Rooms, Subscribed};
 use crate::cluster::bus::{Announced, Feed, FromOwner};
 use crate::domain::DomainError;
 use crate::domain::breakout;
@@ -91,7 +91,16 @@ struct Actor {
     flush_at: Option<tokio::time::Instant>,
     /// When the next write also checkpoints the stays under way.
     checkpoint_at: tokio::time::Instant,
+    /// Reads that wait for this node to have applied an event (a follower behind its owner):
+    /// the `seq` each needs, the read, and where a refusal goes.
+    waiting: Vec<(u64, Inspector, oneshot::Sender<RoomError>)>,
+    /// When waiting reads stop waiting for the owner's feed and read the store.
+    waiting_until: Option<tokio::time::Instant>,
 }
+
+/// How long a read after a command waits for the owner's event on the feed before this node
+/// reads the events it misses from the store (NATS takes a few milliseconds).
+const CATCH_UP_AFTER: Duration = Duration::from_millis(250);
 
 /// A write of stays under way: how many, and whether it went through.
 type Writing = (usize, tokio::sync::oneshot::Receiver<bool>);
@@ -164,6 +173,8 @@ pub(super) async fn run(
             empty_since: HashMap::new(),
             flush_at: None,
             checkpoint_at: tokio::time::Instant::now() + rooms.settings.report_checkpoint,
+            waiting: Vec::new(),
+            waiting_until: None,
         };
         if actor.follow.is_none() {
             if actor.fence.is_some() {
@@ -257,6 +268,9 @@ pub(super) async fn run(
                     None => break Exit::Stopping,
                 },
                 () = sleep_until(idle_at), if idle_at.is_some() => break Exit::Unloaded,
+                () = sleep_until(actor.waiting_until), if actor.waiting_until.is_some() => {
+                    actor.catch_up_for_reads().await
+                }
                 () = sleep_until(actor.flush_at), if actor.flush_at.is_some() && writing.is_none() => {
                     writing = actor.flush_stays();
                 }
@@ -316,6 +330,11 @@ pub(super) async fn run(
             }
         }
         rooms.forget(stream, generation);
+        // Reads still waiting read the store, where the owner committed what they wait for.
+        for (_, f, err) in actor.waiting.drain(..) {
+            let _ = err.send(RoomError::Elsewhere(String::new()));
+            drop(f);
+        }
         rx.close();
         while let Some(msg) = rx.recv().await {
             match exit {
@@ -486,7 +505,7 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
         Msg::Subscribe { reply, .. } => {
             let _ = reply.send(Err(copy()));
         }
-        Msg::Inspect(_, reply) => {
+        Msg::Inspect(_, reply) | Msg::InspectAfter(_, _, reply) => {
             let _ = reply.send(copy());
         }
         Msg::UnderWay { reply, .. } => {
@@ -571,6 +590,14 @@ impl Actor {
                 }
             }
             Msg::Inspect(f, _) => f(&self.state, self.last_seq),
+            Msg::InspectAfter(seq, f, _) if seq <= self.last_seq => {
+                f(&self.state, self.last_seq);
+            }
+            Msg::InspectAfter(seq, f, err) => {
+                self.waiting.push((seq, f, err));
+                self.waiting_until
+                    .get_or_insert_with(|| tokio::time::Instant::now() + CATCH_UP_AFTER);
+            }
             Msg::Subscribe { conn, since, reply } => {
                 let seq = self.subscribe(conn, since);
                 let call_node = self.call_node();
@@ -646,6 +673,9 @@ impl Actor {
     /// Whether nothing keeps the room in memory: nobody connected to it, no round whose timer
     /// must run, no call.
     fn is_idle(&self) -> bool {
+        if !self.waiting.is_empty() {
+            return false;
+        }
         if self.follow.is_some() {
             return self.subscribers.is_empty();
         }
@@ -865,6 +895,37 @@ impl Actor {
                 });
             }
         }
+        self.release_waiting();
+    }
+
+    /// Runs the waiting reads whose event this node has applied.
+    fn release_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let last = self.last_seq;
+        let (ready, still): (Vec<_>, Vec<_>) =
+            self.waiting.drain(..).partition(|(seq, _, _)| *seq <= last);
+        self.waiting = still;
+        if self.waiting.is_empty() {
+            self.waiting_until = None;
+        }
+        for (_, f, _) in ready {
+            f(&self.state, last);
+        }
+    }
+
+    /// Reads have waited long enough for the owner's feed: what this node misses is read from
+    /// the store; a read still behind then (the store failed) reads the store itself.
+    async fn catch_up_for_reads(&mut self) {
+        self.waiting_until = None;
+        self.catch_up().await;
+        self.release_waiting();
+        for (_, f, err) in self.waiting.drain(..) {
+            // The refusal first, then the read is dropped: see `Rooms::inspect_after`.
+            let _ = err.send(RoomError::Elsewhere(String::new()));
+            drop(f);
+        }
     }
 
     /// An event from the owner this node follows: applied in seq order; a gap (an event missed,
@@ -1078,6 +1139,7 @@ impl Actor {
                 }
                 self.subscribers.clear();
                 self.watchers.clear();
+                self.release_waiting();
             }
             Ok(None) => self.detach(|_| true),
             Err(e) => warn!(error = %e, "cannot reload the room"),
@@ -1564,7 +1626,8 @@ impl Actor {
                 MediaCommand::Mute {
                     stream,
                     target: person_id,
-                    by: self
+                    by: person,
+                    by_name: self
                         .state
                         .display_name(person)
                         .unwrap_or_default()

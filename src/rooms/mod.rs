@@ -98,7 +98,7 @@ pub struct Committed {
     pub events: Vec<(u64, room::Event)>,
 }
 
-pub(crate) type Inspector = Box<dyn FnOnce(&RoomState, u64) + Send>;
+pub(crate) type Inspector = Box<dyn FnOnce(&RoomState, u64) + Send + Sync>;
 
 /// The id a command carries between nodes, so that a retry of it runs once.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -132,6 +132,9 @@ pub(crate) enum Msg {
         reply: oneshot::Sender<Result<Committed, RoomError>>,
     },
     Inspect(Inspector, oneshot::Sender<RoomError>),
+    /// As `Inspect`, once this node has applied the event numbered `.0` (a follower may be
+    /// behind its owner for a few milliseconds).
+    InspectAfter(u64, Inspector, oneshot::Sender<RoomError>),
     Subscribe {
         conn: ConnHandle,
         since: Option<u64>,
@@ -524,6 +527,28 @@ impl Rooms {
         room: RoomId,
         f: impl FnOnce(&RoomState, u64) -> T + Send + 'static,
     ) -> Result<T, RoomError> {
+        self.inspect_at(room, None, f).await
+    }
+
+    /// As [`Rooms::inspect`], on a state that holds the event numbered `seq` at least: the
+    /// answer of a command reflects it on any node of a cluster. A follower waits for the
+    /// owner's event (reading the store after a short while), so a client never acts on the
+    /// state from before its own command.
+    pub async fn inspect_after<T: Send + 'static>(
+        self: &Arc<Self>,
+        room: RoomId,
+        seq: u64,
+        f: impl FnOnce(&RoomState, u64) -> T + Send + 'static,
+    ) -> Result<T, RoomError> {
+        self.inspect_at(room, Some(seq), f).await
+    }
+
+    async fn inspect_at<T: Send + 'static>(
+        self: &Arc<Self>,
+        room: RoomId,
+        after: Option<u64>,
+        f: impl FnOnce(&RoomState, u64) -> T + Send + 'static,
+    ) -> Result<T, RoomError> {
         let stream = self.stream_of(room).await?;
         let f = Arc::new(std::sync::Mutex::new(Some(f)));
         let (tx, rx) = oneshot::channel();
@@ -534,7 +559,11 @@ impl Rooms {
                 let _ = tx.send(f(state, seq));
             }
         });
-        self.send(stream, Msg::Inspect(inspector, err_tx)).await?;
+        let msg = match after {
+            Some(seq) => Msg::InspectAfter(seq, inspector, err_tx),
+            None => Msg::Inspect(inspector, err_tx),
+        };
+        self.send(stream, msg).await?;
         // The actor sends the value before it drops `err_tx`; a refusal is sent on `err_tx` before
         // the inspector (and its `tx`) is dropped.
         let answer = match rx.await {

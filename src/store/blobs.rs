@@ -34,6 +34,31 @@ pub enum BlobError {
     Io(#[from] std::io::Error),
 }
 
+/// Why a body being streamed to disk broke off.
+pub trait BodyError: std::fmt::Display {
+    /// The request's body went over its size limit (a file over the limit by more than the
+    /// room the body's limit leaves around it).
+    fn too_large(&self) -> bool;
+}
+
+impl BodyError for String {
+    fn too_large(&self) -> bool {
+        false
+    }
+}
+
+impl BodyError for std::io::Error {
+    fn too_large(&self) -> bool {
+        false
+    }
+}
+
+impl BodyError for std::convert::Infallible {
+    fn too_large(&self) -> bool {
+        match *self {}
+    }
+}
+
 /// A stored file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredBlob {
@@ -66,11 +91,12 @@ impl Blobs {
         hex.then(|| self.dir.join(&sha256[..2]).join(sha256))
     }
 
-    /// Streams `body` to disk, refusing more than `limit` bytes. Nothing is left behind on error.
+    /// Streams `body` to disk, refusing more than `limit` bytes (also when the body itself was cut
+    /// for being too large). Nothing is left behind on error.
     pub async fn write<S, E>(&self, mut body: S, limit: u64) -> Result<StoredBlob, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: BodyError,
     {
         let tmp_dir = self.dir.join("tmp");
         tokio::fs::create_dir_all(&tmp_dir).await?;
@@ -80,7 +106,13 @@ impl Blobs {
             let mut hasher = Sha256::new();
             let mut size = 0u64;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+                let chunk = chunk.map_err(|e| {
+                    if e.too_large() {
+                        BlobError::TooLarge { limit }
+                    } else {
+                        BlobError::Body(e.to_string())
+                    }
+                })?;
                 size += chunk.len() as u64;
                 if size > limit {
                     return Err(BlobError::TooLarge { limit });

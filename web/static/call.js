@@ -221,7 +221,7 @@ export class Call {
       case 'call_muted':
         if (this.tracks.mic) this.tracks.mic.enabled = false;
         this.want.mic = false;
-        this.notice = `${event.by || 'A moderator'} muted your microphone.`;
+        this.notice = `${event.by_name || 'A moderator'} muted your microphone.`;
         break;
       case 'call_ended':
         // The room's call now runs on another node's media server (a node of the cluster went
