@@ -1,7 +1,7 @@
 //! Call set-up under a flood (docs/benchmarks.md; issue "one account stalls call set-up for every
 //! room"). One participant, P, opens `--sockets` event WebSockets (50) and sends valid
-//! `call_join`s for main room A on all of them, as fast as each socket takes them, for
-//! `--seconds` (15). Meanwhile the moderator joins the call of another main room, B, `--joins`
+//! `call_join`s for main room A on all of them, `--rate` a second in all (0, the default: as fast
+//! as each socket takes them; the probe that found the hole sent about 700), for `--seconds` (15). Meanwhile the moderator joins the call of another main room, B, `--joins`
 //! times (15), one every `--every-ms` (1000), each time with a fresh synthetic peer (a new offer
 //! and UDP socket; only signalling is measured, no media flows). The figure is the time from
 //! sending `call_join` to receiving its `call_answer`, p50 and p99, against the same joins without
@@ -55,6 +55,8 @@ const TOO_MANY_SOCKETS: u16 = 4008;
 const UNANSWERED: &str = "unanswered";
 
 struct Settings {
+    /// Flood messages a second across P's sockets; 0: as fast as each socket takes them.
+    rate: u64,
     sockets: usize,
     seconds: u64,
     joins: usize,
@@ -291,10 +293,15 @@ async fn read_flood(mut stream: SplitStream<Ws>, closed: Arc<AtomicBool>, tally:
 async fn write_flood(
     mut sink: SplitSink<Ws, Message>,
     closed: Arc<AtomicBool>,
-    (join, end): (Message, Instant),
+    (join, end, gap): (Message, Instant, Option<Duration>),
     tally: Arc<Tally>,
 ) {
+    let mut next = Instant::now();
     while Instant::now() < end && !closed.load(Relaxed) {
+        if let Some(gap) = gap {
+            tokio::time::sleep_until(next.into()).await;
+            next += gap;
+        }
         match timeout_at(end.into(), sink.send(join.clone())).await {
             Ok(Ok(())) => tally.sent.fetch_add(1, Relaxed),
             _ => break,
@@ -406,7 +413,9 @@ async fn run(number: usize, huddle: &std::path::Path, s: &Settings, cert: &DtlsC
     let writers: Vec<JoinHandle<()>> = sinks
         .into_iter()
         .map(|(sink, closed)| {
-            let flood = write_flood(sink, closed, (join.clone(), end), tally.clone());
+            let gap =
+                (s.rate > 0).then(|| Duration::from_secs_f64(s.sockets as f64 / s.rate as f64));
+            let flood = write_flood(sink, closed, (join.clone(), end, gap), tally.clone());
             tokio::spawn(flood)
         })
         .collect();
@@ -515,6 +524,7 @@ async fn main() {
         })
     };
     let s = Settings {
+        rate: number("--rate", 0),
         sockets: number("--sockets", 50) as usize,
         seconds: number("--seconds", 15),
         joins: number("--joins", 15) as usize,
@@ -525,10 +535,15 @@ async fn main() {
     let huddle = huddle_binary(&args);
     let cert = huddle::media::udp::certificate().expect("a DTLS certificate");
     println!(
-        "call set-up under a flood: {} WebSockets of one participant send call_join to room A for \
-         {} s; the moderator joins room B {} times, one every {} ms, quiet and during the flood; \
-         {} run(s); Huddle at {}\n",
+        "call set-up under a flood: {} WebSockets of one participant send call_join to room A ({}) \
+         for {} s; the moderator joins room B {} times, one every {} ms, quiet and during the \
+         flood; {} run(s); Huddle at {}\n",
         s.sockets,
+        if s.rate > 0 {
+            format!("{} a second in all", s.rate)
+        } else {
+            "as fast as the sockets take them".to_owned()
+        },
         s.seconds,
         s.joins,
         s.every.as_millis(),

@@ -1442,3 +1442,44 @@ async fn every_answer_of_a_command_through_a_follower_reflects_that_command() {
     drop((a, b, c));
     schema.drop_now().await;
 }
+
+#[tokio::test]
+async fn signing_out_on_one_node_closes_that_sessions_websockets_on_every_node() {
+    let Some((schema, _nats, _data, [a, b])) = cluster::<2>().await else {
+        return;
+    };
+    let (admin, pat, room) = room_with_people(&a).await;
+    let mut on_b = b.as_(&pat).events(None).await;
+    // Another session of Pat's, on b too, stays.
+    let phone = b.anon.login("pat@example.org").await;
+    let mut phone_on_b = phone.events(None).await;
+    a.as_(&pat)
+        .expect(
+            Method::DELETE,
+            "/api/v1/session",
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match futures_util::StreamExt::next(&mut on_b.ws).await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                    return frame.map(|f| u16::from(f.code));
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the socket on the other node closes");
+    assert_eq!(closed, Some(4001));
+    a.as_(&admin).post(&room, "still here").await;
+    assert_eq!(
+        phone_on_b.next_of("message_posted").await["message"]["text"],
+        "still here"
+    );
+    drop((a, b));
+    schema.drop_now().await;
+}

@@ -14,7 +14,8 @@
 //!
 //! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
 //! `call_mute`, `call_pin`; see `docs/api.md`). They pass the person's and the main room's budget
-//! here ([`super::budget`], shared by all of a person's connections), then the room actor, which checks that the person is in the room, then the media server, whose
+//! here ([`super::budget`], shared by all of a person's connections; a message over it is answered
+//! `rate_limited` and the connection reads nothing more for [`READ_PAUSE`]), then the room actor, which checks that the person is in the room, then the media server, whose
 //! answers (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
 //! through the connection's queue like events. The `hello` frame carries the call settings.
 //!
@@ -95,6 +96,9 @@ pub async fn serve_socket(
     let mut last_heard = Instant::now();
     let write_timeout = ctx.ping * 2;
     let mut batch: Vec<Utf8Bytes> = Vec::with_capacity(BATCH);
+    // Over the call budget, the connection stops reading for a moment: what a flooding client
+    // sends then waits in its own socket buffers, not in this server's CPU.
+    let mut paused: Option<Instant> = None;
     while open {
         // Biased, queued frames first: a wake-up for a frame then polls nothing else. Pongs are
         // read before the liveness check, so a busy connection is never mistaken for a dead one.
@@ -123,7 +127,12 @@ pub async fn serve_socket(
                     }
                 }
             }
-            msg = socket.recv() => match msg {
+            () = async {
+                if let Some(at) = paused {
+                    tokio::time::sleep_until(at).await;
+                }
+            }, if paused.is_some() => paused = None,
+            msg = socket.recv(), if paused.is_none() => match msg {
                 Some(Ok(Message::Close(_))) | None => break,
                 Some(Err(e)) => {
                     // Say why before going: a message over the size limit is 1009 (too big),
@@ -145,7 +154,10 @@ pub async fn serve_socket(
                     } else if let Some(request) = call::parse(&text, |stream| {
                         ctx.connections
                             .take_call_budget(person, stream)
-                            .map_err(|exceeded| rate_limited(stream, exceeded))
+                            .map_err(|exceeded| {
+                                paused = Some(Instant::now() + READ_PAUSE);
+                                rate_limited(stream, exceeded)
+                            })
                     }) {
                         match request {
                             Ok((stream, request)) => {
@@ -265,6 +277,10 @@ fn close_frame(code: u16, reason: &'static str) -> Message {
         reason: Utf8Bytes::from_static(reason),
     }))
 }
+
+/// How long a connection stops reading after a call message over its budget: the time the
+/// person's budget takes to earn one message back.
+const READ_PAUSE: Duration = Duration::from_millis(100);
 
 /// Most frames written with one flush.
 const BATCH: usize = 16;
