@@ -155,6 +155,13 @@ pub struct Settings {
     /// recordings); a recording does not start beyond it [default: 20480]
     #[arg(long, env = "HUDDLE_RECORDING_QUOTA_MB")]
     pub recording_quota_mb: Option<u64>,
+    /// Megabytes of uploaded files one main room (with its breakout rooms) may hold; an upload
+    /// beyond it is refused with 507 [default: 10240]
+    #[arg(long, env = "HUDDLE_UPLOAD_QUOTA_PER_ROOM_MB")]
+    pub upload_quota_per_room_mb: Option<u64>,
+    /// Megabytes of uploaded files one person may have added, in all rooms [default: 2048]
+    #[arg(long, env = "HUDDLE_UPLOAD_QUOTA_PER_PERSON_MB")]
+    pub upload_quota_per_person_mb: Option<u64>,
     /// Recordings composed at once (each runs one ffmpeg) [default: 1]
     #[arg(long, env = "HUDDLE_RECORDING_JOBS")]
     pub recording_jobs: Option<u64>,
@@ -254,6 +261,12 @@ impl Settings {
                 .media_idle_timeout_secs
                 .or(base.media_idle_timeout_secs),
             recording_quota_mb: self.recording_quota_mb.or(base.recording_quota_mb),
+            upload_quota_per_room_mb: self
+                .upload_quota_per_room_mb
+                .or(base.upload_quota_per_room_mb),
+            upload_quota_per_person_mb: self
+                .upload_quota_per_person_mb
+                .or(base.upload_quota_per_person_mb),
             recording_jobs: self.recording_jobs.or(base.recording_jobs),
             ffmpeg: self.ffmpeg.or(base.ffmpeg),
             max_connections_per_address: self
@@ -399,6 +412,10 @@ pub struct Limits {
     pub max_breakout_rooms: usize,
     /// Largest uploaded file in bytes.
     pub max_upload_bytes: u64,
+    /// Bytes of uploaded files one main room may hold.
+    pub upload_quota_per_room: u64,
+    /// Bytes of uploaded files one person may have added.
+    pub upload_quota_per_person: u64,
     /// Open connections from one client address (0: no cap).
     pub max_connections_per_address: usize,
     /// Event WebSockets one person may hold open at once.
@@ -482,6 +499,14 @@ impl Config {
                 "max_upload_bytes",
                 s.max_upload_bytes.unwrap_or(100 << 20),
             )?,
+            upload_quota_per_room: positive(
+                "upload_quota_per_room_mb",
+                s.upload_quota_per_room_mb.unwrap_or(10_240),
+            )? << 20,
+            upload_quota_per_person: positive(
+                "upload_quota_per_person_mb",
+                s.upload_quota_per_person_mb.unwrap_or(2_048),
+            )? << 20,
             max_connections_per_address: s.max_connections_per_address.unwrap_or(2000),
             max_websockets_per_person: positive(
                 "max_websockets_per_person",

@@ -820,3 +820,49 @@ async fn an_address_tells_nobody_whether_it_has_an_account() {
         .add_member(&staff, "secret@example.org", "participant")
         .await;
 }
+
+#[tokio::test]
+async fn uploads_have_a_quota_per_room_and_per_person() {
+    let server = TestServer::start_with(huddle::config::Settings {
+        upload_quota_per_room_mb: Some(2),
+        upload_quota_per_person_mb: Some(1),
+        ..huddle::config::Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    let (a, b) = (admin.create_room("A").await, admin.create_room("B").await);
+    let pat = server.user(&admin, "Pat").await;
+    let mo = server.user(&admin, "Mo").await;
+    admin.add_member(&a, "pat@example.org", "participant").await;
+    admin.add_member(&a, "mo@example.org", "moderator").await;
+    let file = || vec![1u8; 600_000];
+    let upload = |who: &Client, room: &str| {
+        let (who, room) = (who.clone(), room.to_owned());
+        async move {
+            who.upload(&room, "notes.bin", "application/octet-stream", file(), &[])
+                .await
+        }
+    };
+
+    // The administrator's second file, in another room, is over their own 1 MiB.
+    assert_eq!(upload(&admin, &a).await.0, StatusCode::CREATED);
+    let (status, body) = upload(&admin, &b).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"]["code"], "upload_quota");
+    assert!(body.to_string().contains("your files"), "{body}");
+    // Room A holds 2 MiB: three files of 600 kB fit, a fourth does not, whoever adds it.
+    assert_eq!(upload(&mo, &a).await.0, StatusCode::CREATED);
+    assert_eq!(upload(&pat, &a).await.0, StatusCode::CREATED);
+    let (status, body) = upload(&pat, &a).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert!(body.to_string().contains("this room's files"), "{body}");
+    // Nothing of the refused files was kept.
+    let items = admin.get(&format!("/api/v1/rooms/{a}/content")).await;
+    assert_eq!(items["items"].as_array().unwrap().len(), 3, "{items}");
+    assert!(
+        admin.get(&format!("/api/v1/rooms/{b}/content")).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

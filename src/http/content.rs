@@ -158,6 +158,7 @@ async fn list(
     request_body(content = NewLinkRequest, description = "JSON for links and application content; multipart/form-data with `file` (and optional `title`, `kind`=`recording`) for files"),
     responses((status = 201, body = ContentItem), (status = 404, body = super::error::ErrorBody),
               (status = 413, description = "file over the limit", body = super::error::ErrorBody),
+              (status = 507, description = "the room's or the person's upload quota is used up", body = super::error::ErrorBody),
               (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 async fn add(
@@ -175,10 +176,11 @@ async fn add(
         .unwrap_or_default()
         .to_ascii_lowercase();
     let item = if content_type.starts_with("multipart/form-data") {
+        let room_left = room_quota_left(&app, room, auth.person.id).await?;
         let multipart = Multipart::from_request(request, &app)
             .await
             .map_err(|e| ApiError::new(e.status(), "invalid_multipart", e.body_text()))?;
-        upload(&app, multipart).await?
+        upload(&app, multipart, room_left).await?
     } else if content_type.starts_with("application/json") {
         let bytes = axum::body::to_bytes(request.into_body(), app.config.limits.max_body_bytes)
             .await
@@ -217,7 +219,62 @@ async fn add(
 }
 
 /// Streams the `file` part to the file store; reads `title` and `kind` from their parts.
-async fn upload(app: &App, mut multipart: Multipart) -> Result<NewContent, ApiError> {
+/// What the room's and the person's upload quotas leave, in bytes, and which is the smaller;
+/// `507 upload_quota` when either is used up.
+async fn room_quota_left(
+    app: &App,
+    room: RoomId,
+    person: crate::ids::PersonId,
+) -> Result<Left, ApiError> {
+    let main = app.rooms.inspect(room, |state, _| state.id()).await?;
+    let (room_bytes, person_bytes) = app.store.upload_bytes(main, person).await?;
+    let limits = &app.config.limits;
+    let room_left = limits.upload_quota_per_room.saturating_sub(room_bytes);
+    let person_left = limits.upload_quota_per_person.saturating_sub(person_bytes);
+    let left = if room_left <= person_left {
+        Left {
+            bytes: room_left,
+            whose: "this room's files",
+            quota: limits.upload_quota_per_room,
+        }
+    } else {
+        Left {
+            bytes: person_left,
+            whose: "your files",
+            quota: limits.upload_quota_per_person,
+        }
+    };
+    if left.bytes == 0 {
+        return Err(left.exceeded());
+    }
+    Ok(left)
+}
+
+/// The room left by the upload quotas: the smaller of the room's and the person's.
+struct Left {
+    bytes: u64,
+    whose: &'static str,
+    quota: u64,
+}
+
+impl Left {
+    fn exceeded(&self) -> ApiError {
+        ApiError {
+            field: Some("file".into()),
+            ..ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "upload_quota",
+                format!(
+                    "{} would take more than the upload quota of {} MiB; delete files first",
+                    self.whose,
+                    self.quota >> 20
+                ),
+            )
+        }
+    }
+}
+
+async fn upload(app: &App, mut multipart: Multipart, left: Left) -> Result<NewContent, ApiError> {
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         ApiError::new(e.status(), "invalid_multipart", e.body_text())
     };
@@ -245,8 +302,11 @@ async fn upload(app: &App, mut multipart: Multipart) -> Result<NewContent, ApiEr
             "file" if file.is_none() => {
                 let name = validate::file_name(field.file_name().unwrap_or_default())?;
                 let declared = field.content_type().map(str::to_owned);
-                let limit = app.config.limits.max_upload_bytes;
+                let largest = app.config.limits.max_upload_bytes;
+                let limit = largest.min(left.bytes);
                 let blob = app.blobs.write(field, limit).await.map_err(|e| match e {
+                    // Over what a quota leaves, and within the largest file: the quota's refusal.
+                    BlobError::TooLarge { limit } if limit < largest => left.exceeded(),
                     BlobError::TooLarge { limit } => ApiError {
                         field: Some("file".into()),
                         ..ApiError::new(

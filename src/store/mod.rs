@@ -205,6 +205,9 @@ pub trait Store: Send + Sync + 'static {
     async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError>;
     /// The people among `ids` that exist.
     async fn people(&self, ids: &[PersonId]) -> Result<Vec<Person>, StoreError>;
+    /// Bytes of uploaded files (and recordings kept as content) held by the main room `main` with
+    /// its breakout rooms, and added by `person` in all rooms.
+    async fn upload_bytes(&self, main: RoomId, person: PersonId) -> Result<(u64, u64), StoreError>;
     /// Everyone who is a member of a room `manager` owns or moderates, or of a breakout room of
     /// a main room they own or moderate: the people they may add to another room by id.
     async fn people_managed_by(

@@ -348,6 +348,28 @@ impl Store for SqlStore {
         Ok(found)
     }
 
+    async fn upload_bytes(&self, main: RoomId, person: PersonId) -> Result<(u64, u64), StoreError> {
+        // PostgreSQL sums BIGINTs into NUMERIC: cast back, as both drivers read a BIGINT.
+        let room = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(c.size), 0) AS BIGINT) AS total FROM content c \
+             JOIN rooms r ON r.id = c.room_id WHERE r.id = $1 OR r.parent_id = $1",
+        )
+        .bind(main.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let by_person = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM content \
+             WHERE created_by = $1",
+        )
+        .bind(person.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let total = |row: &AnyRow| -> Result<u64, StoreError> {
+            Ok(row.try_get::<i64, _>("total")?.max(0) as u64)
+        };
+        Ok((total(&room)?, total(&by_person)?))
+    }
+
     async fn people_managed_by(
         &self,
         manager: PersonId,
