@@ -510,8 +510,9 @@ impl Config {
             max_connections_per_address: s.max_connections_per_address.unwrap_or(2000),
             max_websockets_per_person: positive(
                 "max_websockets_per_person",
-                s.max_websockets_per_person
-                    .unwrap_or(crate::realtime::DEFAULT_PER_PERSON) as u64,
+                // As `realtime::DEFAULT_PER_PERSON` (named here as a number: the configuration
+                // sits below the modules it configures).
+                s.max_websockets_per_person.unwrap_or(20) as u64,
             )? as usize,
             max_connections: s
                 .max_connections

@@ -611,6 +611,14 @@ function App() {
   };
   useEffect(() => { loadMe(); }, []);
   useEffect(() => (me && live ? live.onStatus(setStatus) : undefined), [me]);
+  // Signed out elsewhere (another tab, a new password): this page signs out too.
+  useEffect(() => {
+    if (status !== 'signed-out') return;
+    live?.close();
+    live = null;
+    setMe(null);
+    navigate('/signin');
+  }, [status]);
   const [notice, setNotice] = useState(null);
   const [banner, setBanner] = useState(null);
   useEffect(() => {
@@ -681,7 +689,7 @@ function App() {
   return html`<div class="shell">
     <header>
       <a class="brand" href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Huddle</a>
-      <span class=${`status ${status}`} role="status">${status === 'live' ? 'Connected' : status === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}</span>
+      <span class=${`status ${status}`} role="status">${{ live: 'Connected', reconnecting: 'Reconnecting…', elsewhere: 'Open in too many tabs: reload to use this one' }[status] ?? 'Connecting…'}</span>
       ${me.is_admin && html`<a href="/accounts" onClick=${(e) => { e.preventDefault(); navigate('/accounts'); }}>Accounts</a>`}
       <span class="me">${me.display_name}</span>
       <button type="button" onClick=${signOut}>Sign out</button>

@@ -1,5 +1,8 @@
 // The one WebSocket of the page. It reconnects by itself with exponential backoff, resumes from
-// the last sequence number seen per stream, and tells listeners to reload on `resync`.
+// the last sequence number seen per stream, and tells listeners to reload on `resync`. It does
+// not reconnect when the server closed it for good: the session ended (close code 4001: status
+// `signed-out`) or the person opened too many connections and this was the oldest (4008:
+// status `elsewhere`; reconnecting would close another of theirs in turn).
 
 export class Live {
   constructor() {
@@ -50,8 +53,14 @@ export class Live {
       }
       for (const l of this.listeners) l(event);
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.closed) return;
+      const final = { 4001: 'signed-out', 4008: 'elsewhere' }[event.code];
+      if (final) {
+        this.closed = true;
+        this.setStatus(final);
+        return;
+      }
       this.setStatus('reconnecting');
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10000);

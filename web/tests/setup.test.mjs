@@ -1,5 +1,6 @@
 // First run in a real browser: the setup page creates the first administrator and signs them in;
-// signing out then offers sign-in (setup is done), and signing in works.
+// signing out then offers sign-in (setup is done), and signing in works; signing out in another
+// tab signs this one out too (the server closes the session's WebSockets).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,4 +32,12 @@ test('the first administrator sets Huddle up, signs out and signs in again', asy
   await page.getByLabel('Password').fill('correct horse battery');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'My rooms' }).waitFor();
+
+  // Another tab of the same session signs out: this page goes to sign-in by itself.
+  await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor();
+  const other = await page.context().newPage();
+  await other.goto(huddle.url);
+  await other.getByRole('heading', { name: 'My rooms' }).waitFor();
+  await other.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in to Huddle' }).waitFor();
 });
