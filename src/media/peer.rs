@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use str0m::change::SdpOffer;
 use str0m::config::DtlsCert;
@@ -210,7 +210,6 @@ impl Peer {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| format!("the offer: {e}"))?;
-        resend_what_is_asked(&mut rtc, shape);
         let mut send_mids = HashMap::new();
         let mut slots = Vec::new();
         for (mid, line) in &shape.lines {
@@ -394,26 +393,6 @@ fn random_token(len: usize) -> String {
         .map(char::from)
         .collect()
 }
-/// Of the bytes sent to a receiver on one slot over a second, the share retransmissions may
-/// take; past it, NACKs go unanswered for a while.
-const RESEND_SHARE: f32 = 0.5;
-
-/// Lets each receive slot answer the NACKs of a lossy receiver. str0m stops retransmitting on a
-/// stream once retransmissions are 15% of its bytes, and a slot showing a small layer sends few
-/// bytes: with five people in a call, 3 or 4 of 20 lost packets went unanswered, and a client that
-/// does not ask twice froze that slot until the next keyframe. Half leaves a loss of up to a
-/// half answered, and still bounds what a receiver NACKing everything can make the server send.
-fn resend_what_is_asked(rtc: &mut Rtc, shape: &Shape) {
-    let mut api = rtc.direct_api();
-    for (mid, line) in &shape.lines {
-        if let Line::Slot { video: true } = line
-            && let Some(stream) = api.stream_tx_by_mid(Mid::from(mid.as_str()), None)
-        {
-            stream.set_rtx_cache(1024, Duration::from_secs(3), Some(RESEND_SHARE));
-        }
-    }
-}
-
 /// The answer with the server's candidates (UDP, and passive TCP) in every m-section. str0m
 /// writes them in the first one only, which is enough with BUNDLE, but a client that reads
 /// candidates from another section would find none and never connect.

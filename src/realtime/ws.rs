@@ -15,8 +15,9 @@
 //! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
 //! `call_mute`, `call_pin`; see `docs/api.md`). They pass the person's and the main room's budget
 //! here ([`super::budget`], shared by all of a person's connections; a message over it is answered
-//! `rate_limited` and the connection reads nothing more for [`READ_PAUSE`]), then the room actor, which checks that the person is in the room, then the media server, whose
-//! answers (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
+//! `rate_limited` and the connection reads nothing more for [`READ_PAUSE`]), then the room actor,
+//! which checks that the person is in the room, then the media server, whose answers
+//! (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
 //! through the connection's queue like events. The `hello` frame carries the call settings.
 //!
 //! Liveness: the server pings every `ping` interval (told by [`Connections::keep_alive`]) and
