@@ -315,7 +315,8 @@ struct RunFigures {
     /// The one join right after the flood.
     after: Phase,
     flooder: Arc<Tally>,
-    rss_kib: u64,
+    /// The server's resident memory before the flood and after it.
+    rss_kib: (u64, u64),
     cpu_flood: f64,
     cpu_total: f64,
 }
@@ -408,7 +409,7 @@ async fn run(number: usize, huddle: &std::path::Path, s: &Settings, cert: &DtlsC
     // One offer for every flood message; its UDP socket stays open for the flood.
     let (offer, _udp) = fresh_offer(1, cert);
     let join = join_message(&flood_room, &offer);
-    let cpu_before = cpu_seconds(pid);
+    let (cpu_before, rss_before) = (cpu_seconds(pid), rss_kib(pid));
     let end = Instant::now() + Duration::from_secs(s.seconds);
     let writers: Vec<JoinHandle<()>> = sinks
         .into_iter()
@@ -436,7 +437,7 @@ async fn run(number: usize, huddle: &std::path::Path, s: &Settings, cert: &DtlsC
         flood,
         after,
         flooder: tally,
-        rss_kib: rss,
+        rss_kib: (rss_before, rss),
         cpu_flood,
         cpu_total,
     }
@@ -454,7 +455,7 @@ fn report(runs: &[RunFigures], s: &Settings) {
     println!(
         "| run | quiet p50 / p99 (ms) | flood p50 / p99 (ms) | p99 ratio | right after the flood \
          (ms) | moderator failures quiet / flood / after | flood messages sent | call_answer | \
-         call_error by code | sockets opened / closed by server (4008) | server RSS (MiB) | \
+         call_error by code | sockets opened / closed by server (4008) | server RSS before / after the flood (MiB) | \
          server CPU s, flood / total |"
     );
     println!("|---:|---|---|---:|---:|---|---:|---:|---|---|---:|---|");
@@ -481,7 +482,11 @@ fn report(runs: &[RunFigures], s: &Settings) {
                 .filter(|e| !e.is_empty())
                 .unwrap_or("–".to_owned()),
             format!("{} / {} ({})", sockets[0], sockets[1], sockets[2]),
-            format!("{:.1}", r.rss_kib as f64 / 1024.0),
+            format!(
+                "{:.1} / {:.1}",
+                r.rss_kib.0 as f64 / 1024.0,
+                r.rss_kib.1 as f64 / 1024.0
+            ),
             format!("{:.2} / {:.2}", r.cpu_flood, r.cpu_total),
         ];
         println!("| {} |", cells.join(" | "));
