@@ -5,38 +5,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::call::send;
 use common::{Client, Events, TestServer};
-use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-/// Sends a JSON text frame.
-async fn send(events: &mut Events, message: Value) {
-    events
-        .ws
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// Reads until the server closes the connection; its close code (`None`: closed without one).
-/// Panics if it stays open for 10 s.
-async fn close_code(events: &mut Events) -> Option<u16> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let next = tokio::time::timeout_at(deadline.into(), events.ws.next())
-            .await
-            .expect("the server closes the connection within 10 s");
-        match next {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return None,
-        }
-    }
-}
 
 /// The `code`s of the next `n` `call_error` frames on `events` (other frames skipped).
 async fn call_errors(events: &mut Events, n: usize) -> Vec<String> {
@@ -94,7 +68,7 @@ async fn one_person_has_one_call_budget_across_connections_and_a_bounded_number_
     for _ in 3..21 {
         sockets.push(pat.events(None).await);
     }
-    assert_eq!(close_code(&mut sockets[0]).await, Some(4008));
+    assert_eq!(sockets[0].close_code().await, Some(4008));
     // The others are still served.
     let last = sockets.last_mut().unwrap();
     admin.post(&room, "still here").await;
@@ -135,7 +109,7 @@ async fn a_session_that_ends_closes_its_websockets_and_a_removed_member_hears_no
         StatusCode::NO_CONTENT,
     )
     .await;
-    assert_eq!(close_code(&mut laptop_events).await, Some(4001));
+    assert_eq!(laptop_events.close_code().await, Some(4001));
     admin.post(&room, "after sign-out").await;
     assert_eq!(
         phone_events.next_of("message_posted").await["message"]["text"],
@@ -163,7 +137,7 @@ async fn a_session_that_ends_closes_its_websockets_and_a_removed_member_hears_no
             StatusCode::NO_CONTENT,
         )
         .await;
-    assert_eq!(close_code(&mut phone_events).await, Some(4001));
+    assert_eq!(phone_events.close_code().await, Some(4001));
 
     // Someone removed from a room stops receiving its events at once, and nothing of it
     // reaches them after their removal (the next message they get is from their other room).

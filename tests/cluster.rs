@@ -1461,20 +1461,7 @@ async fn signing_out_on_one_node_closes_that_sessions_websockets_on_every_node()
             StatusCode::NO_CONTENT,
         )
         .await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match futures_util::StreamExt::next(&mut on_b.ws).await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
-                    return frame.map(|f| u16::from(f.code));
-                }
-                Some(Ok(_)) => continue,
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .expect("the socket on the other node closes");
-    assert_eq!(closed, Some(4001));
+    assert_eq!(on_b.close_code().await, Some(4001));
     a.as_(&admin).post(&room, "still here").await;
     assert_eq!(
         phone_on_b.next_of("message_posted").await["message"]["text"],

@@ -96,84 +96,43 @@ impl Drop for Sender {
     }
 }
 
-/// How a client request relates to one already waiting: it replaces it, removes it, or neither.
+/// The kinds of client request that can supersede one another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Join,
+    Restart,
+    Leave,
+    Media,
+    View,
+    Pin,
+}
+
+/// A client request's kind and who asked, in which main room; `None` for anything else.
+fn asked(command: &Command) -> Option<(Asked, RoomId, PersonId)> {
+    let (kind, stream, person) = match command {
+        Command::Join { stream, person, .. } => (Asked::Join, stream, person),
+        Command::Restart { stream, person, .. } => (Asked::Restart, stream, person),
+        Command::Leave { stream, person } => (Asked::Leave, stream, person),
+        Command::Media { stream, person, .. } => (Asked::Media, stream, person),
+        Command::View { stream, person, .. } => (Asked::View, stream, person),
+        Command::Pin { stream, person, .. } => (Asked::Pin, stream, person),
+        _ => return None,
+    };
+    Some((kind, *stream, *person))
+}
+
+/// How a client request relates to one already waiting: it replaces it (`Some(true)`), removes
+/// it (`Some(false)`), or neither.
 fn supersedes(new: &Command, old: &Command) -> Option<bool> {
-    use Command::*;
-    let same = |a: (RoomId, PersonId), b: (RoomId, PersonId)| (a == b).then_some(true);
+    let ((new, stream, person), (old, s, p)) = (asked(new)?, asked(old)?);
+    if (stream, person) != (s, p) {
+        return None;
+    }
     match (new, old) {
-        (
-            Join { stream, person, .. },
-            Join {
-                stream: s,
-                person: p,
-                ..
-            }
-            | Restart {
-                stream: s,
-                person: p,
-                ..
-            },
-        )
-        | (
-            Restart { stream, person, .. },
-            Restart {
-                stream: s,
-                person: p,
-                ..
-            },
-        )
-        | (
-            Media { stream, person, .. },
-            Media {
-                stream: s,
-                person: p,
-                ..
-            },
-        )
-        | (
-            View { stream, person, .. },
-            View {
-                stream: s,
-                person: p,
-                ..
-            },
-        )
-        | (
-            Pin { stream, person, .. },
-            Pin {
-                stream: s,
-                person: p,
-                ..
-            },
-        ) => same((*stream, *person), (*s, *p)),
-        (
-            Leave { stream, person },
-            Join {
-                stream: s,
-                person: p,
-                ..
-            }
-            | Restart {
-                stream: s,
-                person: p,
-                ..
-            }
-            | Media {
-                stream: s,
-                person: p,
-                ..
-            }
-            | View {
-                stream: s,
-                person: p,
-                ..
-            }
-            | Pin {
-                stream: s,
-                person: p,
-                ..
-            },
-        ) => ((*stream, *person) == (*s, *p)).then_some(false),
+        (Asked::Join, Asked::Join | Asked::Restart) => Some(true),
+        (Asked::Leave, Asked::Leave) => None,
+        (Asked::Leave, _) => Some(false),
+        (new, old) if new == old => Some(true),
         _ => None,
     }
 }

@@ -373,6 +373,22 @@ impl Events {
         }
     }
 
+    /// Reads until the server closes the connection; its close code (`None`: closed without
+    /// one). Panics if it stays open for 10 s.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let next = tokio::time::timeout_at(deadline.into(), self.ws.next())
+                .await
+                .expect("the server closes the connection within 10 s");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
