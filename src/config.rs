@@ -165,6 +165,13 @@ pub struct Settings {
     /// Recordings composed at once (each runs one ffmpeg) [default: 1]
     #[arg(long, env = "HUDDLE_RECORDING_JOBS")]
     pub recording_jobs: Option<u64>,
+    /// Recordings under way at once in one main room with its breakout rooms [default: 10]
+    #[arg(long, env = "HUDDLE_MAX_RECORDINGS_PER_ROOM")]
+    pub max_recordings_per_room: Option<u64>,
+    /// Recordings one person may have started that are under way at once, in all rooms
+    /// [default: 10]
+    #[arg(long, env = "HUDDLE_MAX_RECORDINGS_PER_PERSON")]
+    pub max_recordings_per_person: Option<u64>,
     /// The ffmpeg program that composes recordings [default: ffmpeg]
     #[arg(long, env = "HUDDLE_FFMPEG")]
     pub ffmpeg: Option<PathBuf>,
@@ -268,6 +275,12 @@ impl Settings {
                 .upload_quota_per_person_mb
                 .or(base.upload_quota_per_person_mb),
             recording_jobs: self.recording_jobs.or(base.recording_jobs),
+            max_recordings_per_room: self
+                .max_recordings_per_room
+                .or(base.max_recordings_per_room),
+            max_recordings_per_person: self
+                .max_recordings_per_person
+                .or(base.max_recordings_per_person),
             ffmpeg: self.ffmpeg.or(base.ffmpeg),
             max_connections_per_address: self
                 .max_connections_per_address
@@ -359,6 +372,10 @@ pub struct RecordingConfig {
     pub quota_bytes: u64,
     /// Recordings composed at once.
     pub jobs: usize,
+    /// Recordings under way at once in one main room with its breakout rooms.
+    pub per_room: usize,
+    /// Recordings under way at once that one person started.
+    pub per_person: usize,
     /// The ffmpeg program.
     pub ffmpeg: PathBuf,
 }
@@ -587,6 +604,14 @@ impl Config {
             quota_bytes: positive("recording_quota_mb", s.recording_quota_mb.unwrap_or(20_480))?
                 .saturating_mul(1 << 20),
             jobs: positive("recording_jobs", s.recording_jobs.unwrap_or(1))?.min(64) as usize,
+            per_room: positive(
+                "max_recordings_per_room",
+                s.max_recordings_per_room.unwrap_or(10),
+            )? as usize,
+            per_person: positive(
+                "max_recordings_per_person",
+                s.max_recordings_per_person.unwrap_or(10),
+            )? as usize,
             ffmpeg: s.ffmpeg.clone().unwrap_or_else(|| PathBuf::from("ffmpeg")),
         };
         Ok(Config {

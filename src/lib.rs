@@ -25,6 +25,7 @@ pub mod realtime;
 pub mod recording;
 pub mod rooms;
 pub mod store;
+pub mod turns;
 pub mod web;
 
 use std::future::Future;
@@ -258,6 +259,7 @@ impl Server {
                 max_breakout_rooms: config.limits.max_breakout_rooms,
                 guests_with_breakouts: config.policy.guests_with_breakouts,
                 invitation_ttl_ms: config.policy.invitation_ttl.as_millis() as i64,
+                max_recordings: config.recording.per_room,
                 report_retention_ms: config.policy.report_retention.as_millis() as i64,
                 report_checkpoint: config.policy.report_checkpoint,
                 idle: config.limits.room_idle,

@@ -3,7 +3,10 @@
 //!
 //! Rules:
 //! - owners and moderators of a room (for a breakout room, also of its main room) start and stop
-//!   its recording; each room, main or breakout, is recorded on its own, several at once;
+//!   its recording; each room, main or breakout, is recorded on its own, several at once (at
+//!   most [`Ctx::max_recordings`] in a main room with its breakout rooms);
+//! - a recording starts only while someone is in the room (a recording of nobody would be
+//!   composed into black);
 //! - a recording stops by itself when its breakout room closes (the round ends, the room is
 //!   brought back or deleted), and when nobody has been in its room for [`EMPTY_GRACE_MS`]
 //!   (the room actor keeps that time, see [`emptied`]);
@@ -96,6 +99,22 @@ pub fn apply(
                 return Err(DomainError::conflict(
                     "already_recording",
                     "this room's call is already being recorded",
+                ));
+            }
+            if !state.locations.values().any(|r| *r == room) {
+                return Err(DomainError::conflict(
+                    "room_empty",
+                    "nobody is in this room: a recording starts once someone is there",
+                ));
+            }
+            if state.recordings.len() >= ctx.max_recordings {
+                return Err(DomainError::conflict(
+                    "recording_limit",
+                    format!(
+                        "{} recordings are under way in this main room and its breakout rooms, \
+                         the most allowed (max_recordings_per_room); stop one first",
+                        state.recordings.len()
+                    ),
                 ));
             }
             Ok(vec![Event::RecordingStarted {

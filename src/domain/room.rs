@@ -150,6 +150,8 @@ pub struct Ctx {
     pub guests_with_breakouts: bool,
     /// How long an invitation link works, in milliseconds.
     pub invitation_ttl_ms: i64,
+    /// Most recordings under way at once in the main room and its breakout rooms.
+    pub max_recordings: usize,
 }
 
 impl Ctx {
@@ -161,6 +163,7 @@ impl Ctx {
             max_breakout_rooms: 300,
             guests_with_breakouts: false,
             invitation_ttl_ms: 14 * 86_400_000,
+            max_recordings: 10,
         }
     }
 }

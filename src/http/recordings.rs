@@ -36,7 +36,9 @@ pub struct RecordingList {
 }
 
 /// Starts recording the room's call (a main room and each breakout room separately). Refused
-/// when recordings already take the disk quota (`507 recording_quota`).
+/// when recordings already take the disk quota (`507 recording_quota`), when nobody is in the
+/// room (`409 room_empty`), and when the main room with its breakout rooms, or the caller in all
+/// rooms, has as many recordings under way as allowed (`409 recording_limit`).
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/recording", tag = "calls",
     params(("room" = RoomId, Path)),
     responses((status = 201, body = Recording), (status = 403, body = super::error::ErrorBody),
@@ -66,6 +68,18 @@ pub(super) async fn start(
                 e.to_string(),
             )
         })?;
+        let mine = app.store.recordings_under_way_by(me).await?;
+        let most = app.config.recording.per_person;
+        if mine >= most {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "recording_limit",
+                format!(
+                    "you have {mine} recordings under way, the most one person may \
+                     (max_recordings_per_person); stop one first"
+                ),
+            ));
+        }
     }
     let command = Command::Recording(RecordingCommand::Start { room });
     let committed = app.rooms.command(room, auth.caller(), command).await?;

@@ -20,13 +20,14 @@
 //!   end of a call) is always queued: a lost location update would forward media to the wrong
 //!   room. Its rate is bounded by the actors' commits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use super::sfu::Command;
 use crate::ids::{PersonId, RoomId};
+use crate::turns::Turns;
 
 /// Client requests that may wait per main room.
 pub const ROOM_SHARE: usize = 1024;
@@ -44,9 +45,8 @@ struct Waiting {
 
 #[derive(Debug, Default)]
 struct Inner {
-    rooms: HashMap<RoomId, VecDeque<Waiting>>,
-    /// Rooms with waiting commands, in the order they take their turns.
-    turns: VecDeque<RoomId>,
+    /// Waiting commands by main room, taken in turns.
+    rooms: Turns<RoomId, Waiting>,
     /// Client requests waiting per room.
     asked: HashMap<RoomId, usize>,
     /// Live [`Sender`]s; none left closes the queue.
@@ -152,7 +152,7 @@ impl Sender {
             // The first waiting request this one replaces, and those it makes pointless.
             let mut replace_at = None;
             let mut remove = Vec::new();
-            if let Some(waiting) = inner.rooms.get_mut(&stream) {
+            if let Some(waiting) = inner.rooms.waiting_mut(&stream) {
                 for (i, w) in waiting.iter().enumerate().filter(|(_, w)| w.asked) {
                     match supersedes(&command, &w.command) {
                         Some(true) if replace_at.is_none() => replace_at = Some(i),
@@ -171,7 +171,7 @@ impl Sender {
             }
             if let Some(i) = replace_at {
                 // Takes the place of the one it replaces: same turn, same share.
-                if let Some(waiting) = inner.rooms.get_mut(&stream) {
+                if let Some(waiting) = inner.rooms.waiting_mut(&stream) {
                     waiting[i].command = command;
                 }
                 return Ok(());
@@ -188,12 +188,7 @@ impl Sender {
     fn push(&self, command: Command, asked: bool) {
         let stream = command.stream();
         let mut inner = self.0.lock();
-        let waiting = inner.rooms.entry(stream).or_default();
-        let first = waiting.is_empty();
-        waiting.push_back(Waiting { command, asked });
-        if first {
-            inner.turns.push_back(stream);
-        }
+        inner.rooms.push(stream, Waiting { command, asked });
         if asked {
             *inner.asked.entry(stream).or_default() += 1;
         }
@@ -223,21 +218,9 @@ impl Receiver {
         let mut inner = self.0.lock();
         let mut commands = Vec::new();
         while commands.len() < most {
-            let Some(stream) = inner.turns.pop_front() else {
+            let Some((stream, next)) = inner.rooms.pop() else {
                 break;
             };
-            let Some(waiting) = inner.rooms.get_mut(&stream) else {
-                continue;
-            };
-            let Some(next) = waiting.pop_front() else {
-                inner.rooms.remove(&stream);
-                continue;
-            };
-            if waiting.is_empty() {
-                inner.rooms.remove(&stream);
-            } else {
-                inner.turns.push_back(stream);
-            }
             if next.asked
                 && let Some(asked) = inner.asked.get_mut(&stream)
             {
@@ -248,7 +231,7 @@ impl Receiver {
             }
             commands.push(next.command);
         }
-        let more = !inner.turns.is_empty();
+        let more = inner.rooms.has_turns();
         let closed = !more && inner.senders == 0;
         drop(inner);
         if more {

@@ -8,18 +8,28 @@
 //! composes it again from the raw files (which stay until the item is committed; the item's id
 //! is the recording's, so composing twice adds one item).
 //!
+//! - **Fair across main rooms.** Jobs wait per main room and main rooms take turns
+//!   ([`crate::turns`]): a class that stops ten recordings at once delays another class's one by
+//!   one job, not ten.
+//! - **Cancelled with their room.** A deleted room takes its recordings' rows with it. Every
+//!   [`SWEEP_EVERY`] while jobs wait or run, the jobs whose row is gone (or was composed or
+//!   failed elsewhere) are dropped, a running ffmpeg killed, and their raw files removed.
+//! - **Nothing to compose.** A recording in which nobody sent sound or picture is discarded
+//!   (failed with that reason, its files removed), not composed into a black video.
+//!
 //! The quota ([`Recordings::check_quota`]) counts the raw files under `DATA_DIR/recordings` and
 //! the composed recordings in the file store.
 
 pub mod compose;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use utoipa::ToSchema;
 
@@ -28,12 +38,16 @@ use crate::domain::DomainError;
 use crate::domain::content::FileInfo;
 use crate::domain::recording::{Recording, RecordingCommand};
 use crate::domain::room::{Caller, Command};
-use crate::ids::RecordingId;
+use crate::ids::{RecordingId, RoomId};
 use crate::metrics::Metrics;
 use crate::rooms::{RoomError, Rooms};
 use crate::store::SharedStore;
 use crate::store::blobs::Blobs;
+use crate::turns::Turns;
 
+/// How often waiting and running jobs are checked against the store, to drop those of deleted
+/// rooms.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a job waits for the media thread to close a recording's files.
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 /// How often a node of a cluster looks for recordings whose composer is gone.
@@ -63,6 +77,8 @@ pub enum Progress {
 /// A recording to compose.
 #[derive(Debug)]
 pub struct Job {
+    /// Its main room (whose turn it waits for).
+    pub main: RoomId,
     /// The recording.
     pub recording: Recording,
     /// When it stopped.
@@ -75,9 +91,19 @@ pub struct Job {
 pub struct Recordings {
     dir: PathBuf,
     config: RecordingConfig,
-    tx: mpsc::UnboundedSender<Job>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
+    jobs: Mutex<Jobs>,
+    /// Told when a job is queued or a composer is free.
+    wake: Notify,
     progress: Mutex<HashMap<RecordingId, Progress>>,
+}
+
+/// Jobs waiting, by main room, and those being composed, each with what cancels it.
+#[derive(Default)]
+struct Jobs {
+    waiting: Turns<RoomId, Job>,
+    running: HashMap<RecordingId, CancellationToken>,
+    /// The runner took the queue ([`Recordings::start`]).
+    started: bool,
 }
 
 /// The quota is used up.
@@ -95,12 +121,11 @@ pub struct QuotaFull {
 impl Recordings {
     /// The service for `data_dir/recordings`; jobs wait until [`Recordings::start`].
     pub fn new(data_dir: &Path, config: RecordingConfig) -> Arc<Recordings> {
-        let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Recordings {
             dir: data_dir.join("recordings"),
             config,
-            tx,
-            rx: Mutex::new(Some(rx)),
+            jobs: Mutex::new(Jobs::default()),
+            wake: Notify::new(),
             progress: Mutex::new(HashMap::new()),
         })
     }
@@ -113,7 +138,13 @@ impl Recordings {
     /// A recording stopped: compose it once its files are closed.
     pub fn stopped(&self, job: Job) {
         self.set(job.recording.id, Some(Progress::Waiting));
-        let _ = self.tx.send(job);
+        self.jobs().waiting.push(job.main, job);
+        self.wake.notify_one();
+    }
+
+    /// A std mutex: held for a few instructions, never across an `.await`.
+    fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where composing a recording stands, if it is not done.
@@ -145,9 +176,9 @@ impl Recordings {
     }
 
     /// Starts the job runner: first the recordings left stopped but not composed (by a crash or
-    /// a restart), then each one that stops. In a cluster (`node`), each job is claimed in the
-    /// store before it is composed, so that one node composes it, and the jobs whose composer
-    /// died are taken up by another node ([`ORPHANS_EVERY`]).
+    /// a restart), then each one that stops, main rooms in turns. In a cluster (`node`), each job
+    /// is claimed in the store before it is composed, so that one node composes it, and the jobs
+    /// whose composer died are taken up by another node ([`ORPHANS_EVERY`]).
     pub fn start(
         self: &Arc<Self>,
         rooms: Arc<Rooms>,
@@ -156,12 +187,13 @@ impl Recordings {
         metrics: Arc<Metrics>,
         node: Option<Arc<crate::cluster::Node>>,
     ) {
-        let Some(mut rx) = self.rx.lock().ok().and_then(|mut r| r.take()) else {
+        if std::mem::replace(&mut self.jobs().started, true) {
             return;
-        };
+        }
         if let Some(node) = &node {
             self.adopt_orphans(node.clone(), store.clone());
         }
+        self.sweep(store.clone());
         let this = self.clone();
         tokio::spawn(async move {
             match store.recording_jobs().await {
@@ -169,6 +201,7 @@ impl Recordings {
                     for row in rows {
                         info!(recording = %row.recording.id, "composing a recording left from before");
                         this.stopped(Job {
+                            main: row.main_id,
                             recording: row.recording,
                             stopped_at: row.stopped_at.unwrap_or_default(),
                             closed: None,
@@ -178,10 +211,18 @@ impl Recordings {
                 Err(e) => warn!(error = %e, "cannot list the recordings left to compose"),
             }
             let permits = Arc::new(tokio::sync::Semaphore::new(this.config.jobs));
-            while let Some(job) = rx.recv().await {
+            loop {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break;
                 };
+                let job = loop {
+                    if let Some((_, job)) = this.jobs().waiting.pop() {
+                        break job;
+                    }
+                    this.wake.notified().await;
+                };
+                let cancel = CancellationToken::new();
+                this.jobs().running.insert(job.recording.id, cancel.clone());
                 let (this, rooms, store, blobs, metrics, node) = (
                     this.clone(),
                     rooms.clone(),
@@ -192,27 +233,21 @@ impl Recordings {
                 );
                 tokio::spawn(async move {
                     let id = job.recording.id;
-                    if let Some(node) = &node {
-                        match store
-                            .claim_recording(id, &node.id, node.alive_since())
-                            .await
-                        {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                info!(recording = %id, "another node composes the recording");
-                                this.set(id, None);
-                                return;
-                            }
-                            Err(e) => {
-                                warn!(recording = %id, error = %e, "cannot claim the recording's job; another node or a later look takes it");
-                                this.set(id, None);
-                                return;
-                            }
-                        }
-                    }
-                    match this.run(job, &rooms, &blobs).await {
+                    let dir = this.dir_of(id);
+                    let outcome = tokio::select! {
+                        outcome = this.claim_and_run(job, &rooms, &store, &blobs, node.as_deref()) => outcome,
+                        () = cancel.cancelled() => Err(Failure::Cancelled),
+                    };
+                    this.jobs().running.remove(&id);
+                    match outcome {
                         Ok(()) => {
                             metrics.recordings_composed.inc();
+                            this.set(id, None);
+                        }
+                        Err(Failure::Elsewhere) => this.set(id, None),
+                        Err(Failure::Cancelled) => {
+                            info!(recording = %id, "the recording's room was deleted: composing it is cancelled");
+                            let _ = tokio::fs::remove_dir_all(&dir).await;
                             this.set(id, None);
                         }
                         Err(Failure::Retry(e)) => {
@@ -233,20 +268,96 @@ impl Recordings {
         });
     }
 
+    /// In a cluster, claims the job first (another node may have it); then composes it.
+    async fn claim_and_run(
+        &self,
+        job: Job,
+        rooms: &Arc<Rooms>,
+        store: &SharedStore,
+        blobs: &Blobs,
+        node: Option<&crate::cluster::Node>,
+    ) -> Result<(), Failure> {
+        let id = job.recording.id;
+        if let Some(node) = node {
+            match store
+                .claim_recording(id, &node.id, node.alive_since())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    info!(recording = %id, "another node composes the recording (or its room is gone)");
+                    return Err(Failure::Elsewhere);
+                }
+                Err(e) => {
+                    warn!(recording = %id, error = %e, "cannot claim the recording's job; another node or a later look takes it");
+                    return Err(Failure::Elsewhere);
+                }
+            }
+        }
+        self.run(job, rooms, blobs).await
+    }
+
+    /// Every [`SWEEP_EVERY`] while jobs wait or run: those whose recording is no longer a job in
+    /// the store (its room was deleted, or another node finished it) are dropped, and a running
+    /// one cancelled, which kills its ffmpeg.
+    fn sweep(self: &Arc<Self>, store: SharedStore) {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(this) = this.upgrade() else {
+                    return;
+                };
+                // Only jobs known before the look are judged by it: one queued meanwhile was
+                // stopped after the look was taken.
+                let known: HashSet<RecordingId> = {
+                    let jobs = this.jobs();
+                    let waiting = jobs.waiting.iter().map(|(_, job)| job.recording.id);
+                    waiting.chain(jobs.running.keys().copied()).collect()
+                };
+                if known.is_empty() {
+                    continue;
+                }
+                let Ok(rows) = store.recording_jobs().await else {
+                    continue;
+                };
+                let live: HashSet<RecordingId> = rows.iter().map(|r| r.recording.id).collect();
+                let gone = |id: &RecordingId| known.contains(id) && !live.contains(id);
+                let dropped = {
+                    let mut jobs = this.jobs();
+                    for (id, cancel) in &jobs.running {
+                        if gone(id) {
+                            cancel.cancel();
+                        }
+                    }
+                    jobs.waiting.remove_where(|_, job| gone(&job.recording.id))
+                };
+                for job in dropped {
+                    let id = job.recording.id;
+                    info!(recording = %id, "the recording's room was deleted: its job is dropped");
+                    let _ = tokio::fs::remove_dir_all(this.dir_of(id)).await;
+                    this.set(id, None);
+                }
+            }
+        });
+    }
+
     /// In a cluster, every [`ORPHANS_EVERY`], hands the runner the jobs that another node claimed
     /// (or nobody did) and that stopped over [`ORPHAN_AFTER`] ago: the runner's claim succeeds
     /// only where their composer is gone.
     fn adopt_orphans(self: &Arc<Self>, node: Arc<crate::cluster::Node>, store: SharedStore) {
-        let this = self.clone();
+        let this = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ORPHANS_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if this.tx.is_closed() {
+                let Some(this) = this.upgrade() else {
                     return;
-                }
+                };
                 let Ok(jobs) = store.recording_jobs().await else {
                     continue;
                 };
@@ -264,6 +375,7 @@ impl Recordings {
                     }
                     info!(recording = %row.recording.id, composer = ?row.composer, "taking up a recording no live node composes");
                     this.stopped(Job {
+                        main: row.main_id,
                         recording: row.recording,
                         stopped_at: row.stopped_at.unwrap_or_default(),
                         closed: None,
@@ -290,6 +402,12 @@ impl Recordings {
             }
         };
         compose::drop_unplayable(&mut timeline, &dir).await;
+        if timeline.tracks.is_empty() {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(Failure::Final(
+                "nothing to compose: nobody sent sound or picture while it was recorded".to_owned(),
+            ));
+        }
         let duration_ms = compose::duration_ms(&timeline, &dir, job.stopped_at, &recording)
             .await
             .max(1_000);
@@ -332,6 +450,9 @@ impl Recordings {
                 duration_ms: Some(duration_ms),
             },
         });
+        // From here on the job is not cancelled: once the item is in, its row says composed,
+        // and a sweep must not stop the files' removal halfway.
+        self.jobs().running.remove(&recording.id);
         let caller = Caller {
             person_id: recording.started_by,
             display_name: recording.started_by_name.clone(),
@@ -399,8 +520,12 @@ pub struct RecordingView {
 enum Failure {
     /// Worth trying again at the next start (ffmpeg missing, a disk error, the store away).
     Retry(String),
-    /// Never going to work (no files, the room is gone).
+    /// Never going to work (no files, nothing recorded, the room is gone).
     Final(String),
+    /// Another node composes it (cluster mode).
+    Elsewhere,
+    /// Its room was deleted while it waited or ran.
+    Cancelled,
 }
 
 async fn remove_earlier_outputs(dir: &Path) {

@@ -1227,6 +1227,7 @@ impl Actor {
                     done: Some(done),
                 });
                 self.rooms.recordings.stopped(crate::recording::Job {
+                    main: self.stream,
                     recording: recording.clone(),
                     stopped_at: *stopped_at,
                     closed: Some(closed),

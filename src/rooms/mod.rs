@@ -79,6 +79,8 @@ pub struct ActorSettings {
     pub guests_with_breakouts: bool,
     /// How long invitation links work, in milliseconds.
     pub invitation_ttl_ms: i64,
+    /// Most recordings under way at once per main room (with its breakout rooms).
+    pub max_recordings: usize,
     /// How long the session report keeps stays, in milliseconds.
     pub report_retention_ms: i64,
     /// How often the stays under way are checkpointed (the most of them a crash loses).
@@ -275,6 +277,7 @@ impl Rooms {
             max_breakout_rooms: self.settings.max_breakout_rooms,
             guests_with_breakouts: self.settings.guests_with_breakouts,
             invitation_ttl_ms: self.settings.invitation_ttl_ms,
+            max_recordings: self.settings.max_recordings,
         }
     }
 

@@ -324,6 +324,8 @@ pub trait Store: Send + Sync + 'static {
     async fn recording_failed(&self, id: RecordingId, error: &str) -> Result<(), StoreError>;
     /// Bytes the composed recordings take in the file store.
     async fn recording_bytes(&self) -> Result<u64, StoreError>;
+    /// Recordings under way (started, not stopped) that `person` started, in every room.
+    async fn recordings_under_way_by(&self, person: PersonId) -> Result<usize, StoreError>;
     /// A page of a room's chat, with each message's sequence number.
     async fn messages(
         &self,

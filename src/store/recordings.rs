@@ -10,7 +10,7 @@ use super::StoreError;
 use crate::domain::content::ContentKind;
 use crate::domain::event::Event;
 use crate::domain::recording::{Recording, RecordingEnd};
-use crate::ids::{RecordingId, RoomId};
+use crate::ids::{PersonId, RecordingId, RoomId};
 
 /// A recording as stored, with where it stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -212,4 +212,18 @@ pub(super) async fn stored_bytes(conn: &mut AnyConnection) -> Result<u64, StoreE
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.try_get::<i64, _>("total")?.max(0) as u64)
+}
+
+/// Recordings under way that `person` started, in every room.
+pub(super) async fn under_way_by(
+    conn: &mut AnyConnection,
+    person: PersonId,
+) -> Result<usize, StoreError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM recordings WHERE started_by = $1 AND stopped_at IS NULL",
+    )
+    .bind(person.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")?.max(0) as usize)
 }

@@ -813,6 +813,11 @@ impl Store for SqlStore {
         super::recordings::stored_bytes(&mut conn).await
     }
 
+    async fn recordings_under_way_by(&self, person: PersonId) -> Result<usize, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::recordings::under_way_by(&mut conn, person).await
+    }
+
     async fn messages(
         &self,
         room: RoomId,

@@ -12,7 +12,9 @@ use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{Client, Events};
+use reqwest::{Method, StatusCode};
+
+use super::{Client, Events, TestServer};
 
 pub const AUDIO_SLOTS: usize = 3;
 pub const VIDEO_SLOTS: usize = 3;
@@ -235,4 +237,29 @@ pub async fn drain(events: &mut Events) -> Vec<Value> {
         }
     }
     frames
+}
+
+/// The path of a main room's breakout resource, with `tail` (`"/start"`, ...).
+pub fn breakout(room: &str, tail: &str) -> String {
+    format!("/api/v1/rooms/{room}/breakout{tail}")
+}
+
+/// An owner and two participants (Pia and Pavel) in a main room "Class"; returns their clients
+/// and the room.
+pub async fn class(server: &TestServer) -> (Client, Client, Client, String) {
+    let owner = server.admin().await;
+    let p1 = server.user(&owner, "Pia").await;
+    let p2 = server.user(&owner, "Pavel").await;
+    let main = owner.create_room("Class").await;
+    for email in ["pia@example.org", "pavel@example.org"] {
+        owner.add_member(&main, email, "participant").await;
+    }
+    (owner, p1, p2, main)
+}
+
+/// Sends a command that must answer 200.
+pub async fn command(client: &Client, path: String, body: Option<Value>) {
+    client
+        .expect(Method::POST, &path, body, StatusCode::OK)
+        .await;
 }

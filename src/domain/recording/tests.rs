@@ -22,13 +22,22 @@ fn run(
     Ok(events)
 }
 
+/// The workshop with someone in each of its rooms.
+fn occupied() -> RoomState {
+    let mut state = workshop();
+    state.locations.insert(person(0), main_room());
+    state.locations.insert(person(2), breakout(0));
+    state.locations.insert(person(1), breakout(1));
+    state
+}
+
 fn start(state: &mut RoomState, who: u128, room: RoomId) -> Result<Vec<Event>, DomainError> {
     run(state, who, RecordingCommand::Start { room })
 }
 
 #[test]
 fn owners_and_moderators_record_any_room_and_nobody_else_does() {
-    let mut state = workshop();
+    let mut state = occupied();
     // Participant 2 (assigned to A) may see both rooms but not record them.
     for room in [main_room(), breakout(0)] {
         assert!(matches!(
@@ -84,7 +93,7 @@ fn owners_and_moderators_record_any_room_and_nobody_else_does() {
 
 #[test]
 fn a_stop_needs_a_recording_and_says_who_stopped_it() {
-    let mut state = workshop();
+    let mut state = occupied();
     let err = run(&mut state, 0, RecordingCommand::Stop { room: breakout(0) }).unwrap_err();
     assert!(matches!(
         err,
@@ -117,7 +126,7 @@ fn a_stop_needs_a_recording_and_says_who_stopped_it() {
 
 #[test]
 fn the_end_of_a_round_stops_breakout_recordings_but_not_the_main_rooms() {
-    let mut state = workshop();
+    let mut state = occupied();
     for room in [main_room(), breakout(0), breakout(1)] {
         start(&mut state, 0, room).unwrap();
     }
@@ -171,9 +180,10 @@ fn the_end_of_a_round_stops_breakout_recordings_but_not_the_main_rooms() {
 
 #[test]
 fn a_room_is_empty_when_nobody_is_located_there() {
-    let mut state = workshop();
+    let mut state = occupied();
     start(&mut state, 0, main_room()).unwrap();
     start(&mut state, 0, breakout(0)).unwrap();
+    state.locations.clear();
     assert_eq!(emptied(&state), vec![main_room(), breakout(0)]);
     state.locations.insert(person(2), breakout(0));
     assert_eq!(emptied(&state), vec![main_room()]);
@@ -193,7 +203,7 @@ fn a_room_is_empty_when_nobody_is_located_there() {
 
 #[test]
 fn the_composed_file_becomes_one_item_of_its_room_by_who_started_it() {
-    let mut state = workshop();
+    let mut state = occupied();
     start(&mut state, 1, breakout(0)).unwrap();
     let recording = state.recordings[&breakout(0)].clone();
     run(&mut state, 1, RecordingCommand::Stop { room: breakout(0) }).unwrap();
@@ -240,7 +250,7 @@ fn the_composed_file_becomes_one_item_of_its_room_by_who_started_it() {
 
 #[test]
 fn everyone_who_sees_the_room_and_only_they_hear_of_its_recording() {
-    let mut state = workshop();
+    let mut state = occupied();
     let events = start(&mut state, 0, breakout(0)).unwrap();
     let event = &events[0];
     for (who, hears) in [(0, true), (1, true), (2, true), (3, true)] {
@@ -260,4 +270,55 @@ fn everyone_who_sees_the_room_and_only_they_hear_of_its_recording() {
         !state.should_receive(&events[0], person(9), true, &[]),
         "stranger"
     );
+}
+
+#[test]
+fn a_recording_needs_someone_in_the_room_and_room_under_the_limit() {
+    let mut state = occupied();
+    state.locations.remove(&person(2));
+    let err = start(&mut state, 0, breakout(0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DomainError::Conflict {
+                code: "room_empty",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(state.recordings.is_empty());
+    state.locations.insert(person(2), breakout(0));
+
+    // At most `max_recordings` in the main room with its breakout rooms.
+    let limited = |state: &RoomState, room| {
+        let mut ctx = ctx(50);
+        ctx.max_recordings = 2;
+        apply_room(
+            state,
+            &caller(0),
+            Command::Recording(RecordingCommand::Start { room }),
+            ctx,
+        )
+    };
+    for room in [main_room(), breakout(0)] {
+        for e in limited(&state, room).unwrap() {
+            state.fold(&e);
+        }
+    }
+    let err = limited(&state, breakout(1)).unwrap_err();
+    match err {
+        DomainError::Conflict { code, message } => {
+            assert_eq!(code, "recording_limit");
+            assert!(message.contains("max_recordings_per_room"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(state.recordings.len(), 2);
+    // One stopped makes room.
+    run(&mut state, 0, RecordingCommand::Stop { room: main_room() }).unwrap();
+    for e in limited(&state, breakout(1)).unwrap() {
+        state.fold(&e);
+    }
+    assert_eq!(state.recordings.len(), 2);
 }
