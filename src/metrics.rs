@@ -45,6 +45,9 @@ pub struct Metrics {
     pub media_packets_forwarded: Counter,
     /// RTP payload bytes forwarded to receivers.
     pub media_bytes_forwarded: Counter,
+    /// Datagrams (or ICE-TCP frames) the media server dropped because the socket's send buffer
+    /// or the connection's queue was full, or the connection was gone.
+    pub media_sends_dropped: Counter,
     /// Keyframe requests (PLI) sent to sources.
     pub keyframe_requests: Counter,
     /// Receive slots that changed source.
@@ -129,6 +132,12 @@ impl Default for Metrics {
             "media_packets_forwarded",
             "RTP packets forwarded to receivers",
             media_packets_forwarded.clone(),
+        );
+        let media_sends_dropped = Counter::default();
+        registry.register(
+            "media_sends_dropped",
+            "Media datagrams or ICE-TCP frames dropped: send buffer or queue full, or connection gone",
+            media_sends_dropped.clone(),
         );
         let media_bytes_forwarded = Counter::default();
         registry.register(
@@ -229,6 +238,7 @@ impl Default for Metrics {
             call_peers,
             call_peers_dropped,
             media_packets_forwarded,
+            media_sends_dropped,
             media_bytes_forwarded,
             keyframe_requests,
             slot_switches,

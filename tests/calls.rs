@@ -245,6 +245,11 @@ async fn moves_switch_media_on_the_same_connection() {
     let metrics = server.metrics().await;
     assert!(metrics.contains("huddle_call_peers 4"), "{metrics}");
     assert!(!metrics.contains("huddle_media_packets_forwarded_total 0\n"));
+    // Sends the socket refused are counted (on loopback with room to spare, none).
+    assert!(
+        metrics.contains("huddle_media_sends_dropped_total 0\n"),
+        "{metrics}"
+    );
     for p in [o, a, b, g, m] {
         p.driver.abort();
     }

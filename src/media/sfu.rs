@@ -365,6 +365,11 @@ impl Sfu {
         }
     }
 
+    /// The counters it keeps.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// How many peers exist (for tests and metrics).
     pub fn peer_count(&self) -> usize {
         self.peers.len()

@@ -209,18 +209,18 @@ impl TcpMedia {
     }
 
     /// Queues `packet` for the connection to `to`, framed; dropped when there is no such
-    /// connection or its queue is full.
-    pub fn send(&self, to: SocketAddr, packet: &[u8]) {
+    /// connection or its queue is full. Whether it was queued.
+    pub fn send(&self, to: SocketAddr, packet: &[u8]) -> bool {
         let Some(connection) = self.connections.get(&to) else {
-            return;
+            return false;
         };
         let Ok(length) = u16::try_from(packet.len()) else {
-            return;
+            return false;
         };
         let mut frame = Vec::with_capacity(packet.len() + 2);
         frame.extend_from_slice(&length.to_be_bytes());
         frame.extend_from_slice(packet);
-        let _ = connection.writer.try_send(frame);
+        connection.writer.try_send(frame).is_ok()
     }
 
     /// Connections open now.
@@ -289,11 +289,13 @@ mod tests {
         });
         assert_eq!(next, (me, vec![7u8; 1500]));
 
-        media.send(me, b"answer");
+        assert!(media.send(me, b"answer"));
         let mut back = [0u8; 8];
         client.read_exact(&mut back).await.unwrap();
         assert_eq!(&back, b"\0\x06answer");
         assert_eq!(media.open_connections(), 1);
+        // To an address with no connection: not sent, and said so (the caller counts it).
+        assert!(!media.send("127.0.0.1:9".parse().unwrap(), b"lost"));
     }
 
     #[tokio::test]

@@ -134,13 +134,14 @@ async fn run(
             () = sleep => sfu.handle_timeout(Instant::now()),
         }
         while let Some(t) = sfu.poll_transmit() {
-            // A full send buffer or queue drops the packet, as the network would.
-            match (t.proto, tcp.as_ref()) {
+            // A full send buffer or queue drops the packet, as the network would; counted.
+            let sent = match (t.proto, tcp.as_ref()) {
                 (Protocol::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
-                (Protocol::Tcp, None) => {}
-                _ => {
-                    let _ = socket.try_send_to(&t.contents, t.destination);
-                }
+                (Protocol::Tcp, None) => false,
+                _ => socket.try_send_to(&t.contents, t.destination).is_ok(),
+            };
+            if !sent {
+                sfu.metrics().media_sends_dropped.inc();
             }
         }
         while let Some(signal) = sfu.poll_signal() {
