@@ -12,7 +12,8 @@
 //! The server is expected to close the oldest of a person's WebSockets beyond 20 (close code
 //! 4008) and to share one call budget (a burst of 20, then 10 a second) between them: the report
 //! counts P's sockets closed, its messages sent and the answers by kind, and the server's memory
-//! and CPU time. Each of `--runs` runs (3) starts a fresh server with its own data directory.
+//! and CPU time. With `--trim`, the memory also after glibc was asked (through gdb) to give its
+//! free memory back: what drops was kept by the allocator, not leaked. Each of `--runs` runs (3) starts a fresh server with its own data directory.
 //! The flooder runs in this process: on a small machine it competes with the server for CPU.
 //!
 //! `cargo run --release --example call_flood -- --sockets 50 --seconds 15 --joins 15 --runs 3`
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     arg, call, cpu_seconds, huddle_binary, moderator_token, rss_kib, serve_command, spawn,
+    trimmed_rss_kib,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -62,6 +64,8 @@ struct Settings {
     joins: usize,
     every: Duration,
     runs: usize,
+    /// After each flood, ask glibc to give free memory back (needs gdb).
+    trim: bool,
 }
 
 /// The server goes with its run, even when a measurement panics.
@@ -316,7 +320,9 @@ struct RunFigures {
     after: Phase,
     flooder: Arc<Tally>,
     /// The server's resident memory before the flood and after it.
-    rss_kib: (u64, u64),
+    /// The server's resident memory before the flood, after it, and after glibc gave its free
+    /// memory back (`--trim`).
+    rss_kib: (u64, u64, Option<u64>),
     cpu_flood: f64,
     cpu_total: f64,
 }
@@ -430,6 +436,7 @@ async fn run(number: usize, huddle: &std::path::Path, s: &Settings, cert: &DtlsC
     let cpu_flood = cpu_seconds(pid) - cpu_before;
     readers.iter().for_each(JoinHandle::abort);
     let (rss, cpu_total) = (rss_kib(pid), cpu_seconds(pid));
+    let trimmed = s.trim.then(|| trimmed_rss_kib(pid)).flatten();
     drop(moderator);
     drop(server);
     RunFigures {
@@ -437,7 +444,7 @@ async fn run(number: usize, huddle: &std::path::Path, s: &Settings, cert: &DtlsC
         flood,
         after,
         flooder: tally,
-        rss_kib: (rss_before, rss),
+        rss_kib: (rss_before, rss, trimmed),
         cpu_flood,
         cpu_total,
     }
@@ -455,7 +462,7 @@ fn report(runs: &[RunFigures], s: &Settings) {
     println!(
         "| run | quiet p50 / p99 (ms) | flood p50 / p99 (ms) | p99 ratio | right after the flood \
          (ms) | moderator failures quiet / flood / after | flood messages sent | call_answer | \
-         call_error by code | sockets opened / closed by server (4008) | server RSS before / after the flood (MiB) | \
+         call_error by code | sockets opened / closed by server (4008) | server RSS before / after the flood / after malloc_trim (MiB) | \
          server CPU s, flood / total |"
     );
     println!("|---:|---|---|---:|---:|---|---:|---:|---|---|---:|---|");
@@ -483,9 +490,12 @@ fn report(runs: &[RunFigures], s: &Settings) {
                 .unwrap_or("–".to_owned()),
             format!("{} / {} ({})", sockets[0], sockets[1], sockets[2]),
             format!(
-                "{:.1} / {:.1}",
+                "{:.1} / {:.1} / {}",
                 r.rss_kib.0 as f64 / 1024.0,
-                r.rss_kib.1 as f64 / 1024.0
+                r.rss_kib.1 as f64 / 1024.0,
+                r.rss_kib
+                    .2
+                    .map_or("–".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0))
             ),
             format!("{:.2} / {:.2}", r.cpu_flood, r.cpu_total),
         ];
@@ -530,6 +540,7 @@ async fn main() {
     };
     let s = Settings {
         rate: number("--rate", 0),
+        trim: args.iter().any(|a| a == "--trim"),
         sockets: number("--sockets", 50) as usize,
         seconds: number("--seconds", 15),
         joins: number("--joins", 15) as usize,

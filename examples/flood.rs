@@ -10,6 +10,11 @@
 //! total cap above the open-files limit, a header timeout of a day), which is how the attack was
 //! first found to lock everyone out.
 //!
+//! With `--rounds N` the attack is repeated N times against the same server, and each row gives
+//! the server's resident memory once the attack is over; with `--trim`, also after glibc was
+//! asked (through gdb) to give its free memory back after the last round. Memory that stays the
+//! same from round to round and goes with the trim was kept by the allocator, not leaked.
+//!
 //! `cargo run --release --example flood -- --connections 20000 --seconds 30`
 //! (smoke: `cargo run --example flood -- --connections 3000 --seconds 3 --baseline-secs 2`)
 
@@ -21,7 +26,10 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{arg, cpu_seconds, huddle_binary, metric, open_files, serve_command, spawn};
+use common::{
+    arg, cpu_seconds, huddle_binary, metric, open_files, rss_kib, serve_command, spawn,
+    trimmed_rss_kib,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpSocket;
 
@@ -126,6 +134,9 @@ struct Row {
     attacker_held: u64,
     refused: f64,
     server_cpu: f64,
+    /// The server's resident memory (MiB) once the attack is over, and then after glibc was
+    /// asked to give free memory back (`--trim`).
+    rss_mib: (f64, Option<f64>),
 }
 
 impl Row {
@@ -138,8 +149,9 @@ impl Row {
                     format!("{:.1}", d.as_secs_f64() * 1000.0)
                 })
         };
+        let trimmed = self.rss_mib.1.map_or("–".to_owned(), |m| format!("{m:.1}"));
         println!(
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {trimmed} |",
             self.label,
             ok.len(),
             self.probes.len(),
@@ -150,7 +162,8 @@ impl Row {
             self.server_files,
             self.attacker_held,
             self.refused,
-            self.server_cpu
+            self.server_cpu,
+            self.rss_mib.0
         );
     }
 }
@@ -196,7 +209,13 @@ fn start_attackers(target: SocketAddr, connections: usize, retry_ms: u64) -> (Ve
     (children, counts)
 }
 
-/// Baseline and attack against one server started with `flags`; prints two rows.
+/// Resident memory of `pid` in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    rss_kib(pid) as f64 / 1024.0
+}
+
+/// Baseline and `--rounds` attacks against one server started with `flags`; prints a row for
+/// each.
 async fn run(label: &str, huddle: &std::path::Path, flags: &[&str], args: &Args) {
     let dir = tempfile::tempdir().unwrap();
     let mut command = serve_command(huddle, dir.path(), "error");
@@ -223,9 +242,51 @@ async fn run(label: &str, huddle: &std::path::Path, flags: &[&str], args: &Args)
         attacker_held: 0,
         refused: refused().await.unwrap_or(f64::NAN),
         server_cpu: cpu_seconds(pid) - cpu,
+        rss_mib: (rss_mib(pid), None),
     }
     .print();
 
+    for round in 1..=args.rounds {
+        let row = attack_once(pid, target, args).await;
+        // The counter once the attackers are gone (the server may not answer during the attack).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let refused = tokio::time::timeout(Duration::from_secs(30), refused())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(f64::NAN);
+        // Its memory once it has closed what the attack left: the last trimmed, so that the
+        // rounds before show whether memory keeps growing.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let trim = args.trim && round == args.rounds;
+        let rss = (
+            rss_mib(pid),
+            trim.then(|| trimmed_rss_kib(pid))
+                .flatten()
+                .map(|k| k as f64 / 1024.0),
+        );
+        let label = if args.rounds > 1 {
+            format!(
+                "{label}, {} idle from one address, round {round}",
+                args.connections
+            )
+        } else {
+            format!("{label}, {} idle from one address", args.connections)
+        };
+        Row {
+            label,
+            refused,
+            rss_mib: rss,
+            ..row
+        }
+        .print();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// One attack at full size while the probe runs; the attackers are gone when it returns.
+async fn attack_once(pid: u32, target: SocketAddr, args: &Args) -> Row {
     let (mut attackers, counts) = start_attackers(target, args.connections, args.retry_ms);
     // Let the attack reach its size: every connection tried once (or 30 s).
     let ramp = Instant::now();
@@ -250,28 +311,19 @@ async fn run(label: &str, huddle: &std::path::Path, flags: &[&str], args: &Args)
     let probes = probe_for(target, args.attack).await;
     watch.abort();
     let held: u64 = counts.lock().unwrap().iter().map(|c| c[0]).sum();
-    let row = Row {
-        label: format!("{label}, {} idle from one address", args.connections),
+    for a in &mut attackers {
+        let _ = a.kill();
+        let _ = a.wait();
+    }
+    Row {
+        label: String::new(),
         probes,
         server_files: files.load(Ordering::Relaxed) as usize,
         attacker_held: held,
         refused: 0.0,
         server_cpu: cpu_seconds(pid) - cpu,
-    };
-    for a in &mut attackers {
-        let _ = a.kill();
-        let _ = a.wait();
+        rss_mib: (0.0, None),
     }
-    // The counter once the attackers are gone (the server may not answer during the attack).
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let refused = tokio::time::timeout(Duration::from_secs(30), refused())
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(f64::NAN);
-    Row { refused, ..row }.print();
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 struct Args {
@@ -279,6 +331,10 @@ struct Args {
     retry_ms: u64,
     baseline: Duration,
     attack: Duration,
+    /// Attacks one after the other against the same server.
+    rounds: u32,
+    /// After the last round, ask glibc to give free memory back (needs gdb).
+    trim: bool,
 }
 
 #[tokio::main]
@@ -302,6 +358,8 @@ async fn main() {
         retry_ms: number("--retry-ms", 1000),
         baseline: Duration::from_secs(number("--baseline-secs", 10)),
         attack: Duration::from_secs(number("--seconds", 30)),
+        rounds: number("--rounds", 1).max(1) as u32,
+        trim: args.iter().any(|a| a == "--trim"),
     };
     println!(
         "{} idle connections from {ATTACKER}, reopened {} ms after the server closes them; a \
@@ -313,9 +371,10 @@ async fn main() {
     );
     println!(
         "| server | probes answered | p50 ms | p95 ms | p99 ms | max ms | server descriptors (max) | \
-         attacker connections open | connections refused | server CPU s |"
+         attacker connections open | connections refused | server CPU s | server RSS after (MiB) | \
+         after malloc_trim (MiB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     run("defaults", &huddle, &[], &settings).await;
     run(
         "defences off",

@@ -11,6 +11,25 @@ use serde_json::Value;
 pub mod cluster;
 pub mod fanout;
 
+/// Asks glibc in process `pid` to give its free memory back to the system (gdb calls
+/// `malloc_trim(0)` in it), then reads its resident memory in KiB: what drops was free in the
+/// allocator, not leaked. `None` without gdb or when it cannot attach.
+pub fn trimmed_rss_kib(pid: u32) -> Option<u64> {
+    let status = Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "call (int) malloc_trim(0)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then(|| rss_kib(pid))
+}
+
 /// Resident memory of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
