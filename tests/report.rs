@@ -517,3 +517,31 @@ async fn a_wait_for_help_goes_on_across_a_restart() {
         (&json!(15_000), &json!("dismissed by Admin"))
     );
 }
+
+/// A stay of a kind this version does not know (written by a newer one, or damaged) makes the
+/// report fail rather than count it as time in a room.
+#[tokio::test]
+async fn a_stay_of_an_unknown_kind_is_an_error_never_room_time() {
+    let server = TestServer::start().await;
+    let owner = server.admin().await;
+    let main = owner.create_room("Kinds").await;
+    let me = owner.person_id().await;
+    let path = format!("/api/v1/rooms/{main}/breakout/report");
+    let to = owner.get(&path).await["to"].as_i64().unwrap();
+    let url = format!("sqlite://{}", server.dir.path().join("huddle.db").display());
+    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO stays (main_id, person_id, room_id, room_name, started_at, ended_at, kind, \
+         detail, under_way) VALUES ($1, $2, $1, 'Kinds', $3, $4, 'poll', '', 0)",
+    )
+    .bind(&main)
+    .bind(&me)
+    .bind(to - 60_000)
+    .bind(to - 1_000)
+    .execute(&db)
+    .await
+    .unwrap();
+    let (status, answer) = owner.call(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+    assert!(answer["people"].is_null(), "{answer}");
+}

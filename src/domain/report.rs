@@ -11,6 +11,8 @@
 //! reports it) and [`Stays::help`] for help requests.
 //!
 //! Invariant: a person has an open room stay exactly when they have a location, in that location.
+//!
+//! [`summarise`] (in `summary`) turns the stays of a window into the report.
 
 use std::collections::HashMap;
 
@@ -21,6 +23,11 @@ use super::breakout::HelpRequest;
 use super::call::MediaState;
 use super::event::Event;
 use crate::ids::{PersonId, RoomId};
+
+mod summary;
+pub use summary::{
+    BroadcastRow, HelpWait, MainRoom, Report, ReportPerson, ReportRoom, RoomTime, people, summarise,
+};
 
 /// What a stay records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -84,6 +91,17 @@ pub struct Stay {
     pub from: i64,
     /// Until when.
     pub to: i64,
+}
+
+/// A stay as stored, with the room's name when it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StayRow {
+    /// The stay.
+    pub stay: Stay,
+    /// The room's name.
+    pub room_name: String,
+    /// A help request's outcome, a broadcast's text; empty for the rest.
+    pub detail: String,
 }
 
 /// Whom an event may move.
@@ -362,26 +380,6 @@ impl Stays {
     }
 }
 
-/// Each person's milliseconds per room over the room stays among `stays`, clipped to
-/// `[from, to)`.
-pub fn time_per_room(
-    stays: &[Stay],
-    from: i64,
-    to: i64,
-) -> HashMap<PersonId, HashMap<RoomId, i64>> {
-    let mut out: HashMap<PersonId, HashMap<RoomId, i64>> = HashMap::new();
-    for stay in stays.iter().filter(|s| s.kind == Kind::Room) {
-        let length = stay.to.min(to) - stay.from.max(from);
-        if length > 0 {
-            *out.entry(stay.person_id)
-                .or_default()
-                .entry(stay.room_id)
-                .or_default() += length;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,36 +432,6 @@ mod tests {
         stays.note(ended.clone());
         stays.written(2);
         assert_eq!(stays.unwritten(), &[(ended[2], String::new())]);
-    }
-
-    #[test]
-    fn time_is_summed_per_person_and_room_within_the_window() {
-        let stays = [
-            Stay {
-                kind: Kind::Room,
-                person_id: person(1),
-                room_id: room(0),
-                from: 0,
-                to: 100,
-            },
-            Stay {
-                kind: Kind::Room,
-                person_id: person(1),
-                room_id: room(1),
-                from: 100,
-                to: 250,
-            },
-            Stay {
-                kind: Kind::Room,
-                person_id: person(1),
-                room_id: room(0),
-                from: 250,
-                to: 400,
-            },
-        ];
-        let t = time_per_room(&stays, 50, 300);
-        assert_eq!(t[&person(1)][&room(0)], 50 + 50);
-        assert_eq!(t[&person(1)][&room(1)], 150);
     }
 
     #[test]

@@ -12,16 +12,7 @@ use super::sql::parse;
 use crate::domain::report::{Kind, Stay};
 use crate::ids::RoomId;
 
-/// A stay as stored, with the room's name when it ended.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StayRow {
-    /// The stay.
-    pub stay: Stay,
-    /// The room's name.
-    pub room_name: String,
-    /// A help request's outcome, a broadcast's text; empty for the rest.
-    pub detail: String,
-}
+pub use crate::domain::report::StayRow;
 
 /// Rows of `stays` as `insert_rows` takes them.
 fn values(main: RoomId, rows: &[StayRow], open: bool) -> Vec<[String; 9]> {
@@ -118,9 +109,12 @@ pub(super) async fn between(
             let person: String = row.try_get("person_id")?;
             let room: String = row.try_get("room_id")?;
             let kind: String = row.try_get("kind")?;
+            // A kind this version does not know is an error, never room time.
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("kind of stay {kind:?}")))?;
             Ok(StayRow {
                 stay: Stay {
-                    kind: Kind::parse(&kind).unwrap_or_default(),
+                    kind,
                     person_id: parse("person id", &person)?,
                     room_id: parse("room id", &room)?,
                     from: row.try_get("started_at")?,
