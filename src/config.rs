@@ -339,7 +339,7 @@ pub struct Config {
     /// Calls.
     pub media: crate::media::MediaConfig,
     /// Recordings.
-    pub recording: RecordingConfig,
+    pub recording: crate::recording::RecordingConfig,
     /// Several nodes on one PostgreSQL and NATS; `None` for a single node.
     pub cluster: Option<ClusterConfig>,
     /// The bearer token `/metrics` asks for; `None`: open.
@@ -363,21 +363,6 @@ pub struct ClusterConfig {
     pub nats_url: String,
     /// This node's name: unique in the cluster, the same across its restarts.
     pub node_id: String,
-}
-
-/// How recordings are kept and composed.
-#[derive(Clone, Debug)]
-pub struct RecordingConfig {
-    /// Bytes recordings may take on disk before a new one is refused.
-    pub quota_bytes: u64,
-    /// Recordings composed at once.
-    pub jobs: usize,
-    /// Recordings under way at once in one main room with its breakout rooms.
-    pub per_room: usize,
-    /// Recordings under way at once that one person started.
-    pub per_person: usize,
-    /// The ffmpeg program.
-    pub ffmpeg: PathBuf,
 }
 
 /// How email goes out.
@@ -600,7 +585,7 @@ impl Config {
                 s.report_checkpoint_secs.unwrap_or(60).into(),
             )?),
         };
-        let recording = RecordingConfig {
+        let recording = crate::recording::RecordingConfig {
             quota_bytes: positive("recording_quota_mb", s.recording_quota_mb.unwrap_or(20_480))?
                 .saturating_mul(1 << 20),
             jobs: positive("recording_jobs", s.recording_jobs.unwrap_or(1))?.min(64) as usize,

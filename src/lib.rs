@@ -15,6 +15,7 @@ pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod contract;
 pub mod domain;
 pub mod http;
 pub mod ids;

@@ -180,8 +180,7 @@ async fn main() -> anyhow::Result<()> {
                     huddle::auth::hash_password(
                         huddle::domain::validate::password(&password)?.to_owned(),
                     )
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.message))?,
+                    .await?,
                 ),
                 is_admin: admin,
                 created_at: huddle::clock::Clock::now_ms(&huddle::clock::SystemClock),

@@ -2,10 +2,10 @@
 //! parsed without a panic, whatever the text.
 #![no_main]
 
-use huddle::realtime::{call, ws};
+use huddle::realtime::{call, frames};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    let _ = ws::dashboard_request(text);
+    let _ = frames::dashboard_request(text);
     let _ = call::parse(text, |_| Ok(()));
 });

@@ -26,9 +26,37 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::contract::{CallRequest, CommandId, Committed, Refusal, RoomError};
 use crate::domain::room::{Caller, Command, Event};
 use crate::ids::{PersonId, RoomId};
-use crate::rooms::{CallRequest, CommandId, Committed, Refusal, RoomError, Rooms};
+use crate::realtime::Connections;
+use crate::store::StayRow;
+
+/// What this node's rooms do for the other nodes: the bus sits below the rooms and knows them
+/// only through this (`rooms::Rooms` implements it).
+#[async_trait::async_trait]
+pub trait Host: Send + Sync + 'static {
+    /// Runs a command another node forwarded, on a room this node owns.
+    async fn command_here(
+        self: Arc<Self>,
+        stream: RoomId,
+        caller: Caller,
+        command: Command,
+        id: CommandId,
+    ) -> Result<Committed, RoomError>;
+    /// The session report's stays not in the store yet, of a room this node owns.
+    async fn under_way_here(self: Arc<Self>, stream: RoomId) -> Result<Vec<StayRow>, RoomError>;
+    /// Subscribes the connections here of `people` to `stream` (they were given access).
+    async fn attach_here(self: Arc<Self>, stream: RoomId, people: Vec<PersonId>);
+    /// Someone connected to another node or left it.
+    async fn presence(self: Arc<Self>, presence: Presence);
+    /// A call request of someone connected to another node.
+    async fn relayed_call(self: Arc<Self>, call: RelayedCall);
+    /// Starts the actor of `stream` if it is not running (it claims the room if it may).
+    fn wake(self: Arc<Self>, stream: RoomId);
+    /// The connections to this node.
+    fn connections(&self) -> &Connections;
+}
 
 /// How long each attempt to forward a command waits for the owner's answer. The first is short:
 /// a request sent in the instant between the owner's death and NATS noticing it is lost, and the
@@ -474,7 +502,7 @@ impl Bus {
     pub async fn serve(
         &self,
         node: &str,
-        rooms: Arc<Rooms>,
+        rooms: Arc<dyn Host>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), async_nats::SubscribeError> {
         let mut requests = self.client.subscribe(subject(node)).await?;
@@ -528,7 +556,8 @@ impl Bus {
                 match serde_json::from_slice::<Access>(&message.payload) {
                     Ok(granted) if granted.node != me => {
                         access_rooms
-                            .attach_here(granted.stream, &granted.people)
+                            .clone()
+                            .attach_here(granted.stream, granted.people)
                             .await
                     }
                     Ok(_) => {}
@@ -567,8 +596,8 @@ impl Bus {
                     _ = relay_stop.changed() => return,
                 };
                 match serde_json::from_slice::<ToOwner>(&message.payload) {
-                    Ok(ToOwner::Presence(presence)) => relay_rooms.presence(presence).await,
-                    Ok(ToOwner::Call(call)) => relay_rooms.relayed_call(call).await,
+                    Ok(ToOwner::Presence(presence)) => relay_rooms.clone().presence(presence).await,
+                    Ok(ToOwner::Call(call)) => relay_rooms.clone().relayed_call(call).await,
                     Err(e) => warn!(error = %e, "an unreadable message from another node"),
                 }
             }
@@ -589,7 +618,7 @@ impl Bus {
                 tokio::spawn(async move {
                     let reply = match serde_json::from_slice::<Request>(&message.payload) {
                         Ok(r) => match rooms
-                            .command_here(r.stream, r.caller, r.command, Some(r.id))
+                            .command_here(r.stream, r.caller, r.command, r.id)
                             .await
                         {
                             Ok(committed) => Reply::Ok(committed),
@@ -611,23 +640,17 @@ impl Bus {
     }
 
     /// Asks `node`, the owner of `stream`, for the session report's stays not in the store yet.
-    pub async fn under_way(
-        &self,
-        node: &str,
-        stream: RoomId,
-    ) -> Result<Vec<crate::store::StayRow>, RoomError> {
+    pub async fn under_way(&self, node: &str, stream: RoomId) -> Result<Vec<StayRow>, RoomError> {
         if !self.is_connected() {
             return Err(RoomError::Unavailable);
         }
         let body = serde_json::to_vec(&stream).map_err(|_| RoomError::Unavailable)?;
         let request = self.client.request(under_way_subject(node), body.into());
         match tokio::time::timeout(UNDER_WAY_WITHIN, request).await {
-            Ok(Ok(message)) => {
-                serde_json::from_slice::<Option<Vec<crate::store::StayRow>>>(&message.payload)
-                    .ok()
-                    .flatten()
-                    .ok_or(RoomError::Unavailable)
-            }
+            Ok(Ok(message)) => serde_json::from_slice::<Option<Vec<StayRow>>>(&message.payload)
+                .ok()
+                .flatten()
+                .ok_or(RoomError::Unavailable),
             _ => Err(RoomError::Unavailable),
         }
     }

@@ -21,7 +21,6 @@ use tracing::{info, warn};
 
 use crate::clock::SharedClock;
 use crate::ids::RoomId;
-use crate::rooms::Rooms;
 use crate::store::SharedStore;
 
 /// How often a node writes its heartbeat.
@@ -274,7 +273,7 @@ pub fn watch_peers(node: Arc<Node>, mut stop: watch::Receiver<bool>) {
 pub fn adopt_orphans(
     node: Arc<Node>,
     store: SharedStore,
-    rooms: Arc<Rooms>,
+    rooms: Arc<dyn bus::Host>,
     mut stop: watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -291,7 +290,7 @@ pub fn adopt_orphans(
             match orphans(&store, node.alive_since()).await {
                 Ok(streams) => {
                     for stream in streams {
-                        rooms.wake(stream);
+                        rooms.clone().wake(stream);
                     }
                 }
                 Err(e) => warn!(error = %e, "could not look for rooms left by gone nodes"),

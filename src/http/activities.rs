@@ -11,10 +11,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::breakout::{Done, main_room};
 use super::error::{ApiError, ApiJson, PathIds};
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::activity::{self, ActivityCommand, HandedIn, Submission};
 use crate::domain::content::{ContentKind, FileInfo, NewContent};
 use crate::domain::room::{Command, Event, RoomState};

@@ -8,10 +8,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::error::{ApiError, ApiJson, PathIds};
 use super::views::RoomNameRequest;
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::Role;
 use crate::domain::breakout::{
     BreakoutCommand, BreakoutConfig, CallToAction, ConfigChanges, HelpRequest, Status,
@@ -283,7 +283,7 @@ async fn run(
     auth: &Auth,
     ids: &PathIds,
     command: BreakoutCommand,
-) -> Result<(RoomId, crate::rooms::Committed), ApiError> {
+) -> Result<(RoomId, crate::contract::Committed), ApiError> {
     let room = main_room(app, ids, auth.person.id).await?;
     let committed = app
         .rooms

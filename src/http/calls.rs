@@ -10,9 +10,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::error::{ApiError, PathIds};
 use crate::App;
-use crate::auth::Auth;
 use crate::ids::RoomId;
 use crate::media::Command;
 use crate::media::stats::PersonStats;

@@ -12,14 +12,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::error::{ApiError, ApiJson, PathIds};
 use crate::App;
-use crate::auth::Auth;
+use crate::contract::{Committed, RoomError};
 use crate::domain::content::{ContentCommand, ContentItem, ContentKind, FileInfo, NewContent};
 use crate::domain::room::{Command, Event};
 use crate::domain::validate;
 use crate::ids::{ContentId, RoomId};
-use crate::rooms::{Committed, RoomError};
 use crate::store::blobs::BlobError;
 
 impl crate::store::blobs::BodyError for axum::extract::multipart::MultipartError {

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::contract::{Refusal, RoomError};
 use crate::domain::DomainError;
-use crate::rooms::RoomError;
 use crate::store::StoreError;
 
 /// An HTTP error answer.
@@ -130,84 +130,35 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        ApiError {
+            status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: r.code.into(),
+            message: r.message,
+            field: r.field.map(Cow::Owned),
+            details: r.details,
+        }
+    }
+}
+
+/// Domain, store and room errors answer as [`Refusal`] says (one mapping for HTTP and for the
+/// answers between nodes).
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::Invalid { field, message } => ApiError::invalid(field, message),
-            DomainError::Forbidden(message) => ApiError::forbidden(message),
-            DomainError::NotFound(what) => ApiError::not_found(what),
-            DomainError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-        }
+        Refusal::from(e).into()
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict("email") => ApiError {
-                field: Some("email".into()),
-                ..ApiError::new(
-                    StatusCode::CONFLICT,
-                    "email_taken",
-                    "email: an account with this email exists",
-                )
-            },
-            StoreError::Conflict("setup") => ApiError::new(
-                StatusCode::CONFLICT,
-                "already_set_up",
-                "an account exists already; sign in instead",
-            ),
-            StoreError::Conflict(what) => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("{what} conflicts with existing data"),
-            ),
-            other => ApiError::internal(other),
-        }
+        Refusal::from(e).into()
     }
 }
 
 impl From<RoomError> for ApiError {
     fn from(e: RoomError) -> Self {
-        match e {
-            RoomError::Domain(d) => d.into(),
-            RoomError::Unavailable | RoomError::Store(StoreError::Fenced) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the room is unavailable; try again",
-            ),
-            RoomError::Elsewhere(node) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!(
-                    "the room is served by node {node}, which this node could not reach; try again"
-                ),
-            ),
-            RoomError::Store(s) => s.into(),
-            RoomError::Refused(r) => ApiError {
-                status: StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                code: r.code.into(),
-                message: r.message,
-                field: r.field.map(Cow::Owned),
-                details: r.details,
-            },
-        }
-    }
-}
-
-impl From<RoomError> for crate::rooms::Refusal {
-    /// What a node answers another that forwarded it a command: the HTTP answer it would give.
-    fn from(e: RoomError) -> Self {
-        let api = ApiError::from(e);
-        crate::rooms::Refusal {
-            status: api.status.as_u16(),
-            code: api.code.into_owned(),
-            message: api.message,
-            field: api.field.map(Cow::into_owned),
-            details: api.details,
-        }
+        Refusal::from(e).into()
     }
 }
 

@@ -1,4 +1,4 @@
-//! `GET /api/v1/events`: upgrade to the event WebSocket (see `realtime::ws` for the protocol).
+//! `GET /api/v1/events`: upgrade to the event WebSocket (see `http::socket` for the protocol).
 
 use std::collections::HashMap;
 
@@ -10,12 +10,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
+use super::auth::{Auth, Via};
 use super::error::{ApiError, ApiQuery};
+use super::socket::{WsContext, serve_socket};
 use super::views::EventsQuery;
 use crate::App;
-use crate::auth::{Auth, Via};
 use crate::ids::RoomId;
-use crate::realtime::ws::{WsContext, serve_socket};
 
 /// Read buffer per connection. Clients send almost nothing, and tungstenite fills the buffer up to
 /// this size, so the 128 KiB default would dominate the memory of an idle connection.

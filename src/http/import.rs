@@ -24,10 +24,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::auth::Auth;
 use super::error::{ApiError, ApiJson, ErrorDetail, PathIds};
 use super::views::{ImportRequest, ImportResult, ImportedAccount};
 use crate::App;
-use crate::auth::{self, Auth};
+use crate::auth;
 use crate::domain::validate;
 use crate::ids::PersonId;
 use crate::store::{NewAccount, SessionRecord};

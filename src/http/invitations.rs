@@ -13,15 +13,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::error::{ApiError, ApiJson, PathIds};
 use super::views::SessionView;
 use crate::App;
-use crate::auth::{self, Auth};
+use crate::auth;
+use crate::contract::RoomError;
 use crate::domain::invitation::{Invitation, InvitationCommand, Invitee};
 use crate::domain::room::{Command, Event};
 use crate::domain::{DomainError, Role, validate};
 use crate::ids::{InvitationId, PersonId, RoomId};
-use crate::rooms::RoomError;
 use crate::store::InvitationRecord;
 
 pub(super) fn router() -> Router<App> {

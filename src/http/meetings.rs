@@ -9,9 +9,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::error::{ApiError, ApiJson, PathIds};
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::meeting::{
     self, MAX_DESCRIPTION_CHARS, MAX_DURATION_MINS, Meeting, MeetingCommand, NewMeeting,
 };

@@ -1,11 +1,12 @@
 //! The HTTP API: one module per resource, each with its own `router()`, merged here under
 //! `/api/v1`, plus the operational routes.
 //!
-//! Handlers are glue: extract, authorise (the [`crate::auth::Auth`] extractor), call a room actor
+//! Handlers are glue: extract, authorise (the [`auth::Auth`] extractor), call a room actor
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
 pub mod accept;
 mod activities;
+pub mod auth;
 pub mod breakout;
 mod calls;
 mod content;
@@ -22,6 +23,7 @@ mod report;
 mod rooms;
 mod roster;
 mod session;
+mod socket;
 pub mod views;
 
 use axum::Router;

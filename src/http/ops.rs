@@ -21,7 +21,7 @@ pub(super) fn router() -> Router<App> {
     responses((status = 200, description = "healthy"), (status = 503, description = "the database does not answer")))]
 async fn healthz(
     State(app): State<App>,
-    auth: Result<crate::auth::Auth, super::error::ApiError>,
+    auth: Result<super::auth::Auth, super::error::ApiError>,
 ) -> impl IntoResponse {
     let (status, mut body) = match app.store.ping().await {
         Ok(()) => (

@@ -20,11 +20,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::breakout::main_room;
 use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::roster::{ImportSummary, MAX_CSV_BYTES, csv_response, import_rows, lines, rejected};
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::breakout::BreakoutCommand;
 use crate::domain::plan::{self, GroupPlan, PlanPerson, PlanRoom};
 use crate::domain::room::{Command, RoomState};

@@ -11,9 +11,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::error::{ApiError, PathIds};
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::recording::{Recording, RecordingCommand};
 use crate::domain::room::{Command, Event};
 use crate::ids::RoomId;

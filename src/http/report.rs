@@ -15,10 +15,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::auth::Auth;
 use super::breakout::main_room;
 use super::error::{ApiError, ApiQuery, PathIds};
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::report::{self, Kind, MainRoom, Report, Stay};
 use crate::domain::room::RoomState;
 use crate::domain::roster::spreadsheet_safe;

@@ -11,17 +11,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::auth::Auth;
 use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::views::{
     AddMemberRequest, ChangeRoleRequest, MemberList, MessagePage, MessageQuery, MessageView,
     NewMessageRequest, OrderParam, RoomList, RoomListItem, RoomNameRequest, RoomView,
 };
 use crate::App;
-use crate::auth::Auth;
+use crate::contract::Committed;
 use crate::domain::room::{Command, Event, Member};
 use crate::domain::{DomainError, Role, validate};
 use crate::ids::{PersonId, RoomId};
-use crate::rooms::Committed;
 use crate::store::{Order, PageRequest};
 
 pub(super) fn router() -> Router<App> {

@@ -16,10 +16,10 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::auth::Auth;
 use super::breakout::{main_room, natural};
 use super::error::{ApiError, PathIds};
 use crate::App;
-use crate::auth::Auth;
 use crate::domain::breakout::BreakoutCommand;
 use crate::domain::breakout::import::{ImportRow, Who};
 use crate::domain::room::{Command, Event, RoomState};

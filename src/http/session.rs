@@ -9,13 +9,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
+use super::auth::{Auth, CSRF_COOKIE, SESSION_COOKIE};
 use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
 use super::views::{
     AccountPage, AccountQuery, LoginRequest, NewAccountRequest, PasswordRequest, PersonView,
     SessionView, SetupRequest,
 };
 use crate::App;
-use crate::auth::{self, Auth, CSRF_COOKIE, SESSION_COOKIE};
+use crate::auth;
 use crate::domain::validate;
 use crate::ids::PersonId;
 use crate::store::{CreateMode, NewAccount, Person, SessionRecord};

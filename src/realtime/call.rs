@@ -6,8 +6,9 @@
 use axum::extract::ws::Utf8Bytes;
 use serde::Deserialize;
 
+use super::frames::call_error;
+use crate::contract::CallRequest;
 use crate::ids::{PersonId, RoomId};
-use crate::rooms::{CallRequest, call_error};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]

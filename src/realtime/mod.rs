@@ -4,7 +4,7 @@
 //! `try_send` and never wait: when a queue is full the actor drops that subscription and asks the
 //! connection to send a `resync` (reload the snapshot) instead, so a slow client costs bounded
 //! memory and never slows anyone else. The queue is drained by the connection's own task
-//! ([`ws`]), which is the only place that writes to the socket.
+//! (`http::socket`), which is the only place that writes to the socket.
 //!
 //! [`Connections`] indexes live connections by person, so that an actor which adds someone to a
 //! room can start delivering that room's events to them at once. It also keeps them alive
@@ -17,7 +17,7 @@
 
 pub mod budget;
 pub mod call;
-pub mod ws;
+pub mod frames;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

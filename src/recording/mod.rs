@@ -33,17 +33,31 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use utoipa::ToSchema;
 
-use crate::config::RecordingConfig;
+use crate::contract::{Commander, RoomError};
 use crate::domain::DomainError;
 use crate::domain::content::FileInfo;
 use crate::domain::recording::{Recording, RecordingCommand};
 use crate::domain::room::{Caller, Command};
 use crate::ids::{RecordingId, RoomId};
 use crate::metrics::Metrics;
-use crate::rooms::{RoomError, Rooms};
 use crate::store::SharedStore;
 use crate::store::blobs::Blobs;
 use crate::turns::Turns;
+
+/// How recordings are kept and composed.
+#[derive(Clone, Debug)]
+pub struct RecordingConfig {
+    /// Bytes recordings may take on disk before a new one is refused.
+    pub quota_bytes: u64,
+    /// Recordings composed at once.
+    pub jobs: usize,
+    /// Recordings under way at once in one main room with its breakout rooms.
+    pub per_room: usize,
+    /// Recordings under way at once that one person started.
+    pub per_person: usize,
+    /// The ffmpeg program.
+    pub ffmpeg: std::path::PathBuf,
+}
 
 /// How often waiting and running jobs are checked against the store, to drop those of deleted
 /// rooms.
@@ -181,7 +195,7 @@ impl Recordings {
     /// whose composer died are taken up by another node ([`ORPHANS_EVERY`]).
     pub fn start(
         self: &Arc<Self>,
-        rooms: Arc<Rooms>,
+        rooms: Arc<dyn Commander>,
         store: SharedStore,
         blobs: Blobs,
         metrics: Arc<Metrics>,
@@ -272,7 +286,7 @@ impl Recordings {
     async fn claim_and_run(
         &self,
         job: Job,
-        rooms: &Arc<Rooms>,
+        rooms: &Arc<dyn Commander>,
         store: &SharedStore,
         blobs: &Blobs,
         node: Option<&crate::cluster::Node>,
@@ -386,7 +400,12 @@ impl Recordings {
     }
 
     /// Composes one recording and adds it to its room.
-    async fn run(&self, job: Job, rooms: &Arc<Rooms>, blobs: &Blobs) -> Result<(), Failure> {
+    async fn run(
+        &self,
+        job: Job,
+        rooms: &Arc<dyn Commander>,
+        blobs: &Blobs,
+    ) -> Result<(), Failure> {
         let recording = job.recording;
         if let Some(closed) = job.closed {
             let _ = tokio::time::timeout(CLOSE_WITHIN, closed).await;
@@ -457,7 +476,11 @@ impl Recordings {
             person_id: recording.started_by,
             display_name: recording.started_by_name.clone(),
         };
-        match rooms.command(recording.room_id, caller, command).await {
+        match rooms
+            .clone()
+            .command(recording.room_id, caller, command)
+            .await
+        {
             Ok(_) => {}
             Err(RoomError::Domain(DomainError::NotFound(_))) => {
                 let _ = tokio::fs::remove_dir_all(&dir).await;

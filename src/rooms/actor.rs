@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info_span, warn};
 
 use super::wire::{Frames, frames};
-use super::{CallRequest, CommandId, Committed, Inspector, Msg, RoomError, Rooms, Subscribed};
+use super::{Inspector, Msg, Rooms, Subscribed};
 use crate::cluster::bus::{Announced, Feed, FromOwner};
+use crate::contract::{CallRequest, CommandId, Committed, RoomError};
 use crate::domain::DomainError;
 use crate::domain::breakout;
 use crate::domain::call::MediaState;
@@ -23,22 +24,9 @@ use crate::domain::recording::{self, RecordingEnd};
 use crate::domain::room::{self, Audience, Event, RoomState};
 use crate::ids::{PersonId, RoomId};
 use crate::media::Command as MediaCommand;
+use crate::realtime::frames::{call_error, resync_frame};
 use crate::realtime::{ConnHandle, Offer};
 use crate::store::{Claim, Fence, StayRow, StoreError};
-
-/// The `call_error` frame: a call request was refused.
-pub fn call_error(stream: RoomId, code: &str, message: &str) -> Utf8Bytes {
-    serde_json::json!({ "type": "call_error", "room": stream, "stream": stream, "code": code, "message": message })
-        .to_string()
-        .into()
-}
-
-/// The `resync` frame: reload the snapshot of `room`; events after `seq` follow.
-pub fn resync_frame(stream: RoomId, seq: u64) -> Utf8Bytes {
-    serde_json::json!({ "type": "resync", "room": stream, "stream": stream, "seq": seq })
-        .to_string()
-        .into()
-}
 
 struct Published {
     seq: u64,

@@ -10,10 +10,9 @@
 //! then commands wait in its mailbox, so nobody sees a half-loaded room.
 
 mod actor;
+mod host;
 pub mod idempotency;
 mod wire;
-
-pub use actor::{call_error, resync_frame};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,50 +22,16 @@ use tracing::instrument;
 
 use crate::clock::SharedClock;
 use crate::cluster::bus::Forwarded;
+use crate::contract::{CallRequest, CommandId, Committed, RoomError};
 use crate::domain::DomainError;
-use crate::domain::room::{self, Caller, Command, Ctx, RoomState};
+use crate::domain::room::{Caller, Command, Ctx, RoomState};
 use crate::ids::{PersonId, RoomId};
 use crate::media::Media;
 use crate::metrics::Metrics;
+use crate::realtime::frames::call_error;
 use crate::realtime::{ConnHandle, Connections};
 use crate::recording::Recordings;
 use crate::store::{SharedStore, StoreError};
-
-/// Why a room operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RoomError {
-    /// The domain refused the command.
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    /// The store failed; nothing was applied.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The server is shutting down, or (cluster mode) cannot reach the database.
-    #[error("the room is unavailable")]
-    Unavailable,
-    /// Another node of the cluster serves the room.
-    #[error("the room is served by node {0}")]
-    Elsewhere(String),
-    /// The node that serves the room refused the command (cluster mode): its answer as is.
-    #[error("{}", .0.message)]
-    Refused(Refusal),
-}
-
-/// A refusal as the node that owns a room answered it: status, code, message, field, details, as
-/// that node would have answered over HTTP.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Refusal {
-    /// HTTP status.
-    pub status: u16,
-    /// Stable machine-readable code.
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-    /// The request field at fault.
-    pub field: Option<String>,
-    /// Every problem, when there are many.
-    pub details: Option<serde_json::Value>,
-}
 
 /// Tunables of the actors.
 #[derive(Clone)]
@@ -91,30 +56,7 @@ pub struct ActorSettings {
     pub node: Option<Arc<crate::cluster::Node>>,
 }
 
-/// What a command did, once stored.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Committed {
-    /// The stream's sequence number after the command.
-    pub seq: u64,
-    /// The events it produced (none for a no-op), with their sequence numbers.
-    pub events: Vec<(u64, room::Event)>,
-}
-
 pub(crate) type Inspector = Box<dyn FnOnce(&RoomState, u64) + Send + Sync>;
-
-/// The id a command carries between nodes, so that a retry of it runs once.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CommandId {
-    /// Unique per command.
-    pub id: String,
-    /// Sent before: it may have been carried out already (perhaps by a node now gone).
-    pub retry: bool,
-    /// Not to be carried out after this instant (ms, the sender's clock): the sender has given
-    /// up by then and answered that the room is unavailable. A request NATS held back while a
-    /// node was cut off must not act after its client was told it failed.
-    #[serde(default)]
-    pub deadline: Option<i64>,
-}
 
 /// What a connection learns when it starts following a stream.
 #[derive(Debug)]
@@ -163,53 +105,6 @@ pub(crate) enum Msg {
     Call {
         conn: ConnHandle,
         request: CallRequest,
-    },
-}
-
-/// A call request from a client, checked by the room actor before the media server sees it. In a
-/// cluster, a node that follows the room relays it to the owner, whose media server runs the call.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum CallRequest {
-    /// Join with an SDP offer, sending these sources from the start.
-    Join {
-        /// The offer.
-        sdp: String,
-        /// Microphone on.
-        mic: bool,
-        /// Camera on.
-        camera: bool,
-    },
-    /// Restart ICE on the existing connection with a new offer of the same m-lines.
-    Restart {
-        /// The offer.
-        sdp: String,
-    },
-    /// Leave the call.
-    Leave,
-    /// Turn sources on or off.
-    Media {
-        /// Microphone on.
-        mic: bool,
-        /// Camera on.
-        camera: bool,
-        /// Screen shared.
-        screen: bool,
-    },
-    /// Mute someone's microphone (moderators).
-    Mute {
-        /// Whose.
-        person_id: PersonId,
-    },
-    /// How large the client shows its video slots (mid, device pixels high).
-    View {
-        /// Each slot's mid and height.
-        heights: Vec<(String, u32)>,
-    },
-    /// Keep someone's camera in view, or stop.
-    Pin {
-        /// Whom.
-        person_id: Option<PersonId>,
     },
 }
 
@@ -317,7 +212,7 @@ impl Rooms {
             None => true,
         };
         if refused {
-            let _ = conn.offer(&actor::call_error(
+            let _ = conn.offer(&call_error(
                 stream,
                 "not_in_room",
                 "you are not in this room",

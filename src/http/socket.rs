@@ -14,7 +14,7 @@
 //!
 //! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
 //! `call_mute`, `call_pin`; see `docs/api.md`). They pass the person's and the main room's budget
-//! here ([`super::budget`], shared by all of a person's connections; a message over it is answered
+//! here ([`crate::realtime::budget`], shared by all of a person's connections; a message over it is answered
 //! `rate_limited` and the connection reads nothing more for [`READ_PAUSE`]), then the room actor,
 //! which checks that the person is in the room, then the media server, whose answers
 //! (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
@@ -24,7 +24,7 @@
 //! closes a connection it has not heard from (any frame, pongs included) for two intervals. A
 //! write that blocks that long also closes it. The server also closes a connection whose session
 //! ended (`4001`, sign in again) and a person's oldest when they open more than allowed (`4008`):
-//! see [`super::Close`].
+//! see [`crate::realtime::Close`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,10 +35,11 @@ use futures_util::SinkExt;
 use tokio::time::{Instant, timeout};
 use tracing::debug;
 
-use super::budget::Exceeded;
-use super::{Connections, call};
 use crate::ids::{PersonId, RoomId};
 use crate::metrics::Metrics;
+use crate::realtime::budget::Exceeded;
+use crate::realtime::frames::{call_error, dashboard_request, resync_frame};
+use crate::realtime::{Connections, call};
 use crate::rooms::Rooms;
 
 /// What a connection needs from the server.
@@ -195,7 +196,7 @@ enum Attended {
 /// Acts on the flags set for the connection: the server's shutdown, a ping due, resyncs.
 async fn attend(
     socket: &mut WebSocket,
-    conn: &super::ConnHandle,
+    conn: &crate::realtime::ConnHandle,
     queue: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
     ctx: &WsContext,
     last_heard: Instant,
@@ -239,28 +240,15 @@ async fn attend(
         let Ok(subscribed) = ctx.rooms.subscribe(stream, conn.clone(), None).await else {
             continue;
         };
-        let frame = crate::rooms::resync_frame(stream, subscribed.seq);
+        let frame = resync_frame(stream, subscribed.seq);
         open = open && write(socket, std::iter::once(Message::Text(frame)), write_timeout).await;
     }
     if open { Attended::Go } else { Attended::Closed }
 }
 
-/// `{"type":"dashboard","room":MAIN,"open":true|false}`: start or stop receiving the breakout
-/// dashboard's rosters and locations for a main room. Anything else a client sends is ignored.
-pub fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
-    #[derive(serde::Deserialize)]
-    struct Request {
-        r#type: String,
-        room: RoomId,
-        open: bool,
-    }
-    let request: Request = serde_json::from_str(text).ok()?;
-    (request.r#type == "dashboard").then_some((request.room, request.open))
-}
-
 /// The `call_error` for a call message over the sender's or the room's budget.
 fn rate_limited(stream: RoomId, exceeded: Exceeded) -> Utf8Bytes {
-    crate::rooms::call_error(
+    call_error(
         stream,
         "rate_limited",
         match exceeded {
