@@ -4,9 +4,11 @@
 //! the app on an already-bound listener, so tests start a real server on `127.0.0.1:0`;
 //! [`Server::run`] serves until the shutdown future completes.
 //!
-//! Layers (see `docs/architecture.md`): `http` (handlers) → `rooms` (one actor per main room) →
-//! `domain` (pure rules) and `store` (SQLite or PostgreSQL); `realtime` delivers events; `media`
-//! forwards calls' audio and video; `web` serves the browser UI.
+//! Layers, top first (each uses only those below it; `docs/architecture.md` has every module):
+//! `http` (handlers, the WebSocket) → `rooms` (one actor per main room) → `recording`,
+//! `cluster` (NATS between nodes) → `contract` (what the rooms are asked and answer) → `media`
+//! (the SFU), `realtime` (connections and their queues) → `store` (SQLite or PostgreSQL) →
+//! `domain` (pure rules). `config` builds their settings; `web` serves the browser UI.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -5,26 +5,27 @@
 //! 1. `hello` — `{"type":"hello","room":null,"seq":0,"person_id":…,"streams":[{"room":…,"seq":…}]}`
 //!    naming each stream and its current sequence number, after any replay was queued;
 //! 2. events — `{"type":…,"room":…,"seq":…,"stream":…, …}`, in `seq` order per stream;
-//! 3. `resync` — `{"type":"resync","room":STREAM,"seq":N}` when the client fell too far behind:
-//!    reload the snapshot, then apply events after `N`.
+//! 3. `resync` — `{"type":"resync","room":STREAM,"stream":STREAM,"seq":N}` when the client fell
+//!    too far behind: reload the snapshot, then apply events after `N`.
 //!
 //! Clients may send `{"type":"dashboard","room":MAIN,"open":true}` to receive the breakout
 //! dashboard (rosters and live locations) of a main room, and `"open":false` to stop; the server
-//! confirms with `{"type":"dashboard","room":MAIN,"seq":N,"open":…}` from which event on it applies.
+//! confirms with `{"type":"dashboard","room":MAIN,"stream":MAIN,"seq":N,"open":…}` from which event
+//! on it applies.
 //!
 //! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
 //! `call_mute`, `call_pin`; see `docs/api.md`). They pass the person's and the main room's budget
-//! here ([`crate::realtime::budget`], shared by all of a person's connections; a message over it is answered
-//! `rate_limited` and the connection reads nothing more for [`READ_PAUSE`]), then the room actor,
-//! which checks that the person is in the room, then the media server, whose answers
-//! (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back
-//! through the connection's queue like events. The `hello` frame carries the call settings.
+//! here ([`crate::realtime::budget`], shared by all of a person's connections; a message over it is
+//! answered `rate_limited` and the connection reads nothing more for [`READ_PAUSE`]), then the room
+//! actor, which checks that the person is in the room, then the media server, whose answers
+//! (`call_answer`, `call_state`, `call_muted`, `call_ended`, `call_error`) come back through the
+//! connection's queue like events. The `hello` frame carries the call settings.
 //!
 //! Liveness: the server pings every `ping` interval (told by [`Connections::keep_alive`]) and
-//! closes a connection it has not heard from (any frame, pongs included) for two intervals. A
-//! write that blocks that long also closes it. The server also closes a connection whose session
-//! ended (`4001`, sign in again) and a person's oldest when they open more than allowed (`4008`):
-//! see [`crate::realtime::Close`].
+//! closes a connection it has not heard from (any frame, pongs included) for two intervals. A write
+//! that blocks that long also closes it. The server also closes a connection whose session ended
+//! (`4001`, sign in again) and a person's oldest when they open more than allowed (`4008`): see
+//! [`crate::realtime::Close`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

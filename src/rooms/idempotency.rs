@@ -8,14 +8,17 @@
 //! (a handler may run several), so one person's key never answers another person's request, and
 //! the same key on another route is another request. Outside a keyed request there is no id.
 //!
-//! The actor recognises a repeated id from its memory of recent answers or from `events.command_id`
-//! in the store (see `actor::already_done`), so a key is honoured as long as its events are kept.
+//! The actor recognises a repeated id from its memory of recent answers ([`Answers`]) or from
+//! `events.command_id` in the store (see `actor::commit`), so a key is honoured as long as its
+//! events are kept.
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use crate::contract::Committed;
 use crate::ids::PersonId;
 
 /// The longest key accepted, in characters.
@@ -62,6 +65,37 @@ pub fn next_command_id(person: PersonId) -> Option<String> {
             format!("key-{hex}")
         })
         .ok()
+}
+
+/// How many answers of commands with an id an actor keeps.
+const ANSWERS_KEPT: usize = 1024;
+
+/// An actor's memory of the answers of its latest commands that came with an id (from a client's
+/// key or from another node), so that a retry is answered as the first was: the last
+/// [`ANSWERS_KEPT`], the oldest forgotten first.
+#[derive(Default)]
+pub(crate) struct Answers {
+    by_id: HashMap<String, Committed>,
+    /// Their ids, oldest first.
+    order: VecDeque<String>,
+}
+
+impl Answers {
+    /// The answer of the command `id`, if it is remembered.
+    pub(crate) fn get(&self, id: &str) -> Option<&Committed> {
+        self.by_id.get(id)
+    }
+
+    /// Remembers the answer of the command `id`.
+    pub(crate) fn remember(&mut self, id: String, committed: Committed) {
+        if self.by_id.len() >= ANSWERS_KEPT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_id.remove(&oldest);
+        }
+        self.order.push_back(id.clone());
+        self.by_id.insert(id, committed);
+    }
 }
 
 #[cfg(test)]
