@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::room::{Command, Member};
+use crate::domain::room::{Command, Ctx, Member};
 
 const OWNER: u128 = 0;
 const MODERATOR: u128 = 1;
