@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Auth;
-use super::breakout::{Done, main_room};
 use super::error::{ApiError, ApiJson, PathIds};
+use super::main_room::{Done, main_room};
 use crate::App;
 use crate::domain::activity::{self, ActivityCommand, HandedIn, Submission};
 use crate::domain::content::{ContentKind, FileInfo, NewContent};

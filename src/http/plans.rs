@@ -21,8 +21,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::auth::Auth;
-use super::breakout::main_room;
 use super::error::{ApiError, ApiJson, ApiQuery, PathIds};
+use super::main_room::main_room;
 use super::roster::{ImportSummary, MAX_CSV_BYTES, csv_response, import_rows, lines, rejected};
 use crate::App;
 use crate::domain::breakout::BreakoutCommand;

@@ -16,8 +16,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::auth::Auth;
-use super::breakout::main_room;
 use super::error::{ApiError, ApiQuery, PathIds};
+use super::main_room::main_room;
 use crate::App;
 use crate::domain::report::{self, Kind, MainRoom, Report, Stay};
 use crate::domain::room::RoomState;

@@ -17,8 +17,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::Auth;
-use super::breakout::{main_room, natural};
+use super::dashboard::natural;
 use super::error::{ApiError, PathIds};
+use super::main_room::main_room;
 use crate::App;
 use crate::domain::breakout::BreakoutCommand;
 use crate::domain::breakout::import::{ImportRow, Who};
