@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::DomainError;
 
 use crate::domain::testkit::{caller, person};
 
