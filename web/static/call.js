@@ -242,6 +242,9 @@ export class Call {
         if (event.reason === 'removed') this.notice = 'You were removed from the room.';
         break;
       case 'call_error':
+        // No join is refused with `not_in_call`: while joining, it answers a message sent for the
+        // connection being replaced, and must not end the join under way.
+        if (event.code === 'not_in_call' && this.status === 'joining') return;
         if (this.restarting && event.code !== 'rate_limited') {
           // The server no longer knows this connection (or refused the restart): start afresh.
           this.reconnect();
@@ -285,7 +288,8 @@ export class Call {
 
   /** Tells the server the sizes that changed noticeably (a tenth, or shown/hidden). */
   tellView() {
-    if (this.status !== 'joined') return;
+    // What a connection being replaced shows is not for the new one (which tells its own).
+    if (this.status !== 'joined' || this.reconnecting) return;
     const slots = {};
     const mids = new Set([...this.heights.keys(), ...this.toldHeights.keys()]);
     for (const mid of mids) {
@@ -302,7 +306,7 @@ export class Call {
   }
 
   sendMedia() {
-    if (this.status !== 'joined') return;
+    if (this.status !== 'joined' || this.reconnecting) return;
     this.send({ type: 'call_media', mic: this.want.mic, camera: this.want.camera, screen: this.want.screen });
   }
 
@@ -387,6 +391,7 @@ export class Call {
     this.callId = null;
     this.callNode = null;
     this.restarting = false;
+    this.reconnecting = false;
     this.status = 'idle';
   }
 }

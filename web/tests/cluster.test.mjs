@@ -93,12 +93,13 @@ async function inCall(url, room, name) {
   return pages;
 }
 
-/** Waits until each page has set its call's connection up a second time and joined with it. */
+/** Waits until each page has set its call's connection up a second time and joined with it (its
+ * answer arrived: `reconnecting` is over). */
 async function rejoined(pages) {
   for (const page of Object.values(pages)) {
     await page.waitForFunction(() => {
       const c = window.__activeCalls()[0];
-      return c?.connections === 2 && c?.status === 'joined';
+      return c?.connections === 2 && c?.status === 'joined' && !c?.reconnecting;
     }, null, { timeout: 15_000, polling: 20 });
   }
 }

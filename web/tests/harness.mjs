@@ -17,7 +17,7 @@ function spawnHuddle(binary, bind, dataDir, extraArgs) {
   // unless the test binds it elsewhere.
   const media = extraArgs.includes('--media-bind') ? [] : ['--media-bind', '127.0.0.1:0'];
   const child = spawn(binary, ['serve', '--bind', bind, '--data-dir', dataDir, ...media, ...extraArgs], {
-    env: { ...process.env, HUDDLE_LOG: 'warn,str0m=error,dimpl=error' },
+    env: { ...process.env, HUDDLE_LOG: process.env.HUDDLE_LOG ?? 'warn,str0m=error,dimpl=error' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
@@ -52,9 +52,16 @@ export async function startHuddle(extraArgs = []) {
       child.kill('SIGKILL');
       await exited(child);
     },
+    /** Asks the process to shut down (SIGTERM); one that is still there after 15 s is killed,
+     * and said so, rather than holding the whole suite up. */
     async stop() {
       child.kill('SIGTERM');
+      const late = setTimeout(() => {
+        console.error(`huddle (${url}) did not shut down within 15 s of SIGTERM: killed`);
+        child.kill('SIGKILL');
+      }, 15_000);
       await exited(child);
+      clearTimeout(late);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
