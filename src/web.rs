@@ -14,6 +14,7 @@ use crate::App;
 
 #[derive(RustEmbed)]
 #[folder = "web/static/"]
+#[exclude = "*.d.ts"] // types for the type check of the modules, not for the page
 struct Assets;
 
 /// The page's policy: scripts, styles, images and connections from this server only; embedded

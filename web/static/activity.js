@@ -1,3 +1,4 @@
+// @ts-check
 // Activities (a task per breakout room, and the result each room hands back). Moderators write a
 // task with documents from the main room for every room or one, in the breakout dashboard; the
 // people of a room see their task at the top of the room while a round runs, and hand in a text

@@ -1,3 +1,4 @@
+// @ts-check
 // Talking to the Huddle API from the page: JSON in and out, the session cookie for identity, and
 // the CSRF token (from the script-readable `huddle_csrf` cookie) on every change.
 
@@ -7,6 +8,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = body?.error?.code;
     this.field = body?.error?.field;
+    /** What the server said besides, where it says more (each refused row of an import). */
+    this.details = body?.error?.details ?? null;
   }
 }
 
@@ -41,9 +44,7 @@ export async function send(method, path, body, contentType) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!response.ok) {
-    const error = new ApiError(response.status, data);
-    error.details = data?.error?.details ?? null;
-    throw error;
+    throw new ApiError(response.status, data);
   }
   return data;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Huddle's web app: first-run setup, sign-in, the list of my rooms, and a room with its live chat
 // and members. Plain ES modules; every text a person typed is rendered as text, never as HTML.
 
@@ -14,6 +15,8 @@ import { csvRows } from './csv.js';
 
 let live = null;
 
+/** The page's path and a way to go elsewhere without reloading.
+ * @returns {[string, (to: string) => void]} */
 function useRoute() {
   const [path, setPath] = useState(location.pathname);
   useEffect(() => {

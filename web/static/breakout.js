@@ -1,3 +1,4 @@
+// @ts-check
 // The breakout dashboard: one panel for moderators (settings, rooms, drag-and-drop assignment with a
 // keyboard alternative, start/stop, broadcast, help queue) and, read-only with the few actions the
 // settings allow, for participants. It reads `GET …/breakout` and reloads (coalesced) on the
@@ -13,6 +14,7 @@ import { ActivityEditor, TaskLine } from './activity.js';
 
 // What the app's notices need to know of the round: the latest dashboard, and where to say things.
 let latest = null;
+/** @type {(text: string) => void} */
 let announce = () => {};
 let greeted = false; // a page load is told once where it is (a late joiner, a reload)
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The call of a main room in the browser: one RTCPeerConnection for the whole meeting, negotiated
 // once, whose receive slots the server refills when people move between rooms (docs/api.md,
 // "Calls"). The Call object outlives page changes between a main room and its breakout rooms, so

@@ -1,3 +1,4 @@
+// @ts-check
 // What a room holds besides chat: its content (files by drag and drop, links, application content
 // shown embedded; share and promote), invitations by email with the state of each email,
 // scheduled meetings with their .ics files, and the CSV pre-assignment of the breakout dashboard.
@@ -291,6 +292,7 @@ export function RosterCsv({ mainId, running, onImported }) {
 /**
  * The main room's documents as the breakout dashboard shares them (seed 002): the items, and
  * `share(id, rooms)` with a list of breakout rooms or `'all'`. Loads only when `enabled`.
+ * @returns {[any[], (id: string, rooms: string[] | 'all') => Promise<void>]}
  */
 export function useMainDocuments(mainId, live, enabled) {
   const [items, setItems] = useState([]);

@@ -1,3 +1,4 @@
+// @ts-check
 // The one WebSocket of the page. It reconnects by itself with exponential backoff, resumes from
 // the last sequence number seen per stream, and tells listeners to reload on `resync`. It does
 // not reconnect when the server closed it for good: the session ended (close code 4001: status

@@ -1,3 +1,4 @@
+// @ts-check
 // Planning rounds ahead, for moderators, inside the breakout dashboard: stored group plans (save
 // the current assignment, load one, download it as CSV, delete it), a rotation round planned so
 // that people meet new people (with constraints: groups kept together or apart, and a column of a

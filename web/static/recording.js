@@ -1,3 +1,4 @@
+// @ts-check
 // Recording a room's call: the indicator everyone in the room sees while it is recorded, and for
 // owners and moderators the button that starts and stops it, with the progress of composing the
 // file afterwards (the recording then appears in the Content tab).

@@ -1,3 +1,4 @@
+// @ts-check
 // The session report inside the breakout panel: who was in which room when, as a timeline picture
 // (people down the side, time across, a colour per room, a dark strip while in the call, a red
 // mark while waiting for help, a dashed line per broadcast) drawn as SVG in the page, with each
