@@ -22,15 +22,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::contract::{CallRequest, CommandId, Committed, Refusal, RoomError};
+use crate::contract::{CommandId, Committed, Refusal, RoomError};
 use crate::domain::room::{Caller, Command, Event};
 use crate::ids::{PersonId, RoomId};
 use crate::realtime::Connections;
 use crate::store::StayRow;
+
+use super::subjects::{
+    ACCESS_SUBJECT, AnnouncedRef, Reply, Request, SIGNED_OUT_SUBJECT, events_subject, ping_subject,
+    relay_subject, subject, under_way_subject,
+};
+pub use super::subjects::{
+    Access, Announced, FromOwner, Presence, RelayedCall, RelayedSignal, SignedOut, ToOwner,
+};
 
 /// What this node's rooms do for the other nodes: the bus sits below the rooms and knows them
 /// only through this (`rooms::Rooms` implements it).
@@ -104,44 +111,6 @@ impl Outbox {
     }
 }
 
-/// One event of a stream as its owner publishes it to the other nodes, on `huddle.ev.<stream>`.
-#[derive(Serialize, Deserialize)]
-pub struct Announced {
-    /// The node that owns the stream and announced this.
-    pub owner: String,
-    /// Its seq (for an event that is not stored, the seq it follows).
-    pub seq: u64,
-    /// Stored (a command's or a timer's event), or not (who connected or left).
-    pub stored: bool,
-    /// The event; `None` when it is too large for a NATS message (a start of many thousands):
-    /// followers then read it from the store.
-    pub event: Option<Event>,
-}
-
-/// What an owner publishes on `huddle.ev.<stream>`, in one order.
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FromOwner {
-    /// An event of the stream.
-    Event(Announced),
-    /// A call frame for people connected to the nodes that follow the stream.
-    Signal(RelayedSignal),
-}
-
-/// A call frame from the media server that runs a room's call, for `person`'s connections on the
-/// other nodes (for everyone who follows the stream there, without a person).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RelayedSignal {
-    /// The node that has just taken the stream over and says so with this frame (the others'
-    /// frames leave it out): followers relay their calls there from now on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_owner: Option<String>,
-    /// Whose connections; `None`: every connection that follows the stream.
-    pub person: Option<PersonId>,
-    /// The JSON frame, as the media server wrote it.
-    pub frame: String,
-}
-
 /// Publishes call frames for people connected to other nodes. Cheap to clone; never waits.
 #[derive(Clone)]
 pub struct SignalRelay {
@@ -179,16 +148,6 @@ impl SignalRelay {
     }
 }
 
-#[derive(Serialize)]
-struct AnnouncedRef<'a> {
-    /// Always `"event"`: what [`FromOwner`] reads.
-    kind: &'static str,
-    owner: &'a str,
-    seq: u64,
-    stored: bool,
-    event: Option<&'a Event>,
-}
-
 /// Events larger than this go by the store, not by NATS (whose messages are 1 MB at most).
 const LARGEST_EVENT: usize = 512 * 1024;
 
@@ -210,10 +169,6 @@ impl Feed {
     }
 }
 
-fn events_subject(stream: RoomId) -> String {
-    format!("huddle.ev.{stream}")
-}
-
 /// What the requester learnt from forwarding a command.
 pub enum Forwarded {
     /// The owner answered.
@@ -222,58 +177,6 @@ pub enum Forwarded {
     NoResponders,
     /// The owner did not answer in time, or NATS failed.
     Unreachable,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Request {
-    stream: RoomId,
-    caller: Caller,
-    command: Command,
-    id: CommandId,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Reply {
-    Ok(Committed),
-    Err(Refusal),
-}
-
-fn subject(node: &str) -> String {
-    format!("huddle.node.{node}.cmd")
-}
-
-/// Where owners say who gained access to a stream, for every node to subscribe those people's
-/// connections there.
-const ACCESS_SUBJECT: &str = "huddle.access";
-
-/// People who gained access to a stream (a new room, new members), from its owner.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Access {
-    /// The main room.
-    pub stream: RoomId,
-    /// Who.
-    pub people: Vec<PersonId>,
-    /// The node that says so (it attached its own connections already).
-    pub node: String,
-}
-
-/// Where a node says that sessions ended, for every node to close their connections.
-const SIGNED_OUT_SUBJECT: &str = "huddle.signed_out";
-
-/// Sessions that ended on one node: one (signed out) or all of a person's (a new password).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SignedOut {
-    /// The session's token hash, or `None` for every session of `person`.
-    pub session: Option<String>,
-    /// Whose.
-    pub person: PersonId,
-    /// The node that says so (it closed its own connections already).
-    pub node: String,
-}
-
-fn ping_subject(node: &str) -> String {
-    format!("huddle.node.{node}.ping")
 }
 
 /// What probing another node found.
@@ -287,55 +190,8 @@ pub enum Probe {
     Unknown,
 }
 
-fn relay_subject(node: &str) -> String {
-    format!("huddle.node.{node}.relay")
-}
-
-/// Where a node is asked for the session report's stays under way of the rooms it owns.
-fn under_way_subject(node: &str) -> String {
-    format!("huddle.node.{node}.stays")
-}
-
 /// How long a follower waits for the owner's stays under way.
 const UNDER_WAY_WITHIN: Duration = Duration::from_secs(5);
-
-/// What a node that follows a room tells its owner, on `huddle.node.<owner>.relay`: one subject,
-/// handled in the order sent (someone connects, then joins the call).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToOwner {
-    /// Someone connected to that node, or left it.
-    Presence(Presence),
-    /// A call request of someone connected to that node.
-    Call(RelayedCall),
-}
-
-/// A client's call request, relayed by the node it is connected to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RelayedCall {
-    /// The main room.
-    pub stream: RoomId,
-    /// Who asks.
-    pub person: PersonId,
-    /// What.
-    pub request: CallRequest,
-}
-
-/// A node telling a room's owner that someone connected there (their first connection to the
-/// room on that node) or left (their last).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Presence {
-    /// The main room.
-    pub stream: RoomId,
-    /// The node the person is connected to.
-    pub node: String,
-    /// Who.
-    pub person: PersonId,
-    /// Their display name.
-    pub name: String,
-    /// Connected, or left.
-    pub connected: bool,
-}
 
 impl Bus {
     /// Connects to the NATS server (and keeps reconnecting in the background). Messages the

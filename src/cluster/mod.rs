@@ -11,6 +11,7 @@
 //! still try to commit after that.
 
 pub mod bus;
+mod subjects;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

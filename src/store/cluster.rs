@@ -117,7 +117,7 @@ pub(super) async fn owners(conn: &mut AnyConnection) -> Result<Vec<OwnerRow>, St
     rows.iter()
         .map(|r| {
             Ok(OwnerRow {
-                stream: super::sql::parse("stream id", &r.try_get::<String, _>("stream_id")?)?,
+                stream: super::rows::parse("stream id", &r.try_get::<String, _>("stream_id")?)?,
                 node_id: r.try_get("node_id")?,
                 epoch: r.try_get::<i64, _>("epoch")? as u64,
                 last_seq: r.try_get::<i64, _>("last_seq")? as u64,

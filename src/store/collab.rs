@@ -78,7 +78,7 @@ pub(super) async fn write_effect(
         }
         Event::InvitationsCreated { invitations, .. } => {
             // A CSV import may invite thousands at once: a few multi-row statements.
-            for chunk in invitations.chunks(super::effects::CHUNK / 2) {
+            for chunk in invitations.chunks(super::rows::CHUNK / 2) {
                 let rows: Vec<[String; 11]> = chunk
                     .iter()
                     .map(|i| {
@@ -97,7 +97,7 @@ pub(super) async fn write_effect(
                         ]
                     })
                     .collect();
-                super::effects::insert_rows(
+                super::rows::insert_rows(
                     conn,
                     "INSERT INTO invitations (id, main_id, room_id, email, role, external, invited_by, \
                      invited_by_name, created_at, expires_at, mail_next_at)",

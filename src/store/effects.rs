@@ -4,11 +4,9 @@
 use sqlx::AnyConnection;
 
 use super::StoreError;
+use super::rows::{CHUNK, insert_rows};
 use crate::domain::room::{Event, Message};
 use crate::ids::RoomId;
-
-/// Rows per multi-row `INSERT` (3 parameters each keeps well under every backend's limit).
-pub(super) const CHUNK: usize = 400;
 
 /// Applies one event (number `seq` of stream `stream`, committed at `at`) to the tables.
 pub(super) async fn write_effect(
@@ -413,80 +411,5 @@ async fn insert_message(
     .bind(message.created_at)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// One multi-row `INSERT … VALUES (…), (…)` of string values; the columns whose index is in
-/// `integers` are cast to integers by the database.
-pub(super) async fn insert_rows<const N: usize>(
-    conn: &mut AnyConnection,
-    head: &'static str,
-    rows: &[[String; N]],
-    integers: &[usize],
-) -> Result<(), StoreError> {
-    let sqlite = conn.backend_name() == "SQLite";
-    let most = if sqlite {
-        (SQLITE_PARAMETERS / N).max(1)
-    } else {
-        (POSTGRES_PARAMETERS / N).max(1)
-    };
-    for part in rows.chunks(most) {
-        insert_statement(&mut *conn, head, part, integers, sqlite).await?;
-    }
-    Ok(())
-}
-
-/// Parameters per multi-row statement on SQLite (its limit is 32,766).
-const SQLITE_PARAMETERS: usize = 256;
-
-/// Most parameters of one PostgreSQL statement (its protocol counts them in 16 bits): 10,000
-/// stays of 9 columns are two statements.
-const POSTGRES_PARAMETERS: usize = 65_535;
-
-/// One statement of [`insert_rows`]. On SQLite the placeholders are anonymous (`?`): SQLite
-/// finds the number of a named one (`$7`) by a scan over all the statement's names, which
-/// sqlx does for every parameter it binds, so binding `$n` grows with the square of the
-/// parameters (300 chat messages in statements of 256: 2 ms of the worker's CPU in that scan).
-async fn insert_statement<const N: usize>(
-    conn: &mut AnyConnection,
-    head: &'static str,
-    rows: &[[String; N]],
-    integers: &[usize],
-    sqlite: bool,
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut sql = String::from(head);
-    sql.push_str(" VALUES ");
-    let mut n = 0;
-    for (r, _) in rows.iter().enumerate() {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..N {
-            n += 1;
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            let placeholder = if sqlite {
-                "?".to_owned()
-            } else {
-                format!("${n}")
-            };
-            if integers.contains(&c) {
-                sql.push_str(&format!("CAST({placeholder} AS BIGINT)"));
-            } else {
-                sql.push_str(&placeholder);
-            }
-        }
-        sql.push(')');
-    }
-    // Only placeholders are generated here; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for row in rows {
-        for value in row {
-            query = query.bind(value.clone());
-        }
-    }
-    query.execute(conn).await?;
     Ok(())
 }

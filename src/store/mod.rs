@@ -9,15 +9,20 @@
 //! command, holding the row changes and the sequenced event rows together, so the event stream and
 //! the tables can never disagree.
 
+mod accounts;
 pub mod blobs;
 mod cluster;
 mod codec;
 mod collab;
 mod effects;
+mod invitations;
 mod plans;
+mod pool;
 mod recordings;
 mod report;
-pub mod sql;
+mod rows;
+mod sql;
+mod streams;
 pub use report::StayRow;
 
 use std::sync::Arc;
@@ -30,8 +35,8 @@ use crate::ids::{InvitationId, PersonId, RecordingId, RoomId};
 
 pub use cluster::{Claim, Fence, NodeRow, OwnerRow};
 pub use collab::InvitationRecord;
+pub use pool::SqlStore;
 pub use recordings::RecordingRow;
-pub use sql::SqlStore;
 
 /// What became of one attempt to send an invitation's email.
 #[derive(Clone, Debug)]

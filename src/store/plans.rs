@@ -7,7 +7,7 @@
 use sqlx::{AnyPool, Row};
 
 use super::StoreError;
-use super::sql::parse;
+use super::rows::parse;
 use crate::domain::plan::{GroupPlan, MAX_PLANS, PlanRoom};
 use crate::domain::rotation::PastRound;
 use crate::ids::{PersonId, PlanId, RoomId};

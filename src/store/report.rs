@@ -7,8 +7,8 @@
 use sqlx::{AnyPool, Row};
 
 use super::StoreError;
-use super::effects::insert_rows;
-use super::sql::parse;
+use super::rows::insert_rows;
+use super::rows::parse;
 use crate::domain::report::{Kind, Stay};
 use crate::ids::RoomId;
 
