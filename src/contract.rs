@@ -25,15 +25,56 @@ pub enum RoomError {
     /// The store failed; nothing was applied.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The server is shutting down, or (cluster mode) cannot reach the database.
-    #[error("the room is unavailable")]
-    Unavailable,
+    /// The room cannot answer now; why is said in the server's log (HTTP 503, "try again").
+    #[error("the room is unavailable ({0})")]
+    Unavailable(Unavailable),
     /// Another node of the cluster serves the room.
     #[error("the room is served by node {0}")]
     Elsewhere(String),
     /// The node that serves the room refused the command (cluster mode): its answer as is.
     #[error("{}", .0.message)]
     Refused(Refusal),
+}
+
+/// Why a room could not answer a request. Every 503 names one in the server's log, and
+/// [`Unavailable::not_applied`] tells which ones are safe to send again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The request never reached an actor: the mailbox it was put in closed each time.
+    #[error("not delivered")]
+    NotDelivered,
+    /// The request reached the actor, which stopped before answering: a command may or may not
+    /// have been carried out.
+    #[error("the actor stopped before answering")]
+    ReplyLost,
+    /// The room's actor could not load it from the store; nothing was applied.
+    #[error("the room could not be loaded")]
+    NotLoaded,
+    /// The server is stopping.
+    #[error("the server is stopping")]
+    Stopping,
+    /// Cluster: this node cannot reach the database, and serves no room.
+    #[error("this node cannot reach the database")]
+    NoDatabase,
+    /// Cluster: this node's write was fenced (another node owns the room now).
+    #[error("another node took the room over")]
+    Fenced,
+    /// Cluster: the command arrived after its sender had given up on it; not carried out.
+    #[error("the command came too late")]
+    Late,
+    /// Cluster: another node asked this one as the room's owner, and it is not.
+    #[error("this node does not own the room")]
+    NotOwner,
+    /// Cluster: the node asked did not answer, or answered something unreadable.
+    #[error("no answer from the other node")]
+    NoAnswer,
+}
+
+impl Unavailable {
+    /// Nothing was carried out: the request may be sent again as is.
+    pub fn not_applied(self) -> bool {
+        matches!(self, Unavailable::NotDelivered | Unavailable::NotLoaded)
+    }
 }
 
 /// A refusal as the node that owns a room answered it: status, code, message, field, details, as
@@ -107,7 +148,7 @@ impl From<StoreError> for Refusal {
                 "conflict",
                 format!("{what} conflicts with existing data"),
             ),
-            StoreError::Fenced => RoomError::Unavailable.into(),
+            StoreError::Fenced => RoomError::Unavailable(Unavailable::Fenced).into(),
             other => {
                 tracing::error!(error = %other, "internal error");
                 Refusal::new(500, "internal", "internal server error")
@@ -122,7 +163,8 @@ impl From<RoomError> for Refusal {
         match e {
             RoomError::Domain(d) => d.into(),
             RoomError::Store(s) => s.into(),
-            RoomError::Unavailable => {
+            RoomError::Unavailable(why) => {
+                tracing::warn!(%why, "answered 503");
                 Refusal::new(503, "unavailable", "the room is unavailable; try again")
             }
             RoomError::Elsewhere(node) => Refusal::new(

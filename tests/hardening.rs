@@ -276,3 +276,81 @@ async fn a_client_gone_mid_download_does_not_hold_up_shutdown() {
     );
     drop(stuck);
 }
+
+/// Requests that arrive just as a room's actor unloads, or as the room is deleted, reach the next
+/// actor or hear that the room is gone: never the `503 unavailable` meant for a server that
+/// cannot serve the room (issue 28's unexplained 503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_racing_an_unloading_or_deleted_room_are_answered() {
+    let server = TestServer::start_with(Settings {
+        room_idle_secs: Some(1),
+        ..Settings::default()
+    })
+    .await;
+    let admin = server.admin().await;
+    // Each room is written to about once a second, a little before or after its actor's idle
+    // second ends, so that some writes arrive while the actor unloads.
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..10u64 {
+        let (admin, room) = (
+            admin.clone(),
+            admin.create_room(&format!("Unloading {i}")).await,
+        );
+        writers.spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..6 {
+                let (status, body) = admin
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/rooms/{room}/messages"),
+                        Some(serde_json::json!({"text": format!("{n}")})),
+                    )
+                    .await;
+                statuses.push((status, body));
+                tokio::time::sleep(Duration::from_millis(985 + 3 * i)).await;
+            }
+            statuses
+        });
+    }
+    // Rooms deleted under a burst of writes: each write is stored or finds no room.
+    for i in 0..10 {
+        let room = admin.create_room(&format!("Deleted {i}")).await;
+        let mut burst = tokio::task::JoinSet::new();
+        for n in 0..8 {
+            let (admin, room) = (admin.clone(), room.clone());
+            burst.spawn(async move {
+                admin
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/rooms/{room}/messages"),
+                        Some(serde_json::json!({"text": format!("{n}")})),
+                    )
+                    .await
+            });
+        }
+        let (status, body) = admin
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/rooms/{room}"),
+                None,
+            )
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+        while let Some(answer) = burst.join_next().await {
+            let (status, body) = answer.unwrap();
+            assert!(
+                status == StatusCode::CREATED || status == StatusCode::NOT_FOUND,
+                "a write racing the deletion: {status} {body}"
+            );
+        }
+    }
+    while let Some(statuses) = writers.join_next().await {
+        for (status, body) in statuses.unwrap() {
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "a write racing an unload: {body}"
+            );
+        }
+    }
+}

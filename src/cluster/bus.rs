@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::contract::{CommandId, Committed, Refusal, RoomError};
+use crate::contract::{CommandId, Committed, Refusal, RoomError, Unavailable};
 use crate::domain::room::{Caller, Command, Event};
 use crate::ids::{PersonId, RoomId};
 use crate::realtime::Connections;
@@ -482,7 +482,7 @@ impl Bus {
                         },
                         Err(e) => {
                             warn!(error = %e, "an unreadable command from another node");
-                            Reply::Err(Refusal::from(RoomError::Unavailable))
+                            Reply::Err(Refusal::from(RoomError::Unavailable(Unavailable::NoAnswer)))
                         }
                     };
                     let body = serde_json::to_vec(&reply).unwrap_or_default();
@@ -498,16 +498,17 @@ impl Bus {
     /// Asks `node`, the owner of `stream`, for the session report's stays not in the store yet.
     pub async fn under_way(&self, node: &str, stream: RoomId) -> Result<Vec<StayRow>, RoomError> {
         if !self.is_connected() {
-            return Err(RoomError::Unavailable);
+            return Err(RoomError::Unavailable(Unavailable::NoAnswer));
         }
-        let body = serde_json::to_vec(&stream).map_err(|_| RoomError::Unavailable)?;
+        let body = serde_json::to_vec(&stream)
+            .map_err(|_| RoomError::Unavailable(Unavailable::NoAnswer))?;
         let request = self.client.request(under_way_subject(node), body.into());
         match tokio::time::timeout(UNDER_WAY_WITHIN, request).await {
             Ok(Ok(message)) => serde_json::from_slice::<Option<Vec<StayRow>>>(&message.payload)
                 .ok()
                 .flatten()
-                .ok_or(RoomError::Unavailable),
-            _ => Err(RoomError::Unavailable),
+                .ok_or(RoomError::Unavailable(Unavailable::NoAnswer)),
+            _ => Err(RoomError::Unavailable(Unavailable::NoAnswer)),
         }
     }
 

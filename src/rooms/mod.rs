@@ -22,7 +22,7 @@ use tracing::instrument;
 
 use crate::clock::SharedClock;
 use crate::cluster::bus::Forwarded;
-use crate::contract::{CallRequest, CommandId, Committed, RoomError};
+use crate::contract::{CallRequest, CommandId, Committed, RoomError, Unavailable};
 use crate::domain::DomainError;
 use crate::domain::room::{Caller, Command, Ctx, RoomState};
 use crate::ids::{PersonId, RoomId};
@@ -131,6 +131,10 @@ pub struct Rooms {
 
 /// The mailbox depth of an actor; senders wait (back-pressure on HTTP) when it is full.
 const MAILBOX: usize = 1024;
+
+/// How many actors a message is offered to before it is given up as not delivered: each attempt
+/// after the first follows an actor that stopped as the message arrived.
+const DELIVERY_ATTEMPTS: usize = 3;
 
 impl Rooms {
     /// A registry with no actors running yet.
@@ -350,14 +354,16 @@ impl Rooms {
         let attempts: std::time::Duration = crate::cluster::bus::ATTEMPT_TIMEOUTS.iter().sum();
         let give_up = self.clock.now_ms() + attempts.as_millis() as i64
             - crate::cluster::CLOCK_MARGIN.as_millis() as i64;
-        let mut last = RoomError::Unavailable;
+        let mut last = RoomError::Unavailable(Unavailable::Fenced);
         for timeout in crate::cluster::bus::ATTEMPT_TIMEOUTS {
             let result = self
                 .command_here(room, caller.clone(), command.clone(), Some(id.clone()))
                 .await;
             id.retry = true;
             match result {
-                Err(RoomError::Store(StoreError::Fenced)) => last = RoomError::Unavailable,
+                Err(RoomError::Store(StoreError::Fenced)) => {
+                    last = RoomError::Unavailable(Unavailable::Fenced)
+                }
                 Err(RoomError::Elsewhere(owner)) => {
                     let stream = self.stream_of(room).await?;
                     self.metrics.cluster_commands_forwarded.inc();
@@ -403,20 +409,34 @@ impl Rooms {
     ) -> Result<Committed, RoomError> {
         let began = std::time::Instant::now();
         let stream = self.stream_of(room).await?;
-        let (reply, rx) = oneshot::channel();
-        self.send(
-            stream,
-            Msg::Command {
-                caller,
-                command,
-                id,
+        // Once more when nothing was carried out: the actor it reached could not load the room
+        // (a passing store failure), or it stopped before taking the command.
+        let mut again = true;
+        loop {
+            let (reply, rx) = oneshot::channel();
+            let msg = Msg::Command {
+                caller: caller.clone(),
+                command: command.clone(),
+                id: id.clone(),
                 reply,
-            },
-        )
-        .await?;
-        let result = rx.await.map_err(|_| RoomError::Unavailable)?;
-        tracing::debug!(target: "huddle::timing", command_us = began.elapsed().as_micros() as u64, "command answered");
-        result
+            };
+            let result = match self.send(stream, msg).await {
+                Ok(()) => rx
+                    .await
+                    .unwrap_or(Err(RoomError::Unavailable(Unavailable::ReplyLost))),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(RoomError::Unavailable(why)) if again && why.not_applied() => {
+                    tracing::info!(%why, "sending the command again");
+                    again = false;
+                }
+                result => {
+                    tracing::debug!(target: "huddle::timing", command_us = began.elapsed().as_micros() as u64, "command answered");
+                    return result;
+                }
+            }
+        }
     }
 
     /// Runs `f` on the current state of the main room that `room` belongs to, inside its actor.
@@ -466,7 +486,9 @@ impl Rooms {
         // the inspector (and its `tx`) is dropped.
         let answer = match rx.await {
             Ok(value) => Ok(value),
-            Err(_) => Err(err_rx.await.unwrap_or(RoomError::Unavailable)),
+            Err(_) => Err(err_rx
+                .await
+                .unwrap_or(RoomError::Unavailable(Unavailable::ReplyLost))),
         };
         match answer {
             // Another node serves the room: what is stored is read here (without who is
@@ -496,7 +518,8 @@ impl Rooms {
         let (reply, rx) = oneshot::channel();
         self.send(stream, Msg::Subscribe { conn, since, reply })
             .await?;
-        rx.await.map_err(|_| RoomError::Unavailable)?
+        rx.await
+            .map_err(|_| RoomError::Unavailable(Unavailable::ReplyLost))?
     }
 
     /// Another node reports who connected there or left, for a stream this node serves.
@@ -532,7 +555,8 @@ impl Rooms {
             },
         )
         .await?;
-        rx.await.map_err(|_| RoomError::Unavailable)?
+        rx.await
+            .map_err(|_| RoomError::Unavailable(Unavailable::ReplyLost))?
     }
 
     /// [`Rooms::under_way`] for another node that takes this one for the owner: answered only
@@ -542,15 +566,16 @@ impl Rooms {
         stream: RoomId,
     ) -> Result<Vec<crate::store::StayRow>, RoomError> {
         let sender = self.actors_lock().get(&stream).map(|(_, tx)| tx.clone());
-        let tx = sender.ok_or(RoomError::Unavailable)?;
+        let tx = sender.ok_or(RoomError::Unavailable(Unavailable::NotOwner))?;
         let (reply, rx) = oneshot::channel();
         tx.send(Msg::UnderWay {
             forward: false,
             reply,
         })
         .await
-        .map_err(|_| RoomError::Unavailable)?;
-        rx.await.map_err(|_| RoomError::Unavailable)?
+        .map_err(|_| RoomError::Unavailable(Unavailable::NotDelivered))?;
+        rx.await
+            .map_err(|_| RoomError::Unavailable(Unavailable::ReplyLost))?
     }
 
     /// Hands a call request relayed by another node to the room's actor here (the owner).
@@ -578,17 +603,28 @@ impl Rooms {
     }
 
     async fn send(self: &Arc<Self>, stream: RoomId, msg: Msg) -> Result<(), RoomError> {
+        self.deliver(stream, msg)
+            .await
+            .map_err(|_| RoomError::Unavailable(Unavailable::NotDelivered))
+    }
+
+    /// Puts `msg` in the mailbox of `stream`'s actor, or hands it back if it could not: then
+    /// nobody has seen it, and it is safe to send again.
+    async fn deliver(self: &Arc<Self>, stream: RoomId, msg: Msg) -> Result<(), Msg> {
         let mut msg = msg;
-        // An actor that has just stopped (its room was deleted) drops its mailbox; the second
-        // attempt starts a fresh actor, which then finds the room gone.
-        for _ in 0..2 {
+        // An actor that has just stopped (unloaded, or its room deleted, or it could not load
+        // it) closes its mailbox; the next attempt starts a fresh actor, which loads the room
+        // again or finds it gone. A few attempts, each after the last actor closed its mailbox.
+        for _ in 0..DELIVERY_ATTEMPTS {
             let tx = self.sender(stream);
             match tx.send(msg).await {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::SendError(returned)) => msg = returned,
             }
+            tokio::task::yield_now().await;
         }
-        Err(RoomError::Unavailable)
+        tracing::warn!(room = %stream, "no actor took a message for the room");
+        Err(msg)
     }
 
     fn sender(self: &Arc<Self>, stream: RoomId) -> mpsc::Sender<Msg> {
@@ -602,18 +638,33 @@ impl Rooms {
         let (tx, rx) = mpsc::channel(MAILBOX);
         actors.insert(stream, (generation, tx.clone()));
         self.metrics.room_actors.inc();
-        self.tasks
-            .spawn(actor::run(self.clone(), stream, generation, rx));
+        let rooms = self.clone();
+        self.tasks.spawn(async move {
+            // A panic is a bug; it must not leave the room unreachable. The requests in the
+            // mailbox are dropped (their senders hear `ReplyLost`), and the next one starts a
+            // fresh actor, which loads the room from the store.
+            let run =
+                std::panic::AssertUnwindSafe(actor::run(rooms.clone(), stream, generation, rx));
+            if let Err(panic) = futures_util::FutureExt::catch_unwind(run).await {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(room = %stream, panic = %what, "the room's actor panicked");
+                rooms.forget(stream, generation);
+            }
+            rooms.metrics.room_actors.dec();
+        });
         tx
     }
 
-    /// Called by an actor as it stops.
+    /// Called by an actor as it stops: the next message for its room starts another.
     fn forget(&self, stream: RoomId, generation: u64) {
         let mut actors = self.actors_lock();
         if actors.get(&stream).is_some_and(|(g, _)| *g == generation) {
             actors.remove(&stream);
         }
-        self.metrics.room_actors.dec();
     }
 
     fn actors_lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, (u64, mpsc::Sender<Msg>)>> {

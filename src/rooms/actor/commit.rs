@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use super::{Actor, Flow};
-use crate::contract::{CommandId, Committed, RoomError};
+use crate::contract::{CommandId, Committed, RoomError, Unavailable};
 use crate::domain::breakout;
 use crate::domain::recording;
 use crate::domain::recording::RecordingEnd;
@@ -54,7 +54,7 @@ impl Actor {
             .and_then(|id| id.deadline)
             .is_some_and(|deadline| now > deadline)
         {
-            let _ = reply.send(Err(RoomError::Unavailable));
+            let _ = reply.send(Err(RoomError::Unavailable(Unavailable::Late)));
             return Flow::Continue;
         }
         let began = std::time::Instant::now();

@@ -34,7 +34,7 @@ use super::idempotency::Answers;
 use super::wire::{Frames, frames};
 use super::{Inspector, Msg, Rooms, Subscribed};
 use crate::cluster::bus::FromOwner;
-use crate::contract::RoomError;
+use crate::contract::{RoomError, Unavailable};
 use crate::domain::DomainError;
 use crate::domain::room::{Event, RoomState};
 use crate::ids::{PersonId, RoomId};
@@ -321,14 +321,17 @@ pub(super) async fn run(
                 // What arrived meanwhile goes to the next actor, which loads the room again from
                 // the store (or finds that another node serves it now).
                 Exit::Unloaded | Exit::Fenced => {
-                    let _ = rooms.send(stream, msg).await;
+                    if let Err(msg) = rooms.deliver(stream, msg).await {
+                        refuse(msg, &RoomError::Unavailable(Unavailable::NotDelivered), stream);
+                    }
                 }
                 Exit::Deleted => refuse(
                     msg,
                     &RoomError::Domain(DomainError::NotFound("room")),
                     stream,
                 ),
-                Exit::Stopping | Exit::GivenUp => refuse(msg, &RoomError::Unavailable, stream),
+                Exit::Stopping => refuse(msg, &RoomError::Unavailable(Unavailable::Stopping), stream),
+                Exit::GivenUp => refuse(msg, &RoomError::Unavailable(Unavailable::NoDatabase), stream),
             }
         }
     }
@@ -379,7 +382,9 @@ fn refuse(msg: Msg, error: &RoomError, stream: RoomId) {
         RoomError::Domain(e) => RoomError::Domain(e.clone()),
         RoomError::Elsewhere(node) => RoomError::Elsewhere(node.clone()),
         RoomError::Refused(r) => RoomError::Refused(r.clone()),
-        _ => RoomError::Unavailable,
+        RoomError::Unavailable(why) => RoomError::Unavailable(*why),
+        // The store failed as the room loaded (logged there): nothing was applied.
+        RoomError::Store(_) => RoomError::Unavailable(Unavailable::NotLoaded),
     };
     match msg {
         Msg::Command { reply, .. } => {

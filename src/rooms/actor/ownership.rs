@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 
 use super::{Actor, Published};
 use crate::cluster::bus::{Announced, Feed};
-use crate::contract::RoomError;
+use crate::contract::{RoomError, Unavailable};
 use crate::domain::breakout;
 use crate::ids::{PersonId, RoomId};
 use crate::rooms::Rooms;
@@ -67,7 +67,7 @@ pub(super) async fn claim(rooms: &Rooms, stream: RoomId) -> Result<Ownership, Ro
         return Ok(Ownership::Alone);
     };
     if !node.is_healthy() {
-        return Err(RoomError::Unavailable);
+        return Err(RoomError::Unavailable(Unavailable::NoDatabase));
     }
     match rooms
         .store

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::Actor;
-use crate::contract::RoomError;
+use crate::contract::{RoomError, Unavailable};
 use crate::ids::{PersonId, RoomId};
 use crate::store::StayRow;
 
@@ -154,7 +154,7 @@ impl Actor {
             }
             (Some(follow), Some(node)) if forward => (follow, node),
             _ => {
-                let _ = reply.send(Err(RoomError::Unavailable));
+                let _ = reply.send(Err(RoomError::Unavailable(Unavailable::NotOwner)));
                 return;
             }
         };
