@@ -359,6 +359,20 @@ function Closing({ at }) {
 const PLACE_EVENTS = new Set(['assigned', 'located', 'connected', 'disconnected', 'breakout_started',
   'breakout_stopped', 'rooms_brought_back', 'assignments_reset', 'assignments_imported']);
 
+/** Where an event of the main room `mainId`'s stream takes the person `me` now, if it moves
+ * them: the id of the room they are in after it.
+ * @param {any} event
+ * @param {string} me
+ * @param {string} mainId
+ * @returns {string | null} */
+function movedTo(event, me, mainId) {
+  if (event.person_id !== me) return null;
+  if (event.type === 'located') return event.location ?? null;
+  // During a round, an assignment takes the person along (there is no `located` then).
+  if (event.type === 'assigned' && roundLive()) return event.breakout ?? mainId;
+  return null;
+}
+
 /** The room page's room as last loaded (the app's event handler asks where the person is). */
 let currentRoom = null;
 /** The last breakout room this page showed: when rooms are brought back, the page may already be
@@ -417,9 +431,17 @@ function RoomPage({ id, me, navigate }) {
       // A broadcast is an event of the main room carrying the message of the recipient's room.
       const posted = event.type === 'message_posted' && event.room === id ? event.message
         : event.type === 'broadcast' && event.message?.room_id === id ? event.message : null;
+      const inBreakout = currentRoom?.id === id && currentRoom.parent_id && event.stream === currentRoom.parent_id;
+      // Moved out of this breakout room: the page goes where the person is now, and does not ask
+      // for this room again (during a round it may no longer be theirs to see).
+      const to = inBreakout ? movedTo(event, me.id, currentRoom.parent_id) : null;
+      if (to && to !== id) {
+        clearTimeout(placeTimer.current);
+        navigate(`/rooms/${to}`);
+        return;
+      }
       // In a breakout room, who belongs here changes with the round's events of its main room.
-      if (currentRoom?.id === id && currentRoom.parent_id && event.stream === currentRoom.parent_id
-        && PLACE_EVENTS.has(event.type)) {
+      if (inBreakout && PLACE_EVENTS.has(event.type)) {
         clearTimeout(placeTimer.current);
         placeTimer.current = setTimeout(loadRoom, 100); // a burst of moves: one reload
         return;
@@ -623,9 +645,13 @@ function App() {
     navigate('/signin');
   }, [status]);
   const [notice, setNotice] = useState(null);
+  // What the notice on screen is about, when it stops being true by itself: `choose` (choose a
+  // room) goes once the person is in one.
+  const noticeAbout = useRef(/** @type {string | null} */ (null));
+  const say = (text, about = null) => { noticeAbout.current = about; setNotice(text); };
   const [banner, setBanner] = useState(null);
   useEffect(() => {
-    onAnnounce(setNotice);
+    onAnnounce((text) => say(text));
     return () => onAnnounce(() => {});
   }, []);
   // One notice for each change of the person's place, each replacing the last; moderators, who
@@ -634,34 +660,38 @@ function App() {
     const here = location.pathname === `/rooms/${currentRoom?.id}` ? currentRoom : null;
     const manages = here?.role === 'owner' || here?.role === 'moderator';
     if (event.type === 'breakout_started' && event.your_room) {
-      setNotice(`Breakout rooms started: you are now in ${event.your_room.name}.`);
+      say(`Breakout rooms started: you are now in ${event.your_room.name}.`);
       navigate(`/rooms/${event.your_room.id}`);
     } else if (event.type === 'breakout_started' && !manages && here) {
-      if (freeMode() && !here.parent_id) setNotice('Breakout rooms started: choose a room in the Breakout rooms panel.');
+      if (freeMode() && !here.parent_id) say('Breakout rooms started: choose a room in the Breakout rooms panel.', 'choose');
     } else if (event.type === 'assigned' && event.person_id === me.id && event.by && !manages) {
       const name = event.breakout ? roomName(event.breakout) ?? 'another room' : null;
-      if (!roundLive()) setNotice(name ? `${event.by} assigned you to ${name}.` : `${event.by} took you out of your breakout room.`);
-      else setNotice(name ? `You were moved to ${name} by ${event.by}.` : `You were moved to the main room by ${event.by}.`);
+      if (!roundLive()) say(name ? `${event.by} assigned you to ${name}.` : `${event.by} took you out of your breakout room.`);
+      else say(name ? `You were moved to ${name} by ${event.by}.` : `You were moved to the main room by ${event.by}.`);
     } else if (event.type === 'rooms_brought_back' && lastBreakout && event.rooms?.includes(lastBreakout.id) && !manages) {
-      setNotice(lastBreakout.can_open_main
+      say(lastBreakout.can_open_main
         ? 'Your room was closed: you are back in the main room.'
         : `${lastBreakout.name} was closed for this round: you stay in it.`);
     } else if (event.type === 'breakout_stopped') {
       setBanner(null);
       if (here?.parent_id === event.room && !here.can_open_main) {
         // A guest or breakout-only member: this room is their place before and after a round.
-        setNotice(`The breakout round has ended: you stay in ${here.name}.`);
+        say(`The breakout round has ended: you stay in ${here.name}.`);
         return;
       }
-      if (!manages) {
+      // Only someone still in a breakout room comes back with the round's end.
+      if (!manages && here?.parent_id) {
         const why = event.reason === 'time_up' ? 'Time is up' : event.reason === 'rooms_deleted' ? 'The breakout rooms were deleted' : 'The moderator closed the breakout rooms';
-        setNotice(`${why}: you are back in the main room.`);
+        say(`${why}: you are back in the main room.`);
       }
       if (location.pathname.startsWith('/rooms/') && location.pathname !== `/rooms/${event.room}`) navigate(`/rooms/${event.room}`);
     } else if (event.type === 'breakout_closing' && !manages) {
-      setNotice({ closesAt: event.closes_at });
+      say({ closesAt: event.closes_at });
     } else if (event.type === 'broadcast') {
       setBanner(event);
+    } else if (event.type === 'located' && event.person_id === me.id && noticeAbout.current === 'choose'
+      && event.location && event.location !== event.stream) {
+      say(null);
     }
   }) : undefined), [me]);
 
@@ -697,7 +727,7 @@ function App() {
       <span class="me">${me.display_name}</span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>
-    ${notice && html`<p class="notice" role="status">${notice.closesAt ? html`<${Closing} at=${notice.closesAt} />` : notice} <button type="button" class="link" onClick=${() => setNotice(null)}>Dismiss</button></p>`}
+    ${notice && html`<p class="notice" role="status">${notice.closesAt ? html`<${Closing} at=${notice.closesAt} />` : notice} <button type="button" class="link" onClick=${() => say(null)}>Dismiss</button></p>`}
     ${banner && html`<aside class="banner" role="alert" aria-label="Broadcast">
       <strong>${banner.from_name}:</strong> <span class="banner-text">${banner.text}</span>
       ${banner.cta && html`<a class="cta" href=${banner.cta.url} target="_blank" rel="noopener noreferrer">${banner.cta.label}</a>`}

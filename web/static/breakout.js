@@ -226,6 +226,10 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
     const off = live.on((event) => {
       if (event.type === 'hello') live.send({ type: 'dashboard', room: mainId, open: true });
       if (event.stream !== mainId || !RELOAD_ON.has(event.type)) return;
+      // Whether a round runs is known from its events at once, before the dashboard reloads (a
+      // move that comes meanwhile must be read as one).
+      if (latest && event.type === 'breakout_started') latest = { ...latest, status: 'running' };
+      if (latest && event.type === 'breakout_stopped') latest = { ...latest, status: 'idle' };
       if (event.type === 'help_answered' && event.person_id === me.id) setHelp(event.accepted ? 'accepted' : 'dismissed');
       clearTimeout(timer.current);
       timer.current = setTimeout(load, 50); // many events in a burst: one reload
@@ -247,6 +251,16 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
     const mine = session?.people.find((p) => p.person_id === me.id);
     if (session && !session.can_manage && mine?.location && mine.location !== here) navigate(`/rooms/${mine.location}`);
   }, [session]);
+
+  // An accepted request: "on the way" until a moderator is in the person's room, "here" while one
+  // is, and nothing once they have gone again.
+  useEffect(() => {
+    const mine = session?.people.find((p) => p.person_id === me.id);
+    const present = !!mine?.location && mine.location !== mainId && session.people.some((p) => p.person_id !== me.id
+      && (p.role === 'owner' || p.role === 'moderator') && p.location === mine.location);
+    if (help === 'accepted' && present) setHelp('arrived');
+    if (help === 'arrived' && !present) setHelp(null);
+  }, [session, help]);
 
   // Others' changes of place, said in the page's live region (a moderator hears everyone's; a
   // participant hears who came into or left their own room). A move this page just made was said
@@ -309,7 +323,7 @@ export function RoundBar({ b, mainId, me }) {
     <${Countdown} session=${session} />
     ${helping && session.settings.return_to_main && mine.role && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
     ${helping && html`<button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>`}
-    ${helping && help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : 'Your help request was dismissed.'}</span>`}
+    ${helping && help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : help === 'arrived' ? 'A moderator is here.' : 'Your help request was dismissed.'}</span>`}
   </div>`;
 }
 

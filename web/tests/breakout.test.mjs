@@ -135,7 +135,8 @@ test('a moderator runs a breakout session for three participants', async () => {
   await inRoom.getByRole('heading', { name: 'In this room' }).waitFor();
   for (const name of ['P1', 'Ada']) await inRoom.locator(`li[data-person="${name}"]`, { hasText: 'here now' }).waitFor();
   await tab(ada, 'Breakout rooms');
-  await participants[0].getByText('A moderator is on the way.').waitFor();
+  // P1's bar says so (not "on the way": she is there).
+  await participants[0].getByText('A moderator is here.').waitFor();
   assert.equal(await ada.title(), 'Workshop : Room 2 · Huddle', 'nobody waits any more');
 
   // Someone in Room 1 (automatic mode put at least one of P2 and P3 there) asks: Ada joins
@@ -148,7 +149,7 @@ test('a moderator runs a breakout session for three participants', async () => {
   await other.getByRole('button', { name: 'Ask for help' }).click();
   await ada.getByRole('alertdialog').getByRole('button', { name: 'Join room' }).click();
   await ada.getByRole('heading', { name: 'Workshop : Room 1' }).waitFor();
-  await other.getByText('A moderator is on the way.').waitFor();
+  await other.getByText('A moderator is here.').waitFor();
 
   // Ada shortens the round to a few seconds: when it ends, everyone is back in the main room.
   const panel2 = ada.getByRole('region', { name: 'Breakout rooms' });

@@ -1,0 +1,128 @@
+// The page's state as a round goes on, in real browsers: what a new-user walkthrough found stale
+// or wrong (issue 28, item 7). Each test arranges its room through the API and watches one
+// participant's page: a page moved elsewhere never asks for the room it left, and a notice goes
+// once what it says is no longer true.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { call, PASSWORD, signIn as signInAs, tab, useHuddle } from './harness.mjs';
+
+let huddle;
+let browser;
+useHuddle((h, b) => { huddle = h; browser = b; });
+
+let admin = null;
+
+/** A main room with `people` participants (P1, P2, …), breakout rooms on with `settings`, and
+ * `rooms` breakout rooms; the moderator's token and every id. */
+async function arrange(name, people, rooms, settings = {}) {
+  if (!admin) {
+    await call(huddle.url, 'POST', '/setup', { email: 'mo@example.org', password: PASSWORD, display_name: 'Mo' });
+    admin = (await call(huddle.url, 'POST', '/session', { email: 'mo@example.org', password: PASSWORD })).token;
+  }
+  const room = await call(huddle.url, 'POST', '/rooms', { name }, admin);
+  const ids = {};
+  for (let i = 1; i <= people; i += 1) {
+    const email = `${name.toLowerCase()}-p${i}@example.org`;
+    const person = await call(huddle.url, 'POST', '/accounts', { email, password: PASSWORD, display_name: `P${i}` }, admin)
+      .catch(() => null);
+    await call(huddle.url, 'POST', `/rooms/${room.id}/members`, { email }, admin);
+    ids[`P${i}`] = { email, id: person?.id };
+  }
+  await call(huddle.url, 'PUT', `/rooms/${room.id}/breakout`, { enabled: true, ...settings }, admin);
+  await call(huddle.url, 'POST', `/rooms/${room.id}/breakout/rooms`, { count: rooms }, admin);
+  const session = await call(huddle.url, 'GET', `/rooms/${room.id}/breakout`, undefined, admin);
+  for (const p of session.people) if (ids[p.display_name]) ids[p.display_name].id = p.person_id;
+  const b = (path) => `/rooms/${room.id}/breakout${path}`;
+  return { room, rooms: session.rooms, ids, b };
+}
+
+/** `email`'s page on the main room `room`, signed in. */
+async function onRoom(email, room) {
+  const page = await signInAs(browser, huddle.url, email);
+  await page.goto(`${huddle.url}/rooms/${room.id}`);
+  await page.getByRole('heading', { name: room.name, exact: true }).waitFor();
+  return page;
+}
+
+test('a page moved to another room never asks for the room it left', async () => {
+  const { room, rooms, ids, b } = await arrange('Moves', 1, 2);
+  await call(huddle.url, 'PUT', b(`/assignments/${ids.P1.id}`), { breakout: rooms[0].id }, admin);
+  const page = await onRoom(ids.P1.email, room);
+  // On a slow network the dashboard, which says where the person is now, comes late.
+  await page.route(/\/breakout$/, async (route) => {
+    await new Promise((r) => setTimeout(r, 300));
+    await route.continue();
+  });
+  const missing = [];
+  page.on('response', (response) => {
+    if (response.status() === 404) missing.push(`${response.request().method()} ${new URL(response.url()).pathname}`);
+  });
+  // A request sent before a move may cross it; what counts is what the page asks afterwards, so
+  // each move waits for the page's requests to be answered first.
+  let inFlight = 0;
+  page.on('request', () => { inFlight += 1; });
+  for (const done of ['requestfinished', 'requestfailed']) page.on(done, () => { inFlight -= 1; });
+  const settled = async () => {
+    for (let i = 0; i < 100 && inFlight > 0; i += 1) await new Promise((r) => setTimeout(r, 50));
+  };
+  await call(huddle.url, 'POST', b('/start'), undefined, admin);
+  await page.getByRole('heading', { name: `Moves : ${rooms[0].name}` }).waitFor();
+  // Moved back and forth, as a moderator balancing rooms does: each move lands on its page.
+  for (let i = 0; i < 6; i += 1) {
+    await settled();
+    const to = rooms[(i + 1) % 2];
+    await call(huddle.url, 'POST', b('/move'), { person_id: ids.P1.id, breakout: to.id }, admin);
+    await page.getByRole('heading', { name: `Moves : ${to.name}` }).waitFor();
+  }
+  await settled();
+  assert.deepEqual(missing, []);
+});
+
+test('"choose a room" goes once the participant has chosen one', async () => {
+  const { room, rooms, ids, b } = await arrange('Choosing', 1, 2, { mode: 'free' });
+  const page = await onRoom(ids.P1.email, room);
+  await call(huddle.url, 'POST', b('/start'), undefined, admin);
+  const notice = page.locator('p.notice');
+  await notice.filter({ hasText: 'choose a room' }).waitFor();
+  await tab(page, 'Breakout rooms');
+  await page.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: `Choose ${rooms[1].name}` }).click();
+  await page.getByRole('heading', { name: `Choosing : ${rooms[1].name}` }).waitFor();
+  await notice.filter({ hasText: 'choose a room' }).waitFor({ state: 'detached' });
+});
+
+test('"a moderator is on the way" becomes "here" once the moderator is in the room', async () => {
+  const { room, rooms, ids, b } = await arrange('Helping', 1, 1);
+  await call(huddle.url, 'PUT', b(`/assignments/${ids.P1.id}`), { breakout: rooms[0].id }, admin);
+  const page = await onRoom(ids.P1.email, room);
+  const mo = await onRoom('mo@example.org', room);
+  await call(huddle.url, 'POST', b('/start'), undefined, admin);
+  await page.getByRole('heading', { name: `Helping : ${rooms[0].name}` }).waitFor();
+  await page.getByRole('button', { name: 'Ask for help' }).click();
+  await page.getByText('Help requested — a moderator will come.').waitFor();
+  // The moderator takes the request from the pop-up and lands in the room.
+  await mo.getByRole('button', { name: 'Join room', exact: true }).click();
+  await mo.getByRole('heading', { name: `Helping : ${rooms[0].name}` }).waitFor();
+  await tab(page, 'People');
+  await page.locator('aside.members').getByText('Mo').waitFor();
+  await page.getByText('A moderator is here.').waitFor();
+  assert.equal(await page.getByText('A moderator is on the way.').count(), 0);
+});
+
+test('someone back before the round ends is not told they are back', async () => {
+  const { room, rooms, ids, b } = await arrange('Returning', 1, 1, { return_to_main: true });
+  await call(huddle.url, 'PUT', b(`/assignments/${ids.P1.id}`), { breakout: rooms[0].id }, admin);
+  const page = await onRoom(ids.P1.email, room);
+  await call(huddle.url, 'POST', b('/start'), undefined, admin);
+  await page.getByRole('heading', { name: `Returning : ${rooms[0].name}` }).waitFor();
+  await page.getByRole('button', { name: 'Return to the main room' }).click();
+  await page.getByRole('heading', { name: 'Returning', exact: true }).waitFor();
+  await tab(page, 'Breakout rooms');
+  const rejoin = page.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: `Rejoin ${rooms[0].name}` });
+  await rejoin.waitFor();
+  await call(huddle.url, 'POST', b('/stop'), undefined, admin);
+  // The round's end reaches the page (Rejoin goes with it), with no notice about coming back.
+  await rejoin.waitFor({ state: 'detached' });
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator('p.notice').filter({ hasText: 'back in the main room' }).count(), 0);
+});
