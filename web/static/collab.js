@@ -26,6 +26,72 @@ function useReload(live, stream, types, load, deps) {
   }, deps);
 }
 
+/** `items` with `item` in its place (by creation time, then id, as the server lists them). */
+function withItem(items, item) {
+  const rest = items.filter((i) => i.id !== item.id);
+  return [...rest, item].sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/**
+ * The content list of room `roomId` after a content event of its main room's stream, or `null`
+ * when the event does not say enough and the list must be read again.
+ * @param {any[]} items
+ * @param {any} event
+ * @param {string} roomId
+ * @returns {any[] | null}
+ */
+function contentAfter(items, event, roomId) {
+  if (event.type === 'content_added') {
+    const item = event.item;
+    // A promoted copy also marks its original, which the event does not carry.
+    if (item.promoted_from) return null;
+    return item.room_id === roomId || item.shared_with.includes(roomId) ? withItem(items, item) : items;
+  }
+  if (event.type === 'content_deleted') return items.filter((i) => i.id !== event.id);
+  if (event.type === 'content_shared') {
+    const known = items.find((i) => i.id === event.id);
+    if (!known) return event.rooms.includes(roomId) ? null : items;
+    if (known.room_id === roomId) return items.map((i) => (i.id === event.id ? { ...i, shared_with: event.rooms } : i));
+    return event.rooms.includes(roomId) ? items : items.filter((i) => i.id !== event.id);
+  }
+  return null;
+}
+
+/**
+ * The content of room `roomId` (in the stream `stream`), read once and then kept up to date from
+ * the stream's content events; read again only when an event does not say enough (a resync,
+ * deleted breakout rooms, a promotion). Nothing while `enabled` is false.
+ * @returns {[any[] | null, (update: (items: any[]) => any[]) => void, () => Promise<void>, any]}
+ */
+function useContent(roomId, stream, live, enabled = true) {
+  const [items, setItems] = useState(/** @type {any[] | null} */ (null));
+  // The list as last set, for the event handler (which outlives renders).
+  const current = useRef(/** @type {any[] | null} */ (null));
+  const set = (next) => { current.current = next; setItems(next); };
+  const [error, setError] = useState(null);
+  const timer = useRef(null);
+  const load = () => (enabled
+    ? api('GET', `/rooms/${roomId}/content`).then((r) => { set(r.items); setError(null); }).catch(setError)
+    : Promise.resolve());
+  useEffect(() => {
+    set(null);
+    load();
+    const off = live.on((event) => {
+      if (!enabled || !(event.stream === stream || event.room === stream) || !CONTENT_EVENTS.has(event.type)) return;
+      const next = current.current && contentAfter(current.current, event, roomId);
+      if (next) {
+        set(next);
+      } else {
+        clearTimeout(timer.current);
+        timer.current = setTimeout(load, 50); // a burst of such events: one read
+      }
+    });
+    return () => { off(); clearTimeout(timer.current); };
+  }, [roomId, enabled]);
+  const update = (fn) => { if (current.current) set(fn(current.current)); };
+  return [items, update, load, error];
+}
+
 function size(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
@@ -50,7 +116,7 @@ function ShareForm({ item, rooms, done, roomId }) {
     setChosen(next);
   };
   const save = async (body) => {
-    try { await api('POST', `/rooms/${roomId}/content/${item.id}/share`, body); done(); } catch (err) { setError(err); }
+    try { done(await api('POST', `/rooms/${roomId}/content/${item.id}/share`, body)); } catch (err) { setError(err); }
   };
   return html`<fieldset class="share" aria-label=${`Share ${item.title}`}>
     <legend>Share “${item.title}” with breakout rooms</legend>
@@ -58,7 +124,7 @@ function ShareForm({ item, rooms, done, roomId }) {
     <div class="row">
       <button type="button" onClick=${() => save({ rooms: [...chosen] })}>Save sharing</button>
       <button type="button" onClick=${() => save({ all: true })}>Share with all rooms</button>
-      <button type="button" class="link" onClick=${done}>Cancel</button>
+      <button type="button" class="link" onClick=${() => done(null)}>Cancel</button>
     </div>
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
   </fieldset>`;
@@ -67,26 +133,27 @@ function ShareForm({ item, rooms, done, roomId }) {
 /** The room's content: list, upload by drag and drop or file picker, links, share, promote. */
 export function ContentPanel({ room, me, live }) {
   const stream = room.parent_id ?? room.id;
-  const [items, setItems] = useState(null);
-  const [error, setError] = useState(null);
+  const [items, update, load, loadError] = useContent(room.id, stream, live);
+  const [failed, setError] = useState(null);
+  const error = failed ?? loadError;
   const [over, setOver] = useState(false);
   const [busy, setBusy] = useState(0);
   const [sharing, setSharing] = useState(null);
   const [open, setOpen] = useState(null);
   const [link, setLink] = useState({ kind: 'link', title: '', url: '' });
-  const load = () => api('GET', `/rooms/${room.id}/content`).then((r) => setItems(r.items)).catch(setError);
-  useReload(live, stream, CONTENT_EVENTS, load, [room.id]);
   const manages = room.role === 'owner' || room.role === 'moderator';
 
+  // What this page adds or deletes shows at once from the answer; the stream's event for it
+  // then changes nothing.
   const act = async (fn) => {
-    try { setError(null); await fn(); await load(); } catch (err) { setError(err); }
+    try { setError(null); await fn(); } catch (err) { setError(err); }
   };
   const upload = async (files) => {
     for (const file of files) {
       const form = new FormData();
       form.append('file', file, file.name);
       setBusy((n) => n + 1);
-      await act(() => send('POST', `/rooms/${room.id}/content`, form));
+      await act(async () => { const item = await send('POST', `/rooms/${room.id}/content`, form); update((now) => withItem(now, item)); });
       setBusy((n) => n - 1);
     }
   };
@@ -97,7 +164,11 @@ export function ContentPanel({ room, me, live }) {
   };
   const addLink = (e) => {
     e.preventDefault();
-    act(async () => { await api('POST', `/rooms/${room.id}/content`, link); setLink({ kind: link.kind, title: '', url: '' }); });
+    act(async () => {
+      const item = await api('POST', `/rooms/${room.id}/content`, link);
+      update((now) => withItem(now, item));
+      setLink({ kind: link.kind, title: '', url: '' });
+    });
   };
 
   return html`<section class="content" aria-label="Content">
@@ -120,10 +191,10 @@ export function ContentPanel({ room, me, live }) {
             ${manages && !room.parent_id && here && room.breakout_rooms.length > 0 && html`<button type="button" onClick=${() => setSharing(item.id)}>Share ${item.title}</button>`}
             ${room.parent_id && here && (item.promoted
               ? html`<span class="muted">in the main room</span>`
-              : html`<button type="button" onClick=${() => act(() => api('POST', `/rooms/${room.id}/content/${item.id}/promote`))}>Promote ${item.title}</button>`)}
-            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => confirm(`Delete ${item.title}? It is gone for everyone in this room${item.shared_with?.length ? ` and the ${item.shared_with.length} breakout room${item.shared_with.length === 1 ? '' : 's'} it is shared with` : ''}.`) && act(() => api('DELETE', `/rooms/${room.id}/content/${item.id}`))}>Delete ${item.title}</button>`}
+              : html`<button type="button" onClick=${() => act(async () => { await api('POST', `/rooms/${room.id}/content/${item.id}/promote`); await load(); })}>Promote ${item.title}</button>`)}
+            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => confirm(`Delete ${item.title}? It is gone for everyone in this room${item.shared_with?.length ? ` and the ${item.shared_with.length} breakout room${item.shared_with.length === 1 ? '' : 's'} it is shared with` : ''}.`) && act(async () => { await api('DELETE', `/rooms/${room.id}/content/${item.id}`); update((now) => now.filter((i) => i.id !== item.id)); })}>Delete ${item.title}</button>`}
           </span>
-          ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${() => { setSharing(null); load(); }} />`}
+          ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${(shared) => { setSharing(null); if (shared) update((now) => withItem(now, shared)); }} />`}
           ${open === item.id && item.kind === 'recording' && html`<video class="recording-player" controls autoplay src=${href} aria-label=${item.title}></video>`}
           ${open === item.id && item.kind === 'app' && html`<iframe class="app-frame" title=${item.title} src=${item.url}
             sandbox="allow-scripts allow-forms allow-popups allow-same-origin" referrerpolicy="no-referrer"></iframe>`}
@@ -295,16 +366,12 @@ export function RosterCsv({ mainId, running, onImported }) {
  * @returns {[any[], (id: string, rooms: string[] | 'all') => Promise<void>]}
  */
 export function useMainDocuments(mainId, live, enabled) {
-  const [items, setItems] = useState([]);
-  const load = () => (enabled
-    ? api('GET', `/rooms/${mainId}/content`).then((r) => setItems(r.items.filter((i) => i.room_id === mainId))).catch(() => {})
-    : undefined);
-  useReload(live, mainId, CONTENT_EVENTS, load, [mainId, enabled]);
+  const [items, update] = useContent(mainId, mainId, live, enabled);
   const share = async (id, rooms) => {
-    await api('POST', `/rooms/${mainId}/content/${id}/share`, rooms === 'all' ? { all: true } : { rooms });
-    await load();
+    const shared = await api('POST', `/rooms/${mainId}/content/${id}/share`, rooms === 'all' ? { all: true } : { rooms });
+    update((now) => withItem(now, shared));
   };
-  return [items, share];
+  return [(items ?? []).filter((i) => i.room_id === mainId), share];
 }
 
 /** The dashboard's shelf of main-room documents: drag one onto a room, or share it with all. */

@@ -126,3 +126,28 @@ test('someone back before the round ends is not told they are back', async () =>
   await page.waitForTimeout(300);
   assert.equal(await page.locator('p.notice').filter({ hasText: 'back in the main room' }).count(), 0);
 });
+
+test('an upload shows at once, and no page reads the content list again for it', async () => {
+  const { room, ids } = await arrange('Uploads', 1, 2);
+  const mo = await onRoom('mo@example.org', room);
+  const p1 = await onRoom(ids.P1.email, room);
+  // The moderator's dashboard (with its shelf of documents) is open, as while running a class.
+  await tab(mo, 'Breakout rooms');
+  await mo.getByRole('region', { name: 'Room 2' }).waitFor();
+  await tab(mo, 'Content');
+  await tab(p1, 'Content');
+  const reads = { mo: 0, p1: 0 };
+  for (const [name, page] of [['mo', mo], ['p1', p1]]) {
+    await page.getByRole('region', { name: 'Content' }).getByText('Nothing here yet.').waitFor();
+    page.on('request', (request) => {
+      if (request.method() === 'GET' && new URL(request.url()).pathname.endsWith('/content')) reads[name] += 1;
+    });
+  }
+  await mo.getByLabel('Choose files to upload').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('notes') });
+  for (const page of [mo, p1]) await page.locator('li.item[data-title="notes.txt"]').waitFor();
+  // The file deleted: both pages follow from the events alone.
+  mo.once('dialog', (d) => d.accept());
+  await mo.getByRole('button', { name: 'Delete notes.txt' }).click();
+  for (const page of [mo, p1]) await page.locator('li.item[data-title="notes.txt"]').waitFor({ state: 'detached' });
+  assert.deepEqual(reads, { mo: 0, p1: 0 });
+});
