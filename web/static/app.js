@@ -568,6 +568,14 @@ function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
   const heading = room.parent_id && room.can_open_main && (!located || mayLeave)
     ? html`<a class="title" href=${`/rooms/${mainId}`} title="Back to the main room" onClick=${toMain}>${room.title}</a>`
     : room.title;
+  // A breakout room's page when the person is elsewhere (between rounds, or a moderator looking
+  // in): the stage says where their call is instead of offering this room's.
+  const at = b.session?.people.find((p) => p.person_id === me.id)?.location;
+  const away = room.parent_id && at && at !== room.id ? {
+    name: at === mainId ? 'the main room' : roomName(at) ?? 'another room',
+    href: `/rooms/${at}`,
+    go: (e) => { e.preventDefault(); navigate(`/rooms/${at}`); },
+  } : null;
   const tabs = TABS.filter((t) => t !== 'Manage' || manages);
   const [tab, setTabState] = useState(() => {
     const kept = sessionStorage.getItem('huddle-tab');
@@ -594,7 +602,7 @@ function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
     <p class="visually-hidden" aria-live="polite" data-said>${b.said}</p>
     <div class=${`room-body ${tab === 'Breakout rooms' && manages ? 'wide-side' : ''}`}>
       <section class="stage" aria-label="Stage">
-        <${CallPanel} live=${live} mainId=${mainId} me=${me} canModerate=${manages} room=${room} />
+        <${CallPanel} live=${live} mainId=${mainId} me=${me} canModerate=${manages} room=${room} away=${away} />
       </section>
       <div class="side">
         <div class="tabs" role="tablist" aria-label="Room panels" onKeyDown=${onKey}>

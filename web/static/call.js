@@ -440,11 +440,20 @@ function Video({ stream, label, call, mid }) {
 }
 
 /** The plain call panel of a room page: tiles with names and states, and the controls. */
-export function CallPanel({ live, mainId, me, canModerate, room }) {
+export function CallPanel({ live, mainId, me, canModerate, room, away = null }) {
   const call = Call.of(live, mainId);
   const [, setTick] = useState(0);
   useEffect(() => call.subscribe(() => setTick((n) => n + 1)), [call]);
 
+  // The page of a room the person is not in (a breakout room between rounds, or one a moderator
+  // looks at): its call is for the people in it. One call goes on wherever the person is.
+  const where = away && html`<p class="call-away" role="note">${call.status === 'idle'
+    ? `This room's call is for the people in it; you are in ${away.name}.`
+    : `You are in the call of ${away.name}.`}
+    ${' '}<a href=${away.href} onClick=${away.go}>Go to ${away.name}</a></p>`;
+  if (call.status === 'idle' && away) {
+    return html`<section class="call" aria-label="Call" data-state="away">${where}</section>`;
+  }
   if (call.status === 'idle') {
     return html`<section class="call" aria-label="Call" data-state="idle">
       ${room && html`<${RecordingNotice} room=${room} live=${live} />`}
@@ -466,6 +475,7 @@ export function CallPanel({ live, mainId, me, canModerate, room }) {
   const self = view?.people.find((p) => p.person_id === me.id);
   return html`<section class="call" aria-label="Call" data-state=${call.status} data-call-id=${call.callId ?? ''}
       data-recorded=${view?.recording ? 'yes' : 'no'}>
+    ${where}
     ${call.status === 'joining' && html`<p class="muted">Joining the call…</p>`}
     ${view?.recording && html`<p class="rec-call" role="status"><span class="dot" aria-hidden="true"></span>This call is being recorded</p>`}
     ${call.notice && html`<p class="notice" role="status">${call.notice}</p>`}

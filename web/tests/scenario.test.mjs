@@ -160,7 +160,7 @@ test('a class with two rounds, calls on, a phone, a guest, help and a late joine
   }
   await popup.getByRole('button', { name: 'Join room' }).click();
   await teacher.getByRole('heading', { name: 'Biology 7B : Cells' }).waitFor();
-  await kim.getByText('A moderator is on the way.').waitFor();
+  await kim.getByText('A moderator is here.').waitFor();
   await seesInCall(kim, ['Ms. Rivera', 'Sam'], 'Kim with the teacher in Cells');
   await seesInCall(teacher, ['Sam', 'Kim'], 'the teacher in Cells');
   await teacher.waitForFunction(() => document.title === 'Biology 7B : Cells · Huddle');

@@ -151,3 +151,25 @@ test('an upload shows at once, and no page reads the content list again for it',
   for (const page of [mo, p1]) await page.locator('li.item[data-title="notes.txt"]').waitFor({ state: 'detached' });
   assert.deepEqual(reads, { mo: 0, p1: 0 });
 });
+
+test('a breakout room\'s page between rounds does not offer the main room\'s call as its own', async () => {
+  const { room, rooms } = await arrange('Stage', 1, 1);
+  const page = await onRoom('mo@example.org', room);
+  const stage = page.getByRole('region', { name: 'Call' });
+  await stage.getByRole('button', { name: 'Join call' }).waitFor();
+  // Room 1's page, opened from the main room's list of breakout rooms: no round, the moderator is
+  // in the main room.
+  await tab(page, 'People');
+  await page.locator('aside.members').getByRole('link', { name: rooms[0].name }).click();
+  await page.getByRole('heading', { name: `Stage : ${rooms[0].name}` }).waitFor();
+  await stage.getByText('This room\'s call is for the people in it; you are in the main room.').waitFor();
+  assert.equal(await stage.getByRole('button', { name: 'Join call' }).count(), 0);
+  // In the main room's call, the breakout room's page says whose call it is.
+  await stage.getByRole('link', { name: 'Go to the main room' }).click();
+  await page.getByRole('heading', { name: 'Stage', exact: true }).waitFor();
+  await stage.getByRole('button', { name: 'Join call' }).click();
+  await stage.getByRole('button', { name: 'Leave call' }).waitFor();
+  await page.locator('aside.members').getByRole('link', { name: rooms[0].name }).click();
+  await stage.getByText('You are in the call of the main room.').waitFor();
+  await stage.getByRole('button', { name: 'Leave call' }).click();
+});
