@@ -5,7 +5,7 @@
 import { html, render, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
 import { api, ApiError } from './api.js';
 import { Live } from './live.js';
-import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomName, roundLive, freeMode } from './breakout.js';
+import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomName, roundLive, freeMode, markGreeted } from './breakout.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel, CallQuality } from './call.js';
 import { RecordingBar } from './recording.js';
@@ -659,7 +659,7 @@ function App() {
   const say = (text, about = null) => { noticeAbout.current = about; setNotice(text); };
   const [banner, setBanner] = useState(null);
   useEffect(() => {
-    onAnnounce((text) => say(text));
+    onAnnounce((text, about) => say(text, about));
     return () => onAnnounce(() => {});
   }, []);
   // One notice for each change of the person's place, each replacing the last; moderators, who
@@ -669,9 +669,14 @@ function App() {
     const manages = here?.role === 'owner' || here?.role === 'moderator';
     if (event.type === 'breakout_started' && event.your_room) {
       say(`Breakout rooms started: you are now in ${event.your_room.name}.`);
+      markGreeted();
       navigate(`/rooms/${event.your_room.id}`);
     } else if (event.type === 'breakout_started' && !manages && here) {
-      if (freeMode() && !here.parent_id) say('Breakout rooms started: choose a room in the Breakout rooms panel.', 'choose');
+      // Unknown until the page's first dashboard: then that says it.
+      if (freeMode() && !here.parent_id) {
+        say('Breakout rooms started: choose a room in the Breakout rooms panel.', 'choose');
+        markGreeted();
+      }
     } else if (event.type === 'assigned' && event.person_id === me.id && event.by && !manages) {
       const name = event.breakout ? roomName(event.breakout) ?? 'another room' : null;
       if (!roundLive()) say(name ? `${event.by} assigned you to ${name}.` : `${event.by} took you out of your breakout room.`);

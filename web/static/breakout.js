@@ -4,7 +4,7 @@
 // settings allow, for participants. It reads `GET …/breakout` and reloads (coalesced) on the
 // stream's breakout events; opening it subscribes the connection to the dashboard's rosters.
 
-import { html, useState, useEffect, useRef } from './vendor/preact-htm.js';
+import { html, useState, useEffect, useLayoutEffect, useRef } from './vendor/preact-htm.js';
 import { titleWaiting } from './title.js';
 import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
@@ -14,7 +14,8 @@ import { ActivityEditor, TaskLine } from './activity.js';
 
 // What the app's notices need to know of the round: the latest dashboard, and where to say things.
 let latest = null;
-/** @type {(text: string) => void} */
+/** Says `text` in the app's notice line; `about` names what makes it stale (see the app).
+ * @type {(text: string, about?: string) => void} */
 let announce = () => {};
 let greeted = false; // a page load is told once where it is (a late joiner, a reload)
 
@@ -33,6 +34,11 @@ export function freeMode() {
   return latest?.settings.mode === 'free';
 }
 
+/** The app told the person where the round put them: the first dashboard says nothing more. */
+export function markGreeted() {
+  greeted = true;
+}
+
 /** Where the dashboard's own notices go (the app's notice line). */
 export function onAnnounce(fn) {
   announce = fn;
@@ -41,9 +47,11 @@ export function onAnnounce(fn) {
 /** The first dashboard a page sees: someone who arrives during a round is told where they are
  * going and why, or that they choose (free mode). Moderators are told nothing. */
 function greet(session, me, mainId) {
-  if (greeted) return;
+  // Nothing to tell yet between rounds: the round's start will (or this, if its event came
+  // before the page knew the settings).
+  if (greeted || session.status === 'idle') return;
   greeted = true;
-  if (session.can_manage || session.status === 'idle') return;
+  if (session.can_manage) return;
   const mine = session.people.find((p) => p.person_id === me.id);
   if (!mine) return;
   const room = session.rooms.find((r) => r.id === mine.location);
@@ -51,7 +59,7 @@ function greet(session, me, mainId) {
     const why = mine.assignment === room.id ? 'you were assigned to it' : 'you chose it';
     announce(`Breakout rooms are running: you are in ${room.name} (${why}).`);
   } else if (mine.location === mainId && session.settings.mode === 'free' && !mine.assignment) {
-    announce('Breakout rooms are running: choose a room in the Breakout rooms panel.');
+    announce('Breakout rooms are running: choose a room in the Breakout rooms panel.', 'choose');
   }
 }
 
@@ -125,9 +133,42 @@ function Settings({ session, save }) {
  * stands in another room's card: the keyboard user stays on the person they moved). */
 let focusAfterMove = null;
 
-function Person({ person, rooms, manage, mine, assign, here }) {
+/** How long a card must have stood still before a press on it starts a drag: a card that came
+ * under the pointer just before the press is not the one the person aimed at. */
+const SETTLE_MS = 300;
+
+function Person({ person, rooms, manage, mine, assign, here, drag }) {
   const present = person.location === here;
-  const onDragStart = (e) => e.dataTransfer.setData('text/plain', person.person_id);
+  const card = useRef(null);
+  // When the card came to where it stands (page coordinates), and whether the last press on it
+  // came too soon after.
+  const placed = useRef({ at: 0, top: NaN, left: NaN });
+  const settle = useRef(0);
+  const early = useRef(false);
+  useLayoutEffect(() => {
+    const el = card.current;
+    const r = el?.getBoundingClientRect();
+    if (!el || !r) return;
+    const top = r.top + window.scrollY;
+    const left = r.left + window.scrollX;
+    if (top === placed.current.top && left === placed.current.left) return;
+    placed.current = { at: performance.now(), top, left };
+    // Said in the DOM, for whoever needs to wait for it (the browser tests).
+    el.removeAttribute('data-settled');
+    clearTimeout(settle.current);
+    settle.current = setTimeout(() => el.setAttribute('data-settled', ''), SETTLE_MS);
+  });
+  useEffect(() => () => clearTimeout(settle.current), []);
+  const onPointerDown = () => { early.current = performance.now() - placed.current.at < SETTLE_MS; };
+  const onDragStart = (e) => {
+    if (early.current) {
+      e.preventDefault();
+      drag.refused(person);
+      return;
+    }
+    e.dataTransfer.setData('text/plain', person.person_id);
+    drag.start();
+  };
   const move = useRef(null);
   useEffect(() => {
     // Only once the name stands where it was moved to (not in the old card before the reload).
@@ -138,8 +179,9 @@ function Person({ person, rooms, manage, mine, assign, here }) {
   });
   // Moderators drag anyone; a participant who may choose drags their own name. The keyboard way
   // is the Move menu, confirmed with Enter.
-  return html`<li class=${`person ${person.location ? 'online' : 'offline'} ${present ? 'present' : ''}`}
-      draggable=${manage || mine} onDragStart=${onDragStart} data-person=${person.display_name}>
+  return html`<li class=${`person ${person.location ? 'online' : 'offline'} ${present ? 'present' : ''}`} ref=${card}
+      draggable=${manage || mine} onPointerDown=${onPointerDown} onDragStart=${onDragStart} onDragEnd=${drag.end}
+      data-person=${person.display_name}>
     <span class="name">${person.display_name}</span>
     ${person.location && html`<span class="dot" title="connected"></span>`}
     ${manage && html`<${MoveMenu} button=${move} person=${person} rooms=${rooms}
@@ -337,7 +379,16 @@ export function HelpRequests({ b, navigate }) {
 }
 
 export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
-  const { session, error, setError, load, run, sayMove } = b;
+  const { error, setError, load, run, sayMove } = b;
+  // While a card is dragged the dashboard stands still (updates show when it is dropped), so that
+  // neither the card nor the room it is dropped on moves under the pointer.
+  const [held, setHeld] = useState(null);
+  const session = held ?? b.session;
+  const drag = {
+    start: () => setHeld(b.session),
+    end: () => setHeld(null),
+    refused: (person) => setError(new Error(`${person.display_name} moved just as you picked them up: nobody was moved. Drag again.`)),
+  };
   const [count, setCount] = useState('2');
   const [text, setText] = useState('');
   const [names, setNames] = useState('');
@@ -410,7 +461,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
       </section>`}
       <${DropZone} className="room unassigned" label="Unassigned" droppable=${manage} onDrop=${(id) => assign(id, null)}>
         <h3>Unassigned</h3>
-        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${mainId} />`)}</ul>
+        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${mainId} drag=${drag} />`)}</ul>
       </${DropZone}>
       ${session.rooms.map((room) => html`<${DropZone} key=${room.id} className=${`room ${room.id === here ? 'current' : ''} ${room.closed ? 'closed' : ''}`}
           label=${room.name} droppable=${manage || (mayChoose && !room.closed)}
@@ -422,7 +473,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
         <h3>${room.name} <span class="count">${room.present.length} here</span>
           ${room.closed && html`<span class="closed-label">closed</span>`}
           ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="badge help-mark" role="img" aria-label="asks for help">help</span>`}</h3>
-        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} />`)}</ul>
+        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} drag=${drag} />`)}</ul>
         ${manage && html`<${TaskLine} room=${room} />`}
         ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
           ${docs.filter((d) => d.shared_with.includes(room.id)).map((d) => html`<li key=${d.id}>${d.title}

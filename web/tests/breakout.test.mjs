@@ -67,6 +67,8 @@ test('a moderator runs a breakout session for three participants', async () => {
   assert.ok(looks.select >= 14, `dropdown font ${looks.select}px`);
 
   // Drag P1 into Room 2; the keyboard alternative moves P2 to Room 1 and back.
+  // A card is dragged once it has stood still a moment (a press on one that just moved is refused).
+  await panel.locator('[data-person="P1"][data-settled]').waitFor();
   await panel.locator('[data-person="P1"] .name').dragTo(room2);
   await room2.locator('[data-person="P1"]').waitFor();
   // The keyboard way: P2's Move menu, arrow keys, Enter. Focus stays on P2 (now in Room 1's card),

@@ -55,6 +55,7 @@ test('in free mode participants choose their rooms', async () => {
   await p2.locator('.notice').filter({ hasText: 'Breakout rooms started: choose a room in the Breakout rooms panel.' }).waitFor();
   // During the round P2 drags their own name into Room 1, and P1 switches with a button.
   const panel2 = p2.getByRole('region', { name: 'Breakout rooms' });
+  await panel2.getByRole('region', { name: 'Unassigned' }).locator('[data-person="P2"][data-settled]').waitFor();
   await panel2.getByRole('region', { name: 'Unassigned' }).locator('[data-person="P2"] .name').dragTo(panel2.getByRole('region', { name: 'Room 1' }));
   await p2.getByRole('heading', { name: 'Free choice : Room 1' }).waitFor();
   await p1.getByRole('region', { name: 'Breakout rooms' }).getByRole('button', { name: 'Choose Room 1' }).click();

@@ -173,3 +173,34 @@ test('a breakout room\'s page between rounds does not offer the main room\'s cal
   await stage.getByText('You are in the call of the main room.').waitFor();
   await stage.getByRole('button', { name: 'Leave call' }).click();
 });
+
+test('a card that moved under the pointer just before the press is not dragged', async () => {
+  const { room, rooms, ids, b } = await arrange('Dragging', 4, 2);
+  const mo = await onRoom('mo@example.org', room);
+  await tab(mo, 'Breakout rooms');
+  const panel = mo.getByRole('region', { name: 'Breakout rooms' });
+  const unassigned = panel.getByRole('region', { name: 'Unassigned' });
+  const card = (name) => unassigned.locator(`[data-person="${name}"]`);
+  await card('P4').waitFor();
+  await unassigned.locator('[data-person="P2"][data-settled]').waitFor();
+  // The moderator aims at P2; just before the press, P1 is assigned elsewhere and P3 takes P2's place.
+  const aimed = await card('P2').boundingBox();
+  const target = await panel.getByRole('region', { name: rooms[1].name }).boundingBox();
+  await call(huddle.url, 'PUT', b(`/assignments/${ids.P1.id}`), { breakout: rooms[0].id }, admin);
+  await mo.waitForFunction(({ y }) => {
+    const el = document.querySelector('section[aria-label="Unassigned"] [data-person="P3"]');
+    return el && Math.abs(el.getBoundingClientRect().y - y) < 2;
+  }, { y: aimed.y });
+  await mo.mouse.move(aimed.x + aimed.width / 2, aimed.y + aimed.height / 2);
+  await mo.mouse.down();
+  await mo.mouse.move(target.x + target.width / 2, target.y + target.height / 2, { steps: 10 });
+  await mo.mouse.up();
+  await panel.getByRole('alert').filter({ hasText: 'P3 moved just as you picked them up: nobody was moved.' }).waitFor();
+  const session = await call(huddle.url, 'GET', b(''), undefined, admin);
+  const assignment = (name) => session.people.find((p) => p.display_name === name).assignment ?? null;
+  assert.deepEqual(['P2', 'P3', 'P4'].map(assignment), [null, null, null]);
+  // Once it has stood still, the same card drags as usual.
+  await unassigned.locator('[data-person="P3"][data-settled]').waitFor();
+  await card('P3').locator('.name').dragTo(panel.getByRole('region', { name: rooms[1].name }));
+  await panel.getByRole('region', { name: rooms[1].name }).locator('[data-person="P3"]').waitFor();
+});
