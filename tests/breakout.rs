@@ -474,9 +474,40 @@ async fn who_may_do_what_in_every_mode() {
             mode,
         )
         .await;
+        // The dashboard says beforehand what each may do (`may`: null, or why not), as the
+        // commands then answer: the moderators may start, the others are told why not.
+        for (i, client) in who[..4].iter().enumerate() {
+            let view = w.session(client).await;
+            assert_eq!(view["may"]["start"].is_null(), i < 2, "{mode} {i}: {view}");
+            assert_eq!(view["may"]["reset"].is_null(), i < 2, "{mode} {i}: {view}");
+        }
         w.moderator
             .expect(Method::POST, &w.path("/start"), None, StatusCode::OK)
             .await;
+        for (i, client) in who[..4].iter().enumerate() {
+            let view = w.session(client).await;
+            // During the round: help for those in breakout rooms, no reset for anyone.
+            assert_eq!(view["may"]["help"].is_null(), i >= 2, "{mode} {i}: {view}");
+            let why = if i < 2 {
+                "breakout rooms are running; stop the round first"
+            } else {
+                "only owners and moderators may do this"
+            };
+            assert_eq!(view["may"]["reset"], why, "{mode} {i}");
+        }
+        // The participant may go into the other room on their own only in free mode.
+        let view = w.session(p).await;
+        let other = view["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == rooms[1].as_str())
+            .unwrap();
+        assert_eq!(
+            other["may_join"].is_null(),
+            mode == "free",
+            "{mode}: {other}"
+        );
 
         let help_rows = vec![(
             "ask for help",

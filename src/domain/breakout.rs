@@ -12,17 +12,20 @@
 //!
 //! Here: the session's types, the guards the commands share, the timer, connections and who goes
 //! where. `config`: the configuration; `apply`: what each command does; `fold`: events folded in;
-//! `import`, `rotate`, `schedule`: CSV assignments, rotation rounds, schedules.
+//! `import`, `rotate`, `schedule`: CSV assignments, rotation rounds, schedules; `permissions`:
+//! what a person may do now, and why not.
 
 mod apply;
 mod config;
 mod fold;
+mod permissions;
 
 pub use apply::apply;
 pub(super) use apply::breakout_here;
 use apply::{between_rounds, default_names, new_rooms, stopped};
 pub use config::{BreakoutConfig, ConfigChanges, MAX_COUNTDOWN_SECS, MAX_DURATION_SECS, Mode};
 pub use fold::fold;
+pub use permissions::{Permissions, may_join, permissions};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -6,7 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::Role;
-use crate::domain::breakout::{BreakoutConfig, HelpRequest, Status};
+use crate::domain::breakout::{
+    BreakoutConfig, HelpRequest, Permissions, Status, may_join, permissions,
+};
 use crate::domain::room::RoomState;
 use crate::ids::{PersonId, RoomId};
 
@@ -25,6 +27,9 @@ pub struct DashboardRoom {
     pub assigned: Vec<PersonId>,
     /// Who is in the room right now.
     pub present: Vec<PersonId>,
+    /// `null` when the caller may go into this room now (join it, choose it, go back to it),
+    /// else why not.
+    pub may_join: Option<String>,
     /// Its task and the result handed in: for owners and moderators, and for the room's people
     /// while a round runs.
     pub activity: Option<super::activities::ActivityView>,
@@ -54,6 +59,8 @@ pub struct BreakoutSession {
     pub seq: u64,
     /// Whether the caller owns or moderates the main room (and so sees the controls).
     pub can_manage: bool,
+    /// What the caller may do now, each `null` or why not (the refusal the command would get).
+    pub may: Permissions,
     /// Settings.
     pub settings: BreakoutConfig,
     /// `idle`, `running` or `closing`.
@@ -127,6 +134,7 @@ pub(super) fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<
                     .map(|(p, _)| *p),
             ),
             activity: super::activities::activity_view(state, r.id, me),
+            may_join: may_join(state, me, r.id),
         })
         .collect();
     // Creation order, as the main room lists them: a rename never moves a card.
@@ -177,6 +185,7 @@ pub(super) fn session_view(state: &RoomState, seq: u64, me: PersonId) -> Option<
         room: main,
         seq,
         can_manage: manages,
+        may: permissions(state, me),
         settings: s.config.clone(),
         status: s.status,
         round: s.round,

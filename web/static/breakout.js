@@ -273,6 +273,9 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
       if (latest && event.type === 'breakout_started') latest = { ...latest, status: 'running' };
       if (latest && event.type === 'breakout_stopped') latest = { ...latest, status: 'idle' };
       if (event.type === 'help_answered' && event.person_id === me.id) setHelp(event.accepted ? 'accepted' : 'dismissed');
+      // An answer asked for before the person moved (or a round began or ended) would send the
+      // page back where they were: it is dropped, and the reload below asks again.
+      if (event.person_id === me.id || event.type === 'breakout_started' || event.type === 'breakout_stopped') loads.current += 1;
       clearTimeout(timer.current);
       timer.current = setTimeout(load, 50); // many events in a burst: one reload
     });
@@ -363,8 +366,9 @@ export function RoundBar({ b, mainId, me }) {
   const helping = !session.can_manage && inBreakout && live_;
   return html`<div class="round-bar">
     <${Countdown} session=${session} />
-    ${helping && session.settings.return_to_main && mine.role && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
-    ${helping && html`<button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }} disabled=${help === 'requested'}>Ask for help</button>`}
+    ${helping && session.may.leave === null && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
+    ${helping && html`<button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }}
+      disabled=${session.may.help !== null} title=${session.may.help ?? undefined}>Ask for help</button>`}
     ${helping && help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : help === 'arrived' ? 'A moderator is here.' : 'Your help request was dismissed.'}</span>`}
   </div>`;
 }
@@ -417,7 +421,12 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   };
   const mine = session.people.find((p) => p.person_id === me.id);
   const s = session.settings;
-  const mayChoose = !manage && (s.mode === 'free' || (live_ && s.free_movement));
+  // What the person may do comes with the dashboard, each with the reason it may not be done.
+  const may = session.may;
+  const choosable = (room) => !manage && room.may_join === null;
+  const mayChoose = session.rooms.some(choosable);
+  // Back to one's own room during a round, after a visit to the main room.
+  const rejoins = (room) => live_ && mine?.assignment === room.id && mine.location === mainId;
 
   return html`<section class="breakout" aria-label="Breakout rooms">
     <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
@@ -436,19 +445,19 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
         }}>Create named rooms</button>
       </details>
       <button type="button" onClick=${() => confirm(resetQuestion(session.people.filter((p) => p.assignment).length)) && run('POST', '/reset')}
-        disabled=${live_} aria-describedby=${live_ ? 'reset-why' : undefined}>Reset assignments</button>
-      ${live_ && html`<span class="hint" id="reset-why">Reset: stop the round first.</span>`}
+        disabled=${may.reset !== null} aria-describedby=${may.reset !== null ? 'reset-why' : undefined}>Reset assignments</button>
+      ${may.reset !== null && html`<span class="hint" id="reset-why">Reset: ${may.reset}.</span>`}
       <button type="button" onClick=${() => confirm(`Delete all ${session.rooms.length} breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.`) && run('DELETE', '/rooms')}>Delete all rooms</button>
       ${live_
         ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
         : !s.enabled
           ? html`<span class="hint">Breakout rooms are off for this room.</span>
             <button type="button" class="start" onClick=${() => run('PUT', '', { ...s, enabled: true })}>Turn on breakout rooms</button>`
-          : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${session.rooms.length === 0}
-              aria-describedby=${session.rooms.length === 0 ? 'start-why' : undefined}>Start breakout rooms</button>
-            ${session.rooms.length === 0 && html`<span class="hint" id="start-why">Start: create rooms first.</span>`}`}
+          : html`<button type="button" class="start" onClick=${() => run('POST', '/start')} disabled=${may.start !== null}
+              aria-describedby=${may.start !== null ? 'start-why' : undefined}>Start breakout rooms</button>
+            ${may.start !== null && html`<span class="hint" id="start-why">Start: ${may.start}.</span>`}`}
     </div>`}
-    ${manage && html`<${RosterCsv} mainId=${mainId} running=${live_} onImported=${load} />`}
+    ${manage && html`<${RosterCsv} mainId=${mainId} why=${may.import} onImported=${load} />`}
     ${manage && html`<${Planning} mainId=${mainId} session=${session} onChanged=${load} onError=${setError} />`}
     ${manage && html`<${ActivityEditor} mainId=${mainId} session=${session} docs=${docs} onChanged=${load} onError=${setError} />`}
     ${html`<${SessionReport} mainId=${mainId} own=${!manage} onError=${setError} />`}
@@ -464,7 +473,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
         <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${mainId} drag=${drag} />`)}</ul>
       </${DropZone}>
       ${session.rooms.map((room) => html`<${DropZone} key=${room.id} className=${`room ${room.id === here ? 'current' : ''} ${room.closed ? 'closed' : ''}`}
-          label=${room.name} droppable=${manage || (mayChoose && !room.closed)}
+          label=${room.name} droppable=${manage || choosable(room)}
           onDrop=${(id) => {
             const doc = id.startsWith('doc:') && docs.find((d) => d.id === id.slice(4));
             if (doc) return doc.shared_with.includes(room.id) || shareDoc(doc.id, [...doc.shared_with, room.id]).catch(setError);
@@ -481,9 +490,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
               onClick=${() => shareDoc(d.id, d.shared_with.filter((r) => r !== room.id)).catch(setError)}>×</button></li>`)}
         </ul>`}
         <div class="room-actions">
-          ${(manage || mayChoose) && room.id !== here && !room.closed && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : 'Choose'} ${room.name}</button>`}
-          ${!manage && !mayChoose && live_ && mine?.assignment === room.id && mine.location === mainId && !room.closed
-            && html`<button type="button" onClick=${() => run('POST', '/join', { breakout: room.id })}>Rejoin ${room.name}</button>`}
+          ${(manage || choosable(room)) && room.id !== here && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : rejoins(room) ? 'Rejoin' : 'Choose'} ${room.name}</button>`}
           ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}
           ${manage && live_ && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}

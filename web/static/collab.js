@@ -332,7 +332,8 @@ function plural(n, word) {
 }
 
 /** CSV pre-assignment on the breakout dashboard: template, export, import with every error. */
-export function RosterCsv({ mainId, running, onImported }) {
+/** `why`: `null` when an import may be made now, else why not (from the dashboard). */
+export function RosterCsv({ mainId, why, onImported }) {
   const [result, setResult] = useState(null);
   const [error, setError] = useState(null);
   const base = `/api/v1/rooms/${mainId}/breakout`;
@@ -348,10 +349,10 @@ export function RosterCsv({ mainId, running, onImported }) {
   return html`<div class="csv" aria-label="CSV pre-assignment">
     <a href=${`${base}/template.csv`} download="breakout-template.csv">Download the CSV template</a>
     <a href=${`${base}/assignments.csv`} download="breakout-assignments.csv">Export assignments (CSV)</a>
-    <label class="button">Import CSV…<input type="file" accept=".csv,text/csv" class="visually-hidden" disabled=${running}
-      aria-label="Import a CSV file of assignments" aria-describedby=${running ? 'csv-why' : undefined}
+    <label class="button">Import CSV…<input type="file" accept=".csv,text/csv" class="visually-hidden" disabled=${why !== null}
+      aria-label="Import a CSV file of assignments" aria-describedby=${why !== null ? 'csv-why' : undefined}
       onChange=${(e) => { if (e.target.files[0]) importFile(e.target.files[0]); e.target.value = ''; }} /></label>
-    ${running && html`<span class="hint" id="csv-why">Import: stop the round first.</span>`}
+    ${why !== null && html`<span class="hint" id="csv-why">Import: ${why}.</span>`}
     ${result && html`<p role="status">Imported ${plural(result.rows, 'row')}: ${plural(result.rooms_created, 'room')} created, ${result.assigned} assigned, ${result.members_added} added to the room, ${result.invited} invited by email.</p>`}
     ${error && html`<div class="error" role="alert"><p>${error.message}</p>
       ${error.details?.length > 0 && html`<table class="csv-errors"><thead><tr><th>Row</th><th>Column</th><th>Problem</th></tr></thead>

@@ -50,7 +50,8 @@ function PlanEditor({ plan, save, cancel }) {
   </form>`;
 }
 
-function Plans({ mainId, running, onChanged, onError }) {
+/** `why`: `null` when a plan may be loaded now, else why not (from the dashboard). */
+function Plans({ mainId, why, onChanged, onError }) {
   const [plans, setPlans] = useState(null);
   const [editing, setEditing] = useState(null);
   const [name, setName] = useState('');
@@ -75,7 +76,7 @@ function Plans({ mainId, running, onChanged, onError }) {
     ${plans && plans.length === 0 && html`<p>No plans yet.</p>`}
     ${plans && plans.length > 0 && html`<ul class="plan-list">${plans.map((p) => html`<li key=${p.id}>
       <span class="plan-name">${p.name}</span> <span class="hint">${summary(p)}</span>
-      <button type="button" disabled=${running} onClick=${() => act(() => api('POST', `${base}/${p.id}/load`),
+      <button type="button" disabled=${why !== null} title=${why ?? undefined} onClick=${() => act(() => api('POST', `${base}/${p.id}/load`),
         (s) => `Loaded ${p.name}: ${s.assigned} assigned${s.rooms_created ? `, ${s.rooms_created} rooms made` : ''}${s.invited ? `, ${s.invited} invited` : ''}.`)}>Load ${p.name}</button>
       <a href=${`/api/v1${base}/${p.id}/csv`} download=${`${p.name}.csv`}>Download ${p.name}</a>
       <button type="button" class="link" onClick=${() => setEditing(editing === p.id ? null : p.id)}>Edit ${p.name}</button>
@@ -198,7 +199,7 @@ function Rotation({ mainId, session, onChanged, onError }) {
     <label>People per room <input type="number" min="1" value=${size} onInput=${(e) => setSize(e.target.value)} /></label>
     <label><input type="checkbox" checked=${presentOnly} onChange=${(e) => setPresentOnly(e.target.checked)} /> Only those here now</label>
     <${Constraints} value=${constraints} onChange=${setConstraints} />
-    <button type="button" disabled=${live} onClick=${() => act(() => api('POST', `${base}/rotate`, rotation()),
+    <button type="button" disabled=${session.may.plan !== null} title=${session.may.plan ?? undefined} onClick=${() => act(() => api('POST', `${base}/rotate`, rotation()),
       (r) => `Planned: ${r.placed} placed, ${r.repeats === 0 ? 'nobody meets anyone again' : `${r.repeats} repeated ${r.repeats === 1 ? 'meeting' : 'meetings'}`} (${r.rounds_considered} earlier ${r.rounds_considered === 1 ? 'round' : 'rounds'} today).`)}>Plan a rotation round</button>
     ${schedule
       ? html`<p class="schedule-state">${live ? `Round ${schedule.done + 1} of ${schedule.rounds} under way.`
@@ -208,7 +209,7 @@ function Rotation({ mainId, session, onChanged, onError }) {
         <label>Rounds <input type="number" min="1" max="50" value=${rounds} onInput=${(e) => setRounds(e.target.value)} /></label>
         <label>Minutes per round <input type="number" min="1" value=${minutes} onInput=${(e) => setMinutes(e.target.value)} /></label>
         <label>Break in seconds <input type="number" min="0" max="3600" value=${pause} onInput=${(e) => setPause(e.target.value)} /></label>
-        <button type="button" class="start" disabled=${live || !session.settings.enabled} onClick=${() => act(() => api('POST', `${base}/schedule`, {
+        <button type="button" class="start" disabled=${session.may.schedule !== null} title=${session.may.schedule ?? undefined} onClick=${() => act(() => api('POST', `${base}/schedule`, {
           rounds: Number(rounds), duration_secs: Math.round(Number(minutes) * 60), break_secs: Number(pause), rotation: rotation(),
         }), () => `Schedule started: ${rounds} rounds.`)}>Start the schedule</button>
       </fieldset>`}
@@ -219,7 +220,7 @@ function Rotation({ mainId, session, onChanged, onError }) {
 /** The moderators' planning box: group plans, rotation rounds and schedules. */
 export function Planning({ mainId, session, onChanged, onError }) {
   return html`<details class="planning"><summary>Plans and rotation</summary>
-    <${Plans} mainId=${mainId} running=${session.status !== 'idle'} onChanged=${onChanged} onError=${onError} />
+    <${Plans} mainId=${mainId} why=${session.may.plan} onChanged=${onChanged} onError=${onError} />
     <${Rotation} mainId=${mainId} session=${session} onChanged=${onChanged} onError=${onError} />
   </details>`;
 }

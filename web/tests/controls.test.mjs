@@ -54,9 +54,9 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   await panel.getByRole('button', { name: 'Start breakout rooms' }).click();
   await p1.getByRole('heading', { name: 'Studio : Room 1' }).waitFor();
   // During the round, what cannot be done says why.
-  await panel.getByText('Reset: stop the round first.').waitFor();
+  await panel.getByText('Reset: breakout rooms are running; stop the round first.').waitFor();
   assert.equal(await panel.getByRole('button', { name: 'Reset assignments' }).isDisabled(), true);
-  await panel.getByText('Import: stop the round first.').waitFor();
+  await panel.getByText('Import: breakout rooms are running; stop the round first.').waitFor();
   await ada.getByRole('timer').filter({ hasText: /^Time left (29|30):\d\d$/ }).waitFor();
   await panel.getByRole('button', { name: 'Bring back Room 1' }).click();
   await p1.getByRole('heading', { name: 'Studio', exact: true }).waitFor();
@@ -86,7 +86,7 @@ test('rename, delete, countdown, bring back, join and leave, stop, reset, delete
   assert.equal(await main.getByRole('region', { name: /^Room / }).count(), 0);
   assert.equal(asked, 'Delete all 2 breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.');
   // No rooms: Start says to create some; rooms can be created with their names at once.
-  await main.getByText('Start: create rooms first.').waitFor();
+  await main.getByText('Start: create breakout rooms first.').waitFor();
   assert.equal(await main.getByRole('button', { name: 'Start breakout rooms' }).isDisabled(), true);
   await main.getByText('Create rooms with names').click();
   await main.getByLabel('Room names, one per line').fill('Red\nBlue\n');

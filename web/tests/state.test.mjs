@@ -59,7 +59,7 @@ test('a page moved to another room never asks for the room it left', async () =>
     if (response.status() === 404) missing.push(`${response.request().method()} ${new URL(response.url()).pathname}`);
   });
   // A request sent before a move may cross it; what counts is what the page asks afterwards, so
-  // each move waits for the page's requests to be answered first.
+  // each move waits for the page to be drawn and its requests answered first.
   let inFlight = 0;
   page.on('request', () => { inFlight += 1; });
   for (const done of ['requestfinished', 'requestfailed']) page.on(done, () => { inFlight -= 1; });
@@ -69,13 +69,18 @@ test('a page moved to another room never asks for the room it left', async () =>
   await call(huddle.url, 'POST', b('/start'), undefined, admin);
   await page.getByRole('heading', { name: `Moves : ${rooms[0].name}` }).waitFor();
   // Moved back and forth, as a moderator balancing rooms does: each move lands on its page.
-  for (let i = 0; i < 6; i += 1) {
+  // Settled: the room's page is drawn whole (its panels asked for what they show) and answered.
+  const drawn = async () => {
+    await page.locator('section.content').getByText('Nothing here yet.').waitFor({ state: 'attached' });
     await settled();
+  };
+  for (let i = 0; i < 6; i += 1) {
+    await drawn();
     const to = rooms[(i + 1) % 2];
     await call(huddle.url, 'POST', b('/move'), { person_id: ids.P1.id, breakout: to.id }, admin);
     await page.getByRole('heading', { name: `Moves : ${to.name}` }).waitFor();
   }
-  await settled();
+  await drawn();
   assert.deepEqual(missing, []);
 });
 

@@ -33,7 +33,7 @@ pub(super) fn between_rounds(state: &RoomState) -> Result<(), DomainError> {
     if state.breakout.is_live() {
         Err(DomainError::conflict(
             "running",
-            "breakout rooms are running: stop the round first",
+            "breakout rooms are running; stop the round first",
         ))
     } else {
         Ok(())

@@ -22,6 +22,7 @@ use crate::domain::DomainError;
 use crate::domain::event::Event;
 use crate::domain::room::{Caller, Ctx, RoomState};
 use crate::domain::rotation::Met;
+use crate::ids::PersonId;
 
 /// Most rounds in one schedule.
 pub const MAX_ROUNDS: u32 = 50;
@@ -63,15 +64,9 @@ pub struct Schedule {
     pub next_at: Option<i64>,
 }
 
-/// Starts a schedule: its first round is planned and starts now.
-pub fn start(
-    state: &RoomState,
-    caller: &Caller,
-    request: ScheduleRequest,
-    met: &Met,
-    ctx: Ctx,
-) -> Result<Vec<Event>, DomainError> {
-    manager(state, caller.person_id)?;
+/// Whether `me` may start a schedule now, whatever its request: the refusal if not.
+pub(super) fn may_start(state: &RoomState, me: PersonId) -> Result<(), DomainError> {
+    manager(state, me)?;
     if !state.breakout.config.enabled {
         return Err(DomainError::conflict(
             "disabled",
@@ -85,6 +80,18 @@ pub fn start(
             "a schedule is running: stop it before starting another",
         ));
     }
+    Ok(())
+}
+
+/// Starts a schedule: its first round is planned and starts now.
+pub fn start(
+    state: &RoomState,
+    caller: &Caller,
+    request: ScheduleRequest,
+    met: &Met,
+    ctx: Ctx,
+) -> Result<Vec<Event>, DomainError> {
+    may_start(state, caller.person_id)?;
     if request.rounds == 0 || request.rounds > MAX_ROUNDS {
         return Err(DomainError::invalid(
             "rounds",
