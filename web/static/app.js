@@ -5,7 +5,8 @@
 import { html, render, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
 import { api, ApiError } from './api.js';
 import { Live } from './live.js';
-import { BreakoutPanel, HelpRequests, RoundBar, useBreakout, onAnnounce, roomName, roundLive, freeMode, markGreeted } from './breakout.js';
+import { BreakoutPanel, HelpRequests, RoundBar, useBreakout } from './breakout.js';
+import { store, update, useStore, say, roomName, roundLive, freeMode } from './lib/store.js';
 import { ContentPanel, InvitePanel, MeetingsPanel } from './collab.js';
 import { CallPanel, CallQuality } from './call.js';
 import { RecordingBar } from './recording.js';
@@ -13,7 +14,6 @@ import { RoomTask } from './activity.js';
 import { titleRoom } from './title.js';
 import { csvRows } from './csv.js';
 
-let live = null;
 
 /** The page's path and a way to go elsewhere without reloading.
  * @returns {[string, (to: string) => void]} */
@@ -139,7 +139,7 @@ function RoomsPage({ navigate, me }) {
   const load = () => api('GET', '/rooms').then((r) => setRooms(r.rooms));
   useEffect(() => {
     load();
-    return live.on((event) => {
+    return store.live.on((event) => {
       if (['room_created', 'member_added', 'members_added', 'member_removed', 'room_renamed', 'room_deleted'].includes(event.type)) load();
     });
   }, []);
@@ -373,11 +373,6 @@ function movedTo(event, me, mainId) {
   return null;
 }
 
-/** The room page's room as last loaded (the app's event handler asks where the person is). */
-let currentRoom = null;
-/** The last breakout room this page showed: when rooms are brought back, the page may already be
- * on its way to the main room, and the notice must still say which room closed. */
-let lastBreakout = null;
 
 function RoomPage({ id, me, navigate }) {
   const [room, setRoom] = useState(null);
@@ -400,10 +395,7 @@ function RoomPage({ id, me, navigate }) {
       ]);
       setRoom(r);
       // A page already left may still be loading: only the page on screen says where we are.
-      if (location.pathname === `/rooms/${id}`) {
-        currentRoom = r;
-        if (r.parent_id) lastBreakout = r;
-      }
+      if (location.pathname === `/rooms/${id}`) update(r.parent_id ? { room: r, lastBreakout: r } : { room: r });
       setMessages(page.messages.reverse());
       setOlder(page.next_cursor);
       setMembers(m.members);
@@ -416,25 +408,22 @@ function RoomPage({ id, me, navigate }) {
       const r = await api('GET', `/rooms/${id}`);
       setRoom(r);
       // A page already left may still be loading: only the page on screen says where we are.
-      if (location.pathname === `/rooms/${id}`) {
-        currentRoom = r;
-        if (r.parent_id) lastBreakout = r;
-      }
+      if (location.pathname === `/rooms/${id}`) update(r.parent_id ? { room: r, lastBreakout: r } : { room: r });
     } catch {
       // Moved out of this room: the breakout panel takes the page where the person is now.
     }
   };
   useEffect(() => {
     load();
-    const off = live.on((event) => {
+    const off = store.live.on((event) => {
       if (event.type === 'resync') return load();
       // A broadcast is an event of the main room carrying the message of the recipient's room.
       const posted = event.type === 'message_posted' && event.room === id ? event.message
         : event.type === 'broadcast' && event.message?.room_id === id ? event.message : null;
-      const inBreakout = currentRoom?.id === id && currentRoom.parent_id && event.stream === currentRoom.parent_id;
+      const inBreakout = store.room?.id === id && store.room.parent_id && event.stream === store.room.parent_id;
       // Moved out of this breakout room: the page goes where the person is now, and does not ask
       // for this room again (during a round it may no longer be theirs to see).
-      const to = inBreakout ? movedTo(event, me.id, currentRoom.parent_id) : null;
+      const to = inBreakout ? movedTo(event, me.id, store.room.parent_id) : null;
       if (to && to !== id) {
         clearTimeout(placeTimer.current);
         navigate(`/rooms/${to}`);
@@ -553,6 +542,7 @@ const TABS = ['Chat', 'People', 'Breakout rooms', 'Content', 'Meetings', 'Manage
 function RoomLayout({ room, me, navigate, chat, people, members, reload }) {
   const mainId = room.parent_id ?? room.id;
   const manages = room.role === 'owner' || room.role === 'moderator';
+  const live = store.live;
   const b = useBreakout({ mainId, here: room.id, me, live, navigate });
   // A breakout room's title leads to its main room (seed 000). Someone who is in this room during a
   // round leaves it on the way (their call goes with them); a participant may only when the
@@ -633,7 +623,7 @@ function App() {
     try {
       const person = await api('GET', '/session');
       // The connection exists before any page renders: pages subscribe in their first effects.
-      live = live ?? new Live();
+      if (!store.live) update({ live: new Live() });
       setSetupNeeded(false); // someone is signed in, so setup is done: signing out shows sign-in
       setMe(person);
     } catch {
@@ -643,48 +633,40 @@ function App() {
     }
   };
   useEffect(() => { loadMe(); }, []);
-  useEffect(() => (me && live ? live.onStatus(setStatus) : undefined), [me]);
+  useEffect(() => (me && store.live ? store.live.onStatus(setStatus) : undefined), [me]);
   // Signed out elsewhere (another tab, a new password): this page signs out too.
   useEffect(() => {
     if (status !== 'signed-out') return;
-    live?.close();
-    live = null;
+    store.live?.close();
+    update({ live: null });
     setMe(null);
     navigate('/signin');
   }, [status]);
-  const [notice, setNotice] = useState(null);
-  // What the notice on screen is about, when it stops being true by itself: `choose` (choose a
-  // room) goes once the person is in one.
-  const noticeAbout = useRef(/** @type {string | null} */ (null));
-  const say = (text, about = null) => { noticeAbout.current = about; setNotice(text); };
+  const notice = useStore((s) => s.notice);
   const [banner, setBanner] = useState(null);
-  useEffect(() => {
-    onAnnounce((text, about) => say(text, about));
-    return () => onAnnounce(() => {});
-  }, []);
   // One notice for each change of the person's place, each replacing the last; moderators, who
   // make the changes, get none of them.
-  useEffect(() => (me && live ? live.on((event) => {
-    const here = location.pathname === `/rooms/${currentRoom?.id}` ? currentRoom : null;
+  useEffect(() => (me && store.live ? store.live.on((event) => {
+    const here = location.pathname === `/rooms/${store.room?.id}` ? store.room : null;
     const manages = here?.role === 'owner' || here?.role === 'moderator';
     if (event.type === 'breakout_started' && event.your_room) {
       say(`Breakout rooms started: you are now in ${event.your_room.name}.`);
-      markGreeted();
+      update({ greeted: true });
       navigate(`/rooms/${event.your_room.id}`);
     } else if (event.type === 'breakout_started' && !manages && here) {
       // Unknown until the page's first dashboard: then that says it.
       if (freeMode() && !here.parent_id) {
         say('Breakout rooms started: choose a room in the Breakout rooms panel.', 'choose');
-        markGreeted();
+        update({ greeted: true });
       }
     } else if (event.type === 'assigned' && event.person_id === me.id && event.by && !manages) {
       const name = event.breakout ? roomName(event.breakout) ?? 'another room' : null;
       if (!roundLive()) say(name ? `${event.by} assigned you to ${name}.` : `${event.by} took you out of your breakout room.`);
       else say(name ? `You were moved to ${name} by ${event.by}.` : `You were moved to the main room by ${event.by}.`);
-    } else if (event.type === 'rooms_brought_back' && lastBreakout && event.rooms?.includes(lastBreakout.id) && !manages) {
-      say(lastBreakout.can_open_main
+    } else if (event.type === 'rooms_brought_back' && store.lastBreakout && event.rooms?.includes(store.lastBreakout.id) && !manages) {
+      say(store.lastBreakout.can_open_main
         ? 'Your room was closed: you are back in the main room.'
-        : `${lastBreakout.name} was closed for this round: you stay in it.`);
+        : `${store.lastBreakout.name} was closed for this round: you stay in it.`);
     } else if (event.type === 'breakout_stopped') {
       setBanner(null);
       if (here?.parent_id === event.room && !here.can_open_main) {
@@ -702,7 +684,7 @@ function App() {
       say({ closesAt: event.closes_at });
     } else if (event.type === 'broadcast') {
       setBanner(event);
-    } else if (event.type === 'located' && event.person_id === me.id && noticeAbout.current === 'choose'
+    } else if (event.type === 'located' && event.person_id === me.id && store.noticeAbout === 'choose'
       && event.location && event.location !== event.stream) {
       say(null);
     }
@@ -726,8 +708,8 @@ function App() {
   }
   const signOut = async () => {
     await api('DELETE', '/session');
-    live?.close();
-    live = null;
+    store.live?.close();
+    update({ live: null });
     setMe(null);
     navigate('/signin');
   };

@@ -5,6 +5,7 @@
 // stream's breakout events; opening it subscribes the connection to the dashboard's rosters.
 
 import { html, useState, useEffect, useLayoutEffect, useRef } from './vendor/preact-htm.js';
+import { store, update, say } from './lib/store.js';
 import { titleWaiting } from './title.js';
 import { api } from './api.js';
 import { RosterCsv, DocumentShelf, useMainDocuments } from './collab.js';
@@ -12,54 +13,22 @@ import { Planning } from './planning.js';
 import { SessionReport } from './report.js';
 import { ActivityEditor, TaskLine } from './activity.js';
 
-// What the app's notices need to know of the round: the latest dashboard, and where to say things.
-let latest = null;
-/** Says `text` in the app's notice line; `about` names what makes it stale (see the app).
- * @type {(text: string, about?: string) => void} */
-let announce = () => {};
-let greeted = false; // a page load is told once where it is (a late joiner, a reload)
-
-/** The name of a breakout room, as the latest dashboard knows it. */
-export function roomName(id) {
-  return latest?.rooms.find((r) => r.id === id)?.name ?? null;
-}
-
-/** Whether a round is under way, as the latest dashboard knows it. */
-export function roundLive() {
-  return !!latest && latest.status !== 'idle';
-}
-
-/** Whether participants choose their rooms (free mode), as the latest dashboard knows it. */
-export function freeMode() {
-  return latest?.settings.mode === 'free';
-}
-
-/** The app told the person where the round put them: the first dashboard says nothing more. */
-export function markGreeted() {
-  greeted = true;
-}
-
-/** Where the dashboard's own notices go (the app's notice line). */
-export function onAnnounce(fn) {
-  announce = fn;
-}
-
 /** The first dashboard a page sees: someone who arrives during a round is told where they are
  * going and why, or that they choose (free mode). Moderators are told nothing. */
 function greet(session, me, mainId) {
   // Nothing to tell yet between rounds: the round's start will (or this, if its event came
   // before the page knew the settings).
-  if (greeted || session.status === 'idle') return;
-  greeted = true;
+  if (store.greeted || session.status === 'idle') return;
+  update({ greeted: true });
   if (session.can_manage) return;
   const mine = session.people.find((p) => p.person_id === me.id);
   if (!mine) return;
   const room = session.rooms.find((r) => r.id === mine.location);
   if (room) {
     const why = mine.assignment === room.id ? 'you were assigned to it' : 'you chose it';
-    announce(`Breakout rooms are running: you are in ${room.name} (${why}).`);
+    say(`Breakout rooms are running: you are in ${room.name} (${why}).`);
   } else if (mine.location === mainId && session.settings.mode === 'free' && !mine.assignment) {
-    announce('Breakout rooms are running: choose a room in the Breakout rooms panel.', 'choose');
+    say('Breakout rooms are running: choose a room in the Breakout rooms panel.', 'choose');
   }
 }
 
@@ -256,7 +225,7 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
     return api('GET', `/rooms/${mainId}/breakout`)
       .then((s) => {
         if (n !== loads.current) return;
-        latest = s;
+        update({ session: s });
         setSession(s);
         greet(s, me, mainId);
       })
@@ -270,8 +239,9 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
       if (event.stream !== mainId || !RELOAD_ON.has(event.type)) return;
       // Whether a round runs is known from its events at once, before the dashboard reloads (a
       // move that comes meanwhile must be read as one).
-      if (latest && event.type === 'breakout_started') latest = { ...latest, status: 'running' };
-      if (latest && event.type === 'breakout_stopped') latest = { ...latest, status: 'idle' };
+      const known = store.session;
+      if (known && event.type === 'breakout_started') update({ session: { ...known, status: 'running' } });
+      if (known && event.type === 'breakout_stopped') update({ session: { ...known, status: 'idle' } });
       if (event.type === 'help_answered' && event.person_id === me.id) setHelp(event.accepted ? 'accepted' : 'dismissed');
       // An answer asked for before the person moved (or a round began or ended) would send the
       // page back where they were: it is dropped, and the reload below asks again.
