@@ -611,7 +611,7 @@ async function benchHuddle(browser) {
     // Probes: one small <video> per receive slot, showing the slot's track itself, so the first
     // decoded frame is seen whatever the UI does with its tiles. The tiles are watched too.
     const slots = await mover.evaluate(async () => {
-      const { activeCalls } = await import('/assets/call.js');
+      const { activeCalls } = await import('/assets/call/call.js');
       const [c] = activeCalls();
       const box = document.createElement('div');
       box.style.cssText = 'position:fixed;right:0;bottom:0;display:flex;gap:1px;z-index:9';
@@ -673,7 +673,7 @@ async function benchHuddle(browser) {
     }
     const clockAfter = await clockOffset(mover);
     const pcs = await mover.evaluate(async () => {
-      const { activeCalls } = await import('/assets/call.js');
+      const { activeCalls } = await import('/assets/call/call.js');
       return { constructed: window.__bench.pcs(), callConnections: activeCalls()[0]?.connections ?? null, calls: activeCalls().length };
     });
     return { samples, pcs: pcs.constructed, detail: { ...pcs, clock_before: clockBefore, clock_after: clockAfter } };

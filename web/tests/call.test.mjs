@@ -68,7 +68,7 @@ test('a call follows people through breakout rooms without reconnecting', async 
     assert.equal(await pages[name].evaluate(() => window.__sameDocument), true, `${name}'s page never reloaded`);
     // getStats: video frames decoded on the one connection, and no second one was made.
     const stats = await pages[name].evaluate(async () => {
-      const { activeCalls } = await import('/assets/call.js');
+      const { activeCalls } = await import('/assets/call/call.js');
       const calls = activeCalls();
       let framesDecoded = 0;
       let audioPackets = 0;
@@ -87,7 +87,7 @@ test('a call follows people through breakout rooms without reconnecting', async 
   // Ada's media path breaks: her page restarts ICE on the same PeerConnection (new credentials,
   // same DTLS session, same call), and media flows again both ways.
   const restart = await pages.Ada.evaluate(async () => {
-    const { activeCalls } = await import('/assets/call.js');
+    const { activeCalls } = await import('/assets/call/call.js');
     const c = activeCalls()[0];
     const ufrag = (pc) => pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
     const decoded = async () => {

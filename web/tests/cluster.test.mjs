@@ -86,7 +86,7 @@ async function inCall(url, room, name) {
     await page.getByRole('heading', { name, exact: true }).waitFor();
     await page.getByRole('region', { name: 'Call' }).getByRole('button', { name: 'Join call' }).click();
     await page.evaluate(async () => {
-      window.__activeCalls = (await import('/assets/call.js')).activeCalls;
+      window.__activeCalls = (await import('/assets/call/call.js')).activeCalls;
     });
     pages[who] = page;
   }
@@ -115,7 +115,7 @@ test('a call through another node moves with the room when its node dies', { ski
   assert.ok(!(await serves(b.url, token, room.id)), 'node B only follows the room');
 
   const connections = (page) => page.evaluate(async () => {
-    const { activeCalls } = await import('/assets/call.js');
+    const { activeCalls } = await import('/assets/call/call.js');
     return activeCalls()[0].connections;
   });
   for (const name of ['Ada', 'P1']) {

@@ -24,7 +24,7 @@ after(async () => { await world?.stop(); });
 /** The page's call: connections made, ICE restarts, ICE state and video frames decoded. */
 async function callOf(page) {
   return page.evaluate(async () => {
-    const { activeCalls } = await import('/assets/call.js');
+    const { activeCalls } = await import('/assets/call/call.js');
     const c = activeCalls()[0];
     let frames = 0;
     for (const r of (await c.pc.getStats()).values()) {

@@ -78,7 +78,7 @@ const turnArgs = () => [
 /** The local and remote candidate types of a page's chosen ICE pair. */
 async function chosenPath(page) {
   return page.evaluate(async () => {
-    const { activeCalls } = await import('/assets/call.js');
+    const { activeCalls } = await import('/assets/call/call.js');
     const stats = await activeCalls()[0].pc.getStats();
     for (const report of stats.values()) {
       if (report.type !== 'transport' || !report.selectedCandidatePairId) continue;

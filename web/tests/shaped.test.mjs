@@ -35,7 +35,7 @@ after(async () => { await world?.stop(); });
 /** What a page receives now: the decoded height of Ada's video and per-kind counters. */
 async function inbound(page) {
   return page.evaluate(async () => {
-    const { activeCalls } = await import('/assets/call.js');
+    const { activeCalls } = await import('/assets/call/call.js');
     const out = { height: 0, audio: { samples: 0, concealed: 0, packets: 0, lost: 0 } };
     for (const s of (await activeCalls()[0].pc.getStats()).values()) {
       if (s.type !== 'inbound-rtp') continue;

@@ -14,7 +14,7 @@ useHuddle((h, b) => { huddle = h; browser = b; });
 /** The video layers a page sends now: each encoding's rid and frame height. */
 async function sentLayers(page) {
   return page.evaluate(async () => {
-    const { activeCalls } = await import('/assets/call.js');
+    const { activeCalls } = await import('/assets/call/call.js');
     const stats = await activeCalls()[0].pc.getStats();
     return [...stats.values()]
       .filter((s) => s.type === 'outbound-rtp' && s.kind === 'video' && s.rid && s.frameHeight)

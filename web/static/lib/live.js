@@ -5,6 +5,7 @@
 // `signed-out`) or the person opened too many connections and this was the oldest (4008:
 // status `elsewhere`; reconnecting would close another of theirs in turn).
 
+
 export class Live {
   constructor() {
     this.listeners = new Set();

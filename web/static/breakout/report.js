@@ -6,8 +6,8 @@
 // the broadcasts, and the CSV and JSON downloads. One day at a time (today first). Moderators see
 // everyone; a participant sees their own row ("My time in this session").
 
-import { html, useState } from './vendor/preact-htm.js';
-import { api } from './api.js';
+import { html, useState } from '../vendor/preact-htm.js';
+import { api } from '../lib/api.js';
 
 // Colours for rooms, the main room first (grey); distinct enough side by side.
 const COLOURS = ['#9aa3ad', '#2f6fde', '#e07a1f', '#2a9d5b', '#b03fb0', '#d1453b', '#1fa3b8', '#8a6d1f', '#5a4fcf', '#c2186b'];

@@ -3,11 +3,11 @@
 // owners and moderators the button that starts and stops it, with the progress of composing the
 // file afterwards (the recording then appears in the Content tab).
 
-import { html, useState, useEffect } from './vendor/preact-htm.js';
-import { api } from './api.js';
+import { html, useState, useEffect } from '../vendor/preact-htm.js';
+import { api } from '../lib/api.js';
 
 /** Whether `roomId`'s call is being recorded: the room's view, then its events. */
-export function useRecording(room, live) {
+function useRecording(room, live) {
   const [recording, setRecording] = useState(room.recording ?? null);
   useEffect(() => { setRecording(room.recording ?? null); }, [room.id, room.recording?.id]);
   useEffect(() => live.on((event) => {

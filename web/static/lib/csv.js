@@ -1,6 +1,7 @@
 // @ts-check
 // CSV text read in the browser (an accounts file, a column to spread over rotation rounds).
 
+
 /** Splits CSV text into rows of fields (quotes, doubled quotes and CRLF as RFC 4180 has them). */
 export function csvRows(text) {
   const rows = [];

@@ -4,8 +4,8 @@
 // people of a room see their task at the top of the room while a round runs, and hand in a text
 // or a file. At the end of the round the results land in the main room's content, named by room.
 
-import { html, useState } from './vendor/preact-htm.js';
-import { api, send } from './api.js';
+import { html, useState } from '../vendor/preact-htm.js';
+import { api, send } from '../lib/api.js';
 
 /** The moderators' editor: a task, its documents, and which rooms get it. */
 export function ActivityEditor({ mainId, session, docs, onChanged, onError }) {

@@ -2,7 +2,9 @@
 // The tab's title: the room the page shows and, for moderators, how many help requests wait, in
 // front ("(2) Workshop · Huddle"), so a moderator working in another tab sees someone is asking.
 
+
 let room = null;
+
 let waiting = 0;
 
 function apply() {

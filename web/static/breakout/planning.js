@@ -5,9 +5,9 @@
 // CSV file, such as a class or a team, spread evenly), and a schedule of such rounds that runs by
 // itself.
 
-import { html, useState, useEffect } from './vendor/preact-htm.js';
-import { api } from './api.js';
-import { csvRows } from './csv.js';
+import { html, useState, useEffect } from '../vendor/preact-htm.js';
+import { api } from '../lib/api.js';
+import { csvRows } from '../lib/csv.js';
 
 function summary(plan) {
   const people = plan.rooms.reduce((n, r) => n + r.people.length, 0);
@@ -23,7 +23,7 @@ function roomsText(plan) {
  * Rooms typed as text (see `roomsText`) as the API takes them; people already in the plan keep
  * the names it has for them. A line without a colon is an error naming it.
  */
-export function roomsFromText(text, plan) {
+function roomsFromText(text, plan) {
   const known = new Map(plan.rooms.flatMap((r) => r.people).map((p) => [p.email.toLowerCase(), p]));
   return text.split('\n').map((line, i) => [line.trim(), i + 1]).filter(([line]) => line).map(([line, n]) => {
     const colon = line.indexOf(':');
@@ -101,7 +101,7 @@ function Plans({ mainId, why, onChanged, onError }) {
  * Groups typed as names, one group per line, separated by commas, as lists of person ids. A name
  * nobody in the room has, or that two people share, is an error naming it.
  */
-export function namedGroups(text, people, what) {
+function namedGroups(text, people, what) {
   const byName = new Map();
   for (const p of people) {
     const key = p.display_name.trim().toLowerCase();

@@ -2,6 +2,7 @@
 // Talking to the Huddle API from the page: JSON in and out, the session cookie for identity, and
 // the CSRF token (from the script-readable `huddle_csrf` cookie) on every change.
 
+
 export class ApiError extends Error {
   constructor(status, body) {
     super(body?.error?.message ?? `HTTP ${status}`);
