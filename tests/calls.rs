@@ -61,7 +61,7 @@ async fn moves_switch_media_on_the_same_connection() {
     let hello = o.events.hello.clone().unwrap();
     let streams = hello["streams"].as_array().unwrap();
     assert!(
-        streams.iter().any(|s| s["room"] == main.as_str()),
+        streams.iter().any(|s| s["stream"] == main.as_str()),
         "{hello}"
     );
     assert!(

@@ -550,7 +550,7 @@ fn call_node(events: &common::Events, stream: &str) -> String {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["room"] == stream)
+        .find(|s| s["stream"] == stream)
         .unwrap_or_else(|| panic!("{stream} in {hello}"));
     entry["call_node"].as_str().unwrap_or_default().to_owned()
 }
@@ -561,7 +561,7 @@ fn hello_seq(events: &common::Events, stream: &str) -> u64 {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["room"] == stream)
+        .find(|s| s["stream"] == stream)
         .unwrap_or_else(|| panic!("{stream} in hello"))["seq"]
         .as_u64()
         .unwrap()
@@ -751,7 +751,7 @@ async fn a_follower_node_shows_guests_breakout_only_members_and_outsiders_only_w
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| s["room"].as_str().unwrap())
+            .map(|s| s["stream"].as_str().unwrap())
             .collect();
         // The main room's stream, which carries Room 2's events (filtered for them).
         assert_eq!(streams, [room.as_str()], "{who}");

@@ -21,6 +21,8 @@ async fn events_arrive_in_order_with_sequence_numbers() {
     let room = admin.create_room("Live").await;
     let mut admin_events = admin.events(None).await;
     let hello = admin_events.hello.clone().unwrap();
+    assert_eq!(hello["streams"][0]["stream"], room.as_str());
+    // The last release's name, kept for its clients (docs/api.md).
     assert_eq!(hello["streams"][0]["room"], room.as_str());
     let start = hello["streams"][0]["seq"].as_u64().unwrap();
 

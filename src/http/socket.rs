@@ -2,7 +2,7 @@
 //! frames, answer resync requests, and ping.
 //!
 //! Frames the client receives, in order:
-//! 1. `hello` — `{"type":"hello","room":null,"seq":0,"person_id":…,"streams":[{"room":…,"seq":…}]}`
+//! 1. `hello` — `{"type":"hello","room":null,"seq":0,"person_id":…,"streams":[{"stream":…,"seq":…}]}`
 //!    naming each stream and its current sequence number, after any replay was queued;
 //! 2. events — `{"type":…,"room":…,"seq":…,"stream":…, …}`, in `seq` order per stream;
 //! 3. `resync` — `{"type":"resync","room":STREAM,"stream":STREAM,"seq":N}` when the client fell
@@ -10,7 +10,7 @@
 //!
 //! Clients may send `{"type":"dashboard","room":MAIN,"open":true}` to receive the breakout
 //! dashboard (rosters and live locations) of a main room, and `"open":false` to stop; the server
-//! confirms with `{"type":"dashboard","room":MAIN,"stream":MAIN,"seq":N,"open":…}` from which event
+//! confirms with `{"type":"dashboard","stream":MAIN,"seq":N,"open":…}` from which event
 //! on it applies.
 //!
 //! Calls are signalled on this same connection (`call_join`, `call_leave`, `call_media`,
@@ -77,7 +77,8 @@ pub async fn serve_socket(
             for stream in ids {
                 let since = resume.get(&stream).copied();
                 if let Ok(subscribed) = ctx.rooms.subscribe(stream, conn.clone(), since).await {
-                    let mut entry = serde_json::json!({ "room": stream, "seq": subscribed.seq });
+                    // `room` repeats `stream` for clients of the last release (docs/api.md).
+                    let mut entry = serde_json::json!({ "stream": stream, "room": stream, "seq": subscribed.seq });
                     if let Some(node) = subscribed.call_node {
                         entry["call_node"] = node.into();
                     }

@@ -182,7 +182,7 @@ export class Call {
     if (event.type === 'hello' && this.status === 'joined') {
       // In a cluster: the call moved to another node while this page's WebSocket was away (the
       // node that took it over said so to the connections it had then). Join it there.
-      const node = event.streams?.find((s) => s.room === this.mainId)?.call_node;
+      const node = event.streams?.find((s) => s.stream === this.mainId)?.call_node;
       if (node && this.callNode && node !== this.callNode) {
         this.reconnect();
         return;

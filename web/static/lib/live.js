@@ -47,7 +47,7 @@ export class Live {
       if (event.type === 'hello') {
         this.backoff = 500;
         this.callConfig = event.call; // receive slots and ICE servers for calls (call.js)
-        for (const s of event.streams) if (!this.lastSeq.has(s.room)) this.lastSeq.set(s.room, s.seq);
+        for (const s of event.streams) if (!this.lastSeq.has(s.stream)) this.lastSeq.set(s.stream, s.seq);
         this.setStatus('live');
       } else if (event.stream && typeof event.seq === 'number') {
         if (event.type === 'resync') this.lastSeq.set(event.stream, event.seq);
