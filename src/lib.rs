@@ -89,7 +89,7 @@ pub struct AppState {
     /// Hourly quotas of invitation emails.
     pub send_quota: mail::SendQuota,
     /// Account imports running in the background.
-    pub imports: http::import::Jobs,
+    pub imports: http::account_import::Jobs,
     /// Becomes `true` on shutdown; WebSocket tasks watch it.
     pub shutdown: watch::Receiver<bool>,
     /// The bytes of uploaded files.

@@ -152,11 +152,11 @@ impl SignalRelay {
 const LARGEST_EVENT: usize = 512 * 1024;
 
 /// The events of one stream arriving from its owner.
-pub struct Feed {
+pub struct OwnerFeed {
     subscriber: async_nats::Subscriber,
 }
 
-impl Feed {
+impl OwnerFeed {
     /// The next event or call frame; `None` when the subscription ended.
     pub async fn next(&mut self) -> Option<FromOwner> {
         loop {
@@ -319,13 +319,13 @@ impl Bus {
     }
 
     /// Starts receiving the events of a stream another node owns.
-    pub async fn follow(&self, stream: RoomId) -> Result<Feed, async_nats::SubscribeError> {
+    pub async fn follow(&self, stream: RoomId) -> Result<OwnerFeed, async_nats::SubscribeError> {
         let subscriber = self.client.subscribe(events_subject(stream)).await?;
         // Registered with the server before the follower loads the stream: nothing falls between.
         // (Cut off from NATS, the subscription is made when the connection comes back; what was
         // missed meanwhile is read from the store at the next event.)
         let _ = tokio::time::timeout(Duration::from_secs(1), self.client.flush()).await;
-        Ok(Feed { subscriber })
+        Ok(OwnerFeed { subscriber })
     }
 
     /// Asks `node` whether it is there, waiting at most `timeout`.

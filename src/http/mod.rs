@@ -13,7 +13,7 @@ mod content;
 mod dashboard;
 pub mod error;
 mod events;
-pub mod import;
+pub mod account_import;
 mod invitations;
 mod main_room;
 mod meetings;
@@ -43,7 +43,7 @@ use error::ApiError;
 pub fn router(app: App) -> Router {
     let api = Router::new()
         .merge(session::router())
-        .merge(import::router())
+        .merge(account_import::router())
         .merge(rooms::router())
         .merge(breakout::router())
         .merge(calls::router())

@@ -14,7 +14,7 @@ use crate::App;
     info(title = "Huddle API", description = "Self-hosted meetings with breakout rooms. See docs/api.md for the model and the event stream."),
     paths(
         super::session::setup_status, super::session::setup, super::session::create_account, super::session::login, super::session::logout,
-        super::session::whoami, super::import::import_accounts, super::import::job_status, super::session::list_accounts,
+        super::session::whoami, super::account_import::import_accounts, super::account_import::job_status, super::session::list_accounts,
         super::session::reset_password,
         super::rooms::list_rooms, super::rooms::create_room, super::rooms::get_room, super::rooms::rename_room,
         super::rooms::delete_room, super::rooms::list_members, super::rooms::add_member, super::rooms::change_role,

@@ -20,7 +20,7 @@ mod stays;
 mod timers;
 
 use call::CallFrom;
-use ownership::{CATCH_UP_AFTER, FeedItem, Ownership, claim, start_following};
+use ownership::{CATCH_UP_AFTER, OwnerNews, Ownership, claim, start_following};
 use stays::{Writing, written};
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -209,18 +209,18 @@ pub(super) async fn run(
                     Some(follow) => {
                         tokio::select! {
                             published = follow.feed.next() => match published {
-                                Some(FromOwner::Event(announced)) => FeedItem::Event(Some(announced)),
-                                Some(FromOwner::Signal(signal)) => FeedItem::Signal(signal),
-                                None => FeedItem::Event(None),
+                                Some(FromOwner::Event(announced)) => OwnerNews::Event(Some(announced)),
+                                Some(FromOwner::Signal(signal)) => OwnerNews::Signal(signal),
+                                None => OwnerNews::Event(None),
                             },
-                            _ = follow.check.tick() => FeedItem::Check,
-                            _ = follow.gone_news.changed() => FeedItem::Check,
-                            _ = follow.reconnected.changed() => FeedItem::Reconnected,
+                            _ = follow.check.tick() => OwnerNews::Check,
+                            _ = follow.gone_news.changed() => OwnerNews::Check,
+                            _ = follow.reconnected.changed() => OwnerNews::Reconnected,
                         }
                     }
                     None => {
                         presence_check.tick().await;
-                        FeedItem::Check
+                        OwnerNews::Check
                     }
                 }
             };
@@ -230,18 +230,18 @@ pub(super) async fn run(
                 () = gave_up => break Exit::GivenUp,
                 () = timer => actor.on_timer().await,
                 item = feed, if clustered => match item {
-                    FeedItem::Event(Some(announced)) => actor.on_announced(announced).await,
-                    FeedItem::Event(None) => break Exit::Unloaded,
-                    FeedItem::Signal(signal) => actor.on_signal(signal),
-                    FeedItem::Reconnected => actor.on_reconnected().await,
-                    FeedItem::Check if !actor.ownership.serves() => {
+                    OwnerNews::Event(Some(announced)) => actor.on_announced(announced).await,
+                    OwnerNews::Event(None) => break Exit::Unloaded,
+                    OwnerNews::Signal(signal) => actor.on_signal(signal),
+                    OwnerNews::Reconnected => actor.on_reconnected().await,
+                    OwnerNews::Check if !actor.ownership.serves() => {
                         let gone = match (&rooms.settings.node, actor.ownership.follow()) {
                             (Some(node), Some(follow)) => node.is_presumed_gone(&follow.owner),
                             _ => false,
                         };
                         actor.try_promote(gone).await
                     }
-                    FeedItem::Check => actor.drop_gone_nodes(),
+                    OwnerNews::Check => actor.drop_gone_nodes(),
                 },
                 msg = rx.recv() => match msg {
                     Some(msg) => if actor.handle(msg).await == Flow::Stop { break Exit::Deleted },

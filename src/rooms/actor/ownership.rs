@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use super::{Actor, Published};
-use crate::cluster::bus::{Announced, Feed};
+use crate::cluster::bus::{Announced, OwnerFeed};
 use crate::contract::{RoomError, Unavailable};
 use crate::domain::breakout;
 use crate::ids::{PersonId, RoomId};
@@ -96,7 +96,7 @@ pub(super) async fn claim(rooms: &Rooms, stream: RoomId) -> Result<Ownership, Ro
 }
 
 /// What a follower heard.
-pub(super) enum FeedItem {
+pub(super) enum OwnerNews {
     /// An event from the owner (`None`: the subscription ended).
     Event(Option<Announced>),
     /// A call frame from the owner's media server for people connected here.
@@ -111,7 +111,7 @@ pub(super) enum FeedItem {
 /// whether the owner is gone (then this node claims the stream).
 pub(super) struct Follow {
     pub(super) owner: String,
-    pub(super) feed: Feed,
+    pub(super) feed: OwnerFeed,
     pub(super) check: tokio::time::Interval,
     /// Changes when this node hears that some node is gone (perhaps the owner).
     pub(super) gone_news: tokio::sync::watch::Receiver<u64>,

@@ -37,7 +37,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   if (!session) return error ? html`<p class="error" role="alert">${error.message}</p>` : null;
   const manage = session.can_manage;
   if (!manage && !session.settings.enabled && session.rooms.length === 0) return null;
-  const live_ = session.status !== 'idle';
+  const running = session.status !== 'idle';
   const people = session.people.filter((p) => p.role !== 'owner' && p.role !== 'moderator' || p.assignment);
   const assign = async (personId, room, name) => {
     const done = await (room
@@ -57,7 +57,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   const choosable = (room) => !manage && room.may_join === null;
   const mayChoose = session.rooms.some(choosable);
   // Back to one's own room during a round, after a visit to the main room.
-  const rejoins = (room) => live_ && mine?.assignment === room.id && mine.location === mainId;
+  const rejoins = (room) => running && mine?.assignment === room.id && mine.location === mainId;
 
   return html`<section class="breakout" aria-label="Breakout rooms">
     <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
@@ -79,7 +79,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
         disabled=${may.reset !== null} aria-describedby=${may.reset !== null ? 'reset-why' : undefined}>Reset assignments</button>
       ${may.reset !== null && html`<span class="hint" id="reset-why">Reset: ${may.reset}.</span>`}
       <button type="button" onClick=${() => confirm(`Delete all ${session.rooms.length} breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.`) && run('DELETE', '/rooms')}>Delete all rooms</button>
-      ${live_
+      ${running
         ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
         : !s.enabled
           ? html`<span class="hint">Breakout rooms are off for this room.</span>
@@ -95,7 +95,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
     ${manage && html`<${DocumentShelf} items=${docs} share=${shareDoc} onError=${setError} />`}
     ${!manage && html`<button type="button" class="link" aria-expanded=${!hidden} onClick=${() => hide(!hidden)}>${hidden ? 'Show the breakout rooms' : 'Hide the breakout rooms'}</button>`}
     ${!(hidden && !manage) && html`<div class="grid">
-      ${live_ && html`<section class="room main-room" aria-label="Main room">
+      ${running && html`<section class="room main-room" aria-label="Main room">
         <h3>Main room <span class="count">${session.people.filter((p) => p.location === mainId).length} here</span></h3>
         <ul>${session.people.filter((p) => p.location === mainId).map((p) => html`<li key=${p.person_id} class="person present" data-person=${p.display_name}><span class="name">${p.display_name}</span></li>`)}</ul>
       </section>`}
@@ -123,14 +123,14 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
         <div class="room-actions">
           ${(manage || choosable(room)) && room.id !== here && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : rejoins(room) ? 'Rejoin' : 'Choose'} ${room.name}</button>`}
           ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}
-          ${manage && live_ && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
+          ${manage && running && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => { const text = prompt(`Message to ${room.name}`); if (text) run('POST', '/broadcast', { text, breakout: room.id }); }}>Message ${room.name}</button>`}
           ${manage && html`<button type="button" onClick=${() => confirm(`Delete ${room.name}? Its chat, files and meetings are deleted for everyone${room.assigned.length ? `, and its ${room.assigned.length} assigned ${room.assigned.length === 1 ? 'person becomes' : 'people become'} unassigned` : ''}${room.present.length ? `; whoever is in it now goes back to the main room` : ''}.`) && run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
         </div>
       </${DropZone}>`)}
     </div>`}
-    ${manage && live_ && html`<form class="broadcast-form" onSubmit=${async (e) => {
+    ${manage && running && html`<form class="broadcast-form" onSubmit=${async (e) => {
         e.preventDefault();
         const cta = ctaLabel && ctaUrl ? { label: ctaLabel, url: ctaUrl } : undefined;
         if (await run('POST', '/broadcast', { text, cta })) { setText(''); setCtaLabel(''); setCtaUrl(''); }

@@ -33,8 +33,8 @@ export function RoundBar({ b, mainId, me }) {
   if (!session) return null;
   const mine = session.people.find((p) => p.person_id === me.id);
   const inBreakout = mine?.location && mine.location !== mainId;
-  const live_ = session.status !== 'idle';
-  const helping = !session.can_manage && inBreakout && live_;
+  const running = session.status !== 'idle';
+  const helping = !session.can_manage && inBreakout && running;
   return html`<div class="round-bar">
     <${Countdown} session=${session} />
     ${helping && session.may.leave === null && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
