@@ -41,7 +41,8 @@ function Closing({ at }) {
 }
 
 function App() {
-  const [me, setMe] = useState(undefined); // undefined: loading; null: signed out
+  const me = useStore((s) => s.me);
+  const setMe = (person) => update({ me: person });
   const [setupNeeded, setSetupNeeded] = useState(false);
   const [status, setStatus] = useState('connecting');
   const [path, navigate] = useRoute();

@@ -175,7 +175,8 @@ export class Call {
     if (this.status === 'idle') return;
     this.restarting = false;
     this.reconnecting = true;
-    this.connect().catch((err) => { this.error = err.message; this.changed(); });
+    // A reconnect that fails is over: what the page sends is no longer held back for it.
+    this.connect().catch((err) => { this.reconnecting = false; this.error = err.message; this.changed(); });
   }
 
   async onEvent(event) {

@@ -1,14 +1,17 @@
 // @ts-check
-// The page's shared state, in one place: the event connection, the room on screen (and the last
-// breakout room it showed), its main room's breakout session as last known, whether the person
-// was told where a round put them, and the notice line. Components that draw from it subscribe
-// with `useStore`; event handlers read `store` and change it with `update`, which redraws every
-// subscriber. No other module keeps state that outlives a component.
+// The page's shared state, in one place: the person signed in, the event connection, the room on
+// screen (and the last breakout room it showed), its main room's breakout session as last known,
+// whether the person was told where a round put them, and the notice line. Components that draw
+// from it subscribe with `useStore`; event handlers read `store` and change it with `update`,
+// which redraws every subscriber. No other module keeps state that outlives a component (the
+// calls apart: `call/call.js` keeps one per main room, across pages, by design).
 
 import { useEffect, useState } from '../vendor/preact-htm.js';
 
 /**
  * @typedef {object} State
+ * @property {any} me the person signed in (`GET /session`); `undefined` while loading, `null`
+ *   when signed out
  * @property {any} live the event connection (a `Live`), while someone is signed in
  * @property {any} room the room on screen, as last loaded
  * @property {any} lastBreakout the last breakout room the page showed (when rooms are brought
@@ -23,6 +26,7 @@ import { useEffect, useState } from '../vendor/preact-htm.js';
 
 /** @type {State} */
 export const store = {
+  me: undefined,
   live: null,
   room: null,
   lastBreakout: null,
