@@ -40,6 +40,9 @@ function Closing({ at }) {
   return html`Time is up: the rooms close in ${left} s.`;
 }
 
+/** What the header says of the connection. */
+const STATUS = { live: 'Connected', reconnecting: 'Reconnecting…', elsewhere: 'Open in too many tabs: reload to use this one' };
+
 function App() {
   const me = useStore((s) => s.me);
   const setMe = (person) => update({ me: person });
@@ -145,18 +148,21 @@ function App() {
   return html`<div class="shell">
     <header>
       <a class="brand" href="/" onClick=${(e) => { e.preventDefault(); navigate('/'); }}>Huddle</a>
-      <span class=${`status ${status}`} role="status">${{ live: 'Connected', reconnecting: 'Reconnecting…', elsewhere: 'Open in too many tabs: reload to use this one' }[status] ?? 'Connecting…'}</span>
+      <span class=${`status ${status}`} role="status">${STATUS[status] ?? 'Connecting…'}</span>
       ${me.is_admin && html`<a href="/accounts" onClick=${(e) => { e.preventDefault(); navigate('/accounts'); }}>Accounts</a>`}
       <span class="me">${me.display_name}</span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>
-    ${notice && html`<p class="notice" role="status">${notice.closesAt ? html`<${Closing} at=${notice.closesAt} />` : notice} <button type="button" class="link" onClick=${() => say(null)}>Dismiss</button></p>`}
+    ${notice && html`<p class="notice" role="status">${notice.closesAt ? html`<${Closing} at=${notice.closesAt} />` : notice}
+      <button type="button" class="link" onClick=${() => say(null)}>Dismiss</button></p>`}
     ${banner && html`<aside class="banner" role="alert" aria-label="Broadcast">
       <strong>${banner.from_name}:</strong> <span class="banner-text">${banner.text}</span>
       ${banner.cta && html`<a class="cta" href=${banner.cta.url} target="_blank" rel="noopener noreferrer">${banner.cta.label}</a>`}
       <button type="button" class="link" onClick=${() => setBanner(null)}>Close</button>
     </aside>`}
-    ${path === '/accounts' && me.is_admin ? html`<${AccountsPage} />` : roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />` : html`<${RoomsPage} navigate=${navigate} me=${me} />`}
+    ${path === '/accounts' && me.is_admin ? html`<${AccountsPage} />`
+      : roomId ? html`<${RoomPage} key=${roomId} id=${roomId} me=${me} navigate=${navigate} />`
+      : html`<${RoomsPage} navigate=${navigate} me=${me} />`}
   </div>`;
 }
 

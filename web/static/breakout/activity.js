@@ -7,6 +7,10 @@
 import { html, useState } from '../vendor/preact-htm.js';
 import { api, send } from '../lib/api.js';
 
+/** What the task editor says of tasks. */
+const TASK_HINT = 'Each room sees its task at the top of the room when the round starts, and can hand in a result; '
+  + "at the end of the round the results land in the main room's content, named by room. An empty task clears it.";
+
 /** The moderators' editor: a task, its documents, and which rooms get it. */
 export function ActivityEditor({ mainId, session, docs, onChanged, onError }) {
   const [task, setTask] = useState('');
@@ -30,7 +34,7 @@ export function ActivityEditor({ mainId, session, docs, onChanged, onError }) {
   };
   return html`<details class="activity-box"><summary>Tasks for the rooms</summary>
     <form class="activity-editor" aria-label="Room tasks" onSubmit=${give}>
-      <p class="hint">Each room sees its task at the top of the room when the round starts, and can hand in a result; at the end of the round the results land in the main room's content, named by room. An empty task clears it.</p>
+      <p class="hint">${TASK_HINT}</p>
       <label for="activity-task">Task</label>
       <textarea id="activity-task" rows="3" maxlength="4000" value=${task} onInput=${(e) => setTask(e.target.value)}></textarea>
       ${docs.length > 0 && html`<fieldset><legend>Documents</legend>

@@ -31,10 +31,16 @@ export function RosterCsv({ mainId, why, onImported }) {
       aria-label="Import a CSV file of assignments" aria-describedby=${why !== null ? 'csv-why' : undefined}
       onChange=${(e) => { if (e.target.files[0]) importFile(e.target.files[0]); e.target.value = ''; }} /></label>
     ${why !== null && html`<span class="hint" id="csv-why">Import: ${why}.</span>`}
-    ${result && html`<p role="status">Imported ${plural(result.rows, 'row')}: ${plural(result.rooms_created, 'room')} created, ${result.assigned} assigned, ${result.members_added} added to the room, ${result.invited} invited by email.</p>`}
+    ${result && html`<p role="status">${imported(result)}</p>`}
     ${error && html`<div class="error" role="alert"><p>${error.message}</p>
       ${error.details?.length > 0 && html`<table class="csv-errors"><thead><tr><th>Row</th><th>Column</th><th>Problem</th></tr></thead>
         <tbody>${error.details.map((d, i) => html`<tr key=${i}><td>${d.row || 'file'}</td><td>${d.column ?? ''}</td><td>${d.message}</td></tr>`)}</tbody></table>`}
     </div>`}
   </div>`;
+}
+
+/** What an import says it did. */
+function imported(r) {
+  return `Imported ${plural(r.rows, 'row')}: ${plural(r.rooms_created, 'room')} created, ${r.assigned} assigned, `
+    + `${r.members_added} added to the room, ${r.invited} invited by email.`;
 }

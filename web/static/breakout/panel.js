@@ -58,6 +58,22 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
   const mayChoose = session.rooms.some(choosable);
   // Back to one's own room during a round, after a visit to the main room.
   const rejoins = (room) => running && mine?.assignment === room.id && mine.location === mainId;
+  const card = (p, here) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage}
+    mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${here} drag=${drag} />`;
+  // What a room card's buttons do.
+  const act = {
+    join: async (room) => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); },
+    leave: async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); },
+    rename: (room) => {
+      const name = prompt('New name', room.name);
+      if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError);
+    },
+    message: (room) => {
+      const text = prompt(`Message to ${room.name}`);
+      if (text) run('POST', '/broadcast', { text, breakout: room.id });
+    },
+    remove: (room) => confirm(deleteQuestion(room)) && run('DELETE', `/rooms/${room.id}`),
+  };
 
   return html`<section class="breakout" aria-label="Breakout rooms">
     <h2>Breakout rooms <span class="state">${session.status === 'idle' ? '' : session.status === 'running' ? '· running' : '· closing'}</span></h2>
@@ -78,7 +94,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
       <button type="button" onClick=${() => confirm(resetQuestion(session.people.filter((p) => p.assignment).length)) && run('POST', '/reset')}
         disabled=${may.reset !== null} aria-describedby=${may.reset !== null ? 'reset-why' : undefined}>Reset assignments</button>
       ${may.reset !== null && html`<span class="hint" id="reset-why">Reset: ${may.reset}.</span>`}
-      <button type="button" onClick=${() => confirm(`Delete all ${session.rooms.length} breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.`) && run('DELETE', '/rooms')}>Delete all rooms</button>
+      <button type="button" onClick=${() => confirm(deleteAllQuestion(session.rooms.length)) && run('DELETE', '/rooms')}>Delete all rooms</button>
       ${running
         ? html`<button type="button" class="stop" onClick=${() => run('POST', '/stop')}>Stop breakout rooms</button>`
         : !s.enabled
@@ -97,11 +113,12 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
     ${!(hidden && !manage) && html`<div class="grid">
       ${running && html`<section class="room main-room" aria-label="Main room">
         <h3>Main room <span class="count">${session.people.filter((p) => p.location === mainId).length} here</span></h3>
-        <ul>${session.people.filter((p) => p.location === mainId).map((p) => html`<li key=${p.person_id} class="person present" data-person=${p.display_name}><span class="name">${p.display_name}</span></li>`)}</ul>
+        <ul>${session.people.filter((p) => p.location === mainId).map((p) => html`<li key=${p.person_id} class="person present"
+          data-person=${p.display_name}><span class="name">${p.display_name}</span></li>`)}</ul>
       </section>`}
       <${DropZone} className="room unassigned" label="Unassigned" droppable=${manage} onDrop=${(id) => assign(id, null)}>
         <h3>Unassigned</h3>
-        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${mainId} drag=${drag} />`)}</ul>
+        <ul>${people.filter((p) => !p.assignment && p.role === 'participant').map((p) => card(p, mainId))}</ul>
       </${DropZone}>
       ${session.rooms.map((room) => html`<${DropZone} key=${room.id} className=${`room ${room.id === here ? 'current' : ''} ${room.closed ? 'closed' : ''}`}
           label=${room.name} droppable=${manage || choosable(room)}
@@ -113,7 +130,7 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
         <h3>${room.name} <span class="count">${room.present.length} here</span>
           ${room.closed && html`<span class="closed-label">closed</span>`}
           ${manage && session.help.some((h) => h.breakout === room.id) && html`<span class="badge help-mark" role="img" aria-label="asks for help">help</span>`}</h3>
-        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => html`<${Person} key=${p.person_id} person=${p} rooms=${session.rooms} manage=${manage} mine=${mayChoose && p.person_id === me.id} assign=${assign} here=${room.id} drag=${drag} />`)}</ul>
+        <ul>${session.people.filter((p) => p.assignment === room.id || p.location === room.id).map((p) => card(p, room.id))}</ul>
         ${manage && html`<${TaskLine} room=${room} />`}
         ${manage && docs.some((d) => d.shared_with.includes(room.id)) && html`<ul class="room-docs" aria-label=${`Documents shared with ${room.name}`}>
           ${docs.filter((d) => d.shared_with.includes(room.id)).map((d) => html`<li key=${d.id}>${d.title}
@@ -121,12 +138,13 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
               onClick=${() => shareDoc(d.id, d.shared_with.filter((r) => r !== room.id)).catch(setError)}>×</button></li>`)}
         </ul>`}
         <div class="room-actions">
-          ${(manage || choosable(room)) && room.id !== here && html`<button type="button" onClick=${async () => { if (await run('POST', '/join', { breakout: room.id }) && manage) navigate(`/rooms/${room.id}`); }}>${manage ? 'Join' : rejoins(room) ? 'Rejoin' : 'Choose'} ${room.name}</button>`}
-          ${manage && room.id === here && html`<button type="button" onClick=${async () => { if (await run('POST', '/leave')) navigate(`/rooms/${mainId}`); }}>Leave ${room.name}</button>`}
+          ${(manage || choosable(room)) && room.id !== here
+            && html`<button type="button" onClick=${() => act.join(room)}>${manage ? 'Join' : rejoins(room) ? 'Rejoin' : 'Choose'} ${room.name}</button>`}
+          ${manage && room.id === here && html`<button type="button" onClick=${act.leave}>Leave ${room.name}</button>`}
           ${manage && running && !room.closed && html`<button type="button" onClick=${() => run('POST', '/stop', { rooms: [room.id] })}>Bring back ${room.name}</button>`}
-          ${manage && html`<button type="button" onClick=${() => { const name = prompt('New name', room.name); if (name) api('PATCH', `/rooms/${mainId}/breakout/rooms/${room.id}`, { name }).catch(setError); }}>Rename ${room.name}</button>`}
-          ${manage && html`<button type="button" onClick=${() => { const text = prompt(`Message to ${room.name}`); if (text) run('POST', '/broadcast', { text, breakout: room.id }); }}>Message ${room.name}</button>`}
-          ${manage && html`<button type="button" onClick=${() => confirm(`Delete ${room.name}? Its chat, files and meetings are deleted for everyone${room.assigned.length ? `, and its ${room.assigned.length} assigned ${room.assigned.length === 1 ? 'person becomes' : 'people become'} unassigned` : ''}${room.present.length ? `; whoever is in it now goes back to the main room` : ''}.`) && run('DELETE', `/rooms/${room.id}`)}>Delete ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => act.rename(room)}>Rename ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => act.message(room)}>Message ${room.name}</button>`}
+          ${manage && html`<button type="button" onClick=${() => act.remove(room)}>Delete ${room.name}</button>`}
         </div>
       </${DropZone}>`)}
     </div>`}
@@ -157,4 +175,17 @@ export function BreakoutPanel({ b, mainId, here, me, live, navigate }) {
 function resetQuestion(assigned) {
   const who = assigned === 1 ? 'The 1 assigned person becomes' : `All ${assigned} assigned people become`;
   return `Reset assignments? ${who} unassigned; the rooms stay.`;
+}
+
+/** What deleting one breakout room asks first, naming what is lost. */
+function deleteQuestion(room) {
+  const assigned = room.assigned.length;
+  const who = assigned ? `, and its ${assigned} assigned ${assigned === 1 ? 'person becomes' : 'people become'} unassigned` : '';
+  const present = room.present.length ? '; whoever is in it now goes back to the main room' : '';
+  return `Delete ${room.name}? Its chat, files and meetings are deleted for everyone${who}${present}.`;
+}
+
+/** What deleting every breakout room asks first. */
+function deleteAllQuestion(count) {
+  return `Delete all ${count} breakout rooms? Their chats, files and meetings are deleted for everyone, and every assignment is cleared.`;
 }

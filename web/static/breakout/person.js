@@ -88,7 +88,16 @@ function MoveMenu({ button, person, rooms, onMove }) {
   const onKey = (e) => {
     const last = items.length - 1;
     const next = { ArrowDown: at === last ? 0 : at + 1, ArrowUp: at === 0 ? last : at - 1, Home: 0, End: last }[e.key];
-    if (next !== undefined) { e.preventDefault(); setAt(next); } else if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); choose(at); } else if (e.key === 'Escape' || e.key === 'Tab') { e.preventDefault(); close(); }
+    if (next !== undefined) {
+      e.preventDefault();
+      setAt(next);
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      choose(at);
+    } else if (e.key === 'Escape' || e.key === 'Tab') {
+      e.preventDefault();
+      close();
+    }
   };
   return html`<span class="move">
     <button type="button" class="link" ref=${button} aria-haspopup="menu" aria-expanded=${open ? 'true' : 'false'}

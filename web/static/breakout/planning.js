@@ -146,7 +146,8 @@ function Constraints({ value, onChange }) {
     ${value.csvError && html`<p class="error">${value.csvError}</p>`}
     ${columns.length > 0 && html`<label>Column <select value=${column} onChange=${(e) => set({ column: e.target.value })}>
       ${columns.map((c) => html`<option key=${c} value=${c}>${c}</option>`)}</select></label>
-      <p class="hint">${csv.name}: ${values.size} ${values.size === 1 ? 'value' : 'values'} of ${column} over ${csv.rows.length} ${csv.rows.length === 1 ? 'person' : 'people'}, spread evenly over the rooms.</p>`}
+      <p class="hint">${`${csv.name}: ${values.size} ${values.size === 1 ? 'value' : 'values'} of ${column} `
+        + `over ${csv.rows.length} ${csv.rows.length === 1 ? 'person' : 'people'}, spread evenly over the rooms.`}</p>`}
   </details>`;
 }
 
@@ -199,8 +200,8 @@ function Rotation({ mainId, session, onChanged, onError }) {
     <label>People per room <input type="number" min="1" value=${size} onInput=${(e) => setSize(e.target.value)} /></label>
     <label><input type="checkbox" checked=${presentOnly} onChange=${(e) => setPresentOnly(e.target.checked)} /> Only those here now</label>
     <${Constraints} value=${constraints} onChange=${setConstraints} />
-    <button type="button" disabled=${session.may.plan !== null} title=${session.may.plan ?? undefined} onClick=${() => act(() => api('POST', `${base}/rotate`, rotation()),
-      (r) => `Planned: ${r.placed} placed, ${r.repeats === 0 ? 'nobody meets anyone again' : `${r.repeats} repeated ${r.repeats === 1 ? 'meeting' : 'meetings'}`} (${r.rounds_considered} earlier ${r.rounds_considered === 1 ? 'round' : 'rounds'} today).`)}>Plan a rotation round</button>
+    <button type="button" disabled=${session.may.plan !== null} title=${session.may.plan ?? undefined}
+      onClick=${() => act(() => api('POST', `${base}/rotate`, rotation()), planned)}>Plan a rotation round</button>
     ${schedule
       ? html`<p class="schedule-state">${live ? `Round ${schedule.done + 1} of ${schedule.rounds} under way.`
           : `Round ${schedule.done} of ${schedule.rounds} done; the next starts at ${new Date(schedule.next_at).toLocaleTimeString()}.`}</p>
@@ -223,4 +224,10 @@ export function Planning({ mainId, session, onChanged, onError }) {
     <${Plans} mainId=${mainId} why=${session.may.plan} onChanged=${onChanged} onError=${onError} />
     <${Rotation} mainId=${mainId} session=${session} onChanged=${onChanged} onError=${onError} />
   </details>`;
+}
+
+/** What a planned rotation round says. */
+function planned(r) {
+  const repeats = r.repeats === 0 ? 'nobody meets anyone again' : `${r.repeats} repeated ${r.repeats === 1 ? 'meeting' : 'meetings'}`;
+  return `Planned: ${r.placed} placed, ${repeats} (${r.rounds_considered} earlier ${r.rounds_considered === 1 ? 'round' : 'rounds'} today).`;
 }

@@ -24,6 +24,14 @@ function Countdown({ session }) {
   return null;
 }
 
+/** What the top bar says of the person's help request. */
+const HELP_STATE = {
+  requested: 'Help requested — a moderator will come.',
+  accepted: 'A moderator is on the way.',
+  arrived: 'A moderator is here.',
+  dismissed: 'Your help request was dismissed.',
+};
+
 /**
  * The room's top bar beside its title: the round's time left, and for a participant in a breakout
  * room during a round, asking for help (with its state) and returning to the main room.
@@ -40,7 +48,7 @@ export function RoundBar({ b, mainId, me }) {
     ${helping && session.may.leave === null && html`<button type="button" onClick=${() => run('POST', '/leave')}>Return to the main room</button>`}
     ${helping && html`<button type="button" onClick=${async () => { if (await run('POST', '/help')) setHelp('requested'); }}
       disabled=${session.may.help !== null} title=${session.may.help ?? undefined}>Ask for help</button>`}
-    ${helping && help && html`<span class="help-state" role="status">${help === 'requested' ? 'Help requested — a moderator will come.' : help === 'accepted' ? 'A moderator is on the way.' : help === 'arrived' ? 'A moderator is here.' : 'Your help request was dismissed.'}</span>`}
+    ${helping && help && html`<span class="help-state" role="status">${HELP_STATE[help]}</span>`}
   </div>`;
 }
 

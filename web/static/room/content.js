@@ -160,23 +160,35 @@ export function ContentPanel({ room, me, live }) {
       <ul class="items">${items.map((item) => {
         const here = item.room_id === room.id;
         const href = `/api/v1/rooms/${room.id}/content/${item.id}`;
+        const toggle = () => setOpen(open === item.id ? null : item.id);
+        const length = item.file?.duration_ms ? `, ${duration(item.file.duration_ms)}` : '';
+        const shares = item.shared_with?.length ?? 0;
+        const promote = () => act(async () => { await api('POST', `/rooms/${room.id}/content/${item.id}/promote`); await load(); });
+        const remove = () => confirm(`Delete ${item.title}? It is gone for everyone in this room${shares
+          ? ` and the ${shares} breakout room${shares === 1 ? '' : 's'} it is shared with` : ''}.`)
+          && act(async () => {
+            await api('DELETE', `/rooms/${room.id}/content/${item.id}`);
+            update((now) => now.filter((i) => i.id !== item.id));
+          });
+        const shared = (answer) => { setSharing(null); if (answer) update((now) => withItem(now, answer)); };
         return html`<li key=${item.id} class="item" data-title=${item.title}>
           <span class="kind">${KIND[item.kind]}</span>
-          ${item.file ? html`<a href=${href} download=${item.file.name}>${item.title}</a> <span class="muted">${size(item.file.size)}${item.file.duration_ms ? `, ${duration(item.file.duration_ms)}` : ''}</span>`
+          ${item.file ? html`<a href=${href} download=${item.file.name}>${item.title}</a> <span class="muted">${size(item.file.size)}${length}</span>`
             : item.kind === 'link' ? html`<a href=${item.url} target="_blank" rel="noopener noreferrer">${item.title}</a>`
-            : html`<button type="button" class="link" onClick=${() => setOpen(open === item.id ? null : item.id)}>${item.title}</button>`}
+            : html`<button type="button" class="link" onClick=${toggle}>${item.title}</button>`}
           ${item.promoted_from && html`<span class="muted promoted">promoted from ${item.promoted_from.room_name} by ${item.promoted_from.by_name}</span>`}
           ${!here && html`<span class="muted">shared from the main room</span>`}
-          ${here && !room.parent_id && item.shared_with.length > 0 && html`<span class="muted">shared with ${item.shared_with.length} room${item.shared_with.length === 1 ? '' : 's'}</span>`}
+          ${here && !room.parent_id && shares > 0 && html`<span class="muted">shared with ${shares} room${shares === 1 ? '' : 's'}</span>`}
           <span class="actions">
-            ${item.kind === 'recording' && html`<button type="button" aria-pressed=${open === item.id} onClick=${() => setOpen(open === item.id ? null : item.id)}>${open === item.id ? 'Close' : 'Play'} ${item.title}</button>`}
+            ${item.kind === 'recording'
+              && html`<button type="button" aria-pressed=${open === item.id} onClick=${toggle}>${open === item.id ? 'Close' : 'Play'} ${item.title}</button>`}
             ${manages && !room.parent_id && here && room.breakout_rooms.length > 0 && html`<button type="button" onClick=${() => setSharing(item.id)}>Share ${item.title}</button>`}
             ${room.parent_id && here && (item.promoted
               ? html`<span class="muted">in the main room</span>`
-              : html`<button type="button" onClick=${() => act(async () => { await api('POST', `/rooms/${room.id}/content/${item.id}/promote`); await load(); })}>Promote ${item.title}</button>`)}
-            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${() => confirm(`Delete ${item.title}? It is gone for everyone in this room${item.shared_with?.length ? ` and the ${item.shared_with.length} breakout room${item.shared_with.length === 1 ? '' : 's'} it is shared with` : ''}.`) && act(async () => { await api('DELETE', `/rooms/${room.id}/content/${item.id}`); update((now) => now.filter((i) => i.id !== item.id)); })}>Delete ${item.title}</button>`}
+              : html`<button type="button" onClick=${promote}>Promote ${item.title}</button>`)}
+            ${here && (manages || item.created_by === me.id) && html`<button type="button" class="danger" onClick=${remove}>Delete ${item.title}</button>`}
           </span>
-          ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${(shared) => { setSharing(null); if (shared) update((now) => withItem(now, shared)); }} />`}
+          ${sharing === item.id && html`<${ShareForm} item=${item} rooms=${room.breakout_rooms} roomId=${room.id} done=${shared} />`}
           ${open === item.id && item.kind === 'recording' && html`<video class="recording-player" controls autoplay src=${href} aria-label=${item.title}></video>`}
           ${open === item.id && item.kind === 'app' && html`<iframe class="app-frame" title=${item.title} src=${item.url}
             sandbox="allow-scripts allow-forms allow-popups allow-same-origin" referrerpolicy="no-referrer"></iframe>`}

@@ -61,7 +61,14 @@ export function RoomAdmin({ room, members, me, navigate, reload }) {
         && act(() => api('DELETE', `/rooms/${room.id}/members/${m.person_id}`))}>Remove ${m.display_name}</button>
     </li>`)}</ul>
     ${room.role === 'owner' && !room.parent_id && html`<button type="button" class="danger"
-      onClick=${() => confirm(`Delete ${room.name}${room.breakout_rooms.length ? ` and its ${room.breakout_rooms.length} breakout room${room.breakout_rooms.length === 1 ? '' : 's'}` : ''}? Every chat message, file, recording and meeting in them is deleted, for everyone, and cannot be brought back.`)
+      onClick=${() => confirm(deleteQuestion(room))
         && act(async () => { await api('DELETE', `/rooms/${room.id}`); navigate('/'); })}>Delete room</button>`}
   </section>`;
+}
+
+/** What deleting a room asks first, naming its breakout rooms. */
+function deleteQuestion(room) {
+  const n = room.breakout_rooms.length;
+  const with_ = n ? ` and its ${n} breakout room${n === 1 ? '' : 's'}` : '';
+  return `Delete ${room.name}${with_}? Every chat message, file, recording and meeting in them is deleted, for everyone, and cannot be brought back.`;
 }
