@@ -5,6 +5,7 @@
 //! or the store, map the result. Rules live in `domain`, SQL in `store`.
 
 pub mod accept;
+pub mod account_import;
 mod activities;
 pub mod auth;
 pub mod breakout;
@@ -13,7 +14,6 @@ mod content;
 mod dashboard;
 pub mod error;
 mod events;
-pub mod account_import;
 mod invitations;
 mod main_room;
 mod meetings;

@@ -8,7 +8,7 @@
 //! 3. `resync` — `{"type":"resync","room":STREAM,"stream":STREAM,"seq":N}` when the client fell
 //!    too far behind: reload the snapshot, then apply events after `N`.
 //!
-//! Clients may send `{"type":"dashboard","room":MAIN,"open":true}` to receive the breakout
+//! Clients may send `{"type":"dashboard","stream":MAIN,"open":true}` to receive the breakout
 //! dashboard (rosters and live locations) of a main room, and `"open":false` to stop; the server
 //! confirms with `{"type":"dashboard","stream":MAIN,"seq":N,"open":…}` from which event
 //! on it applies.

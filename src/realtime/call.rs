@@ -1,7 +1,8 @@
 //! Call messages a client sends on the event WebSocket, parsed into [`CallRequest`]s.
 //!
 //! A message whose `type` starts with `call_` is a call message: it parses, or the client gets a
-//! `call_error` naming what is wrong (and nothing else happens). Anything else is not ours.
+//! `call_error` naming what is wrong (and nothing else happens). Anything else is not ours. The
+//! main room is named by `stream`; `room`, its name in the last release, is still read.
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Deserialize;
@@ -15,6 +16,7 @@ use crate::ids::{PersonId, RoomId};
 enum Message {
     #[serde(rename = "call_join")]
     Join {
+        #[serde(alias = "stream")]
         room: RoomId,
         sdp: String,
         #[serde(default)]
@@ -23,25 +25,39 @@ enum Message {
         camera: bool,
     },
     #[serde(rename = "call_restart")]
-    Restart { room: RoomId, sdp: String },
+    Restart {
+        #[serde(alias = "stream")]
+        room: RoomId,
+        sdp: String,
+    },
     #[serde(rename = "call_leave")]
-    Leave { room: RoomId },
+    Leave {
+        #[serde(alias = "stream")]
+        room: RoomId,
+    },
     #[serde(rename = "call_media")]
     Media {
+        #[serde(alias = "stream")]
         room: RoomId,
         mic: bool,
         camera: bool,
         screen: bool,
     },
     #[serde(rename = "call_mute")]
-    Mute { room: RoomId, person_id: PersonId },
+    Mute {
+        #[serde(alias = "stream")]
+        room: RoomId,
+        person_id: PersonId,
+    },
     #[serde(rename = "call_view")]
     View {
+        #[serde(alias = "stream")]
         room: RoomId,
         slots: std::collections::BTreeMap<String, u32>,
     },
     #[serde(rename = "call_pin")]
     Pin {
+        #[serde(alias = "stream")]
         room: RoomId,
         person_id: Option<PersonId>,
     },
@@ -59,7 +75,7 @@ pub fn parse(
     struct Head<'a> {
         #[serde(borrow)]
         r#type: std::borrow::Cow<'a, str>,
-        #[serde(borrow)]
+        #[serde(borrow, alias = "stream")]
         room: Option<&'a serde_json::value::RawValue>,
     }
     let head: Head<'_> = serde_json::from_str(text).ok()?;
@@ -158,6 +174,29 @@ mod tests {
         assert!(refused.as_str().contains("rate_limited"));
         // Not a call message: never asked.
         assert!(super::parse(r#"{"type":"dashboard"}"#, |_| panic!("asked")).is_none());
+    }
+
+    #[test]
+    fn the_main_room_is_named_stream_and_room_is_still_read() {
+        let room = RoomId::new();
+        for key in ["stream", "room"] {
+            let leave = parse(&format!(r#"{{"type":"call_leave","{key}":"{room}"}}"#)).unwrap();
+            assert!(
+                matches!(leave, Ok((r, CallRequest::Leave)) if r == room),
+                "{key}"
+            );
+            let text = format!(
+                r#"{{"type":"call_media","{key}":"{room}","mic":true,"camera":false,"screen":false}}"#
+            );
+            assert!(
+                matches!(parse(&text).unwrap(), Ok((r, CallRequest::Media { mic: true, .. })) if r == room)
+            );
+            let open = format!(r#"{{"type":"dashboard","{key}":"{room}","open":true}}"#);
+            assert_eq!(
+                super::super::frames::dashboard_request(&open),
+                Some((room, true))
+            );
+        }
     }
 
     #[test]

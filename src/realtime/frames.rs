@@ -20,12 +20,14 @@ pub fn resync_frame(stream: RoomId, seq: u64) -> Utf8Bytes {
         .into()
 }
 
-/// `{"type":"dashboard","room":MAIN,"open":true|false}`: start or stop receiving the breakout
+/// `{"type":"dashboard","stream":MAIN,"open":true|false}` (`room` for `stream` is still read):
+/// start or stop receiving the breakout
 /// dashboard's rosters and locations for a main room. Anything else a client sends is ignored.
 pub fn dashboard_request(text: &str) -> Option<(RoomId, bool)> {
     #[derive(serde::Deserialize)]
     struct Request {
         r#type: String,
+        #[serde(alias = "stream")]
         room: RoomId,
         open: bool,
     }

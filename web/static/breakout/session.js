@@ -63,9 +63,9 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
   };
   useEffect(() => {
     load();
-    live.send({ type: 'dashboard', room: mainId, open: true });
+    live.send({ type: 'dashboard', stream: mainId, open: true });
     const off = live.on((event) => {
-      if (event.type === 'hello') live.send({ type: 'dashboard', room: mainId, open: true });
+      if (event.type === 'hello') live.send({ type: 'dashboard', stream: mainId, open: true });
       if (event.stream !== mainId || !RELOAD_ON.has(event.type)) return;
       // Whether a round runs is known from its events at once, before the dashboard reloads (a
       // move that comes meanwhile must be read as one).
@@ -79,7 +79,7 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
       clearTimeout(timer.current);
       timer.current = setTimeout(load, 50); // many events in a burst: one reload
     });
-    return () => { off(); clearTimeout(timer.current); live.send({ type: 'dashboard', room: mainId, open: false }); };
+    return () => { off(); clearTimeout(timer.current); live.send({ type: 'dashboard', stream: mainId, open: false }); };
   }, [mainId]);
 
   const run = async (method, path, body) => {

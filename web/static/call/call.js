@@ -72,7 +72,7 @@ export class Call {
   }
 
   send(message) {
-    this.live.send({ room: this.mainId, ...message });
+    this.live.send({ stream: this.mainId, ...message });
   }
 
   /** Joins with the microphone and camera as asked (each may be refused by the person). */
