@@ -78,6 +78,12 @@ function App() {
   // One notice for each change of the person's place, each replacing the last; moderators, who
   // make the changes, get none of them.
   useEffect(() => (me && store.live ? store.live.on((event) => {
+    // This handler is always listening (pages come and go): it notes the last event that moved
+    // the person, so that no page acts on a dashboard from before it.
+    if (event.stream && typeof event.seq === 'number' && (event.type === 'breakout_started' || event.type === 'breakout_stopped'
+      || (event.person_id === me.id && (event.type === 'located' || event.type === 'assigned')))) {
+      update({ movedSeq: { ...store.movedSeq, [event.stream]: Math.max(event.seq, store.movedSeq[event.stream] ?? 0) } });
+    }
     const here = location.pathname === `/rooms/${store.room?.id}` ? store.room : null;
     const manages = here?.role === 'owner' || here?.role === 'moderator';
     if (event.type === 'breakout_started' && event.your_room) {

@@ -55,6 +55,12 @@ export function useBreakout({ mainId, here, me, live, navigate }) {
     return api('GET', `/rooms/${mainId}/breakout`)
       .then((s) => {
         if (n !== loads.current) return;
+        // An answer from before an event that moved the person (perhaps heard while this page was
+        // being drawn, before it listened) would send the page back: asked for again.
+        if (s.seq < (store.movedSeq[mainId] ?? 0)) {
+          setTimeout(() => { if (n === loads.current) load(); }, 50);
+          return;
+        }
         update({ session: s });
         setSession(s);
         greet(s, me, mainId);

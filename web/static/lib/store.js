@@ -19,6 +19,8 @@ import { useEffect, useState } from '../vendor/preact-htm.js';
  * @property {any} session the breakout session of the room's main room, as last loaded, with
  *   the round's start and stop taken from their events at once
  * @property {boolean} greeted whether the person was told where the round put them
+ * @property {Record<string, number>} movedSeq per stream, the `seq` of the last event that moved
+ *   the person (or began or ended a round): a session from before it is stale
  * @property {any} notice the notice line: a text, `{ closesAt }`, or `null`
  * @property {string | null} noticeAbout what makes the notice stale by itself (`choose`: once
  *   the person is in a room)
@@ -32,6 +34,7 @@ export const store = {
   lastBreakout: null,
   session: null,
   greeted: false,
+  movedSeq: {},
   notice: null,
   noticeAbout: null,
 };
